@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages bulwark builds, runs and tests with. As root it
+# runs apt-get; otherwise it prints the exact command to run. Quiet when
+# everything is already there.
+set -euo pipefail
+
+BUILD="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  libssl-dev libsqlite3-dev sqlite3 libyaml-dev libcurl4-openssl-dev libcmocka-dev
+  libargon2-dev libsodium-dev libseccomp-dev libpcre2-dev libnghttp2-dev libxml2-dev"
+TEST="curl openssl nginx-light wrk procps psmisc iproute2"
+
+want="$BUILD $TEST"
+[ "${1:-}" = "--build-only" ] && want="$BUILD"
+
+missing=()
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bulwark needs these Debian packages; install them with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# nginx-light starts a server on port 80 when installed; tests run their own.
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/bulwark-apt.log 2>&1; then
+  apt-get update -q >/tmp/bulwark-apt.log 2>&1
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/bulwark-apt.log 2>&1 ||
+    { tail -20 /tmp/bulwark-apt.log >&2; exit 1; }
+fi
+if printf '%s\n' "${missing[@]}" | grep -qx 'nginx-light'; then
+  (service nginx stop || true) >/dev/null 2>&1
+fi
+exit 0
