@@ -1,0 +1,179 @@
+/*
+ * net — bulwark's network edge: listening sockets, TLS server contexts
+ * (OpenSSL 3), the first-start local CA, and the HTTP/1.1 server that
+ * drives the http codec on a worker thread's event loop.
+ *
+ * Threading: a struct net_thread belongs to one worker thread and its loop;
+ * every connection stays on the thread that accepted it. A struct
+ * net_http_server is immutable once built and shared by all threads; it
+ * is reference-counted so that, after a reload, connections that started
+ * on the old generation finish on it while new ones use the new one.
+ *
+ * Memory: an idle keep-alive connection holds only its struct net_conn
+ * (and, with TLS, OpenSSL's SSL object with its buffers released): input
+ * and output buffers are freed whenever they are empty.
+ */
+#ifndef BW_NET_H
+#define BW_NET_H
+
+#include "core/core.h"
+#include "http/http.h"
+#include "loop/loop.h"
+
+/* ------------------------------------------------------------------ TLS */
+
+struct net_tls_cert {
+	char cert_file[512]; /* PEM chain, leaf first */
+	char key_file[512];  /* PEM private key */
+};
+
+enum net_client_cert {
+	NET_CLIENT_CERT_NONE,
+	NET_CLIENT_CERT_OPTIONAL,
+	NET_CLIENT_CERT_REQUIRE,
+};
+
+struct net_tls_config {
+	const struct net_tls_cert *certs; /* [0] is the default (no SNI match) */
+	size_t ncerts;
+	bool allow_tls12;     /* TLS 1.3 only unless set (then AEAD suites) */
+	bool session_tickets; /* stateless tickets with rotating keys */
+	int64_t ticket_rotate_s;
+	const char *alpn;           /* "http/1.1" or "h2,http/1.1"; NULL: none */
+	const char *client_ca_file; /* enables client certificates */
+	enum net_client_cert client_cert;
+};
+
+struct net_tls;
+/* Builds the contexts (loads and checks every certificate and key).
+ * Returns NULL with err on any failure. */
+struct net_tls *net_tls_new(const struct net_tls_config *cfg,
+			    struct bw_err *err) BW_WUR;
+void net_tls_free(struct net_tls *t); /* accepts NULL */
+
+/*
+ * Makes sure DIR/tls holds a local CA and a localhost server certificate,
+ * creating them on first use (ECDSA P-256). OUT: *out names the server
+ * certificate and key files. Returns 0 or -1 with err.
+ */
+int net_selfca_ensure(const char *dir, struct net_tls_cert *out,
+		      struct bw_err *err) BW_WUR;
+
+/* ------------------------------------------------------------ listening */
+
+/*
+ * A non-blocking TCP listening socket on addr:port (IPv4 or IPv6 literal;
+ * port 0 picks a free port). With reuseport several sockets can bind the
+ * same address, one per worker thread, and the kernel spreads connections.
+ * Returns the fd or -1 with err.
+ */
+int net_listen_tcp(const char *addr, uint16_t port, bool reuseport,
+		   int backlog, struct bw_err *err) BW_WUR;
+/* The local port a socket is bound to, or -1. */
+int net_socket_port(int fd);
+
+/* --------------------------------------------------------- HTTP server */
+
+struct net_exchange;
+typedef void (*net_handler_fn)(struct net_exchange *x, void *arg);
+
+struct net_http_options {
+	const char *name;         /* listener name for logs and metrics */
+	struct http_limits limits;
+	uint64_t header_timeout_ms; /* first byte of a request to end of head */
+	uint64_t body_timeout_ms;   /* end of head to end of body */
+	uint64_t idle_timeout_ms;   /* keep-alive wait for the next request */
+	uint64_t write_timeout_ms;  /* without any write progress */
+	size_t max_conns;           /* per thread; more are refused at accept */
+	struct net_tls *tls;        /* owned by the server once built; NULL:
+				       plaintext */
+	net_handler_fn handler;
+	void *handler_arg;
+	bool access_events;         /* emit one event per request */
+};
+
+struct net_http_server;
+/* Takes ownership of opts->tls. Returns NULL with err. */
+struct net_http_server *net_http_server_new(const struct net_http_options *opts,
+					    struct bw_err *err) BW_WUR;
+void net_http_server_ref(struct net_http_server *s);
+void net_http_server_unref(struct net_http_server *s); /* accepts NULL */
+
+/* Per-thread network state. */
+struct net_thread;
+struct net_thread *net_thread_new(struct loop *l, struct bw_err *err) BW_WUR;
+/* Closes every connection and listener at once. */
+void net_thread_free(struct net_thread *t);
+
+/*
+ * Starts accepting on listening socket fd (the thread takes ownership of
+ * fd) with server s (a reference is taken). name identifies the listener
+ * across reloads.
+ */
+int net_thread_listen(struct net_thread *t, const char *name, int fd,
+		      struct net_http_server *s, struct bw_err *err) BW_WUR;
+/* Points listener `name` at a new server generation; connections already
+ * open keep the generation they started with. -1 if no such listener. */
+int net_thread_swap_server(struct net_thread *t, const char *name,
+			   struct net_http_server *s);
+/* Stops and closes listener `name` (open connections continue). */
+void net_thread_unlisten(struct net_thread *t, const char *name);
+
+/*
+ * Graceful shutdown: stop accepting, close idle connections, let requests
+ * in flight finish (their responses carry Connection: close), and force
+ * the rest closed at deadline_ms from now. done(arg) runs on the loop
+ * thread once no connection is left.
+ */
+void net_thread_drain(struct net_thread *t, uint64_t deadline_ms,
+		      void (*done)(void *arg), void *arg);
+size_t net_thread_conns(const struct net_thread *t);
+
+/* ------------------------------------------------------------ exchange */
+
+/* The request being handled. Borrowed; valid until net_respond. */
+const struct http_request *net_request(const struct net_exchange *x);
+/* The decoded request body (empty when none). */
+struct bw_str net_request_body(const struct net_exchange *x);
+/* Per-exchange arena: freed after the response is sent. */
+struct bw_arena *net_arena(struct net_exchange *x);
+struct loop *net_loop(struct net_exchange *x);
+const char *net_peer_ip(const struct net_exchange *x);
+uint16_t net_peer_port(const struct net_exchange *x);
+const char *net_request_id(const struct net_exchange *x);
+const char *net_listener_name(const struct net_exchange *x);
+bool net_is_tls(const struct net_exchange *x);
+/* Subject of a verified client certificate, or NULL. */
+const char *net_client_subject(struct net_exchange *x);
+const char *net_alpn(const struct net_exchange *x);
+
+/* Adds a response header (validated; an invalid one is dropped and
+ * logged, never sent). Call before net_respond. */
+void net_add_header(struct net_exchange *x, const char *name, const char *value);
+/*
+ * Sends the response and ends the exchange (x is invalid afterwards).
+ * Must run on the exchange's loop thread: a handler that hands work to
+ * the thread pool calls it from the completion. body is copied.
+ */
+void net_respond(struct net_exchange *x, int status, const char *content_type,
+		 const void *body, size_t len);
+/* Marks the request as one for the audit trail of what was rejected. */
+void net_set_outcome_reason(struct net_exchange *x, const char *reason);
+
+/* ------------------------------------------------------------- metrics */
+
+struct net_stats {
+	uint64_t accepted, refused_conns, active_conns, tls_handshake_failures;
+	uint64_t requests, responses_by_class[6]; /* index status/100 */
+	uint64_t rejected;  /* requests refused by the codec or a timeout */
+	uint64_t timeouts;
+	uint64_t latency_buckets[12]; /* ≤ 0.5,1,2.5,5,10,25,50,100,250,500,1000 ms, +Inf */
+	uint64_t latency_sum_us;
+};
+extern const double net_latency_bounds_ms[11];
+void net_stats_get(struct net_stats *out);
+/* Count of rejections by reason token (for /metrics): calls fn for each. */
+void net_stats_rejections(void (*fn)(const char *reason, uint64_t n, void *arg),
+			  void *arg);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * TLS server contexts on OpenSSL 3: TLS 1.3 by default (1.2 only when
+ * configured, and then with AEAD ECDHE suites only), several certificates
+ * chosen by SNI, ALPN, stateless session tickets whose keys rotate, and
+ * optional client-certificate verification.
+ *
+ * Invariants: every SSL_CTX of one struct net_tls is configured the same way
+ * (SNI switches contexts mid-handshake and the verify/ALPN settings must not
+ * change when it does); ticket keys live only in memory, are wiped when they
+ * retire, and a ticket is accepted for two rotation periods at most.
+ */
+#include "net/net_int.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TICKET_NAME_LEN 16
+#define TICKET_AES_LEN 32
+#define TICKET_HMAC_LEN 32
+
+struct ticket_key {
+	unsigned char name[TICKET_NAME_LEN];
+	unsigned char aes[TICKET_AES_LEN];
+	unsigned char hmac[TICKET_HMAC_LEN];
+	int64_t created_ms;
+	bool valid;
+};
+
+struct net_tls {
+	SSL_CTX **ctxs; /* ctxs[0] is the default certificate */
+	size_t nctx;
+	unsigned char alpn[64]; /* wire format: length-prefixed protocols */
+	size_t alpn_len;
+	bool tickets;
+	int64_t ticket_rotate_ms;
+	pthread_mutex_t ticket_mu;
+	struct ticket_key cur, prev;
+};
+
+static int tls_ex_index = -1;
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+
+static void ex_init(void)
+{
+	tls_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static void ticket_key_new(struct ticket_key *k)
+{
+	bw_random(k->name, sizeof(k->name));
+	bw_random(k->aes, sizeof(k->aes));
+	bw_random(k->hmac, sizeof(k->hmac));
+	k->created_ms = bw_clock_mono_ms();
+	k->valid = true;
+}
+
+/* Called under ticket_mu: retire the previous key and start a new one when
+ * the current one is older than the rotation period. */
+static void ticket_maybe_rotate(struct net_tls *t)
+{
+	if (bw_clock_mono_ms() - t->cur.created_ms < t->ticket_rotate_ms)
+		return;
+	bw_wipe(&t->prev, sizeof(t->prev));
+	t->prev = t->cur;
+	ticket_key_new(&t->cur);
+}
+
+static int set_ticket_ctx(const struct ticket_key *k, unsigned char *iv,
+			  EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	OSSL_PARAM params[2];
+	params[0] = OSSL_PARAM_construct_octet_string(
+		OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac));
+	params[1] = OSSL_PARAM_construct_end();
+	EVP_MAC_CTX_set_params(hctx, params);
+	OSSL_PARAM dparams[2];
+	dparams[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						      (char *)"SHA256", 0);
+	dparams[1] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_CTX_set_params(hctx, dparams))
+		return -1;
+	if (!EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv, enc))
+		return -1;
+	return 0;
+}
+
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
+		     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+	struct net_tls *t = SSL_CTX_get_ex_data(ctx, tls_ex_index);
+	struct ticket_key k;
+	int ret = -1;
+	pthread_mutex_lock(&t->ticket_mu);
+	ticket_maybe_rotate(t);
+	if (enc) {
+		k = t->cur;
+		ret = 1;
+	} else if (memcmp(key_name, t->cur.name, TICKET_NAME_LEN) == 0) {
+		k = t->cur;
+		ret = 1;
+	} else if (t->prev.valid &&
+		   memcmp(key_name, t->prev.name, TICKET_NAME_LEN) == 0) {
+		k = t->prev;
+		ret = 2; /* valid, but ask OpenSSL to issue a fresh ticket */
+	} else {
+		ret = 0; /* unknown key: full handshake */
+	}
+	pthread_mutex_unlock(&t->ticket_mu);
+	if (ret <= 0)
+		return ret;
+	if (enc) {
+		memcpy(key_name, k.name, TICKET_NAME_LEN);
+		bw_random(iv, (size_t)EVP_CIPHER_get_iv_length(EVP_aes_256_cbc()));
+	}
+	if (set_ticket_ctx(&k, iv, cctx, hctx, enc) < 0)
+		ret = -1;
+	bw_wipe(&k, sizeof(k));
+	return ret;
+}
+
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	struct net_tls *t = arg;
+	unsigned char *sel;
+	if (SSL_select_next_proto(&sel, outlen, t->alpn, (unsigned)t->alpn_len,
+				  in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL; /* RFC 7301 §3.2 */
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct net_tls *t = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (!name || t->nctx == 1)
+		return SSL_TLSEXT_ERR_OK;
+	size_t len = strlen(name);
+	for (size_t i = 0; i < t->nctx; i++) {
+		X509 *cert = SSL_CTX_get0_certificate(t->ctxs[i]);
+		if (cert && X509_check_host(cert, name, len, 0, NULL) == 1) {
+			if (i != 0)
+				SSL_set_SSL_CTX(ssl, t->ctxs[i]);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK; /* no match: the default certificate */
+}
+
+static int build_alpn(struct net_tls *t, const char *list, struct bw_err *err)
+{
+	/* "h2,http/1.1" -> "\x02h2\x08http/1.1" */
+	size_t used = 0;
+	const char *p = list;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n == 0 || n > 255 || used + 1 + n > sizeof(t->alpn))
+			return bw_err_set(err, 400, "net", "alpn",
+					  "bad ALPN list '%s'", list);
+		t->alpn[used++] = (unsigned char)n;
+		memcpy(t->alpn + used, p, n);
+		used += n;
+		p += n + (comma ? 1 : 0);
+	}
+	t->alpn_len = used;
+	return 0;
+}
+
+static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_config *cfg,
+			const struct net_tls_cert *c, struct bw_err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		bw_err_openssl(err, "net", "SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, cfg->allow_tls12 ? TLS1_2_VERSION :
+							      TLS1_3_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Idle connections give their TLS buffers back (memory per idle
+	 * keep-alive connection is a measured target). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (cfg->allow_tls12 &&
+	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20")) {
+		bw_err_openssl(err, "net", "cipher list");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert_file) != 1) {
+		bw_err_openssl(err, "net", c->cert_file);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		bw_err_openssl(err, "net", c->key_file);
+		goto fail;
+	}
+	if (cfg->client_ca_file && *cfg->client_ca_file) {
+		if (SSL_CTX_load_verify_file(ctx, cfg->client_ca_file) != 1) {
+			bw_err_openssl(err, "net", cfg->client_ca_file);
+			goto fail;
+		}
+		STACK_OF(X509_NAME) *names =
+			SSL_load_client_CA_file(cfg->client_ca_file);
+		if (names)
+			SSL_CTX_set_client_CA_list(ctx, names);
+		int mode = SSL_VERIFY_PEER;
+		if (cfg->client_cert == NET_CLIENT_CERT_REQUIRE)
+			mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+		SSL_CTX_set_verify(ctx, mode, NULL);
+		SSL_CTX_set_verify_depth(ctx, 4);
+	}
+	unsigned char sid[SSL_MAX_SID_CTX_LENGTH] = "bulwark";
+	SSL_CTX_set_session_id_context(ctx, sid, 7);
+	if (t->tickets) {
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_num_tickets(ctx, 1);
+	} else {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_num_tickets(ctx, 0);
+	}
+	SSL_CTX_set_ex_data(ctx, tls_ex_index, t);
+	if (t->alpn_len)
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, t);
+	SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct net_tls *net_tls_new(const struct net_tls_config *cfg, struct bw_err *err)
+{
+	pthread_once(&ex_once, ex_init);
+	if (cfg->ncerts == 0) {
+		bw_err_set(err, 400, "net", "no_cert", "TLS needs a certificate");
+		return NULL;
+	}
+	struct net_tls *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	pthread_mutex_init(&t->ticket_mu, NULL);
+	t->tickets = cfg->session_tickets;
+	t->ticket_rotate_ms = cfg->ticket_rotate_s > 0 ? cfg->ticket_rotate_s * 1000 :
+							  3600 * 1000;
+	ticket_key_new(&t->cur);
+	if (cfg->alpn && build_alpn(t, cfg->alpn, err) < 0)
+		goto fail;
+	t->ctxs = calloc(cfg->ncerts, sizeof(*t->ctxs));
+	if (!t->ctxs)
+		goto fail;
+	for (size_t i = 0; i < cfg->ncerts; i++) {
+		t->ctxs[i] = ctx_new(t, cfg, &cfg->certs[i], err);
+		if (!t->ctxs[i])
+			goto fail;
+		t->nctx++;
+	}
+	return t;
+fail:
+	net_tls_free(t);
+	return NULL;
+}
+
+void net_tls_free(struct net_tls *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nctx; i++)
+		SSL_CTX_free(t->ctxs[i]);
+	free(t->ctxs);
+	bw_wipe(&t->cur, sizeof(t->cur));
+	bw_wipe(&t->prev, sizeof(t->prev));
+	pthread_mutex_destroy(&t->ticket_mu);
+	free(t);
+}
+
+SSL *net_tls_session_new(struct net_tls *t, int fd)
+{
+	SSL *ssl = SSL_new(t->ctxs[0]);
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
