@@ -214,6 +214,7 @@ struct http_req_parser {
 	size_t pos;     /* next unread offset */
 	size_t line_start, method_end, target_start, target_end, version_start;
 	size_t empty_lines;
+	uint8_t version_minor;
 	uint8_t state;
 	int err_status;         /* sticky error */
 	const char *err_reason; /* static token */
@@ -270,8 +271,10 @@ struct http_resp_parser {
 	struct http_fieldscan fs;
 	uintptr_t base;
 	size_t pos;
-	size_t reason_start;
+	size_t reason_start, reason_end;
 	enum http_method req_method;
+	int status;
+	uint8_t version_minor;
 	uint8_t state;
 	int err_status;
 	const char *err_reason;
@@ -311,6 +314,7 @@ struct http_body {
 	size_t ext_len;
 	size_t size_digits;
 	struct http_fieldscan fs; /* trailers */
+	size_t tpos;              /* trailer scan offset */
 	uint8_t framing;
 	uint8_t state;
 	unsigned flags;

@@ -1,0 +1,5 @@
+bw_module(http
+  SOURCES src/http/http_limits.c src/http/http_fields.c
+          src/http/http_request.c src/http/http_response.c
+          src/http/http_body.c src/http/http_write.c
+  DEPS core)
