@@ -109,7 +109,10 @@ struct json_writer {
 	int depth;
 	bool need_comma[JSON_WRITER_MAX_DEPTH + 1];
 	bool after_key;
-	bool failed; /* sticky: set when out's ceiling or depth was exceeded */
+	bool failed; /* sticky: set when out's ceiling or depth was exceeded,
+			or a call came out of order (a key outside an object,
+			a value where a key is due, a second top-level value) */
+	uint64_t in_object; /* bit d-1 set while level d is an object */
 };
 
 void json_writer_init(struct json_writer *w, struct bw_buf *out);
