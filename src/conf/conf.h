@@ -331,18 +331,27 @@ int conf_check_secret_file(const char *path, struct bw_err *err) BW_WUR;
  *   CONF_T_SECRET_PATH const char *  (a path that passes
  *                                     conf_check_secret_file at bind time)
  *   CONF_T_STRLIST    struct conf_strlist (a sequence of strings)
- *   CONF_T_SECTION    an embedded struct, bound with .sub/.nsub (a missing
- *                     or null section binds as empty: all defaults)
+ *   CONF_T_SECTION    an embedded struct, bound with .sub/.nsub. A
+ *                     section given empty ("tls:" or "tls: {}") gets its
+ *                     defaults and must have its required keys; an absent
+ *                     optional section gets its defaults but its required
+ *                     keys are not demanded (they stay zeroed/NULL, which
+ *                     is how the module tells it was not configured)
  *   CONF_T_LIST       struct conf_list: a sequence of mappings, each bound
  *                     with .sub/.nsub into an array of .elem_size elements
  *                     allocated from the doc's arena
  *   CONF_T_NODE       const struct conf_node * (raw, for hand parsing;
  *                     NULL if absent)
  *   CONF_T_CUSTOM     .parse(node, target + offset, err) is called with
- *                     the value (or not at all if absent and no default)
+ *                     the value (or the default's stand-in node); if absent
+ *                     with no default it is not called and the member is
+ *                     left untouched
+ *
+ * A null value ("key: ~" or "key:") counts as absent for every type but
+ * CONF_T_SECTION. Lists (CONF_T_STRLIST/_LIST) take no default.
  *
  * min/max: for integer types, the inclusive range; both 0 means the type's
- * full range. For CONF_T_STR/_PATH, max > 0 bounds the length in bytes and
+ * full range (CONF_T_UINT64: 0..INT64_MAX; CONF_T_PORT: 0..65535). For CONF_T_STR/_PATH, max > 0 bounds the length in bytes and
  * min > 0 demands at least min bytes. For CONF_T_STRLIST/_LIST, they bound
  * the number of items. Take the numbers from the module's limits header.
  */
@@ -436,10 +445,14 @@ struct conf_field {
 /*
  * conf_bind — fill target from mapping map as described by fields[0..n).
  *  map:    the section; NULL or a null scalar binds as an empty mapping
- *          (every field takes its default), anything else that is not a
- *          mapping is an error.
+ *          (every field takes its default, required ones are missing),
+ *          anything else that is not a mapping is an error.
+ *  fields: the table (borrowed); n its length (BW_ARRAY_LEN).
  *  target: the struct to fill (borrowed); fields without a value and
- *          without a default are zeroed (NULL, 0, false).
+ *          without a default are zeroed (NULL, 0, false), CUSTOM ones are
+ *          left alone. Strings and lists point into the document's arena.
+ * Unknown keys are checked first (a typo is the likelier cause of a
+ * "missing" key), then fields in table order.
  * Stops at the first error (missing required key, bad value, unknown key)
  * and returns -1 with the positioned message; target may then be partly
  * filled and must not be used. A bad default is a programming error and

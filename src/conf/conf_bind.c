@@ -113,6 +113,10 @@ static int bind_strlist(const struct conf_field *f, const struct conf_node *v,
 	return 0;
 }
 
+static int bind_map(const struct conf_node *map,
+		    const struct conf_field *fields, size_t n, void *target,
+		    bool absent, struct bw_err *err);
+
 static int bind_list(const struct conf_field *f, const struct conf_node *v,
 		     struct conf_list *out, struct bw_err *err)
 {
@@ -294,8 +298,15 @@ static int check_unknown(const struct conf_node *map,
 	return 0;
 }
 
-int conf_bind(const struct conf_node *map, const struct conf_field *fields,
-	      size_t n, void *target, struct bw_err *err)
+/*
+ * Bind one mapping. absent is true when the section itself is missing from
+ * the file: then required fields are not demanded (they stay zeroed, which
+ * is how a module sees that an optional section was not given) and every
+ * default still applies.
+ */
+static int bind_map(const struct conf_node *map,
+		    const struct conf_field *fields, size_t n, void *target,
+		    bool absent, struct bw_err *err)
 {
 	bool empty = !map || (map->kind == CONF_SCALAR && map->null);
 	if (!empty) {
@@ -309,12 +320,14 @@ int conf_bind(const struct conf_node *map, const struct conf_field *fields,
 		const struct conf_node *v = empty ? NULL : conf_get(map, f->name);
 		bool is_null = v && v->kind == CONF_SCALAR && v->null;
 
-		if (v && !is_null) {
+		/* "tls:" with nothing under it is a section given empty:
+		 * its defaults apply and its required keys are demanded. */
+		if (v && (!is_null || f->type == CONF_T_SECTION)) {
 			if (bind_one(f, v, dst, err) < 0)
 				return -1;
 			continue;
 		}
-		if (f->required) {
+		if (f->required && !absent) {
 			if (v)
 				return conf_err(v, err, "missing",
 						"needs a value (it is null)");
@@ -346,11 +359,18 @@ int conf_bind(const struct conf_node *map, const struct conf_field *fields,
 			 * stand-in gives their messages the right path. */
 			struct conf_node stand;
 			conf_default_node(&stand, map, f->name, "");
-			if (conf_bind(&stand, f->sub, f->nsub, dst, err) < 0)
+			if (bind_map(&stand, f->sub, f->nsub, dst, true,
+				     err) < 0)
 				return -1;
 			continue;
 		}
 		store_zero(f, dst);
 	}
 	return 0;
+}
+
+int conf_bind(const struct conf_node *map, const struct conf_field *fields,
+	      size_t n, void *target, struct bw_err *err)
+{
+	return bind_map(map, fields, n, target, false, err);
 }

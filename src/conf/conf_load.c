@@ -401,6 +401,12 @@ static int on_end(struct loader *L, const yaml_event_t *ev)
 				first = n->sorted[run_start];
 			}
 		}
+		if (dup && dup->key_line == first->key_line)
+			return conf_err_key(dup, L->err, "duplicate_key",
+					    "duplicate key '%s' (first defined "
+					    "at line %u, column %u)",
+					    dup->key, first->key_line,
+					    first->key_column);
 		if (dup)
 			return conf_err_key(dup, L->err, "duplicate_key",
 					    "duplicate key '%s' (first defined "
@@ -411,6 +417,28 @@ static int on_end(struct loader *L, const yaml_event_t *ev)
 	f->v = NULL;
 	L->depth--;
 	return attach(L, n, &ev->start_mark);
+}
+
+/* Whether the character at 1-based (line, col) is a tab: libyaml's
+ * message for tab indentation ("found character that cannot start any
+ * token") does not say so, and it is the usual cause. */
+static bool is_tab_at(const struct loader *L, uint32_t line, uint32_t col)
+{
+	uint32_t l = 1, c = 1;
+	for (size_t i = 0; i < L->len; i++) {
+		unsigned char ch = (unsigned char)L->text[i];
+		if (l == line && c == col)
+			return ch == '\t';
+		if (l > line)
+			return false;
+		if (ch == '\n') {
+			l++;
+			c = 1;
+		} else if ((ch & 0xC0) != 0x80) {
+			c++;
+		}
+	}
+	return false;
 }
 
 static int syntax_err(struct loader *L, const yaml_parser_t *p)
@@ -425,6 +453,11 @@ static int syntax_err(struct loader *L, const yaml_parser_t *p)
 		col = (uint32_t)p->problem_mark.column + 1;
 	}
 	const char *problem = p->problem ? p->problem : "unknown problem";
+	if (p->error == YAML_SCANNER_ERROR && is_tab_at(L, line, col))
+		return bw_err_set(L->err, 400, "conf", "syntax",
+				  "%s:%u:%u: syntax error: tab character; YAML "
+				  "indentation must use spaces",
+				  L->doc->name, line, col);
 	if (p->context && p->error != YAML_READER_ERROR)
 		return bw_err_set(L->err, 400, "conf", "syntax",
 				  "%s:%u:%u: syntax error: %s (%s at line %u)",
@@ -553,11 +586,19 @@ struct conf_doc *conf_load_string_lim(const char *name, const char *text,
 		return NULL;
 	}
 	if (run(&L) == 0) {
-		if (!L.doc->root) {
-			/* An empty file configures nothing: every section
-			 * takes its defaults. */
-			yaml_mark_t m = { 0, 0, 0 };
-			L.doc->root = node_new(&L, CONF_MAPPING, &m);
+		struct conf_node *r = L.doc->root;
+		if (!r || (r->kind == CONF_SCALAR && r->null)) {
+			/* An empty file (or a lone "---" or "~") configures
+			 * nothing: every section takes its defaults. */
+			if (r) {
+				r->kind = CONF_MAPPING;
+				r->null = false;
+				r->str = NULL;
+				r->len = 0;
+			} else {
+				yaml_mark_t m = { 0, 0, 0 };
+				L.doc->root = node_new(&L, CONF_MAPPING, &m);
+			}
 		}
 		if (L.doc->root)
 			doc = L.doc;
