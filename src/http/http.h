@@ -198,6 +198,7 @@ struct http_fieldscan {
 	size_t n;            /* completed field lines */
 	size_t start;        /* offset where the field section began */
 	size_t line_start;   /* offset of the current line */
+	size_t name_len;     /* length of the current field name */
 	size_t value_start;  /* offset of the current value */
 	size_t max_line;
 	size_t max_total;    /* bytes from `start` to the final CRLF */

@@ -108,6 +108,7 @@ static void fs_finish_line(struct http_fieldscan *s, const char *buf,
 	while (value_end > vs && http_is_ows((unsigned char)buf[value_end - 1]))
 		value_end--;
 	struct http_header *h = &s->hdrs[s->n];
+	h->name = bw_str_make(buf + s->line_start, s->name_len);
 	h->value = bw_str_make(buf + vs, value_end - vs);
 	s->n++;
 }
@@ -193,8 +194,9 @@ enum http_rc http_fs_run(struct http_fieldscan *s, const char *buf,
 				break;
 			unsigned char c = b[pos];
 			if (c == ':') {
-				s->hdrs[s->n].name = bw_str_make(
-					buf + s->line_start, pos - s->line_start);
+				/* Only offsets until the line is complete:
+				 * the buffer may move before then. */
+				s->name_len = pos - s->line_start;
 				s->state = FS_OWS;
 				pos++;
 				break;

@@ -332,13 +332,13 @@ enum http_rc http_req_parser_feed(struct http_req_parser *p, const char *buf,
 				pos++;
 			if (pos == len)
 				break;
-			if (pos == bound) {
-				status = 501;
-				reason = "method_too_long";
-				goto fail;
-			}
 			if (b[pos] != ' ') {
-				reason = "bad_method_char";
+				if (pos == bound) {
+					status = 501;
+					reason = "method_too_long";
+				} else {
+					reason = "bad_method_char";
+				}
 				goto fail;
 			}
 			p->method_end = pos;
@@ -355,10 +355,14 @@ enum http_rc http_req_parser_feed(struct http_req_parser *p, const char *buf,
 				pos++;
 			if (pos == len)
 				break;
-			if (pos == bound) {
+			if (pos >= lb) {
 				status = 414;
-				reason = pos == ub ? "uri_too_long"
-						   : "request_line_too_long";
+				reason = "request_line_too_long";
+				goto fail;
+			}
+			if (pos == ub && (http_cc[b[pos]] & HTTP_CC_TARGET)) {
+				status = 414;
+				reason = "uri_too_long";
 				goto fail;
 			}
 			if (b[pos] != ' ') {
@@ -420,6 +424,11 @@ enum http_rc http_req_parser_feed(struct http_req_parser *p, const char *buf,
 			break;
 		}
 		case RL_LF:
+			if (pos >= p->line_start + lim->max_request_line) {
+				status = 414;
+				reason = "request_line_too_long";
+				goto fail;
+			}
 			if (b[pos] != '\n') {
 				reason = "bare_cr";
 				goto fail;

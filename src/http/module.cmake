@@ -3,3 +3,4 @@ bw_module(http
           src/http/http_request.c src/http/http_response.c
           src/http/http_body.c src/http/http_write.c
   DEPS core)
+bw_unit_test(test_http_request http src/http/tests/test_http_request.c)
