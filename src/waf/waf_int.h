@@ -1,0 +1,571 @@
+/*
+ * waf_int.h — the compiled SecLang rule representation and the loader's
+ * internals. Only files in src/waf include this header. The runtime engine
+ * (transactions, phases, matching) walks these structures; the loader
+ * (waf_lex.c, waf_conf.c, waf_rule.c, waf_data.c, waf_ruleset.c) builds
+ * them. docs/internals/SECLANG.md describes the layout for the engine
+ * author.
+ *
+ * Invariants of a finished struct waf_ruleset:
+ *  - every pointer inside it points into rs->arena (or is PCRE2 code whose
+ *    release is registered as an arena cleanup), so one bw_arena_free
+ *    releases everything;
+ *  - phase[p].rules holds, in file order, the chain starters of phase p
+ *    and a WAF_RULE_MARKER entry for every SecMarker (markers appear in
+ *    all five phases, as in ModSecurity v3);
+ *  - a chain starter's chain_next links the rest of its chain; links share
+ *    the starter's phase and never carry id, phase, disruptive actions,
+ *    skip or skipAfter;
+ *  - rule->eff holds the actions after SecDefaultAction inheritance, so the
+ *    engine never consults the defaults again;
+ *  - skip_after_index is an index into the same phase list, > the rule's
+ *    own index, or phase[p].n when the marker does not exist;
+ *  - every bw_str in it is also NUL-terminated (p[len] == 0), so PCRE2 and
+ *    printf can take it directly.
+ */
+#ifndef WAF_WAF_INT_H
+#define WAF_WAF_INT_H
+
+#include "waf/waf.h"
+#include "waf/waf_limits.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+/* ------------------------------------------------------------ variables */
+
+/* Every variable of the ModSecurity v3 reference manual. */
+enum waf_var_id {
+	WAF_VAR_NONE = 0,
+	WAF_VAR_ARGS,
+	WAF_VAR_ARGS_COMBINED_SIZE,
+	WAF_VAR_ARGS_GET,
+	WAF_VAR_ARGS_GET_NAMES,
+	WAF_VAR_ARGS_NAMES,
+	WAF_VAR_ARGS_POST,
+	WAF_VAR_ARGS_POST_NAMES,
+	WAF_VAR_AUTH_TYPE,
+	WAF_VAR_DURATION,
+	WAF_VAR_ENV,
+	WAF_VAR_FILES,
+	WAF_VAR_FILES_COMBINED_SIZE,
+	WAF_VAR_FILES_NAMES,
+	WAF_VAR_FILES_SIZES,
+	WAF_VAR_FILES_TMPNAMES,
+	WAF_VAR_FILES_TMP_CONTENT,
+	WAF_VAR_FULL_REQUEST,
+	WAF_VAR_FULL_REQUEST_LENGTH,
+	WAF_VAR_GEO,
+	WAF_VAR_GLOBAL,
+	WAF_VAR_HIGHEST_SEVERITY,
+	WAF_VAR_INBOUND_DATA_ERROR,
+	WAF_VAR_IP,
+	WAF_VAR_MATCHED_VAR,
+	WAF_VAR_MATCHED_VARS,
+	WAF_VAR_MATCHED_VAR_NAME,
+	WAF_VAR_MATCHED_VARS_NAMES,
+	WAF_VAR_MODSEC_BUILD,
+	WAF_VAR_MSC_PCRE_LIMITS_EXCEEDED,
+	WAF_VAR_MULTIPART_BOUNDARY_QUOTED,
+	WAF_VAR_MULTIPART_BOUNDARY_WHITESPACE,
+	WAF_VAR_MULTIPART_CRLF_LF_LINES,
+	WAF_VAR_MULTIPART_DATA_AFTER,
+	WAF_VAR_MULTIPART_DATA_BEFORE,
+	WAF_VAR_MULTIPART_FILE_LIMIT_EXCEEDED,
+	WAF_VAR_MULTIPART_FILENAME,
+	WAF_VAR_MULTIPART_HEADER_FOLDING,
+	WAF_VAR_MULTIPART_INVALID_HEADER_FOLDING,
+	WAF_VAR_MULTIPART_INVALID_PART,
+	WAF_VAR_MULTIPART_INVALID_QUOTING,
+	WAF_VAR_MULTIPART_LF_LINE,
+	WAF_VAR_MULTIPART_MISSING_SEMICOLON,
+	WAF_VAR_MULTIPART_NAME,
+	WAF_VAR_MULTIPART_PART_HEADERS,
+	WAF_VAR_MULTIPART_STRICT_ERROR,
+	WAF_VAR_MULTIPART_UNMATCHED_BOUNDARY,
+	WAF_VAR_OUTBOUND_DATA_ERROR,
+	WAF_VAR_PATH_INFO,
+	WAF_VAR_QUERY_STRING,
+	WAF_VAR_REMOTE_ADDR,
+	WAF_VAR_REMOTE_HOST,
+	WAF_VAR_REMOTE_PORT,
+	WAF_VAR_REMOTE_USER,
+	WAF_VAR_REQBODY_ERROR,
+	WAF_VAR_REQBODY_ERROR_MSG,
+	WAF_VAR_REQBODY_PROCESSOR,
+	WAF_VAR_REQBODY_PROCESSOR_ERROR,
+	WAF_VAR_REQBODY_PROCESSOR_ERROR_MSG,
+	WAF_VAR_REQUEST_BASENAME,
+	WAF_VAR_REQUEST_BODY,
+	WAF_VAR_REQUEST_BODY_LENGTH,
+	WAF_VAR_REQUEST_COOKIES,
+	WAF_VAR_REQUEST_COOKIES_NAMES,
+	WAF_VAR_REQUEST_FILENAME,
+	WAF_VAR_REQUEST_HEADERS,
+	WAF_VAR_REQUEST_HEADERS_NAMES,
+	WAF_VAR_REQUEST_LINE,
+	WAF_VAR_REQUEST_METHOD,
+	WAF_VAR_REQUEST_PROTOCOL,
+	WAF_VAR_REQUEST_URI,
+	WAF_VAR_REQUEST_URI_RAW,
+	WAF_VAR_RESOURCE,
+	WAF_VAR_RESPONSE_BODY,
+	WAF_VAR_RESPONSE_CONTENT_LENGTH,
+	WAF_VAR_RESPONSE_CONTENT_TYPE,
+	WAF_VAR_RESPONSE_HEADERS,
+	WAF_VAR_RESPONSE_HEADERS_NAMES,
+	WAF_VAR_RESPONSE_PROTOCOL,
+	WAF_VAR_RESPONSE_STATUS,
+	WAF_VAR_RULE,
+	WAF_VAR_SERVER_ADDR,
+	WAF_VAR_SERVER_NAME,
+	WAF_VAR_SERVER_PORT,
+	WAF_VAR_SESSION,
+	WAF_VAR_SESSIONID,
+	WAF_VAR_STATUS,
+	WAF_VAR_STATUS_LINE,
+	WAF_VAR_TIME,
+	WAF_VAR_TIME_DAY,
+	WAF_VAR_TIME_EPOCH,
+	WAF_VAR_TIME_HOUR,
+	WAF_VAR_TIME_MIN,
+	WAF_VAR_TIME_MON,
+	WAF_VAR_TIME_SEC,
+	WAF_VAR_TIME_WDAY,
+	WAF_VAR_TIME_YEAR,
+	WAF_VAR_TX,
+	WAF_VAR_UNIQUE_ID,
+	WAF_VAR_URLENCODED_ERROR,
+	WAF_VAR_USER,
+	WAF_VAR_USERID,
+	WAF_VAR_WEBAPPID,
+	WAF_VAR_XML,
+	WAF_VAR__COUNT
+};
+
+/* Flags of a variable in the name table. */
+#define WAF_VARF_COLLECTION 0x1 /* takes a :selector and & counts */
+#define WAF_VARF_WRITABLE 0x2   /* setvar/expirevar/initcol target */
+
+struct waf_var_info {
+	const char *name;
+	enum waf_var_id id;
+	unsigned flags;
+};
+
+enum waf_sel_kind {
+	WAF_SEL_NONE = 0, /* whole collection or a scalar variable */
+	WAF_SEL_NAME,     /* ARGS:foo — compare case-insensitively */
+	WAF_SEL_REGEX,    /* ARGS:/^foo/ — sel_re, caseless, matched on keys */
+	WAF_SEL_XPATH,    /* XML:/xpath — sel is the XPath expression */
+};
+
+/* One entry of a rule's target list (VARIABLES in SecRule). */
+struct waf_target {
+	enum waf_var_id var;
+	bool count;   /* &VAR: the number of matching entries, not values */
+	bool exclude; /* !VAR:sel: remove these entries from the rule's set */
+	enum waf_sel_kind sel_kind;
+	struct bw_str sel;   /* selector text without quotes or slashes */
+	pcre2_code *sel_re;  /* WAF_SEL_REGEX only */
+};
+
+/* --------------------------------------------------------------- macros */
+
+/*
+ * A string with %{VAR} / %{COLLECTION.key} references expanded per
+ * transaction. Segments alternate literals and references; a string
+ * without references is one literal segment (constant == true).
+ */
+enum waf_seg_kind { WAF_SEG_LITERAL, WAF_SEG_VAR };
+struct waf_macro_seg {
+	enum waf_seg_kind kind;
+	struct bw_str text;    /* literal text, or the reference as written */
+	enum waf_var_id var;   /* WAF_SEG_VAR: the variable or collection */
+	struct bw_str key;     /* WAF_SEG_VAR: key after the dot, may be empty */
+};
+struct waf_macro {
+	struct bw_str raw;
+	bool constant;
+	size_t nsegs;
+	struct waf_macro_seg *segs;
+};
+
+/* ------------------------------------------------------------ operators */
+
+enum waf_op_id {
+	WAF_OP_RX = 0,
+	WAF_OP_RX_GLOBAL,
+	WAF_OP_PM,
+	WAF_OP_PM_FROM_FILE, /* also @pmf */
+	WAF_OP_STREQ,
+	WAF_OP_STRMATCH,
+	WAF_OP_CONTAINS,
+	WAF_OP_CONTAINS_WORD,
+	WAF_OP_BEGINS_WITH,
+	WAF_OP_ENDS_WITH,
+	WAF_OP_WITHIN,
+	WAF_OP_EQ,
+	WAF_OP_GE,
+	WAF_OP_GT,
+	WAF_OP_LE,
+	WAF_OP_LT,
+	WAF_OP_IP_MATCH,
+	WAF_OP_IP_MATCH_FROM_FILE, /* also @ipMatchF */
+	WAF_OP_VALIDATE_BYTE_RANGE,
+	WAF_OP_VALIDATE_URL_ENCODING,
+	WAF_OP_VALIDATE_UTF8_ENCODING,
+	WAF_OP_VALIDATE_DTD,
+	WAF_OP_VALIDATE_SCHEMA,
+	WAF_OP_DETECT_SQLI,
+	WAF_OP_DETECT_XSS,
+	WAF_OP_UNCONDITIONAL_MATCH,
+	WAF_OP_NO_MATCH,
+	WAF_OP_RBL,
+	WAF_OP_GEO_LOOKUP,
+	WAF_OP_VERIFY_CC,
+	WAF_OP_VERIFY_CPF,
+	WAF_OP_VERIFY_SSN,
+	WAF_OP_VERIFY_SVNR,
+	WAF_OP__COUNT
+};
+
+/* One network of @ipMatch: family AF_INET or AF_INET6, address in network
+ * order (IPv4 in the first 4 bytes), prefix length in bits. */
+struct waf_ipnet {
+	int family;
+	uint8_t addr[16];
+	uint8_t prefix;
+};
+
+struct waf_operator {
+	enum waf_op_id id;
+	bool negated;
+	struct bw_str arg;      /* parameter as written (after unquoting) */
+	struct waf_macro *marg; /* parameter as macro (string/number ops) */
+	pcre2_code *re;         /* rx/rxGlobal/verify*: NULL if marg has refs */
+	bool num_const;         /* eq..lt with a literal number */
+	int64_t num;
+	/* pm / pmFromFile: phrases (original case; matching is caseless). */
+	struct bw_str *phrases;
+	size_t nphrases;
+	/* ipMatch / ipMatchFromFile */
+	struct waf_ipnet *nets;
+	size_t nnets;
+	/* validateByteRange: bit b set when byte b is allowed */
+	uint8_t byte_ok[32];
+	/* pmFromFile/ipMatchFromFile/validateDTD/validateSchema: resolved
+	 * file names, NUL-separated in the order given. */
+	const char **files;
+	size_t nfiles;
+};
+
+/* ------------------------------------------------------ transformations */
+
+enum waf_tfn {
+	WAF_T_NONE = 0,
+	WAF_T_BASE64_DECODE,
+	WAF_T_BASE64_DECODE_EXT,
+	WAF_T_BASE64_ENCODE,
+	WAF_T_CMD_LINE,
+	WAF_T_COMPRESS_WHITESPACE,
+	WAF_T_CSS_DECODE,
+	WAF_T_ESCAPE_SEQ_DECODE,
+	WAF_T_HEX_DECODE,
+	WAF_T_HEX_ENCODE,
+	WAF_T_HTML_ENTITY_DECODE,
+	WAF_T_JS_DECODE,
+	WAF_T_LENGTH,
+	WAF_T_LOWERCASE,
+	WAF_T_MD5,
+	WAF_T_NORMALISE_PATH,
+	WAF_T_NORMALISE_PATH_WIN,
+	WAF_T_PARITY_EVEN_7BIT,
+	WAF_T_PARITY_ODD_7BIT,
+	WAF_T_PARITY_ZERO_7BIT,
+	WAF_T_REMOVE_COMMENTS,
+	WAF_T_REMOVE_COMMENTS_CHAR,
+	WAF_T_REMOVE_NULLS,
+	WAF_T_REMOVE_WHITESPACE,
+	WAF_T_REPLACE_COMMENTS,
+	WAF_T_REPLACE_NULLS,
+	WAF_T_SHA1,
+	WAF_T_SQL_HEX_DECODE,
+	WAF_T_TRIM,
+	WAF_T_TRIM_LEFT,
+	WAF_T_TRIM_RIGHT,
+	WAF_T_UPPERCASE,
+	WAF_T_URL_DECODE,
+	WAF_T_URL_DECODE_UNI,
+	WAF_T_URL_ENCODE,
+	WAF_T_UTF8_TO_UNICODE,
+	WAF_T__COUNT
+};
+
+/* -------------------------------------------------------------- actions */
+
+enum waf_disruptive {
+	WAF_DIS_UNSET = 0, /* the rule names none */
+	WAF_DIS_PASS,
+	WAF_DIS_BLOCK,     /* resolved through SecDefaultAction */
+	WAF_DIS_DENY,
+	WAF_DIS_DROP,
+	WAF_DIS_ALLOW,     /* see allow_scope */
+	WAF_DIS_REDIRECT,
+};
+
+enum waf_allow_scope {
+	WAF_ALLOW_ALL = 0,   /* allow: skip the rest of the transaction */
+	WAF_ALLOW_PHASE,     /* allow:phase */
+	WAF_ALLOW_REQUEST,   /* allow:request: skip the request phases */
+};
+
+enum waf_setvar_op {
+	WAF_SETVAR_SET,     /* col.key=value */
+	WAF_SETVAR_SET_ONE, /* col.key (no '='): set to "1" */
+	WAF_SETVAR_ADD,     /* col.key=+value */
+	WAF_SETVAR_SUB,     /* col.key=-value */
+	WAF_SETVAR_DELETE,  /* !col.key */
+};
+
+enum waf_ctl_kind {
+	WAF_CTL_RULE_ENGINE,
+	WAF_CTL_RULE_REMOVE_BY_ID,
+	WAF_CTL_RULE_REMOVE_BY_TAG,
+	WAF_CTL_RULE_REMOVE_BY_MSG,
+	WAF_CTL_RULE_REMOVE_TARGET_BY_ID,
+	WAF_CTL_RULE_REMOVE_TARGET_BY_TAG,
+	WAF_CTL_RULE_REMOVE_TARGET_BY_MSG,
+	WAF_CTL_REQUEST_BODY_PROCESSOR,
+	WAF_CTL_REQUEST_BODY_ACCESS,
+	WAF_CTL_REQUEST_BODY_LIMIT,
+	WAF_CTL_RESPONSE_BODY_ACCESS,
+	WAF_CTL_FORCE_REQUEST_BODY_VARIABLE,
+	WAF_CTL_AUDIT_ENGINE,
+	WAF_CTL_AUDIT_LOG_PARTS,
+};
+
+enum waf_body_processor {
+	WAF_BODY_URLENCODED,
+	WAF_BODY_MULTIPART,
+	WAF_BODY_XML,
+	WAF_BODY_JSON,
+};
+
+struct waf_id_range {
+	uint64_t lo, hi; /* inclusive */
+};
+
+struct waf_ctl {
+	enum waf_ctl_kind kind;
+	struct bw_str raw;          /* value as written */
+	enum waf_engine_mode engine;     /* RULE_ENGINE */
+	enum waf_audit_engine audit;     /* AUDIT_ENGINE */
+	enum waf_body_processor body;    /* REQUEST_BODY_PROCESSOR */
+	bool on;                         /* *_ACCESS, FORCE_* */
+	uint64_t number;                 /* REQUEST_BODY_LIMIT */
+	struct waf_id_range *ids;        /* *_BY_ID */
+	size_t nids;
+	struct bw_str str;               /* tag, msg or audit parts */
+	struct waf_target target;        /* *_TARGET_* */
+};
+
+/* Actions that run in order when a rule (or chain) matches. */
+enum waf_exec_kind {
+	WAF_EXEC_SETVAR,
+	WAF_EXEC_EXPIREVAR,
+	WAF_EXEC_INITCOL,
+	WAF_EXEC_SETUID,
+	WAF_EXEC_SETSID,
+	WAF_EXEC_SETRSC,
+	WAF_EXEC_SETENV,
+	WAF_EXEC_CTL,
+	WAF_EXEC_SANITISE_ARG,
+	WAF_EXEC_SANITISE_MATCHED,
+	WAF_EXEC_SANITISE_MATCHED_BYTES,
+	WAF_EXEC_SANITISE_REQUEST_HEADER,
+	WAF_EXEC_SANITISE_RESPONSE_HEADER,
+};
+
+struct waf_exec {
+	enum waf_exec_kind kind;
+	/* SETVAR/EXPIREVAR/INITCOL: collection; SETVAR/EXPIREVAR: key */
+	enum waf_var_id col;
+	struct waf_macro *key;
+	enum waf_setvar_op op;
+	/* SETVAR value, EXPIREVAR seconds, INITCOL/SETUID/SETSID/SETRSC
+	 * value, SETENV "name=value", SANITISE_* name or byte spec */
+	struct waf_macro *value;
+	struct waf_ctl *ctl;
+};
+
+/* Inheritable yes/no (log, auditlog): UNSET means "not said". */
+enum waf_flag { WAF_FLAG_UNSET = 0, WAF_FLAG_YES, WAF_FLAG_NO };
+
+/* The actions of one rule as written (or of one SecDefaultAction). */
+struct waf_actions {
+	uint64_t id;
+	int phase;            /* 1..5, 0 = not given */
+	struct waf_macro *msg, *logdata;
+	int severity;         /* 0..7, -1 = not given */
+	const char *rev, *ver;
+	int maturity, accuracy; /* -1 = not given */
+	struct waf_macro **tags;
+	size_t ntags;
+	enum waf_tfn *tfns;   /* in order, t:none entries removed */
+	size_t ntfns;
+	bool tfn_none;        /* t:none appeared (drops inherited t:) */
+	enum waf_disruptive disruptive;
+	enum waf_allow_scope allow_scope;
+	struct waf_macro *redirect;
+	int status;           /* 0 = not given */
+	bool chain, capture, multi_match;
+	enum waf_flag log, auditlog;
+	unsigned skip;
+	const char *skip_after;
+	struct waf_exec *execs;
+	size_t nexecs;
+	struct bw_str *xmlns; /* "prefix=uri" */
+	size_t nxmlns;
+};
+
+/*
+ * What the engine executes: the rule's own actions merged with the
+ * SecDefaultAction of its phase, following ModSecurity v3:
+ *  - transformations: defaults then own, unless the rule said t:none;
+ *  - disruptive: own (if not block); block takes the default's
+ *    disruptive action, status and redirect; with no default, pass;
+ *  - log/auditlog: own, else default, else on (nolog implies noauditlog);
+ *  - tags and execs: default's first, then own;
+ *  - msg, logdata, severity, status: own, else default's.
+ * Chain links get only the transformation inheritance.
+ */
+struct waf_effective {
+	enum waf_tfn *tfns;
+	size_t ntfns;
+	enum waf_disruptive disruptive;
+	enum waf_allow_scope allow_scope;
+	int status;
+	struct waf_macro *redirect;
+	bool log, auditlog;
+	struct waf_macro *msg, *logdata;
+	int severity;
+	struct waf_macro **tags;
+	size_t ntags;
+	struct waf_exec *execs;
+	size_t nexecs;
+};
+
+/* ---------------------------------------------------------------- rules */
+
+enum waf_rule_kind {
+	WAF_RULE_SECRULE,
+	WAF_RULE_SECACTION, /* no targets; operator is unconditionalMatch */
+	WAF_RULE_MARKER,
+};
+
+struct waf_rule {
+	enum waf_rule_kind kind;
+	const char *file;   /* owned by the rule set */
+	unsigned line;
+	int phase;
+	struct waf_target *targets;
+	size_t ntargets;
+	struct waf_operator op;
+	struct waf_actions act;
+	struct waf_effective eff;
+	struct waf_rule *chain_next;   /* next link of this chain */
+	struct waf_rule *chain_start;  /* the starter (self for starters) */
+	const char *marker;            /* WAF_RULE_MARKER: its name */
+	size_t skip_after_index;       /* see the invariants above */
+};
+
+struct waf_phase_rules {
+	struct waf_rule **rules;
+	size_t n, cap;
+};
+
+struct waf_ruleset {
+	struct bw_arena *arena;
+	struct waf_phase_rules phase[WAF_PHASES];
+	struct waf_actions *defaults[WAF_PHASES]; /* SecDefaultAction or NULL */
+	const char *default_file[WAF_PHASES];
+	unsigned default_line[WAF_PHASES];
+	struct waf_settings settings;
+	size_t nrules;    /* SecRule/SecAction incl. chain links */
+	size_t nmarkers;
+	size_t nstarters[WAF_PHASES];
+};
+
+/* ------------------------------------------------------ loader internals */
+
+/* Parser state for one load. */
+struct waf_parse {
+	struct waf_ruleset *rs;
+	struct bw_err *err;
+	struct waf_load_opts lim; /* with defaults filled in */
+	const char *file;         /* current file name (arena copy) */
+	const char *dir;          /* its directory (arena), or NULL */
+	unsigned line;            /* first line of the current directive */
+	unsigned depth;
+	unsigned files;
+	struct waf_rule *open_chain; /* last link of an unfinished chain */
+	/* rule ids in use: open addressing, 0 = empty slot */
+	uint64_t *ids;
+	size_t ids_cap, ids_n;
+};
+
+/* Name tables (waf_names.c). Lookups are case-insensitive. */
+const struct waf_var_info *waf_var_lookup(const char *name, size_t len);
+const char *waf_var_name(enum waf_var_id id);
+int waf_op_lookup(const char *name, size_t len, enum waf_op_id *out);
+const char *waf_op_name(enum waf_op_id id);
+int waf_tfn_lookup(const char *name, size_t len, enum waf_tfn *out);
+const char *waf_tfn_name(enum waf_tfn t);
+int waf_severity_lookup(const char *s, size_t len);
+
+/* Errors: fill p->err with "file:line: message" and return -1. */
+int waf_perr(struct waf_parse *p, int code, const char *reason,
+	     const char *fmt, ...) BW_PRINTF(4, 5);
+
+/* Arena helpers (waf_ruleset.c). */
+int waf_grow(struct bw_arena *a, void **arr, size_t *cap, size_t n,
+	     size_t elsize) BW_WUR;
+char *waf_strndup(struct waf_parse *p, const char *s, size_t n);
+pcre2_code *waf_regex_compile(struct waf_parse *p, const char *what,
+			      const char *src, size_t len, bool caseless);
+
+/* Rule text (waf_rule.c). */
+int waf_parse_targets(struct waf_parse *p, struct bw_str s,
+		      struct waf_target **out, size_t *n, size_t *cap);
+int waf_parse_operator(struct waf_parse *p, struct bw_str s,
+		       struct waf_operator *op);
+int waf_parse_actions(struct waf_parse *p, struct bw_str s,
+		      struct waf_actions *act);
+void waf_actions_init(struct waf_actions *act);
+struct waf_macro *waf_parse_macro(struct waf_parse *p, struct bw_str s);
+int waf_parse_id_ranges(struct waf_parse *p, struct bw_str s,
+			struct waf_id_range **out, size_t *n);
+
+/* Data files and networks (waf_data.c). */
+char *waf_resolve_path(struct waf_parse *p, const char *name, size_t len);
+int waf_load_pm_file(struct waf_parse *p, struct waf_operator *op,
+		     const char *path);
+int waf_load_ip_file(struct waf_parse *p, struct waf_operator *op,
+		     const char *path);
+int waf_parse_ipnet(struct bw_str s, struct waf_ipnet *out);
+int waf_parse_byte_range(struct bw_str s, uint8_t bits[32]);
+
+/* Directives (waf_conf.c). */
+int waf_conf_text(struct waf_parse *p, const char *text, size_t len);
+int waf_conf_file(struct waf_parse *p, const char *path, bool optional);
+
+/* Rule set assembly (waf_ruleset.c). */
+int waf_ruleset_add_rule(struct waf_parse *p, struct waf_rule *r);
+int waf_ruleset_add_marker(struct waf_parse *p, const char *name);
+int waf_ruleset_finish(struct waf_parse *p);
+bool waf_id_used(struct waf_parse *p, uint64_t id);
+int waf_id_add(struct waf_parse *p, uint64_t id);
+void waf_id_forget(struct waf_parse *p, uint64_t id);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * waf_limits.h — the named limits of the SecLang loader. Each has a default
+ * (used when the caller passes no struct waf_load_opts or leaves a field 0)
+ * and a hard maximum that no configuration may raise it past. Rule files
+ * are operator-supplied, not attacker-supplied, but a typo or a hostile
+ * include must still not make the daemon exhaust memory or time at boot.
+ */
+#ifndef WAF_LIMITS_H
+#define WAF_LIMITS_H
+
+/* One rule or data file. The largest CRS 3.3.4 file is 71 KiB; 4 MiB leaves
+ * room for large custom sets while bounding a mistaken Include of a log. */
+#define WAF_FILE_MAX_DEFAULT ((size_t)4 << 20)
+#define WAF_FILE_MAX_HARD ((size_t)64 << 20)
+
+/* Nested Include depth. CRS needs 2; a cycle is caught by this bound. */
+#define WAF_INCLUDE_DEPTH_DEFAULT 8
+#define WAF_INCLUDE_DEPTH_HARD 32
+
+/* Files opened in one load (rule files plus data files). CRS uses ~60. */
+#define WAF_FILES_MAX_DEFAULT 1024
+#define WAF_FILES_MAX_HARD 16384
+
+/* Rules (SecRule/SecAction, chain links counted) in one rule set. CRS 3.3.4
+ * has ~800 including chain links; 50k covers every known commercial set. */
+#define WAF_RULES_MAX_DEFAULT 50000
+#define WAF_RULES_MAX_HARD 500000
+
+/* One logical line after joining backslash continuations. The longest CRS
+ * line is ~7 KiB (a generated regex); 64 KiB is ample. */
+#define WAF_LINE_MAX_DEFAULT ((size_t)64 << 10)
+#define WAF_LINE_MAX_HARD ((size_t)1 << 20)
+
+/* One regular expression's source. PCRE2 compile time and memory grow
+ * with pattern length; the longest CRS pattern is ~7 KiB. */
+#define WAF_REGEX_MAX_DEFAULT ((size_t)32 << 10)
+#define WAF_REGEX_MAX_HARD ((size_t)256 << 10)
+
+/* Arguments on one directive line (SecRule has 3; SecResponseBodyMimeType
+ * takes a list). More is a malformed line. */
+#define WAF_DIRECTIVE_ARGS_MAX 32
+
+/* Targets in one SecRule (CRS max is 8), actions in one rule (CRS max ~40),
+ * and links in one chain (CRS max 4). */
+#define WAF_TARGETS_MAX 128
+#define WAF_ACTIONS_MAX 512
+#define WAF_CHAIN_MAX 32
+
+/* Segments in one macro string such as a setvar value; CRS max is 3. */
+#define WAF_MACRO_SEGS_MAX 64
+
+/* Phrases loaded for one @pm/@pmFromFile operator (CRS max ~1,000). */
+#define WAF_PM_PHRASES_MAX 200000
+
+/* Bytes of compiled rule set memory (arena ceiling). CRS uses ~3 MiB. */
+#define WAF_ARENA_MAX_DEFAULT ((size_t)256 << 20)
+#define WAF_ARENA_MAX_HARD ((size_t)2 << 30)
+
+#endif
