@@ -260,11 +260,16 @@ enum http_rc http_body_feed(struct http_body *b, const char *buf, size_t len,
 			b->ext_len += pos - st;
 			if (pos == len)
 				break;
-			if (pos == end) {
+			c = p[pos];
+			/* At the bound, only a byte that would have been
+			 * part of the extension is one too many. */
+			if (pos == end &&
+			    (b->state == B_SIZE_BWS
+				     ? http_is_ows(c)
+				     : (http_cc[c] & HTTP_CC_VALUE) != 0)) {
 				reason = "chunk_ext_too_long";
 				goto fail;
 			}
-			c = p[pos];
 			if (b->state == B_SIZE_BWS) {
 				if (c != ';') {
 					reason = "bad_chunk_size";

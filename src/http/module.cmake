@@ -4,3 +4,4 @@ bw_module(http
           src/http/http_body.c src/http/http_write.c
   DEPS core)
 bw_unit_test(test_http_request http src/http/tests/test_http_request.c)
+bw_unit_test(test_http_body http src/http/tests/test_http_body.c)
