@@ -4,3 +4,5 @@ bw_module(audit
           src/audit/audit_record.c src/audit/audit_sign.c
           src/audit/audit_verify.c src/audit/audit_log.c
   DEPS core json PkgConfig::OPENSSL Threads::Threads)
+bw_unit_test(test_audit_merkle audit src/audit/tests/test_audit_merkle.c)
+bw_unit_test(test_audit_record audit src/audit/tests/test_audit_record.c)
