@@ -5,3 +5,4 @@ bw_module(http
   DEPS core)
 bw_unit_test(test_http_request http src/http/tests/test_http_request.c)
 bw_unit_test(test_http_body http src/http/tests/test_http_body.c)
+bw_unit_test(test_http_response http src/http/tests/test_http_response.c)
