@@ -499,6 +499,42 @@ static void long_paths_are_cut_visibly(void **state)
 	assert_memory_equal(small, "aaaaaaaaaaaaaaaaaaaa", 20);
 }
 
+/* Torture pass: give the loader and binder an arena that runs out after
+ * n bytes, for every n until they succeed. Each failure must be a clean
+ * "nomem" (or, for the binder, any error), never a crash or a leak (ASan
+ * build). */
+static void survives_arena_exhaustion_at_every_step(void **state)
+{
+	const char *y = "server:\n"
+			"  workers: 4\n"
+			"  tags: [a, b, c, d, e, f, g, h, i, j]\n"
+			"listeners:\n"
+			"  - {port: 443, name: x}\n"
+			"  - {port: 80, name: y}\n";
+	bool loaded = false;
+	unsigned failures = 0;
+	for (size_t max = 256; max < 64 * 1024 && !loaded; max += 256) {
+		struct bw_arena *a = bw_arena_new(256, max);
+		struct bw_err err;
+		memset(&err, 0, sizeof(err));
+		struct conf_doc *d = conf_load_string("t.yaml", y, strlen(y),
+						      a, &err);
+		if (d) {
+			loaded = true;
+			assert_int_equal(conf_len(conf_get(d->root,
+							   "listeners")),
+					 2);
+		} else {
+			failures++;
+			assert_int_equal(err.code, 500);
+			assert_string_equal(err.reason, "nomem");
+		}
+		bw_arena_free(a);
+	}
+	assert_true(loaded);
+	assert_true(failures > 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +567,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(long_paths_are_cut_visibly,
 						setup, teardown),
+		cmocka_unit_test(survives_arena_exhaustion_at_every_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
