@@ -241,7 +241,7 @@ static int check_record(struct verifier *v, const struct audit_line *ln,
 }
 
 static int check_sth(struct verifier *v, const struct audit_line *ln,
-		     uint64_t line)
+		     size_t next, uint64_t line)
 {
 	struct audit_verify_result *res = v->res;
 	const uint8_t *key = v->opts->pubkey ? v->opts->pubkey
@@ -276,9 +276,25 @@ static int check_sth(struct verifier *v, const struct audit_line *ln,
 			     (unsigned long long)line,
 			     (unsigned long long)ln->tree_size,
 			     (unsigned long long)res->records);
-	uint8_t root[AUDIT_HASH_LEN];
+	uint8_t root[AUDIT_HASH_LEN], nprev[AUDIT_HASH_LEN];
+	uint64_t nseq;
 	if (audit_tree_root(v->tree, ln->tree_size, root, NULL) < 0 ||
-	    memcmp(root, ln->root, AUDIT_HASH_LEN) != 0)
+	    memcmp(root, ln->root, AUDIT_HASH_LEN) != 0) {
+		/* The record after this STH still carries the genuine hash
+		 * of the last record above it: if they differ, that is the
+		 * one that changed. */
+		if (res->records > 0 && peek_record(v, next, &nseq, nprev) &&
+		    nseq == res->records &&
+		    memcmp(nprev, v->h1, AUDIT_HASH_LEN) != 0)
+			return fault(v, AUDIT_FAULT_ALTERED, res->records - 1,
+				     v->line1,
+				     "record seq %llu (line %llu) was altered: "
+				     "the STH at line %llu and the prev of seq "
+				     "%llu disagree with it",
+				     (unsigned long long)(res->records - 1),
+				     (unsigned long long)v->line1,
+				     (unsigned long long)line,
+				     (unsigned long long)res->records);
 		return fault(v, AUDIT_FAULT_STH_ROOT, res->last_sth_size, line,
 			     "STH at line %llu (tree_size %llu) signs another "
 			     "root: a record in seq %llu..%llu was altered and "
@@ -287,6 +303,7 @@ static int check_sth(struct verifier *v, const struct audit_line *ln,
 			     (unsigned long long)ln->tree_size,
 			     (unsigned long long)res->last_sth_size,
 			     (unsigned long long)(ln->tree_size - 1));
+	}
 	/* An STH is signed after the records it covers, and after earlier
 	 * STHs; records queued before it was signed may follow it with an
 	 * earlier time, so records are only compared with records. */
@@ -341,7 +358,7 @@ static int run(struct verifier *v)
 		} else if (ln.type == AUDIT_LINE_RECORD) {
 			rc = check_record(v, &ln, s, slen, next, line);
 		} else {
-			rc = check_sth(v, &ln, line);
+			rc = check_sth(v, &ln, next, line);
 		}
 		bw_arena_free(a);
 		if (rc < 0)

@@ -6,3 +6,4 @@ bw_module(audit
   DEPS core json PkgConfig::OPENSSL Threads::Threads)
 bw_unit_test(test_audit_merkle audit src/audit/tests/test_audit_merkle.c)
 bw_unit_test(test_audit_record audit src/audit/tests/test_audit_record.c)
+bw_unit_test(test_audit_log audit src/audit/tests/test_audit_log.c)
