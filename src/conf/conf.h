@@ -84,9 +84,9 @@ struct conf_node {
 /* A loaded document. root is never NULL; an empty document (or one that
  * holds only comments) loads as an empty mapping at 1:1. */
 struct conf_doc {
-	const char *name;     /* the FILE of messages (arena copy) */
+	const char *name; /* the FILE of messages (arena copy) */
 	struct conf_node *root;
-	size_t nodes;         /* node count, for limits and statistics */
+	size_t nodes;		/* node count, for limits and statistics */
 	struct bw_arena *arena; /* borrowed: the arena everything lives in */
 };
 
@@ -94,13 +94,13 @@ struct conf_doc {
  * why. A zero field means "the default"; a field above its hard maximum
  * is clamped to it. */
 struct conf_limits {
-	size_t max_bytes;    /* whole input */
-	size_t max_depth;    /* nesting of mappings/sequences; root is 1 */
-	size_t max_nodes;    /* scalars + collections, keys excluded */
-	size_t max_scalar;   /* bytes of one scalar value */
-	size_t max_key;      /* bytes of one mapping key */
-	size_t max_keys;     /* keys in one mapping */
-	size_t max_items;    /* items in one sequence */
+	size_t max_bytes;  /* whole input */
+	size_t max_depth;  /* nesting of mappings/sequences; root is 1 */
+	size_t max_nodes;  /* scalars + collections, keys excluded */
+	size_t max_scalar; /* bytes of one scalar value */
+	size_t max_key;	   /* bytes of one mapping key */
+	size_t max_keys;   /* keys in one mapping */
+	size_t max_items;  /* items in one sequence */
 };
 
 /*
@@ -128,8 +128,7 @@ struct conf_doc *conf_load_string(const char *name, const char *text,
 
 /* conf_load_string with explicit limits (NULL: defaults). */
 struct conf_doc *conf_load_string_lim(const char *name, const char *text,
-				      size_t len,
-				      const struct conf_limits *lim,
+				      size_t len, const struct conf_limits *lim,
 				      struct bw_arena *arena,
 				      struct bw_err *err) BW_WUR;
 
@@ -164,8 +163,7 @@ const char *conf_node_describe(const struct conf_node *node);
 
 /* The value of key in mapping map, or NULL if map is NULL, not a mapping,
  * or has no such key. O(log n). Borrowed pointer into the tree. */
-const struct conf_node *conf_get(const struct conf_node *map,
-				 const char *key);
+const struct conf_node *conf_get(const struct conf_node *map, const char *key);
 
 /* Fail with a "must be a mapping/sequence/scalar" error unless node has
  * that kind. Returns 0 or -1. */
@@ -245,10 +243,10 @@ int conf_parse_duration(const char *s, size_t len, uint64_t *out_ms) BW_WUR;
  * value is converted and checked exactly as in conf_get_*.
  * Both fail with "must be a mapping" if map is not a mapping.
  */
-int conf_get_str(const struct conf_node *map, const char *key,
+int conf_get_str(const struct conf_node *map, const char *key, const char **out,
+		 struct bw_err *err) BW_WUR;
+int conf_opt_str(const struct conf_node *map, const char *key, const char *def,
 		 const char **out, struct bw_err *err) BW_WUR;
-int conf_opt_str(const struct conf_node *map, const char *key,
-		 const char *def, const char **out, struct bw_err *err) BW_WUR;
 int conf_get_bool(const struct conf_node *map, const char *key, bool *out,
 		  struct bw_err *err) BW_WUR;
 int conf_opt_bool(const struct conf_node *map, const char *key, bool def,
@@ -258,11 +256,10 @@ int conf_get_int(const struct conf_node *map, const char *key, int64_t min,
 int conf_opt_int(const struct conf_node *map, const char *key, int64_t def,
 		 int64_t min, int64_t max, int64_t *out,
 		 struct bw_err *err) BW_WUR;
-int conf_get_uint64(const struct conf_node *map, const char *key,
+int conf_get_uint64(const struct conf_node *map, const char *key, uint64_t min,
+		    uint64_t max, uint64_t *out, struct bw_err *err) BW_WUR;
+int conf_opt_uint64(const struct conf_node *map, const char *key, uint64_t def,
 		    uint64_t min, uint64_t max, uint64_t *out,
-		    struct bw_err *err) BW_WUR;
-int conf_opt_uint64(const struct conf_node *map, const char *key,
-		    uint64_t def, uint64_t min, uint64_t max, uint64_t *out,
 		    struct bw_err *err) BW_WUR;
 int conf_get_size(const struct conf_node *map, const char *key, uint64_t min,
 		  uint64_t max, uint64_t *out, struct bw_err *err) BW_WUR;
@@ -281,14 +278,14 @@ int conf_get_enum(const struct conf_node *map, const char *key,
 int conf_opt_enum(const struct conf_node *map, const char *key,
 		  const char *const *values, int def, int *index,
 		  struct bw_err *err) BW_WUR;
-int conf_get_port(const struct conf_node *map, const char *key,
+int conf_get_port(const struct conf_node *map, const char *key, uint16_t *out,
+		  struct bw_err *err) BW_WUR;
+int conf_opt_port(const struct conf_node *map, const char *key, uint16_t def,
 		  uint16_t *out, struct bw_err *err) BW_WUR;
-int conf_opt_port(const struct conf_node *map, const char *key,
-		  uint16_t def, uint16_t *out, struct bw_err *err) BW_WUR;
 int conf_get_path(const struct conf_node *map, const char *key,
 		  const char **out, struct bw_err *err) BW_WUR;
-int conf_opt_path(const struct conf_node *map, const char *key,
-		  const char *def, const char **out, struct bw_err *err) BW_WUR;
+int conf_opt_path(const struct conf_node *map, const char *key, const char *def,
+		  const char **out, struct bw_err *err) BW_WUR;
 
 /* ------------------------------------------------------------- secrets */
 
@@ -351,9 +348,10 @@ int conf_check_secret_file(const char *path, struct bw_err *err) BW_WUR;
  * CONF_T_SECTION. Lists (CONF_T_STRLIST/_LIST) take no default.
  *
  * min/max: for integer types, the inclusive range; both 0 means the type's
- * full range (CONF_T_UINT64: 0..INT64_MAX; CONF_T_PORT: 0..65535). For CONF_T_STR/_PATH, max > 0 bounds the length in bytes and
- * min > 0 demands at least min bytes. For CONF_T_STRLIST/_LIST, they bound
- * the number of items. Take the numbers from the module's limits header.
+ * full range (CONF_T_UINT64: 0..INT64_MAX; CONF_T_PORT: 0..65535). For
+ * CONF_T_STR/_PATH, max > 0 bounds the length in bytes and min > 0 demands at
+ * least min bytes. For CONF_T_STRLIST/_LIST, they bound the number of items.
+ * Take the numbers from the module's limits header.
  */
 enum conf_type {
 	CONF_T_STR = 1,
@@ -381,24 +379,24 @@ struct conf_strlist {
 };
 
 struct conf_list {
-	void *v;        /* arena array of n elements of the field's elem_size */
+	void *v; /* arena array of n elements of the field's elem_size */
 	size_t n;
 };
 
 struct conf_field {
-	const char *name;          /* the YAML key */
+	const char *name; /* the YAML key */
 	enum conf_type type;
-	size_t offset;             /* offsetof(target struct, member) */
-	int64_t min, max;          /* see above */
-	bool required;             /* missing key is an error (no default) */
-	const char *def;           /* default as YAML scalar text, or NULL */
-	const char *const *values; /* CONF_T_ENUM: NULL-terminated */
+	size_t offset;		      /* offsetof(target struct, member) */
+	int64_t min, max;	      /* see above */
+	bool required;		      /* missing key is an error (no default) */
+	const char *def;	      /* default as YAML scalar text, or NULL */
+	const char *const *values;    /* CONF_T_ENUM: NULL-terminated */
 	const struct conf_field *sub; /* CONF_T_SECTION / CONF_T_LIST */
 	size_t nsub;
-	size_t elem_size;          /* CONF_T_LIST: sizeof one element */
+	size_t elem_size; /* CONF_T_LIST: sizeof one element */
 	int (*parse)(const struct conf_node *value, void *dst,
 		     struct bw_err *err); /* CONF_T_CUSTOM */
-	const char *help;          /* one line for docs and `config check -v` */
+	const char *help; /* one line for docs and `config check -v` */
 };
 
 /*
@@ -410,11 +408,14 @@ struct conf_field {
  */
 #define CONF__OFF(T, m, ctype)                                                 \
 	(offsetof(T, m) +                                                      \
-	 0 * sizeof(char[_Generic(((T *)0)->m, ctype: 1, default: -1)]))
-#define CONF_STR(T, m) .type = CONF_T_STR, .offset = CONF__OFF(T, m, const char *)
+	 0 * sizeof(char[_Generic(((T *)0)->m, ctype : 1, default              \
+				  : -1)]))
+#define CONF_STR(T, m)                                                         \
+	.type = CONF_T_STR, .offset = CONF__OFF(T, m, const char *)
 #define CONF_BOOL(T, m) .type = CONF_T_BOOL, .offset = CONF__OFF(T, m, bool)
 #define CONF_INT(T, m) .type = CONF_T_INT, .offset = CONF__OFF(T, m, int)
-#define CONF_INT64(T, m) .type = CONF_T_INT64, .offset = CONF__OFF(T, m, int64_t)
+#define CONF_INT64(T, m)                                                       \
+	.type = CONF_T_INT64, .offset = CONF__OFF(T, m, int64_t)
 #define CONF_UINT(T, m) .type = CONF_T_UINT, .offset = CONF__OFF(T, m, unsigned)
 #define CONF_UINT64(T, m)                                                      \
 	.type = CONF_T_UINT64, .offset = CONF__OFF(T, m, uint64_t)
@@ -424,7 +425,8 @@ struct conf_field {
 #define CONF_ENUM(T, m, vals)                                                  \
 	.type = CONF_T_ENUM, .offset = CONF__OFF(T, m, int), .values = (vals)
 #define CONF_PORT(T, m) .type = CONF_T_PORT, .offset = CONF__OFF(T, m, uint16_t)
-#define CONF_PATH(T, m) .type = CONF_T_PATH, .offset = CONF__OFF(T, m, const char *)
+#define CONF_PATH(T, m)                                                        \
+	.type = CONF_T_PATH, .offset = CONF__OFF(T, m, const char *)
 #define CONF_SECRET_PATH(T, m)                                                 \
 	.type = CONF_T_SECRET_PATH, .offset = CONF__OFF(T, m, const char *)
 #define CONF_STRLIST(T, m)                                                     \
@@ -437,8 +439,7 @@ struct conf_field {
 	.sub = (fields), .nsub = BW_ARRAY_LEN(fields),                         \
 	.elem_size = sizeof(elemtype)
 #define CONF_NODE(T, m)                                                        \
-	.type = CONF_T_NODE,                                                   \
-	.offset = CONF__OFF(T, m, const struct conf_node *)
+	.type = CONF_T_NODE, .offset = CONF__OFF(T, m, const struct conf_node *)
 #define CONF_CUSTOM(T, m, fn)                                                  \
 	.type = CONF_T_CUSTOM, .offset = offsetof(T, m), .parse = (fn)
 

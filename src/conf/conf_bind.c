@@ -317,7 +317,8 @@ static int bind_map(const struct conf_node *map,
 	for (size_t i = 0; i < n; i++) {
 		const struct conf_field *f = &fields[i];
 		void *dst = (unsigned char *)target + f->offset;
-		const struct conf_node *v = empty ? NULL : conf_get(map, f->name);
+		const struct conf_node *v =
+		    empty ? NULL : conf_get(map, f->name);
 		bool is_null = v && v->kind == CONF_SCALAR && v->null;
 
 		/* "tls:" with nothing under it is a section given empty:
@@ -359,8 +360,8 @@ static int bind_map(const struct conf_node *map,
 			 * stand-in gives their messages the right path. */
 			struct conf_node stand;
 			conf_default_node(&stand, map, f->name, "");
-			if (bind_map(&stand, f->sub, f->nsub, dst, true,
-				     err) < 0)
+			if (bind_map(&stand, f->sub, f->nsub, dst, true, err) <
+			    0)
 				return -1;
 			continue;
 		}

@@ -13,13 +13,12 @@
  * at_key selects the key's position instead of the value's. Returns -1. */
 int conf_verr(const struct conf_node *node, struct bw_err *err, int code,
 	      const char *reason, bool at_key, const char *fmt, va_list ap)
-	BW_PRINTF(6, 0);
+    BW_PRINTF(6, 0);
 
 /* Like conf_err but with an explicit code (413 for limits, 500 for
  * arena exhaustion). */
-int conf_err_code(const struct conf_node *node, struct bw_err *err,
-		  int code, const char *reason, const char *fmt, ...)
-	BW_PRINTF(5, 6);
+int conf_err_code(const struct conf_node *node, struct bw_err *err, int code,
+		  const char *reason, const char *fmt, ...) BW_PRINTF(5, 6);
 
 /* The entry of cands (NULL-terminated) closest to word by edit distance,
  * or NULL when none is close enough to be a plausible typo. */

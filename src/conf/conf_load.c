@@ -53,7 +53,7 @@ static size_t clamp_limit(size_t v, size_t def, size_t hard)
 static void limits_resolve(struct conf_limits *out,
 			   const struct conf_limits *in)
 {
-	struct conf_limits z = { 0 };
+	struct conf_limits z = {0};
 	if (!in)
 		in = &z;
 	out->max_bytes = clamp_limit(in->max_bytes, CONF_MAX_BYTES_DEFAULT,
@@ -64,8 +64,8 @@ static void limits_resolve(struct conf_limits *out,
 				     CONF_MAX_NODES_HARD);
 	out->max_scalar = clamp_limit(in->max_scalar, CONF_MAX_SCALAR_DEFAULT,
 				      CONF_MAX_SCALAR_HARD);
-	out->max_key = clamp_limit(in->max_key, CONF_MAX_KEY_DEFAULT,
-				   CONF_MAX_KEY_HARD);
+	out->max_key =
+	    clamp_limit(in->max_key, CONF_MAX_KEY_DEFAULT, CONF_MAX_KEY_HARD);
 	out->max_keys = clamp_limit(in->max_keys, CONF_MAX_KEYS_DEFAULT,
 				    CONF_MAX_KEYS_HARD);
 	out->max_items = clamp_limit(in->max_items, CONF_MAX_ITEMS_DEFAULT,
@@ -85,9 +85,10 @@ static int mark_err(struct loader *L, const yaml_mark_t *m, int code,
 	struct conf_node tmp;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.doc = L->doc;
-	tmp.line = m->line >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)m->line + 1;
-	tmp.column = m->column >= UINT32_MAX - 1 ? UINT32_MAX :
-						   (uint32_t)m->column + 1;
+	tmp.line =
+	    m->line >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)m->line + 1;
+	tmp.column =
+	    m->column >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)m->column + 1;
 	if (L->depth > 0) {
 		const struct frame *f = &L->stack[L->depth - 1];
 		tmp.parent = f->node;
@@ -119,7 +120,8 @@ static void offset_position(const char *s, size_t len, size_t off,
 		off = len;
 	for (size_t i = 0; i < off; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch == '\n' || (ch == '\r' && (i + 1 >= len || s[i + 1] != '\n'))) {
+		if (ch == '\n' ||
+		    (ch == '\r' && (i + 1 >= len || s[i + 1] != '\n'))) {
 			if (l < UINT32_MAX)
 				l++;
 			c = 1;
@@ -180,8 +182,8 @@ static struct conf_node *node_new(struct loader *L, enum conf_kind kind,
 				  const yaml_mark_t *m)
 {
 	if (L->doc->nodes >= L->lim.max_nodes) {
-		mark_err(L, m, 413, "limit",
-			 "too many nodes (limit %zu)", L->lim.max_nodes);
+		mark_err(L, m, 413, "limit", "too many nodes (limit %zu)",
+			 L->lim.max_nodes);
 		return NULL;
 	}
 	struct conf_node *n = bw_arena_zalloc(L->arena, sizeof(*n));
@@ -192,9 +194,10 @@ static struct conf_node *node_new(struct loader *L, enum conf_kind kind,
 	L->doc->nodes++;
 	n->kind = kind;
 	n->doc = L->doc;
-	n->line = m->line >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)m->line + 1;
-	n->column = m->column >= UINT32_MAX - 1 ? UINT32_MAX :
-						  (uint32_t)m->column + 1;
+	n->line =
+	    m->line >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)m->line + 1;
+	n->column =
+	    m->column >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)m->column + 1;
 	if (L->depth > 0)
 		n->parent = L->stack[L->depth - 1].node;
 	return n;
@@ -236,7 +239,7 @@ static int attach(struct loader *L, struct conf_node *n, const yaml_mark_t *m)
 
 static bool plain_null(const char *s, size_t len)
 {
-	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(nulls); i++)
 		if (strlen(nulls[i]) == len && memcmp(s, nulls[i], len) == 0)
 			return true;
@@ -447,7 +450,8 @@ static int syntax_err(struct loader *L, const yaml_parser_t *p)
 	if (p->error == YAML_MEMORY_ERROR)
 		return nomem(L);
 	if (p->error == YAML_READER_ERROR) {
-		offset_position(L->text, L->len, p->problem_offset, &line, &col);
+		offset_position(L->text, L->len, p->problem_offset, &line,
+				&col);
 	} else {
 		line = (uint32_t)p->problem_mark.line + 1;
 		col = (uint32_t)p->problem_mark.column + 1;
@@ -464,8 +468,8 @@ static int syntax_err(struct loader *L, const yaml_parser_t *p)
 				  L->doc->name, line, col, problem, p->context,
 				  (unsigned)p->context_mark.line + 1);
 	return bw_err_set(L->err, 400, "conf", "syntax",
-			  "%s:%u:%u: syntax error: %s", L->doc->name, line,
-			  col, problem);
+			  "%s:%u:%u: syntax error: %s", L->doc->name, line, col,
+			  problem);
 }
 
 static int run(struct loader *L)
@@ -496,14 +500,15 @@ static int run(struct loader *L)
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (docs++ > 0)
-				r = mark_err(L, &ev.start_mark, 400,
-					     "multi_doc",
-					     "only one YAML document is allowed "
-					     "per file");
+				r = mark_err(
+				    L, &ev.start_mark, 400, "multi_doc",
+				    "only one YAML document is allowed "
+				    "per file");
 			else if (ev.data.document_start.tag_directives.start !=
 				 ev.data.document_start.tag_directives.end)
-				r = mark_err(L, &ev.start_mark, 400, "tag",
-					     "%%TAG directives are not allowed");
+				r = mark_err(
+				    L, &ev.start_mark, 400, "tag",
+				    "%%TAG directives are not allowed");
 			break;
 		case YAML_ALIAS_EVENT:
 			r = mark_err(L, &ev.start_mark, 400, "alias",
@@ -540,12 +545,11 @@ out:
 }
 
 struct conf_doc *conf_load_string_lim(const char *name, const char *text,
-				      size_t len,
-				      const struct conf_limits *lim,
+				      size_t len, const struct conf_limits *lim,
 				      struct bw_arena *arena,
 				      struct bw_err *err)
 {
-	struct loader L = { 0 };
+	struct loader L = {0};
 	struct conf_doc *doc = NULL;
 
 	BW_ASSERT(arena != NULL);
@@ -576,6 +580,8 @@ struct conf_doc *conf_load_string_lim(const char *name, const char *text,
 			   L.doc->name);
 		return NULL;
 	}
+	if (!text)
+		L.text = text = "";
 	size_t bad = utf8_check((const unsigned char *)text, len);
 	if (bad < len) {
 		uint32_t line, col;
@@ -596,7 +602,7 @@ struct conf_doc *conf_load_string_lim(const char *name, const char *text,
 				r->str = NULL;
 				r->len = 0;
 			} else {
-				yaml_mark_t m = { 0, 0, 0 };
+				yaml_mark_t m = {0, 0, 0};
 				L.doc->root = node_new(&L, CONF_MAPPING, &m);
 			}
 		}

@@ -55,7 +55,7 @@ char *conf_node_path(const struct conf_node *node, char *out, size_t cap)
 	 * one stand-in node for messages and defaults. */
 	const struct conf_node *chain[CONF_MAX_DEPTH_HARD + 4];
 	size_t n = 0;
-	struct pathbuf b = { out, cap, 0, false };
+	struct pathbuf b = {out, cap, 0, false};
 
 	if (cap == 0)
 		return out;
@@ -144,8 +144,8 @@ int conf_verr(const struct conf_node *node, struct bw_err *err, int code,
 	if (path[0])
 		return bw_err_set(err, code, "conf", reason, "%s:%u:%u: %s: %s",
 				  name, line, col, path, msg);
-	return bw_err_set(err, code, "conf", reason, "%s:%u:%u: %s", name,
-			  line, col, msg);
+	return bw_err_set(err, code, "conf", reason, "%s:%u:%u: %s", name, line,
+			  col, msg);
 }
 
 int conf_err(const struct conf_node *node, struct bw_err *err,
@@ -168,8 +168,8 @@ int conf_err_key(const struct conf_node *node, struct bw_err *err,
 	return -1;
 }
 
-int conf_err_code(const struct conf_node *node, struct bw_err *err,
-		  int code, const char *reason, const char *fmt, ...)
+int conf_err_code(const struct conf_node *node, struct bw_err *err, int code,
+		  const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -202,9 +202,9 @@ int conf_expect(const struct conf_node *node, enum conf_kind kind,
 		struct bw_err *err)
 {
 	static const char *const names[] = {
-		[CONF_SCALAR] = "a single value",
-		[CONF_MAPPING] = "a mapping (key: value pairs)",
-		[CONF_SEQUENCE] = "a sequence (a list of - items)",
+	    [CONF_SCALAR] = "a single value",
+	    [CONF_MAPPING] = "a mapping (key: value pairs)",
+	    [CONF_SEQUENCE] = "a sequence (a list of - items)",
 	};
 	if (node && node->kind == kind)
 		return 0;
@@ -236,7 +236,7 @@ size_t conf_edit_distance(const char *a, const char *b)
 	if (la > CONF_SUGGEST_MAX_LEN || lb > CONF_SUGGEST_MAX_LEN)
 		return SIZE_MAX;
 	size_t r0[CONF_SUGGEST_MAX_LEN + 1], r1[CONF_SUGGEST_MAX_LEN + 1],
-		r2[CONF_SUGGEST_MAX_LEN + 1];
+	    r2[CONF_SUGGEST_MAX_LEN + 1];
 	size_t *pp = r0, *prev = r1, *cur = r2;
 	for (size_t j = 0; j <= lb; j++)
 		prev[j] = j;

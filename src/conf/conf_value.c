@@ -49,8 +49,7 @@ static int want_plain(const struct conf_node *n, const char *what,
 	return 0;
 }
 
-int conf_as_str(const struct conf_node *n, const char **out,
-		struct bw_err *err)
+int conf_as_str(const struct conf_node *n, const char **out, struct bw_err *err)
 {
 	if (!n || n->kind != CONF_SCALAR || n->null)
 		return conf_err(n, err, "type", "must be a string, not %s",
@@ -132,9 +131,9 @@ int conf_as_int(const struct conf_node *n, int64_t min, int64_t max,
 		v = 0;
 	} else if (neg) {
 		fits = mag <= (uint64_t)INT64_MAX + 1;
-		v = fits ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN :
-							    -(int64_t)mag) :
-			   0;
+		v = fits ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN
+							   : -(int64_t)mag)
+			 : 0;
 		if (mag == 0) /* "-0" is a typo, not a value */
 			return num_err(n, NUM_SYNTAX, "an integer", err);
 	} else {
@@ -201,9 +200,8 @@ static enum numres parse_size(const char *s, size_t len, uint64_t *out)
 		const char *sfx;
 		unsigned shift;
 	} units[] = {
-		{ "", 0 },    { "b", 0 },    { "k", 10 },   { "kib", 10 },
-		{ "m", 20 },  { "mib", 20 }, { "g", 30 },   { "gib", 30 },
-		{ "t", 40 },  { "tib", 40 },
+	    {"", 0},	 {"b", 0},  {"k", 10},	 {"kib", 10}, {"m", 20},
+	    {"mib", 20}, {"g", 30}, {"gib", 30}, {"t", 40},   {"tib", 40},
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(units); i++) {
 		if (!ieq(s + d, len - d, units[i].sfx))
@@ -254,8 +252,8 @@ static enum numres parse_duration(const char *s, size_t len, uint64_t *out)
 		const char *u;
 		uint64_t ms;
 	} units[] = {
-		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
-		{ "s", 1000 },     { "ms", 1 },
+	    {"d", 86400000}, {"h", 3600000}, {"m", 60000},
+	    {"s", 1000},     {"ms", 1},
 	};
 	uint64_t total = 0;
 	size_t i = 0, next_unit = 0;
@@ -305,8 +303,8 @@ static void fmt_ms(uint64_t ms, char *out, size_t cap)
 	static const struct {
 		const char *u;
 		uint64_t ms;
-	} units[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
-		      { "s", 1000 } };
+	} units[] = {
+	    {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
 	for (size_t i = 0; i < BW_ARRAY_LEN(units); i++) {
 		if (ms && ms % units[i].ms == 0) {
 			snprintf(out, cap, "%" PRIu64 "%s", ms / units[i].ms,
@@ -321,7 +319,7 @@ int conf_as_duration(const struct conf_node *n, uint64_t min_ms,
 		     uint64_t max_ms, uint64_t *out_ms, struct bw_err *err)
 {
 	static const char what[] =
-		"a duration like 500ms, 30s, 5m, 1h, 7d or 1h30m";
+	    "a duration like 500ms, 30s, 5m, 1h, 7d or 1h30m";
 	char pv[40];
 	if (want_plain(n, what, err) < 0)
 		return -1;
@@ -336,8 +334,8 @@ int conf_as_duration(const struct conf_node *n, uint64_t min_ms,
 		char a[32], b[32];
 		fmt_ms(min_ms, a, sizeof(a));
 		fmt_ms(max_ms, b, sizeof(b));
-		return conf_err(n, err, "range", "must be between %s and %s",
-				a, b);
+		return conf_err(n, err, "range", "must be between %s and %s", a,
+				b);
 	}
 	*out_ms = v;
 	return 0;
@@ -402,8 +400,8 @@ int conf_as_path(const struct conf_node *n, const char **out,
 	if (n->len == 0)
 		return conf_err(n, err, "type", "must be a path, not empty");
 	if (n->len >= CONF_PATH_MAX)
-		return conf_err(n, err, "range",
-				"path longer than %u bytes", CONF_PATH_MAX - 1);
+		return conf_err(n, err, "range", "path longer than %u bytes",
+				CONF_PATH_MAX - 1);
 	*out = s;
 	return 0;
 }
@@ -427,16 +425,16 @@ static int lookup(const struct conf_node *map, const char *key, bool required,
 	return conf_err(map, err, "missing", "missing required key '%s'", key);
 }
 
-int conf_get_str(const struct conf_node *map, const char *key,
-		 const char **out, struct bw_err *err)
+int conf_get_str(const struct conf_node *map, const char *key, const char **out,
+		 struct bw_err *err)
 {
 	const struct conf_node *v;
 	int r = lookup(map, key, true, &v, err);
 	return r < 0 ? -1 : conf_as_str(v, out, err);
 }
 
-int conf_opt_str(const struct conf_node *map, const char *key,
-		 const char *def, const char **out, struct bw_err *err)
+int conf_opt_str(const struct conf_node *map, const char *key, const char *def,
+		 const char **out, struct bw_err *err)
 {
 	const struct conf_node *v;
 	int r = lookup(map, key, false, &v, err);
@@ -452,8 +450,8 @@ int conf_get_bool(const struct conf_node *map, const char *key, bool *out,
 		  struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ? -1 :
-						     conf_as_bool(v, out, err);
+	return lookup(map, key, true, &v, err) < 0 ? -1
+						   : conf_as_bool(v, out, err);
 }
 
 int conf_opt_bool(const struct conf_node *map, const char *key, bool def,
@@ -473,9 +471,9 @@ int conf_get_int(const struct conf_node *map, const char *key, int64_t min,
 		 int64_t max, int64_t *out, struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ?
-		       -1 :
-		       conf_as_int(v, min, max, out, err);
+	return lookup(map, key, true, &v, err) < 0
+		   ? -1
+		   : conf_as_int(v, min, max, out, err);
 }
 
 int conf_opt_int(const struct conf_node *map, const char *key, int64_t def,
@@ -491,18 +489,17 @@ int conf_opt_int(const struct conf_node *map, const char *key, int64_t def,
 	return conf_as_int(v, min, max, out, err);
 }
 
-int conf_get_uint64(const struct conf_node *map, const char *key,
-		    uint64_t min, uint64_t max, uint64_t *out,
-		    struct bw_err *err)
+int conf_get_uint64(const struct conf_node *map, const char *key, uint64_t min,
+		    uint64_t max, uint64_t *out, struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ?
-		       -1 :
-		       conf_as_uint64(v, min, max, out, err);
+	return lookup(map, key, true, &v, err) < 0
+		   ? -1
+		   : conf_as_uint64(v, min, max, out, err);
 }
 
-int conf_opt_uint64(const struct conf_node *map, const char *key,
-		    uint64_t def, uint64_t min, uint64_t max, uint64_t *out,
+int conf_opt_uint64(const struct conf_node *map, const char *key, uint64_t def,
+		    uint64_t min, uint64_t max, uint64_t *out,
 		    struct bw_err *err)
 {
 	const struct conf_node *v;
@@ -519,14 +516,13 @@ int conf_get_size(const struct conf_node *map, const char *key, uint64_t min,
 		  uint64_t max, uint64_t *out, struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ?
-		       -1 :
-		       conf_as_size(v, min, max, out, err);
+	return lookup(map, key, true, &v, err) < 0
+		   ? -1
+		   : conf_as_size(v, min, max, out, err);
 }
 
 int conf_opt_size(const struct conf_node *map, const char *key, uint64_t def,
-		  uint64_t min, uint64_t max, uint64_t *out,
-		  struct bw_err *err)
+		  uint64_t min, uint64_t max, uint64_t *out, struct bw_err *err)
 {
 	const struct conf_node *v;
 	int r = lookup(map, key, false, &v, err);
@@ -543,9 +539,9 @@ int conf_get_duration(const struct conf_node *map, const char *key,
 		      struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ?
-		       -1 :
-		       conf_as_duration(v, min_ms, max_ms, out_ms, err);
+	return lookup(map, key, true, &v, err) < 0
+		   ? -1
+		   : conf_as_duration(v, min_ms, max_ms, out_ms, err);
 }
 
 int conf_opt_duration(const struct conf_node *map, const char *key,
@@ -566,9 +562,9 @@ int conf_get_enum(const struct conf_node *map, const char *key,
 		  const char *const *values, int *index, struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ?
-		       -1 :
-		       conf_as_enum(v, values, index, err);
+	return lookup(map, key, true, &v, err) < 0
+		   ? -1
+		   : conf_as_enum(v, values, index, err);
 }
 
 int conf_opt_enum(const struct conf_node *map, const char *key,
@@ -585,12 +581,12 @@ int conf_opt_enum(const struct conf_node *map, const char *key,
 	return conf_as_enum(v, values, index, err);
 }
 
-int conf_get_port(const struct conf_node *map, const char *key,
-		  uint16_t *out, struct bw_err *err)
+int conf_get_port(const struct conf_node *map, const char *key, uint16_t *out,
+		  struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ? -1 :
-						     conf_as_port(v, out, err);
+	return lookup(map, key, true, &v, err) < 0 ? -1
+						   : conf_as_port(v, out, err);
 }
 
 int conf_opt_port(const struct conf_node *map, const char *key, uint16_t def,
@@ -610,12 +606,12 @@ int conf_get_path(const struct conf_node *map, const char *key,
 		  const char **out, struct bw_err *err)
 {
 	const struct conf_node *v;
-	return lookup(map, key, true, &v, err) < 0 ? -1 :
-						     conf_as_path(v, out, err);
+	return lookup(map, key, true, &v, err) < 0 ? -1
+						   : conf_as_path(v, out, err);
 }
 
-int conf_opt_path(const struct conf_node *map, const char *key,
-		  const char *def, const char **out, struct bw_err *err)
+int conf_opt_path(const struct conf_node *map, const char *key, const char *def,
+		  const char **out, struct bw_err *err)
 {
 	const struct conf_node *v;
 	int r = lookup(map, key, false, &v, err);

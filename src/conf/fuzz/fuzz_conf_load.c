@@ -30,25 +30,25 @@ struct fz_item {
 	uint16_t port;
 };
 
-static const char *const fz_modes[] = { "block", "detect", "off", NULL };
+static const char *const fz_modes[] = {"block", "detect", "off", NULL};
 
 static const struct conf_field fz_item_fields[] = {
-	{ .name = "host", CONF_STR(struct fz_item, host), .required = true },
-	{ .name = "port", CONF_PORT(struct fz_item, port), .def = "443" },
+    {.name = "host", CONF_STR(struct fz_item, host), .required = true},
+    {.name = "port", CONF_PORT(struct fz_item, port), .def = "443"},
 };
 
 static const struct conf_field fz_fields[] = {
-	{ .name = "name", CONF_STR(struct fz_conf, name), .max = 64 },
-	{ .name = "on", CONF_BOOL(struct fz_conf, on), .def = "true" },
-	{ .name = "n", CONF_INT(struct fz_conf, n), .min = -5, .max = 1000 },
-	{ .name = "size", CONF_SIZE(struct fz_conf, sz), .def = "16k" },
-	{ .name = "timeout", CONF_DURATION(struct fz_conf, dur), .def = "30s" },
-	{ .name = "mode", CONF_ENUM(struct fz_conf, mode, fz_modes) },
-	{ .name = "port", CONF_PORT(struct fz_conf, port) },
-	{ .name = "tags", CONF_STRLIST(struct fz_conf, tags), .max = 10 },
-	{ .name = "items", CONF_LIST(struct fz_conf, items, fz_item_fields,
-				     struct fz_item) },
-	{ .name = "raw", CONF_NODE(struct fz_conf, raw) },
+    {.name = "name", CONF_STR(struct fz_conf, name), .max = 64},
+    {.name = "on", CONF_BOOL(struct fz_conf, on), .def = "true"},
+    {.name = "n", CONF_INT(struct fz_conf, n), .min = -5, .max = 1000},
+    {.name = "size", CONF_SIZE(struct fz_conf, sz), .def = "16k"},
+    {.name = "timeout", CONF_DURATION(struct fz_conf, dur), .def = "30s"},
+    {.name = "mode", CONF_ENUM(struct fz_conf, mode, fz_modes)},
+    {.name = "port", CONF_PORT(struct fz_conf, port)},
+    {.name = "tags", CONF_STRLIST(struct fz_conf, tags), .max = 10},
+    {.name = "items",
+     CONF_LIST(struct fz_conf, items, fz_item_fields, struct fz_item)},
+    {.name = "raw", CONF_NODE(struct fz_conf, raw)},
 };
 
 static void walk(const struct conf_node *n, const struct conf_doc *doc,
@@ -96,8 +96,8 @@ static void walk(const struct conf_node *n, const struct conf_doc *doc,
 		walk(c, doc, depth + 1, count);
 	}
 	if (n->kind == CONF_MAPPING) {
-		static const char *const allowed[] = { "name", "port", "mode",
-						       NULL };
+		static const char *const allowed[] = {"name", "port", "mode",
+						      NULL};
 		(void)!conf_check_keys(n, allowed, &err);
 		struct fz_conf fc;
 		memset(&fc, 0, sizeof(fc));
@@ -110,17 +110,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bw_arena *a = bw_arena_new(16384, 64u * 1024 * 1024);
 	struct bw_err err;
-	struct conf_limits lim = { .max_bytes = 256 * 1024,
-				   .max_depth = 24,
-				   .max_nodes = 20000,
-				   .max_scalar = 4096,
-				   .max_key = 64,
-				   .max_keys = 500,
-				   .max_items = 2000 };
+	struct conf_limits lim = {.max_bytes = 256 * 1024,
+				  .max_depth = 24,
+				  .max_nodes = 20000,
+				  .max_scalar = 4096,
+				  .max_key = 64,
+				  .max_keys = 500,
+				  .max_items = 2000};
 	if (!a)
 		return 0;
 	struct conf_doc *doc = conf_load_string_lim(
-		"fuzz.yaml", (const char *)data, size, &lim, a, &err);
+	    "fuzz.yaml", (const char *)data, size, &lim, a, &err);
 	if (doc) {
 		size_t count = 0;
 		walk(doc->root, doc, 1, &count);

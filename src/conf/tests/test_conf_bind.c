@@ -64,29 +64,29 @@ struct gw_conf {
 	struct addr4 bind;
 };
 
-static const char *const gw_modes[] = { "block", "detect", "off", NULL };
-static const char *const tls_versions[] = { "1.2", "1.3", NULL };
+static const char *const gw_modes[] = {"block", "detect", "off", NULL};
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 
 static const struct conf_field tls_fields[] = {
-	{ .name = "cert", CONF_PATH(struct tls_conf, cert), .required = true },
-	{ .name = "key", CONF_PATH(struct tls_conf, key) },
-	{ .name = "min_version",
-	  CONF_ENUM(struct tls_conf, min_version, tls_versions),
-	  .def = "1.3" },
+    {.name = "cert", CONF_PATH(struct tls_conf, cert), .required = true},
+    {.name = "key", CONF_PATH(struct tls_conf, key)},
+    {.name = "min_version",
+     CONF_ENUM(struct tls_conf, min_version, tls_versions),
+     .def = "1.3"},
 };
 
 static const struct conf_field listener_fields[] = {
-	{ .name = "address", CONF_STR(struct listener_conf, address),
-	  .def = "0.0.0.0" },
-	{ .name = "port", CONF_PORT(struct listener_conf, port),
-	  .required = true },
-	{ .name = "proxy_protocol",
-	  CONF_BOOL(struct listener_conf, proxy_protocol), .def = "false" },
+    {.name = "address",
+     CONF_STR(struct listener_conf, address),
+     .def = "0.0.0.0"},
+    {.name = "port", CONF_PORT(struct listener_conf, port), .required = true},
+    {.name = "proxy_protocol",
+     CONF_BOOL(struct listener_conf, proxy_protocol),
+     .def = "false"},
 };
 
 /* A custom field: a dotted IPv4 address into four bytes. */
-static int parse_addr4(const struct conf_node *v, void *dst,
-		       struct bw_err *err)
+static int parse_addr4(const struct conf_node *v, void *dst, struct bw_err *err)
 {
 	const char *s;
 	unsigned a, b, c, d;
@@ -105,55 +105,66 @@ static int parse_addr4(const struct conf_node *v, void *dst,
 }
 
 static const struct conf_field gw_fields[] = {
-	{ .name = "workers", CONF_INT(struct gw_conf, workers), .min = 1,
-	  .max = 256, .def = "4", .help = "worker threads" },
-	{ .name = "name", CONF_STR(struct gw_conf, name), .required = true,
-	  .min = 1, .max = 16 },
-	{ .name = "enabled", CONF_BOOL(struct gw_conf, enabled),
-	  .def = "true" },
-	{ .name = "max_body", CONF_SIZE(struct gw_conf, max_body), .min = 1,
-	  .max = 64 * 1024 * 1024, .def = "1m" },
-	{ .name = "idle_timeout",
-	  CONF_DURATION(struct gw_conf, idle_timeout_ms), .min = 1000,
-	  .max = 3600000, .def = "30s" },
-	{ .name = "mode", CONF_ENUM(struct gw_conf, mode, gw_modes),
-	  .def = "detect" },
-	{ .name = "backlog", CONF_UINT(struct gw_conf, backlog) },
-	{ .name = "offset", CONF_INT64(struct gw_conf, offset) },
-	{ .name = "big", CONF_UINT64(struct gw_conf, big) },
-	{ .name = "trusted", CONF_STRLIST(struct gw_conf, trusted),
-	  .max = 3 },
-	{ .name = "listeners",
-	  CONF_LIST(struct gw_conf, listeners, listener_fields,
-		    struct listener_conf),
-	  .min = 1 },
-	{ .name = "tls", CONF_SECTION(struct gw_conf, tls, tls_fields) },
-	{ .name = "extra", CONF_NODE(struct gw_conf, extra) },
-	{ .name = "bind", CONF_CUSTOM(struct gw_conf, bind, parse_addr4),
-	  .def = "127.0.0.1" },
+    {.name = "workers",
+     CONF_INT(struct gw_conf, workers),
+     .min = 1,
+     .max = 256,
+     .def = "4",
+     .help = "worker threads"},
+    {.name = "name",
+     CONF_STR(struct gw_conf, name),
+     .required = true,
+     .min = 1,
+     .max = 16},
+    {.name = "enabled", CONF_BOOL(struct gw_conf, enabled), .def = "true"},
+    {.name = "max_body",
+     CONF_SIZE(struct gw_conf, max_body),
+     .min = 1,
+     .max = 64 * 1024 * 1024,
+     .def = "1m"},
+    {.name = "idle_timeout",
+     CONF_DURATION(struct gw_conf, idle_timeout_ms),
+     .min = 1000,
+     .max = 3600000,
+     .def = "30s"},
+    {.name = "mode",
+     CONF_ENUM(struct gw_conf, mode, gw_modes),
+     .def = "detect"},
+    {.name = "backlog", CONF_UINT(struct gw_conf, backlog)},
+    {.name = "offset", CONF_INT64(struct gw_conf, offset)},
+    {.name = "big", CONF_UINT64(struct gw_conf, big)},
+    {.name = "trusted", CONF_STRLIST(struct gw_conf, trusted), .max = 3},
+    {.name = "listeners",
+     CONF_LIST(struct gw_conf, listeners, listener_fields,
+	       struct listener_conf),
+     .min = 1},
+    {.name = "tls", CONF_SECTION(struct gw_conf, tls, tls_fields)},
+    {.name = "extra", CONF_NODE(struct gw_conf, extra)},
+    {.name = "bind",
+     CONF_CUSTOM(struct gw_conf, bind, parse_addr4),
+     .def = "127.0.0.1"},
 };
 
 static const struct conf_node *section(const char *y)
 {
 	struct bw_err err;
-	struct conf_doc *d = conf_load_string("gw.yaml", y, strlen(y), arena,
-					      &err);
+	struct conf_doc *d =
+	    conf_load_string("gw.yaml", y, strlen(y), arena, &err);
 	if (!d)
 		fail_msg("load failed: %s", err.msg);
 	return conf_get(d->root, "gateway");
 }
 
 /* Bind must fail with exactly this message. */
-static void expect_bind_fail(const char *y, const char *reason,
-			     const char *msg)
+static void expect_bind_fail(const char *y, const char *reason, const char *msg)
 {
 	struct bw_err err;
 	struct gw_conf c;
 	memset(&err, 0, sizeof(err));
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(conf_bind(section(y), gw_fields,
-				   BW_ARRAY_LEN(gw_fields), &c, &err),
-			 -1);
+	assert_int_equal(
+	    conf_bind(section(y), gw_fields, BW_ARRAY_LEN(gw_fields), &c, &err),
+	    -1);
 	assert_string_equal(err.msg, msg);
 	assert_string_equal(err.reason, reason);
 }
@@ -180,12 +191,11 @@ static void binds_values_and_defaults(void **state)
 					    "    cert: /etc/bulwark/gw.crt\n"
 					    "  extra: {anything: [goes]}\n"
 					    "  bind: 10.1.2.3\n");
-	assert_int_equal(conf_bind(s, gw_fields, BW_ARRAY_LEN(gw_fields), &c,
-				   &err),
-			 0);
+	assert_int_equal(
+	    conf_bind(s, gw_fields, BW_ARRAY_LEN(gw_fields), &c, &err), 0);
 	assert_int_equal(c.workers, 8);
 	assert_string_equal(c.name, "edge");
-	assert_true(c.enabled);                   /* default */
+	assert_true(c.enabled); /* default */
 	assert_int_equal(c.max_body, 16384);
 	assert_int_equal(c.idle_timeout_ms, 30000); /* default "30s" */
 	assert_int_equal(c.mode, 0);
@@ -208,27 +218,25 @@ static void binds_values_and_defaults(void **state)
 	assert_int_equal(c.tls.min_version, 1); /* default "1.3" */
 	assert_non_null(c.extra);
 	assert_int_equal(c.extra->kind, CONF_MAPPING);
-	assert_memory_equal(c.bind.b, ((uint8_t[]){ 10, 1, 2, 3 }), 4);
+	assert_memory_equal(c.bind.b, ((uint8_t[]){10, 1, 2, 3}), 4);
 }
 
 static void null_or_absent_section_takes_defaults(void **state)
 {
 	static const struct conf_field opt_tls[] = {
-		{ .name = "min_version",
-		  CONF_ENUM(struct tls_conf, min_version, tls_versions),
-		  .def = "1.2" },
-		{ .name = "key", CONF_PATH(struct tls_conf, key),
-		  .def = "/etc/k" },
+	    {.name = "min_version",
+	     CONF_ENUM(struct tls_conf, min_version, tls_versions),
+	     .def = "1.2"},
+	    {.name = "key", CONF_PATH(struct tls_conf, key), .def = "/etc/k"},
 	};
 	static const struct conf_field outer[] = {
-		{ .name = "tls", CONF_SECTION(struct gw_conf, tls, opt_tls) },
-		{ .name = "workers", CONF_INT(struct gw_conf, workers),
-		  .def = "2" },
+	    {.name = "tls", CONF_SECTION(struct gw_conf, tls, opt_tls)},
+	    {.name = "workers", CONF_INT(struct gw_conf, workers), .def = "2"},
 	};
 	struct bw_err err;
 	struct gw_conf c;
-	const char *inputs[] = { "gateway:\n  tls:\n", "gateway:\n  tls: ~\n",
-				 "gateway: {}\n", "gateway:\n", "other: 1\n" };
+	const char *inputs[] = {"gateway:\n  tls:\n", "gateway:\n  tls: ~\n",
+				"gateway: {}\n", "gateway:\n", "other: 1\n"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(inputs); i++) {
 		memset(&c, 0xA5, sizeof(c));
 		assert_int_equal(conf_bind(section(inputs[i]), outer,
@@ -264,8 +272,9 @@ static void null_or_absent_section_takes_defaults(void **state)
 	assert_int_equal(conf_bind(section("gateway:\n  tls: yes\n"), outer,
 				   BW_ARRAY_LEN(outer), &c, &err),
 			 -1);
-	assert_string_equal(err.msg, "gw.yaml:2:8: gateway.tls: must be a "
-				     "mapping (key: value pairs), not a scalar");
+	assert_string_equal(err.msg,
+			    "gw.yaml:2:8: gateway.tls: must be a "
+			    "mapping (key: value pairs), not a scalar");
 }
 
 static void required_fields(void **state)
@@ -301,11 +310,12 @@ static void unknown_keys_rejected_with_suggestion(void **state)
 	expect_bind_fail("gateway:\n  nmae: a\n", "unknown_key",
 			 "gw.yaml:2:3: gateway.nmae: unknown key 'nmae' (did "
 			 "you mean 'name'?)");
-	expect_bind_fail("gateway:\n  name: a\n  listeners:\n"
-			 "    - port: 1\n      adress: x\n",
-			 "unknown_key",
-			 "gw.yaml:5:7: gateway.listeners[0].adress: unknown key "
-			 "'adress' (did you mean 'address'?)");
+	expect_bind_fail(
+	    "gateway:\n  name: a\n  listeners:\n"
+	    "    - port: 1\n      adress: x\n",
+	    "unknown_key",
+	    "gw.yaml:5:7: gateway.listeners[0].adress: unknown key "
+	    "'adress' (did you mean 'address'?)");
 	expect_bind_fail("gateway:\n  name: a\n  qqqqq: 1\n", "unknown_key",
 			 "gw.yaml:3:3: gateway.qqqqq: unknown key 'qqqqq'");
 }
@@ -375,8 +385,11 @@ static void bad_default_is_internal_error(void **state)
 		int n;
 	};
 	static const struct conf_field bad[] = {
-		{ .name = "n", CONF_INT(struct s, n), .min = 1, .max = 10,
-		  .def = "11" },
+	    {.name = "n",
+	     CONF_INT(struct s, n),
+	     .min = 1,
+	     .max = 10,
+	     .def = "11"},
 	};
 	struct bw_err err;
 	struct s v;
@@ -395,8 +408,7 @@ static void secret_paths_are_checked(void **state)
 		const char *key;
 	};
 	static const struct conf_field f[] = {
-		{ .name = "key", CONF_SECRET_PATH(struct s, key),
-		  .required = true },
+	    {.name = "key", CONF_SECRET_PATH(struct s, key), .required = true},
 	};
 	char dir[] = "/tmp/conf-bind-XXXXXX";
 	assert_non_null(mkdtemp(dir));
@@ -428,8 +440,8 @@ static void binds_root_and_null_map(void **state)
 		const char *p;
 	};
 	static const struct conf_field f[] = {
-		{ .name = "n", CONF_INT(struct s, n), .def = "5" },
-		{ .name = "p", CONF_STR(struct s, p) },
+	    {.name = "n", CONF_INT(struct s, n), .def = "5"},
+	    {.name = "p", CONF_STR(struct s, p)},
 	};
 	struct bw_err err;
 	struct s v;
@@ -439,8 +451,8 @@ static void binds_root_and_null_map(void **state)
 	assert_null(v.p);
 	/* the whole document can be bound too */
 	const char *y = "n: 7\np: x\n";
-	struct conf_doc *d = conf_load_string("r.yaml", y, strlen(y), arena,
-					      &err);
+	struct conf_doc *d =
+	    conf_load_string("r.yaml", y, strlen(y), arena, &err);
 	assert_non_null(d);
 	assert_int_equal(conf_bind(d->root, f, BW_ARRAY_LEN(f), &v, &err), 0);
 	assert_int_equal(v.n, 7);
@@ -451,7 +463,7 @@ static void binds_root_and_null_map(void **state)
 	assert_int_equal(conf_bind(d->root, f, BW_ARRAY_LEN(f), &v, &err), -1);
 	assert_string_equal(err.msg, "r.yaml:2:1: q: unknown key 'q'");
 	static const struct conf_field req[] = {
-		{ .name = "n", CONF_INT(struct s, n), .required = true },
+	    {.name = "n", CONF_INT(struct s, n), .required = true},
 	};
 	assert_int_equal(conf_bind(NULL, req, 1, &v, &err), -1);
 	assert_string_equal(err.msg, "missing required key 'n'");
@@ -460,22 +472,21 @@ static void binds_root_and_null_map(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(binds_values_and_defaults, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			null_or_absent_section_takes_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(required_fields, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			unknown_keys_rejected_with_suggestion, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_values_are_positioned, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(bad_default_is_internal_error,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(secret_paths_are_checked, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(binds_root_and_null_map, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(binds_values_and_defaults, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		null_or_absent_section_takes_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(required_fields, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		unknown_keys_rejected_with_suggestion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(bad_values_are_positioned, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(bad_default_is_internal_error,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(secret_paths_are_checked, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(binds_root_and_null_map, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,7 +137,7 @@ static void scalar_flags_quoted_and_null(void **state)
 static void empty_document_is_empty_mapping(void **state)
 {
 	struct bw_err err;
-	const char *inputs[] = { "", "# just a comment\n", "---\n", "\n\n" };
+	const char *inputs[] = {"", "# just a comment\n", "---\n", "\n\n"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(inputs); i++) {
 		struct conf_doc *d = load(inputs[i], &err);
 		assert_non_null(d);
@@ -161,18 +161,20 @@ static void empty_document_is_empty_mapping(void **state)
 static void flow_style_and_utf8(void **state)
 {
 	struct bw_err err;
-	struct conf_doc *d = load("{a: [1, 2], \"b c\": {d: \xc3\xa9t\xc3\xa9}}",
-				  &err);
+	struct conf_doc *d =
+	    load("{a: [1, 2], \"b c\": {d: \xc3\xa9t\xc3\xa9}}", &err);
 	assert_non_null(d);
 	const struct conf_node *bc = conf_get(d->root, "b c");
 	assert_non_null(bc);
 	assert_string_equal(conf_get(bc, "d")->str, "\xc3\xa9t\xc3\xa9");
 	char path[64];
-	assert_string_equal(conf_node_path(conf_get(bc, "d"), path,
-					   sizeof(path)),
-			    "[\"b c\"].d");
+	assert_string_equal(
+	    conf_node_path(conf_get(bc, "d"), path, sizeof(path)),
+	    "[\"b c\"].d");
 	/* a UTF-8 byte order mark is fine */
-	assert_non_null(load("\xef\xbb\xbf" "a: 1\n", &err));
+	assert_non_null(load("\xef\xbb\xbf"
+			     "a: 1\n",
+			     &err));
 }
 
 static void duplicate_keys_name_both_lines(void **state)
@@ -270,7 +272,8 @@ static void invalid_utf8_and_nul(void **state)
 	expect_fail("a: 1\nb: \xff\n", "utf8",
 		    "t.yaml:2:4: invalid UTF-8 (byte 0xff)");
 	/* overlong '/' */
-	expect_fail("a: \xc0\xaf\n", "utf8", "t.yaml:1:4: invalid UTF-8 (byte 0xc0)");
+	expect_fail("a: \xc0\xaf\n", "utf8",
+		    "t.yaml:1:4: invalid UTF-8 (byte 0xc0)");
 	/* UTF-16 surrogate encoded in UTF-8 */
 	expect_fail("a: x\xed\xa0\x80\n", "utf8",
 		    "t.yaml:1:5: invalid UTF-8 (byte 0xed)");
@@ -283,8 +286,9 @@ static void invalid_utf8_and_nul(void **state)
 	expect_fail("\xc3\xa9\xc3\xa9: \xfe\n", "utf8",
 		    "t.yaml:1:5: invalid UTF-8 (byte 0xfe)");
 	/* a UTF-16 BOM is not UTF-8 */
-	expect_fail("\xff\xfe" "a\0:\0", "utf8",
-		    "t.yaml:1:1: invalid UTF-8 (byte 0xff)");
+	expect_fail("\xff\xfe"
+		    "a\0:\0",
+		    "utf8", "t.yaml:1:1: invalid UTF-8 (byte 0xff)");
 	/* NUL produced by an escape */
 	expect_fail("a: \"x\\0y\"\n", "type",
 		    "t.yaml:1:4: a: value contains a NUL character");
@@ -315,9 +319,8 @@ static void syntax_errors_have_positions(void **state)
 		    "(while scanning a quoted scalar at line 1)");
 }
 
-static struct conf_doc *load_lim(const char *text,
-				 const struct conf_limits *lim,
-				 struct bw_err *err)
+static struct conf_doc *
+load_lim(const char *text, const struct conf_limits *lim, struct bw_err *err)
 {
 	memset(err, 0, sizeof(*err));
 	return conf_load_string_lim("t.yaml", text, strlen(text), lim, arena,
@@ -327,7 +330,7 @@ static struct conf_doc *load_lim(const char *text,
 static void limits_are_enforced(void **state)
 {
 	struct bw_err err;
-	struct conf_limits lim = { 0 };
+	struct conf_limits lim = {0};
 
 	lim.max_bytes = 8;
 	assert_null(load_lim("a: 123456789\n", &lim, &err));
@@ -421,7 +424,7 @@ static void loads_files_and_reports_io_errors(void **state)
 	/* messages name the file */
 	const char *bad = "a: 1\na: 2\n";
 	assert_int_equal(
-		bw_file_write_atomic(path, bad, strlen(bad), 0600, &err), 0);
+	    bw_file_write_atomic(path, bad, strlen(bad), 0600, &err), 0);
 	assert_null(conf_load_file(path, arena, &err));
 	char want[256];
 	snprintf(want, sizeof(want),
@@ -439,9 +442,8 @@ static void loads_files_and_reports_io_errors(void **state)
 	char *big = malloc(CONF_MAX_BYTES_DEFAULT + 2);
 	assert_non_null(big);
 	memset(big, '#', CONF_MAX_BYTES_DEFAULT + 1);
-	assert_int_equal(bw_file_write_atomic(path, big,
-					      CONF_MAX_BYTES_DEFAULT + 1,
-					      0600, &err),
+	assert_int_equal(bw_file_write_atomic(
+			     path, big, CONF_MAX_BYTES_DEFAULT + 1, 0600, &err),
 			 0);
 	free(big);
 	assert_null(conf_load_file(path, arena, &err));
@@ -456,9 +458,10 @@ static void err_helpers_format_positions(void **state)
 	struct conf_doc *d = load("listeners:\n  - port: 99999\n", &err);
 	assert_non_null(d);
 	const struct conf_node *port =
-		conf_get(conf_at(conf_get(d->root, "listeners"), 0), "port");
-	assert_int_equal(conf_err(port, &err, "range", "must be between %d "
-						       "and %d",
+	    conf_get(conf_at(conf_get(d->root, "listeners"), 0), "port");
+	assert_int_equal(conf_err(port, &err, "range",
+				  "must be between %d "
+				  "and %d",
 				  0, 65535),
 			 -1);
 	assert_int_equal(err.code, 400);
@@ -466,8 +469,7 @@ static void err_helpers_format_positions(void **state)
 	assert_string_equal(err.msg, "t.yaml:2:11: listeners[0].port: must be "
 				     "between 0 and 65535");
 	assert_int_equal(conf_err_key(port, &err, "x", "bad key"), -1);
-	assert_string_equal(err.msg,
-			    "t.yaml:2:5: listeners[0].port: bad key");
+	assert_string_equal(err.msg, "t.yaml:2:5: listeners[0].port: bad key");
 	/* root-level messages have no path */
 	assert_int_equal(conf_err(d->root, &err, "x", "whole file"), -1);
 	assert_string_equal(err.msg, "t.yaml:1:1: whole file");
@@ -488,10 +490,10 @@ static void long_paths_are_cut_visibly(void **state)
 				  "    cccccccccccccccccccc: 1\n",
 				  &err);
 	assert_non_null(d);
-	const struct conf_node *c = conf_get(
-		conf_get(conf_get(d->root, "aaaaaaaaaaaaaaaaaaaa"),
-			 "bbbbbbbbbbbbbbbbbbbb"),
-		"cccccccccccccccccccc");
+	const struct conf_node *c =
+	    conf_get(conf_get(conf_get(d->root, "aaaaaaaaaaaaaaaaaaaa"),
+			      "bbbbbbbbbbbbbbbbbbbb"),
+		     "cccccccccccccccccccc");
 	char small[24];
 	conf_node_path(c, small, sizeof(small));
 	assert_int_equal(strlen(small), sizeof(small) - 1);
@@ -517,13 +519,12 @@ static void survives_arena_exhaustion_at_every_step(void **state)
 		struct bw_arena *a = bw_arena_new(256, max);
 		struct bw_err err;
 		memset(&err, 0, sizeof(err));
-		struct conf_doc *d = conf_load_string("t.yaml", y, strlen(y),
-						      a, &err);
+		struct conf_doc *d =
+		    conf_load_string("t.yaml", y, strlen(y), a, &err);
 		if (d) {
 			loaded = true;
-			assert_int_equal(conf_len(conf_get(d->root,
-							   "listeners")),
-					 2);
+			assert_int_equal(
+			    conf_len(conf_get(d->root, "listeners")), 2);
 		} else {
 			failures++;
 			assert_int_equal(err.code, 500);
@@ -538,36 +539,35 @@ static void survives_arena_exhaustion_at_every_step(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(loads_nested_tree_with_positions,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(scalar_flags_quoted_and_null,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(empty_document_is_empty_mapping,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(flow_style_and_utf8, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(duplicate_keys_name_both_lines,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(anchors_and_aliases_refused,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(tags_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(one_document_only, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(keys_must_be_plain_scalars,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(invalid_utf8_and_nul, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(syntax_errors_have_positions,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(limits_are_enforced, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			loads_files_and_reports_io_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(err_helpers_format_positions,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(long_paths_are_cut_visibly,
-						setup, teardown),
-		cmocka_unit_test(survives_arena_exhaustion_at_every_step),
+	    cmocka_unit_test_setup_teardown(loads_nested_tree_with_positions,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(scalar_flags_quoted_and_null, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(empty_document_is_empty_mapping,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(flow_style_and_utf8, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(duplicate_keys_name_both_lines,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(anchors_and_aliases_refused, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(tags_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(one_document_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(keys_must_be_plain_scalars, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(invalid_utf8_and_nul, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(syntax_errors_have_positions, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(limits_are_enforced, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(loads_files_and_reports_io_errors,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(err_helpers_format_positions, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(long_paths_are_cut_visibly, setup,
+					    teardown),
+	    cmocka_unit_test(survives_arena_exhaustion_at_every_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

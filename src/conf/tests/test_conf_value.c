@@ -35,8 +35,8 @@ static const struct conf_node *val(const char *text)
 {
 	struct bw_err err;
 	char *y = bw_arena_printf(arena, "v: %s\n", text);
-	struct conf_doc *d = conf_load_string("t.yaml", y, strlen(y), arena,
-					      &err);
+	struct conf_doc *d =
+	    conf_load_string("t.yaml", y, strlen(y), arena, &err);
 	assert_non_null(d);
 	const struct conf_node *n = conf_get(d->root, "v");
 	assert_non_null(n);
@@ -54,7 +54,8 @@ static void strings(void **state)
 	assert_int_equal(conf_as_str(val("\"\""), &s, &err), 0);
 	assert_string_equal(s, "");
 	assert_int_equal(conf_as_str(val("~"), &s, &err), -1);
-	assert_string_equal(err.msg, "t.yaml:1:4: v: must be a string, not null");
+	assert_string_equal(err.msg,
+			    "t.yaml:1:4: v: must be a string, not null");
 	assert_int_equal(conf_as_str(val("[a]"), &s, &err), -1);
 	assert_string_equal(err.msg,
 			    "t.yaml:1:4: v: must be a string, not a sequence");
@@ -69,7 +70,7 @@ static void booleans_are_only_true_and_false(void **state)
 	assert_true(b);
 	assert_int_equal(conf_as_bool(val("false"), &b, &err), 0);
 	assert_false(b);
-	const char *notbool[] = { "yes", "no", "on", "off", "True", "y", "1" };
+	const char *notbool[] = {"yes", "no", "on", "off", "True", "y", "1"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(notbool); i++) {
 		b = true;
 		assert_int_equal(conf_as_bool(val(notbool[i]), &b, &err), -1);
@@ -110,9 +111,8 @@ static void integers(void **state)
 				     INT64_MAX, &v, &err),
 			 -1);
 	assert_string_equal(err.reason, "range");
-	assert_int_equal(conf_as_int(val("99999999999999999999999"), 0, 10, &v,
-				     &err),
-			 -1);
+	assert_int_equal(
+	    conf_as_int(val("99999999999999999999999"), 0, 10, &v, &err), -1);
 	assert_string_equal(err.msg, "t.yaml:1:4: v: must be between 0 and 10");
 	assert_int_equal(conf_as_int(val("101"), 0, 100, &v, &err), -1);
 	assert_string_equal(err.msg,
@@ -121,12 +121,12 @@ static void integers(void **state)
 	assert_string_equal(err.msg,
 			    "t.yaml:1:4: v: must be an integer without leading "
 			    "zeros (is '0640' meant as octal?)");
-	const char *bad[] = { "1.5", "0x10", "+3", "1e3", "12abc", "--", "-0",
-			      "1_000", " " };
+	const char *bad[] = {"1.5", "0x10", "+3",    "1e3", "12abc",
+			     "--",  "-0",   "1_000", " "};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
-		assert_int_equal(conf_as_int(val(bad[i]), INT64_MIN, INT64_MAX,
-					     &v, &err),
-				 -1);
+		assert_int_equal(
+		    conf_as_int(val(bad[i]), INT64_MIN, INT64_MAX, &v, &err),
+		    -1);
 	}
 	assert_int_equal(conf_as_int(val("abc"), 0, 1, &v, &err), -1);
 	assert_string_equal(err.msg,
@@ -137,11 +137,11 @@ static void integers(void **state)
 
 	uint64_t u;
 	assert_int_equal(conf_as_uint64(val("18446744073709551615"), 0,
-					 UINT64_MAX, &u, &err),
+					UINT64_MAX, &u, &err),
 			 0);
 	assert_true(u == UINT64_MAX);
 	assert_int_equal(conf_as_uint64(val("18446744073709551616"), 0,
-					 UINT64_MAX, &u, &err),
+					UINT64_MAX, &u, &err),
 			 -1);
 	assert_int_equal(conf_as_uint64(val("-1"), 0, 10, &u, &err), -1);
 	assert_string_equal(err.msg, "t.yaml:1:4: v: must be between 0 and 10");
@@ -156,57 +156,53 @@ static void sizes(void **state)
 		const char *in;
 		uint64_t want;
 	} ok[] = {
-		{ "0", 0 },
-		{ "512", 512 },
-		{ "512b", 512 },
-		{ "16k", 16384 },
-		{ "16K", 16384 },
-		{ "16KiB", 16384 },
-		{ "1m", 1048576 },
-		{ "2M", 2097152 },
-		{ "1g", 1073741824 },
-		{ "3t", 3298534883328ull },
-		{ "16777215t", 16777215ull << 40 },
+	    {"0", 0},
+	    {"512", 512},
+	    {"512b", 512},
+	    {"16k", 16384},
+	    {"16K", 16384},
+	    {"16KiB", 16384},
+	    {"1m", 1048576},
+	    {"2M", 2097152},
+	    {"1g", 1073741824},
+	    {"3t", 3298534883328ull},
+	    {"16777215t", 16777215ull << 40},
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(ok); i++) {
-		assert_int_equal(conf_as_size(val(ok[i].in), 0, UINT64_MAX, &v,
-					      &err),
-				 0);
+		assert_int_equal(
+		    conf_as_size(val(ok[i].in), 0, UINT64_MAX, &v, &err), 0);
 		assert_true(v == ok[i].want);
-		assert_int_equal(conf_parse_size(ok[i].in, strlen(ok[i].in),
-						 &v),
-				 0);
+		assert_int_equal(
+		    conf_parse_size(ok[i].in, strlen(ok[i].in), &v), 0);
 		assert_true(v == ok[i].want);
 	}
-	assert_int_equal(conf_as_size(val("99999999999999999999g"), 0,
-				      UINT64_MAX, &v, &err),
-			 -1);
+	assert_int_equal(
+	    conf_as_size(val("99999999999999999999g"), 0, UINT64_MAX, &v, &err),
+	    -1);
 	assert_string_equal(err.reason, "range");
 	assert_string_equal(err.msg, "t.yaml:1:4: v: size "
 				     "'99999999999999999999g' is too large");
 	/* fits in u64 as a number, overflows once shifted */
-	assert_int_equal(conf_as_size(val("16777216t"), 0, UINT64_MAX, &v,
-				      &err),
-			 -1);
+	assert_int_equal(
+	    conf_as_size(val("16777216t"), 0, UINT64_MAX, &v, &err), -1);
 	assert_string_equal(err.reason, "range");
-	assert_int_equal(conf_as_size(val("17179869184g"), 0, UINT64_MAX, &v,
-				      &err),
-			 -1);
-	const char *bad[] = { "k", "16kb", "16 k", "1.5m", "-1k", "16x",
-			      "16kk", "016k", "0x10" };
+	assert_int_equal(
+	    conf_as_size(val("17179869184g"), 0, UINT64_MAX, &v, &err), -1);
+	const char *bad[] = {"k",   "16kb", "16 k", "1.5m", "-1k",
+			     "16x", "16kk", "016k", "0x10"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
-		assert_int_equal(conf_as_size(val(bad[i]), 0, UINT64_MAX, &v,
-					      &err),
-				 -1);
+		assert_int_equal(
+		    conf_as_size(val(bad[i]), 0, UINT64_MAX, &v, &err), -1);
 		assert_int_equal(conf_parse_size(bad[i], strlen(bad[i]), &v),
 				 -1);
 	}
-	assert_int_equal(conf_as_size(val("16kb"), 0, UINT64_MAX, &v, &err), -1);
+	assert_int_equal(conf_as_size(val("16kb"), 0, UINT64_MAX, &v, &err),
+			 -1);
 	assert_string_equal(err.msg, "t.yaml:1:4: v: must be a size like 512, "
 				     "64k, 16m or 1g, not '16kb'");
 	assert_int_equal(conf_as_size(val("2m"), 0, 1048576, &v, &err), -1);
-	assert_string_equal(err.msg,
-			    "t.yaml:1:4: v: must be between 0 and 1048576 bytes");
+	assert_string_equal(
+	    err.msg, "t.yaml:1:4: v: must be between 0 and 1048576 bytes");
 }
 
 static void durations(void **state)
@@ -217,32 +213,32 @@ static void durations(void **state)
 		const char *in;
 		uint64_t want;
 	} ok[] = {
-		{ "0", 0 },          { "500ms", 500 },      { "30s", 30000 },
-		{ "5m", 300000 },    { "1h", 3600000 },     { "7d", 604800000 },
-		{ "1h30m", 5400000 }, { "1d2h3m4s5ms", 93784005 },
-		{ "0s", 0 },
+	    {"0", 0},		{"500ms", 500},
+	    {"30s", 30000},	{"5m", 300000},
+	    {"1h", 3600000},	{"7d", 604800000},
+	    {"1h30m", 5400000}, {"1d2h3m4s5ms", 93784005},
+	    {"0s", 0},
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(ok); i++) {
-		assert_int_equal(conf_as_duration(val(ok[i].in), 0, UINT64_MAX,
-						  &v, &err),
-				 0);
+		assert_int_equal(
+		    conf_as_duration(val(ok[i].in), 0, UINT64_MAX, &v, &err),
+		    0);
 		assert_true(v == ok[i].want);
 	}
-	const char *bad[] = { "30",  "s",    "5 m",  "1.5h", "-1s", "1w",
-			      "30S", "5m1h", "1s1s", "1hh",  "05s", "ms" };
+	const char *bad[] = {"30",  "s",    "5 m",  "1.5h", "-1s", "1w",
+			     "30S", "5m1h", "1s1s", "1hh",  "05s", "ms"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
-		assert_int_equal(conf_as_duration(val(bad[i]), 0, UINT64_MAX,
-						  &v, &err),
-				 -1);
+		assert_int_equal(
+		    conf_as_duration(val(bad[i]), 0, UINT64_MAX, &v, &err), -1);
 		assert_string_equal(err.reason, "type");
 		assert_int_equal(
-			conf_parse_duration(bad[i], strlen(bad[i]), &v), -1);
+		    conf_parse_duration(bad[i], strlen(bad[i]), &v), -1);
 	}
 	assert_int_equal(conf_as_duration(val("30"), 0, UINT64_MAX, &v, &err),
 			 -1);
-	assert_string_equal(err.msg,
-			    "t.yaml:1:4: v: must be a duration like 500ms, 30s, "
-			    "5m, 1h, 7d or 1h30m, not '30'");
+	assert_string_equal(
+	    err.msg, "t.yaml:1:4: v: must be a duration like 500ms, 30s, "
+		     "5m, 1h, 7d or 1h30m, not '30'");
 	/* overflow in the multiplication and in the sum */
 	assert_int_equal(conf_as_duration(val("99999999999999999d"), 0,
 					  UINT64_MAX, &v, &err),
@@ -260,14 +256,15 @@ static void durations(void **state)
 			 -1);
 	assert_int_equal(conf_as_duration(val("2h"), 1000, 3600000, &v, &err),
 			 -1);
-	assert_string_equal(err.msg, "t.yaml:1:4: v: must be between 1s and 1h");
+	assert_string_equal(err.msg,
+			    "t.yaml:1:4: v: must be between 1s and 1h");
 	assert_int_equal(conf_as_duration(val("10ms"), 1500, 60000, &v, &err),
 			 -1);
 	assert_string_equal(err.msg,
 			    "t.yaml:1:4: v: must be between 1500ms and 1m");
 }
 
-static const char *const modes[] = { "block", "detect", "off", NULL };
+static const char *const modes[] = {"block", "detect", "off", NULL};
 
 static void enums(void **state)
 {
@@ -326,8 +323,8 @@ static void getters_required_and_optional(void **state)
 			"  name: edge\n"
 			"  timeout: ~\n"
 			"  body: 1m\n";
-	struct conf_doc *d = conf_load_string("t.yaml", y, strlen(y), arena,
-					      &err);
+	struct conf_doc *d =
+	    conf_load_string("t.yaml", y, strlen(y), arena, &err);
 	assert_non_null(d);
 	const struct conf_node *srv = conf_get(d->root, "server");
 	int64_t w;
@@ -346,23 +343,21 @@ static void getters_required_and_optional(void **state)
 			    "and 4");
 
 	uint64_t ms;
-	assert_int_equal(conf_get_duration(srv, "timeout", 0, UINT64_MAX, &ms,
-					   &err),
-			 -1);
+	assert_int_equal(
+	    conf_get_duration(srv, "timeout", 0, UINT64_MAX, &ms, &err), -1);
 	assert_string_equal(err.msg, "t.yaml:4:12: server.timeout: needs a "
 				     "value (it is null)");
-	assert_int_equal(conf_opt_duration(srv, "timeout", 5000, 0, UINT64_MAX,
-					   &ms, &err),
-			 0);
+	assert_int_equal(
+	    conf_opt_duration(srv, "timeout", 5000, 0, UINT64_MAX, &ms, &err),
+	    0);
 	assert_int_equal(ms, 5000);
 
 	uint64_t sz;
 	assert_int_equal(conf_get_size(srv, "body", 0, UINT64_MAX, &sz, &err),
 			 0);
 	assert_int_equal(sz, 1048576);
-	assert_int_equal(conf_opt_size(srv, "hdr", 8192, 0, UINT64_MAX, &sz,
-				       &err),
-			 0);
+	assert_int_equal(
+	    conf_opt_size(srv, "hdr", 8192, 0, UINT64_MAX, &sz, &err), 0);
 	assert_int_equal(sz, 8192);
 
 	const char *s;
@@ -394,9 +389,8 @@ static void getters_required_and_optional(void **state)
 	assert_int_equal(u, 8);
 
 	/* getters on something that is not a mapping */
-	assert_int_equal(conf_get_int(conf_get(srv, "name"), "a", 0, 1, &w,
-				      &err),
-			 -1);
+	assert_int_equal(
+	    conf_get_int(conf_get(srv, "name"), "a", 0, 1, &w, &err), -1);
 	assert_string_equal(err.msg,
 			    "t.yaml:3:9: server.name: must be a mapping (key: "
 			    "value pairs), not a scalar");
@@ -408,11 +402,11 @@ static void unknown_keys_get_suggestions(void **state)
 	const char *y = "server:\n"
 			"  workers: 4\n"
 			"  wrkers: 8\n";
-	struct conf_doc *d = conf_load_string("bulwark.yaml", y, strlen(y),
-					      arena, &err);
+	struct conf_doc *d =
+	    conf_load_string("bulwark.yaml", y, strlen(y), arena, &err);
 	assert_non_null(d);
-	static const char *const allowed[] = { "workers", "listen", "name",
-					       NULL };
+	static const char *const allowed[] = {"workers", "listen", "name",
+					      NULL};
 	const struct conf_node *srv = conf_get(d->root, "server");
 	assert_int_equal(conf_check_keys(srv, allowed, &err), -1);
 	assert_string_equal(err.reason, "unknown_key");
@@ -423,20 +417,18 @@ static void unknown_keys_get_suggestions(void **state)
 	y = "server:\n  zzz: 1\n";
 	d = conf_load_string("bulwark.yaml", y, strlen(y), arena, &err);
 	assert_non_null(d);
-	assert_int_equal(conf_check_keys(conf_get(d->root, "server"), allowed,
-					 &err),
-			 -1);
+	assert_int_equal(
+	    conf_check_keys(conf_get(d->root, "server"), allowed, &err), -1);
 	assert_string_equal(err.msg, "bulwark.yaml:2:3: server.zzz: unknown "
 				     "key 'zzz' (allowed: workers, listen, "
 				     "name)");
-	static const char *const none[] = { NULL };
-	assert_int_equal(conf_check_keys(conf_get(d->root, "server"), none,
-					 &err),
-			 -1);
+	static const char *const none[] = {NULL};
+	assert_int_equal(
+	    conf_check_keys(conf_get(d->root, "server"), none, &err), -1);
 	assert_string_equal(err.msg, "bulwark.yaml:2:3: server.zzz: unknown "
 				     "key 'zzz'");
-	assert_int_equal(conf_check_keys(d->root, (const char *const[]){
-							  "server", NULL },
+	assert_int_equal(conf_check_keys(d->root,
+					 (const char *const[]){"server", NULL},
 					 &err),
 			 0);
 
@@ -444,11 +436,11 @@ static void unknown_keys_get_suggestions(void **state)
 	assert_int_equal(conf_edit_distance("prot", "port"), 1);
 	assert_int_equal(conf_edit_distance("", "abc"), 3);
 	assert_int_equal(conf_edit_distance("kitten", "sitting"), 3);
-	static const char *const c1[] = { "port", "host", NULL };
+	static const char *const c1[] = {"port", "host", NULL};
 	assert_string_equal(conf_suggest("prot", c1), "port");
 	assert_null(conf_suggest("x", c1));
 	assert_null(conf_suggest("port", c1)); /* exact is not a typo */
-	static const char *const c2[] = { "max_body_size", NULL };
+	static const char *const c2[] = {"max_body_size", NULL};
 	assert_string_equal(conf_suggest("max_bdy_sze", c2), "max_body_size");
 	assert_null(conf_suggest("timeout", c2));
 }
@@ -467,8 +459,8 @@ static void secret_files(void **state)
 	assert_int_equal(chmod(key, 0400), 0);
 	assert_int_equal(conf_check_secret_file(key, &err), 0);
 
-	static const unsigned bad_modes[] = { 0640, 0604, 0644, 0660, 0610,
-					      0602, 0777 };
+	static const unsigned bad_modes[] = {0640, 0604, 0644, 0660,
+					     0610, 0602, 0777};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad_modes); i++) {
 		assert_int_equal(chmod(key, bad_modes[i]), 0);
 		assert_int_equal(conf_check_secret_file(key, &err), -1);
@@ -526,20 +518,19 @@ static void secret_files(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(strings, setup, teardown),
-		cmocka_unit_test_setup_teardown(booleans_are_only_true_and_false,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(integers, setup, teardown),
-		cmocka_unit_test_setup_teardown(sizes, setup, teardown),
-		cmocka_unit_test_setup_teardown(durations, setup, teardown),
-		cmocka_unit_test_setup_teardown(enums, setup, teardown),
-		cmocka_unit_test_setup_teardown(ports_and_paths, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(getters_required_and_optional,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(unknown_keys_get_suggestions,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(secret_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(strings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(booleans_are_only_true_and_false,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(integers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(sizes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(durations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(enums, setup, teardown),
+	    cmocka_unit_test_setup_teardown(ports_and_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(getters_required_and_optional,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(unknown_keys_get_suggestions, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(secret_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
