@@ -7,3 +7,7 @@ bw_module(audit
 bw_unit_test(test_audit_merkle audit src/audit/tests/test_audit_merkle.c)
 bw_unit_test(test_audit_record audit src/audit/tests/test_audit_record.c)
 bw_unit_test(test_audit_log audit src/audit/tests/test_audit_log.c)
+bw_fuzz_target(fuzz_audit_line audit src/audit/fuzz/fuzz_audit_line.c
+  ${CMAKE_SOURCE_DIR}/src/audit/fuzz/corpus_audit_line)
+bw_fuzz_target(fuzz_audit_verify audit src/audit/fuzz/fuzz_audit_verify.c
+  ${CMAKE_SOURCE_DIR}/src/audit/fuzz/corpus_audit_verify)
