@@ -59,9 +59,6 @@ struct jp {
 	struct bw_err *err;
 	size_t max_depth, max_string, max_members;
 	enum json_dup_policy dup;
-	/* node bump allocator carved out of arena chunks */
-	char *np, *nend;
-	size_t nchunk;
 	/* text region (see file comment) */
 	char *tp, *tend;
 	/* children of the open containers; arrays use only .value */
@@ -81,32 +78,13 @@ static void jp_fail(struct jp *j, const unsigned char *at, int code,
 
 /* ------------------------------------------------------------ memory */
 
-static void *jp_alloc_slow(struct jp *j, size_t n)
-{
-	/* Big arrays get their own arena allocation so the current chunk's
-	 * tail stays usable. */
-	if (n > j->nchunk / 4)
-		return bw_arena_alloc(j->a, n);
-	if (j->nchunk < ((size_t)256 << 10))
-		j->nchunk *= 2;
-	char *c = bw_arena_alloc(j->a, j->nchunk);
-	if (!c)
-		return NULL;
-	j->np = c + n;
-	j->nend = c + j->nchunk;
-	return c;
-}
-
-/* 8-byte aligned memory for nodes and child arrays. */
+/* Nodes and child arrays come straight from the arena: a private bump
+ * chunk would be faster per call but wastes its unused tail on every
+ * parse, and for batch arenas holding thousands of events that waste
+ * (cache misses, page faults) cost more than the calls. */
 static inline void *jp_alloc(struct jp *j, size_t n)
 {
-	n = (n + 7) & ~(size_t)7;
-	if ((size_t)(j->nend - j->np) >= n) {
-		void *r = j->np;
-		j->np += n;
-		return r;
-	}
-	return jp_alloc_slow(j, n);
+	return bw_arena_alloc(j->a, n);
 }
 
 static inline struct json_value *jp_node(struct jp *j, enum json_type t)
@@ -131,26 +109,34 @@ static inline int jp_text_region(struct jp *j, const unsigned char *at)
 	return 0;
 }
 
-static int jp_push_slot(struct jp *j, const unsigned char *at,
-			struct bw_str key, struct json_value *v)
+static int jp_grow_slots(struct jp *j, const unsigned char *at)
 {
-	if (j->nslots == j->cap) {
-		size_t ncap = j->cap * 2;
-		struct json_member *ns;
-		if (j->slots == j->local) {
-			ns = malloc(ncap * sizeof(*ns));
-			if (ns)
-				memcpy(ns, j->local, sizeof(j->local));
-		} else {
-			ns = realloc(j->slots, ncap * sizeof(*ns));
-		}
-		if (!ns) {
-			jp_fail(j, at, 500, "memory", "out of memory");
-			return -1;
-		}
-		j->slots = ns;
-		j->cap = ncap;
+	size_t ncap = j->cap * 2;
+	struct json_member *ns;
+	if (j->slots == j->local) {
+		ns = malloc(ncap * sizeof(*ns));
+		if (ns)
+			memcpy(ns, j->local, sizeof(j->local));
+	} else {
+		ns = realloc(j->slots, ncap * sizeof(*ns));
 	}
+	if (!ns) {
+		jp_fail(j, at, 500, "memory", "out of memory");
+		return -1;
+	}
+	j->slots = ns;
+	j->cap = ncap;
+	return 0;
+}
+
+/* The scratch stack holds at most one slot per value in the document, so
+ * it is bounded by max_bytes; it starts on the C stack. */
+static inline int jp_push_slot(struct jp *j, const unsigned char *at,
+			       struct bw_str key, struct json_value *v)
+{
+	if (__builtin_expect(j->nslots == j->cap, 0) &&
+	    jp_grow_slots(j, at) < 0)
+		return -1;
 	j->slots[j->nslots].key = key;
 	j->slots[j->nslots].value = v;
 	j->nslots++;
@@ -834,12 +820,6 @@ struct json_value *json_parse(struct bw_arena *a, const char *text, size_t len,
 	j.dup = lim->dup;
 	size_t max_bytes = jp_lim(lim->max_bytes, JSON_MAX_BYTES_DEFAULT,
 				  JSON_MAX_BYTES_HARD);
-	j.np = j.nend = NULL;
-	/* First node chunk sized to the document: ~1 node per 8 bytes. */
-	j.nchunk = len < 128 ? 512 : len * 4;
-	if (j.nchunk > ((size_t)64 << 10))
-		j.nchunk = (size_t)64 << 10;
-	j.nchunk /= 2; /* jp_alloc_slow doubles before use */
 	j.tp = j.tend = NULL;
 	j.slots = j.local;
 	j.nslots = 0;

@@ -260,7 +260,7 @@ static void rejects_syntax_errors(void **state)
 		"Infinity", "+1", ".5", "'str'",
 		"[1]x", "1 2", "{} {}", "\"a\" \"b\"", "// c\n1",
 		"/* c */ 1", "1 // c", "[1]/**/", "#1",
-		"[\x0c]", "\v1", "\xa0""1", "@", "[true false]",
+		"[\x0c]", "\v1", ("\xa0" "1"), "@", "[true false]",
 		"{\"a\":1}{", "[\"a\":1]", "{\"a\",1}",
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(cases); i++)
