@@ -214,8 +214,7 @@ enum http_rc http_fs_run(struct http_fieldscan *s, const char *buf,
 			s->state = FS_VALUE;
 			__attribute__((fallthrough));
 		case FS_VALUE: {
-			while (pos < end && (http_cc[b[pos]] & HTTP_CC_VALUE))
-				pos++;
+			pos = http_scan_value(b, pos, end);
 			if (pos == end)
 				break;
 			unsigned char c = b[pos];

@@ -35,6 +35,78 @@ static inline bool http_is_ows(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
+/*
+ * Span scanners for the two long runs in a head: field values and request
+ * targets. Return the offset of the first byte in b[pos..end) that does not
+ * belong to the run (or end). With SSE2 they test 16 bytes per step and
+ * never load past end; the scalar loop finishes the tail and handles the
+ * rare in-run bytes the vector test is too coarse for (HTAB in values).
+ */
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+static inline size_t http_scan_value(const unsigned char *b, size_t pos,
+				     size_t end)
+{
+	for (;;) {
+#ifdef __SSE2__
+		const __m128i sp = _mm_set1_epi8(0x20);
+		const __m128i del = _mm_set1_epi8(0x7f);
+		while (end - pos >= 16) {
+			__m128i v;
+			memcpy(&v, b + pos, sizeof(v)); /* unaligned load */
+			/* bad: v < 0x20 (unsigned) or v == 0x7f */
+			__m128i ok = _mm_cmpeq_epi8(_mm_max_epu8(v, sp), v);
+			__m128i bad = _mm_or_si128(_mm_andnot_si128(ok, _mm_set1_epi8(-1)),
+						   _mm_cmpeq_epi8(v, del));
+			unsigned m = (unsigned)_mm_movemask_epi8(bad);
+			if (m) {
+				pos += (size_t)__builtin_ctz(m);
+				break;
+			}
+			pos += 16;
+		}
+#endif
+		while (pos < end && (http_cc[b[pos]] & HTTP_CC_VALUE)) {
+			pos++;
+#ifdef __SSE2__
+			if (b[pos - 1] == '\t')
+				break; /* back to the vector loop */
+#endif
+		}
+		if (pos >= end || !(http_cc[b[pos]] & HTTP_CC_VALUE))
+			return pos;
+	}
+}
+
+static inline size_t http_scan_target(const unsigned char *b, size_t pos,
+				      size_t end)
+{
+#ifdef __SSE2__
+	const __m128i lo = _mm_set1_epi8(0x21);
+	const __m128i hi = _mm_set1_epi8(0x7e);
+	const __m128i hash = _mm_set1_epi8('#');
+	while (end - pos >= 16) {
+		__m128i v;
+		memcpy(&v, b + pos, sizeof(v)); /* unaligned load */
+		/* bad: v < 0x21 or v > 0x7e (unsigned), or '#' */
+		__m128i in_lo = _mm_cmpeq_epi8(_mm_max_epu8(v, lo), v);
+		__m128i in_hi = _mm_cmpeq_epi8(_mm_min_epu8(v, hi), v);
+		__m128i good = _mm_andnot_si128(_mm_cmpeq_epi8(v, hash),
+						_mm_and_si128(in_lo, in_hi));
+		unsigned m = (unsigned)_mm_movemask_epi8(good) ^ 0xffffu;
+		if (m)
+			return pos + (size_t)__builtin_ctz(m);
+		pos += 16;
+	}
+#endif
+	while (pos < end && (http_cc[b[pos]] & HTTP_CC_TARGET))
+		pos++;
+	return pos;
+}
+
 /* ASCII case-insensitive equality of s with a lower-case literal. */
 static inline bool http_ieq(const char *s, size_t n, const char *lower_lit,
 			    size_t litlen)

@@ -351,8 +351,7 @@ enum http_rc http_req_parser_feed(struct http_req_parser *p, const char *buf,
 			size_t lb = p->line_start + lim->max_request_line;
 			size_t bound = ub < lb ? ub : lb;
 			size_t end = bound < len ? bound : len;
-			while (pos < end && (http_cc[b[pos]] & HTTP_CC_TARGET))
-				pos++;
+			pos = http_scan_target(b, pos, end);
 			if (pos == len)
 				break;
 			if (pos >= lb) {
