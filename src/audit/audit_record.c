@@ -104,11 +104,35 @@ int audit_time_parse(struct bw_str s, int64_t *ms)
 	return 0;
 }
 
+/* The inverse of days_from_civil (same era arithmetic). */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = z / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
 size_t audit_time_format(int64_t ms, char out[32])
 {
+	/* Formatted here rather than with bw_time_format (nanoseconds)
+	 * because a parsed time may be as late as year 9999, far past what
+	 * int64 nanoseconds reach. */
 	if (ms < 0)
 		ms = 0;
-	return bw_time_format(ms * 1000000, out);
+	int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
+	int y, mo, d;
+	civil_from_days(days, &y, &mo, &d);
+	int n = bw_snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y,
+			    mo, d, (int)(rem / 3600000),
+			    (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
+			    (int)(rem % 1000));
+	return n < 0 ? 0 : (size_t)n;
 }
 
 /* ---------------------------------------------------------- validation */

@@ -91,13 +91,23 @@ static void test_time(void **state)
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++)
 		assert_int_equal(audit_time_parse(S(bad[i]), &ms), -1);
-	/* Round trip across leap years and centuries. */
+	/* The far end of the form (a fuzz find: ms * 10^6 overflowed). */
+	assert_int_equal(audit_time_parse(S("9999-12-31T23:59:59.999Z"), &ms),
+			 0);
+	char far[32];
+	assert_int_equal(audit_time_format(ms, far), 24);
+	assert_string_equal(far, "9999-12-31T23:59:59.999Z");
+	/* Round trip across leap years and centuries, and agreement with
+	 * core's formatter where both apply. */
 	for (int64_t t = 0; t < 4102444800000LL; t += 7777777777LL + 17) {
 		char buf[32];
 		size_t n = audit_time_format(t, buf);
 		assert_int_equal(n, 24);
 		assert_int_equal(audit_time_parse(bw_str_make(buf, n), &ms), 0);
 		assert_int_equal(ms, t);
+		char core[32];
+		bw_time_format(t * 1000000, core);
+		assert_string_equal(buf, core);
 	}
 }
 
