@@ -630,7 +630,9 @@ static int d_include(struct waf_parse *p, const struct directive_args *a,
 	}
 	glob_t g;
 	memset(&g, 0, sizeof(g));
-	int gr = glob(pat, GLOB_ERR, NULL, &g);
+	/* no GLOB_ERR: an unreadable or missing directory is "no match",
+	 * which IncludeOptional must tolerate */
+	int gr = glob(pat, 0, NULL, &g);
 	if (gr == GLOB_NOMATCH) {
 		globfree(&g);
 		if (optional)

@@ -255,7 +255,7 @@ struct waf_operator {
 	/* validateByteRange: bit b set when byte b is allowed */
 	uint8_t byte_ok[32];
 	/* pmFromFile/ipMatchFromFile/validateDTD/validateSchema: resolved
-	 * file names, NUL-separated in the order given. */
+	 * file names in the order given (phrases/nets already loaded). */
 	const char **files;
 	size_t nfiles;
 };

@@ -475,7 +475,8 @@ static int files_setup(void **state)
 		   "SecRuleEngine On\n"
 		   "Include rules/*.conf\n"
 		   "IncludeOptional rules/none-*.conf\n"
-		   "IncludeOptional /nonexistent/x.conf\n");
+		   "IncludeOptional /nonexistent/x.conf\n"
+		   "IncludeOptional /nonexistent/*.conf\n");
 	write_file("rules/a.conf",
 		   "SecRule ARGS \"@pmFromFile words.data more.data\" "
 		   "\"id:1,phase:2\"\n"
@@ -490,6 +491,7 @@ static int files_setup(void **state)
 	write_file("bad.conf", "SecAction \"id:1\"\nSecRule ARGS\n");
 	write_file("loop.conf", "Include loop.conf\n");
 	write_file("missing.conf", "Include nothere.conf\n");
+	write_file("missingglob.conf", "Include /nonexistent/*.conf\n");
 	write_file("baddata.conf",
 		   "SecRule REMOTE_ADDR \"@ipMatchFromFile rules/words.data\" "
 		   "\"id:1\"\n");
@@ -552,6 +554,8 @@ static void include_malformed(void **state)
 	load_file_fail("bad.conf", "bad_arg_count", "/bad.conf:2: SecRule");
 	load_file_fail("loop.conf", "include_depth", "deeper than 8");
 	load_file_fail("missing.conf", "include_missing", "cannot open");
+	load_file_fail("missingglob.conf", "include_missing",
+		       "no file matches '/nonexistent/*.conf'");
 	load_file_fail("baddata.conf", "bad_data",
 		       "words.data:3: invalid address or network 'union "
 		       "select'");
