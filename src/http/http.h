@@ -340,7 +340,8 @@ void http_body_init(struct http_body *b, const struct http_limits *lim,
  * Decode from buf[0..len), the bytes after what earlier calls consumed.
  * Sets *consumed (bytes the caller drops before the next call) and *data.
  *  HTTP_DATA:      *data is a span of decoded body bytes inside buf (zero
- *                  copy); call again with the rest.
+ *                  copy; may be empty when only framing was consumed);
+ *                  drop *consumed bytes and call again with the rest.
  *  HTTP_NEED_MORE: nothing more can be decoded without more bytes.
  *  HTTP_DONE:      the body (and trailers) ended; *consumed covers it, what
  *                  follows is the next message. Trailers are in the array

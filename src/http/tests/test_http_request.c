@@ -669,6 +669,49 @@ static void buffer_moves_between_feeds(void **state)
 	free(b2);
 }
 
+
+/* The vector scanners look at 16 bytes at a time: put each kind of bad
+ * byte at every position of a long value or target, and make sure an
+ * allowed HTAB or obs-text byte anywhere does not stop the scan. */
+static void scanner_lanes(void **state)
+{
+	static const unsigned char bad_value[] = { 0x00, 0x01, 0x0b, 0x1f, 0x7f };
+	static const unsigned char ok_value[] = { '\t', 0x80, 0xff, ' ', '~' };
+	static const unsigned char bad_target[] = { 0x00, ' ' + 0, '#', 0x7f,
+						    0x80, 0xff, '\t', 0x1f };
+	char buf[200];
+	struct bw_err err;
+	for (size_t at = 0; at < 48; at++) {
+		for (size_t k = 0; k < sizeof(bad_value); k++) {
+			int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+			memset(buf + n, 'v', 48);
+			buf[n + at] = (char)bad_value[k];
+			memcpy(buf + n + 48, "\r\n\r\n", 4);
+			assert_int_equal(parse_err(&lim, buf, (size_t)n + 52, &err), 400);
+			assert_string_equal(err.reason, "bad_header_value");
+		}
+		for (size_t k = 0; k < sizeof(ok_value); k++) {
+			int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX: v");
+			memset(buf + n, 'v', 48);
+			buf[n + at] = (char)ok_value[k];
+			memcpy(buf + n + 48, "v\r\n\r\n", 5);
+			assert_int_equal(parse_err(&lim, buf, (size_t)n + 53, &err),
+					 HTTP_DONE);
+			assert_int_equal(g_hdrs[1].value.len, 50);
+		}
+		for (size_t k = 0; k < sizeof(bad_target); k++) {
+			if (bad_target[k] == ' ' && at == 0)
+				continue; /* "GET  /..." is a different error */
+			memcpy(buf, "GET /", 5);
+			memset(buf + 5, 'p', 48);
+			buf[5 + at] = (char)bad_target[k];
+			memcpy(buf + 53, " HTTP/1.1\r\nHost: a\r\n\r\n", 22);
+			int rc = parse_err(&lim, buf, 75, &err);
+			assert_int_equal(rc, 400);
+		}
+	}
+}
+
 int main(void)
 {
 	srand(12345);
@@ -685,6 +728,7 @@ int main(void)
 		cmocka_unit_test_setup(methods, setup),
 		cmocka_unit_test_setup(limits_check, setup),
 		cmocka_unit_test_setup(buffer_moves_between_feeds, setup),
+		cmocka_unit_test_setup(scanner_lanes, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
