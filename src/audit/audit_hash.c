@@ -56,24 +56,24 @@ void audit_node_hash(const uint8_t l[AUDIT_HASH_LEN],
 	audit_sha256(in, sizeof(in), NULL, 0, NULL, 0, out);
 }
 
-static int lhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1; /* upper case is not canonical here: one spelling only */
-}
+/* Value of each lower-case hex digit plus one; 0 for anything else
+ * (upper case included: one spelling only, so one canonical line). */
+static const uint8_t lhex1[256] = {
+	['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,	['4'] = 5,  ['5'] = 6,
+	['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+	['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
 
 bool audit_hex_parse(struct bw_str s, uint8_t *out, size_t n)
 {
 	if (s.len != 2 * n)
 		return false;
+	const unsigned char *p = (const unsigned char *)s.p;
+	unsigned bad = 0;
 	for (size_t i = 0; i < n; i++) {
-		int hi = lhex(s.p[2 * i]), lo = lhex(s.p[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
+		unsigned hi = lhex1[p[2 * i]], lo = lhex1[p[2 * i + 1]];
+		bad |= (hi == 0) | (lo == 0);
+		out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
 	}
-	return true;
+	return bad == 0;
 }

@@ -111,6 +111,11 @@ struct audit_line {
  */
 int audit_line_parse(struct bw_arena *a, const char *p, size_t len,
 		     struct audit_line *out, struct bw_err *err) BW_WUR;
+/* The same with a caller-owned scratch buffer for the canonical form, so a
+ * verifier reading millions of lines does not regrow one per line. */
+int audit_line_parse_scratch(struct bw_arena *a, const char *p, size_t len,
+			     struct audit_line *out, struct bw_buf *canon,
+			     struct bw_err *err) BW_WUR;
 
 /* ---------------------------------------------------------- verifier */
 

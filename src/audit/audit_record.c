@@ -622,6 +622,17 @@ static int parse_sth(const struct json_value *o, struct audit_line *out,
 int audit_line_parse(struct bw_arena *a, const char *p, size_t len,
 		     struct audit_line *out, struct bw_err *err)
 {
+	struct bw_buf scratch;
+	bw_buf_init(&scratch, (size_t)AUDIT_LINE_MAX_HARD + 1);
+	int rc = audit_line_parse_scratch(a, p, len, out, &scratch, err);
+	bw_buf_fini(&scratch);
+	return rc;
+}
+
+int audit_line_parse_scratch(struct bw_arena *a, const char *p, size_t len,
+			     struct audit_line *out, struct bw_buf *canon,
+			     struct bw_err *err)
+{
 	memset(out, 0, sizeof(*out));
 	if (len > AUDIT_LINE_MAX_HARD)
 		return bw_err_set(err, 413, "audit", "too_large",
@@ -659,19 +670,17 @@ int audit_line_parse(struct bw_arena *a, const char *p, size_t len,
 	/* Byte-for-byte canonical: the hash covers exactly these bytes, and
 	 * any other spelling of the same JSON would be a second valid
 	 * encoding an attacker could swap in unnoticed by a JSON reader. */
-	struct bw_buf canon;
-	bw_buf_init(&canon, (size_t)AUDIT_LINE_MAX_HARD + 1);
-	if (json_canonicalize(v, &canon) < 0 || canon.len != len ||
-	    memcmp(canon.data, p, len) != 0) {
+	bw_buf_reset(canon);
+	canon->max = (size_t)AUDIT_LINE_MAX_HARD + 1;
+	if (json_canonicalize(v, canon) < 0 || canon->len != len ||
+	    memcmp(canon->data, p, len) != 0) {
 		size_t at = 0;
-		while (at < len && at < canon.len && canon.data[at] == p[at])
+		while (at < len && at < canon->len && canon->data[at] == p[at])
 			at++;
-		bw_buf_fini(&canon);
 		return bw_err_set(err, 400, "audit", "not_canonical",
 				  "line is not in RFC 8785 canonical form "
 				  "(first difference at byte %zu)",
 				  at);
 	}
-	bw_buf_fini(&canon);
 	return 0;
 }

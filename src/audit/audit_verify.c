@@ -61,6 +61,7 @@ struct verifier {
 	struct audit_verify_result *res;
 	struct audit_tree *tree;
 	struct audit_sigcheck *sc;
+	struct bw_buf canon; /* scratch for the canonical form of each line */
 	uint8_t h1[AUDIT_HASH_LEN]; /* hash of the last record line */
 	uint8_t h2[AUDIT_HASH_LEN]; /* ... and of the one before it */
 	uint64_t line1, line2;      /* their line numbers */
@@ -344,7 +345,8 @@ static int run(struct verifier *v)
 				     "out of memory");
 		struct audit_line ln;
 		struct bw_err perr = { 0 };
-		int rc = audit_line_parse(a, s, slen, &ln, &perr);
+		int rc = audit_line_parse_scratch(a, s, slen, &ln, &v->canon,
+						  &perr);
 		if (rc < 0) {
 			rc = fault(v,
 				   strcmp(perr.reason, "not_canonical") == 0
@@ -397,7 +399,9 @@ int audit_verify_run(const char *p, size_t len,
 	v.tree = v.opts->tree ? v.opts->tree : audit_tree_new();
 	if (!v.tree)
 		return fault(&v, AUDIT_FAULT_MALFORMED, 0, 0, "out of memory");
+	bw_buf_init(&v.canon, (size_t)AUDIT_LINE_MAX_HARD + 1);
 	int rc = run(&v);
+	bw_buf_fini(&v.canon);
 	if (audit_tree_root(v.tree, res->records, res->root, NULL) < 0)
 		rc = -1;
 	if (st) {

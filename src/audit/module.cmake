@@ -11,3 +11,8 @@ bw_fuzz_target(fuzz_audit_line audit src/audit/fuzz/fuzz_audit_line.c
   ${CMAKE_SOURCE_DIR}/src/audit/fuzz/corpus_audit_line)
 bw_fuzz_target(fuzz_audit_verify audit src/audit/fuzz/fuzz_audit_verify.c
   ${CMAKE_SOURCE_DIR}/src/audit/fuzz/corpus_audit_verify)
+# Benchmark (bench/audit/run.sh), not a test.
+if(NOT BW_FUZZ)
+  add_executable(audit_bench ${CMAKE_SOURCE_DIR}/bench/audit/audit_bench.c)
+  target_link_libraries(audit_bench PRIVATE bw_audit)
+endif()
