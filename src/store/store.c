@@ -153,7 +153,10 @@ struct store *store_open(const struct store_options *opts, struct bw_err *err)
 
 	s->readers = calloc(s->cfg.read_pool, sizeof(*s->readers));
 	s->free = calloc(s->cfg.read_pool, sizeof(*s->free));
-	s->slots = calloc(s->cfg.queue_max, sizeof(*s->slots));
+	/* Jobs of the batch in flight keep their slots until reported, so
+	 * the pool holds a full queue plus one batch. */
+	unsigned nslots = s->cfg.queue_max + s->cfg.max_batch;
+	s->slots = calloc(nslots, sizeof(*s->slots));
 	if (!s->readers || !s->free || !s->slots) {
 		bw_err_set(err, 500, STORE_MOD, "nomem", "out of memory");
 		goto fail;
@@ -164,7 +167,7 @@ struct store *store_open(const struct store_options *opts, struct bw_err *err)
 			goto fail;
 		s->free[s->nfree++] = s->readers[i];
 	}
-	for (unsigned i = s->cfg.queue_max; i-- > 0;) {
+	for (unsigned i = nslots; i-- > 0;) {
 		s->slots[i].next = s->free_slots;
 		s->free_slots = &s->slots[i];
 	}

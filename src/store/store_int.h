@@ -13,7 +13,8 @@
  *    owns the write connection, and a read connection belongs to whoever
  *    took it from the pool until it is put back;
  *  - the job queue holds at most cfg.queue_max jobs; async jobs live in the
- *    preallocated slot array, blocking jobs on their submitter's stack;
+ *    preallocated slot array (a full queue plus one batch in flight),
+ *    blocking jobs on their submitter's stack;
  *  - a job is finished (callback run or submitter woken) exactly once, and
  *    nobody touches a blocking job after its submitter was woken.
  */
@@ -132,7 +133,7 @@ struct store {
 	pthread_cond_t room_cv;   /* blocking submitters wait for room */
 	struct store_job *head, *tail;
 	unsigned queued;
-	struct store_job *slots;  /* queue_max async job slots */
+	struct store_job *slots;  /* queue_max + max_batch async job slots */
 	struct store_job *free_slots;
 	bool closing;
 	struct store_stats stats;
