@@ -1,0 +1,1 @@
+INSERT INTO kv (k, v, n) VALUES (?, ?, ?) ON CONFLICT (k) DO UPDATE SET n = excluded.n
