@@ -638,6 +638,8 @@ static void number_text_survives_the_input(void **state)
 	assert_int_equal(v->u.arr.items[2]->u.num.i, -300);
 }
 
+/* Skips where no comma-decimal locale is installed; to run it anyway:
+ * localedef -i de_DE -f UTF-8 /tmp/loc/de_DE.UTF-8 && LOCPATH=/tmp/loc */
 static void numbers_ignore_the_locale(void **state)
 {
 	/* strtod in a comma-decimal locale would stop at '.' */
@@ -645,8 +647,12 @@ static void numbers_ignore_the_locale(void **state)
 	    !setlocale(LC_NUMERIC, "fr_FR.UTF-8"))
 		skip();
 	const struct json_value *v = ok("1.2345678901234567890123");
+	char b[JSON_NUM_BUF];
+	size_t n = json_num_format(0.1 + 0.2, b); /* printf would say "0,3" */
 	setlocale(LC_NUMERIC, "C");
 	assert_true(v->u.num.d == 1.2345678901234567);
+	assert_int_equal(n, 19);
+	assert_string_equal(b, "0.30000000000000004");
 }
 
 /* Input exactly at the end of the buffer: no reads past len (ASan). */
