@@ -167,9 +167,10 @@ struct store_sql_info {
  * Lexically checks sql (len bytes, not NUL-terminated) against the
  * portable subset: '...' literals ('' escapes), "..." identifiers,
  * -- and C-style comments, anonymous `?` placeholders. Rejects with 400:
- * NUL bytes, unterminated literals/identifiers/comments, numbered or named
- * placeholders (?1 $1 :x @x), dialect quoting (` [ ]), `::` casts, the
- * AUTOINCREMENT keyword, and more than one statement unless multi.
+ * NUL bytes, unterminated literals/identifiers/comments, numbered or
+ * named placeholders (?1 $1 :x @x #x), dialect quoting (` [ ]), `::`
+ * casts, the AUTOINCREMENT keyword, and more than one statement unless
+ * multi.
  * OUT: info (may be NULL). Returns 0 or -1 with err set.
  */
 int store_sql_scan(const char *sql, size_t len, bool multi,

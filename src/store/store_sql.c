@@ -169,6 +169,7 @@ static enum tok lex_next(struct lexer *lx)
 		return lex_fail(lx, "sql_placeholder",
 				"$ (numbered placeholder or dollar quoting)");
 	case '@':
+	case '#': /* SQLite reads #name as a parameter, PostgreSQL as XOR */
 		return lex_fail(lx, "sql_placeholder", "named placeholder");
 	case ':':
 		if (i + 1 < n && p[i + 1] == ':')

@@ -66,6 +66,8 @@ static void refuses_dialect_and_broken_text(void **state)
 		{ "SELECT $$x$$", "sql_placeholder" },
 		{ "SELECT :a", "sql_placeholder" },
 		{ "SELECT @a", "sql_placeholder" },
+		/* found by fuzz_sql: SQLite counts #name as a parameter */
+		{ "SELECT #unterminated", "sql_placeholder" },
 		{ "SELECT x::text", "sql_dialect" },
 		{ "SELECT `x`", "sql_dialect" },
 		{ "SELECT [x]", "sql_dialect" },
