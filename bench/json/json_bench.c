@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "json/json.h"
+#include "json_bench.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
@@ -54,14 +55,38 @@ static const char *const cats[] = { "authentication", "network", "process",
 				    "file", "web", "iam" };
 static const char *const procs[] = { "sshd", "nginx", "bash", "python3",
 				     "powershell.exe", "curl" };
-static const char *const messages[] = {
-	"Accepted publickey for %s from %s port %u ssh2",
-	"Failed password for invalid user %s from %s port %u",
-	"GET request blocked by rule \\\"sqli-942100\\\" for %s from %s:%u",
-	"process C:\\\\Windows\\\\System32\\\\cmd.exe spawned by %s (%s:%u)",
-	"session opened for %s from %s (port %u)\\n",
-	"login r\xc3\xa9ussie pour %s depuis %s:%u \xe2\x9c\x93",
-};
+/* One free-text message, sometimes with escapes or non-ASCII text. The
+ * formats are literals so the compiler checks them. */
+static void gen_message(char *m, size_t cap, const char *user,
+			const char *ip, unsigned port)
+{
+	switch (pick(6)) {
+	case 0:
+		snprintf(m, cap, "Accepted publickey for %s from %s port %u ssh2",
+			 user, ip, port);
+		break;
+	case 1:
+		snprintf(m, cap, "Failed password for invalid user %s from %s "
+				 "port %u", user, ip, port);
+		break;
+	case 2:
+		snprintf(m, cap, "GET request blocked by rule \\\"sqli-942100"
+				 "\\\" for %s from %s:%u", user, ip, port);
+		break;
+	case 3:
+		snprintf(m, cap, "process C:\\\\Windows\\\\System32\\\\"
+				 "cmd.exe spawned by %s (%s:%u)", user, ip, port);
+		break;
+	case 4:
+		snprintf(m, cap, "session opened for %s from %s (port %u)\\n",
+			 user, ip, port);
+		break;
+	default:
+		snprintf(m, cap, "login r\xc3\xa9ussie pour %s depuis %s:%u "
+				 "\xe2\x9c\x93", user, ip, port);
+		break;
+	}
+}
 
 /* Appends one event line (with its '\n') to buf; returns the length. */
 static size_t gen_event(char *buf, size_t cap, unsigned long seq)
@@ -75,8 +100,7 @@ static size_t gen_event(char *buf, size_t cap, unsigned long seq)
 	snprintf(dip, sizeof(dip), "10.%u.%u.%u", pick(256), pick(256),
 		 1 + pick(254));
 	unsigned sport = 1024 + pick(60000);
-	snprintf(msg, sizeof(msg), messages[pick(BW_ARRAY_LEN(messages))],
-		 user, sip, sport);
+	gen_message(msg, sizeof(msg), user, sip, sport);
 	unsigned ms = pick(1000);
 	int n = snprintf(
 		buf, cap,
@@ -115,7 +139,6 @@ double bench_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-#include "json_bench.h"
 
 static size_t batch = 1024;   /* lines per arena */
 static size_t block = 64 << 10; /* arena block size */

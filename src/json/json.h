@@ -74,7 +74,8 @@ struct json_limits {
 };
 
 /* Defaults (json_limits.h): 1 MiB, depth 64, 64 KiB strings, 10,000
- * members, duplicates rejected. */
+ * members, duplicates rejected. In a caller's struct a field left 0 takes
+ * its default, and a value above json_limits.h's hard maximum is clamped. */
 extern const struct json_limits json_default_limits;
 
 /*
@@ -86,6 +87,9 @@ extern const struct json_limits json_default_limits;
  * ("syntax", "depth", "too_large", "dup_key", "utf8", ...) and a message
  * naming the byte offset.
  */
+/* The input is not referenced afterwards (strings and number texts are
+ * copied), so it may be freed once this returns. ("memory", 500) means a
+ * malloc of the parser's scratch space failed. */
 struct json_value *json_parse(struct bw_arena *a, const char *p, size_t len,
 			      const struct json_limits *lim,
 			      struct bw_err *err) BW_WUR;
@@ -120,12 +124,17 @@ void json_write_object_begin(struct json_writer *w);
 void json_write_object_end(struct json_writer *w);
 void json_write_array_begin(struct json_writer *w);
 void json_write_array_end(struct json_writer *w);
+/* Keys and strings are escaped as RFC 8785 does (\" \\ \b \f \n \r \t,
+ * \u00xx for other controls, all else raw). Bytes that are not valid
+ * UTF-8 are written as U+FFFD, one per bad byte, so the output is always
+ * valid JSON; validate first if bad input must be refused instead. */
 void json_write_key(struct json_writer *w, const char *key);
 void json_write_string(struct json_writer *w, const char *s);
 void json_write_stringn(struct json_writer *w, const char *s, size_t n);
 void json_write_int(struct json_writer *w, int64_t v);
 void json_write_uint(struct json_writer *w, uint64_t v);
-void json_write_double(struct json_writer *w, double v); /* ECMAScript form */
+/* ECMAScript form (1e+21, 1e-7, -0 as 0); NaN and infinities as null. */
+void json_write_double(struct json_writer *w, double v);
 void json_write_bool(struct json_writer *w, bool v);
 void json_write_null(struct json_writer *w);
 /* Writes an already-parsed value (as compact JSON, member order kept). */
@@ -134,7 +143,9 @@ void json_write_value(struct json_writer *w, const struct json_value *v);
 void json_write_kv_string(struct json_writer *w, const char *key, const char *s);
 void json_write_kv_int(struct json_writer *w, const char *key, int64_t v);
 void json_write_kv_bool(struct json_writer *w, const char *key, bool v);
-/* 0 when everything written so far fit and nesting is closed; -1 otherwise. */
+/* 0 when everything written so far fit and nesting is closed; -1 otherwise
+ * (also when nothing was written: an empty buffer is not JSON). On -1 the
+ * buffer holds a truncated prefix to discard. */
 int json_writer_finish(struct json_writer *w) BW_WUR;
 
 /* ---------------------------------------------------------- canonical form */
