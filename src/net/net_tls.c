@@ -74,16 +74,14 @@ static void ticket_maybe_rotate(struct net_tls *t)
 static int set_ticket_ctx(const struct ticket_key *k, unsigned char *iv,
 			  EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-	OSSL_PARAM params[2];
-	params[0] = OSSL_PARAM_construct_octet_string(
+	/* The digest must be set with (or before) the key. */
+	OSSL_PARAM params[3];
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						     (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(
 		OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac));
-	params[1] = OSSL_PARAM_construct_end();
-	EVP_MAC_CTX_set_params(hctx, params);
-	OSSL_PARAM dparams[2];
-	dparams[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-						      (char *)"SHA256", 0);
-	dparams[1] = OSSL_PARAM_construct_end();
-	if (!EVP_MAC_CTX_set_params(hctx, dparams))
+	params[2] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_CTX_set_params(hctx, params))
 		return -1;
 	if (!EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv, enc))
 		return -1;

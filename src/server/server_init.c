@@ -1,0 +1,147 @@
+/*
+ * `bulwark init`: prepares a data directory (mode 0700) with a commented
+ * config file, the bootstrap admin token (shown once, kept hashed, and in a
+ * 0600 file until replaced) and the first-start TLS files; as root it also
+ * creates the `bulwark` system user and hands the directory to it.
+ */
+#include "server/server.h"
+#include "api/api.h"
+#include "net/net.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int ensure_user(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execl("/usr/sbin/useradd", "useradd", "--system", "--user-group",
+			      "--no-create-home", "--home-dir", "/nonexistent",
+			      "--shell", "/usr/sbin/nologin", "--comment",
+			      "bulwark daemon", user, (char *)NULL);
+			_exit(127);
+		}
+		int st;
+		if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "bulwark: cannot create system user '%s' "
+				"with useradd\n", user);
+			return -1;
+		}
+		pw = getpwnam(user);
+		if (!pw)
+			return -1;
+		printf("  created system user '%s' (uid %u)\n", user,
+		       (unsigned)pw->pw_uid);
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+static void chown_quiet(const char *dir, const char *name, uid_t u, gid_t g)
+{
+	char p[PATH_MAX];
+	if (bw_snprintf(p, sizeof(p), "%s%s%s", dir, name[0] ? "/" : "", name) >= 0 &&
+	    chown(p, u, g) < 0 && errno != ENOENT)
+		fprintf(stderr, "bulwark: chown %s: %s\n", p, strerror(errno));
+}
+
+int server_init(const char *dir_arg, bool force)
+{
+	struct bw_err err;
+	log_init("init", BW_LOG_WARN, 2);
+	if (mkdir(dir_arg, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "bulwark: %s: %s\n", dir_arg, strerror(errno));
+		return 1;
+	}
+	char dir[PATH_MAX];
+	if (!realpath(dir_arg, dir) || chmod(dir, 0700) < 0) {
+		fprintf(stderr, "bulwark: %s: %s\n", dir_arg, strerror(errno));
+		return 1;
+	}
+	printf("bulwark init: %s\n", dir);
+
+	char conf[PATH_MAX + 32];
+	bw_snprintf(conf, sizeof(conf), "%s/bulwark.yaml", dir);
+	if (force || access(conf, F_OK) != 0) {
+		char *text = server_conf_default_text(dir);
+		if (!text || bw_file_write_atomic(conf, text, strlen(text), 0600, &err) < 0) {
+			fprintf(stderr, "bulwark: %s\n", text ? err.msg : "out of memory");
+			free(text);
+			return 1;
+		}
+		free(text);
+		printf("  wrote config          %s\n", conf);
+	} else {
+		printf("  config exists         %s\n", conf);
+	}
+
+	struct bw_arena *a = bw_arena_new(16384, 16 << 20);
+	struct server_conf c;
+	if (server_conf_load(conf, a, &c, &err) < 0) {
+		fprintf(stderr, "bulwark: %s\n", err.msg);
+		bw_arena_free(a);
+		return 1;
+	}
+
+	char hash[PATH_MAX + 32];
+	bw_snprintf(hash, sizeof(hash), "%s/bootstrap-token.sha256", c.server.data_dir);
+	if (mkdir(c.server.data_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "bulwark: %s: %s\n", c.server.data_dir, strerror(errno));
+		bw_arena_free(a);
+		return 1;
+	}
+	if (force || access(hash, F_OK) != 0) {
+		char token[64];
+		if (api_create_token(c.server.data_dir, token, &err) < 0) {
+			fprintf(stderr, "bulwark: %s\n", err.msg);
+			bw_arena_free(a);
+			return 1;
+		}
+		printf("  bootstrap admin token %s\n"
+		       "                        (shown once; also in %s/bootstrap-token, mode 0600)\n",
+		       token, c.server.data_dir);
+		bw_wipe(token, sizeof(token));
+	} else {
+		printf("  admin token exists    %s/bootstrap-token\n", c.server.data_dir);
+	}
+	struct net_tls_cert cert;
+	if (c.tls.certificates.n == 0) {
+		if (net_selfca_ensure(c.server.data_dir, &cert, &err) < 0) {
+			fprintf(stderr, "bulwark: %s\n", err.msg);
+			bw_arena_free(a);
+			return 1;
+		}
+		printf("  local CA certificate  %s/tls/ca.crt\n", c.server.data_dir);
+	}
+	if (geteuid() == 0) {
+		uid_t u;
+		gid_t g;
+		if (ensure_user(c.server.user, &u, &g) < 0) {
+			bw_arena_free(a);
+			return 1;
+		}
+		const char *names[] = { "", "bulwark.yaml", "bootstrap-token",
+					"bootstrap-token.sha256", "tls", "tls/ca.crt",
+					"tls/ca.key", "tls/server.crt", "tls/server.key" };
+		for (size_t i = 0; i < BW_ARRAY_LEN(names); i++)
+			chown_quiet(c.server.data_dir, names[i], u, g);
+		/* The config stays root's: the supervisor reads it, the worker
+		 * gets its text over the control channel. */
+		if (chown(conf, 0, 0) < 0)
+			fprintf(stderr, "bulwark: chown %s: %s\n", conf, strerror(errno));
+	}
+	printf("start it with:          bulwark serve -c %s\n", conf);
+	bw_arena_free(a);
+	return 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * Internals of the process model: the supervisor/worker control protocol
+ * and the worker entry point.
+ *
+ * Control messages are a fixed header and an optional payload (config
+ * text) with listening sockets attached as SCM_RIGHTS. Each side checks
+ * type and exact sizes before reading; a malformed message from the peer
+ * process is fatal (dying is safer than guessing).
+ */
+#ifndef BW_SERVER_INT_H
+#define BW_SERVER_INT_H
+
+#include "server/server.h"
+
+#define CTL_MAX_PAYLOAD (1024 * 1024) /* config text */
+#define CTL_MAX_FDS 250               /* under the kernel's SCM_MAX_FD */
+
+enum ctl_type {
+	CTL_READY = 1,      /* worker → supervisor: listening, serving */
+	CTL_RELOAD,         /* supervisor → worker: text + fds */
+	CTL_RELOAD_RESULT,  /* worker → supervisor: status in `arg` */
+	CTL_SHUTDOWN,       /* supervisor → worker */
+	CTL_WANT_RELOAD,    /* worker → supervisor: admin API asked */
+};
+
+struct ctl_msg {
+	uint32_t type;
+	uint32_t arg;
+	uint32_t len;  /* payload bytes that follow */
+	uint32_t nfds; /* descriptors attached */
+};
+
+/* Sends a message with payload and fds. Returns 0 or -1. */
+int ctl_send(int sock, uint32_t type, uint32_t arg, const void *payload,
+	     size_t len, const int *fds, size_t nfds);
+/* Receives one message. *payload is malloc'd (caller frees) when len > 0;
+ * fds[] receives up to CTL_MAX_FDS descriptors. Returns 1, 0 on EOF, -1 on
+ * error (malformed messages are fatal). */
+int ctl_recv(int sock, struct ctl_msg *m, char **payload, int *fds);
+
+/* One bound listener: `n` sockets (one per worker thread). */
+struct bound_listener {
+	char name[32];
+	char address[64];
+	uint16_t port_conf; /* as configured (may be 0) */
+	uint16_t port;      /* as bound */
+	int fds[64];
+	size_t n;
+};
+
+/* Worker process entry. fds are the bound listeners, in config order.
+ * Never returns. */
+_Noreturn void server_worker_main(const char *config_text, size_t len,
+				  const char *config_path,
+				  struct bound_listener *ls, size_t nls,
+				  unsigned workers, int ctl_fd);
+
+unsigned server_worker_count(const struct server_conf *c);
+
+#endif

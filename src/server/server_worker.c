@@ -1,0 +1,522 @@
+/*
+ * The worker process: drops privileges, opens the audit log, starts the
+ * event bus, the thread pool and N event-loop threads (each with its own
+ * SO_REUSEPORT socket per listener), and obeys the supervisor's control
+ * messages (reload, shutdown).
+ *
+ * Reload builds a complete new generation (config, TLS contexts, servers)
+ * first and swaps it in only if every step succeeded; connections that
+ * started on the old generation finish on it.
+ */
+#include "server/server_int.h"
+#include "api/api.h"
+#include "audit/audit.h"
+#include "event/event.h"
+#include "loop/loop.h"
+#include "net/net.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define MAX_THREADS 64
+#define MAX_LISTENERS 32
+
+struct wthread {
+	pthread_t th;
+	struct loop *loop;
+	struct net_thread *net;
+	unsigned index;
+};
+
+struct generation {
+	struct bw_arena *arena;
+	struct server_conf conf;
+	struct net_http_server *srv[MAX_LISTENERS];
+	size_t nsrv;
+};
+
+static struct {
+	struct wthread threads[MAX_THREADS];
+	unsigned n;
+	struct api_ctx api;
+	struct audit_log *audit;
+	struct audit_signer signer;
+	bool have_signer;
+	struct tpool *pool;
+	int ctl_fd;
+	struct loop_io ctl_io, sig_io;
+	_Atomic unsigned drain_left;
+	bool shutting_down;
+	struct generation *gen;
+	/* what each thread listens on, by listener name */
+	struct {
+		char name[32];
+		char address[64];
+		uint16_t port_conf;
+	} ls[MAX_LISTENERS];
+	size_t nls;
+} W;
+
+unsigned server_worker_count(const struct server_conf *c)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = c->server.workers ? c->server.workers :
+					 (unsigned)(cores > 0 ? cores : 1);
+	return n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+/* ---------------------------------------------------------- generation */
+
+static void generation_free(struct generation *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->nsrv; i++)
+		net_http_server_unref(g->srv[i]);
+	bw_arena_free(g->arena);
+	free(g);
+}
+
+static struct net_tls *build_tls(const struct server_conf *c,
+				 const struct server_listener_conf *l,
+				 struct bw_err *err)
+{
+	struct net_tls_cert certs[64];
+	size_t n = c->tls.certificates.n;
+	const struct server_cert_conf *cc = c->tls.certificates.v;
+	if (n == 0) {
+		if (net_selfca_ensure(c->server.data_dir, &certs[0], err) < 0)
+			return NULL;
+		n = 1;
+	} else {
+		for (size_t i = 0; i < n && i < 64; i++) {
+			if (bw_snprintf(certs[i].cert_file, sizeof(certs[i].cert_file),
+					"%s", cc[i].cert) < 0 ||
+			    bw_snprintf(certs[i].key_file, sizeof(certs[i].key_file),
+					"%s", cc[i].key) < 0) {
+				bw_err_set(err, 400, "server", "path", "path too long");
+				return NULL;
+			}
+		}
+	}
+	struct net_tls_config tc = {
+		.certs = certs,
+		.ncerts = n,
+		.allow_tls12 = c->tls.min_version == 1,
+		.session_tickets = c->tls.session_tickets,
+		.ticket_rotate_s = (int64_t)(c->tls.ticket_rotation / 1000),
+		.alpn = "http/1.1",
+		.client_ca_file = l->client_cert != SERVER_CC_NONE ? c->tls.client_ca : NULL,
+		.client_cert = l->client_cert == SERVER_CC_REQUIRE ? NET_CLIENT_CERT_REQUIRE :
+			       l->client_cert == SERVER_CC_OPTIONAL ? NET_CLIENT_CERT_OPTIONAL :
+								      NET_CLIENT_CERT_NONE,
+	};
+	return net_tls_new(&tc, err);
+}
+
+static struct generation *generation_build(const char *path, const char *text,
+					   size_t len, struct bw_err *err)
+{
+	struct generation *g = calloc(1, sizeof(*g));
+	if (!g || !(g->arena = bw_arena_new(16384, 16 << 20))) {
+		free(g);
+		bw_err_set(err, 500, "server", "nomem", "out of memory");
+		return NULL;
+	}
+	if (server_conf_load_text(path, text, len, g->arena, &g->conf, err) < 0)
+		goto fail;
+	const struct server_listener_conf *ls = g->conf.listeners.v;
+	for (size_t i = 0; i < g->conf.listeners.n && i < MAX_LISTENERS; i++) {
+		struct net_http_options o = {
+			.name = ls[i].name,
+			.limits = g->conf.limits,
+			.header_timeout_ms = g->conf.http.header_timeout,
+			.body_timeout_ms = g->conf.http.body_timeout,
+			.idle_timeout_ms = g->conf.http.idle_timeout,
+			.write_timeout_ms = g->conf.http.write_timeout,
+			.max_conns = g->conf.http.max_connections,
+			.handler = ls[i].kind == SERVER_LISTENER_ADMIN ? api_handle :
+									 api_gateway_demo,
+			.handler_arg = &W.api,
+			.access_events = g->conf.log.access_events,
+		};
+		if (ls[i].tls && !(o.tls = build_tls(&g->conf, &ls[i], err)))
+			goto fail;
+		g->srv[i] = net_http_server_new(&o, err);
+		if (!g->srv[i]) {
+			net_tls_free(o.tls);
+			goto fail;
+		}
+		g->nsrv++;
+	}
+	return g;
+fail:
+	generation_free(g);
+	return NULL;
+}
+
+/* ------------------------------------------------------ thread tasks */
+
+enum task_op { TASK_LISTEN, TASK_SWAP, TASK_UNLISTEN, TASK_DRAIN, TASK_STOP };
+
+struct task {
+	enum task_op op;
+	struct wthread *t;
+	char name[32];
+	int fd;
+	struct net_http_server *srv; /* a reference owned by the task */
+};
+
+static void thread_drained(void *arg);
+
+static void run_task(void *arg)
+{
+	struct task *k = arg;
+	struct bw_err err;
+	switch (k->op) {
+	case TASK_LISTEN:
+		if (net_thread_listen(k->t->net, k->name, k->fd, k->srv, &err) < 0) {
+			log_warnx("listener %s: %s", k->name, err.msg);
+			close(k->fd);
+		}
+		break;
+	case TASK_SWAP:
+		(void)net_thread_swap_server(k->t->net, k->name, k->srv);
+		break;
+	case TASK_UNLISTEN:
+		net_thread_unlisten(k->t->net, k->name);
+		break;
+	case TASK_DRAIN:
+		net_thread_drain(k->t->net, W.gen->conf.server.shutdown_timeout,
+				 thread_drained, k->t);
+		break;
+	case TASK_STOP:
+		loop_stop(k->t->loop);
+		break;
+	}
+	net_http_server_unref(k->srv);
+	free(k);
+}
+
+static void post_task(struct wthread *t, enum task_op op, const char *name,
+		      int fd, struct net_http_server *srv)
+{
+	struct task *k = calloc(1, sizeof(*k));
+	if (!k)
+		fatalx("out of memory");
+	k->op = op;
+	k->t = t;
+	k->fd = fd;
+	if (name)
+		bw_event_set(k->name, sizeof(k->name), name);
+	if (srv) {
+		net_http_server_ref(srv);
+		k->srv = srv;
+	}
+	if (loop_post(t->loop, run_task, k) < 0)
+		fatalx("cannot post to worker thread");
+}
+
+static void *thread_main(void *arg)
+{
+	struct wthread *t = arg;
+	if (loop_run(t->loop) < 0)
+		log_warn("worker thread %u: loop failed", t->index);
+	return NULL;
+}
+
+/* ---------------------------------------------------------- shutdown */
+
+static void stop_all(void *arg)
+{
+	for (unsigned i = 0; i < W.n; i++)
+		post_task(&W.threads[i], TASK_STOP, NULL, -1, NULL);
+}
+
+static void thread_drained(void *arg)
+{
+	if (atomic_fetch_sub(&W.drain_left, 1) == 1)
+		if (loop_post(W.threads[0].loop, stop_all, NULL) < 0)
+			fatalx("cannot post shutdown");
+}
+
+static void begin_shutdown(void)
+{
+	if (W.shutting_down)
+		return;
+	W.shutting_down = true;
+	log_info("shutting down: draining connections (deadline %llu ms)",
+		 (unsigned long long)W.gen->conf.server.shutdown_timeout);
+	atomic_store(&W.api.ready, 0);
+	atomic_store(&W.drain_left, W.n);
+	for (unsigned i = 0; i < W.n; i++)
+		post_task(&W.threads[i], TASK_DRAIN, NULL, -1, NULL);
+}
+
+/* ------------------------------------------------------------ reload */
+
+static int find_ls(const char *name)
+{
+	for (size_t i = 0; i < W.nls; i++)
+		if (strcmp(W.ls[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void do_reload(const char *text, size_t len, int *fds, size_t nfds)
+{
+	struct bw_err err;
+	struct generation *g = generation_build(W.gen->conf.path, text, len, &err);
+	if (g && g->conf.listeners.n * W.n != nfds) {
+		bw_err_set(&err, 500, "server", "fds", "descriptor count mismatch");
+		generation_free(g);
+		g = NULL;
+	}
+	if (!g) {
+		log_warnx("reload refused, keeping the running configuration: %s",
+			  err.msg);
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		(void)ctl_send(W.ctl_fd, CTL_RELOAD_RESULT, 1, err.msg,
+			       strlen(err.msg), NULL, 0);
+		return;
+	}
+	const struct server_listener_conf *ls = g->conf.listeners.v;
+	bool keep[MAX_LISTENERS] = { false };
+	for (size_t i = 0; i < g->conf.listeners.n; i++) {
+		int old = find_ls(ls[i].name);
+		int *lfds = fds + i * W.n;
+		if (old >= 0 && strcmp(W.ls[old].address, ls[i].address) == 0 &&
+		    W.ls[old].port_conf == ls[i].port) {
+			keep[old] = true;
+			for (unsigned t = 0; t < W.n; t++) {
+				close(lfds[t]); /* same socket, still open here */
+				post_task(&W.threads[t], TASK_SWAP, ls[i].name, -1,
+					  g->srv[i]);
+			}
+			continue;
+		}
+		if (old >= 0) {
+			keep[old] = true; /* replaced below */
+			for (unsigned t = 0; t < W.n; t++)
+				post_task(&W.threads[t], TASK_UNLISTEN, ls[i].name, -1,
+					  NULL);
+		}
+		for (unsigned t = 0; t < W.n; t++)
+			post_task(&W.threads[t], TASK_LISTEN, ls[i].name, lfds[t],
+				  g->srv[i]);
+	}
+	for (size_t i = 0; i < W.nls; i++)
+		if (!keep[i])
+			for (unsigned t = 0; t < W.n; t++)
+				post_task(&W.threads[t], TASK_UNLISTEN, W.ls[i].name,
+					  -1, NULL);
+	W.nls = 0;
+	for (size_t i = 0; i < g->conf.listeners.n; i++) {
+		bw_event_set(W.ls[i].name, sizeof(W.ls[i].name), ls[i].name);
+		bw_event_set(W.ls[i].address, sizeof(W.ls[i].address), ls[i].address);
+		W.ls[i].port_conf = ls[i].port;
+		W.nls++;
+	}
+	struct generation *old = W.gen;
+	W.gen = g;
+	W.api.clock_control = g->conf.testing.clock_control;
+	log_set_level((enum bw_log_level)g->conf.log.level);
+	uint64_t gen = atomic_fetch_add(&W.api.generation, 1) + 1;
+	/* Servers are reference-counted: the old generation's servers live
+	 * on in the listeners and connections still using them. */
+	generation_free(old);
+	log_info("configuration reloaded (generation %llu)", (unsigned long long)gen);
+	(void)ctl_send(W.ctl_fd, CTL_RELOAD_RESULT, 0, NULL, 0, NULL, 0);
+}
+
+static void on_ctl(struct loop *l, struct loop_io *io, uint32_t revents)
+{
+	struct ctl_msg m;
+	char *payload = NULL;
+	int fds[CTL_MAX_FDS];
+	int r = ctl_recv(io->fd, &m, &payload, fds);
+	if (r == 0) {
+		/* The supervisor is gone: finish what is in flight and go. */
+		loop_io_del(l, io);
+		begin_shutdown();
+		return;
+	}
+	if (r < 0)
+		return;
+	switch (m.type) {
+	case CTL_RELOAD:
+		if (!W.shutting_down)
+			do_reload(payload ? payload : "", m.len, fds, m.nfds);
+		break;
+	case CTL_SHUTDOWN:
+		begin_shutdown();
+		break;
+	default:
+		fatalx("control channel: unexpected message %u", m.type);
+	}
+	free(payload);
+}
+
+static void on_signal(struct loop *l, struct loop_io *io, uint32_t revents)
+{
+	struct signalfd_siginfo si;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo == SIGTERM)
+			begin_shutdown();
+}
+
+static int want_reload(void)
+{
+	return ctl_send(W.ctl_fd, CTL_WANT_RELOAD, 0, NULL, 0, NULL, 0);
+}
+
+/* ----------------------------------------------------------- privileges */
+
+static void drop_privileges(const struct server_conf *c)
+{
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(c->server.user);
+		if (!pw)
+			fatalx("user '%s' does not exist (run bulwark init as root)",
+			       c->server.user);
+		if (setgroups(1, &pw->pw_gid) < 0 ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+			fatal("cannot drop privileges to %s", c->server.user);
+		if (setuid(0) == 0)
+			fatalx("privileges could be regained after dropping them");
+		log_info("running as %s (uid %u)", c->server.user, (unsigned)pw->pw_uid);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fatal("PR_SET_NO_NEW_PRIVS");
+}
+
+/* ---------------------------------------------------------------- main */
+
+_Noreturn void server_worker_main(const char *text, size_t len, const char *path,
+				  struct bound_listener *bls, size_t nls,
+				  unsigned workers, int ctl_fd)
+{
+	struct bw_err err;
+	log_set_role("worker");
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGCHLD);
+	/* Blocked in every thread; only SIGTERM is read (signalfd). Ctrl-C
+	 * reaches the whole process group: the supervisor decides. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	W.ctl_fd = ctl_fd;
+	W.n = workers;
+	W.gen = generation_build(path, text, len, &err);
+	if (!W.gen)
+		fatalx("worker: %s", err.msg);
+	const struct server_conf *c = &W.gen->conf;
+	drop_privileges(c);
+
+	struct audit_config ac;
+	audit_config_defaults(&ac);
+	ac.dir = c->server.data_dir;
+	ac.file_name = c->audit.file;
+	ac.sth_every_records = c->audit.sth_every_records;
+	ac.sth_every_ms = (uint32_t)c->audit.sth_interval;
+	char keypath[4096];
+	bw_snprintf(keypath, sizeof(keypath), "%s/audit-signing.key",
+		    c->server.data_dir);
+	if (audit_signer_file_init(&W.signer, keypath, &err) < 0)
+		fatalx("audit signing key: %s", err.msg);
+	W.have_signer = true;
+	ac.signer = &W.signer;
+	W.audit = audit_log_open(&ac, &err);
+	if (!W.audit)
+		fatalx("audit log: %s", err.msg);
+
+	W.pool = tpool_new((int)c->server.pool_threads, c->server.pool_queue, &err);
+	if (!W.pool)
+		fatalx("thread pool: %s", err.msg);
+	W.api.audit = W.audit;
+	W.api.pool = W.pool;
+	W.api.clock_control = c->testing.clock_control;
+	W.api.started_s = bw_clock_now_s();
+	W.api.workers = workers;
+	W.api.request_reload = want_reload;
+	if (api_load_token_hash(&W.api, c->server.data_dir, &err) < 0)
+		log_warnx("no bootstrap token (%s): /api/v1 refuses everyone; "
+			  "run bulwark init", err.msg);
+
+	if (bw_event_subscribe(api_metrics_subscriber, NULL) < 0 ||
+	    bw_event_bus_start(&err) < 0)
+		fatalx("event bus: %s", err.msg);
+
+	for (unsigned i = 0; i < workers; i++) {
+		struct wthread *t = &W.threads[i];
+		t->index = i;
+		t->loop = loop_new(c->http.max_connections * 2 + 64, &err);
+		if (!t->loop || !(t->net = net_thread_new(t->loop, &err)))
+			fatalx("worker thread: %s", err.msg);
+	}
+	for (size_t l = 0; l < nls && l < MAX_LISTENERS; l++) {
+		bw_event_set(W.ls[l].name, sizeof(W.ls[l].name), bls[l].name);
+		bw_event_set(W.ls[l].address, sizeof(W.ls[l].address), bls[l].address);
+		W.ls[l].port_conf = bls[l].port_conf;
+		W.nls++;
+		for (unsigned i = 0; i < workers; i++)
+			if (net_thread_listen(W.threads[i].net, bls[l].name,
+					      bls[l].fds[i], W.gen->srv[l], &err) < 0)
+				fatalx("listener %s: %s", bls[l].name, err.msg);
+	}
+
+	int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	W.sig_io = (struct loop_io){ .fd = sfd, .cb = on_signal };
+	W.ctl_io = (struct loop_io){ .fd = ctl_fd, .cb = on_ctl };
+	if (sfd < 0 || loop_io_add(W.threads[0].loop, &W.sig_io, EPOLLIN) < 0 ||
+	    loop_io_add(W.threads[0].loop, &W.ctl_io, EPOLLIN) < 0)
+		fatal("worker control setup");
+
+	for (unsigned i = 1; i < workers; i++)
+		if (pthread_create(&W.threads[i].th, NULL, thread_main, &W.threads[i]) != 0)
+			fatalx("cannot start worker thread");
+	atomic_store(&W.api.ready, 1);
+	(void)ctl_send(ctl_fd, CTL_READY, workers, NULL, 0, NULL, 0);
+	log_info("worker ready: %u threads", workers);
+
+	thread_main(&W.threads[0]);
+	for (unsigned i = 1; i < workers; i++)
+		pthread_join(W.threads[i].th, NULL);
+
+	/* Loops are stopped. Order matters: the pool finishes its jobs; the
+	 * connections close (those a handler still owns are freed when it
+	 * answers); the audit log commits what is queued and writes its final
+	 * signed tree head; only then are the loops freed, running the
+	 * completions posted to them on the way. */
+	tpool_free(W.pool);
+	for (unsigned i = 0; i < workers; i++)
+		net_thread_free(W.threads[i].net);
+	int rc = 0;
+	if (audit_log_close(W.audit, &err) < 0) {
+		log_warnx("audit log close: %s", err.msg);
+		rc = 1;
+	}
+	for (unsigned i = 0; i < workers; i++)
+		loop_free(W.threads[i].loop);
+	bw_event_bus_stop();
+	audit_signer_file_fini(&W.signer);
+	generation_free(W.gen);
+	log_info("worker stopped");
+	exit(rc);
+}
