@@ -117,6 +117,8 @@ static void emit(enum bw_log_level level, const char *msg, const char *errstr,
 }
 
 static void vlog(enum bw_log_level level, const char *errstr, const char *fmt,
+		 va_list ap) BW_PRINTF(3, 0);
+static void vlog(enum bw_log_level level, const char *errstr, const char *fmt,
 		 va_list ap)
 {
 	if (level < log_min)
