@@ -178,8 +178,9 @@ int store_sql_scan(const char *sql, size_t len, bool multi,
 
 /*
  * Rewrites portable SQL for PostgreSQL into out (whose ceiling bounds the
- * result): the n-th `?` becomes $n and the type word BLOB becomes BYTEA,
- * outside literals, identifiers and comments. sql must have passed
+ * result): the n-th `?` becomes $n, the type word BLOB becomes BYTEA and
+ * BOOLEAN becomes SMALLINT (bulwark binds booleans as 0/1), outside
+ * literals, identifiers and comments. sql must have passed
  * store_sql_scan. OUT: *nparams (may be NULL) the placeholders rewritten.
  * Returns 0 or -1 with err set (413 when out's ceiling is hit).
  */

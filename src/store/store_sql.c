@@ -256,6 +256,10 @@ int store_sql_to_pg(const char *sql, size_t len, struct bw_buf *out,
 			rc = bw_buf_printf(out, "$%zu", params);
 		} else if (t == TOK_WORD && word_is(tp, tn, "BLOB")) {
 			rc = bw_buf_append(out, "BYTEA", 5);
+		} else if (t == TOK_WORD && word_is(tp, tn, "BOOLEAN")) {
+			/* 0/1 integers are bound into booleans, which a
+			 * PostgreSQL boolean would refuse. */
+			rc = bw_buf_append(out, "SMALLINT", 8);
 		} else {
 			rc = bw_buf_append(out, tp, tn);
 		}

@@ -1,7 +1,7 @@
 /* Unit tests for the portable-SQL lexer (store_sql.c): what the subset
  * accepts and refuses, placeholder and statement counting that ignores
  * literals and comments, and the PostgreSQL rewrite (? -> $n, BLOB ->
- * BYTEA) including its output ceiling. */
+ * BYTEA, BOOLEAN -> SMALLINT) including its output ceiling. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,14 +114,14 @@ static void rewrites_for_postgres(void **state)
 	struct bw_err err;
 	size_t n = 0;
 	static const char in[] =
-		"CREATE TABLE k (id TEXT, v blob, w BLOB); "
+		"CREATE TABLE k (id TEXT, v blob, w BLOB, f BOOLEAN); "
 		"INSERT INTO k VALUES (?, ?, '?blob') -- ? BLOB\n"
 		"ON CONFLICT (id) DO UPDATE SET v = ?";
 	bw_buf_init(&out, 4096);
 	assert_int_equal(store_sql_to_pg(in, strlen(in), &out, &n, &err), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(out.data,
-			    "CREATE TABLE k (id TEXT, v BYTEA, w BYTEA); "
+			    "CREATE TABLE k (id TEXT, v BYTEA, w BYTEA, f SMALLINT); "
 			    "INSERT INTO k VALUES ($1, $2, '?blob') -- ? BLOB\n"
 			    "ON CONFLICT (id) DO UPDATE SET v = $3");
 	bw_buf_fini(&out);
