@@ -17,6 +17,7 @@
 #include "loop/loop.h"
 #include "net/net.h"
 #include "event/event.h"
+#include "json/json.h"
 
 #define API_TOKEN_HASH_LEN 32
 
@@ -35,6 +36,71 @@ struct api_ctx {
 	/* Asks the supervisor for a reload (signals it). */
 	int (*request_reload)(void);
 };
+
+/* ------------------------------------------------------------- routes */
+
+/*
+ * Modules add their REST routes with api_register() at start-up, before the
+ * worker serves. A route's path is matched segment by segment; a segment
+ * written "{name}" matches any one non-empty segment and is available to
+ * the handler as api_param(call, "name"). Every route names the permission
+ * it needs; `mutating` routes are state changes and are audited (action is
+ * the audit action, e.g. "kms.key.create").
+ *
+ * A handler receives a struct api_call and must end it exactly once with
+ * api_reply(), api_reply_audited() or api_fail(), on the loop thread (a
+ * handler that offloads work to the thread pool ends the call from the
+ * completion, which tpool_submit posts back to api_loop(call)).
+ */
+struct api_call;
+typedef void (*api_fn)(struct api_call *call);
+
+struct api_route {
+	enum http_method method;
+	const char *path;
+	const char *permission;
+	const char *action; /* audit action; required when mutating */
+	bool mutating;
+	api_fn fn;
+};
+
+/* Registers n routes (borrowed: static tables). Returns -1 when the route
+ * table is full or a route is malformed. Not thread-safe: start-up only. */
+int api_register(const struct api_route *routes, size_t n) BW_WUR;
+
+struct net_exchange *api_exchange(struct api_call *call);
+struct api_ctx *api_context(struct api_call *call);
+struct loop *api_loop(struct api_call *call);
+struct bw_arena *api_arena(struct api_call *call);
+/* The authenticated actor id ("bootstrap" until identity exists). */
+const char *api_actor(struct api_call *call);
+const char *api_tenant(struct api_call *call);
+/* A "{name}" path segment, or NULL. Arena memory; not percent-decoded. */
+const char *api_param(struct api_call *call, const char *name);
+/* The request body parsed as JSON (NULL with err filled when it is not
+ * valid JSON or is empty). */
+const struct json_value *api_body_json(struct api_call *call, struct bw_err *err);
+/* The response body under construction; handlers write JSON into it with a
+ * json_writer. */
+struct bw_buf *api_out(struct api_call *call);
+/* Audit target and details (details: a JSON object text). */
+void api_set_target(struct api_call *call, const char *target);
+void api_set_details(struct api_call *call, const char *json_object);
+
+/* Sends api_out() with status (not audited: read-only routes). */
+void api_reply(struct api_call *call, int status);
+/* Writes the audit record (outcome) durably, then sends api_out() with
+ * status and an X-Audit-Seq header. If the audit log refuses, the caller
+ * gets 503 instead: an action is never acknowledged unaudited. */
+void api_reply_audited(struct api_call *call, int status, enum audit_outcome outcome);
+/* Sends {"error":{code,message,request_id}} with status. On a mutating
+ * route the failure is audited (outcome failure, or denied for 401/403). */
+void api_fail(struct api_call *call, int status, const char *code,
+	      const char *message);
+
+/* Registers the platform's own routes (status, audit, reload, test
+ * clock). */
+int api_system_register(void) BW_WUR;
 
 /* net handler for admin listeners; arg is the struct api_ctx. */
 void api_handle(struct net_exchange *x, void *arg);

@@ -1,1 +1,3 @@
-bw_module(api SOURCES src/api/api.c DEPS core json net audit event loop PkgConfig::OPENSSL)
+bw_module(api
+  SOURCES src/api/api.c src/api/api_system.c src/api/api_metrics.c src/api/api_token.c
+  DEPS core json net audit event loop PkgConfig::OPENSSL)

@@ -12,7 +12,6 @@
 #include "core/core.h"
 #include "server/server.h"
 
-#define BULWARK_VERSION "0.1.0"
 #define DEFAULT_CONFIG "var/bulwark.yaml"
 
 static int usage(void)

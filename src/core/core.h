@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define BULWARK_VERSION "0.1.0"
+
 #define BW_WUR __attribute__((warn_unused_result))
 #define BW_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define BW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -385,7 +385,7 @@ int server_serve(const char *config_path)
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || start_worker() < 0)
 		return 1;
 

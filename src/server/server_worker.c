@@ -459,6 +459,8 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 		log_warnx("no bootstrap token (%s): /api/v1 refuses everyone; "
 			  "run bulwark init", err.msg);
 
+	if (api_system_register() < 0)
+		fatalx("api: route table full");
 	if (bw_event_subscribe(api_metrics_subscriber, NULL) < 0 ||
 	    bw_event_bus_start(&err) < 0)
 		fatalx("event bus: %s", err.msg);
