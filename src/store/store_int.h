@@ -161,6 +161,10 @@ int store_migrate_init(struct store *s, struct bw_err *err);
 struct store_sql_info {
 	size_t placeholders; /* `?` outside literals and comments */
 	size_t statements;   /* non-empty statements */
+	/* Some statement starts with BEGIN, COMMIT, END, ROLLBACK,
+	 * SAVEPOINT, RELEASE, ATTACH or DETACH: transaction control belongs
+	 * to the writer thread alone, and no module opens other files. */
+	bool control;
 };
 
 /*

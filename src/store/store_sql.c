@@ -191,12 +191,24 @@ static enum tok lex_next(struct lexer *lx)
 	return TOK_OTHER;
 }
 
+static bool is_control_word(const char *p, size_t n)
+{
+	static const char *const words[] = {
+		"BEGIN",     "COMMIT",  "END",    "ROLLBACK",
+		"SAVEPOINT", "RELEASE", "ATTACH", "DETACH",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(words); i++)
+		if (word_is(p, n, words[i]))
+			return true;
+	return false;
+}
+
 int store_sql_scan(const char *sql, size_t len, bool multi,
 		   struct store_sql_info *info, struct bw_err *err)
 {
 	struct lexer lx = { .p = sql, .len = len, .err = err };
 	size_t params = 0, stmts = 0;
-	bool content = false;
+	bool content = false, control = false, first = true;
 	enum tok t;
 
 	if (!sql)
@@ -213,12 +225,21 @@ int store_sql_scan(const char *sql, size_t len, bool multi,
 			if (content)
 				stmts++;
 			content = false;
+			first = true;
 			break;
 		case TOK_PARAM:
 			params++;
 			content = true;
 			break;
+		case TOK_WORD:
+			if (!content && first)
+				control |= is_control_word(sql + lx.start,
+							   lx.pos - lx.start);
+			first = false;
+			content = true;
+			break;
 		default:
+			first = false;
 			content = true;
 			break;
 		}
@@ -234,6 +255,7 @@ int store_sql_scan(const char *sql, size_t len, bool multi,
 	if (info) {
 		info->placeholders = params;
 		info->statements = stmts;
+		info->control = control;
 	}
 	return 0;
 }

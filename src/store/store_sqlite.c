@@ -29,6 +29,7 @@
 struct stmt_entry {
 	uint64_t hash;
 	uint64_t last_used; /* 0: empty slot */
+	bool control;       /* transaction control: driver use only */
 	char *sql;
 	size_t len;
 	sqlite3_stmt *st;
@@ -102,7 +103,7 @@ static void entry_clear(struct stmt_entry *e)
 /* Returns the cached statement for sql, preparing (and checking) it on a
  * miss; evicts the least recently used entry when the cache is full. */
 static sqlite3_stmt *stmt_get(struct store_conn *c, const char *sql,
-			      size_t len, struct bw_err *err)
+			      size_t len, bool internal, struct bw_err *err)
 {
 	uint64_t h = fnv1a(sql, len);
 	struct stmt_entry *victim = NULL;
@@ -111,6 +112,8 @@ static sqlite3_stmt *stmt_get(struct store_conn *c, const char *sql,
 		struct stmt_entry *e = &c->cache[i];
 		if (e->last_used && e->hash == h && e->len == len &&
 		    memcmp(e->sql, sql, len) == 0) {
+			if (e->control && !internal)
+				break;
 			e->last_used = c->tick;
 			return e->st;
 		}
@@ -121,6 +124,11 @@ static sqlite3_stmt *stmt_get(struct store_conn *c, const char *sql,
 	struct store_sql_info info;
 	if (store_sql_scan(sql, len, false, &info, err) != 0)
 		return NULL;
+	if (info.control && !internal) {
+		bw_err_set(err, 400, STORE_MOD, "sql_control",
+			   "transaction control or ATTACH in: %.80s", sql);
+		return NULL;
+	}
 	sqlite3_stmt *st = NULL;
 	const char *tail = NULL;
 	int rc = sqlite3_prepare_v3(c->db, sql, (int)len,
@@ -158,6 +166,7 @@ static sqlite3_stmt *stmt_get(struct store_conn *c, const char *sql,
 	victim->sql = copy;
 	victim->len = len;
 	victim->st = st;
+	victim->control = info.control;
 	return st;
 }
 
@@ -276,13 +285,15 @@ static const struct store_row_ops sqlite_row_ops = {
 
 /* ---------------------------------------------------------------- driver */
 
-static int sq_run(struct store_conn *c, const char *sql,
-		  const struct store_value *binds, size_t nbinds,
-		  store_row_fn fn, void *arg, int64_t *changes,
-		  struct bw_err *err)
+/* internal: the driver's own transaction control, which modules may not
+ * issue (a module's COMMIT would split a group commit). */
+static int run_stmt(struct store_conn *c, const char *sql,
+		    const struct store_value *binds, size_t nbinds,
+		    store_row_fn fn, void *arg, int64_t *changes,
+		    bool internal, struct bw_err *err)
 {
 	size_t len = strlen(sql);
-	sqlite3_stmt *st = stmt_get(c, sql, len, err);
+	sqlite3_stmt *st = stmt_get(c, sql, len, internal, err);
 	int ret = -1;
 	if (!st)
 		return -1;
@@ -318,12 +329,24 @@ out:
 	return ret;
 }
 
+static int sq_run(struct store_conn *c, const char *sql,
+		  const struct store_value *binds, size_t nbinds,
+		  store_row_fn fn, void *arg, int64_t *changes,
+		  struct bw_err *err)
+{
+	return run_stmt(c, sql, binds, nbinds, fn, arg, changes, false, err);
+}
+
 static int sq_script(struct store_conn *c, const char *sql,
 		     struct bw_err *err)
 {
 	size_t len = strlen(sql);
-	if (store_sql_scan(sql, len, true, NULL, err) != 0)
+	struct store_sql_info info;
+	if (store_sql_scan(sql, len, true, &info, err) != 0)
 		return -1;
+	if (info.control)
+		return bw_err_set(err, 400, STORE_MOD, "sql_control",
+				  "transaction control or ATTACH in migration");
 	const char *p = sql;
 	while (*p) {
 		sqlite3_stmt *st = NULL;
@@ -362,7 +385,7 @@ static int sq_txop(struct store_conn *c, enum store_txop op,
 		[STORE_TX_RELEASE] = "RELEASE SAVEPOINT job",
 		[STORE_TX_ROLLBACK_TO] = "ROLLBACK TO SAVEPOINT job",
 	};
-	return sq_run(c, sql[op], NULL, 0, NULL, NULL, NULL, err);
+	return run_stmt(c, sql[op], NULL, 0, NULL, NULL, NULL, true, err);
 }
 
 static bool sq_in_tx(struct store_conn *c)

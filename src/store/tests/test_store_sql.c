@@ -55,6 +55,29 @@ static void counts_statements(void **state)
 	assert_string_equal(err.reason, "sql_empty");
 }
 
+static void flags_transaction_control(void **state)
+{
+	struct store_sql_info in;
+	struct bw_err err;
+	static const char *const ctl[] = {
+		"COMMIT", " -- c\n begin", "SELECT 1; ROLLBACK",
+		"ATTACH 'f' AS x", "release x", "SAVEPOINT a", "END",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(ctl); i++) {
+		assert_int_equal(scan(ctl[i], true, &in, &err), 0);
+		assert_true(in.control);
+	}
+	static const char *const plain[] = {
+		"SELECT begin FROM t", "UPDATE t SET commit_id = ?",
+		"INSERT INTO rollback_log VALUES (?)", "SELECT 'COMMIT'",
+		"CREATE TABLE t (x BIGINT); CREATE TABLE u (end_at BIGINT)",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(plain); i++) {
+		assert_int_equal(scan(plain[i], true, &in, &err), 0);
+		assert_false(in.control);
+	}
+}
+
 static void refuses_dialect_and_broken_text(void **state)
 {
 	static const struct {
@@ -160,6 +183,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counts_placeholders_outside_literals),
 		cmocka_unit_test(counts_statements),
+		cmocka_unit_test(flags_transaction_control),
 		cmocka_unit_test(refuses_dialect_and_broken_text),
 		cmocka_unit_test(rewrites_for_postgres),
 	};

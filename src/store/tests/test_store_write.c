@@ -301,6 +301,46 @@ static int reenter_job(struct store_tx *tx, void *arg, struct bw_err *err)
 				   "job does not see its own write");
 }
 
+static int control_job(struct store_tx *tx, void *arg, struct bw_err *err)
+{
+	static const char *const sql[] = {
+		"COMMIT", "rollback", "  /* x */ BEGIN IMMEDIATE", "END",
+		"SAVEPOINT job", "RELEASE SAVEPOINT job",
+		"ATTACH DATABASE '/tmp/other.db' AS o", "DETACH o",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(sql); i++) {
+		struct bw_err e = { 0 };
+		if (store_tx_exec(tx, sql[i], NULL, 0, &e) != -1 ||
+		    strcmp(e.reason, "sql_control") != 0)
+			return bw_err_set(err, 500, "test", "no_guard",
+					  "%s was not refused", sql[i]);
+	}
+	struct ins x = { .id = 88 };
+	return ins_job(tx, &x, err);
+}
+
+static void jobs_cannot_control_the_transaction(void **state)
+{
+	struct store *s = *state;
+	struct bw_err err;
+	/* The writer's own COMMIT is cached on the connection first, so the
+	 * refusal must not be bypassed by a statement-cache hit. */
+	struct ins y = { .id = 87 };
+	assert_int_equal(store_write(s, ins_job, &y, &err), 0);
+	assert_int_equal(store_write(s, control_job, NULL, &err), 0);
+	assert_int_equal(count_rows(s, 88), 1);
+	assert_int_equal(store_exec(s, "COMMIT", NULL, 0, NULL, &err), -1);
+	assert_int_equal(err.code, 400);
+	assert_int_equal(store_query(s, "BEGIN", NULL, 0, NULL, NULL, &err),
+			 -1);
+	assert_string_equal(err.reason, "sql_control");
+	static const char *const mig[] = {
+		"CREATE TABLE m (a BIGINT); COMMIT; CREATE TABLE n (b BIGINT)",
+	};
+	assert_int_equal(store_migrate(s, "m", mig, 1, &err), -1);
+	assert_string_equal(err.reason, "sql_control");
+}
+
 static void jobs_cannot_block_on_the_writer(void **state)
 {
 	struct store *s = *state;
@@ -514,6 +554,8 @@ int main(void)
 			readers_do_not_see_uncommitted_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(jobs_cannot_block_on_the_writer,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			jobs_cannot_control_the_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_queue_refuses_async_with_503,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(close_drains_the_queue, setup,
