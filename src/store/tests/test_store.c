@@ -137,6 +137,20 @@ static void open_uses_wal_and_full_sync(void **state)
 	assert_int_equal(hdr[19], 2);
 }
 
+static void open_normal_durability_sets_normal_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct bw_err err;
+	struct pragma_job pj = { -1 };
+	struct store_options o = { .path = f->path,
+				   .durability = STORE_DURABILITY_NORMAL };
+	struct store *s = store_open(&o, &err);
+	assert_non_null(s);
+	assert_int_equal(store_write(s, sync_job, &pj, &err), 0);
+	assert_int_equal(pj.sync, 1); /* NORMAL */
+	store_close(s);
+}
+
 /* --------------------------------------------------------- migrations */
 
 static const char *const steps_v2[] = {
@@ -623,6 +637,8 @@ int main(void)
 		cmocka_unit_test(open_rejects_bad_options),
 		cmocka_unit_test_setup_teardown(open_uses_wal_and_full_sync,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			open_normal_durability_sets_normal_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_applies_and_is_idempotent,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_refuses_downgrade, setup,
