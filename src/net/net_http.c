@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,40 +129,48 @@ static struct {
 	_Atomic uint64_t buckets[12], latency_sum_us;
 } stats;
 
+/* Rejection counts by reason token. Reasons arrive in caller-owned buffers
+ * (struct bw_err), so they are copied into the table; a mutex is enough
+ * here, rejections are not the fast path. */
 static struct {
-	_Atomic(const char *) reason[NET_MAX_REASONS];
-	_Atomic uint64_t count[NET_MAX_REASONS];
-} reasons;
+	pthread_mutex_t mu;
+	char reason[NET_MAX_REASONS][48];
+	uint64_t count[NET_MAX_REASONS];
+	int n;
+	uint64_t other;
+} reasons = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 void net_stats_count_rejection(const char *reason)
 {
-	/* Reasons are static strings from the codec: find or claim a slot
-	 * by pointer, lock-free. */
-	for (int i = 0; i < NET_MAX_REASONS; i++) {
-		const char *cur = atomic_load(&reasons.reason[i]);
-		if (cur == NULL) {
-			const char *expected = NULL;
-			if (!atomic_compare_exchange_strong(&reasons.reason[i],
-							    &expected, reason))
-				cur = expected;
-			else
-				cur = reason;
-		}
-		if (cur == reason || strcmp(cur, reason) == 0) {
-			atomic_fetch_add(&reasons.count[i], 1);
-			return;
-		}
-	}
+	pthread_mutex_lock(&reasons.mu);
+	int i;
+	for (i = 0; i < reasons.n; i++)
+		if (strcmp(reasons.reason[i], reason) == 0)
+			break;
+	if (i == reasons.n && reasons.n < NET_MAX_REASONS)
+		bw_event_set(reasons.reason[reasons.n++], sizeof(reasons.reason[0]),
+			     reason);
+	if (i < reasons.n)
+		reasons.count[i]++;
+	else
+		reasons.other++;
+	pthread_mutex_unlock(&reasons.mu);
 }
 
 void net_stats_rejections(void (*fn)(const char *, uint64_t, void *), void *arg)
 {
-	for (int i = 0; i < NET_MAX_REASONS; i++) {
-		const char *r = atomic_load(&reasons.reason[i]);
-		if (!r)
-			break;
-		fn(r, atomic_load(&reasons.count[i]), arg);
-	}
+	char names[NET_MAX_REASONS][48];
+	uint64_t counts[NET_MAX_REASONS];
+	pthread_mutex_lock(&reasons.mu);
+	int n = reasons.n;
+	memcpy(names, reasons.reason, sizeof(names));
+	memcpy(counts, reasons.count, sizeof(counts));
+	uint64_t other = reasons.other;
+	pthread_mutex_unlock(&reasons.mu);
+	for (int i = 0; i < n; i++)
+		fn(names[i], counts[i], arg);
+	if (other)
+		fn("other", other, arg);
 }
 
 void net_stats_get(struct net_stats *o)
