@@ -22,9 +22,20 @@
 
 /* ------------------------------------------------------------------ TLS */
 
+/* Certificates and keys arrive as PEM text in memory: the supervisor reads
+ * the files (which may be root-only) and hands their content to the
+ * unprivileged worker, which never opens a key file itself. */
 struct net_tls_cert {
-	char cert_file[512]; /* PEM chain, leaf first */
-	char key_file[512];  /* PEM private key */
+	const char *name;     /* for messages: the certificate's file name */
+	struct bw_str cert_pem; /* PEM chain, leaf first */
+	struct bw_str key_pem;  /* PEM private key (wiped by its owner) */
+};
+
+/* Where net_selfca_ensure keeps the local server certificate. */
+struct net_selfca_paths {
+	char cert_file[512];
+	char key_file[512];
+	char ca_file[512];
 };
 
 enum net_client_cert {
@@ -40,7 +51,7 @@ struct net_tls_config {
 	bool session_tickets; /* stateless tickets with rotating keys */
 	int64_t ticket_rotate_s;
 	const char *alpn;           /* "http/1.1" or "h2,http/1.1"; NULL: none */
-	const char *client_ca_file; /* enables client certificates */
+	struct bw_str client_ca_pem; /* PEM bundle; enables client certificates */
 	enum net_client_cert client_cert;
 };
 
@@ -53,10 +64,10 @@ void net_tls_free(struct net_tls *t); /* accepts NULL */
 
 /*
  * Makes sure DIR/tls holds a local CA and a localhost server certificate,
- * creating them on first use (ECDSA P-256). OUT: *out names the server
- * certificate and key files. Returns 0 or -1 with err.
+ * creating them on first use (ECDSA P-256). OUT: *out (may be NULL) names
+ * the files. Returns 0 or -1 with err.
  */
-int net_selfca_ensure(const char *dir, struct net_tls_cert *out,
+int net_selfca_ensure(const char *dir, struct net_selfca_paths *out,
 		      struct bw_err *err) BW_WUR;
 
 /* ------------------------------------------------------------ listening */

@@ -97,7 +97,7 @@ static int write_pem(const char *path, X509 *cert, EVP_PKEY *key,
 	return rc;
 }
 
-int net_selfca_ensure(const char *dir, struct net_tls_cert *out,
+int net_selfca_ensure(const char *dir, struct net_selfca_paths *out,
 		      struct bw_err *err)
 {
 	char tlsdir[512], ca_crt[600], ca_key[600], crt[600], key[600];
@@ -110,6 +110,7 @@ int net_selfca_ensure(const char *dir, struct net_tls_cert *out,
 	if (out) {
 		bw_snprintf(out->cert_file, sizeof(out->cert_file), "%s", crt);
 		bw_snprintf(out->key_file, sizeof(out->key_file), "%s", key);
+		bw_snprintf(out->ca_file, sizeof(out->ca_file), "%s", ca_crt);
 	}
 	if (access(crt, R_OK) == 0 && access(key, R_OK) == 0)
 		return 0;

@@ -12,6 +12,7 @@
 #include "net/net_int.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/ssl.h>
@@ -173,6 +174,77 @@ static int build_alpn(struct net_tls *t, const char *list, struct bw_err *err)
 	return 0;
 }
 
+static BIO *pem_bio(struct bw_str pem)
+{
+	return BIO_new_mem_buf(pem.p, pem.len > INT32_MAX ? -1 : (int)pem.len);
+}
+
+/* Leaf first, then the rest of the chain. */
+static int use_cert_chain(SSL_CTX *ctx, const struct net_tls_cert *c,
+			  struct bw_err *err)
+{
+	BIO *b = pem_bio(c->cert_pem);
+	X509 *leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	int rc = -1;
+	if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1) {
+		bw_err_openssl(err, "net", c->name ? c->name : "certificate");
+		goto out;
+	}
+	X509 *extra;
+	while ((extra = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+			X509_free(extra);
+			bw_err_openssl(err, "net", "chain certificate");
+			goto out;
+		}
+	}
+	ERR_clear_error(); /* the loop ends on "no start line" */
+	rc = 0;
+out:
+	X509_free(leaf);
+	BIO_free(b);
+	return rc;
+}
+
+static int use_key(SSL_CTX *ctx, const struct net_tls_cert *c, struct bw_err *err)
+{
+	BIO *b = pem_bio(c->key_pem);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	int rc = 0;
+	if (!k || SSL_CTX_use_PrivateKey(ctx, k) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1)
+		rc = bw_err_openssl(err, "net", c->name ? c->name : "private key");
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	return rc;
+}
+
+static int use_client_ca(SSL_CTX *ctx, struct bw_str pem, struct bw_err *err)
+{
+	BIO *b = pem_bio(pem);
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	X509 *x;
+	int n = 0;
+	while (b && names && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		X509_STORE_add_cert(store, x);
+		X509_NAME *nm = X509_NAME_dup(X509_get_subject_name(x));
+		if (nm)
+			sk_X509_NAME_push(names, nm);
+		X509_free(x);
+		n++;
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	if (n == 0) {
+		sk_X509_NAME_pop_free(names, X509_NAME_free);
+		return bw_err_set(err, 400, "net", "client_ca",
+				  "client CA bundle holds no certificate");
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	return 0;
+}
+
 static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_config *cfg,
 			const struct net_tls_cert *c, struct bw_err *err)
 {
@@ -194,24 +266,11 @@ static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_config *cfg,
 		bw_err_openssl(err, "net", "cipher list");
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert_file) != 1) {
-		bw_err_openssl(err, "net", c->cert_file);
+	if (use_cert_chain(ctx, c, err) < 0 || use_key(ctx, c, err) < 0)
 		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, c->key_file, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		bw_err_openssl(err, "net", c->key_file);
-		goto fail;
-	}
-	if (cfg->client_ca_file && *cfg->client_ca_file) {
-		if (SSL_CTX_load_verify_file(ctx, cfg->client_ca_file) != 1) {
-			bw_err_openssl(err, "net", cfg->client_ca_file);
+	if (cfg->client_ca_pem.len) {
+		if (use_client_ca(ctx, cfg->client_ca_pem, err) < 0)
 			goto fail;
-		}
-		STACK_OF(X509_NAME) *names =
-			SSL_load_client_CA_file(cfg->client_ca_file);
-		if (names)
-			SSL_CTX_set_client_CA_list(ctx, names);
 		int mode = SSL_VERIFY_PEER;
 		if (cfg->client_cert == NET_CLIENT_CERT_REQUIRE)
 			mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;

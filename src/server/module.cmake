@@ -1,5 +1,6 @@
 bw_module(server
   SOURCES src/server/server_conf.c src/server/server_ctl.c src/server/server_main.c
           src/server/server_worker.c src/server/server_init.c
+          src/server/server_files.c
   DEPS core conf http net loop event audit api)
 bw_unit_test(test_server_conf server src/server/tests/test_server_conf.c)

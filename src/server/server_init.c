@@ -115,9 +115,8 @@ int server_init(const char *dir_arg, bool force)
 	} else {
 		printf("  admin token exists    %s/bootstrap-token\n", c.server.data_dir);
 	}
-	struct net_tls_cert cert;
 	if (c.tls.certificates.n == 0) {
-		if (net_selfca_ensure(c.server.data_dir, &cert, &err) < 0) {
+		if (net_selfca_ensure(c.server.data_dir, NULL, &err) < 0) {
 			fprintf(stderr, "bulwark: %s\n", err.msg);
 			bw_arena_free(a);
 			return 1;
@@ -131,9 +130,9 @@ int server_init(const char *dir_arg, bool force)
 			bw_arena_free(a);
 			return 1;
 		}
-		const char *names[] = { "", "bulwark.yaml", "bootstrap-token",
-					"bootstrap-token.sha256", "tls", "tls/ca.crt",
-					"tls/ca.key", "tls/server.crt", "tls/server.key" };
+		/* The data directory belongs to the worker's user; TLS keys
+		 * and the config stay root's (the supervisor reads them). */
+		const char *names[] = { "", "bootstrap-token.sha256" };
 		for (size_t i = 0; i < BW_ARRAY_LEN(names); i++)
 			chown_quiet(c.server.data_dir, names[i], u, g);
 		/* The config stays root's: the supervisor reads it, the worker

@@ -12,7 +12,7 @@
 
 #include "server/server.h"
 
-#define CTL_MAX_PAYLOAD (1024 * 1024) /* config text */
+#define CTL_MAX_PAYLOAD (8 * 1024 * 1024) /* config text + TLS files */
 #define CTL_MAX_FDS 250               /* under the kernel's SCM_MAX_FD */
 
 enum ctl_type {
@@ -38,6 +38,30 @@ int ctl_send(int sock, uint32_t type, uint32_t arg, const void *payload,
  * error (malformed messages are fatal). */
 int ctl_recv(int sock, struct ctl_msg *m, char **payload, int *fds);
 
+/* TLS files read by the supervisor for the worker (server_files.c). */
+#define SERVER_MAX_FILES 130
+#define SERVER_MAX_FILE_BYTES (256 * 1024)
+struct server_files {
+	size_t n;
+	struct {
+		char *path;
+		char *data;
+		size_t len;
+		bool secret; /* wiped when released */
+	} f[SERVER_MAX_FILES];
+};
+int server_files_load(const struct server_conf *c, struct server_files *out,
+		      struct bw_err *err) BW_WUR;
+struct bw_str server_files_get(const struct server_files *f, const char *path);
+/* Appends text, a NUL, then the files, to out. */
+int server_files_encode(const struct server_files *f, const char *text,
+			size_t len, struct bw_buf *out) BW_WUR;
+/* Splits a reload payload: the text is p[0..*text_len), the files are
+ * copied into out. -1 if malformed. */
+int server_files_decode(const char *p, size_t len, struct server_files *out,
+			size_t *text_len) BW_WUR;
+void server_files_wipe(struct server_files *f);
+
 /* One bound listener: `n` sockets (one per worker thread). */
 struct bound_listener {
 	char name[32];
@@ -51,7 +75,7 @@ struct bound_listener {
 /* Worker process entry. fds are the bound listeners, in config order.
  * Never returns. */
 _Noreturn void server_worker_main(const char *config_text, size_t len,
-				  const char *config_path,
+				  const char *config_path, struct server_files *files,
 				  struct bound_listener *ls, size_t nls,
 				  unsigned workers, int ctl_fd);
 

@@ -32,6 +32,7 @@ static struct {
 	size_t len;
 	struct bw_arena *arena;
 	struct server_conf conf;
+	struct server_files files;
 	unsigned workers;
 	struct bound_listener ls[SUP_MAX_LISTENERS];
 	size_t nls;
@@ -168,8 +169,8 @@ static int start_worker(void)
 		close(S.pidfd);
 		sigset_t none;
 		sigemptyset(&none);
-		server_worker_main(S.text, S.len, S.config_path, S.ls, S.nls,
-				   S.workers, sp[1]);
+		server_worker_main(S.text, S.len, S.config_path, &S.files, S.ls,
+				   S.nls, S.workers, sp[1]);
 	}
 	close(sp[1]);
 	S.ctl = sp[0];
@@ -217,6 +218,25 @@ static void reload_begin(void)
 	}
 	if (server_worker_count(&S.pending_conf) != S.workers)
 		log_warnx("server.workers changes take effect on restart");
+	struct server_files files;
+	if (server_files_load(&S.pending_conf, &files, &err) < 0) {
+		log_warnx("reload refused, keeping the running configuration: %s",
+			  err.msg);
+		free(text);
+		bw_arena_free(a);
+		return;
+	}
+	struct bw_buf payload;
+	bw_buf_init(&payload, CTL_MAX_PAYLOAD);
+	int enc = server_files_encode(&files, text, len, &payload);
+	server_files_wipe(&files);
+	if (enc < 0) {
+		log_warnx("reload refused: TLS files too large to hand over");
+		bw_buf_wipe_fini(&payload);
+		free(text);
+		bw_arena_free(a);
+		return;
+	}
 	S.pending_arena = a;
 	S.pending_text = text;
 	S.pending_len = len;
@@ -233,18 +253,22 @@ static void reload_begin(void)
 		} else if (bind_listener(&lc[i], S.workers, p, &err) < 0) {
 			S.npending--;
 			log_warnx("reload refused: listener %s: %s", lc[i].name, err.msg);
+			bw_buf_wipe_fini(&payload);
 			reload_abort();
 			return;
 		}
 		if (nfds + p->n > CTL_MAX_FDS) {
 			log_warnx("reload refused: too many listener sockets");
+			bw_buf_wipe_fini(&payload);
 			reload_abort();
 			return;
 		}
 		memcpy(fds + nfds, p->fds, p->n * sizeof(int));
 		nfds += p->n;
 	}
-	if (ctl_send(S.ctl, CTL_RELOAD, 0, text, len, fds, nfds) < 0) {
+	int sent = ctl_send(S.ctl, CTL_RELOAD, 0, payload.data, payload.len, fds, nfds);
+	bw_buf_wipe_fini(&payload);
+	if (sent < 0) {
 		log_warnx("reload: cannot reach the worker");
 		reload_abort();
 		return;
@@ -280,6 +304,15 @@ static void reload_finish(bool ok, const char *why)
 	S.pending_arena = NULL;
 	S.pending_text = NULL;
 	S.reload_in_flight = false;
+	/* A restarted worker must get the same files as the running one. */
+	struct server_files files;
+	struct bw_err err;
+	if (server_files_load(&S.conf, &files, &err) == 0) {
+		server_files_wipe(&S.files);
+		S.files = files;
+	} else {
+		log_warnx("TLS files changed after the reload: %s", err.msg);
+	}
 	write_ports();
 	log_info("reload complete");
 }
@@ -302,20 +335,6 @@ static int prepare_dirs(void)
 		}
 	}
 	return 0;
-}
-
-static void chown_tls(void)
-{
-	if (!S.drop)
-		return;
-	const char *files[] = { "", "/ca.crt", "/ca.key", "/server.crt", "/server.key" };
-	for (size_t i = 0; i < BW_ARRAY_LEN(files); i++) {
-		char p[4096];
-		if (bw_snprintf(p, sizeof(p), "%s/tls%s", S.conf.server.data_dir,
-				files[i]) >= 0 &&
-		    chown(p, S.uid, S.gid) < 0 && errno != ENOENT)
-			log_warn("chown %s", p);
-	}
 }
 
 int server_serve(const char *config_path)
@@ -355,12 +374,11 @@ int server_serve(const char *config_path)
 	}
 	if (prepare_dirs() < 0 || take_pidfile(S.conf.server.run_dir) < 0)
 		return 1;
-	if (S.conf.tls.certificates.n == 0) {
-		if (net_selfca_ensure(S.conf.server.data_dir, NULL, &err) < 0) {
-			fprintf(stderr, "bulwark: %s\n", err.msg);
-			return 1;
-		}
-		chown_tls();
+	/* Certificates, keys and the client CA are read here and handed to
+	 * the worker, which never opens them (keys stay root's 0600 files). */
+	if (server_files_load(&S.conf, &S.files, &err) < 0) {
+		fprintf(stderr, "bulwark: %s\n", err.msg);
+		return 1;
 	}
 	S.workers = server_worker_count(&S.conf);
 	const struct server_listener_conf *lc = S.conf.listeners.v;
@@ -489,6 +507,7 @@ int server_serve(const char *config_path)
 	unlink(S.pidfile);
 	close(S.pidfd);
 	log_info("stopped");
+	server_files_wipe(&S.files);
 	bw_arena_free(S.arena);
 	free(S.text);
 	return exit_code;

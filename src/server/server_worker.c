@@ -86,27 +86,37 @@ static void generation_free(struct generation *g)
 	free(g);
 }
 
+static int cert_from_files(const struct server_files *files, const char *cert,
+			   const char *key, struct net_tls_cert *out,
+			   struct bw_err *err)
+{
+	out->name = cert;
+	out->cert_pem = server_files_get(files, cert);
+	out->key_pem = server_files_get(files, key);
+	if (!out->cert_pem.p || !out->key_pem.p)
+		return bw_err_set(err, 400, "server", "tls_files",
+				  "%s: not handed over by the supervisor", cert);
+	return 0;
+}
+
 static struct net_tls *build_tls(const struct server_conf *c,
 				 const struct server_listener_conf *l,
-				 struct bw_err *err)
+				 const struct server_files *files, struct bw_err *err)
 {
 	struct net_tls_cert certs[64];
 	size_t n = c->tls.certificates.n;
 	const struct server_cert_conf *cc = c->tls.certificates.v;
 	if (n == 0) {
-		if (net_selfca_ensure(c->server.data_dir, &certs[0], err) < 0)
+		char crt[600], key[600];
+		bw_snprintf(crt, sizeof(crt), "%s/tls/server.crt", c->server.data_dir);
+		bw_snprintf(key, sizeof(key), "%s/tls/server.key", c->server.data_dir);
+		if (cert_from_files(files, crt, key, &certs[0], err) < 0)
 			return NULL;
 		n = 1;
 	} else {
-		for (size_t i = 0; i < n && i < 64; i++) {
-			if (bw_snprintf(certs[i].cert_file, sizeof(certs[i].cert_file),
-					"%s", cc[i].cert) < 0 ||
-			    bw_snprintf(certs[i].key_file, sizeof(certs[i].key_file),
-					"%s", cc[i].key) < 0) {
-				bw_err_set(err, 400, "server", "path", "path too long");
+		for (size_t i = 0; i < n && i < 64; i++)
+			if (cert_from_files(files, cc[i].cert, cc[i].key, &certs[i], err) < 0)
 				return NULL;
-			}
-		}
 	}
 	struct net_tls_config tc = {
 		.certs = certs,
@@ -115,16 +125,24 @@ static struct net_tls *build_tls(const struct server_conf *c,
 		.session_tickets = c->tls.session_tickets,
 		.ticket_rotate_s = (int64_t)(c->tls.ticket_rotation / 1000),
 		.alpn = "http/1.1",
-		.client_ca_file = l->client_cert != SERVER_CC_NONE ? c->tls.client_ca : NULL,
 		.client_cert = l->client_cert == SERVER_CC_REQUIRE ? NET_CLIENT_CERT_REQUIRE :
 			       l->client_cert == SERVER_CC_OPTIONAL ? NET_CLIENT_CERT_OPTIONAL :
 								      NET_CLIENT_CERT_NONE,
 	};
+	if (l->client_cert != SERVER_CC_NONE) {
+		tc.client_ca_pem = server_files_get(files, c->tls.client_ca);
+		if (!tc.client_ca_pem.p) {
+			bw_err_set(err, 400, "server", "tls_files",
+				   "%s: not handed over by the supervisor", c->tls.client_ca);
+			return NULL;
+		}
+	}
 	return net_tls_new(&tc, err);
 }
 
 static struct generation *generation_build(const char *path, const char *text,
-					   size_t len, struct bw_err *err)
+					   size_t len, const struct server_files *files,
+					   struct bw_err *err)
 {
 	struct generation *g = calloc(1, sizeof(*g));
 	if (!g || !(g->arena = bw_arena_new(16384, 16 << 20))) {
@@ -149,7 +167,7 @@ static struct generation *generation_build(const char *path, const char *text,
 			.handler_arg = &W.api,
 			.access_events = g->conf.log.access_events,
 		};
-		if (ls[i].tls && !(o.tls = build_tls(&g->conf, &ls[i], err)))
+		if (ls[i].tls && !(o.tls = build_tls(&g->conf, &ls[i], files, err)))
 			goto fail;
 		g->srv[i] = net_http_server_new(&o, err);
 		if (!g->srv[i]) {
@@ -272,10 +290,16 @@ static int find_ls(const char *name)
 	return -1;
 }
 
-static void do_reload(const char *text, size_t len, int *fds, size_t nfds)
+static void do_reload(const char *payload, size_t plen, int *fds, size_t nfds)
 {
 	struct bw_err err;
-	struct generation *g = generation_build(W.gen->conf.path, text, len, &err);
+	struct server_files files;
+	size_t len;
+	if (server_files_decode(payload, plen, &files, &len) < 0)
+		fatalx("control channel: malformed reload payload");
+	const char *text = payload;
+	struct generation *g = generation_build(W.gen->conf.path, text, len, &files, &err);
+	server_files_wipe(&files);
 	if (g && g->conf.listeners.n * W.n != nfds) {
 		bw_err_set(&err, 500, "server", "fds", "descriptor count mismatch");
 		generation_free(g);
@@ -357,6 +381,8 @@ static void on_ctl(struct loop *l, struct loop_io *io, uint32_t revents)
 	case CTL_RELOAD:
 		if (!W.shutting_down)
 			do_reload(payload ? payload : "", m.len, fds, m.nfds);
+		if (payload)
+			bw_wipe(payload, m.len);
 		break;
 	case CTL_SHUTDOWN:
 		begin_shutdown();
@@ -404,6 +430,7 @@ static void drop_privileges(const struct server_conf *c)
 /* ---------------------------------------------------------------- main */
 
 _Noreturn void server_worker_main(const char *text, size_t len, const char *path,
+				  struct server_files *files,
 				  struct bound_listener *bls, size_t nls,
 				  unsigned workers, int ctl_fd)
 {
@@ -423,7 +450,8 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 
 	W.ctl_fd = ctl_fd;
 	W.n = workers;
-	W.gen = generation_build(path, text, len, &err);
+	W.gen = generation_build(path, text, len, files, &err);
+	server_files_wipe(files); /* key text lives on only inside OpenSSL */
 	if (!W.gen)
 		fatalx("worker: %s", err.msg);
 	const struct server_conf *c = &W.gen->conf;
