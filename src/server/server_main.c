@@ -440,6 +440,11 @@ int server_serve(const char *config_path)
 						log_info("stopping (signal %u)", si.ssi_signo);
 						stopping = true;
 						restart_at = 0;
+						/* Our copies of the listening sockets go
+						 * now, so once the worker closes its own
+						 * the ports refuse new connections. */
+						for (size_t i = 0; i < S.nls; i++)
+							close_listener(&S.ls[i]);
 						if (S.worker > 0) {
 							(void)ctl_send(S.ctl, CTL_SHUTDOWN, 0,
 								       NULL, 0, NULL, 0);
