@@ -6,8 +6,11 @@ set -euo pipefail
 
 BUILD="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libssl-dev libsqlite3-dev sqlite3 libyaml-dev libcurl4-openssl-dev libcmocka-dev
-  libargon2-dev libsodium-dev libseccomp-dev libpcre2-dev libnghttp2-dev libxml2-dev"
-TEST="curl openssl nginx-light wrk procps psmisc iproute2"
+  libargon2-dev libseccomp-dev libpcre2-dev libnghttp2-dev libxml2-dev
+  libhyperscan-dev libqrencode-dev libp11-kit-dev modsecurity-crs"
+# Peers and real clients the tests and benchmarks drive.
+TEST="curl openssl python3 nginx-light wrk procps psmisc iproute2 libjansson-dev
+  libmodsecurity-dev g++"
 
 want="$BUILD $TEST"
 [ "${1:-}" = "--build-only" ] && want="$BUILD"
