@@ -33,6 +33,11 @@ struct loop {
 
 	pthread_mutex_t post_mu;
 	struct post *post_head, *post_tail;
+
+	/* The batch being dispatched, so loop_io_del can cancel events still
+	 * pending for an io that is going away. */
+	struct epoll_event *batch;
+	int batch_n, batch_i;
 };
 
 static void heap_swap(struct loop *l, size_t a, size_t b)
@@ -173,6 +178,11 @@ void loop_io_del(struct loop *l, struct loop_io *io)
 	if (io->fd >= 0)
 		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->events = 0;
+	/* Events already fetched for this io must not be delivered: its owner
+	 * may free it as soon as we return. */
+	for (int i = l->batch_i + 1; i < l->batch_n; i++)
+		if (l->batch[i].data.ptr == io)
+			l->batch[i].data.ptr = NULL;
 }
 
 void loop_timer_init(struct loop_timer *t, loop_timer_cb cb, void *data)
@@ -265,10 +275,14 @@ int loop_run(struct loop *l)
 		if (n < 0 && errno != EINTR)
 			return -1;
 		l->now_ms = bw_clock_mono_ms();
-		for (int i = 0; i < n; i++) {
-			struct loop_io *io = events[i].data.ptr;
-			io->cb(l, io, events[i].events);
+		l->batch = events;
+		l->batch_n = n;
+		for (l->batch_i = 0; l->batch_i < n; l->batch_i++) {
+			struct loop_io *io = events[l->batch_i].data.ptr;
+			if (io)
+				io->cb(l, io, events[l->batch_i].events);
 		}
+		l->batch_n = 0;
 		run_timers(l);
 	}
 	l->stopping = 0;

@@ -49,9 +49,9 @@ struct loop_timer {
 struct loop *loop_new(size_t max_timers, struct bw_err *err);
 void loop_free(struct loop *l); /* accepts NULL; does not close watched fds */
 
-/* Watch io->fd for `events` (EPOLLIN/EPOLLOUT). An io callback may free its
- * own io (after loop_io_del) but no other watched io: closing another
- * connection goes through loop_post or a timer. */
+/* Watch io->fd for `events` (EPOLLIN/EPOLLOUT). After loop_io_del the io
+ * may be freed at once, even from another io's callback: events already
+ * fetched for it in the current batch are cancelled. */
 int loop_io_add(struct loop *l, struct loop_io *io, uint32_t events) BW_WUR;
 /* Change the interest set; a no-op when unchanged. */
 int loop_io_mod(struct loop *l, struct loop_io *io, uint32_t events) BW_WUR;
