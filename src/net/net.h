@@ -171,6 +171,57 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 /* Marks the request as one for the audit trail of what was rejected. */
 void net_set_outcome_reason(struct net_exchange *x, const char *reason);
 
+/* ------------------------------------------------------ outbound HTTP */
+
+/*
+ * The one outbound HTTP(S) client (webhooks, ACME, federation, log
+ * forwarding): libcurl's multi-socket interface driven by a worker loop, so
+ * many requests are in flight without a thread each. One struct net_fetch
+ * per loop; every call is made on that loop's thread and every completion
+ * runs there.
+ *
+ * Defaults are strict: http and https only, no redirects, TLS 1.2 or newer
+ * with peer and host verification, no proxy from the environment, bounded
+ * response size and time.
+ */
+struct net_fetch;
+
+struct net_fetch_request {
+	const char *method;  /* "GET", "POST", ... */
+	const char *url;
+	const char *const *headers; /* "Name: value" strings, NULL-terminated */
+	const void *body;
+	size_t body_len;
+	uint64_t timeout_ms;    /* whole transfer; 0: 30 s */
+	size_t max_response;    /* body bytes kept; more fails; 0: 1 MiB */
+	const char *ca_file;    /* trust anchors; NULL: the system store */
+	const char *client_cert, *client_key; /* mTLS (PEM files) */
+	int max_redirects;      /* 0: redirects are not followed */
+};
+
+struct net_fetch_result {
+	int status;          /* HTTP status, 0 if none was received */
+	const char *error;   /* NULL on transport success, else a message */
+	struct bw_str body;  /* valid during the callback only */
+	struct bw_str content_type;
+	double seconds;
+};
+
+typedef void (*net_fetch_done_fn)(void *arg, const struct net_fetch_result *r);
+
+/* Call once per process before any thread uses curl. */
+int net_fetch_global_init(struct bw_err *err) BW_WUR;
+struct net_fetch *net_fetch_new(struct loop *l, size_t max_in_flight,
+				struct bw_err *err) BW_WUR;
+/* Cancels what is in flight (each done callback runs with error
+ * "cancelled") and frees. Accepts NULL. */
+void net_fetch_free(struct net_fetch *f);
+/* Starts a request; done(arg, result) runs later on the loop. Everything in
+ * req is copied. -1 with err (503 when max_in_flight is reached). */
+int net_fetch_start(struct net_fetch *f, const struct net_fetch_request *req,
+		    net_fetch_done_fn done, void *arg, struct bw_err *err) BW_WUR;
+size_t net_fetch_in_flight(const struct net_fetch *f);
+
 /* ------------------------------------------------------------- metrics */
 
 struct net_stats {

@@ -474,6 +474,8 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	if (!W.audit)
 		fatalx("audit log: %s", err.msg);
 
+	if (net_fetch_global_init(&err) < 0)
+		fatalx("%s", err.msg);
 	W.pool = tpool_new((int)c->server.pool_threads, c->server.pool_queue, &err);
 	if (!W.pool)
 		fatalx("thread pool: %s", err.msg);
