@@ -22,7 +22,9 @@
  *    retrying an fsync proves nothing, so the log refuses everything and
  *    must be reopened (recovery then decides from what is on disk);
  *  - a sync waiter's struct pending lives on its stack: the writer never
- *    touches it after setting finished under mu.
+ *    touches it after setting finished under mu;
+ *  - mu and tree_mu are never held together, and neither is held while
+ *    signing or doing I/O.
  */
 #include "audit/audit_int.h"
 
@@ -125,9 +127,11 @@ static bool sth_due_by_time(const struct audit_log *log)
 		       (int64_t)log->cfg.sth_every_ms;
 }
 
-/* Appends an STH line for the current tree to wbuf. A signing failure is
- * logged and skipped (the records stay durable; the next STH covers
- * them), so a flaky keystore cannot stop the audit log. */
+/* Appends an STH line for the current tree to wbuf. No lock is held
+ * while signing, which may be slow (later: a round trip to the keystore).
+ * A signing failure is logged and skipped (the records stay
+ * durable; the next STH covers them), so a flaky keystore cannot stop the
+ * audit log. */
 static void sth_append(struct audit_log *log)
 {
 	uint8_t root[AUDIT_HASH_LEN], msg[AUDIT_STH_MSG_LEN], sig[AUDIT_SIG_LEN];
@@ -168,43 +172,42 @@ static int commit_batch(struct audit_log *log, struct pending **b, size_t n,
 			bool want_sth, struct bw_err *err)
 {
 	bw_buf_reset(&log->wbuf);
-	pthread_mutex_lock(&log->tree_mu);
 	for (size_t i = 0; i < n; i++) {
 		size_t start = log->wbuf.len;
 		if (audit_line_build(&log->wbuf, &b[i]->prep, b[i]->seq,
-				     b[i]->time_ms, log->prev_hash) < 0) {
-			pthread_mutex_unlock(&log->tree_mu);
+				     b[i]->time_ms, log->prev_hash) < 0)
 			return bw_err_set(err, 500, "audit", "internal",
 					  "record line overflowed the write "
 					  "buffer");
-		}
 		const char *line = log->wbuf.data + start;
 		size_t len = log->wbuf.len - start - 1; /* without '\n' */
 		uint8_t leaf[AUDIT_HASH_LEN];
 		audit_sha256(line, len, NULL, 0, NULL, 0, log->prev_hash);
 		audit_leaf_hash(line, len, leaf);
-		if (audit_tree_append(log->tree, leaf, err) < 0) {
-			pthread_mutex_unlock(&log->tree_mu);
+		/* tree_mu per leaf, not per batch: proof readers and stats
+		 * never wait behind a batch's I/O or a slow signer. */
+		pthread_mutex_lock(&log->tree_mu);
+		int rc = audit_tree_append(log->tree, leaf, err);
+		pthread_mutex_unlock(&log->tree_mu);
+		if (rc < 0)
 			return -1;
-		}
 		log->w_size++;
 		log->last_rec_ms = b[i]->time_ms;
+		/* "Every N records" holds inside a large batch too: the STH
+		 * goes right after the Nth record's line. */
+		if (log->cfg.signer && log->cfg.sth_every_records &&
+		    log->w_size - log->last_sth_size >=
+			    log->cfg.sth_every_records)
+			sth_append(log);
 		if (log->wbuf.len >= AUDIT_WRITE_CHUNK) {
 			if (write_all(log->fd, log->wbuf.data, log->wbuf.len,
-				      err) < 0) {
-				pthread_mutex_unlock(&log->tree_mu);
+				      err) < 0)
 				return -1;
-			}
 			bw_buf_reset(&log->wbuf);
 		}
 	}
-	pthread_mutex_unlock(&log->tree_mu);
-
 	if (log->cfg.signer && log->w_size > log->last_sth_size &&
-	    (want_sth ||
-	     (log->cfg.sth_every_records &&
-	      log->w_size - log->last_sth_size >= log->cfg.sth_every_records) ||
-	     sth_due_by_time(log)))
+	    (want_sth || sth_due_by_time(log)))
 		sth_append(log);
 
 	if (n == 0 && log->wbuf.len == 0)
