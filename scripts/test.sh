@@ -89,7 +89,7 @@ fuzz_smoke() {
   # shellcheck disable=SC2086
   ninja -C build-fuzz -j"$JOBS" $targets >build-fuzz.ninja.log 2>&1 ||
     { grep -E 'error' -A3 build-fuzz.ninja.log | head -40; count 0 1 "fuzz build"; return 1; }
-  local p=0 f=0
+  local p=0 f=0 name corpus
   while IFS='|' read -r name corpus; do
     [ -n "$name" ] || continue
     local work; work=$(mktemp -d)
