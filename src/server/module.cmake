@@ -4,3 +4,7 @@ bw_module(server
           src/server/server_files.c
   DEPS core conf http net loop event audit api)
 bw_unit_test(test_server_conf server src/server/tests/test_server_conf.c)
+bw_fuzz_target(fuzz_server_conf server src/server/fuzz/fuzz_server_conf.c
+               ${CMAKE_SOURCE_DIR}/src/server/fuzz/corpus_server_conf)
+bw_fuzz_target(fuzz_reload_payload server src/server/fuzz/fuzz_reload_payload.c
+               ${CMAKE_SOURCE_DIR}/src/server/fuzz/corpus_reload_payload)

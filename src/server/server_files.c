@@ -113,7 +113,8 @@ int server_files_decode(const char *p, size_t len, struct server_files *out,
 	while (q < end) {
 		size_t pl, dl;
 		if (out->n == SERVER_MAX_FILES || get_u32(&q, end, &pl) < 0 ||
-		    pl == 0 || pl > 4096 || (size_t)(end - q) < pl)
+		    pl == 0 || pl > 4096 || (size_t)(end - q) < pl ||
+		    memchr(q, '\0', pl))
 			goto fail;
 		char *path = bw_xmalloc(pl + 1);
 		memcpy(path, q, pl);
