@@ -139,8 +139,10 @@ struct audit_log *audit_log_open(const struct audit_config *cfg,
 /*
  * Clean shutdown: refuses new appends, commits everything queued, writes a
  * final STH (when a signer is set and records are unsigned), fsyncs, joins
- * the writer and frees the log. Returns 0, or -1 with err if the final
- * write failed (the log is still freed). Accepts NULL.
+ * the writer and frees the log. Async callbacks for queued records run
+ * before it returns. The caller must make sure no other thread is still
+ * calling into the log (the log is freed). Returns 0, or -1 with err if a
+ * write failed earlier (the log is still freed). Accepts NULL.
  */
 int audit_log_close(struct audit_log *log, struct bw_err *err);
 

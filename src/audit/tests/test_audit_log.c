@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1066,6 +1067,82 @@ static void test_kill9_durability(void **state)
 	assert_int_equal(res.records, size);
 }
 
+/* A write that fails (file size limit, as on a full disk) makes the log
+ * refuse everything with 500 log_failed; reopening recovers from what
+ * reached the disk, torn tail included. Runs in a child so the limit and
+ * the ignored SIGXFSZ stay there. */
+static void test_write_failure_is_sticky(void **state)
+{
+	struct fx *f = *state;
+	struct audit_log *log = open_log(f, 0, &f->signer);
+	append_n(log, 0, 3);
+	assert_int_equal(audit_log_close(log, NULL), 0);
+	struct stat st;
+	assert_int_equal(stat(f->path, &st), 0);
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		/* Room for about two and a half more lines. */
+		struct rlimit rl = { (rlim_t)st.st_size + 900,
+				     (rlim_t)st.st_size + 900 };
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			_exit(10);
+		struct audit_config c;
+		audit_config_defaults(&c);
+		c.dir = f->dir;
+		c.signer = &f->signer;
+		c.sth_every_records = 0;
+		c.sth_every_ms = 0;
+		struct audit_log *l = audit_log_open(&c, NULL);
+		if (!l)
+			_exit(11);
+		char buf[32];
+		struct audit_record r = rec_n(1, buf, sizeof(buf));
+		struct bw_err err = { 0 };
+		int ok = 0;
+		while (ok < 100 && audit_append(l, &r, NULL, &err) == 0)
+			ok++;
+		if (ok < 1 || ok >= 100 || err.code != 500 ||
+		    strcmp(err.reason, "log_failed") != 0)
+			_exit(12);
+		/* Sticky: later appends fail at once, async ones too. */
+		if (audit_append(l, &r, NULL, &err) == 0 ||
+		    strcmp(err.reason, "log_failed") != 0)
+			_exit(13);
+		if (audit_append_async(l, &r, on_done, NULL, &err) == 0)
+			_exit(14);
+		struct audit_log_stats ls;
+		audit_log_stats(l, &ls);
+		if (ls.failures != 1)
+			_exit(15);
+		if (audit_log_close(l, &err) == 0)
+			_exit(16);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* Reopen: the partial line is dropped; the log goes on. */
+	log = open_log(f, 0, &f->signer);
+	uint64_t size;
+	uint8_t root[AUDIT_HASH_LEN];
+	audit_log_root(log, &size, root);
+	assert_true(size >= 4);
+	char buf[32];
+	struct audit_record r = rec_n(9, buf, sizeof(buf));
+	uint64_t seq;
+	assert_int_equal(audit_append(log, &r, &seq, NULL), 0);
+	assert_int_equal(seq, size);
+	assert_int_equal(audit_log_close(log, NULL), 0);
+	struct lines ls;
+	lines_read(f->path, &ls);
+	verify_expect(f, &ls, AUDIT_FAULT_NONE, 0, 0);
+	lines_free(&ls);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1088,6 +1165,7 @@ int main(void)
 		T(test_timed_sth_and_proofs),
 		cmocka_unit_test(test_ed25519_known_answer),
 		T(test_kill9_durability),
+		T(test_write_failure_is_sticky),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,8 +223,9 @@ static void test_record_validation(void **state)
 	static const char *const bad_actions[] = {
 		"", "User.create", "user..create", ".user", "user.", "1user",
 		"user create", "user.Create", "user.\xc3\xa9",
-		"a23456789012345678901234567890123456789012345678901234567890123"
-		"45",
+		/* 65 bytes, one over AUDIT_ACTION_MAX */
+		("a2345678901234567890123456789012345678901234567890123456789012"
+		 "345"),
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad_actions); i++) {
 		r = sample();
