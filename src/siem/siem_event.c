@@ -1,0 +1,502 @@
+/*
+ * The normalised event: field table, setters, conversion from the
+ * foundation's struct bw_event, and ECS JSON output and input.
+ *
+ * Invariants: an absent field has p == NULL; every string an event points
+ * to lives in its arena or in memory the caller promised outlives it; at
+ * most SIEM_MAX_LABELS labels, the rest counted in labels_dropped. JSON
+ * output groups dotted names into nested objects, which works because the
+ * output order (names sorted) keeps every shared prefix contiguous.
+ */
+#include "siem/siem_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "event/event.h"
+#include "json/json.h"
+
+struct field_def {
+	const char *name;
+	bool numeric;
+};
+
+static const struct field_def fields[SIEM_F__COUNT] = {
+	[SIEM_F_MESSAGE] = { "message", false },
+	[SIEM_F_EVENT_ORIGINAL] = { "event.original", false },
+	[SIEM_F_EVENT_KIND] = { "event.kind", false },
+	[SIEM_F_EVENT_CATEGORY] = { "event.category", false },
+	[SIEM_F_EVENT_TYPE] = { "event.type", false },
+	[SIEM_F_EVENT_ACTION] = { "event.action", false },
+	[SIEM_F_EVENT_OUTCOME] = { "event.outcome", false },
+	[SIEM_F_EVENT_SEVERITY] = { "event.severity", true },
+	[SIEM_F_EVENT_DATASET] = { "event.dataset", false },
+	[SIEM_F_EVENT_MODULE] = { "event.module", false },
+	[SIEM_F_EVENT_CODE] = { "event.code", false },
+	[SIEM_F_EVENT_REASON] = { "event.reason", false },
+	[SIEM_F_EVENT_ID] = { "event.id", false },
+	[SIEM_F_SOURCE_IP] = { "source.ip", false },
+	[SIEM_F_SOURCE_PORT] = { "source.port", true },
+	[SIEM_F_SOURCE_DOMAIN] = { "source.domain", false },
+	[SIEM_F_DESTINATION_IP] = { "destination.ip", false },
+	[SIEM_F_DESTINATION_PORT] = { "destination.port", true },
+	[SIEM_F_DESTINATION_DOMAIN] = { "destination.domain", false },
+	[SIEM_F_USER_NAME] = { "user.name", false },
+	[SIEM_F_USER_EFFECTIVE_NAME] = { "user.effective.name", false },
+	[SIEM_F_USER_TARGET_NAME] = { "user.target.name", false },
+	[SIEM_F_GROUP_NAME] = { "group.name", false },
+	[SIEM_F_HOST_NAME] = { "host.name", false },
+	[SIEM_F_PROCESS_NAME] = { "process.name", false },
+	[SIEM_F_PROCESS_PID] = { "process.pid", true },
+	[SIEM_F_PROCESS_EXECUTABLE] = { "process.executable", false },
+	[SIEM_F_PROCESS_COMMAND_LINE] = { "process.command_line", false },
+	[SIEM_F_PROCESS_WORKING_DIRECTORY] = { "process.working_directory",
+					       false },
+	[SIEM_F_HTTP_REQUEST_METHOD] = { "http.request.method", false },
+	[SIEM_F_HTTP_REQUEST_REFERRER] = { "http.request.referrer", false },
+	[SIEM_F_HTTP_REQUEST_ID] = { "http.request.id", false },
+	[SIEM_F_HTTP_RESPONSE_STATUS_CODE] = { "http.response.status_code",
+					       true },
+	[SIEM_F_HTTP_RESPONSE_BODY_BYTES] = { "http.response.body.bytes", true },
+	[SIEM_F_HTTP_VERSION] = { "http.version", false },
+	[SIEM_F_URL_ORIGINAL] = { "url.original", false },
+	[SIEM_F_URL_PATH] = { "url.path", false },
+	[SIEM_F_URL_QUERY] = { "url.query", false },
+	[SIEM_F_USER_AGENT_ORIGINAL] = { "user_agent.original", false },
+	[SIEM_F_NETWORK_TRANSPORT] = { "network.transport", false },
+	[SIEM_F_NETWORK_PROTOCOL] = { "network.protocol", false },
+	[SIEM_F_OBSERVER_HOSTNAME] = { "observer.hostname", false },
+	[SIEM_F_OBSERVER_IP] = { "observer.ip", false },
+	[SIEM_F_OBSERVER_VENDOR] = { "observer.vendor", false },
+	[SIEM_F_OBSERVER_PRODUCT] = { "observer.product", false },
+	[SIEM_F_OBSERVER_VERSION] = { "observer.version", false },
+	[SIEM_F_OBSERVER_INGRESS_INTERFACE] = {
+		"observer.ingress.interface.name", false },
+	[SIEM_F_OBSERVER_EGRESS_INTERFACE] = {
+		"observer.egress.interface.name", false },
+	[SIEM_F_RULE_NAME] = { "rule.name", false },
+	[SIEM_F_LOG_SYSLOG_FACILITY] = { "log.syslog.facility.code", true },
+	[SIEM_F_LOG_SYSLOG_SEVERITY] = { "log.syslog.severity.code", true },
+	[SIEM_F_LOG_SYSLOG_MSGID] = { "log.syslog.msgid", false },
+	[SIEM_F_TENANT] = { "tenant", false },
+};
+
+/* Field ids sorted by name: lookups bisect it, JSON output walks it. */
+static uint8_t by_name[SIEM_F__COUNT];
+static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;
+
+static int cmp_field(const void *a, const void *b)
+{
+	return strcmp(fields[*(const uint8_t *)a].name,
+		      fields[*(const uint8_t *)b].name);
+}
+
+static void by_name_init(void)
+{
+	for (unsigned i = 0; i < SIEM_F__COUNT; i++)
+		by_name[i] = (uint8_t)i;
+	qsort(by_name, SIEM_F__COUNT, 1, cmp_field);
+}
+
+const char *siem_field_name(enum siem_field f)
+{
+	return (unsigned)f < SIEM_F__COUNT ? fields[f].name : "?";
+}
+
+bool siem_field_numeric(enum siem_field f)
+{
+	return (unsigned)f < SIEM_F__COUNT && fields[f].numeric;
+}
+
+int siem_field_by_name(const char *name, size_t len)
+{
+	pthread_once(&by_name_once, by_name_init);
+	size_t lo = 0, hi = SIEM_F__COUNT;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *n = fields[by_name[mid]].name;
+		size_t nl = strlen(n);
+		int c = memcmp(n, name, nl < len ? nl : len);
+		if (c == 0)
+			c = nl < len ? -1 : (nl > len ? 1 : 0);
+		if (c == 0)
+			return by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+void siem_event_init(struct siem_event *ev, struct bw_arena *arena)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->arena = arena;
+}
+
+void siem_event_set(struct siem_event *ev, enum siem_field f, const char *p,
+		    size_t len)
+{
+	ev->f[f] = p ? bw_str_make(p, len) : bw_str_make(NULL, 0);
+}
+
+void siem_event_setz(struct siem_event *ev, enum siem_field f, const char *s)
+{
+	siem_event_set(ev, f, s, s ? strlen(s) : 0);
+}
+
+int siem_event_setc(struct siem_event *ev, enum siem_field f, const char *p,
+		    size_t len)
+{
+	char *c = bw_arena_strndup(ev->arena, p ? p : "", len);
+	if (!c)
+		return -1;
+	siem_event_set(ev, f, c, len);
+	return 0;
+}
+
+int siem_event_setu(struct siem_event *ev, enum siem_field f, uint64_t v)
+{
+	char tmp[24];
+	int n = bw_snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+	if (n < 0)
+		return -1;
+	return siem_event_setc(ev, f, tmp, (size_t)n);
+}
+
+int siem_event_label(struct siem_event *ev, const char *k, size_t klen,
+		     const char *v, size_t vlen)
+{
+	if (ev->nlabels >= SIEM_MAX_LABELS) {
+		if (ev->labels_dropped < UINT16_MAX)
+			ev->labels_dropped++;
+		return -1;
+	}
+	if (!ev->labels) {
+		ev->labels = bw_arena_alloc(
+			ev->arena, SIEM_MAX_LABELS * sizeof(*ev->labels));
+		if (!ev->labels) {
+			if (ev->labels_dropped < UINT16_MAX)
+				ev->labels_dropped++;
+			return -1;
+		}
+	}
+	ev->labels[ev->nlabels].key = bw_str_make(k, klen);
+	ev->labels[ev->nlabels].value = bw_str_make(v, vlen);
+	ev->nlabels++;
+	return 0;
+}
+
+struct bw_str siem_event_label_get(const struct siem_event *ev, const char *k,
+				   size_t klen)
+{
+	for (size_t i = 0; i < ev->nlabels; i++)
+		if (ev->labels[i].key.len == klen &&
+		    memcmp(ev->labels[i].key.p, k, klen) == 0)
+			return ev->labels[i].value;
+	return bw_str_make(NULL, 0);
+}
+
+/* ------------------------------------------------------------ from bw */
+
+static int copy_field(struct siem_event *ev, enum siem_field f, const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	return siem_event_setc(ev, f, s, strlen(s));
+}
+
+int siem_event_from_bw(const struct bw_event *in, struct bw_arena *a,
+		       struct siem_event *ev, struct bw_err *err)
+{
+	siem_event_init(ev, a);
+	ev->ts_ns = in->time_ns ? in->time_ns : bw_clock_now_ns();
+	siem_event_setz(ev, SIEM_F_EVENT_KIND, "event");
+	siem_event_setz(ev, SIEM_F_EVENT_MODULE, "bulwark");
+	siem_event_setz(ev, SIEM_F_EVENT_DATASET, "bulwark");
+	if (in->outcome != BW_OUTCOME_UNKNOWN)
+		siem_event_setz(ev, SIEM_F_EVENT_OUTCOME,
+				bw_outcome_name(in->outcome));
+	if (copy_field(ev, SIEM_F_EVENT_CATEGORY, in->category) < 0 ||
+	    copy_field(ev, SIEM_F_EVENT_ACTION, in->action) < 0 ||
+	    copy_field(ev, SIEM_F_TENANT, in->tenant) < 0 ||
+	    copy_field(ev, SIEM_F_USER_NAME, in->user) < 0 ||
+	    copy_field(ev, SIEM_F_SOURCE_IP, in->source_ip) < 0 ||
+	    copy_field(ev, SIEM_F_DESTINATION_IP, in->dest_ip) < 0 ||
+	    copy_field(ev, SIEM_F_HTTP_REQUEST_ID, in->request_id) < 0 ||
+	    copy_field(ev, SIEM_F_MESSAGE, in->message) < 0 ||
+	    siem_event_setu(ev, SIEM_F_EVENT_SEVERITY, in->severity) < 0)
+		goto mem;
+	if (in->source_port &&
+	    siem_event_setu(ev, SIEM_F_SOURCE_PORT, in->source_port) < 0)
+		goto mem;
+	if (in->dest_port &&
+	    siem_event_setu(ev, SIEM_F_DESTINATION_PORT, in->dest_port) < 0)
+		goto mem;
+	for (unsigned i = 0; i < in->nfields && i < EVENT_MAX_FIELDS; i++) {
+		const struct bw_event_field *fl = &in->fields[i];
+		size_t kl = strnlen(fl->key, sizeof(fl->key));
+		size_t vl = strnlen(fl->value, sizeof(fl->value));
+		int id = siem_field_by_name(fl->key, kl);
+		if (id < 0 && kl == 6 && memcmp(fl->key, "reason", 6) == 0)
+			id = SIEM_F_EVENT_REASON;
+		if (id >= 0) {
+			if (siem_event_setc(ev, (enum siem_field)id, fl->value,
+					    vl) < 0)
+				goto mem;
+			continue;
+		}
+		char *k = bw_arena_strndup(a, fl->key, kl);
+		char *v = bw_arena_strndup(a, fl->value, vl);
+		if (!k || !v)
+			goto mem;
+		(void)siem_event_label(ev, k, kl, v, vl);
+	}
+	return 0;
+mem:
+	return SIEM_ERR(err, 500, "memory", "event arena exhausted");
+}
+
+/* -------------------------------------------------------- JSON output */
+
+static bool is_int_text(struct bw_str s)
+{
+	if (s.len == 0 || s.len > 18)
+		return false;
+	size_t i = (s.p[0] == '-') ? 1 : 0;
+	if (i == s.len)
+		return false;
+	if (s.p[i] == '0' && s.len > i + 1)
+		return false;
+	for (; i < s.len; i++)
+		if (!siem_isdigit(s.p[i]))
+			return false;
+	return true;
+}
+
+/* Writes the JSON key given by (p, n), which json_write_key wants NUL-
+ * terminated. Keys here are field-name segments or label keys; a label
+ * key longer than the scratch is cut (labels are ours to name). */
+static void write_keyn(struct json_writer *w, const char *p, size_t n)
+{
+	char tmp[256];
+	if (n >= sizeof(tmp))
+		n = sizeof(tmp) - 1;
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	json_write_key(w, tmp);
+}
+
+int siem_event_write_json(const struct siem_event *ev, struct bw_buf *out)
+{
+	pthread_once(&by_name_once, by_name_init);
+	struct json_writer w;
+	json_writer_init(&w, out);
+	json_write_object_begin(&w);
+	char ts[32];
+	size_t tl = bw_time_format(ev->ts_ns, ts);
+	json_write_key(&w, "@timestamp");
+	json_write_stringn(&w, ts, tl);
+
+	/* open[] holds the segments of the objects currently open. */
+	struct bw_str open[8];
+	size_t nopen = 0;
+	for (unsigned k = 0; k < SIEM_F__COUNT; k++) {
+		enum siem_field f = by_name[k];
+		struct bw_str v = ev->f[f];
+		if (!v.p)
+			continue;
+		const char *name = fields[f].name;
+		struct bw_str seg[8];
+		size_t nseg = 0;
+		const char *s = name;
+		for (;;) {
+			const char *dot = strchr(s, '.');
+			size_t l = dot ? (size_t)(dot - s) : strlen(s);
+			seg[nseg++] = bw_str_make(s, l);
+			if (!dot || nseg == BW_ARRAY_LEN(seg))
+				break;
+			s = dot + 1;
+		}
+		size_t common = 0;
+		while (common < nopen && common + 1 < nseg &&
+		       bw_str_eq(open[common], seg[common]))
+			common++;
+		while (nopen > common) {
+			json_write_object_end(&w);
+			nopen--;
+		}
+		while (nopen + 1 < nseg) {
+			write_keyn(&w, seg[nopen].p, seg[nopen].len);
+			json_write_object_begin(&w);
+			open[nopen] = seg[nopen];
+			nopen++;
+		}
+		write_keyn(&w, seg[nseg - 1].p, seg[nseg - 1].len);
+		if (f == SIEM_F_EVENT_CATEGORY || f == SIEM_F_EVENT_TYPE) {
+			json_write_array_begin(&w);
+			json_write_stringn(&w, v.p, v.len);
+			json_write_array_end(&w);
+		} else if (fields[f].numeric && is_int_text(v)) {
+			/* is_int_text bounds the text to 18 digits, which
+			 * always fits an int64_t */
+			char tmp[24];
+			memcpy(tmp, v.p, v.len);
+			tmp[v.len] = '\0';
+			json_write_int(&w, strtoll(tmp, NULL, 10));
+		} else {
+			json_write_stringn(&w, v.p, v.len);
+		}
+	}
+	while (nopen > 0) {
+		json_write_object_end(&w);
+		nopen--;
+	}
+	if (ev->nlabels) {
+		json_write_key(&w, "labels");
+		json_write_object_begin(&w);
+		for (size_t i = 0; i < ev->nlabels; i++) {
+			/* JSON objects should not repeat keys; keep the
+			 * first of a repeated label, as lookups do */
+			bool dup = false;
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = bw_str_eq(ev->labels[j].key,
+						ev->labels[i].key);
+			if (dup)
+				continue;
+			write_keyn(&w, ev->labels[i].key.p,
+				   ev->labels[i].key.len);
+			json_write_stringn(&w, ev->labels[i].value.p,
+					   ev->labels[i].value.len);
+		}
+		json_write_object_end(&w);
+	}
+	json_write_object_end(&w);
+	return json_writer_finish(&w);
+}
+
+/* --------------------------------------------------------- JSON input */
+
+struct jin {
+	struct siem_event *ev;
+	struct bw_arena *a;
+	struct bw_err *err;
+	char path[256];
+};
+
+static int jin_scalar_text(struct jin *j, const struct json_value *v,
+			   struct bw_str *out)
+{
+	switch (v->type) {
+	case JSON_STRING:
+		*out = v->u.str; /* already in the arena */
+		return 1;
+	case JSON_NUMBER:
+		*out = v->u.num.raw;
+		return 1;
+	case JSON_TRUE:
+		*out = BW_STR("true");
+		return 1;
+	case JSON_FALSE:
+		*out = BW_STR("false");
+		return 1;
+	case JSON_ARRAY:
+		/* ECS keyword arrays (event.category): first item */
+		if (v->u.arr.n > 0)
+			return jin_scalar_text(j, v->u.arr.items[0], out);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int jin_leaf(struct jin *j, size_t plen, const struct json_value *v)
+{
+	struct bw_str s;
+	if (!jin_scalar_text(j, v, &s))
+		return 0; /* null, empty array: absent */
+	if (plen == 10 && memcmp(j->path, "@timestamp", 10) == 0) {
+		int64_t t;
+		if (v->type == JSON_NUMBER && v->u.num.is_int &&
+		    v->u.num.i >= 0 && v->u.num.i < INT64_MAX / 1000000) {
+			j->ev->ts_ns = v->u.num.i * 1000000; /* epoch ms */
+			return 0;
+		}
+		if (v->type != JSON_STRING ||
+		    siem_time_parse_rfc3339(s.p, s.len, &t) < 0)
+			return SIEM_ERR(j->err, 400, "timestamp",
+					"@timestamp is not an RFC 3339 time");
+		j->ev->ts_ns = t;
+		return 0;
+	}
+	int id = siem_field_by_name(j->path, plen);
+	if (id >= 0) {
+		siem_event_set(j->ev, (enum siem_field)id, s.p, s.len);
+		return 0;
+	}
+	const char *k = j->path;
+	size_t kl = plen;
+	if (plen > 7 && memcmp(j->path, "labels.", 7) == 0)
+		k += 7, kl -= 7;
+	char *kc = bw_arena_strndup(j->a, k, kl);
+	if (!kc)
+		return SIEM_ERR(j->err, 500, "memory", "event arena exhausted");
+	(void)siem_event_label(j->ev, kc, kl, s.p, s.len);
+	return 0;
+}
+
+static int jin_walk(struct jin *j, size_t plen, const struct json_value *v,
+		    unsigned depth)
+{
+	if (v->type != JSON_OBJECT)
+		return jin_leaf(j, plen, v);
+	if (depth > SIEM_JSON_DEPTH_MAX)
+		return SIEM_ERR(j->err, 400, "depth",
+				"event nests deeper than %u objects",
+				SIEM_JSON_DEPTH_MAX);
+	for (size_t i = 0; i < v->u.obj.n; i++) {
+		const struct json_member *m = &v->u.obj.members[i];
+		size_t need = plen + (plen ? 1 : 0) + m->key.len;
+		if (need >= sizeof(j->path) || memchr(m->key.p, 0, m->key.len))
+			continue; /* unnameable key: ignore, do not fail */
+		size_t np = plen;
+		if (np)
+			j->path[np++] = '.';
+		memcpy(j->path + np, m->key.p, m->key.len);
+		np += m->key.len;
+		j->path[np] = '\0';
+		if (jin_walk(j, np, m->value, depth + 1) < 0)
+			return -1;
+		j->path[plen] = '\0';
+	}
+	return 0;
+}
+
+int siem_event_from_json(const char *p, size_t len, struct bw_arena *a,
+			 struct siem_event *ev, struct bw_err *err)
+{
+	siem_event_init(ev, a);
+	ev->ts_ns = bw_clock_now_ns();
+	if (len > SIEM_LINE_MAX_HARD)
+		return SIEM_ERR(err, 413, "too_large",
+				"event of %zu bytes exceeds the limit of %u",
+				len, SIEM_LINE_MAX_HARD);
+	struct json_limits lim = json_default_limits;
+	lim.max_bytes = SIEM_LINE_MAX_HARD;
+	lim.max_depth = SIEM_JSON_DEPTH_MAX + 2;
+	lim.dup = JSON_DUP_LAST;
+	struct bw_err jerr;
+	const struct json_value *v = json_parse(a, p, len, &lim, &jerr);
+	if (!v) {
+		if (jerr.code == 500)
+			return SIEM_ERR(err, 500, "memory", "%s", jerr.msg);
+		return SIEM_ERR(err, 400, "json", "%s", jerr.msg);
+	}
+	if (v->type != JSON_OBJECT)
+		return SIEM_ERR(err, 400, "not_object",
+				"an event must be a JSON object");
+	struct jin j = { .ev = ev, .a = a, .err = err };
+	return jin_walk(&j, 0, v, 0);
+}
