@@ -53,8 +53,10 @@ int bw_buf_reserve(struct bw_buf *b, size_t extra)
 			break;
 		}
 	}
-	if (ncap > b->max + 1)
-		ncap = b->max + 1;
+	/* The ceiling plus the NUL; max may be SIZE_MAX ("no ceiling"). */
+	size_t limit = b->max == SIZE_MAX ? SIZE_MAX : b->max + 1;
+	if (ncap > limit)
+		ncap = limit;
 	char *nd = realloc(b->data, ncap);
 	if (!nd)
 		return -1;

@@ -16,6 +16,12 @@
  *  - every exchange-scoped allocation lives in the exchange arena, freed
  *    when the response has been queued;
  *  - idle connections hold no buffers: `in` and `out` are freed when empty;
+ *  - a connection is freed only when it is closed, no entry point
+ *    (io callback, timer, net_respond) is on the stack for it, and no
+ *    handler owns its exchange: code after any call that may close it
+ *    checks `closed` and never touches freed memory;
+ *  - pipelined requests are handled iteratively by conn_process, never by
+ *    recursion, so a burst of tiny requests cannot deepen the stack;
  *  - one timer per connection, whose meaning follows the state: handshake
  *    and header timeout count from the first byte (a slow client cannot
  *    extend them by dribbling), body timeout from the end of the head,
@@ -86,7 +92,8 @@ struct net_conn {
 	uint8_t state;
 	bool close_after;   /* close once the current response is written */
 	bool ssl_want_write; /* TLS needs EPOLLOUT to make read progress */
-	bool dead;           /* fd closed while a handler still owns x */
+	bool closed;         /* fd closed; memory freed when nobody uses it */
+	uint8_t busy;        /* entry points currently on the stack */
 	bool head_started;   /* bytes of the current request have arrived */
 	uint16_t peer_port;
 	char peer_ip[INET6_ADDRSTRLEN];
@@ -267,6 +274,7 @@ static const char *date_header(struct net_thread *t)
 
 static void conn_update_interest(struct net_conn *c);
 static void conn_close(struct net_conn *c);
+static void conn_leave(struct net_conn *c);
 static void conn_process(struct net_conn *c);
 static void conn_do_write(struct net_conn *c);
 
@@ -541,14 +549,12 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 		 const void *body, size_t len)
 {
 	struct net_conn *c = x->c;
-	if (c->dead) {
-		/* The connection was force-closed (drain deadline or peer
-		 * hang-up) while the handler worked. */
-		exchange_free(x);
-		bw_buf_fini(&c->in);
-		bw_buf_fini(&c->out);
-		net_http_server_unref(c->srv);
-		free(c);
+	c->busy++;
+	if (c->closed) {
+		/* Closed (drain deadline, peer gone) while the handler worked:
+		 * just release the exchange; conn_leave frees the rest. */
+		finish_exchange(c);
+		conn_leave(c);
 		return;
 	}
 	if (c->t->draining || !x->req.keep_alive)
@@ -577,6 +583,7 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 		if (http_write_error(o, 500, "response_too_large", head_only) < 0) {
 			finish_exchange(c);
 			conn_close(c);
+			conn_leave(c);
 			return;
 		}
 		status = 500;
@@ -586,6 +593,7 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 	c->state = CS_WRITING;
 	conn_arm(c, c->srv->o.write_timeout_ms);
 	conn_do_write(c);
+	conn_leave(c);
 }
 
 void net_set_outcome_reason(struct net_exchange *x, const char *reason)
@@ -686,11 +694,13 @@ static void send_continue(struct net_conn *c)
 		(void)conn_write(c, b.data, b.len);
 }
 
-/* Parses what is in `in` as far as the state allows. */
+/* Parses what is in `in` as far as the state allows, handling pipelined
+ * requests one after another for as long as handlers answer at once and
+ * the answers can be written without waiting. */
 static void conn_process(struct net_conn *c)
 {
 	struct bw_err err;
-	for (;;) {
+	while (!c->closed) {
 		if (c->state == CS_HEAD) {
 			if (c->in.len == 0)
 				return;
@@ -718,7 +728,7 @@ static void conn_process(struct net_conn *c)
 			if (x->req.framing == HTTP_FRAMING_NONE) {
 				x->consume_after = x->req.head_len;
 				dispatch(c);
-				return;
+				continue; /* answered at once? then the next one */
 			}
 			if (x->req.framing == HTTP_FRAMING_LENGTH &&
 			    x->req.content_length > c->srv->o.limits.max_body) {
@@ -753,15 +763,15 @@ static void conn_process(struct net_conn *c)
 				return;
 			x->consume_after = 0;
 			dispatch(c);
-			return;
+			continue;
 		}
-		return;
+		return; /* HANDLING, WRITING, LINGER: wait for them */
 	}
 }
 
 static void conn_do_read(struct net_conn *c)
 {
-	while (c->state == CS_HEAD || c->state == CS_BODY) {
+	while (!c->closed && (c->state == CS_HEAD || c->state == CS_BODY)) {
 		ssize_t n = conn_read(c);
 		if (n > 0) {
 			conn_process(c);
@@ -807,13 +817,17 @@ static void conn_after_response(struct net_conn *c)
 	}
 	c->state = CS_HEAD;
 	conn_arm(c, c->srv->o.idle_timeout_ms);
+	conn_update_interest(c);
+	if (c->busy > 1)
+		return; /* an outer conn_process continues with what is buffered */
 	conn_process(c);          /* pipelined bytes first */
-	if (c->state == CS_HEAD || c->state == CS_BODY)
-		conn_do_read(c);  /* then the socket (and TLS's own buffer) */
+	conn_do_read(c);          /* then the socket (and TLS's own buffer) */
 }
 
 static void conn_do_write(struct net_conn *c)
 {
+	if (c->closed)
+		return;
 	while (c->out_pos < c->out.len) {
 		ssize_t w = conn_write(c, c->out.data + c->out_pos,
 				       c->out.len - c->out_pos);
@@ -901,11 +915,13 @@ static void conn_update_interest(struct net_conn *c)
 static void conn_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 {
 	struct net_conn *c = io->data;
+	c->busy++;
 	if (c->state == CS_HANDLING) {
 		/* Only HUP/ERR arrive with no interest. Stop watching so a
 		 * level-triggered hang-up does not spin; the handler will
 		 * respond into a closed socket and the write fails. */
 		loop_io_del(l, io);
+		conn_leave(c);
 		return;
 	}
 	switch (c->state) {
@@ -923,11 +939,13 @@ static void conn_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 		conn_do_linger(c);
 		break;
 	}
+	conn_leave(c);
 }
 
 static void conn_on_timer(struct loop *l, struct loop_timer *tm)
 {
 	struct net_conn *c = tm->data;
+	c->busy++;
 	switch (c->state) {
 	case CS_HANDSHAKE:
 		STAT_ADD(timeouts, 1);
@@ -955,6 +973,7 @@ static void conn_on_timer(struct loop *l, struct loop_timer *tm)
 	case CS_HANDLING:
 		break;
 	}
+	conn_leave(c);
 }
 
 static void thread_check_drained(struct net_thread *t)
@@ -967,9 +986,32 @@ static void thread_check_drained(struct net_thread *t)
 	}
 }
 
+/* Frees c once nothing refers to it any more. */
+static void conn_maybe_free(struct net_conn *c)
+{
+	if (!c->closed || c->busy > 0 || c->x)
+		return;
+	bw_buf_fini(&c->in);
+	bw_buf_fini(&c->out);
+	net_http_server_unref(c->srv);
+	free(c);
+}
+
+static void conn_leave(struct net_conn *c)
+{
+	c->busy--;
+	conn_maybe_free(c);
+}
+
+/* Closes the socket and unlinks c from its thread at once; the memory
+ * waits for conn_maybe_free. An exchange a handler still owns (HANDLING)
+ * is released by net_respond; any other is released here. */
 static void conn_close(struct net_conn *c)
 {
+	if (c->closed)
+		return;
 	struct net_thread *t = c->t;
+	c->closed = true;
 	loop_timer_cancel(t->loop, &c->timer);
 	loop_io_del(t->loop, &c->io);
 	if (c->ssl) {
@@ -984,19 +1026,12 @@ static void conn_close(struct net_conn *c)
 		t->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
 	t->nconns--;
 	atomic_fetch_sub(&stats.active_conns, 1);
-	if (c->state == CS_HANDLING && c->x) {
-		/* A handler owns the exchange: free the rest when it
-		 * responds (net_respond sees `dead`). */
-		c->dead = true;
-	} else {
+	if (c->state != CS_HANDLING)
 		finish_exchange(c);
-		bw_buf_fini(&c->in);
-		bw_buf_fini(&c->out);
-		net_http_server_unref(c->srv);
-		free(c);
-	}
+	conn_maybe_free(c);
 	thread_check_drained(t);
 }
 
