@@ -9,3 +9,10 @@ bw_module(siem
   DEPS core json conf event PkgConfig::PCRE2)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)
 bw_unit_test(test_siem_syslog siem src/siem/tests/test_siem_syslog.c)
+bw_unit_test(test_siem_samples siem src/siem/tests/test_siem_samples.c)
+bw_fuzz_target(fuzz_syslog siem src/siem/fuzz/fuzz_syslog.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_syslog)
+bw_fuzz_target(fuzz_cef siem src/siem/fuzz/fuzz_cef.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_cef)
+bw_fuzz_target(fuzz_frame siem src/siem/fuzz/fuzz_frame.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_frame)

@@ -141,7 +141,8 @@ static void set_time(struct siem_event *ev, struct bw_str v,
 	int64_t t;
 	if (digits) {
 		uint64_t ms;
-		if (bw_str_to_u64(v, &ms) == 0 && ms < INT64_MAX / 1000000)
+		if (bw_str_to_u64(v, &ms) == 0 && ms < INT64_MAX / 1000000 &&
+		    siem_ts_valid((int64_t)ms * 1000000))
 			ev->ts_ns = (int64_t)ms * 1000000;
 		return;
 	}

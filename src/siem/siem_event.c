@@ -420,7 +420,8 @@ static int jin_leaf(struct jin *j, size_t plen, const struct json_value *v)
 	if (plen == 10 && memcmp(j->path, "@timestamp", 10) == 0) {
 		int64_t t;
 		if (v->type == JSON_NUMBER && v->u.num.is_int &&
-		    v->u.num.i >= 0 && v->u.num.i < INT64_MAX / 1000000) {
+		    v->u.num.i >= 0 && v->u.num.i < INT64_MAX / 1000000 &&
+		    siem_ts_valid(v->u.num.i * 1000000)) {
 			j->ev->ts_ns = v->u.num.i * 1000000; /* epoch ms */
 			return 0;
 		}

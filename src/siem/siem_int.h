@@ -48,6 +48,14 @@ static inline struct bw_str siem_trim(struct bw_str s)
 	return s;
 }
 
+/* Event times are ns since the epoch in an int64_t, which reaches
+ * 2262-04-11; parsers accept years 1900-2261 (see siem_text.c) and keep
+ * only times from 1970 on, which RFC 3339 output can always express. */
+static inline bool siem_ts_valid(int64_t t)
+{
+	return t >= 0;
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t siem_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* "Jan".."Dec" (case-insensitive) to 1..12, or 0. */

@@ -14,7 +14,8 @@
 
 /* Where a template capture goes. */
 enum cap {
-	C_NONE,
+	C_NONE, /* end of the list */
+	C_SKIP, /* a capture that goes nowhere */
 	C_USER,	    /* user.name */
 	C_SRC,	    /* source.ip, or source.domain if not an IP */
 	C_SPORT,    /* source.port */
@@ -39,6 +40,7 @@ static void put_cap(struct siem_event *ev, enum cap c, struct bw_str v)
 {
 	switch (c) {
 	case C_NONE:
+	case C_SKIP:
 		break;
 	case C_USER:
 		siem_event_set(ev, SIEM_F_USER_NAME, v.p, v.len);
@@ -374,9 +376,9 @@ static const struct pat auth_pats[] = {
 	{ "Successful su for %w by %w", AUTH, "start", "su", "success",
 	  { C_EUSER, C_USER } },
 	{ "FAILED LOGIN %d FROM %w FOR %w, %r", AUTH, "start", "login",
-	  "failure", { C_NONE, C_TTY, C_USER, C_REASON } },
+	  "failure", { C_SKIP, C_TTY, C_USER, C_REASON } },
 	{ "FAILED LOGIN (%d) on '%w' FOR '%w', %r", AUTH, "start", "login",
-	  "failure", { C_NONE, C_TTY, C_USER, C_REASON } },
+	  "failure", { C_SKIP, C_TTY, C_USER, C_REASON } },
 	{ "ROOT LOGIN  on '%w'", AUTH, "start", "login", "success",
 	  { C_TTY } },
 	{ "ROOT LOGIN on '%w'", AUTH, "start", "login", "success", { C_TTY } },
@@ -389,7 +391,7 @@ static const struct pat auth_pats[] = {
 	{ "new group: name=%w, GID=%r", "iam", "creation", "group_created",
 	  "success", { C_GROUP } },
 	{ "group added to %w: name=%w, GID=%r", "iam", "creation",
-	  "group_created", "success", { C_NONE, C_GROUP } },
+	  "group_created", "success", { C_SKIP, C_GROUP } },
 	{ "add '%w' to group '%w'", "iam", "change", "user_added_to_group",
 	  "success", { C_TUSER, C_GROUP } },
 	{ "add '%w' to shadow group '%w'", "iam", "change",

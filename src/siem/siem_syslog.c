@@ -232,6 +232,10 @@ int siem_parse_rfc5424(const char *p, size_t len,
 static size_t parse_tag(struct siem_event *ev, const char *p, size_t len)
 {
 	size_t i = 0;
+	/* "host CEF:0|..." : the record starts, there is no tag */
+	if (siem_str_startswith(p, len, "CEF:") ||
+	    siem_str_startswith(p, len, "LEEF:"))
+		return 0;
 	while (i < len && i <= SIEM_3164_TAG_MAX && p[i] != '[' &&
 	       p[i] != ':' && p[i] != ' ' && (unsigned char)p[i] > 32 &&
 	       (unsigned char)p[i] < 127)

@@ -48,8 +48,9 @@ static bool valid_date(unsigned y, unsigned mo, unsigned d, unsigned h,
 {
 	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30,
 					       31, 31, 30, 31, 30, 31 };
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
-	    mi > 59 || s > 60)
+	/* 2261 keeps civil_ns() inside int64_t ns (which ends in 2262) */
+	if (y < 1900 || y > 2261 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] || h > 23 || mi > 59 || s > 60)
 		return false;
 	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return false;
@@ -120,7 +121,10 @@ int siem_time_parse_rfc3339(const char *p, size_t len, int64_t *out)
 	}
 	if (i != len)
 		return -1;
-	*out = civil_ns(y, mo, d, h, mi, s) + fr - off;
+	int64_t t = civil_ns(y, mo, d, h, mi, s) + fr - off;
+	if (!siem_ts_valid(t))
+		return -1;
+	*out = t;
 	return 0;
 }
 
@@ -199,7 +203,10 @@ size_t siem_bsd_time(const char *p, size_t len,
 	}
 	if (!valid_date(y, mo, d, h, mi, s))
 		return 0;
-	*out = civil_ns(y, mo, d, h, mi, s) + fr - (int64_t)tz * 1000000000LL;
+	int64_t t = civil_ns(y, mo, d, h, mi, s) + fr - (int64_t)tz * 1000000000LL;
+	if (!siem_ts_valid(t))
+		return 0;
+	*out = t;
 	return i;
 }
 
