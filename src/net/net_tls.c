@@ -57,18 +57,23 @@ static void ticket_key_new(struct ticket_key *k)
 	bw_random(k->name, sizeof(k->name));
 	bw_random(k->aes, sizeof(k->aes));
 	bw_random(k->hmac, sizeof(k->hmac));
-	k->created_ms = bw_clock_mono_ms();
+	/* Wall time from the settable clock, so rotation can be tested by
+	 * moving the clock instead of waiting an hour. */
+	k->created_ms = bw_clock_now_ns() / 1000000;
 	k->valid = true;
 }
 
 /* Called under ticket_mu: retire the previous key and start a new one when
- * the current one is older than the rotation period. */
+ * the current one is older than the rotation period. After two periods
+ * without use both keys are stale and both are replaced. */
 static void ticket_maybe_rotate(struct net_tls *t)
 {
-	if (bw_clock_mono_ms() - t->cur.created_ms < t->ticket_rotate_ms)
+	int64_t age = bw_clock_now_ns() / 1000000 - t->cur.created_ms;
+	if (age < t->ticket_rotate_ms)
 		return;
 	bw_wipe(&t->prev, sizeof(t->prev));
-	t->prev = t->cur;
+	if (age < 2 * t->ticket_rotate_ms)
+		t->prev = t->cur;
 	ticket_key_new(&t->cur);
 }
 
