@@ -128,6 +128,10 @@ static void gate_wait_entered(struct gate *g)
 
 static void gate_open(struct gate *g)
 {
+	/* Once open there is nothing left for teardown to release, and the
+	 * gate (on the test's stack) must not be touched after it returns. */
+	if (g_gate == g)
+		g_gate = NULL;
 	pthread_mutex_lock(&g->mu);
 	g->open = true;
 	pthread_cond_broadcast(&g->cv);
