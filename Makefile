@@ -19,7 +19,8 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	@ninja -C $(BUILD)
 
-run: deps build
+run: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD) bulwark
 	@scripts/run.sh $(BUILD)/bulwark
 
 test: deps

@@ -81,6 +81,11 @@ struct server_conf {
 	struct server_sec_testing {
 		bool clock_control;
 	} testing;
+	/* Sections other modules bind themselves (NULL when absent); the
+	 * nodes live in the load arena. */
+	struct server_sec_modules {
+		const struct conf_node *gateway, *kms, *iam, *authz, *siem, *pki;
+	} modules;
 
 	const char *path; /* the config file */
 	struct http_limits limits; /* derived from http */

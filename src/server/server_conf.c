@@ -130,6 +130,14 @@ static const struct conf_field top_fields[] = {
 	  .min = 1, .max = 32, .required = true },
 	{ .name = "audit", CONF_SECTION(S, audit, audit_fields) },
 	{ .name = "testing", CONF_SECTION(S, testing, testing_fields) },
+	/* Module sections: validated by their modules when a generation is
+	 * built (and by `bulwark config check`). */
+	{ .name = "gateway", CONF_NODE(S, modules.gateway) },
+	{ .name = "kms", CONF_NODE(S, modules.kms) },
+	{ .name = "iam", CONF_NODE(S, modules.iam) },
+	{ .name = "authz", CONF_NODE(S, modules.authz) },
+	{ .name = "siem", CONF_NODE(S, modules.siem) },
+	{ .name = "pki", CONF_NODE(S, modules.pki) },
 };
 #undef S
 
