@@ -133,7 +133,8 @@ enum keystore_tag {
 	KEYSTORE_TAG_NONCE = 50,         /* bytes: file-internal */
 	KEYSTORE_TAG_SEAL_ID = 51,       /* bytes: file-internal seal id */
 	KEYSTORE_TAG_UPDATED = 52,       /* u64: unix seconds */
-	KEYSTORE_TAG_MAX_ = 53,
+	KEYSTORE_TAG_NO_PLAINTEXT = 53,  /* bool: data key wrapped only */
+	KEYSTORE_TAG_MAX_ = 54,
 };
 
 enum keystore_status {

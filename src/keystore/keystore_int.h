@@ -181,7 +181,77 @@ int ks_selftest(struct bw_err *err) BW_WUR;
 
 /* ------------------------------------------------------------- engine */
 
-struct ks_engine;
+/* One version of a key. version == index + 1 in its key's array. */
+struct ks_version {
+	uint32_t version;
+	int64_t created;
+	struct ks_material mat; /* empty once destroyed */
+	EVP_PKEY *pkey;         /* asymmetric: parsed on first use */
+};
+
+/*
+ * A key, unsealed: metadata plus every version's material. Invariants:
+ * v[i].version == i + 1; nv >= 1; min_version in 1..nv; a DESTROYED key
+ * holds no material; mk_epoch names the master key its file is sealed
+ * with on disk.
+ */
+struct ks_key {
+	char tenant[KEYSTORE_NAME_MAX + 1];
+	char name[KEYSTORE_NAME_MAX + 1];
+	uint8_t id[KEYSTORE_KEY_ID_LEN];
+	unsigned type;
+	unsigned state;
+	bool exportable;
+	uint32_t min_version;
+	uint64_t rotate_period; /* seconds; 0 = manual only */
+	int64_t created, updated, destroy_at;
+	uint32_t mk_epoch;
+	struct ks_version *v;
+	size_t nv, capv;
+};
+
+/* A master key generation and the subkeys derived from it (secure heap). */
+struct ks_mk {
+	uint32_t epoch;
+	uint8_t *mk;   /* KS_MK_LEN */
+	uint8_t *wrap; /* HKDF(mk, "bulwark/keystore/v1/wrap") */
+	uint8_t *mac;  /* HKDF(mk, "bulwark/keystore/v1/mac") */
+};
+
+/* The seal file, parsed: how the master key(s) are wrapped. No secrets. */
+struct ks_seal_file {
+	unsigned type;
+	uint8_t id[KS_SEAL_ID_LEN];
+	unsigned shares, threshold;
+	uint8_t salt[KS_SALT_LEN];
+	uint32_t kdf_t, kdf_m;
+	size_t nmk;
+	struct {
+		uint32_t epoch;
+		uint8_t nonce[12];
+		uint8_t ct[KS_MK_LEN + 16];
+	} mk[2];
+};
+
+struct ks_engine {
+	char dir[1024];       /* DATA_DIR/keystore */
+	char keys_dir[1100];  /* DATA_DIR/keystore/keys */
+	char auto_file[1100];
+	unsigned mode;        /* configured seal type for a fresh install */
+	bool initialized;
+	bool sealed;
+	struct ks_seal_file seal;
+	uint8_t *kek;         /* secure, 32: kept while unsealed for rotation */
+	struct ks_mk mks[2];  /* active = mks[nmks - 1] */
+	size_t nmks;
+	uint8_t *shares;      /* secure: entered Shamir y vectors */
+	uint8_t share_x[KEYSTORE_SHARES_MAX];
+	unsigned nshares;
+	struct ks_key **keys; /* sorted by (tenant, name) */
+	size_t nkeys, capkeys;
+	unsigned load_failures; /* key files refused at the last unseal */
+	int64_t last_scan_s;    /* last scheduled rotation/destruction scan */
+};
 
 struct ks_engine_conf {
 	const char *data_dir; /* DATA_DIR; files go to DATA_DIR/keystore */
@@ -196,15 +266,90 @@ struct ks_engine *ks_engine_new(const struct ks_engine_conf *conf,
 				struct bw_err *err);
 /* Seals (wiping every secret) and frees; accepts NULL. */
 void ks_engine_free(struct ks_engine *e);
-/* Handles one decoded request and writes the whole response into out
- * (reset with the request's op and id). Never fails: errors are
- * responses. */
+/* Handles one decoded request and writes the whole response into out (an
+ * initialised encoder, reset here with the request's op and id). Never
+ * fails: errors are responses. */
 void ks_engine_handle(struct ks_engine *e, const struct keystore_msg *req,
 		      struct keystore_enc *out);
 /* Background work between requests (master-key re-wrap, scheduled
  * rotation and destruction). Returns true when more work is pending. */
 bool ks_engine_idle(struct ks_engine *e);
 bool ks_engine_sealed(const struct ks_engine *e);
+
+/* ------------------------------------------------------------- keys */
+
+/* Frees a key, wiping its material; accepts NULL. */
+void ks_key_free(struct ks_key *k);
+/* Lookup by (tenant, name) / (tenant, id); NULL when absent. */
+struct ks_key *ks_key_find(struct ks_engine *e, struct bw_str tenant,
+			   struct bw_str name);
+struct ks_key *ks_key_find_id(struct ks_engine *e, struct bw_str tenant,
+			      const uint8_t id[KEYSTORE_KEY_ID_LEN]);
+/* Index of the first key >= (tenant, name) in e->keys. */
+size_t ks_key_lower_bound(struct ks_engine *e, struct bw_str tenant,
+			  struct bw_str name);
+/* Inserts k (ownership passes to e). -1 when the table is full. */
+int ks_key_insert(struct ks_engine *e, struct ks_key *k) BW_WUR;
+/* Appends a version with fresh or given material (moved from *m). */
+int ks_key_add_version(struct ks_key *k, struct ks_material *m,
+		       struct bw_err *err) BW_WUR;
+/* The parsed private key of version v (cached). */
+EVP_PKEY *ks_key_pkey(struct ks_key *k, struct ks_version *v,
+		      struct bw_err *err);
+/* Crypto-shreds k: wipes and frees every version's material. */
+void ks_key_shred(struct ks_key *k);
+/* Writes k's file with the active master key (atomic, fsynced). */
+int ks_key_save(struct ks_engine *e, struct ks_key *k,
+		struct bw_err *err) BW_WUR;
+/* Loads every key file (after unseal). Files that fail their MAC or do
+ * not parse are skipped, logged and counted in e->load_failures. */
+int ks_keys_load(struct ks_engine *e, struct bw_err *err) BW_WUR;
+/* Wipes and forgets every key. */
+void ks_keys_clear(struct ks_engine *e);
+
+/* ------------------------------------------------------------- seal */
+
+/* Reads DATA_DIR/keystore/seal into e->seal (initialized = true), or
+ * leaves initialized false when there is none. */
+int ks_seal_load(struct ks_engine *e, struct bw_err *err) BW_WUR;
+/* Sets up a new seal of `type` (Shamir n/k, or passphrase with Argon2id
+ * cost t/m): a fresh master key when not initialised, otherwise the
+ * current master keys re-wrapped (requires unsealed). For Shamir, OUT:
+ * shares (n strings, each KEYSTORE_SHARE_TEXT_MAX bytes). */
+int ks_seal_init(struct ks_engine *e, unsigned type, unsigned n, unsigned k,
+		 const uint8_t *pass, size_t passlen, uint32_t t, uint32_t m,
+		 char (*shares)[KEYSTORE_SHARE_TEXT_MAX],
+		 struct bw_err *err) BW_WUR;
+/* Unseal with the auto key file. */
+int ks_unseal_auto(struct ks_engine *e, struct bw_err *err) BW_WUR;
+/* Unseal with a passphrase. */
+int ks_unseal_passphrase(struct ks_engine *e, const uint8_t *pass, size_t n,
+			 struct bw_err *err) BW_WUR;
+/* Adds one share (text form). Returns 1 when this share completed the
+ * unseal, 0 when more are needed, -1 with err on a bad share or a failed
+ * combination (progress is reset then). */
+int ks_unseal_share(struct ks_engine *e, const char *text, size_t len,
+		    struct bw_err *err) BW_WUR;
+void ks_unseal_reset(struct ks_engine *e);
+/* Forgets the master keys, the KEK and every key. */
+void ks_seal_now(struct ks_engine *e);
+/* Starts a master-key rotation: a new generation wraps new key files;
+ * existing files are re-wrapped by ks_seal_rewrap_step. */
+int ks_seal_rotate(struct ks_engine *e, struct bw_err *err) BW_WUR;
+/* Re-wraps up to `max` key files still on an old generation; when none
+ * are left, retires it. Returns the number still pending. */
+size_t ks_seal_rewrap_step(struct ks_engine *e, size_t max);
+size_t ks_seal_rewrap_pending(const struct ks_engine *e);
+/* The master key generation with this epoch, or NULL. */
+const struct ks_mk *ks_mk_find(const struct ks_engine *e, uint32_t epoch);
+const struct ks_mk *ks_mk_active(const struct ks_engine *e);
+/* Encodes a share's text form / decodes one (checksum verified). */
+size_t ks_share_encode(const uint8_t seal_id[KS_SEAL_ID_LEN], uint8_t x,
+		       uint8_t k, const uint8_t y[KS_MK_LEN], char *out,
+		       size_t cap);
+int ks_share_decode(const char *text, size_t len,
+		    uint8_t seal_id[KS_SEAL_ID_LEN], uint8_t *x, uint8_t *k,
+		    uint8_t y[KS_MK_LEN]) BW_WUR;
 
 /* ------------------------------------------------------------- hardening */
 

@@ -78,6 +78,7 @@ static const struct tag_info tag_info[KEYSTORE_TAG_MAX_] = {
 	[KEYSTORE_TAG_NONCE] = { F_BYTES, false, 12, 12 },
 	[KEYSTORE_TAG_SEAL_ID] = { F_BYTES, false, 8, 8 },
 	[KEYSTORE_TAG_UPDATED] = { F_U64, false, 8, 8 },
+	[KEYSTORE_TAG_NO_PLAINTEXT] = { F_BOOL, false, 1, 1 },
 };
 
 /* The decoder's repeat check keeps one bit per tag in a uint64_t. */

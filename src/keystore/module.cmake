@@ -5,7 +5,9 @@ pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 bw_module(keystore
   SOURCES src/keystore/keystore_proto.c src/keystore/keystore_ctext.c
           src/keystore/keystore_shamir.c src/keystore/keystore_crypto.c
-          src/keystore/keystore_kat.c
+          src/keystore/keystore_kat.c src/keystore/keystore_keys.c
+          src/keystore/keystore_seal.c src/keystore/keystore_engine.c
   DEPS core PkgConfig::OPENSSL PkgConfig::ARGON2 PkgConfig::SECCOMP)
 bw_unit_test(test_keystore_proto keystore src/keystore/tests/test_keystore_proto.c)
 bw_unit_test(test_keystore_crypto keystore src/keystore/tests/test_keystore_crypto.c)
+bw_unit_test(test_keystore_engine keystore src/keystore/tests/test_keystore_engine.c)
