@@ -299,4 +299,6 @@ wrk_parse() {
   echo "${rps:-0} ${p50:-nan} ${p99:-nan} ${err:-0}"
 }
 
+# Rate per second of server CPU time: RATE CPU% -> RATE * 100 / CPU%.
+per_cpu() { awk -v r="$1" -v c="$2" 'BEGIN{ if (c + 0 > 0) printf "%.0f", r * 100 / c; else print "n/a" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

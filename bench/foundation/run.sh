@@ -132,9 +132,9 @@ bench_http() {
   bw_stop http; nginx_stop http
   emit "## Static response throughput (wrk -t2 -c64 -d${DURATION}s, keep-alive, $(wc -c <"$WORK/body.html")-byte page)"
   emit ""
-  emit "| protocol | bulwark req/s | p50 / p99 ms | nginx req/s | p50 / p99 ms | ratio | goal |"
-  emit "|---|---|---|---|---|---|---|"
-  local best_b best_n rb rn
+  emit "| protocol | bulwark req/s (server CPU) | p50 / p99 ms | nginx req/s (server CPU) | p50 / p99 ms | ratio | bulwark per server CPU-s | nginx per server CPU-s | ratio | goal |"
+  emit "|---|---|---|---|---|---|---|---|---|---|"
+  local best_b best_n rb rn pb pn
   for proto in plain tls; do
     rb=1; rn=1
     for r in $(seq 1 "$ROUNDS"); do
@@ -142,7 +142,8 @@ bench_http() {
       [ "${RPS[$r.ngx.$proto]}" -gt "${RPS[$rn.ngx.$proto]}" ] && rn=$r
     done
     best_b=${RPS[$rb.bw.$proto]}; best_n=${RPS[$rn.ngx.$proto]}
-    emit "| $([ $proto = plain ] && echo HTTP/1.1 || echo 'HTTPS (TLS 1.3)') | $best_b | ${P50[$rb.bw.$proto]} / ${P99[$rb.bw.$proto]} | $best_n | ${P50[$rn.ngx.$proto]} / ${P99[$rn.ngx.$proto]} | $(ratio "$best_b" "$best_n") | ≥ 1.0 |"
+    pb=$(per_cpu "$best_b" "${CPU[$rb.bw.$proto]}"); pn=$(per_cpu "$best_n" "${CPU[$rn.ngx.$proto]}")
+    emit "| $([ $proto = plain ] && echo HTTP/1.1 || echo 'HTTPS (TLS 1.3)') | $best_b (${CPU[$rb.bw.$proto]}%) | ${P50[$rb.bw.$proto]} / ${P99[$rb.bw.$proto]} | $best_n (${CPU[$rn.ngx.$proto]}%) | ${P50[$rn.ngx.$proto]} / ${P99[$rn.ngx.$proto]} | $(ratio "$best_b" "$best_n") | $pb | $pn | $(ratio "$pb" "$pn") | ≥ 1.0 |"
   done
   emit ""
   emit "Every round (req/s, server worker CPU %, errors):"
@@ -293,8 +294,7 @@ bench_handshake() {
       [ "${HS[$r.bw.$k]}" -gt "${HS[$rb.bw.$k]}" ] && rb=$r
       [ "${HS[$r.ngx.$k]}" -gt "${HS[$rn.ngx.$k]}" ] && rn=$r
     done
-    pb=$(awk -v h="${HS[$rb.bw.$k]}" -v c="${CPU[$rb.bw.$k]}" 'BEGIN{ if (c > 0) printf "%.0f", h * 100 / c; else print 0 }')
-    pn=$(awk -v h="${HS[$rn.ngx.$k]}" -v c="${CPU[$rn.ngx.$k]}" 'BEGIN{ if (c > 0) printf "%.0f", h * 100 / c; else print 0 }')
+    pb=$(per_cpu "${HS[$rb.bw.$k]}" "${CPU[$rb.bw.$k]}"); pn=$(per_cpu "${HS[$rn.ngx.$k]}" "${CPU[$rn.ngx.$k]}")
     emit "| $([ $k = ec ] && echo 'ECDSA P-256' || echo 'RSA-2048') | ${HS[$rb.bw.$k]} (${CPU[$rb.bw.$k]}%) | ${HS[$rn.ngx.$k]} (${CPU[$rn.ngx.$k]}%) | $(ratio "${HS[$rb.bw.$k]}" "${HS[$rn.ngx.$k]}") | $pb | $pn | $(ratio "$pb" "$pn") | ≥ 1.0 |"
   done
   emit ""
