@@ -1,0 +1,532 @@
+/*
+ * iam — bulwark's identity core: tenants (realms), users, groups and
+ * attributes, passwords (Argon2id, NIST SP 800-63B policy, history,
+ * rotation), failed-login monitoring and lockout, TOTP and recovery codes,
+ * sessions and API keys, and the bearer-token authentication the admin API
+ * uses. State lives in the store (docs/internals/STORE.md); the guide is
+ * docs/internals/IAM.md.
+ *
+ * Invariants:
+ *  - tenant isolation: every row carries its tenant, every query binds the
+ *    tenant it was asked for, and every function takes the tenant
+ *    explicitly; an id from tenant A is "not found" in tenant B;
+ *  - secrets at rest: passwords as Argon2id PHC strings; session tokens,
+ *    API key secrets and recovery codes as SHA-256 (they carry >= 80 bits
+ *    of entropy, so a slow hash adds nothing); TOTP seeds sealed through
+ *    struct iam_sealer (the kms will implement it);
+ *  - login never tells whether a user exists: unknown users, disabled
+ *    users and wrong passwords give the same status and message, and
+ *    unknown users cost one Argon2id verification against a dummy hash;
+ *  - every login attempt is an event (category "authentication") with
+ *    tenant, user, source IP and reason;
+ *  - all time is bw_clock time, so tests move it instead of sleeping.
+ *
+ * Threading: everything here may block (store, Argon2id) except where
+ * marked; call it from the thread pool or the CLI, never from an event
+ * loop. iam_login_async() is the loop-safe way to log in.
+ */
+#ifndef BW_IAM_H
+#define BW_IAM_H
+
+#include "core/core.h"
+#include "iam/iam_limits.h"
+
+struct store;
+struct tpool;
+struct loop;
+
+/* --------------------------------------------------------------- sealer */
+
+/*
+ * Seals and opens small secrets (TOTP seeds) bound to a context string
+ * (aad: "tenant/user/purpose"), so a sealed value moved to another row
+ * does not open. The keystore process (kms) will implement this; until
+ * then iam_sealer_local() does AES-256-GCM in-process. Both callbacks
+ * append to out and return 0, or -1 with err; open fails with 400
+ * "bad_tag" on anything tampered with.
+ */
+struct iam_sealer {
+	int (*seal)(void *ctx, const uint8_t *pt, size_t n, const char *aad,
+		    struct bw_buf *out, struct bw_err *err);
+	int (*open)(void *ctx, const uint8_t *ct, size_t n, const char *aad,
+		    struct bw_buf *out, struct bw_err *err);
+	void *ctx;
+	void (*free)(void *ctx); /* called by iam_free; may be NULL */
+};
+
+/* IN-PROCESS STOPGAP until the kms exists: a sealer using AES-256-GCM
+ * with a key held in this process (copied, wiped on free). */
+int iam_sealer_local(struct iam_sealer *s, const uint8_t key[32],
+		     struct bw_err *err) BW_WUR;
+
+/* ----------------------------------------------------------------- open */
+
+struct iam_argon2 {
+	uint32_t m_kib; /* memory in KiB */
+	uint32_t t;     /* passes */
+	uint32_t p;     /* lanes */
+};
+
+struct iam_options {
+	struct store *store;      /* borrowed; required */
+	struct tpool *pool;       /* borrowed; needed for iam_login_async */
+	struct iam_sealer sealer; /* taken over (its free runs at iam_free) */
+	struct iam_argon2 argon2; /* 0 fields: defaults (iam_limits.h) */
+	const char *blocklist_path; /* optional, see IAM.md for the format */
+	size_t blocklist_max;       /* 0: IAM_BLOCKLIST_ENTRIES_DEFAULT */
+};
+
+struct iam;
+
+/*
+ * Opens the identity core: migrates the "iam" schema, loads the blocklist,
+ * computes the dummy hash. Argon2id parameters below OWASP's floor are
+ * refused (400 "weak_argon2"), as are ones above the hard maxima. Returns
+ * NULL with err on failure. Boot-time only.
+ */
+struct iam *iam_new(const struct iam_options *o, struct bw_err *err) BW_WUR;
+void iam_free(struct iam *iam); /* accepts NULL */
+
+/* -------------------------------------------------------------- tenants */
+
+/*
+ * A tenant's policy. Zero-initialise and call iam_policy_defaults; the
+ * API and the loader check every value against iam_limits.h with
+ * iam_policy_check.
+ */
+struct iam_policy {
+	/* passwords (NIST SP 800-63B) */
+	uint32_t pw_min_length;   /* code points */
+	uint32_t pw_max_length;   /* code points, >= 64 */
+	uint32_t pw_min_lower, pw_min_upper, pw_min_digit, pw_min_symbol;
+	bool pw_blocklist;        /* refuse blocklisted passwords */
+	bool pw_forbid_names;     /* refuse passwords containing the user or
+				     tenant name */
+	uint32_t pw_history;      /* refuse the last N passwords */
+	uint32_t pw_max_age_days; /* 0: never expires */
+	uint32_t pw_warn_days;    /* warn this long before expiry */
+	/* lockout */
+	uint32_t lock_window_s;
+	uint32_t lock_pair_threshold;    /* account+IP failures before delays */
+	uint32_t lock_account_threshold; /* account failures before a lock */
+	uint32_t lock_ip_threshold;      /* IP failures before throttling */
+	/* MFA and sessions */
+	bool mfa_required;        /* users without TOTP cannot log in */
+	uint32_t session_idle_s;
+	uint32_t session_absolute_s;
+};
+void iam_policy_defaults(struct iam_policy *p);
+/* 0, or -1 with 400 "bad_policy" naming the field out of range. */
+int iam_policy_check(const struct iam_policy *p, struct bw_err *err) BW_WUR;
+
+struct iam_tenant {
+	char name[IAM_TENANT_MAX + 1];
+	char display_name[IAM_TEXT_MAX + 1];
+	bool disabled;
+	int64_t created, updated;
+	struct iam_policy policy;
+};
+
+/* The platform tenant holds bulwark's own operators. */
+#define IAM_PLATFORM_TENANT "platform"
+
+/*
+ * Creates tenant `name` ([a-z0-9-], 1..63, not starting with '-'); policy
+ * NULL means the defaults. 409 "conflict" if it exists, 400 "bad_name".
+ * OUT: t (may be NULL).
+ */
+int iam_tenant_create(struct iam *iam, const char *name,
+		      const char *display_name, const struct iam_policy *policy,
+		      struct iam_tenant *t, struct bw_err *err) BW_WUR;
+/* 0 with *t filled, or -1: 404 "not_found". */
+int iam_tenant_get(struct iam *iam, const char *name, struct iam_tenant *t,
+		   struct bw_err *err) BW_WUR;
+/* Updates display name (NULL: unchanged) and policy (NULL: unchanged). */
+int iam_tenant_update(struct iam *iam, const char *name,
+		      const char *display_name, const struct iam_policy *policy,
+		      struct bw_err *err) BW_WUR;
+/* Disabling refuses every login and bearer token of the tenant at once
+ * (sessions are kept, so re-enabling restores them). */
+int iam_tenant_set_disabled(struct iam *iam, const char *name, bool disabled,
+			    struct bw_err *err) BW_WUR;
+/* Deletes the tenant and, by cascade, everything in it: users, groups,
+ * sessions, API keys, MFA secrets. The platform tenant cannot be deleted
+ * (403 "protected"). */
+int iam_tenant_delete(struct iam *iam, const char *name,
+		      struct bw_err *err) BW_WUR;
+/* Calls fn for every tenant (name order); fn returns non-zero to stop. */
+int iam_tenant_list(struct iam *iam,
+		    int (*fn)(void *arg, const struct iam_tenant *t), void *arg,
+		    struct bw_err *err) BW_WUR;
+
+/* ---------------------------------------------------------------- users */
+
+struct iam_user {
+	char tenant[IAM_TENANT_MAX + 1];
+	char id[IAM_ID_LEN + 1];
+	char name[IAM_NAME_MAX + 1];
+	char display_name[IAM_TEXT_MAX + 1];
+	char email[IAM_TEXT_MAX + 1];
+	char attrs[IAM_ATTRS_MAX + 1]; /* a JSON object, "{}" when none */
+	bool disabled;
+	bool must_change_password;
+	bool has_password;
+	bool mfa_enrolled;
+	int64_t created, updated, password_changed;
+};
+
+/* What to create or change. NULL / unset fields: not given. */
+struct iam_user_spec {
+	const char *name;         /* create only; case-insensitively unique */
+	const char *display_name;
+	const char *email;
+	const char *attrs;        /* a JSON object of at most IAM_ATTRS_MAX */
+	const char *password;     /* create only: initial password */
+	size_t password_len;
+	bool must_change_password; /* create only */
+};
+
+/*
+ * Creates a user in tenant. The initial password, if any, must pass the
+ * tenant's policy (400 with the policy reason). 409 "conflict" when the
+ * name is taken, 404 when the tenant does not exist. OUT: u (may be NULL).
+ */
+int iam_user_create(struct iam *iam, const char *tenant,
+		    const struct iam_user_spec *spec, struct iam_user *u,
+		    struct bw_err *err) BW_WUR;
+/* By id or by (case-insensitive) name. 404 "not_found". */
+int iam_user_get(struct iam *iam, const char *tenant, const char *id,
+		 struct iam_user *u, struct bw_err *err) BW_WUR;
+int iam_user_find(struct iam *iam, const char *tenant, const char *name,
+		  struct iam_user *u, struct bw_err *err) BW_WUR;
+/* Changes display_name / email / attrs where given. */
+int iam_user_update(struct iam *iam, const char *tenant, const char *id,
+		    const struct iam_user_spec *spec,
+		    struct bw_err *err) BW_WUR;
+/*
+ * Disabling: logins are refused, every session is revoked and API keys
+ * stop authenticating (they are kept, so enabling restores them).
+ */
+int iam_user_set_disabled(struct iam *iam, const char *tenant, const char *id,
+			  bool disabled, struct bw_err *err) BW_WUR;
+/*
+ * Deletes the user and by cascade its sessions, API keys, MFA secrets,
+ * recovery codes, password history and group memberships. Tokens it held
+ * stop working at once. Audit records keep its id, which is random and
+ * never reused, so they stay unambiguous.
+ */
+int iam_user_delete(struct iam *iam, const char *tenant, const char *id,
+		    struct bw_err *err) BW_WUR;
+/* Every user of tenant in name order; fn returns non-zero to stop. */
+int iam_user_list(struct iam *iam, const char *tenant,
+		  int (*fn)(void *arg, const struct iam_user *u), void *arg,
+		  struct bw_err *err) BW_WUR;
+
+/* --------------------------------------------------------------- groups */
+
+struct iam_group {
+	char tenant[IAM_TENANT_MAX + 1];
+	char id[IAM_ID_LEN + 1];
+	char name[IAM_NAME_MAX + 1];
+	char description[IAM_TEXT_MAX + 1];
+	int64_t created;
+};
+
+int iam_group_create(struct iam *iam, const char *tenant, const char *name,
+		     const char *description, struct iam_group *g,
+		     struct bw_err *err) BW_WUR;
+int iam_group_get(struct iam *iam, const char *tenant, const char *id,
+		  struct iam_group *g, struct bw_err *err) BW_WUR;
+int iam_group_delete(struct iam *iam, const char *tenant, const char *id,
+		     struct bw_err *err) BW_WUR;
+int iam_group_list(struct iam *iam, const char *tenant,
+		   int (*fn)(void *arg, const struct iam_group *g), void *arg,
+		   struct bw_err *err) BW_WUR;
+/* Membership: both must exist in tenant (404 otherwise). Adding twice is
+ * a no-op; removing a non-member is 404. */
+int iam_group_add_member(struct iam *iam, const char *tenant,
+			 const char *group_id, const char *user_id,
+			 struct bw_err *err) BW_WUR;
+int iam_group_remove_member(struct iam *iam, const char *tenant,
+			    const char *group_id, const char *user_id,
+			    struct bw_err *err) BW_WUR;
+/* Members of a group, or groups of a user (fn gets ids and names). */
+int iam_group_members(struct iam *iam, const char *tenant, const char *group_id,
+		      int (*fn)(void *arg, const char *user_id, const char *name),
+		      void *arg, struct bw_err *err) BW_WUR;
+int iam_user_groups(struct iam *iam, const char *tenant, const char *user_id,
+		    int (*fn)(void *arg, const char *group_id, const char *name),
+		    void *arg, struct bw_err *err) BW_WUR;
+
+/* ------------------------------------------------------------ passwords */
+
+/*
+ * Checks password against tenant policy p for a user named user_name in
+ * tenant tenant_name (no store access, no history). Returns 0 or -1 with
+ * 400 and reason "too_short", "too_long", "bad_encoding", "blocklisted",
+ * "contains_name", "repetitive" or "composition".
+ */
+int iam_password_check(struct iam *iam, const struct iam_policy *p,
+		       const char *tenant_name, const char *user_name,
+		       const char *password, size_t len,
+		       struct bw_err *err) BW_WUR;
+
+/*
+ * The user changes their own password: old must verify (else 401
+ * "bad_password", counted like a failed login), new must pass the policy
+ * and not be one of the last pw_history passwords (400 "reused"). Other
+ * sessions of the user are revoked; keep_session (a session handle, may be
+ * NULL) survives.
+ */
+int iam_password_change(struct iam *iam, const char *tenant,
+			const char *user_id, const char *old_pw, size_t old_len,
+			const char *new_pw, size_t new_len,
+			const char *keep_session, struct bw_err *err) BW_WUR;
+
+/*
+ * An administrator sets a password: policy applies (history does not),
+ * the user must change it at the next login, every session is revoked.
+ */
+int iam_password_reset(struct iam *iam, const char *tenant,
+		       const char *user_id, const char *new_pw, size_t new_len,
+		       struct bw_err *err) BW_WUR;
+
+/* True when the blocklist holds s (case-insensitively). Non-blocking. */
+bool iam_blocklist_contains(const struct iam *iam, const char *s, size_t n);
+size_t iam_blocklist_size(const struct iam *iam);
+
+/* ---------------------------------------------------------------- login */
+
+struct iam_login_request {
+	const char *tenant;
+	const char *username;
+	const char *password;
+	size_t password_len;
+	const char *source_ip; /* for lockout and events; required */
+};
+
+enum iam_login_status {
+	IAM_LOGIN_OK,                 /* session_token is set */
+	IAM_LOGIN_MFA_REQUIRED,       /* challenge is set: call iam_login_mfa */
+	IAM_LOGIN_CHANGE_PASSWORD,    /* challenge is set: call
+					 iam_login_change_password */
+	IAM_LOGIN_FAILED,             /* wrong credentials (or no such user,
+					 or disabled: indistinguishable) */
+	IAM_LOGIN_THROTTLED,          /* too many failures: retry_after_s */
+	IAM_LOGIN_ERROR,              /* internal error (err): answer 503 */
+};
+
+struct iam_login_result {
+	enum iam_login_status status;
+	char session_token[IAM_TOKEN_MAX]; /* IAM_LOGIN_OK */
+	char challenge[IAM_TOKEN_MAX];     /* MFA / change password */
+	int64_t retry_after_s;             /* THROTTLED */
+	int64_t password_expires_s;        /* > 0: seconds left, when inside
+					      the warning period */
+	char user_id[IAM_ID_LEN + 1];      /* set on OK / MFA / CHANGE only */
+	struct bw_err err;                 /* IAM_LOGIN_ERROR */
+};
+
+/* A stable, generic message for a status (same for every failure). */
+const char *iam_login_status_message(enum iam_login_status s);
+
+/*
+ * Password login. Blocking (Argon2id + store). Order: per-IP, per
+ * account+IP and per-account throttles (the account lock is skipped for
+ * sources this user logged in from recently), user lookup (unknown users
+ * verify against the dummy hash), verification, counters, event. On
+ * success the hash is re-computed if its parameters differ from the
+ * current ones. Then: a forced password change (admin reset or expiry)
+ * gives CHANGE_PASSWORD; MFA enrolment (or the tenant's mfa_required)
+ * gives MFA_REQUIRED; otherwise a session.
+ */
+void iam_login(struct iam *iam, const struct iam_login_request *req,
+	       struct iam_login_result *out);
+
+/*
+ * The same on the thread pool: copies the request (the password into
+ * memory wiped afterwards) and calls done(arg, result) on loop `reply`
+ * (the result is valid during the call only). Returns 0 when queued, or
+ * -1 with 503 "overloaded" (queue full) — never blocks. Non-blocking.
+ */
+int iam_login_async(struct iam *iam, const struct iam_login_request *req,
+		    struct loop *reply,
+		    void (*done)(void *arg, const struct iam_login_result *r),
+		    void *arg, struct bw_err *err) BW_WUR;
+
+/* Second step with a TOTP code or a recovery code. A wrong code counts
+ * against the challenge (5 tries) and the lockout counters. */
+void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
+		   const char *code, const char *source_ip,
+		   struct iam_login_result *out);
+/* Sets a new password through a CHANGE_PASSWORD challenge, then continues
+ * like a login (MFA, session). Policy failures come back as
+ * IAM_LOGIN_ERROR with a 400 err and the challenge stays valid. */
+void iam_login_change_password(struct iam *iam, const char *tenant,
+			       const char *challenge, const char *new_pw,
+			       size_t new_len, const char *source_ip,
+			       struct iam_login_result *out);
+
+/* Administrator unlock: clears the account's lockout counters. */
+void iam_lockout_unlock(struct iam *iam, const char *tenant,
+			const char *username);
+
+/* ------------------------------------------------------------------ MFA */
+
+enum iam_totp_alg { IAM_TOTP_SHA1, IAM_TOTP_SHA256, IAM_TOTP_SHA512 };
+
+/* RFC 4226 HOTP value of counter with secret, `digits` long, into out
+ * (digits + NUL). Returns 0, or -1 for bad parameters. Non-blocking. */
+int iam_hotp(const uint8_t *secret, size_t n, enum iam_totp_alg alg,
+	     unsigned digits, uint64_t counter, char out[16]) BW_WUR;
+
+struct iam_totp_enrolment {
+	char secret_b32[128];         /* for manual entry */
+	char uri[IAM_OTPAUTH_MAX];    /* otpauth://totp/... */
+};
+
+/*
+ * Starts (or restarts) TOTP enrolment: a fresh secret sealed at rest,
+ * unconfirmed until iam_totp_confirm. issuer names the service in the
+ * authenticator app. OUT: e.
+ */
+int iam_totp_begin(struct iam *iam, const char *tenant, const char *user_id,
+		   const char *issuer, enum iam_totp_alg alg, unsigned digits,
+		   struct iam_totp_enrolment *e, struct bw_err *err) BW_WUR;
+/*
+ * Confirms enrolment with a current code and creates recovery codes.
+ * OUT: codes (shown once; stored hashed). 400 "bad_code".
+ */
+int iam_totp_confirm(struct iam *iam, const char *tenant, const char *user_id,
+		     const char *code,
+		     char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1],
+		     struct bw_err *err) BW_WUR;
+/*
+ * Verifies a TOTP code of a confirmed enrolment: ±1 step, and never a
+ * step at or before the last one accepted (a code works once). 400
+ * "bad_code" / "replayed", 404 when not enrolled.
+ */
+int iam_totp_verify(struct iam *iam, const char *tenant, const char *user_id,
+		    const char *code, struct bw_err *err) BW_WUR;
+/* Removes TOTP and the recovery codes. */
+int iam_totp_disable(struct iam *iam, const char *tenant, const char *user_id,
+		     struct bw_err *err) BW_WUR;
+/* Replaces the user's recovery codes. OUT: codes. */
+int iam_recovery_codes_new(struct iam *iam, const char *tenant,
+			   const char *user_id,
+			   char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1],
+			   struct bw_err *err) BW_WUR;
+/* Uses one recovery code (each works once). 400 "bad_code". */
+int iam_recovery_code_use(struct iam *iam, const char *tenant,
+			  const char *user_id, const char *code,
+			  struct bw_err *err) BW_WUR;
+
+/*
+ * QR code of text (an otpauth URI) as an SVG document (malloc'd,
+ * NUL-terminated; caller frees) or a PNG image (malloc'd, *len bytes).
+ * NULL with err on failure. Non-blocking.
+ */
+char *iam_qr_svg(const char *text, struct bw_err *err);
+uint8_t *iam_qr_png(const char *text, unsigned scale, size_t *len,
+		    struct bw_err *err);
+
+/* ----------------------------------------------------- sessions, keys */
+
+enum iam_principal_kind { IAM_PRINCIPAL_SESSION = 1, IAM_PRINCIPAL_API_KEY };
+
+/* Who a bearer token stands for. */
+struct iam_principal {
+	enum iam_principal_kind kind;
+	char tenant[IAM_TENANT_MAX + 1];
+	char user_id[IAM_ID_LEN + 1];
+	char user_name[IAM_NAME_MAX + 1];
+	char credential_id[IAM_ID_LEN + 1]; /* session handle or key id */
+	char scopes[IAM_SCOPES_MAX + 1];    /* API keys: granted scopes */
+	bool mfa;                           /* sessions: MFA was passed */
+	int64_t expires;                    /* 0: none */
+};
+
+/*
+ * Authenticates a bearer token: a session ("bws_...") or an API key
+ * ("bwk_..."). Checks the hash in constant time, expiry (idle and
+ * absolute for sessions), revocation, and that user and tenant are
+ * enabled; touches last_seen / last_used (at most once a minute).
+ * Returns 0 with *out filled, -1 when the token is not valid (answer
+ * 401), -2 when the store failed (answer 503). Blocking (one read).
+ */
+int iam_authenticate_bearer(struct iam *iam, const char *token, size_t len,
+			    struct iam_principal *out);
+
+struct iam_session_info {
+	char handle[IAM_ID_LEN + 1];
+	char ip[48];
+	bool mfa;
+	int64_t created, last_seen, expires;
+};
+int iam_session_list(struct iam *iam, const char *tenant, const char *user_id,
+		     int (*fn)(void *arg, const struct iam_session_info *s),
+		     void *arg, struct bw_err *err) BW_WUR;
+/* Revokes one session by handle (404 if not this user's). */
+int iam_session_revoke(struct iam *iam, const char *tenant,
+		       const char *user_id, const char *handle,
+		       struct bw_err *err) BW_WUR;
+/* Revokes every session of the user except `keep` (may be NULL). */
+int iam_session_revoke_all(struct iam *iam, const char *tenant,
+			   const char *user_id, const char *keep,
+			   struct bw_err *err) BW_WUR;
+/* Ends the session a token names (logout); unknown tokens are ignored. */
+int iam_logout(struct iam *iam, const char *token, size_t len,
+	       struct bw_err *err) BW_WUR;
+
+struct iam_apikey_info {
+	char id[IAM_ID_LEN + 1];
+	char name[IAM_NAME_MAX + 1];
+	char scopes[IAM_SCOPES_MAX + 1];
+	int64_t created, expires, last_used; /* expires 0: never */
+};
+/* Length of an API key token: "bwk_" id(16 hex) "_" secret(43) crc(8). */
+#define IAM_APIKEY_LEN 72
+
+/*
+ * Creates an API key for a user: OUT token (NUL-terminated, shown once),
+ * info. ttl_s 0 means no expiry. scopes is space-separated
+ * ([a-z0-9.:_-] words).
+ */
+int iam_apikey_create(struct iam *iam, const char *tenant, const char *user_id,
+		      const char *name, const char *scopes, int64_t ttl_s,
+		      char token[IAM_APIKEY_LEN + 1], struct iam_apikey_info *info,
+		      struct bw_err *err) BW_WUR;
+/* A new key with the same name and scopes; the old one keeps working for
+ * overlap_s more seconds (0: revoked at once). */
+int iam_apikey_rotate(struct iam *iam, const char *tenant, const char *user_id,
+		      const char *key_id, int64_t overlap_s,
+		      char token[IAM_APIKEY_LEN + 1], struct iam_apikey_info *info,
+		      struct bw_err *err) BW_WUR;
+int iam_apikey_revoke(struct iam *iam, const char *tenant, const char *user_id,
+		      const char *key_id, struct bw_err *err) BW_WUR;
+int iam_apikey_list(struct iam *iam, const char *tenant, const char *user_id,
+		    int (*fn)(void *arg, const struct iam_apikey_info *k),
+		    void *arg, struct bw_err *err) BW_WUR;
+/* True when token has the shape and checksum of a bulwark API key (for
+ * leak scanners). Non-blocking. */
+bool iam_apikey_looks_valid(const char *token, size_t len);
+
+/* ---------------------------------------------------------------- stats */
+
+struct iam_stats {
+	uint64_t logins_ok, logins_failed, logins_throttled;
+	uint64_t dummy_verifications; /* unknown-user Argon2id runs */
+	uint64_t rehashes;            /* hashes upgraded at login */
+	uint64_t mfa_ok, mfa_failed;
+};
+void iam_stats_get(struct iam *iam, struct iam_stats *out);
+
+/* ------------------------------------------------------------------ API */
+
+/*
+ * Registers the identity REST routes (src/iam/iam_api.c) with the admin
+ * API for this iam (kept for the process lifetime). Start-up only.
+ */
+int iam_api_register(struct iam *iam) BW_WUR;
+
+#endif
