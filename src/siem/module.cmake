@@ -5,7 +5,8 @@ endif()
 bw_module(siem
   SOURCES src/siem/siem_event.c src/siem/siem_text.c src/siem/siem_syslog.c
           src/siem/siem_frame.c src/siem/siem_cef.c src/siem/siem_access.c
-          src/siem/siem_msg.c
+          src/siem/siem_msg.c src/siem/siem_sigma_map.c src/siem/siem_sigma.c
+          src/siem/siem_cond.c src/siem/siem_match.c src/siem/siem_corr.c
   DEPS core json conf event PkgConfig::PCRE2)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)
 bw_unit_test(test_siem_syslog siem src/siem/tests/test_siem_syslog.c)
@@ -16,3 +17,4 @@ bw_fuzz_target(fuzz_cef siem src/siem/fuzz/fuzz_cef.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_cef)
 bw_fuzz_target(fuzz_frame siem src/siem/fuzz/fuzz_frame.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_frame)
+bw_unit_test(test_siem_sigma siem src/siem/tests/test_siem_sigma.c)

@@ -433,7 +433,9 @@ struct siem_alert {
 	int64_t first_ns; /* start of the window that matched */
 	uint64_t count;	  /* events, distinct values, or rules seen */
 	const char *group; /* group-by values joined by '\x1f' ("" if none) */
-	const struct siem_event *event; /* the event that completed it */
+	const struct siem_event *event; /* the event that completed it;
+					   NULL when siem_corr_advance closed
+					   the window */
 };
 
 typedef void (*siem_alert_cb)(const struct siem_alert *a, void *arg);

@@ -73,10 +73,13 @@ int siem_framer_feed(struct siem_framer *fr, const char *p, size_t n,
 				continue;
 			}
 			if (fr->skip_line) { /* rest of an oversized line */
-				const char *lf = memchr(p + i, '\n', n - i);
-				if (!lf)
+				/* LF and NUL end a line, as in ST_LINE */
+				size_t j = i;
+				while (j < n && p[j] != '\n' && p[j] != '\0')
+					j++;
+				if (j == n)
 					return 0;
-				i = (size_t)(lf - p) + 1;
+				i = j + 1;
 				fr->skip_line = false;
 				continue;
 			}

@@ -105,4 +105,162 @@ size_t siem_bsd_time(const char *p, size_t len,
 /* Numeric-ness of fields, for JSON output and Sigma comparisons. */
 bool siem_field_numeric(enum siem_field f);
 
+/* ================================================================ Sigma */
+
+/* A field reference resolved at load time. */
+enum fref_kind {
+	FREF_SLOT,     /* an ECS slot: id */
+	FREF_LABEL,    /* a label: name/len */
+	FREF_KEYWORDS, /* keyword search: message and event.original */
+};
+
+struct fref {
+	uint8_t kind;
+	uint8_t id;
+	const char *name; /* label key (arena), or the slot name */
+	size_t len;
+};
+
+/* Compiled value operations. */
+enum sv_op {
+	SV_EQ,
+	SV_CONTAINS,
+	SV_PREFIX,
+	SV_SUFFIX,
+	SV_GLOB, /* s holds the pattern with SV_STAR / SV_ONE for * and ? */
+	SV_RE,
+	SV_CIDR,
+	SV_LT,
+	SV_LTE,
+	SV_GT,
+	SV_GTE,
+	SV_EXISTS,
+	SV_NULL,     /* field absent or empty */
+	SV_FIELDREF, /* compare with another field: ref, sub-op in refop */
+};
+
+#define SV_STAR '\x01'
+#define SV_ONE '\x02'
+
+struct sv {
+	uint8_t op;
+	uint8_t refop; /* SV_FIELDREF: SV_EQ/CONTAINS/PREFIX/SUFFIX */
+	bool cased;    /* compare case-sensitively */
+	bool exists;   /* SV_EXISTS: wanted presence */
+	const char *s; /* needle/pattern, lowercased unless cased (arena) */
+	size_t len;
+	void *re;      /* pcre2_code * (freed by an arena cleanup) */
+	double num;
+	uint8_t family, bits; /* SV_CIDR: 4 or 6, prefix length */
+	uint8_t addr[16];
+	struct fref ref; /* SV_FIELDREF */
+};
+
+/* One field condition of a selection: field, values, how they combine. */
+struct fcond {
+	struct fref f;
+	bool all;    /* |all: every value must match (else any) */
+	bool negate; /* |neq: no value may match */
+	struct sv *v;
+	size_t nv;
+};
+
+/* A conjunction of field conditions (one map of a selection). */
+struct alt {
+	struct fcond *c;
+	size_t nc;
+};
+
+/* A search identifier: OR over alternatives (a list of maps), or one
+ * alternative (a map or a keyword list). */
+struct sel {
+	const char *name;
+	struct alt *alts;
+	size_t nalts;
+};
+
+enum cn_kind { CN_SEL, CN_AND, CN_OR, CN_NOT };
+
+struct cnode {
+	uint8_t kind;
+	uint32_t sel;
+	struct cnode *a, *b;
+};
+
+enum corr_type {
+	CORR_EVENT_COUNT,
+	CORR_VALUE_COUNT,
+	CORR_TEMPORAL,
+	CORR_TEMPORAL_ORDERED,
+};
+
+/* A group-by field: its default reference and per-rule aliases. */
+struct groupby {
+	const char *name;
+	struct fref def;
+	struct fref *per_rule; /* [nrules]; kind 0xff = use def */
+};
+
+struct corr_def {
+	uint8_t type;
+	const char **refs; /* rule ids/names as written */
+	uint32_t *rules;   /* resolved indices (after compile) */
+	size_t nrules;
+	struct groupby *gb;
+	size_t ngb;
+	int64_t timespan_ns;
+	/* condition: count compared with each op present */
+	bool has_gt, has_gte, has_lt, has_lte, has_eq;
+	uint64_t gt, gte, lt, lte, eq;
+	struct fref field; /* value_count */
+	bool generate;     /* generate: true (referenced rules alert too) */
+};
+
+struct srule {
+	struct siem_rule_info info;
+	/* detection */
+	struct sel *sels;
+	size_t nsels;
+	struct cnode *cond;
+	/* correlation */
+	struct corr_def *corr;
+	bool referenced; /* used by some correlation */
+};
+
+struct siem_ruleset {
+	struct bw_arena *arena; /* everything of this generation */
+	struct srule **rules;
+	size_t n, cap;
+	bool compiled;
+	struct rs_index *index; /* built by compile (siem_match.c) */
+	uint32_t *detections;   /* indices of detection rules */
+	size_t ndetections;
+	uint32_t *correlations;
+	size_t ncorrelations;
+};
+
+/* Loader internals shared with the matcher and tests. */
+int siem_fref_resolve(struct bw_arena *a, const char *name, size_t len,
+		      struct fref *out);
+int siem_cond_parse(struct bw_arena *a, const char *text,
+		    const struct sel *sels, size_t nsels, struct cnode **out,
+		    char *msg, size_t msgcap);
+/* Builds the field condition for one logsource attribute into c (values
+ * from the arena). Returns 1 when a condition was made, 0 when the
+ * logsource adds none, -1 when the arena is exhausted. */
+int siem_logsource_cond(struct bw_arena *a, const char *key, const char *value,
+			struct fcond *c);
+bool siem_glob_match(const char *pat, size_t plen, const char *s, size_t slen);
+int siem_index_build(struct siem_ruleset *rs, struct bw_err *err);
+void siem_index_free(struct siem_ruleset *rs);
+
+/* Evaluate one detection rule on an event (no index), for tests and the
+ * matcher. scratch is the matcher. */
+struct siem_matcher;
+bool siem_rule_eval(struct siem_matcher *m, const struct srule *r,
+		    const struct siem_event *ev);
+/* The value of a field reference in ev ({NULL,0} when absent); keyword
+ * references return the message. */
+struct bw_str siem_fref_get(const struct siem_event *ev, const struct fref *f);
+
 #endif

@@ -49,6 +49,11 @@
  * keeping compile time and memory bounded. */
 #define SIEM_RULES_MAX 20000u
 
+/* Memory of one ruleset generation (rules, compiled values, index).
+ * 20,000 rules average well under 8 KiB each; 512 MiB stops a hostile
+ * rule set (huge windash/base64offset expansions) from taking the host. */
+#define SIEM_RULESET_ARENA_MAX (512u * 1024u * 1024u)
+
 /* YAML documents in one rule file (a correlation with its rules). */
 #define SIEM_RULE_DOCS_MAX 64u
 
