@@ -118,6 +118,8 @@ struct waf_load_opts {
 	size_t arena_max;
 	bool no_include; /* refuse Include/IncludeOptional */
 	bool no_jit;     /* skip PCRE2 JIT compilation (faster load) */
+	bool no_hyperscan; /* no Hyperscan databases (pm and rx run on
+			      the portable paths; tests compare both) */
 	const char *base_dir;
 };
 
@@ -165,5 +167,167 @@ const struct waf_settings *waf_ruleset_settings(const struct waf_ruleset *rs);
 
 /* Bytes of memory the compiled rule set holds (arena, without PCRE2). */
 size_t waf_ruleset_memory(const struct waf_ruleset *rs);
+
+/* ------------------------------------------------------------ runtime */
+
+/*
+ * Transactions. A struct waf_tx carries one HTTP exchange through the five
+ * SecLang phases. It knows nothing about sockets: the caller (the gateway,
+ * a test, the differential driver) feeds it the request line, headers and
+ * body pieces, then asks for a decision after each phase. Every byte it
+ * keeps lives in the transaction's own arena, released by waf_tx_free.
+ *
+ * A transaction belongs to one thread at a time; any number of
+ * transactions may run concurrently against one rule set (the rule set is
+ * read-only; Hyperscan scratch and PCRE2 match data are per thread).
+ *
+ *   struct waf_tx_opts o = { .mode = WAF_MODE_BLOCK, .client_ip = "10.0.0.1",
+ *                            .client_port = 5555, ... };
+ *   struct waf_tx *tx = waf_tx_new(rs, &o, &err);
+ *   waf_tx_request_line(tx, "GET", 3, "/a?b=c", 6, "HTTP/1.1", 8);
+ *   waf_tx_request_header(tx, "Host", 4, "example.com", 11);
+ *   waf_tx_process_request_headers(tx, &d);           phase 1
+ *   waf_tx_append_request_body(tx, p, n); ...
+ *   waf_tx_process_request_body(tx, &d);              phase 2
+ *   waf_tx_response_status(tx, 200, "HTTP/1.1", 8);
+ *   waf_tx_response_header(tx, ...); waf_tx_process_response_headers(tx, &d);
+ *   waf_tx_append_response_body(...); waf_tx_process_response_body(tx, &d);
+ *   waf_tx_process_logging(tx);                       phase 5
+ *   waf_tx_audit_json(tx, &buf);                      ModSecurity JSON
+ *   waf_tx_free(tx);
+ */
+struct waf_tx;
+
+/* Per-route mode. OFF runs nothing; DETECT runs every rule and records
+ * matches but never disrupts; BLOCK enforces disruptive actions. The rule
+ * set's SecRuleEngine (and ctl:ruleEngine) can only make a route less
+ * strict: a route in BLOCK with "SecRuleEngine DetectionOnly" detects. */
+enum waf_mode { WAF_MODE_OFF = 0, WAF_MODE_DETECT, WAF_MODE_BLOCK };
+
+enum waf_verdict {
+	WAF_PASS = 0,    /* carry on */
+	WAF_DENY,        /* answer with status (403 by default) */
+	WAF_DROP,        /* close the connection without answering */
+	WAF_REDIRECT,    /* answer status (302) with Location: location */
+	WAF_ALLOW,       /* stop inspecting (allow action), carry on */
+};
+
+struct waf_decision {
+	enum waf_verdict verdict;
+	int status;            /* DENY/REDIRECT: HTTP status */
+	const char *location;  /* REDIRECT: target, owned by the tx */
+	uint64_t rule_id;      /* the rule that decided, 0 for PASS */
+	int phase;             /* the phase it happened in */
+};
+
+struct waf_tx_opts {
+	enum waf_mode mode;
+	const char *client_ip;  /* text form; NULL = "" (borrowed, copied) */
+	unsigned client_port;
+	const char *server_ip;
+	unsigned server_port;
+	const char *unique_id;  /* NULL: one is generated */
+	size_t arena_max;       /* 0: WAF_TX_ARENA_DEFAULT */
+};
+
+/* One matched rule (chain starter), for explain output and the audit log.
+ * All strings are NUL-terminated and owned by the transaction. */
+struct waf_match {
+	uint64_t rule_id;
+	int phase;
+	const char *file;
+	unsigned line;
+	const char *msg;       /* expanded; "" when the rule has none */
+	const char *logdata;   /* expanded; "" when none */
+	int severity;          /* 0..7, -1 when none */
+	const char *const *tags;
+	size_t ntags;
+	const char *var_name;  /* e.g. "ARGS:q" (the last link's match) */
+	const char *var_value; /* the value before transformations */
+	const char *tfns;      /* "t:urlDecodeUni,t:lowercase" or "" */
+	const char *op;        /* operator and parameter, e.g. "@rx ..." */
+	bool logged;           /* the rule's log flag (nolog: false) */
+	bool disruptive;       /* this match decided the verdict */
+	const char *ver, *rev;
+	int maturity, accuracy;
+};
+
+/*
+ * Start a transaction on rs (borrowed: it must outlive the transaction).
+ * opts may be NULL (BLOCK mode, empty addresses, generated id). Returns the
+ * transaction (free with waf_tx_free) or NULL with err set (500 memory).
+ */
+struct waf_tx *waf_tx_new(const struct waf_ruleset *rs,
+			  const struct waf_tx_opts *opts,
+			  struct bw_err *err) BW_WUR;
+/* Release a transaction and everything it owns. Accepts NULL. */
+void waf_tx_free(struct waf_tx *tx);
+
+/*
+ * Feed the request line: method, the request target exactly as received
+ * (origin or absolute form, percent-encoding intact) and the protocol
+ * ("HTTP/1.1"). Query arguments are parsed here. Borrowed, copied.
+ * Returns 0, or -1 when the transaction's memory limit is reached (the
+ * caller should answer 413/500; the transaction is then unusable).
+ */
+int waf_tx_request_line(struct waf_tx *tx, const char *method, size_t mlen,
+			const char *target, size_t tlen, const char *proto,
+			size_t plen) BW_WUR;
+/* Add one request header (name and value copied). 0 or -1 (memory). */
+int waf_tx_request_header(struct waf_tx *tx, const char *name, size_t nlen,
+			  const char *value, size_t vlen) BW_WUR;
+/* Append request body bytes. Past SecRequestBodyLimit the extra bytes are
+ * dropped and INBOUND_DATA_ERROR set; with SecRequestBodyLimitAction
+ * Reject the next decision is a 413 deny. 0 or -1 (memory). */
+int waf_tx_append_request_body(struct waf_tx *tx, const void *p,
+			       size_t n) BW_WUR;
+int waf_tx_response_status(struct waf_tx *tx, int status, const char *proto,
+			   size_t plen) BW_WUR;
+int waf_tx_response_header(struct waf_tx *tx, const char *name, size_t nlen,
+			   const char *value, size_t vlen) BW_WUR;
+int waf_tx_append_response_body(struct waf_tx *tx, const void *p,
+				size_t n) BW_WUR;
+
+/*
+ * Run a phase and return the decision in *d (OUT). Phases run at most
+ * once and in order; calling a later phase runs nothing for skipped
+ * earlier ones. Once a decision other than PASS was returned, later
+ * request/response phases return the same decision without running rules
+ * (phase 5, logging, still runs). Returns 0, or -1 with the decision PASS
+ * when the transaction ran out of memory (callers in BLOCK mode should
+ * fail closed on -1).
+ */
+int waf_tx_process_request_headers(struct waf_tx *tx, struct waf_decision *d);
+int waf_tx_process_request_body(struct waf_tx *tx, struct waf_decision *d);
+int waf_tx_process_response_headers(struct waf_tx *tx, struct waf_decision *d);
+int waf_tx_process_response_body(struct waf_tx *tx, struct waf_decision *d);
+int waf_tx_process_logging(struct waf_tx *tx);
+
+/* The decision so far (PASS when nothing disrupted). */
+void waf_tx_decision(const struct waf_tx *tx, struct waf_decision *d);
+
+/* Matched rules, in the order they matched. Borrowed from the tx. */
+size_t waf_tx_match_count(const struct waf_tx *tx);
+const struct waf_match *waf_tx_match_get(const struct waf_tx *tx, size_t i);
+
+/* Value of a collection entry, e.g. ("TX", "anomaly_score"): the first
+ * value, NUL-terminated, owned by the tx; NULL when unset. Names are
+ * case-insensitive. */
+const char *waf_tx_var(const struct waf_tx *tx, const char *collection,
+		       const char *key);
+/* An integer TX variable as ModSecurity reads it (leading digits, 0 when
+ * absent or not a number), e.g. waf_tx_score(tx, "anomaly_score"). */
+int64_t waf_tx_score(const struct waf_tx *tx, const char *tx_key);
+const char *waf_tx_unique_id(const struct waf_tx *tx);
+
+/*
+ * Append the transaction's ModSecurity v3-compatible JSON audit log entry
+ * ({"transaction":{...,"request":{...},"response":{...},"producer":{...},
+ * "messages":[{"message":...,"details":{"ruleId":...}}]}}) to out as one
+ * line without the trailing newline. Bodies are not included unless
+ * include_bodies. Returns 0, or -1 when out's ceiling was reached.
+ */
+int waf_tx_audit_json(const struct waf_tx *tx, struct bw_buf *out,
+		      bool include_bodies) BW_WUR;
 
 #endif

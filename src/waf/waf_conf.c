@@ -576,6 +576,8 @@ static int d_update_action(struct waf_parse *p,
 				t->log = u.log;
 			if (u.auditlog != WAF_FLAG_UNSET)
 				t->auditlog = u.auditlog;
+			if (u.save != WAF_FLAG_UNSET)
+				t->save = u.save;
 			t->capture |= u.capture;
 			t->multi_match |= u.multi_match;
 			/* ... and lists appended; t:none restarts them */

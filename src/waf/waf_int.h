@@ -258,6 +258,11 @@ struct waf_operator {
 	 * file names in the order given (phrases/nets already loaded). */
 	const char **files;
 	size_t nfiles;
+	/* Runtime data built by waf_engine_prepare (waf_hs.c). hs: for
+	 * pm/pmFromFile the phrase set; for rx the literal factors whose
+	 * absence proves the regex cannot match (NULL: no prefilter). */
+	struct hs_database *hs;
+	size_t nfactors; /* rx: literal factors in hs (0: no prefilter) */
 };
 
 /* ------------------------------------------------------ transformations */
@@ -421,6 +426,10 @@ struct waf_actions {
 	int status;           /* 0 = not given */
 	bool chain, capture, multi_match;
 	enum waf_flag log, auditlog;
+	/* ModSecurity v3's "save the message" flag after the actions ran in
+	 * order: log sets it, nolog and noauditlog clear it (so
+	 * "log,noauditlog" logs nothing in v3). */
+	enum waf_flag save;
 	unsigned skip;
 	const char *skip_after;
 	struct waf_exec *execs;
@@ -448,6 +457,7 @@ struct waf_effective {
 	int status;
 	struct waf_macro *redirect;
 	bool log, auditlog;
+	bool logged; /* v3: the match message is written (see act.save) */
 	struct waf_macro *msg, *logdata;
 	int severity;
 	struct waf_macro **tags;
@@ -478,6 +488,11 @@ struct waf_rule {
 	struct waf_rule *chain_start;  /* the starter (self for starters) */
 	const char *marker;            /* WAF_RULE_MARKER: its name */
 	size_t skip_after_index;       /* see the invariants above */
+	/* Runtime (waf_engine_prepare): tfn_ids[i] identifies the prefix
+	 * eff.tfns[0..i] across the rule set, so the transformation cache
+	 * shares work between rules whose chains start alike. */
+	uint32_t *tfn_ids;
+	const char *tfn_text; /* "t:a,t:b" for explain output */
 };
 
 struct waf_phase_rules {
@@ -495,6 +510,12 @@ struct waf_ruleset {
 	size_t nrules;    /* SecRule/SecAction incl. chain links */
 	size_t nmarkers;
 	size_t nstarters[WAF_PHASES];
+	/* Runtime (waf_engine_prepare). gen: unique per loaded rule set, so
+	 * a thread can tell whether its Hyperscan scratch fits. */
+	uint64_t gen;
+	uint32_t ntfn_prefixes;
+	struct hs_scratch *hs_proto; /* scratch sized for every database */
+	size_t nhs;
 };
 
 /* ------------------------------------------------------ loader internals */
@@ -567,5 +588,229 @@ int waf_ruleset_finish(struct waf_parse *p);
 bool waf_id_used(struct waf_parse *p, uint64_t id);
 int waf_id_add(struct waf_parse *p, uint64_t id);
 void waf_id_forget(struct waf_parse *p, uint64_t id);
+
+/* ====================================================== runtime engine */
+
+#include "waf/waf_limits.h"
+
+/* One entry of a collection: both strings NUL-terminated in the tx arena
+ * (keys of request collections keep their original case). A deleted
+ * entry of a writable collection has val.p == NULL. */
+struct waf_kv {
+	struct bw_str key;
+	struct bw_str val;
+};
+
+/* An append-only list; writable collections add a hash index. */
+struct waf_col {
+	struct waf_kv *v;
+	uint32_t n, cap;
+	uint32_t *idx;    /* open addressing: entry index + 1, 0 = empty */
+	uint32_t idx_cap; /* power of two, 0 without an index */
+	bool indexed;
+};
+
+/* Per-transaction state of the rule exclusions made by ctl actions. */
+struct waf_rm_target {
+	enum waf_ctl_kind kind;        /* *_TARGET_BY_ID/TAG/MSG */
+	const struct waf_ctl *ctl;     /* ids / str / target */
+};
+
+/* Transformation cache entry: (input, chain prefix) -> output. */
+struct waf_tcache_ent {
+	const char *in;
+	size_t in_len;
+	uint32_t prefix; /* 0 = empty slot */
+	struct bw_str out;
+};
+
+/* A value handed to an operator: the variable (and collection key) it
+ * came from, for MATCHED_VAR_NAME ("ARGS:q"), and its value. */
+struct waf_val {
+	enum waf_var_id var;
+	bool count;       /* &VAR: key is empty, val is the count */
+	struct bw_str key;
+	struct bw_str val;
+};
+
+struct waf_vals {
+	struct waf_val *v;
+	size_t n, cap;
+};
+
+struct waf_match_int {
+	struct waf_match pub;
+	const struct waf_rule *rule;
+};
+
+enum waf_body_kind {
+	WAF_BODYK_NONE = 0,
+	WAF_BODYK_URLENCODED,
+	WAF_BODYK_MULTIPART,
+	WAF_BODYK_XML,
+	WAF_BODYK_JSON,
+	WAF_BODYK_UNKNOWN,
+};
+
+struct waf_tx {
+	const struct waf_ruleset *rs;
+	struct bw_arena *arena;
+	enum waf_mode mode;
+	enum waf_engine_mode engine; /* SecRuleEngine, changed by ctl */
+	char id[64];
+	int last_phase;              /* highest phase run */
+	bool oom;                    /* memory limit hit: tx is unusable */
+	/* decision */
+	struct waf_decision dec;
+	bool disrupted;
+	enum waf_allow_scope allow;
+	bool allowed;
+	int allow_phase;
+	/* variables: scalars by id, collections by id */
+	struct bw_str scal[WAF_VAR__COUNT];
+	bool scal_set[WAF_VAR__COUNT];
+	struct waf_col col[WAF_VAR__COUNT];
+	/* request */
+	struct bw_str method, uri_raw, proto;
+	struct bw_buf reqbody;
+	bool reqbody_over;
+	uint64_t reqbody_limit;
+	bool reqbody_access, resbody_access, force_reqbody_var;
+	enum waf_body_kind body_kind;   /* from Content-Type */
+	enum waf_body_kind body_ctl;    /* from ctl:requestBodyProcessor */
+	bool body_ctl_set;
+	uint64_t args_combined;
+	uint32_t nargs;
+	/* response */
+	int status;
+	struct bw_buf resbody;
+	/* rule evaluation state */
+	size_t skip_next;
+	const char *skip_marker;
+	struct waf_id_range *rm_ids;
+	size_t n_rm_ids, cap_rm_ids;
+	struct bw_str *rm_tags;
+	size_t n_rm_tags, cap_rm_tags;
+	struct bw_str *rm_msgs;
+	size_t n_rm_msgs, cap_rm_msgs;
+	struct waf_rm_target *rm_tgts;
+	size_t n_rm_tgts, cap_rm_tgts;
+	const struct waf_rule *cur_rule; /* chain starter being evaluated */
+	const struct waf_rule *cur_link;
+	/* matches */
+	struct waf_match_int *matches;
+	size_t nmatches, cap_matches;
+	int highest_severity;
+	/* match details of the link being evaluated */
+	struct waf_val last_match;
+	struct bw_str last_tfn;
+	/* transformation cache */
+	struct waf_tcache_ent *tc;
+	size_t tc_cap, tc_n;
+	/* scratch value lists (reused per rule to avoid allocations) */
+	struct waf_vals vals;
+	/* parsed XML document (xmlDocPtr) or NULL */
+	void *xml_doc;
+	/* timing */
+	int64_t start_ns;
+	int64_t start_mono;
+	/* audit log parts / engine as changed by ctl */
+	enum waf_audit_engine audit_engine;
+	const char *audit_parts;
+	/* collection keys given to initcol, for write-back */
+	struct bw_str initcol_key[WAF_VAR__COUNT];
+};
+
+/* ---- collections and variables (waf_var.c) */
+int waf_col_add(struct waf_tx *tx, enum waf_var_id col, const char *k,
+		size_t klen, const char *v, size_t vlen) BW_WUR;
+/* writable collections: set/replace, delete, lookup (case-insensitive) */
+int waf_col_set(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
+		struct bw_str v) BW_WUR;
+void waf_col_del(struct waf_tx *tx, enum waf_var_id col, struct bw_str k);
+const struct waf_kv *waf_col_get(const struct waf_tx *tx,
+				 enum waf_var_id col, struct bw_str k);
+int waf_scal_set(struct waf_tx *tx, enum waf_var_id v, const char *p,
+		 size_t len) BW_WUR;
+int waf_scal_setf(struct waf_tx *tx, enum waf_var_id v, const char *fmt,
+		  ...) BW_PRINTF(3, 4) BW_WUR;
+/* Append one value to tx->vals (bounded by WAF_VALUES_MAX). */
+int waf_vals_push(struct waf_tx *tx, struct waf_val v) BW_WUR;
+/* Collect the values of one rule's targets into tx->vals. */
+int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r) BW_WUR;
+/* Expand a macro into the arena. */
+int waf_macro_expand(struct waf_tx *tx, const struct waf_macro *m,
+		     struct bw_str *out) BW_WUR;
+/* The first value of a variable (for macros and TX lookups). */
+bool waf_var_first(struct waf_tx *tx, enum waf_var_id var, struct bw_str key,
+		   struct bw_str *out);
+char *waf_tx_strdup(struct waf_tx *tx, const char *p, size_t n);
+/* FULL_REQUEST on demand (headers and body as ModSecurity joins them). */
+bool waf_tx_full_request(struct waf_tx *tx, struct bw_str *out, bool length);
+/* ModSecurity's string-to-int: leading blanks, sign, digits; 0 otherwise */
+int64_t waf_atoi(struct bw_str s);
+
+/* ---- transformations (waf_tfn.c) */
+/* Upper bound of the output size of t on len input bytes. */
+size_t waf_tfn_max_out(enum waf_tfn t, size_t len);
+/* Apply t to in[0..len) writing at most waf_tfn_max_out bytes to out;
+ * returns the output length. in and out must not overlap. */
+size_t waf_tfn_run(enum waf_tfn t, const unsigned char *in, size_t len,
+		   unsigned char *out);
+/* Apply rule r's transformation chain to v with caching. */
+int waf_tfn_chain(struct waf_tx *tx, const struct waf_rule *r,
+		  struct bw_str v, struct bw_str *out) BW_WUR;
+/* The same for the first nt transformations only (multiMatch). */
+int waf_tfn_prefix(struct waf_tx *tx, const struct waf_rule *r,
+		   struct bw_str v, size_t nt, struct bw_str *out) BW_WUR;
+
+/* ---- operators (waf_op.c) */
+/* Returns 1 match, 0 no match, -1 memory. */
+int waf_op_eval(struct waf_tx *tx, const struct waf_rule *r,
+		struct bw_str v);
+
+/* ---- actions (waf_act.c) */
+int waf_act_setvars(struct waf_tx *tx, const struct waf_rule *link) BW_WUR;
+int waf_act_after_match(struct waf_tx *tx, const struct waf_rule *link) BW_WUR;
+bool waf_rule_removed(struct waf_tx *tx, const struct waf_rule *r);
+bool waf_target_removed(struct waf_tx *tx, const struct waf_rule *r,
+			enum waf_var_id col, struct bw_str key);
+
+/* ---- body processors */
+int waf_body_urlencoded(struct waf_tx *tx, const char *p, size_t n,
+			const char *origin) BW_WUR;
+int waf_body_multipart(struct waf_tx *tx, const char *p, size_t n) BW_WUR;
+int waf_body_json(struct waf_tx *tx, const char *p, size_t n) BW_WUR;
+int waf_body_xml(struct waf_tx *tx, const char *p, size_t n) BW_WUR;
+void waf_body_xml_free(void *doc);
+int waf_xml_xpath(struct waf_tx *tx, struct bw_str expr, bool as_count);
+int waf_add_arg(struct waf_tx *tx, const char *origin, const char *k,
+		size_t klen, const char *v, size_t vlen) BW_WUR;
+/* ModSecurity's lenient percent-decoding ('+' is a space); returns the
+ * new length; *invalid set when a bad %-escape was seen. */
+size_t waf_urldecode_nonstrict(char *s, size_t len, bool *invalid);
+
+/* ---- Hyperscan and rule-set preparation (waf_hs.c) */
+int waf_engine_prepare(struct waf_parse *p) BW_WUR;
+/* Required literal factors of a regex (waf_rxlit.c): every match contains
+ * one of *out (caselessly). *nout 0: none known. -1 on memory. */
+int waf_rx_factors(const char *pat, size_t len, struct bw_arena *a,
+		   struct bw_str **out, size_t *nout) BW_WUR;
+/* Scan with the operator's database; 1 when some pattern matched (and
+ * *mfrom and *mto of the first match for pm), 0 none, -1 error. */
+int waf_hs_scan(const struct waf_ruleset *rs, const struct waf_operator *op,
+		const char *p, size_t n, size_t *mfrom, size_t *mto);
+
+/* ---- native detectors (waf_sqli.c, waf_xss.c) */
+/* fingerprint: OUT, NUL-terminated (at least 8 bytes) when matched. */
+bool waf_sqli_detect(const char *p, size_t n, char fingerprint[8]);
+bool waf_xss_detect(const char *p, size_t n);
+
+/* "ARGS:q" / "REQUEST_FILENAME" for a value, in the arena. */
+int waf_val_name(struct waf_tx *tx, const struct waf_val *v,
+		 struct bw_str *out) BW_WUR;
+/* Per-thread PCRE2 match data with room for 10 groups. */
+pcre2_match_data *waf_match_data(void);
+pcre2_match_context *waf_match_context(const struct waf_ruleset *rs);
 
 #endif

@@ -56,4 +56,36 @@
 #define WAF_ARENA_MAX_DEFAULT ((size_t)256 << 20)
 #define WAF_ARENA_MAX_HARD ((size_t)2 << 30)
 
+/* ------------------------------------------------------------ runtime */
+
+/* Memory one transaction may use (its arena): parsed arguments, headers,
+ * transformation results and matches. A 1 MiB body with the CRS expands
+ * to well under 16 MiB; past the limit the transaction fails closed. */
+#define WAF_TX_ARENA_DEFAULT ((size_t)32 << 20)
+#define WAF_TX_ARENA_HARD ((size_t)1 << 30)
+
+/* Cached transformation results per transaction. The CRS uses ~30
+ * distinct chains; 64k entries bound the table to ~3 MiB. */
+#define WAF_TCACHE_MAX 65536
+
+/* Parts in one multipart body; ModSecurity has no limit, but each part
+ * costs a header list, so a body of 100k empty parts must not. */
+#define WAF_MULTIPART_PARTS_MAX 1024
+
+/* Bytes of one multipart part header line and of all part headers of a
+ * part (ModSecurity allows 4 KiB per line). */
+#define WAF_MULTIPART_HEADER_LINE_MAX 4096
+#define WAF_MULTIPART_HEADERS_MAX 32768
+
+/* Nesting of a JSON or XML request body; ModSecurity's JSON default is
+ * 10,000 but our JSON reader caps nesting at its own hard maximum. */
+#define WAF_BODY_DEPTH_MAX 64
+
+/* Values one rule target list may expand to in one evaluation (ARGS with
+ * SecArgumentsLimit 1000 plus cookies, headers, XML nodes). */
+#define WAF_VALUES_MAX 100000
+
+/* Matches recorded per transaction (explain output and audit log). */
+#define WAF_MATCHES_MAX 4096
+
 #endif

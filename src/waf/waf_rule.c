@@ -897,12 +897,15 @@ static int one_action(struct waf_parse *p, struct bw_str name,
 		act->multi_match = true;
 	} else if (str_ieq(name, "log")) {
 		act->log = WAF_FLAG_YES;
+		act->save = WAF_FLAG_YES;
 	} else if (str_ieq(name, "nolog")) {
 		act->log = WAF_FLAG_NO;
+		act->save = WAF_FLAG_NO;
 	} else if (str_ieq(name, "auditlog")) {
 		act->auditlog = WAF_FLAG_YES;
 	} else if (str_ieq(name, "noauditlog")) {
 		act->auditlog = WAF_FLAG_NO;
+		act->save = WAF_FLAG_NO; /* v3: noauditlog also drops the message */
 	} else if (str_ieq(name, "pass")) {
 		act->disruptive = WAF_DIS_PASS;
 	} else if (str_ieq(name, "block")) {

@@ -335,6 +335,13 @@ static int resolve_effective(struct waf_parse *p, struct waf_rule *r,
 	if (!e->status && d)
 		e->status = d->status;
 
+	/* v3 runs the default's actions, then the rule's, in order. */
+	if (own->save != WAF_FLAG_UNSET)
+		e->logged = own->save == WAF_FLAG_YES;
+	else if (d && d->save != WAF_FLAG_UNSET)
+		e->logged = d->save == WAF_FLAG_YES;
+	else
+		e->logged = true;
 	if (own->log != WAF_FLAG_UNSET)
 		e->log = own->log == WAF_FLAG_YES;
 	else
@@ -435,7 +442,10 @@ static void settings_defaults(struct waf_settings *s)
 	s->request_body_limit_action = WAF_LIMIT_REJECT;
 	s->request_body_json_depth_limit = 10000;
 	s->arguments_limit = 1000;
-	s->pcre_match_limit = 3000;
+	/* PCRE2 counts match() calls, not v2 PCRE1 recursion; 3000 (the v2
+	 * default) trips on ordinary CRS inputs, and v3 3.0.9 applies none.
+	 * One million bounds a runaway regex to milliseconds. */
+	s->pcre_match_limit = 1000000;
 	s->pcre_match_limit_recursion = 3000;
 	s->response_body_limit = 524288;
 	s->response_body_limit_action = WAF_LIMIT_REJECT;
@@ -499,6 +509,8 @@ static int end(struct waf_parse *p, int rc, struct waf_ruleset **out)
 	p->ids = NULL;
 	if (rc == 0)
 		rc = waf_ruleset_finish(p);
+	if (rc == 0)
+		rc = waf_engine_prepare(p);
 	if (rc != 0) {
 		waf_ruleset_free(p->rs);
 		*out = NULL;

@@ -1,0 +1,350 @@
+/*
+ * waf_hs.c — runtime preparation of a loaded rule set, and the Hyperscan
+ * fast paths.
+ *
+ * waf_engine_prepare runs once at the end of a load, while the rule set is
+ * still private to the loading thread:
+ *  - it numbers every distinct transformation-chain prefix (a trie over
+ *    the effective t: lists) so transactions can cache per prefix;
+ *  - it compiles each @pm / @pmFromFile phrase list into a caseless
+ *    Hyperscan literal database;
+ *  - for each constant @rx / @rxGlobal pattern it computes literal
+ *    factors every match must contain (waf_rxlit.c) and compiles them
+ *    into a caseless Hyperscan literal database: "no factor occurs"
+ *    proves "no match", so PCRE2 only runs on candidates. (Hyperscan's
+ *    own prefilter mode would cover more patterns, but compiling the
+ *    CRS that way takes seconds; literal sets compile in milliseconds.)
+ *  - it builds a prototype scratch sized for every database.
+ * All databases are released by arena cleanups with the rule set.
+ *
+ * Scratch belongs to a thread: each thread clones the prototype of the
+ * rule set it is scanning for the first time (or after a reload), and a
+ * thread-exit destructor frees it.
+ */
+#include "waf/waf_int.h"
+
+#include <hs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_uint_fast64_t gen_counter = 1;
+
+/* ---------------------------------------------------- tfn prefix trie */
+
+struct prefix_node {
+	uint32_t parent;
+	enum waf_tfn t;
+	uint32_t id;
+};
+
+struct prefix_tab {
+	struct prefix_node *v;
+	size_t n, cap;
+};
+
+static uint32_t prefix_id(struct waf_parse *p, struct prefix_tab *pt,
+			  uint32_t parent, enum waf_tfn t)
+{
+	for (size_t i = 0; i < pt->n; i++)
+		if (pt->v[i].parent == parent && pt->v[i].t == t)
+			return pt->v[i].id;
+	if (pt->n == pt->cap) {
+		size_t nc = pt->cap ? pt->cap * 2 : 64;
+		struct prefix_node *nv = realloc(pt->v, nc * sizeof(*nv));
+		if (!nv)
+			return 0;
+		pt->v = nv;
+		pt->cap = nc;
+	}
+	uint32_t id = (uint32_t)pt->n + 1; /* 0 is "empty" in the cache */
+	pt->v[pt->n++] = (struct prefix_node){ parent, t, id };
+	(void)p;
+	return id;
+}
+
+static int prepare_tfns(struct waf_parse *p, struct prefix_tab *pt,
+			struct waf_rule *r)
+{
+	struct bw_arena *a = p->rs->arena;
+	if (r->eff.ntfns == 0) {
+		r->tfn_text = "";
+		return 0;
+	}
+	r->tfn_ids = bw_arena_alloc(a, r->eff.ntfns * sizeof(*r->tfn_ids));
+	if (!r->tfn_ids)
+		goto oom;
+	uint32_t parent = 0;
+	size_t tl = 0;
+	for (size_t i = 0; i < r->eff.ntfns; i++) {
+		parent = prefix_id(p, pt, parent, r->eff.tfns[i]);
+		if (!parent)
+			goto oom;
+		r->tfn_ids[i] = parent;
+		tl += strlen(waf_tfn_name(r->eff.tfns[i])) + 3;
+	}
+	char *txt = bw_arena_alloc(a, tl + 1);
+	if (!txt)
+		goto oom;
+	size_t o = 0;
+	for (size_t i = 0; i < r->eff.ntfns; i++) {
+		const char *nm = waf_tfn_name(r->eff.tfns[i]);
+		if (i)
+			txt[o++] = ',';
+		txt[o++] = 't';
+		txt[o++] = ':';
+		memcpy(txt + o, nm, strlen(nm));
+		o += strlen(nm);
+	}
+	txt[o] = 0;
+	r->tfn_text = txt;
+	return 0;
+oom:
+	return waf_perr(p, 413, "out_of_memory", "rule set memory limit reached");
+}
+
+/* ---------------------------------------------------------- databases */
+
+static void db_free(void *db)
+{
+	hs_free_database(db);
+}
+
+static void scratch_free(void *s)
+{
+	hs_free_scratch(s);
+}
+
+static int keep_db(struct waf_parse *p, hs_database_t *db)
+{
+	if (bw_arena_cleanup(p->rs->arena, db_free, db) != 0) {
+		hs_free_database(db);
+		return waf_perr(p, 500, "out_of_memory", "out of memory");
+	}
+	if (hs_alloc_scratch(db, &p->rs->hs_proto) != HS_SUCCESS)
+		return waf_perr(p, 500, "hyperscan", "hs_alloc_scratch failed");
+	p->rs->nhs++;
+	return 0;
+}
+
+static int compile_pm(struct waf_parse *p, struct waf_rule *r)
+{
+	struct waf_operator *op = &r->op;
+	if (op->nphrases == 0)
+		return 0;
+	size_t n = op->nphrases;
+	const char **exprs = calloc(n, sizeof(*exprs));
+	size_t *lens = calloc(n, sizeof(*lens));
+	unsigned *flags = calloc(n, sizeof(*flags));
+	unsigned *ids = calloc(n, sizeof(*ids));
+	int rc = -1;
+	if (!exprs || !lens || !flags || !ids) {
+		waf_perr(p, 500, "out_of_memory", "out of memory");
+		goto out;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (op->phrases[i].len == 0)
+			continue;
+		exprs[k] = op->phrases[i].p;
+		lens[k] = op->phrases[i].len;
+		flags[k] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+		ids[k] = (unsigned)i;
+		k++;
+	}
+	if (k == 0) {
+		rc = 0;
+		goto out;
+	}
+	hs_database_t *db = NULL;
+	hs_compile_error_t *ce = NULL;
+	if (hs_compile_lit_multi(exprs, flags, ids, lens, (unsigned)k,
+				 HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
+		/* Not fatal: the engine falls back to a plain search. */
+		log_warnx("%s:%u: rule %llu: Hyperscan rejected the phrase "
+			  "list (%s); using the slow path", r->file, r->line,
+			  (unsigned long long)r->chain_start->act.id,
+			  ce ? ce->message : "?");
+		hs_free_compile_error(ce);
+		rc = 0;
+		goto out;
+	}
+	op->hs = (struct hs_database *)db;
+	rc = keep_db(p, db);
+out:
+	free(exprs);
+	free(lens);
+	free(flags);
+	free(ids);
+	return rc;
+}
+
+/* Literal factors of a constant regex as a caseless literal database:
+ * see waf_rxlit.c. Factors shorter than two bytes filter too little to be
+ * worth a scan. */
+static int compile_rx_prefilter(struct waf_parse *p, struct waf_rule *r)
+{
+	struct waf_operator *op = &r->op;
+	if (!op->re || op->arg.len == 0)
+		return 0;
+	struct bw_str *f;
+	size_t nf;
+	if (waf_rx_factors(op->arg.p, op->arg.len, p->rs->arena, &f, &nf) != 0)
+		return waf_perr(p, 413, "out_of_memory",
+				"rule set memory limit reached");
+	if (nf == 0)
+		return 0;
+	for (size_t i = 0; i < nf; i++)
+		if (f[i].len < 2)
+			return 0;
+	const char **exprs = calloc(nf, sizeof(*exprs));
+	size_t *lens = calloc(nf, sizeof(*lens));
+	unsigned *flags = calloc(nf, sizeof(*flags));
+	unsigned *ids = calloc(nf, sizeof(*ids));
+	int rc = -1;
+	if (!exprs || !lens || !flags || !ids) {
+		waf_perr(p, 500, "out_of_memory", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nf; i++) {
+		exprs[i] = f[i].p;
+		lens[i] = f[i].len;
+		flags[i] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+		ids[i] = (unsigned)i;
+	}
+	hs_database_t *db = NULL;
+	hs_compile_error_t *ce = NULL;
+	if (hs_compile_lit_multi(exprs, flags, ids, lens, (unsigned)nf,
+				 HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
+		hs_free_compile_error(ce);
+		rc = 0; /* no prefilter: PCRE2 runs on every value */
+		goto out;
+	}
+	op->hs = (struct hs_database *)db;
+	op->nfactors = nf;
+	rc = keep_db(p, db);
+out:
+	free(exprs);
+	free(lens);
+	free(flags);
+	free(ids);
+	return rc;
+}
+
+int waf_engine_prepare(struct waf_parse *p)
+{
+	struct waf_ruleset *rs = p->rs;
+	struct prefix_tab pt = { 0 };
+	int rc = 0;
+	rs->gen = atomic_fetch_add(&gen_counter, 1);
+	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX && rc == 0; ph++) {
+		struct waf_phase_rules *pr = &rs->phase[ph];
+		for (size_t i = 0; i < pr->n && rc == 0; i++) {
+			if (pr->rules[i]->kind == WAF_RULE_MARKER)
+				continue;
+			for (struct waf_rule *l = pr->rules[i]; l && rc == 0;
+			     l = l->chain_next) {
+				rc = prepare_tfns(p, &pt, l);
+				if (rc || p->lim.no_hyperscan)
+					continue;
+				switch (l->op.id) {
+				case WAF_OP_PM:
+				case WAF_OP_PM_FROM_FILE:
+					rc = compile_pm(p, l);
+					break;
+				case WAF_OP_RX:
+				case WAF_OP_RX_GLOBAL:
+					rc = compile_rx_prefilter(p, l);
+					break;
+				default:
+					break;
+				}
+			}
+		}
+	}
+	rs->ntfn_prefixes = (uint32_t)pt.n;
+	free(pt.v);
+	if (rc == 0 && rs->hs_proto &&
+	    bw_arena_cleanup(rs->arena, scratch_free, rs->hs_proto) != 0) {
+		hs_free_scratch(rs->hs_proto);
+		rs->hs_proto = NULL;
+		return waf_perr(p, 500, "out_of_memory", "out of memory");
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ scanning */
+
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static __thread hs_scratch_t *tl_scratch;
+static __thread uint64_t tl_gen;
+
+static void tl_destroy(void *s)
+{
+	hs_free_scratch(s);
+}
+
+static void tl_init(void)
+{
+	(void)pthread_key_create(&tl_key, tl_destroy);
+}
+
+static hs_scratch_t *thread_scratch(const struct waf_ruleset *rs)
+{
+	if (tl_scratch && tl_gen == rs->gen)
+		return tl_scratch;
+	pthread_once(&tl_once, tl_init);
+	hs_scratch_t *s = NULL;
+	if (hs_clone_scratch(rs->hs_proto, &s) != HS_SUCCESS)
+		return NULL;
+	if (tl_scratch)
+		hs_free_scratch(tl_scratch);
+	tl_scratch = s;
+	tl_gen = rs->gen;
+	(void)pthread_setspecific(tl_key, s);
+	return s;
+}
+
+struct scan_ctx {
+	unsigned id;
+	unsigned long long to;
+	bool hit;
+};
+
+static int on_match(unsigned int id, unsigned long long from,
+		    unsigned long long to, unsigned int flags, void *ctx)
+{
+	(void)from;
+	(void)flags;
+	struct scan_ctx *c = ctx;
+	c->id = id;
+	c->to = to;
+	c->hit = true;
+	return 1; /* stop at the first match */
+}
+
+int waf_hs_scan(const struct waf_ruleset *rs, const struct waf_operator *op,
+		const char *p, size_t n, size_t *mfrom, size_t *mto)
+{
+	hs_scratch_t *s = thread_scratch(rs);
+	if (!s || n > UINT32_MAX)
+		return -1;
+	struct scan_ctx c = { 0 };
+	hs_error_t e = hs_scan((const hs_database_t *)op->hs, p, (unsigned)n,
+			       0, s, on_match, &c);
+	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
+		return -1;
+	if (!c.hit)
+		return 0;
+	if (mto)
+		*mto = (size_t)c.to;
+	if (mfrom) {
+		size_t l = (op->id == WAF_OP_PM || op->id == WAF_OP_PM_FROM_FILE)
+				   ? op->phrases[c.id].len
+				   : 0;
+		*mfrom = (size_t)c.to >= l ? (size_t)c.to - l : 0;
+	}
+	return 1;
+}

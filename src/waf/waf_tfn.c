@@ -1,0 +1,984 @@
+/*
+ * waf_tfn.c — the SecLang transformation functions (t:...) and the cached
+ * application of a rule's transformation chain.
+ *
+ * Each transformation is a pure function from (in, len) to a caller
+ * buffer of at least waf_tfn_max_out(t, len) bytes; none reads past len
+ * or writes past that bound, and none needs a NUL terminator. Behaviour
+ * follows the ModSecurity v3 reference manual, including its quirks
+ * (htmlEntityDecode and jsDecode keep only the low byte of a code point,
+ * urlDecodeUni maps %uFFxx full-width forms to ASCII, cmdLine's rules).
+ *
+ * Caching: a transaction keeps a table (input pointer, length, chain
+ * prefix id) -> output. Prefix ids are assigned at rule-set load so that
+ * "t:urlDecodeUni,t:lowercase" in one rule shares its first step with
+ * "t:urlDecodeUni,t:htmlEntityDecode" in another. Inputs are stable
+ * arena strings, so a pointer identifies a value; outputs are arena
+ * strings too and may be inputs of later steps.
+ */
+#include "waf/waf_int.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+static bool is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+static unsigned hexval(unsigned char c)
+{
+	if (c <= '9')
+		return (unsigned)(c - '0');
+	return (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+static unsigned char x2c(const unsigned char *p)
+{
+	return (unsigned char)((hexval(p[0]) << 4) | hexval(p[1]));
+}
+
+/* C isspace in the "C" locale, plus nothing else. */
+static bool is_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static bool is_odigit(unsigned char c)
+{
+	return c >= '0' && c <= '7';
+}
+
+/* ------------------------------------------------------------ decoders */
+
+static size_t t_url_decode(const unsigned char *in, size_t n,
+			   unsigned char *o)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n;) {
+		if (in[i] == '%' && i + 2 < n && is_hex(in[i + 1]) && is_hex(in[i + 2])) {
+			o[j++] = x2c(in + i + 1);
+			i += 3;
+		} else if (in[i] == '+') {
+			o[j++] = ' ';
+			i++;
+		} else {
+			o[j++] = in[i++];
+		}
+	}
+	return j;
+}
+
+static size_t t_url_decode_uni(const unsigned char *in, size_t n,
+			       unsigned char *o)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n;) {
+		if (in[i] == '%') {
+			if (i + 1 < n && (in[i + 1] | 0x20) == 'u') {
+				if (i + 5 < n && is_hex(in[i + 2]) &&
+				    is_hex(in[i + 3]) && is_hex(in[i + 4]) &&
+				    is_hex(in[i + 5])) {
+					unsigned char c = x2c(in + i + 4);
+					/* Full-width ASCII U+FF01..U+FF5E
+					 * maps to U+0021..U+007E. */
+					if (c > 0 && c < 0x5f &&
+					    (in[i + 2] | 0x20) == 'f' &&
+					    (in[i + 3] | 0x20) == 'f')
+						c = (unsigned char)(c + 0x20);
+					o[j++] = c;
+					i += 6;
+				} else {
+					/* Invalid %u: keep "%u" as is. */
+					o[j++] = in[i++];
+					o[j++] = in[i++];
+				}
+			} else if (i + 2 < n && is_hex(in[i + 1]) &&
+				   is_hex(in[i + 2])) {
+				o[j++] = x2c(in + i + 1);
+				i += 3;
+			} else {
+				o[j++] = in[i++];
+			}
+		} else if (in[i] == '+') {
+			o[j++] = ' ';
+			i++;
+		} else {
+			o[j++] = in[i++];
+		}
+	}
+	return j;
+}
+
+/*
+ * HTML character references: &#DDD; &#xHH; and the five named entities
+ * ModSecurity knows (quot amp lt gt nbsp). The semicolon is optional;
+ * numeric references keep only their low byte; anything else is copied.
+ */
+static size_t t_html_entity_decode(const unsigned char *in, size_t n,
+				   unsigned char *o)
+{
+	size_t j = 0, i = 0;
+	while (i < n) {
+		if (in[i] != '&' || i + 1 >= n) {
+			o[j++] = in[i++];
+			continue;
+		}
+		size_t k = i + 1;
+		if (in[k] == '#') {
+			k++;
+			bool hex = k < n && (in[k] | 0x20) == 'x';
+			if (hex)
+				k++;
+			size_t s = k;
+			unsigned long v = 0;
+			while (k < n && (hex ? is_hex(in[k])
+					     : (in[k] >= '0' && in[k] <= '9'))) {
+				v = hex ? (v << 4) | hexval(in[k])
+					: v * 10 + (unsigned)(in[k] - '0');
+				v &= 0xffffffful; /* only the low byte is kept */
+				k++;
+			}
+			if (k == s) { /* "&#" or "&#x" without digits */
+				o[j++] = in[i++];
+				continue;
+			}
+			o[j++] = (unsigned char)v;
+			if (k < n && in[k] == ';')
+				k++;
+			i = k;
+			continue;
+		}
+		size_t s = k;
+		while (k < n && ((in[k] | 0x20) >= 'a' && (in[k] | 0x20) <= 'z'))
+			k++;
+		size_t l = k - s;
+		int c = -1;
+		if (l == 4 && strncasecmp((const char *)in + s, "quot", 4) == 0)
+			c = '"';
+		else if (l == 3 && strncasecmp((const char *)in + s, "amp", 3) == 0)
+			c = '&';
+		else if (l == 2 && strncasecmp((const char *)in + s, "lt", 2) == 0)
+			c = '<';
+		else if (l == 2 && strncasecmp((const char *)in + s, "gt", 2) == 0)
+			c = '>';
+		else if (l == 4 && strncasecmp((const char *)in + s, "nbsp", 4) == 0)
+			c = 0xa0;
+		if (c < 0) {
+			o[j++] = in[i++];
+			continue;
+		}
+		o[j++] = (unsigned char)c;
+		if (k < n && in[k] == ';')
+			k++;
+		i = k;
+	}
+	return j;
+}
+
+/* JavaScript escapes: \xHH, \uHHHH (low byte, full-width mapped), the
+ * single-character escapes, octal \NNN (max 0377), and \c -> c. */
+static size_t t_js_decode(const unsigned char *in, size_t n, unsigned char *o)
+{
+	size_t j = 0, i = 0;
+	while (i < n) {
+		if (in[i] != '\\' || i + 1 >= n) {
+			o[j++] = in[i++];
+			continue;
+		}
+		unsigned char c = in[i + 1];
+		if ((c | 0x20) == 'u' && i + 5 < n && is_hex(in[i + 2]) &&
+		    is_hex(in[i + 3]) && is_hex(in[i + 4]) && is_hex(in[i + 5])) {
+			unsigned char b = x2c(in + i + 4);
+			if (b > 0 && b < 0x5f && (in[i + 2] | 0x20) == 'f' &&
+			    (in[i + 3] | 0x20) == 'f')
+				b = (unsigned char)(b + 0x20);
+			o[j++] = b;
+			i += 6;
+		} else if (c == 'x' && i + 3 < n && is_hex(in[i + 2]) &&
+			   is_hex(in[i + 3])) {
+			o[j++] = x2c(in + i + 2);
+			i += 4;
+		} else if (is_odigit(c)) {
+			/* up to three octal digits, value at most 0377 */
+			size_t k = i + 1;
+			unsigned v = 0, d = 0;
+			while (k < n && d < 3 && is_odigit(in[k])) {
+				unsigned nv = v * 8 + (unsigned)(in[k] - '0');
+				if (nv > 0377)
+					break;
+				v = nv;
+				k++;
+				d++;
+			}
+			o[j++] = (unsigned char)v;
+			i = k;
+		} else {
+			switch (c) {
+			case 'a': c = '\a'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'n': c = '\n'; break;
+			case 'r': c = '\r'; break;
+			case 't': c = '\t'; break;
+			case 'v': c = '\v'; break;
+			default: break; /* \c -> c, also \\ \' \" */
+			}
+			o[j++] = c;
+			i += 2;
+		}
+	}
+	return j;
+}
+
+/* CSS 2.1 escapes: backslash + 1..6 hex digits (low byte kept, full-width
+ * U+FFxx mapped to ASCII) optionally followed by one whitespace; backslash
+ * + newline is a line continuation (removed); backslash + other -> other. */
+static size_t t_css_decode(const unsigned char *in, size_t n, unsigned char *o)
+{
+	size_t j = 0, i = 0;
+	while (i < n) {
+		if (in[i] != '\\') {
+			o[j++] = in[i++];
+			continue;
+		}
+		if (i + 1 >= n) { /* trailing backslash is dropped */
+			i++;
+			continue;
+		}
+		size_t k = i + 1, d = 0;
+		while (k < n && d < 6 && is_hex(in[k])) {
+			k++;
+			d++;
+		}
+		if (d > 0) {
+			const unsigned char *h = in + i + 1;
+			unsigned char b;
+			if (d == 1)
+				b = (unsigned char)hexval(h[0]);
+			else
+				b = x2c(h + d - 2);
+			/* Full-width: 5 or 6 digits ending in FFxx. */
+			if ((d == 5 || d == 6) && b > 0 && b < 0x5f &&
+			    (h[d - 4] | 0x20) == 'f' && (h[d - 3] | 0x20) == 'f')
+				b = (unsigned char)(b + 0x20);
+			/* 4 digits "00xx" etc. fall out of the low-byte rule */
+			o[j++] = b;
+			if (k < n && is_space(in[k]))
+				k++;
+			i = k;
+		} else if (in[i + 1] == '\n') {
+			i += 2;
+		} else {
+			o[j++] = in[i + 1];
+			i += 2;
+		}
+	}
+	return j;
+}
+
+/* ANSI C escape sequences. */
+static size_t t_escape_seq_decode(const unsigned char *in, size_t n,
+				  unsigned char *o)
+{
+	size_t j = 0, i = 0;
+	while (i < n) {
+		if (in[i] != '\\' || i + 1 >= n) {
+			o[j++] = in[i++];
+			continue;
+		}
+		unsigned char c = in[i + 1];
+		int r = -1;
+		switch (c) {
+		case 'a': r = '\a'; break;
+		case 'b': r = '\b'; break;
+		case 'f': r = '\f'; break;
+		case 'n': r = '\n'; break;
+		case 'r': r = '\r'; break;
+		case 't': r = '\t'; break;
+		case 'v': r = '\v'; break;
+		case '\\': r = '\\'; break;
+		case '?': r = '?'; break;
+		case '\'': r = '\''; break;
+		case '"': r = '"'; break;
+		default: break;
+		}
+		if (r >= 0) {
+			o[j++] = (unsigned char)r;
+			i += 2;
+		} else if ((c == 'x' || c == 'X') && i + 3 < n &&
+			   is_hex(in[i + 2]) && is_hex(in[i + 3])) {
+			o[j++] = x2c(in + i + 2);
+			i += 4;
+		} else if (is_odigit(c)) {
+			size_t k = i + 1, d = 0;
+			unsigned v = 0;
+			while (k < n && d < 3 && is_odigit(in[k])) {
+				v = v * 8 + (unsigned)(in[k] - '0');
+				k++;
+				d++;
+			}
+			o[j++] = (unsigned char)v;
+			i = k;
+		} else {
+			/* unknown escape: keep both characters */
+			o[j++] = in[i++];
+			o[j++] = in[i++];
+		}
+	}
+	return j;
+}
+
+static size_t t_hex_decode(const unsigned char *in, size_t n, unsigned char *o)
+{
+	size_t j = 0;
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		if (!is_hex(in[i]) || !is_hex(in[i + 1])) {
+			/* not hex: the pair is kept as is */
+			o[j++] = in[i];
+			o[j++] = in[i + 1];
+			continue;
+		}
+		o[j++] = x2c(in + i);
+	}
+	if (n & 1)
+		o[j++] = in[n - 1];
+	return j;
+}
+
+/* 0x414243 -> ABC; anything that is not 0x + an even run of hex stays. */
+static size_t t_sql_hex_decode(const unsigned char *in, size_t n,
+			       unsigned char *o)
+{
+	size_t j = 0, i = 0;
+	while (i < n) {
+		if (in[i] == '0' && i + 3 < n && (in[i + 1] | 0x20) == 'x' &&
+		    is_hex(in[i + 2]) && is_hex(in[i + 3])) {
+			i += 2;
+			while (i + 1 < n && is_hex(in[i]) && is_hex(in[i + 1])) {
+				o[j++] = x2c(in + i);
+				i += 2;
+			}
+		} else {
+			o[j++] = in[i++];
+		}
+	}
+	return j;
+}
+
+static int b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Strict base64: decoding stops at the first character outside the
+ * alphabet (padding included); ext skips such characters instead. */
+static size_t t_base64_decode(const unsigned char *in, size_t n,
+			      unsigned char *o, bool ext)
+{
+	size_t j = 0;
+	unsigned acc = 0, bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val(in[i]);
+		if (v < 0) {
+			if (ext || in[i] == '=') {
+				if (!ext)
+					break;
+				continue;
+			}
+			break;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			o[j++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return j;
+}
+
+static size_t t_base64_encode(const unsigned char *in, size_t n,
+			      unsigned char *o)
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t j = 0, i = 0;
+	for (; i + 2 < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 |
+			     in[i + 2];
+		o[j++] = (unsigned char)al[v >> 18];
+		o[j++] = (unsigned char)al[(v >> 12) & 63];
+		o[j++] = (unsigned char)al[(v >> 6) & 63];
+		o[j++] = (unsigned char)al[v & 63];
+	}
+	if (i < n) {
+		unsigned v = (unsigned)in[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)in[i + 1] << 8;
+		o[j++] = (unsigned char)al[v >> 18];
+		o[j++] = (unsigned char)al[(v >> 12) & 63];
+		o[j++] = i + 1 < n ? (unsigned char)al[(v >> 6) & 63] : '=';
+		o[j++] = '=';
+	}
+	return j;
+}
+
+/* ---------------------------------------------------------- normalisers */
+
+/*
+ * cmdLine (for Windows and Unix command lines): delete \ " ' ^; delete
+ * spaces before / and (; replace , and ; by a space; collapse whitespace
+ * runs to one space; lowercase.
+ */
+static size_t t_cmd_line(const unsigned char *in, size_t n, unsigned char *o)
+{
+	size_t j = 0;
+	bool space = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = in[i];
+		switch (c) {
+		case '"':
+		case '\'':
+		case '\\':
+		case '^':
+			continue;
+		case ' ':
+		case ',':
+		case ';':
+		case '\t':
+		case '\r':
+		case '\n':
+			if (!space) {
+				o[j++] = ' ';
+				space = true;
+			}
+			continue;
+		case '/':
+		case '(':
+			/* a space before / or ( goes */
+			if (space && j > 0)
+				j--;
+			space = false;
+			o[j++] = c;
+			continue;
+		default:
+			space = false;
+			o[j++] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+		}
+	}
+	return j;
+}
+
+static size_t t_compress_whitespace(const unsigned char *in, size_t n,
+				    unsigned char *o)
+{
+	size_t j = 0;
+	bool sp = false;
+	for (size_t i = 0; i < n; i++) {
+		if (is_space(in[i]) || in[i] == 0xa0) {
+			if (!sp)
+				o[j++] = ' ';
+			sp = true;
+		} else {
+			o[j++] = in[i];
+			sp = false;
+		}
+	}
+	return j;
+}
+
+static size_t t_remove_whitespace(const unsigned char *in, size_t n,
+				  unsigned char *o)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_space(in[i]) && in[i] != 0xa0)
+			o[j++] = in[i];
+	return j;
+}
+
+/*
+ * Path normalisation as ModSecurity's normalize_path: collapse repeated
+ * slashes, drop "." segments, resolve ".." against the previous segment
+ * (a ".." at the start of a relative path is kept); a trailing slash is
+ * kept. win: backslashes become slashes first.
+ */
+static size_t t_normalise_path(const unsigned char *in, size_t n,
+			       unsigned char *o, bool win)
+{
+	size_t j = 0;
+	bool absolute = n > 0 && (in[0] == '/' || (win && in[0] == '\\'));
+	size_t i = 0;
+	if (absolute) {
+		o[j++] = '/';
+		i = 1;
+	}
+	size_t base = j; /* segments above this cannot be removed */
+	while (i <= n) {
+		/* one segment [s, i) */
+		size_t s = i;
+		while (i < n && in[i] != '/' && !(win && in[i] == '\\'))
+			i++;
+		size_t l = i - s;
+		bool last = i >= n;
+		if (l == 0) {
+			if (last)
+				break;
+			i++; /* repeated slash */
+			continue;
+		}
+		if (l == 1 && in[s] == '.') {
+			if (last)
+				break;
+			i++;
+			continue;
+		}
+		if (l == 2 && in[s] == '.' && in[s + 1] == '.') {
+			/* remove the previous segment if there is one */
+			if (j > base) {
+				size_t k = j;
+				if (k > base && o[k - 1] == '/')
+					k--;
+				while (k > base && o[k - 1] != '/')
+					k--;
+				/* do not eat a previous ".." */
+				if (!(j - k >= 2 && o[k] == '.' && o[k + 1] == '.' &&
+				      (k + 2 == j || o[k + 2] == '/'))) {
+					j = k;
+					if (!last)
+						i++;
+					if (last)
+						break;
+					continue;
+				}
+			}
+			if (absolute) { /* /.. -> / */
+				if (last)
+					break;
+				i++;
+				continue;
+			}
+			/* relative: keep the .. */
+		}
+		if (j > base && o[j - 1] != '/')
+			o[j++] = '/';
+		for (size_t k = s; k < s + l; k++)
+			o[j++] = (win && in[k] == '\\') ? '/' : in[k];
+		if (last)
+			break;
+		o[j++] = '/';
+		i++;
+	}
+	/* keep a trailing slash only if the input had one */
+	bool trail = n > 0 && (in[n - 1] == '/' || (win && in[n - 1] == '\\'));
+	if (!trail && j > 1 && o[j - 1] == '/')
+		j--;
+	if (trail && j > 0 && o[j - 1] != '/')
+		o[j++] = '/';
+	return j;
+}
+
+/* removeComments: drop C (/ * ... * /), HTML (<!-- ... -->) comments and
+ * everything after -- or # to the end of the line; an unterminated C or
+ * HTML comment runs to the end of the input. */
+static size_t t_remove_comments(const unsigned char *in, size_t n,
+				unsigned char *o, bool replace)
+{
+	size_t j = 0, i = 0;
+	while (i < n) {
+		if (i + 1 < n && in[i] == '/' && in[i + 1] == '*') {
+			size_t k = i + 2;
+			while (k + 1 < n && !(in[k] == '*' && in[k + 1] == '/'))
+				k++;
+			i = (k + 1 < n) ? k + 2 : n;
+			if (replace)
+				o[j++] = ' ';
+			continue;
+		}
+		if (replace) {
+			o[j++] = in[i++];
+			continue;
+		}
+		if (i + 3 < n && in[i] == '<' && in[i + 1] == '!' &&
+		    in[i + 2] == '-' && in[i + 3] == '-') {
+			size_t k = i + 4;
+			while (k + 2 < n && !(in[k] == '-' && in[k + 1] == '-' &&
+					      in[k + 2] == '>'))
+				k++;
+			i = (k + 2 < n) ? k + 3 : n;
+			continue;
+		}
+		if ((i + 1 < n && in[i] == '-' && in[i + 1] == '-') ||
+		    in[i] == '#') {
+			while (i < n && in[i] != '\n' && in[i] != '\r')
+				i++;
+			continue;
+		}
+		o[j++] = in[i++];
+	}
+	return j;
+}
+
+static size_t t_remove_comments_char(const unsigned char *in, size_t n,
+				     unsigned char *o)
+{
+	size_t j = 0, i = 0;
+	while (i < n) {
+		if (i + 1 < n && ((in[i] == '/' && in[i + 1] == '*') ||
+				  (in[i] == '*' && in[i + 1] == '/') ||
+				  (in[i] == '-' && in[i + 1] == '-'))) {
+			i += 2;
+		} else if (i + 3 < n && in[i] == '<' && in[i + 1] == '!' &&
+			   in[i + 2] == '-' && in[i + 3] == '-') {
+			i += 4;
+		} else if (i + 2 < n && in[i] == '-' && in[i + 1] == '-' &&
+			   in[i + 2] == '>') {
+			i += 3;
+		} else if (in[i] == '#') {
+			i++;
+		} else {
+			o[j++] = in[i++];
+		}
+	}
+	return j;
+}
+
+/* UTF-8 multi-byte sequences -> %uXXXX (lowercase hex, as v3); bytes
+ * that do not form a valid sequence are copied unchanged. */
+static size_t t_utf8_to_unicode(const unsigned char *in, size_t n,
+				unsigned char *o)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t j = 0, i = 0;
+	while (i < n) {
+		unsigned char c = in[i];
+		unsigned cp = 0;
+		size_t l = 0;
+		if (c < 0x80) {
+			o[j++] = c;
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0 && i + 1 < n && (in[i + 1] & 0xc0) == 0x80) {
+			cp = ((unsigned)(c & 0x1f) << 6) | (in[i + 1] & 0x3f);
+			l = 2;
+		} else if ((c & 0xf0) == 0xe0 && i + 2 < n &&
+			   (in[i + 1] & 0xc0) == 0x80 &&
+			   (in[i + 2] & 0xc0) == 0x80) {
+			cp = ((unsigned)(c & 0x0f) << 12) |
+			     ((unsigned)(in[i + 1] & 0x3f) << 6) | (in[i + 2] & 0x3f);
+			l = 3;
+		} else if ((c & 0xf8) == 0xf0 && i + 3 < n &&
+			   (in[i + 1] & 0xc0) == 0x80 &&
+			   (in[i + 2] & 0xc0) == 0x80 &&
+			   (in[i + 3] & 0xc0) == 0x80) {
+			cp = ((unsigned)(c & 0x07) << 18) |
+			     ((unsigned)(in[i + 1] & 0x3f) << 12) |
+			     ((unsigned)(in[i + 2] & 0x3f) << 6) | (in[i + 3] & 0x3f);
+			l = 4;
+		}
+		if (!l) {
+			o[j++] = c;
+			i++;
+			continue;
+		}
+		/* %u with at least four hex digits */
+		o[j++] = '%';
+		o[j++] = 'u';
+		int nd = cp > 0xfffff ? 6 : cp > 0xffff ? 5 : 4;
+		for (int d = nd - 1; d >= 0; d--)
+			o[j++] = (unsigned char)hx[(cp >> (4 * d)) & 15];
+		i += l;
+	}
+	return j;
+}
+
+static size_t t_url_encode(const unsigned char *in, size_t n, unsigned char *o)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = in[i];
+		if (c == ' ') {
+			o[j++] = '+';
+		} else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			   (c >= 'A' && c <= 'Z') || c == '*' || c == '-' ||
+			   c == '.' || c == '_') {
+			o[j++] = c;
+		} else {
+			o[j++] = '%';
+			o[j++] = (unsigned char)hx[c >> 4];
+			o[j++] = (unsigned char)hx[c & 15];
+		}
+	}
+	return j;
+}
+
+static size_t t_digest(const char *alg, const unsigned char *in, size_t n,
+		       unsigned char *o)
+{
+	unsigned int len = 0;
+	if (EVP_Digest(in, n, o, &len, EVP_get_digestbyname(alg), NULL) != 1)
+		return 0;
+	return len;
+}
+
+static unsigned parity(unsigned char c)
+{
+	return (unsigned)__builtin_popcount(c & 0x7f) & 1;
+}
+
+size_t waf_tfn_max_out(enum waf_tfn t, size_t len)
+{
+	switch (t) {
+	case WAF_T_BASE64_ENCODE:
+		return (len + 2) / 3 * 4;
+	case WAF_T_HEX_ENCODE:
+		return len * 2;
+	case WAF_T_URL_ENCODE:
+		return len * 3;
+	case WAF_T_UTF8_TO_UNICODE:
+		/* 2 bytes -> 6, 4 bytes -> 8 (worst is 3x) */
+		return len * 3;
+	case WAF_T_LENGTH:
+		return 24;
+	case WAF_T_MD5:
+		return 16;
+	case WAF_T_SHA1:
+		return 20;
+	case WAF_T_CSS_DECODE:
+	default:
+		return len;
+	}
+}
+
+size_t waf_tfn_run(enum waf_tfn t, const unsigned char *in, size_t n,
+		   unsigned char *o)
+{
+	size_t j = 0;
+	switch (t) {
+	case WAF_T_NONE:
+		memcpy(o, in, n);
+		return n;
+	case WAF_T_LOWERCASE:
+		for (size_t i = 0; i < n; i++)
+			o[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (unsigned char)(in[i] | 0x20) : in[i];
+		return n;
+	case WAF_T_UPPERCASE:
+		for (size_t i = 0; i < n; i++)
+			o[i] = (in[i] >= 'a' && in[i] <= 'z') ? (unsigned char)(in[i] & ~0x20) : in[i];
+		return n;
+	case WAF_T_URL_DECODE:
+		return t_url_decode(in, n, o);
+	case WAF_T_URL_DECODE_UNI:
+		return t_url_decode_uni(in, n, o);
+	case WAF_T_HTML_ENTITY_DECODE:
+		return t_html_entity_decode(in, n, o);
+	case WAF_T_JS_DECODE:
+		return t_js_decode(in, n, o);
+	case WAF_T_CSS_DECODE:
+		return t_css_decode(in, n, o);
+	case WAF_T_ESCAPE_SEQ_DECODE:
+		return t_escape_seq_decode(in, n, o);
+	case WAF_T_HEX_DECODE:
+		return t_hex_decode(in, n, o);
+	case WAF_T_SQL_HEX_DECODE:
+		return t_sql_hex_decode(in, n, o);
+	case WAF_T_BASE64_DECODE:
+		return t_base64_decode(in, n, o, false);
+	case WAF_T_BASE64_DECODE_EXT:
+		return t_base64_decode(in, n, o, true);
+	case WAF_T_BASE64_ENCODE:
+		return t_base64_encode(in, n, o);
+	case WAF_T_HEX_ENCODE: {
+		static const char hx[] = "0123456789abcdef";
+		for (size_t i = 0; i < n; i++) {
+			o[j++] = (unsigned char)hx[in[i] >> 4];
+			o[j++] = (unsigned char)hx[in[i] & 15];
+		}
+		return j;
+	}
+	case WAF_T_URL_ENCODE:
+		return t_url_encode(in, n, o);
+	case WAF_T_CMD_LINE:
+		return t_cmd_line(in, n, o);
+	case WAF_T_COMPRESS_WHITESPACE:
+		return t_compress_whitespace(in, n, o);
+	case WAF_T_REMOVE_WHITESPACE:
+		return t_remove_whitespace(in, n, o);
+	case WAF_T_REMOVE_NULLS:
+		for (size_t i = 0; i < n; i++)
+			if (in[i])
+				o[j++] = in[i];
+		return j;
+	case WAF_T_REPLACE_NULLS:
+		for (size_t i = 0; i < n; i++)
+			o[i] = in[i] ? in[i] : ' ';
+		return n;
+	case WAF_T_TRIM:
+	case WAF_T_TRIM_LEFT:
+	case WAF_T_TRIM_RIGHT: {
+		size_t s = 0, e = n;
+		if (t != WAF_T_TRIM_RIGHT)
+			while (s < e && is_space(in[s]))
+				s++;
+		if (t != WAF_T_TRIM_LEFT)
+			while (e > s && is_space(in[e - 1]))
+				e--;
+		memcpy(o, in + s, e - s);
+		return e - s;
+	}
+	case WAF_T_NORMALISE_PATH:
+		return t_normalise_path(in, n, o, false);
+	case WAF_T_NORMALISE_PATH_WIN:
+		return t_normalise_path(in, n, o, true);
+	case WAF_T_REMOVE_COMMENTS:
+		return t_remove_comments(in, n, o, false);
+	case WAF_T_REPLACE_COMMENTS:
+		return t_remove_comments(in, n, o, true);
+	case WAF_T_REMOVE_COMMENTS_CHAR:
+		return t_remove_comments_char(in, n, o);
+	case WAF_T_UTF8_TO_UNICODE:
+		return t_utf8_to_unicode(in, n, o);
+	case WAF_T_LENGTH: {
+		char tmp[24];
+		int l = bw_snprintf(tmp, sizeof(tmp), "%zu", n);
+		memcpy(o, tmp, (size_t)l);
+		return (size_t)l;
+	}
+	case WAF_T_MD5:
+		return t_digest("MD5", in, n, o);
+	case WAF_T_SHA1:
+		return t_digest("SHA1", in, n, o);
+	case WAF_T_PARITY_EVEN_7BIT:
+		for (size_t i = 0; i < n; i++)
+			o[i] = (unsigned char)((in[i] & 0x7f) | (parity(in[i]) << 7));
+		return n;
+	case WAF_T_PARITY_ODD_7BIT:
+		for (size_t i = 0; i < n; i++)
+			o[i] = (unsigned char)((in[i] & 0x7f) |
+					       ((parity(in[i]) ^ 1) << 7));
+		return n;
+	case WAF_T_PARITY_ZERO_7BIT:
+		for (size_t i = 0; i < n; i++)
+			o[i] = in[i] & 0x7f;
+		return n;
+	case WAF_T__COUNT:
+		break;
+	}
+	memcpy(o, in, n);
+	return n;
+}
+
+/* ------------------------------------------------------------- caching */
+
+static size_t tc_hash(const char *p, size_t len, uint32_t prefix)
+{
+	uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+	h ^= (uint64_t)len * 0xC2B2AE3D27D4EB4Full;
+	h ^= (uint64_t)prefix * 0x165667B19E3779F9ull;
+	h ^= h >> 29;
+	return (size_t)h;
+}
+
+static struct waf_tcache_ent *tc_find(struct waf_tx *tx, const char *p,
+				      size_t len, uint32_t prefix)
+{
+	if (!tx->tc_cap)
+		return NULL;
+	size_t mask = tx->tc_cap - 1;
+	for (size_t i = tc_hash(p, len, prefix) & mask;; i = (i + 1) & mask) {
+		struct waf_tcache_ent *e = &tx->tc[i];
+		if (!e->prefix)
+			return NULL;
+		if (e->prefix == prefix && e->in == p && e->in_len == len)
+			return e;
+	}
+}
+
+static void tc_put(struct waf_tx *tx, const char *p, size_t len,
+		   uint32_t prefix, struct bw_str out)
+{
+	if ((tx->tc_n + 1) * 2 > tx->tc_cap) {
+		if (tx->tc_n >= WAF_TCACHE_MAX)
+			return; /* full: just stop caching */
+		size_t ncap = tx->tc_cap ? tx->tc_cap * 2 : 256;
+		struct waf_tcache_ent *nt =
+			bw_arena_zalloc(tx->arena, ncap * sizeof(*nt));
+		if (!nt)
+			return;
+		for (size_t i = 0; i < tx->tc_cap; i++) {
+			struct waf_tcache_ent *e = &tx->tc[i];
+			if (!e->prefix)
+				continue;
+			size_t k = tc_hash(e->in, e->in_len, e->prefix) & (ncap - 1);
+			while (nt[k].prefix)
+				k = (k + 1) & (ncap - 1);
+			nt[k] = *e;
+		}
+		tx->tc = nt;
+		tx->tc_cap = ncap;
+	}
+	size_t mask = tx->tc_cap - 1;
+	size_t i = tc_hash(p, len, prefix) & mask;
+	while (tx->tc[i].prefix)
+		i = (i + 1) & mask;
+	tx->tc[i] = (struct waf_tcache_ent){ p, len, prefix, out };
+	tx->tc_n++;
+}
+
+int waf_tfn_chain(struct waf_tx *tx, const struct waf_rule *r,
+		  struct bw_str v, struct bw_str *out)
+{
+	return waf_tfn_prefix(tx, r, v, r->eff.ntfns, out);
+}
+
+int waf_tfn_prefix(struct waf_tx *tx, const struct waf_rule *r,
+		   struct bw_str v, size_t nt, struct bw_str *out)
+{
+	if (!nt) {
+		*out = v;
+		return 0;
+	}
+	/* Find the longest cached prefix, then compute the rest. */
+	struct bw_str cur = v;
+	size_t k = nt;
+	while (k > 0) {
+		struct waf_tcache_ent *e = tc_find(tx, v.p, v.len,
+						   r->tfn_ids[k - 1]);
+		if (e) {
+			cur = e->out;
+			break;
+		}
+		k--;
+	}
+	for (; k < nt; k++) {
+		enum waf_tfn t = r->eff.tfns[k];
+		size_t cap = waf_tfn_max_out(t, cur.len);
+		unsigned char *o = bw_arena_alloc(tx->arena, cap + 1);
+		if (!o)
+			return -1;
+		size_t l = waf_tfn_run(t, (const unsigned char *)cur.p, cur.len, o);
+		o[l] = 0;
+		/* Unchanged output: keep the input and give the bytes back
+		 * to nobody (arena), but identical pointers cache better. */
+		if (l == cur.len && memcmp(o, cur.p, l) == 0)
+			; /* keep cur */
+		else
+			cur = bw_str_make((const char *)o, l);
+		tc_put(tx, v.p, v.len, r->tfn_ids[k], cur);
+	}
+	*out = cur;
+	return 0;
+}
