@@ -18,3 +18,4 @@ bw_fuzz_target(fuzz_cef siem src/siem/fuzz/fuzz_cef.c
 bw_fuzz_target(fuzz_frame siem src/siem/fuzz/fuzz_frame.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_frame)
 bw_unit_test(test_siem_sigma siem src/siem/tests/test_siem_sigma.c)
+bw_unit_test(test_siem_corr siem src/siem/tests/test_siem_corr.c)
