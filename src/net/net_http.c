@@ -44,87 +44,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum conn_state {
-	CS_HANDSHAKE,
-	CS_HEAD,
-	CS_BODY,
-	CS_HANDLING,
-	CS_WRITING,
-	CS_LINGER,
-};
-
-struct net_http_server {
-	_Atomic int refs;
-	struct net_http_options o;
-	char name[32];
-};
-
-struct net_conn;
-
-struct net_exchange {
-	struct net_conn *c;
-	struct bw_arena *arena;
-	struct http_req_parser parser;
-	struct http_header *hdrs;
-	size_t nhdrs_cap;
-	struct http_request req;
-	struct http_body body;
-	struct bw_buf bodybuf;
-	struct bw_buf extra; /* validated extra response header lines */
-	size_t consume_after; /* bytes of `in` to drop after the response */
-	int64_t start_ns;
-	const char *outcome_reason;
-	char *client_subject;
-	bool head_done;
-	char request_id[24];
-};
-
-struct net_conn {
-	struct loop_io io;
-	struct loop_timer timer;
-	struct net_thread *t;
-	struct net_http_server *srv;
-	struct net_conn *prev, *next;
-	SSL *ssl;
-	struct net_exchange *x;
-	struct bw_buf in, out;
-	size_t out_pos;
-	uint8_t state;
-	bool close_after;   /* close once the current response is written */
-	bool ssl_want_write; /* TLS needs EPOLLOUT to make read progress */
-	bool closed;         /* fd closed; memory freed when nobody uses it */
-	uint8_t busy;        /* entry points currently on the stack */
-	bool head_started;   /* bytes of the current request have arrived */
-	uint16_t peer_port;
-	char peer_ip[INET6_ADDRSTRLEN];
-};
-
-struct net_listener {
-	struct loop_io io;
-	struct net_thread *t;
-	struct net_http_server *srv;
-	struct net_listener *next;
-	char name[32];
-};
-
-struct net_thread {
-	struct loop *loop;
-	struct net_listener *listeners;
-	struct net_conn *conns;
-	size_t nconns;
-	bool draining;
-	struct loop_timer drain_timer;
-	void (*drain_done)(void *);
-	void *drain_arg;
-	uint64_t reqid_counter;
-	char reqid_prefix[9];
-	int64_t log_window_s;
-	int log_budget;
-	uint64_t log_suppressed;
-	int64_t date_s;
-	char date[40];
-};
-
 /* ------------------------------------------------------------- metrics */
 
 const double net_latency_bounds_ms[11] = { 0.5, 1, 2.5, 5, 10, 25,
@@ -240,7 +159,7 @@ void net_http_server_unref(struct net_http_server *s)
 
 /* At most 20 rejection log lines per second per thread: an unauthenticated
  * client can trigger them. What is suppressed is counted and reported. */
-static bool log_allowed(struct net_thread *t)
+bool net_log_allowed(struct net_thread *t)
 {
 	int64_t now = bw_clock_mono_ms() / 1000;
 	if (now != t->log_window_s) {
@@ -259,7 +178,7 @@ static bool log_allowed(struct net_thread *t)
 	return false;
 }
 
-static const char *date_header(struct net_thread *t)
+const char *net_date_header(struct net_thread *t)
 {
 	int64_t now = bw_clock_now_s();
 	if (now != t->date_s) {
@@ -272,13 +191,10 @@ static const char *date_header(struct net_thread *t)
 	return t->date;
 }
 
-static void conn_update_interest(struct net_conn *c);
-static void conn_close(struct net_conn *c);
-static void conn_leave(struct net_conn *c);
 static void conn_process(struct net_conn *c);
 static void conn_do_write(struct net_conn *c);
 
-static void conn_arm(struct net_conn *c, uint64_t ms)
+void net_conn_arm(struct net_conn *c, uint64_t ms)
 {
 	if (loop_timer_arm(c->t->loop, &c->timer, (int64_t)ms) < 0) {
 		/* The timer table is sized for max_conns; running out means
@@ -293,7 +209,7 @@ static void conn_arm(struct net_conn *c, uint64_t ms)
 
 /* Reads into c->in. Returns bytes read, 0 on EOF, -1 on EAGAIN (errno
  * EAGAIN) or a hard error (other errno). */
-static ssize_t conn_read(struct net_conn *c)
+ssize_t net_conn_read(struct net_conn *c)
 {
 	if (bw_buf_reserve(&c->in, NET_READ_CHUNK) < 0 &&
 	    bw_buf_reserve(&c->in, 1) < 0) {
@@ -338,7 +254,7 @@ static ssize_t conn_read(struct net_conn *c)
 	return n;
 }
 
-static ssize_t conn_write(struct net_conn *c, const char *p, size_t n)
+ssize_t net_conn_write(struct net_conn *c, const char *p, size_t n)
 {
 	if (c->ssl) {
 		ERR_clear_error();
@@ -362,7 +278,7 @@ static ssize_t conn_write(struct net_conn *c, const char *p, size_t n)
 
 /* ----------------------------------------------------------- exchange */
 
-static struct net_exchange *exchange_new(struct net_conn *c)
+struct net_exchange *net_exchange_new(struct net_conn *c)
 {
 	const struct http_limits *lim = &c->srv->o.limits;
 	struct bw_arena *a = bw_arena_new(8192, 4 * 1024 * 1024);
@@ -394,12 +310,13 @@ static struct net_exchange *exchange_new(struct net_conn *c)
 	return x;
 }
 
-static void exchange_free(struct net_exchange *x)
+void net_exchange_free(struct net_exchange *x)
 {
 	if (!x)
 		return;
 	bw_buf_wipe_fini(&x->bodybuf); /* bodies may carry credentials */
 	bw_buf_fini(&x->extra);
+	bw_buf_fini(&x->h2_body);
 	free(x->client_subject);
 	bw_arena_free(x->arena);
 }
@@ -437,7 +354,7 @@ static int relocate_head(struct net_exchange *x, const char *base, size_t len)
 
 /* ----------------------------------------------------------- responses */
 
-static void count_response(struct net_exchange *x, int status, size_t bytes)
+void net_count_response(struct net_exchange *x, int status, size_t bytes)
 {
 	int64_t us = (bw_clock_mono_ns() - x->start_ns) / 1000;
 	double ms = (double)us / 1000.0;
@@ -489,7 +406,7 @@ static void finish_exchange(struct net_conn *c)
 	c->x = NULL;
 	if (x) {
 		bw_buf_consume(&c->in, x->consume_after);
-		exchange_free(x);
+		net_exchange_free(x);
 	}
 	c->head_started = false;
 }
@@ -500,7 +417,7 @@ static void conn_reject(struct net_conn *c, int status, const char *reason)
 {
 	STAT_ADD(rejected, 1);
 	net_stats_count_rejection(reason);
-	if (log_allowed(c->t)) {
+	if (net_log_allowed(c->t)) {
 		char st[8];
 		bw_snprintf(st, sizeof(st), "%d", status);
 		log_kv(BW_LOG_WARN, "http request rejected", "listener",
@@ -528,11 +445,11 @@ static void conn_reject(struct net_conn *c, int status, const char *reason)
 	c->out_pos = 0;
 	c->close_after = true;
 	if (http_write_error(&c->out, status, reason, false) < 0) {
-		conn_close(c);
+		net_conn_close(c);
 		return;
 	}
 	c->state = CS_WRITING;
-	conn_arm(c, c->srv->o.write_timeout_ms);
+	net_conn_arm(c, c->srv->o.write_timeout_ms);
 	conn_do_write(c);
 }
 
@@ -549,12 +466,16 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 		 const void *body, size_t len)
 {
 	struct net_conn *c = x->c;
+	if (x->stream_id) {
+		net_h2_respond(x, status, content_type, body, len);
+		return;
+	}
 	c->busy++;
 	if (c->closed) {
 		/* Closed (drain deadline, peer gone) while the handler worked:
-		 * just release the exchange; conn_leave frees the rest. */
+		 * just release the exchange; net_conn_leave frees the rest. */
 		finish_exchange(c);
-		conn_leave(c);
+		net_conn_leave(c);
 		return;
 	}
 	if (c->t->draining || !x->req.keep_alive)
@@ -563,7 +484,7 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 	struct bw_buf *o = &c->out;
 	o->max = NET_MAX_RESPONSE;
 	int rc = http_write_status_line(o, status);
-	rc |= bw_buf_append_str(o, date_header(c->t));
+	rc |= bw_buf_append_str(o, net_date_header(c->t));
 	if (content_type && len > 0)
 		rc |= http_write_header_lit(o, "Content-Type", content_type);
 	if (status >= 200 && status != 204 && status != 304)
@@ -582,18 +503,18 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 		c->close_after = true;
 		if (http_write_error(o, 500, "response_too_large", head_only) < 0) {
 			finish_exchange(c);
-			conn_close(c);
-			conn_leave(c);
+			net_conn_close(c);
+			net_conn_leave(c);
 			return;
 		}
 		status = 500;
 	}
-	count_response(x, status, len);
+	net_count_response(x, status, len);
 	finish_exchange(c);
 	c->state = CS_WRITING;
-	conn_arm(c, c->srv->o.write_timeout_ms);
+	net_conn_arm(c, c->srv->o.write_timeout_ms);
 	conn_do_write(c);
-	conn_leave(c);
+	net_conn_leave(c);
 }
 
 void net_set_outcome_reason(struct net_exchange *x, const char *reason)
@@ -678,7 +599,7 @@ static void dispatch(struct net_conn *c)
 {
 	c->state = CS_HANDLING;
 	loop_timer_cancel(c->t->loop, &c->timer);
-	conn_update_interest(c);
+	net_conn_update_interest(c);
 	c->srv->o.handler(c->x, c->srv->o.handler_arg);
 }
 
@@ -691,7 +612,7 @@ static void send_continue(struct net_conn *c)
 	char buf[32];
 	struct bw_buf b = { .data = buf, .cap = sizeof(buf), .max = sizeof(buf) - 1 };
 	if (http_write_continue(&b) == 0)
-		(void)conn_write(c, b.data, b.len);
+		(void)net_conn_write(c, b.data, b.len);
 }
 
 /* Parses what is in `in` as far as the state allows, handling pipelined
@@ -705,7 +626,7 @@ static void conn_process(struct net_conn *c)
 			if (c->in.len == 0)
 				return;
 			if (!c->x) {
-				c->x = exchange_new(c);
+				c->x = net_exchange_new(c);
 				if (!c->x) {
 					conn_reject(c, 503, "out_of_memory");
 					return;
@@ -713,7 +634,7 @@ static void conn_process(struct net_conn *c)
 			}
 			if (!c->head_started) {
 				c->head_started = true;
-				conn_arm(c, c->srv->o.header_timeout_ms);
+				net_conn_arm(c, c->srv->o.header_timeout_ms);
 			}
 			struct net_exchange *x = c->x;
 			enum http_rc rc = http_req_parser_feed(&x->parser, c->in.data,
@@ -744,7 +665,7 @@ static void conn_process(struct net_conn *c)
 				       x->req.content_length,
 				       c->srv->o.limits.max_body, NULL, 0, 0);
 			c->state = CS_BODY;
-			conn_arm(c, c->srv->o.body_timeout_ms);
+			net_conn_arm(c, c->srv->o.body_timeout_ms);
 			if (x->req.expect_continue && c->in.len == 0)
 				send_continue(c);
 		}
@@ -772,7 +693,7 @@ static void conn_process(struct net_conn *c)
 static void conn_do_read(struct net_conn *c)
 {
 	while (!c->closed && (c->state == CS_HEAD || c->state == CS_BODY)) {
-		ssize_t n = conn_read(c);
+		ssize_t n = net_conn_read(c);
 		if (n > 0) {
 			conn_process(c);
 			continue;
@@ -780,20 +701,20 @@ static void conn_do_read(struct net_conn *c)
 		if (n == 0) { /* peer closed */
 			if (c->head_started && c->state == CS_HEAD && c->in.len)
 				STAT_ADD(rejected, 1);
-			conn_close(c);
+			net_conn_close(c);
 			return;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			if (c->in.len == 0)
 				bw_buf_fini(&c->in); /* idle: give memory back */
-			conn_update_interest(c);
+			net_conn_update_interest(c);
 			return;
 		}
 		if (errno == ENOBUFS) {
 			conn_reject(c, 431, "header_too_large");
 			return;
 		}
-		conn_close(c);
+		net_conn_close(c);
 		return;
 	}
 }
@@ -811,13 +732,13 @@ static void conn_after_response(struct net_conn *c)
 		shutdown(c->io.fd, SHUT_WR);
 		c->state = CS_LINGER;
 		bw_buf_fini(&c->in);
-		conn_arm(c, 2000);
-		conn_update_interest(c);
+		net_conn_arm(c, 2000);
+		net_conn_update_interest(c);
 		return;
 	}
 	c->state = CS_HEAD;
-	conn_arm(c, c->srv->o.idle_timeout_ms);
-	conn_update_interest(c);
+	net_conn_arm(c, c->srv->o.idle_timeout_ms);
+	net_conn_update_interest(c);
 	if (c->busy > 1)
 		return; /* an outer conn_process continues with what is buffered */
 	conn_process(c);          /* pipelined bytes first */
@@ -829,18 +750,18 @@ static void conn_do_write(struct net_conn *c)
 	if (c->closed)
 		return;
 	while (c->out_pos < c->out.len) {
-		ssize_t w = conn_write(c, c->out.data + c->out_pos,
+		ssize_t w = net_conn_write(c, c->out.data + c->out_pos,
 				       c->out.len - c->out_pos);
 		if (w > 0) {
 			c->out_pos += (size_t)w;
-			conn_arm(c, c->srv->o.write_timeout_ms);
+			net_conn_arm(c, c->srv->o.write_timeout_ms);
 			continue;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			conn_update_interest(c);
+			net_conn_update_interest(c);
 			return;
 		}
-		conn_close(c);
+		net_conn_close(c);
 		return;
 	}
 	conn_after_response(c);
@@ -857,7 +778,7 @@ static void conn_do_linger(struct net_conn *c)
 			return;
 		break;
 	}
-	conn_close(c);
+	net_conn_close(c);
 }
 
 static void conn_do_handshake(struct net_conn *c)
@@ -865,19 +786,31 @@ static void conn_do_handshake(struct net_conn *c)
 	ERR_clear_error();
 	int r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
-		c->state = CS_HEAD;
 		c->ssl_want_write = false;
+		const unsigned char *proto;
+		unsigned plen;
+		SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+		if (plen == 2 && memcmp(proto, "h2", 2) == 0) {
+			if (net_h2_start(c) < 0) {
+				net_conn_close(c);
+				return;
+			}
+			net_conn_arm(c, c->srv->o.idle_timeout_ms);
+			net_h2_on_io(c, EPOLLIN);
+			return;
+		}
+		c->state = CS_HEAD;
 		conn_do_read(c);
 		return;
 	}
 	int e = SSL_get_error(c->ssl, r);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 		c->ssl_want_write = e == SSL_ERROR_WANT_WRITE;
-		conn_update_interest(c);
+		net_conn_update_interest(c);
 		return;
 	}
 	STAT_ADD(tls_fail, 1);
-	if (log_allowed(c->t)) {
+	if (net_log_allowed(c->t)) {
 		unsigned long code = ERR_peek_last_error();
 		char msg[128] = "connection closed";
 		if (code)
@@ -886,10 +819,10 @@ static void conn_do_handshake(struct net_conn *c)
 		       c->srv->name, "client", c->peer_ip, "error", msg, NULL);
 	}
 	ERR_clear_error();
-	conn_close(c);
+	net_conn_close(c);
 }
 
-static void conn_update_interest(struct net_conn *c)
+void net_conn_update_interest(struct net_conn *c)
 {
 	uint32_t ev = 0;
 	switch (c->state) {
@@ -907,6 +840,9 @@ static void conn_update_interest(struct net_conn *c)
 	case CS_HANDLING:
 		ev = 0;
 		break;
+	case CS_H2:
+		ev = net_h2_interest(c);
+		break;
 	}
 	if (loop_io_mod(c->t->loop, &c->io, ev) < 0)
 		log_warn("epoll_ctl");
@@ -921,7 +857,7 @@ static void conn_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 		 * level-triggered hang-up does not spin; the handler will
 		 * respond into a closed socket and the write fails. */
 		loop_io_del(l, io);
-		conn_leave(c);
+		net_conn_leave(c);
 		return;
 	}
 	switch (c->state) {
@@ -938,8 +874,11 @@ static void conn_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 	case CS_LINGER:
 		conn_do_linger(c);
 		break;
+	case CS_H2:
+		net_h2_on_io(c, revents);
+		break;
 	}
-	conn_leave(c);
+	net_conn_leave(c);
 }
 
 static void conn_on_timer(struct loop *l, struct loop_timer *tm)
@@ -949,11 +888,11 @@ static void conn_on_timer(struct loop *l, struct loop_timer *tm)
 	switch (c->state) {
 	case CS_HANDSHAKE:
 		STAT_ADD(timeouts, 1);
-		conn_close(c);
+		net_conn_close(c);
 		break;
 	case CS_HEAD:
 		if (!c->head_started) { /* idle keep-alive expiry */
-			conn_close(c);
+			net_conn_close(c);
 			break;
 		}
 		STAT_ADD(timeouts, 1);
@@ -965,15 +904,19 @@ static void conn_on_timer(struct loop *l, struct loop_timer *tm)
 		break;
 	case CS_WRITING:
 		STAT_ADD(timeouts, 1);
-		conn_close(c);
+		net_conn_close(c);
 		break;
 	case CS_LINGER:
-		conn_close(c);
+		net_conn_close(c);
 		break;
 	case CS_HANDLING:
 		break;
+	case CS_H2:
+		/* No stream for the idle timeout (or a write stalled). */
+		net_conn_close(c);
+		break;
 	}
-	conn_leave(c);
+	net_conn_leave(c);
 }
 
 static void thread_check_drained(struct net_thread *t)
@@ -987,31 +930,34 @@ static void thread_check_drained(struct net_thread *t)
 }
 
 /* Frees c once nothing refers to it any more. */
-static void conn_maybe_free(struct net_conn *c)
+void net_conn_maybe_free(struct net_conn *c)
 {
-	if (!c->closed || c->busy > 0 || c->x)
+	if (!c->closed || c->busy > 0 || c->x || net_h2_busy(c))
 		return;
+	net_h2_free(c);
 	bw_buf_fini(&c->in);
 	bw_buf_fini(&c->out);
 	net_http_server_unref(c->srv);
 	free(c);
 }
 
-static void conn_leave(struct net_conn *c)
+void net_conn_leave(struct net_conn *c)
 {
 	c->busy--;
-	conn_maybe_free(c);
+	net_conn_maybe_free(c);
 }
 
 /* Closes the socket and unlinks c from its thread at once; the memory
- * waits for conn_maybe_free. An exchange a handler still owns (HANDLING)
+ * waits for net_conn_maybe_free. An exchange a handler still owns (HANDLING)
  * is released by net_respond; any other is released here. */
-static void conn_close(struct net_conn *c)
+void net_conn_close(struct net_conn *c)
 {
 	if (c->closed)
 		return;
 	struct net_thread *t = c->t;
 	c->closed = true;
+	if (c->h2)
+		net_h2_close(c);
 	loop_timer_cancel(t->loop, &c->timer);
 	loop_io_del(t->loop, &c->io);
 	if (c->ssl) {
@@ -1031,7 +977,7 @@ static void conn_close(struct net_conn *c)
 	atomic_fetch_sub(&stats.active_conns, 1);
 	if (c->state != CS_HANDLING)
 		finish_exchange(c);
-	conn_maybe_free(c);
+	net_conn_maybe_free(c);
 	thread_check_drained(t);
 }
 
@@ -1050,7 +996,7 @@ static void listener_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    log_allowed(t))
+			    net_log_allowed(t))
 				log_warn("accept on %s", ls->name);
 			return;
 		}
@@ -1093,7 +1039,7 @@ static void listener_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 		if (s->o.tls) {
 			c->ssl = net_tls_session_new(s->o.tls, fd);
 			if (!c->ssl) {
-				conn_close(c);
+				net_conn_close(c);
 				continue;
 			}
 			c->state = CS_HANDSHAKE;
@@ -1101,10 +1047,10 @@ static void listener_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 			c->state = CS_HEAD;
 		}
 		if (loop_io_add(l, &c->io, EPOLLIN) < 0) {
-			conn_close(c);
+			net_conn_close(c);
 			continue;
 		}
-		conn_arm(c, s->o.header_timeout_ms);
+		net_conn_arm(c, s->o.header_timeout_ms);
 	}
 }
 
@@ -1141,7 +1087,7 @@ void net_thread_free(struct net_thread *t)
 	}
 	t->drain_done = NULL;
 	while (t->conns)
-		conn_close(t->conns);
+		net_conn_close(t->conns);
 	loop_timer_cancel(t->loop, &t->drain_timer);
 	free(t);
 }
@@ -1205,7 +1151,7 @@ static void drain_deadline(struct loop *l, struct loop_timer *tm)
 	if (t->nconns)
 		log_warnx("shutdown deadline: closing %zu connections", t->nconns);
 	while (t->conns)
-		conn_close(t->conns);
+		net_conn_close(t->conns);
 }
 
 void net_thread_drain(struct net_thread *t, uint64_t deadline_ms,
@@ -1225,9 +1171,14 @@ void net_thread_drain(struct net_thread *t, uint64_t deadline_ms,
 	while (c) {
 		struct net_conn *next = c->next;
 		c->close_after = true;
+		if (c->state == CS_H2) {
+			net_h2_drain(c);
+			c = next;
+			continue;
+		}
 		if ((c->state == CS_HEAD && !c->head_started) ||
 		    c->state == CS_HANDSHAKE || c->state == CS_LINGER)
-			conn_close(c);
+			net_conn_close(c);
 		c = next;
 	}
 	t->drain_timer.cb = drain_deadline;

@@ -30,6 +30,7 @@ struct server_listener_conf {
 	const char *address;
 	uint16_t port;
 	bool tls;
+	bool http2;      /* offer h2 by ALPN (TLS listeners) */
 	int client_cert; /* enum server_client_cert */
 };
 

@@ -102,6 +102,8 @@ static const struct conf_field listener_fields[] = {
 	{ .name = "address", CONF_STR(L, address), .def = "127.0.0.1", .max = 64 },
 	{ .name = "port", CONF_PORT(L, port), .required = true },
 	{ .name = "tls", CONF_BOOL(L, tls), .def = "true" },
+	{ .name = "http2", CONF_BOOL(L, http2), .def = "true",
+	  .help = "offer HTTP/2 through ALPN on TLS listeners" },
 	{ .name = "client_cert", CONF_ENUM(L, client_cert, client_certs),
 	  .def = "none" },
 };

@@ -124,7 +124,7 @@ static struct net_tls *build_tls(const struct server_conf *c,
 		.allow_tls12 = c->tls.min_version == 1,
 		.session_tickets = c->tls.session_tickets,
 		.ticket_rotate_s = (int64_t)(c->tls.ticket_rotation / 1000),
-		.alpn = "http/1.1",
+		.alpn = l->http2 ? "h2,http/1.1" : "http/1.1",
 		.client_cert = l->client_cert == SERVER_CC_REQUIRE ? NET_CLIENT_CERT_REQUIRE :
 			       l->client_cert == SERVER_CC_OPTIONAL ? NET_CLIENT_CERT_OPTIONAL :
 								      NET_CLIENT_CERT_NONE,
