@@ -3,6 +3,6 @@ if(NOT TARGET PkgConfig::NGHTTP2)
 endif()
 bw_module(net
   SOURCES src/net/net_tls.c src/net/net_selfca.c src/net/net_listen.c
-          src/net/net_http.c src/net/net_fetch.c src/net/net_h2.c
+          src/net/net_http.c src/net/net_fetch.c src/net/net_h2.c src/net/net_stream.c
   DEPS core http loop event PkgConfig::OPENSSL PkgConfig::CURL PkgConfig::NGHTTP2)
 bw_unit_test(test_net net src/net/tests/test_net.c)

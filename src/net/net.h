@@ -171,6 +171,67 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 /* Marks the request as one for the audit trail of what was rejected. */
 void net_set_outcome_reason(struct net_exchange *x, const char *reason);
 
+/* ------------------------------------------------- raw streams and UDP */
+
+/*
+ * Byte-stream servers for protocols that are not HTTP (syslog over TCP or
+ * TLS, RELP): connections on a worker loop whose bytes are handed to a
+ * consumer. The consumer says how much it used; what it leaves stays
+ * buffered (bounded by max_buffer; a full buffer the consumer will not
+ * drain closes the connection). net_stream_pause/resume give the consumer
+ * back-pressure: a paused connection is not read, so a sender that
+ * outruns the pipeline is slowed by TCP instead of being dropped.
+ */
+struct net_stream;
+struct net_stream_conn;
+
+struct net_stream_options {
+	const char *name;
+	struct net_tls *tls; /* owned by the server; NULL for plain TCP */
+	size_t max_conns;    /* per thread */
+	size_t max_buffer;   /* unconsumed bytes kept per connection */
+	uint64_t idle_timeout_ms;
+	/* Returns the consumer's per-connection state (NULL refuses). */
+	void *(*on_open)(void *arg, struct net_stream_conn *sc, const char *peer_ip,
+			 uint16_t peer_port);
+	/* New bytes: data[0..len) is everything unconsumed. Set *consumed;
+	 * return -1 to close the connection. */
+	int (*on_data)(void *conn_ctx, const char *data, size_t len, size_t *consumed);
+	void (*on_close)(void *conn_ctx); /* once, after the socket is gone */
+	void *arg;
+};
+
+struct net_stream *net_stream_new(const struct net_stream_options *o,
+				  struct bw_err *err) BW_WUR;
+void net_stream_ref(struct net_stream *s);
+void net_stream_unref(struct net_stream *s);
+/* Starts accepting on fd (taken) on loop l. Streams are per-thread like
+ * HTTP listeners; net_stream_thread_stop closes them all. */
+int net_stream_listen(struct loop *l, int fd, struct net_stream *s,
+		      struct bw_err *err) BW_WUR;
+void net_stream_thread_stop(struct loop *l);
+/* Queues bytes to send back (acknowledgements); -1 when the output bound
+ * is reached (the connection is then closed). Loop thread only. */
+int net_stream_write(struct net_stream_conn *sc, const void *p, size_t n);
+void net_stream_pause(struct net_stream_conn *sc);
+void net_stream_resume(struct net_stream_conn *sc);
+void net_stream_close(struct net_stream_conn *sc);
+struct loop *net_stream_loop(struct net_stream_conn *sc);
+
+/* A bound UDP socket (IPv4 or IPv6 literal); datagrams go to on_datagram
+ * on loop l. Datagrams the kernel drops when the receive buffer is full are
+ * counted by the kernel (and reported with net_udp_drops). */
+struct net_udp;
+int net_udp_bind(const char *addr, uint16_t port, bool reuseport,
+		 struct bw_err *err) BW_WUR;
+struct net_udp *net_udp_start(struct loop *l, int fd,
+			      void (*on_datagram)(void *arg, const char *data,
+						  size_t len, const char *peer_ip,
+						  uint16_t peer_port),
+			      void *arg, struct bw_err *err) BW_WUR;
+void net_udp_stop(struct net_udp *u);
+uint64_t net_udp_drops(const struct net_udp *u);
+
 /* ------------------------------------------------------ outbound HTTP */
 
 /*

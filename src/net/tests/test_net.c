@@ -11,6 +11,9 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "net/net.h"
@@ -194,12 +197,125 @@ static void tls_setup_errors_are_reported(void **state)
 	assert_string_equal(err.reason, "bad_address");
 }
 
+/* ------------------------------------------------------------- streams */
+
+struct line_ctx {
+	struct net_stream_conn *sc;
+	int lines;
+	bool closed;
+};
+static struct line_ctx line_state;
+
+static void *line_open(void *arg, struct net_stream_conn *sc, const char *peer,
+		       uint16_t peer_port)
+{
+	line_state.sc = sc;
+	return &line_state;
+}
+
+/* Consumes whole lines only and acknowledges each. */
+static int line_data(void *ctx, const char *data, size_t len, size_t *consumed)
+{
+	struct line_ctx *lc = ctx;
+	size_t used = 0;
+	const char *nl;
+	while ((nl = memchr(data + used, '\n', len - used)) != NULL) {
+		used = (size_t)(nl - data) + 1;
+		lc->lines++;
+		if (net_stream_write(lc->sc, "ok\n", 3) < 0)
+			return -1;
+	}
+	*consumed = used;
+	return 0;
+}
+
+static void line_close(void *ctx)
+{
+	((struct line_ctx *)ctx)->closed = true;
+}
+
+struct udp_seen {
+	char data[64];
+	int n;
+};
+
+static void on_dgram(void *arg, const char *data, size_t len, const char *peer,
+		     uint16_t peer_port)
+{
+	struct udp_seen *u = arg;
+	bw_snprintf(u->data, sizeof(u->data), "%.*s", (int)len, data);
+	u->n++;
+	loop_stop(lp);
+}
+
+static void client_side(void *arg)
+{
+	int *ports = arg;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ports[0]) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	/* Two lines and a partial one, split across writes. */
+	assert_int_equal(write(fd, "one\ntw", 7), 7);
+	usleep(20000);
+	assert_int_equal(write(fd, "o\nthr", 6), 6);
+	char buf[16] = "";
+	size_t got = 0;
+	while (got < 6) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_memory_equal(buf, "ok\nok\n", 6);
+	close(fd);
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	a.sin_port = htons((uint16_t)ports[1]);
+	assert_int_equal(sendto(u, "<13>hello", 9, 0, (struct sockaddr *)&a, sizeof(a)), 9);
+	close(u);
+}
+
+static void *client_thread(void *arg)
+{
+	client_side(arg);
+	return NULL;
+}
+
+static void stream_and_udp_deliver_bytes(void **state)
+{
+	struct bw_err err;
+	struct net_stream_options o = { .name = "lines", .on_open = line_open,
+					.on_data = line_data, .on_close = line_close,
+					.max_buffer = 1024 };
+	struct net_stream *s = net_stream_new(&o, &err);
+	assert_non_null(s);
+	int fd = net_listen_tcp("127.0.0.1", 0, false, 8, &err);
+	int ports[2] = { net_socket_port(fd), 0 };
+	assert_int_equal(net_stream_listen(lp, fd, s, &err), 0);
+	net_stream_unref(s);
+	int ufd = net_udp_bind("127.0.0.1", 0, false, &err);
+	assert_true(ufd >= 0);
+	ports[1] = net_socket_port(ufd);
+	struct udp_seen seen = { 0 };
+	struct net_udp *u = net_udp_start(lp, ufd, on_dgram, &seen, &err);
+	assert_non_null(u);
+	pthread_t th;
+	pthread_create(&th, NULL, client_thread, ports);
+	assert_int_equal(loop_run(lp), 0); /* stops at the datagram */
+	pthread_join(th, NULL);
+	assert_int_equal(line_state.lines, 2);
+	assert_string_equal(seen.data, "<13>hello");
+	net_udp_stop(u);
+	net_stream_thread_stop(lp);
+	assert_true(line_state.closed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fetch_talks_to_the_server),
 		cmocka_unit_test(fetch_refuses_past_its_bound),
 		cmocka_unit_test(tls_setup_errors_are_reported),
+		cmocka_unit_test(stream_and_udp_deliver_bytes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
