@@ -91,9 +91,8 @@ size_t crypto_b64url_encode_to(const void *in, size_t n, char *out);
  * outcap bytes. Returns 0 (*outlen set) or -1: 400 "bad_base64url", or
  * 413 "too_large" when the result would not fit.
  */
-int crypto_b64url_decode(const char *in, size_t n, uint8_t *out,
-			 size_t outcap, size_t *outlen,
-			 struct bw_err *err) BW_WUR;
+int crypto_b64url_decode(const char *in, size_t n, uint8_t *out, size_t outcap,
+			 size_t *outlen, struct bw_err *err) BW_WUR;
 /* Upper bound of decoded bytes for n input characters. */
 static inline size_t crypto_b64url_decoded_max(size_t n)
 {
@@ -126,7 +125,12 @@ const char *jose_alg_name(enum jose_alg a);
 enum jose_alg jose_alg_from_name(const char *p, size_t n);
 
 enum jose_kty { JOSE_KTY_OCT = 1, JOSE_KTY_EC, JOSE_KTY_OKP, JOSE_KTY_RSA };
-enum jose_crv { JOSE_CRV_NONE = 0, JOSE_CRV_P256, JOSE_CRV_P384, JOSE_CRV_ED25519 };
+enum jose_crv {
+	JOSE_CRV_NONE = 0,
+	JOSE_CRV_P256,
+	JOSE_CRV_P384,
+	JOSE_CRV_ED25519
+};
 enum jose_use { JOSE_USE_ANY = 0, JOSE_USE_SIG, JOSE_USE_ENC };
 
 /* key_ops bits (RFC 7517 section 4.3) */
@@ -169,14 +173,16 @@ struct jose_jwk *jose_jwk_generate(enum jose_alg alg, const char *kid,
 /* An oct key from raw bytes (copied). alg may be JOSE_ALG_INVALID (not
  * pinned). */
 struct jose_jwk *jose_jwk_from_oct(const void *k, size_t n, const char *kid,
-				   enum jose_alg alg, struct bw_err *err) BW_WUR;
+				   enum jose_alg alg,
+				   struct bw_err *err) BW_WUR;
 /*
  * A key from an OpenSSL EVP_PKEY (EVP_PKEY *, declared void * so this
  * header needs no OpenSSL include). Takes a new reference; the caller
  * keeps its own. Used by the kms to publish public keys.
  */
 struct jose_jwk *jose_jwk_from_pkey(void *evp_pkey, const char *kid,
-				    enum jose_alg alg, struct bw_err *err) BW_WUR;
+				    enum jose_alg alg,
+				    struct bw_err *err) BW_WUR;
 /* A copy holding only the public part (NULL for oct keys: they have no
  * public part). */
 struct jose_jwk *jose_jwk_public(const struct jose_jwk *k,
@@ -195,8 +201,7 @@ void *jose_jwk_pkey(const struct jose_jwk *k);
  * the key type fits the algorithm, and the key's alg/use/key_ops pins
  * allow it. HS256 also needs >= JOSE_HS256_MIN key bytes; signing needs
  * a private key. */
-bool jose_jwk_usable(const struct jose_jwk *k, enum jose_alg alg,
-		     unsigned op);
+bool jose_jwk_usable(const struct jose_jwk *k, enum jose_alg alg, unsigned op);
 
 /*
  * Writes k as a JWK JSON object into w (kty, kid, use, alg, then the key
@@ -230,8 +235,8 @@ int jose_jwks_add(struct jose_jwks *s, struct jose_jwk *k,
  * kids are always refused. Returns 0 or -1 with err; s is emptied on
  * failure.
  */
-int jose_jwks_parse(struct jose_jwks *s, const char *p, size_t len,
-		    bool strict, size_t *skipped, struct bw_err *err) BW_WUR;
+int jose_jwks_parse(struct jose_jwks *s, const char *p, size_t len, bool strict,
+		    size_t *skipped, struct bw_err *err) BW_WUR;
 /* Writes {"keys":[...]} with public parts only (oct keys are skipped). */
 int jose_jwks_write_public(const struct jose_jwks *s, struct bw_buf *out,
 			   struct bw_err *err) BW_WUR;
@@ -285,11 +290,11 @@ struct jose_verifier {
 /* A verified JWS; everything lives in the arena passed to verify. */
 struct jose_jws {
 	enum jose_alg alg;
-	const struct jose_jwk *key;    /* the key that verified (borrowed) */
+	const struct jose_jwk *key; /* the key that verified (borrowed) */
 	const struct json_value *header;
-	struct bw_str kid;             /* empty when absent */
-	struct bw_str typ;             /* empty when absent */
-	const uint8_t *payload;        /* decoded, NUL-terminated */
+	struct bw_str kid;	/* empty when absent */
+	struct bw_str typ;	/* empty when absent */
+	const uint8_t *payload; /* decoded, NUL-terminated */
 	size_t payload_len;
 };
 
@@ -305,21 +310,21 @@ struct jose_jws {
  * "alg_not_allowed", "crit", "embedded_key", "unknown_kid", "no_key",
  * "ambiguous_key", "key_alg_mismatch", "bad_signature"; 413 "too_large".
  */
-int jose_jws_verify(const struct jose_verifier *v, const char *tok,
-		    size_t len, struct bw_arena *a, struct jose_jws *out,
+int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
+		    struct bw_arena *a, struct jose_jws *out,
 		    struct bw_err *err) BW_WUR;
 
 /* ------------------------------------------------------------- JWT */
 
 /* What a JWT must satisfy beyond its signature. Strings borrowed. */
 struct jose_jwt_rules {
-	const char *issuer;   /* required "iss" (exact) when not NULL */
-	const char *audience; /* must appear in "aud" when not NULL */
-	const char *typ;      /* required header typ (case-insensitive,
-				 "application/" prefix optional) when set */
-	int64_t leeway_s;     /* for exp/nbf/iat; clamped to
-				 JOSE_LEEWAY_MAX_S; negative = default */
-	bool require_exp;     /* refuse tokens without "exp" */
+	const char *issuer;	/* required "iss" (exact) when not NULL */
+	const char *audience;	/* must appear in "aud" when not NULL */
+	const char *typ;	/* required header typ (case-insensitive,
+				   "application/" prefix optional) when set */
+	int64_t leeway_s;	/* for exp/nbf/iat; clamped to
+				   JOSE_LEEWAY_MAX_S; negative = default */
+	bool require_exp;	/* refuse tokens without "exp" */
 	int64_t max_lifetime_s; /* > 0: exp - iat may not exceed it */
 };
 
@@ -327,8 +332,8 @@ struct jose_jwt_rules {
 struct jose_jwt {
 	struct jose_jws jws;
 	const struct json_value *claims; /* a JSON object */
-	int64_t exp, nbf, iat;           /* 0 when absent */
-	struct bw_str iss, sub;          /* empty when absent */
+	int64_t exp, nbf, iat;		 /* 0 when absent */
+	struct bw_str iss, sub;		 /* empty when absent */
 };
 
 /*

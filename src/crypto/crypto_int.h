@@ -16,9 +16,9 @@
 struct jose_jwk {
 	enum jose_kty kty;
 	enum jose_crv crv;
-	enum jose_alg alg;   /* pinned algorithm, INVALID when none */
+	enum jose_alg alg; /* pinned algorithm, INVALID when none */
 	enum jose_use use;
-	unsigned ops;        /* JOSE_OP_* bits; 0 when key_ops absent */
+	unsigned ops; /* JOSE_OP_* bits; 0 when key_ops absent */
 	bool has_ops;
 	bool has_private;
 	char kid[JOSE_KID_MAX + 1];

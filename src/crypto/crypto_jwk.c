@@ -25,12 +25,12 @@ static const struct {
 	enum jose_kty kty;
 	enum jose_crv crv;
 } alg_table[] = {
-	{ JOSE_ALG_HS256, "HS256", JOSE_KTY_OCT, JOSE_CRV_NONE },
-	{ JOSE_ALG_RS256, "RS256", JOSE_KTY_RSA, JOSE_CRV_NONE },
-	{ JOSE_ALG_PS256, "PS256", JOSE_KTY_RSA, JOSE_CRV_NONE },
-	{ JOSE_ALG_ES256, "ES256", JOSE_KTY_EC, JOSE_CRV_P256 },
-	{ JOSE_ALG_ES384, "ES384", JOSE_KTY_EC, JOSE_CRV_P384 },
-	{ JOSE_ALG_EDDSA, "EdDSA", JOSE_KTY_OKP, JOSE_CRV_ED25519 },
+    {JOSE_ALG_HS256, "HS256", JOSE_KTY_OCT, JOSE_CRV_NONE},
+    {JOSE_ALG_RS256, "RS256", JOSE_KTY_RSA, JOSE_CRV_NONE},
+    {JOSE_ALG_PS256, "PS256", JOSE_KTY_RSA, JOSE_CRV_NONE},
+    {JOSE_ALG_ES256, "ES256", JOSE_KTY_EC, JOSE_CRV_P256},
+    {JOSE_ALG_ES384, "ES384", JOSE_KTY_EC, JOSE_CRV_P384},
+    {JOSE_ALG_EDDSA, "EdDSA", JOSE_KTY_OKP, JOSE_CRV_ED25519},
 };
 
 const char *jose_alg_name(enum jose_alg a)
@@ -99,7 +99,9 @@ static const char *crv_name(enum jose_crv c)
 
 static const char *crv_group(enum jose_crv c)
 {
-	return c == JOSE_CRV_P256 ? "prime256v1" : c == JOSE_CRV_P384 ? "secp384r1" : NULL;
+	return c == JOSE_CRV_P256   ? "prime256v1"
+	       : c == JOSE_CRV_P384 ? "secp384r1"
+				    : NULL;
 }
 
 /* ------------------------------------------------------------ accessors */
@@ -205,9 +207,9 @@ static int get_b64(const struct json_value *v, const char *name, uint8_t *out,
 		return -1;
 	}
 	if ((exact && *len != exact) || *len == 0)
-		return bw_err_set(err, 400, "crypto", "bad_length",
-				  "JWK member \"%s\" has the wrong length (%zu)",
-				  name, *len);
+		return bw_err_set(
+		    err, 400, "crypto", "bad_length",
+		    "JWK member \"%s\" has the wrong length (%zu)", name, *len);
 	return 1;
 }
 
@@ -219,9 +221,10 @@ static int parse_common(struct jose_jwk *k, const struct json_value *v,
 		return -1;
 	if (s.p) {
 		if (s.len > JOSE_KID_MAX || memchr(s.p, 0, s.len))
-			return bw_err_set(err, 400, "crypto", "bad_kid",
-					  "kid longer than %d bytes or with NUL",
-					  JOSE_KID_MAX);
+			return bw_err_set(
+			    err, 400, "crypto", "bad_kid",
+			    "kid longer than %d bytes or with NUL",
+			    JOSE_KID_MAX);
 		memcpy(k->kid, s.p, s.len);
 		k->kid[s.len] = 0;
 	}
@@ -247,19 +250,20 @@ static int parse_common(struct jose_jwk *k, const struct json_value *v,
 	const struct json_value *ops = json_get(v, "key_ops");
 	if (ops) {
 		if (ops->type != JSON_ARRAY || ops->u.arr.n > 8)
-			return bw_err_set(err, 400, "crypto", "bad_key_ops",
-					  "key_ops must be an array of at most 8 strings");
+			return bw_err_set(
+			    err, 400, "crypto", "bad_key_ops",
+			    "key_ops must be an array of at most 8 strings");
 		k->has_ops = true;
 		unsigned seen = 0;
 		for (size_t i = 0; i < ops->u.arr.n; i++) {
 			const struct json_value *o = ops->u.arr.items[i];
 			if (o->type != JSON_STRING)
-				return bw_err_set(err, 400, "crypto", "bad_key_ops",
-						  "key_ops entries must be strings");
+				return bw_err_set(
+				    err, 400, "crypto", "bad_key_ops",
+				    "key_ops entries must be strings");
 			static const char *const names[] = {
-				"sign", "verify", "encrypt", "decrypt",
-				"wrapKey", "unwrapKey", "deriveKey", "deriveBits"
-			};
+			    "sign",    "verify",    "encrypt",	 "decrypt",
+			    "wrapKey", "unwrapKey", "deriveKey", "deriveBits"};
 			size_t j;
 			for (j = 0; j < BW_ARRAY_LEN(names); j++)
 				if (bw_str_eq_lit(o->u.str, names[j]))
@@ -267,18 +271,22 @@ static int parse_common(struct jose_jwk *k, const struct json_value *v,
 			/* RFC 7517 section 4.3: duplicates MUST NOT occur. */
 			if (j < BW_ARRAY_LEN(names)) {
 				if (seen & (1u << j))
-					return bw_err_set(err, 400, "crypto", "bad_key_ops",
-							  "duplicate key_ops entry");
+					return bw_err_set(
+					    err, 400, "crypto", "bad_key_ops",
+					    "duplicate key_ops entry");
 				seen |= 1u << j;
 			}
-			k->ops |= j == 0 ? JOSE_OP_SIGN : j == 1 ? JOSE_OP_VERIFY : JOSE_OP_OTHER;
+			k->ops |= j == 0   ? JOSE_OP_SIGN
+				  : j == 1 ? JOSE_OP_VERIFY
+					   : JOSE_OP_OTHER;
 		}
 	}
 	if (k->alg != JOSE_ALG_INVALID && jose_alg_kty(k->alg) != k->kty)
 		return bw_err_set(err, 400, "crypto", "bad_alg",
 				  "JWK alg %s does not fit its key type",
 				  jose_alg_name(k->alg));
-	if (k->alg != JOSE_ALG_INVALID && (k->kty == JOSE_KTY_EC || k->kty == JOSE_KTY_OKP) &&
+	if (k->alg != JOSE_ALG_INVALID &&
+	    (k->kty == JOSE_KTY_EC || k->kty == JOSE_KTY_OKP) &&
 	    jose_alg_crv(k->alg) != k->crv)
 		return bw_err_set(err, 400, "crypto", "bad_alg",
 				  "JWK alg %s does not fit curve %s",
@@ -297,7 +305,8 @@ static int pkey_from_params(EVP_PKEY **out, const char *type, int selection,
 		bw_err_openssl(err, "crypto", "key import");
 		if (err) {
 			err->code = 400;
-			(void)bw_snprintf(err->reason, sizeof(err->reason), "bad_key");
+			(void)bw_snprintf(err->reason, sizeof(err->reason),
+					  "bad_key");
 		}
 		goto out;
 	}
@@ -366,14 +375,15 @@ static int parse_ec(struct jose_jwk *k, const struct json_value *v,
 	if (have_d) {
 		dbn = BN_secure_new();
 		if (!dbn || !BN_bin2bn(d, (int)dl, dbn) ||
-		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, dbn)) {
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY,
+					    dbn)) {
 			bw_err_openssl(err, "crypto", "params");
 			goto out;
 		}
 	}
 	if (pkey_from_params(&k->pkey, "EC",
-			     have_d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, bld,
-			     err) < 0)
+			     have_d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+			     bld, err) < 0)
 		goto out;
 	if (check_pkey(k->pkey, have_d, err) < 0)
 		goto out;
@@ -405,7 +415,8 @@ static int parse_okp(struct jose_jwk *k, const struct json_value *v,
 	if (have_d < 0)
 		goto out;
 	if (have_d) {
-		k->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, d, 32);
+		k->pkey =
+		    EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, d, 32);
 		if (!k->pkey ||
 		    EVP_PKEY_get_raw_public_key(k->pkey, derived, &dvl) != 1) {
 			bw_err_openssl(err, "crypto", "Ed25519 import");
@@ -418,7 +429,8 @@ static int parse_okp(struct jose_jwk *k, const struct json_value *v,
 		}
 		k->has_private = true;
 	} else {
-		k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, 32);
+		k->pkey =
+		    EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, 32);
 		if (!k->pkey) {
 			bw_err_openssl(err, "crypto", "Ed25519 import");
 			goto out;
@@ -445,21 +457,22 @@ static int parse_rsa(struct jose_jwk *k, const struct json_value *v,
 	 * secret. One heap block so the stack stays small; wiped at out. */
 	enum { N, E, D, P, Q, DP, DQ, QI, NPARTS };
 	struct rsa_part parts[NPARTS] = {
-		{ "n", OSSL_PKEY_PARAM_RSA_N, NULL, 0, 0 },
-		{ "e", OSSL_PKEY_PARAM_RSA_E, NULL, 0, 0 },
-		{ "d", OSSL_PKEY_PARAM_RSA_D, NULL, 0, 0 },
-		{ "p", OSSL_PKEY_PARAM_RSA_FACTOR1, NULL, 0, 0 },
-		{ "q", OSSL_PKEY_PARAM_RSA_FACTOR2, NULL, 0, 0 },
-		{ "dp", OSSL_PKEY_PARAM_RSA_EXPONENT1, NULL, 0, 0 },
-		{ "dq", OSSL_PKEY_PARAM_RSA_EXPONENT2, NULL, 0, 0 },
-		{ "qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1, NULL, 0, 0 },
+	    {"n", OSSL_PKEY_PARAM_RSA_N, NULL, 0, 0},
+	    {"e", OSSL_PKEY_PARAM_RSA_E, NULL, 0, 0},
+	    {"d", OSSL_PKEY_PARAM_RSA_D, NULL, 0, 0},
+	    {"p", OSSL_PKEY_PARAM_RSA_FACTOR1, NULL, 0, 0},
+	    {"q", OSSL_PKEY_PARAM_RSA_FACTOR2, NULL, 0, 0},
+	    {"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1, NULL, 0, 0},
+	    {"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2, NULL, 0, 0},
+	    {"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1, NULL, 0, 0},
 	};
-	BIGNUM *bns[NPARTS] = { 0 };
+	BIGNUM *bns[NPARTS] = {0};
 	OSSL_PARAM_BLD *bld = NULL;
 	int rc = -1;
 	uint8_t *block = calloc(NPARTS, BIGNUM_MAX);
 	if (!block)
-		return bw_err_set(err, 500, "crypto", "memory", "out of memory");
+		return bw_err_set(err, 500, "crypto", "memory",
+				  "out of memory");
 	if (json_get(v, "oth")) {
 		bw_err_set(err, 400, "crypto", "rsa_oth",
 			   "multi-prime RSA (\"oth\") is not supported");
@@ -467,8 +480,9 @@ static int parse_rsa(struct jose_jwk *k, const struct json_value *v,
 	}
 	for (int i = 0; i < NPARTS; i++) {
 		parts[i].buf = block + (size_t)i * BIGNUM_MAX;
-		parts[i].present = get_b64(v, parts[i].jwk, parts[i].buf, BIGNUM_MAX,
-					   &parts[i].len, 0, i == N || i == E, err);
+		parts[i].present =
+		    get_b64(v, parts[i].jwk, parts[i].buf, BIGNUM_MAX,
+			    &parts[i].len, 0, i == N || i == E, err);
 		if (parts[i].present < 0)
 			goto out;
 	}
@@ -478,9 +492,10 @@ static int parse_rsa(struct jose_jwk *k, const struct json_value *v,
 		bits--;
 	if (parts[N].buf[0] == 0 || bits < JOSE_RSA_MIN_BITS ||
 	    bits > JOSE_RSA_MAX_BITS) {
-		bw_err_set(err, 400, "crypto", "rsa_size",
-			   "RSA modulus must be %d..%d bits without leading zeros",
-			   JOSE_RSA_MIN_BITS, JOSE_RSA_MAX_BITS);
+		bw_err_set(
+		    err, 400, "crypto", "rsa_size",
+		    "RSA modulus must be %d..%d bits without leading zeros",
+		    JOSE_RSA_MIN_BITS, JOSE_RSA_MAX_BITS);
 		goto out;
 	}
 	if (parts[E].len > JOSE_RSA_E_MAX || parts[E].buf[0] == 0 ||
@@ -494,7 +509,8 @@ static int parse_rsa(struct jose_jwk *k, const struct json_value *v,
 		   parts[DQ].present + parts[QI].present;
 	if ((ncrt != 0 && ncrt != 5) || (ncrt && !parts[D].present)) {
 		bw_err_set(err, 400, "crypto", "rsa_private",
-			   "RSA private key needs d and all or none of p, q, dp, dq, qi");
+			   "RSA private key needs d and all or none of p, q, "
+			   "dp, dq, qi");
 		goto out;
 	}
 	bld = OSSL_PARAM_BLD_new();
@@ -504,13 +520,15 @@ static int parse_rsa(struct jose_jwk *k, const struct json_value *v,
 		if (!parts[i].present)
 			continue;
 		bns[i] = i >= D ? BN_secure_new() : BN_new();
-		if (!bns[i] || !BN_bin2bn(parts[i].buf, (int)parts[i].len, bns[i]) ||
+		if (!bns[i] ||
+		    !BN_bin2bn(parts[i].buf, (int)parts[i].len, bns[i]) ||
 		    !OSSL_PARAM_BLD_push_BN(bld, parts[i].param, bns[i]))
 			goto ossl;
 	}
 	k->has_private = parts[D].present;
 	if (pkey_from_params(&k->pkey, "RSA",
-			     k->has_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+			     k->has_private ? EVP_PKEY_KEYPAIR
+					    : EVP_PKEY_PUBLIC_KEY,
 			     bld, err) < 0)
 		goto out;
 	/* Full pairwise validation needs the factors; a d-only key that
@@ -556,7 +574,8 @@ struct jose_jwk *jose_jwk_from_json(const struct json_value *v,
 				    struct bw_err *err)
 {
 	if (!v || v->type != JSON_OBJECT) {
-		bw_err_set(err, 400, "crypto", "bad_jwk", "a JWK must be a JSON object");
+		bw_err_set(err, 400, "crypto", "bad_jwk",
+			   "a JWK must be a JSON object");
 		return NULL;
 	}
 	struct jose_jwk *k = calloc(1, sizeof(*k));
@@ -567,7 +586,8 @@ struct jose_jwk *jose_jwk_from_json(const struct json_value *v,
 	struct bw_str kty;
 	int rc = get_str(v, "kty", &kty, err);
 	if (rc == 0 && !kty.p)
-		rc = bw_err_set(err, 400, "crypto", "bad_kty", "JWK lacks \"kty\"");
+		rc = bw_err_set(err, 400, "crypto", "bad_kty",
+				"JWK lacks \"kty\"");
 	if (rc == 0) {
 		if (bw_str_eq_lit(kty, "EC")) {
 			k->kty = JOSE_KTY_EC;
@@ -603,8 +623,8 @@ static struct bw_arena *jose_arena(size_t max)
 struct jose_jwk *jose_jwk_parse(const char *p, size_t len, struct bw_err *err)
 {
 	if (len > JOSE_JWK_MAX) {
-		bw_err_set(err, 413, "crypto", "too_large", "JWK over %zu bytes",
-			   (size_t)JOSE_JWK_MAX);
+		bw_err_set(err, 413, "crypto", "too_large",
+			   "JWK over %zu bytes", (size_t)JOSE_JWK_MAX);
 		return NULL;
 	}
 	struct bw_arena *a = jose_arena(JOSE_JWK_MAX);
@@ -612,9 +632,9 @@ struct jose_jwk *jose_jwk_parse(const char *p, size_t len, struct bw_err *err)
 		bw_err_set(err, 500, "crypto", "memory", "out of memory");
 		return NULL;
 	}
-	struct json_limits lim = { .max_bytes = JOSE_JWK_MAX,
-				   .max_depth = JOSE_JSON_DEPTH_MAX,
-				   .max_members = JOSE_JSON_MEMBERS_MAX };
+	struct json_limits lim = {.max_bytes = JOSE_JWK_MAX,
+				  .max_depth = JOSE_JSON_DEPTH_MAX,
+				  .max_members = JOSE_JSON_MEMBERS_MAX};
 	struct jose_jwk *k = NULL;
 	const struct json_value *v = json_parse(a, p, len, &lim, err);
 	if (v)
@@ -635,9 +655,11 @@ int jose_b64_bn(struct json_writer *w, const char *key, const void *bnv,
 	char enc[BIGNUM_MAX * 4 / 3 + 4];
 	int n = BN_num_bytes(bn);
 	if (pad && (size_t)n > pad)
-		return bw_err_set(err, 500, "crypto", "bad_key", "integer too large");
+		return bw_err_set(err, 500, "crypto", "bad_key",
+				  "integer too large");
 	if (n > BIGNUM_MAX)
-		return bw_err_set(err, 500, "crypto", "bad_key", "integer too large");
+		return bw_err_set(err, 500, "crypto", "bad_key",
+				  "integer too large");
 	int len = pad ? BN_bn2binpad(bn, buf, (int)pad) : BN_bn2bin(bn, buf);
 	if (len < 0)
 		return bw_err_openssl(err, "crypto", "bn2bin");
@@ -685,11 +707,14 @@ static int write_members(const struct jose_jwk *k, bool priv, bool thumb,
 		json_write_kv_string(w, "crv", crv_name(k->crv));
 		if (thumb)
 			json_write_kv_string(w, "kty", "EC");
-		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_EC_PUB_X, "x", fs, err) < 0 ||
-		    write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, "y", fs, err) < 0)
+		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_EC_PUB_X, "x",
+				   fs, err) < 0 ||
+		    write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, "y",
+				   fs, err) < 0)
 			return -1;
 		if (priv && !thumb &&
-		    write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_PRIV_KEY, "d", fs, err) < 0)
+		    write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_PRIV_KEY, "d",
+				   fs, err) < 0)
 			return -1;
 		return 0;
 	}
@@ -704,30 +729,35 @@ static int write_members(const struct jose_jwk *k, bool priv, bool thumb,
 		write_b64(w, "x", raw, rl);
 		if (priv && !thumb) {
 			rl = sizeof(raw);
-			if (EVP_PKEY_get_raw_private_key(k->pkey, raw, &rl) != 1)
-				return bw_err_openssl(err, "crypto", "Ed25519 export");
+			if (EVP_PKEY_get_raw_private_key(k->pkey, raw, &rl) !=
+			    1)
+				return bw_err_openssl(err, "crypto",
+						      "Ed25519 export");
 			write_b64(w, "d", raw, rl);
 			bw_wipe(raw, sizeof(raw));
 		}
 		return 0;
 	}
 	case JOSE_KTY_RSA: {
-		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_RSA_E, "e", 0, err) < 0)
+		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_RSA_E, "e", 0,
+				   err) < 0)
 			return -1;
 		if (thumb)
 			json_write_kv_string(w, "kty", "RSA");
-		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_RSA_N, "n", 0, err) < 0)
+		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_RSA_N, "n", 0,
+				   err) < 0)
 			return -1;
 		if (!priv || thumb)
 			return 0;
-		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_RSA_D, "d", 0, err) < 0)
+		if (write_bn_param(w, k->pkey, OSSL_PKEY_PARAM_RSA_D, "d", 0,
+				   err) < 0)
 			return -1;
 		static const char *const crt[][2] = {
-			{ OSSL_PKEY_PARAM_RSA_FACTOR1, "p" },
-			{ OSSL_PKEY_PARAM_RSA_FACTOR2, "q" },
-			{ OSSL_PKEY_PARAM_RSA_EXPONENT1, "dp" },
-			{ OSSL_PKEY_PARAM_RSA_EXPONENT2, "dq" },
-			{ OSSL_PKEY_PARAM_RSA_COEFFICIENT1, "qi" },
+		    {OSSL_PKEY_PARAM_RSA_FACTOR1, "p"},
+		    {OSSL_PKEY_PARAM_RSA_FACTOR2, "q"},
+		    {OSSL_PKEY_PARAM_RSA_EXPONENT1, "dp"},
+		    {OSSL_PKEY_PARAM_RSA_EXPONENT2, "dq"},
+		    {OSSL_PKEY_PARAM_RSA_COEFFICIENT1, "qi"},
 		};
 		BIGNUM *probe = NULL;
 		/* A d-only key has no CRT values to write. */
@@ -737,7 +767,8 @@ static int write_members(const struct jose_jwk *k, bool priv, bool thumb,
 		}
 		BN_clear_free(probe);
 		for (size_t i = 0; i < BW_ARRAY_LEN(crt); i++)
-			if (write_bn_param(w, k->pkey, crt[i][0], crt[i][1], 0, err) < 0)
+			if (write_bn_param(w, k->pkey, crt[i][0], crt[i][1], 0,
+					   err) < 0)
 				return -1;
 		return 0;
 	}
@@ -776,7 +807,8 @@ int jose_jwk_write(const struct jose_jwk *k, bool with_private,
 	if (k->kid[0])
 		json_write_kv_string(w, "kid", k->kid);
 	if (k->use != JOSE_USE_ANY)
-		json_write_kv_string(w, "use", k->use == JOSE_USE_SIG ? "sig" : "enc");
+		json_write_kv_string(w, "use",
+				     k->use == JOSE_USE_SIG ? "sig" : "enc");
 	if (k->alg != JOSE_ALG_INVALID)
 		json_write_kv_string(w, "alg", jose_alg_name(k->alg));
 	if (k->has_ops) {
@@ -792,7 +824,8 @@ int jose_jwk_write(const struct jose_jwk *k, bool with_private,
 		return -1;
 	json_write_object_end(w);
 	if (w->failed)
-		return bw_err_set(err, 413, "crypto", "too_large", "JWK output too large");
+		return bw_err_set(err, 413, "crypto", "too_large",
+				  "JWK output too large");
 	return 0;
 }
 
@@ -810,7 +843,8 @@ int jose_jwk_thumbprint(const struct jose_jwk *k, char out[44],
 		goto out;
 	json_write_object_end(&w);
 	if (json_writer_finish(&w) < 0) {
-		bw_err_set(err, 500, "crypto", "too_large", "thumbprint input too large");
+		bw_err_set(err, 500, "crypto", "too_large",
+			   "thumbprint input too large");
 		goto out;
 	}
 	crypto_sha256(b.data, b.len, h);
@@ -828,7 +862,8 @@ static int set_kid(struct jose_jwk *k, const char *kid, struct bw_err *err)
 	if (kid) {
 		size_t n = strlen(kid);
 		if (n > JOSE_KID_MAX)
-			return bw_err_set(err, 400, "crypto", "bad_kid", "kid too long");
+			return bw_err_set(err, 400, "crypto", "bad_kid",
+					  "kid too long");
 		memcpy(k->kid, kid, n + 1);
 		return 0;
 	}
@@ -840,8 +875,8 @@ struct jose_jwk *jose_jwk_from_oct(const void *bytes, size_t n, const char *kid,
 {
 	if (n == 0 || n > JOSE_OCT_MAX ||
 	    (alg != JOSE_ALG_INVALID && alg != JOSE_ALG_HS256)) {
-		bw_err_set(err, 400, "crypto", "bad_key", "oct key of 1..%d bytes for HS256",
-			   JOSE_OCT_MAX);
+		bw_err_set(err, 400, "crypto", "bad_key",
+			   "oct key of 1..%d bytes for HS256", JOSE_OCT_MAX);
 		return NULL;
 	}
 	struct jose_jwk *k = calloc(1, sizeof(*k));
@@ -877,16 +912,20 @@ struct jose_jwk *jose_jwk_from_pkey(void *evp_pkey, const char *kid,
 	case EVP_PKEY_EC: {
 		char group[64];
 		k->kty = JOSE_KTY_EC;
-		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
-						   group, sizeof(group), NULL) != 1)
+		if (EVP_PKEY_get_utf8_string_param(
+			pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+			NULL) != 1)
 			goto bad;
-		if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+		if (strcmp(group, "prime256v1") == 0 ||
+		    strcmp(group, "P-256") == 0)
 			k->crv = JOSE_CRV_P256;
-		else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+		else if (strcmp(group, "secp384r1") == 0 ||
+			 strcmp(group, "P-384") == 0)
 			k->crv = JOSE_CRV_P384;
 		else
 			goto bad;
-		k->has_private = EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &priv) == 1;
+		k->has_private = EVP_PKEY_get_bn_param(
+				     pk, OSSL_PKEY_PARAM_PRIV_KEY, &priv) == 1;
 		break;
 	}
 	case EVP_PKEY_ED25519: {
@@ -894,7 +933,8 @@ struct jose_jwk *jose_jwk_from_pkey(void *evp_pkey, const char *kid,
 		size_t rl = sizeof(raw);
 		k->kty = JOSE_KTY_OKP;
 		k->crv = JOSE_CRV_ED25519;
-		k->has_private = EVP_PKEY_get_raw_private_key(pk, raw, &rl) == 1;
+		k->has_private =
+		    EVP_PKEY_get_raw_private_key(pk, raw, &rl) == 1;
 		bw_wipe(raw, sizeof(raw));
 		break;
 	}
@@ -903,7 +943,8 @@ struct jose_jwk *jose_jwk_from_pkey(void *evp_pkey, const char *kid,
 		k->kty = JOSE_KTY_RSA;
 		if (bits < JOSE_RSA_MIN_BITS || bits > JOSE_RSA_MAX_BITS)
 			goto bad;
-		k->has_private = EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_D, &priv) == 1;
+		k->has_private = EVP_PKEY_get_bn_param(
+				     pk, OSSL_PKEY_PARAM_RSA_D, &priv) == 1;
 		break;
 	}
 	default:
@@ -929,8 +970,9 @@ bad:
 	BN_clear_free(priv);
 	ERR_clear_error();
 	free(k);
-	bw_err_set(err, 400, "crypto", "bad_key",
-		   "key type, curve or size not supported for JOSE (or alg mismatch)");
+	bw_err_set(
+	    err, 400, "crypto", "bad_key",
+	    "key type, curve or size not supported for JOSE (or alg mismatch)");
 	return NULL;
 }
 
@@ -942,7 +984,8 @@ struct jose_jwk *jose_jwk_generate(enum jose_alg alg, const char *kid,
 	case JOSE_ALG_HS256: {
 		uint8_t key[32];
 		bw_random(key, sizeof(key));
-		struct jose_jwk *k = jose_jwk_from_oct(key, sizeof(key), kid, alg, err);
+		struct jose_jwk *k =
+		    jose_jwk_from_oct(key, sizeof(key), kid, alg, err);
 		bw_wipe(key, sizeof(key));
 		return k;
 	}
@@ -974,7 +1017,8 @@ struct jose_jwk *jose_jwk_generate(enum jose_alg alg, const char *kid,
 struct jose_jwk *jose_jwk_public(const struct jose_jwk *k, struct bw_err *err)
 {
 	if (k->kty == JOSE_KTY_OCT) {
-		bw_err_set(err, 400, "crypto", "secret_key", "an oct key has no public form");
+		bw_err_set(err, 400, "crypto", "secret_key",
+			   "an oct key has no public form");
 		return NULL;
 	}
 	/* Round-trip through the JWK text: the public copy then passes the
@@ -986,7 +1030,8 @@ struct jose_jwk *jose_jwk_public(const struct jose_jwk *k, struct bw_err *err)
 	json_writer_init(&w, &b);
 	if (jose_jwk_write(k, false, &w, err) == 0) {
 		if (json_writer_finish(&w) < 0)
-			bw_err_set(err, 500, "crypto", "too_large", "JWK too large");
+			bw_err_set(err, 500, "crypto", "too_large",
+				   "JWK too large");
 		else
 			pub = jose_jwk_parse(b.data, b.len, err);
 	}
@@ -1023,7 +1068,8 @@ int jose_jwks_add(struct jose_jwks *s, struct jose_jwk *k, struct bw_err *err)
 	if (s->n == JOSE_JWKS_KEYS_MAX) {
 		jose_jwk_free(k);
 		return bw_err_set(err, 413, "crypto", "too_many_keys",
-				  "a key set holds at most %d keys", JOSE_JWKS_KEYS_MAX);
+				  "a key set holds at most %d keys",
+				  JOSE_JWKS_KEYS_MAX);
 	}
 	if (k->kid[0] && jose_jwks_find(s, k->kid, strlen(k->kid))) {
 		jose_jwk_free(k);
@@ -1040,14 +1086,15 @@ int jose_jwks_parse(struct jose_jwks *s, const char *p, size_t len, bool strict,
 	int rc = -1;
 	size_t skip = 0;
 	if (len > JOSE_JWKS_MAX)
-		return bw_err_set(err, 413, "crypto", "too_large", "JWKS over %zu bytes",
-				  (size_t)JOSE_JWKS_MAX);
+		return bw_err_set(err, 413, "crypto", "too_large",
+				  "JWKS over %zu bytes", (size_t)JOSE_JWKS_MAX);
 	struct bw_arena *a = jose_arena(JOSE_JWKS_MAX);
 	if (!a)
-		return bw_err_set(err, 500, "crypto", "memory", "out of memory");
-	struct json_limits lim = { .max_bytes = JOSE_JWKS_MAX,
-				   .max_depth = JOSE_JSON_DEPTH_MAX,
-				   .max_members = JOSE_JSON_MEMBERS_MAX };
+		return bw_err_set(err, 500, "crypto", "memory",
+				  "out of memory");
+	struct json_limits lim = {.max_bytes = JOSE_JWKS_MAX,
+				  .max_depth = JOSE_JSON_DEPTH_MAX,
+				  .max_members = JOSE_JSON_MEMBERS_MAX};
 	const struct json_value *v = json_parse(a, p, len, &lim, err);
 	if (!v) {
 		if (err && err->code != 413)
@@ -1062,12 +1109,14 @@ int jose_jwks_parse(struct jose_jwks *s, const char *p, size_t len, bool strict,
 	}
 	if (keys->u.arr.n > JOSE_JWKS_KEYS_MAX) {
 		bw_err_set(err, 413, "crypto", "too_many_keys",
-			   "a key set holds at most %d keys", JOSE_JWKS_KEYS_MAX);
+			   "a key set holds at most %d keys",
+			   JOSE_JWKS_KEYS_MAX);
 		goto out;
 	}
 	for (size_t i = 0; i < keys->u.arr.n; i++) {
 		struct bw_err kerr;
-		struct jose_jwk *k = jose_jwk_from_json(keys->u.arr.items[i], &kerr);
+		struct jose_jwk *k =
+		    jose_jwk_from_json(keys->u.arr.items[i], &kerr);
 		if (!k) {
 			if (strict) {
 				if (err)
@@ -1107,6 +1156,7 @@ int jose_jwks_write_public(const struct jose_jwks *s, struct bw_buf *out,
 	json_write_array_end(&w);
 	json_write_object_end(&w);
 	if (json_writer_finish(&w) < 0)
-		return bw_err_set(err, 413, "crypto", "too_large", "JWKS output too large");
+		return bw_err_set(err, 413, "crypto", "too_large",
+				  "JWKS output too large");
 	return 0;
 }

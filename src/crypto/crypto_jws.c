@@ -44,13 +44,16 @@ static int pkey_init(EVP_MD_CTX *mctx, const struct jose_jwk *k,
 		     enum jose_alg alg, bool sign)
 {
 	EVP_PKEY_CTX *pctx = NULL;
-	int ok = sign ? EVP_DigestSignInit(mctx, &pctx, alg_md(alg), NULL, k->pkey) :
-			EVP_DigestVerifyInit(mctx, &pctx, alg_md(alg), NULL, k->pkey);
+	int ok =
+	    sign
+		? EVP_DigestSignInit(mctx, &pctx, alg_md(alg), NULL, k->pkey)
+		: EVP_DigestVerifyInit(mctx, &pctx, alg_md(alg), NULL, k->pkey);
 	if (ok != 1)
 		return -1;
 	if (alg == JOSE_ALG_PS256 &&
 	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
+		 1 ||
 	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1))
 		return -1;
 	if (alg == JOSE_ALG_RS256 &&
@@ -71,13 +74,16 @@ static int local_sign(void *ctx, enum jose_alg alg, const uint8_t *msg,
 	ECDSA_SIG *es = NULL;
 	if (!jose_jwk_usable(k, alg, JOSE_OP_SIGN))
 		return bw_err_set(err, 400, "crypto", "key_unusable",
-				  "key cannot sign with %s", jose_alg_name(alg) ?
-				  jose_alg_name(alg) : "?");
+				  "key cannot sign with %s",
+				  jose_alg_name(alg) ? jose_alg_name(alg)
+						     : "?");
 	if (alg == JOSE_ALG_HS256) {
 		if (sigcap < CRYPTO_SHA256_LEN)
-			return bw_err_set(err, 500, "crypto", "small_buffer", "signature buffer");
+			return bw_err_set(err, 500, "crypto", "small_buffer",
+					  "signature buffer");
 		*siglen = CRYPTO_SHA256_LEN;
-		return crypto_hmac(CRYPTO_SHA256, k->oct, k->oct_len, msg, len, sig, err);
+		return crypto_hmac(CRYPTO_SHA256, k->oct, k->oct_len, msg, len,
+				   sig, err);
 	}
 	mctx = EVP_MD_CTX_new();
 	if (!mctx || pkey_init(mctx, k, alg, true) < 0 ||
@@ -105,7 +111,8 @@ static int local_sign(void *ctx, enum jose_alg alg, const uint8_t *msg,
 		*siglen = 2 * fs;
 	} else {
 		if (derlen > sigcap) {
-			bw_err_set(err, 500, "crypto", "small_buffer", "signature buffer");
+			bw_err_set(err, 500, "crypto", "small_buffer",
+				   "signature buffer");
 			goto out;
 		}
 		memcpy(sig, der, derlen);
@@ -126,11 +133,12 @@ int jose_signer_local(struct jose_signer *s, const struct jose_jwk *k,
 	if (!jose_jwk_usable(k, alg, JOSE_OP_SIGN))
 		return bw_err_set(err, 400, "crypto", "key_unusable",
 				  "key cannot sign with this algorithm");
-	*s = (struct jose_signer){ .sign = local_sign,
-				   .ctx = (void *)k,
-				   .alg = alg,
-				   .kid = k->kid,
-				   .public_jwk = k->kty == JOSE_KTY_OCT ? NULL : k };
+	*s = (struct jose_signer){.sign = local_sign,
+				  .ctx = (void *)k,
+				  .alg = alg,
+				  .kid = k->kid,
+				  .public_jwk =
+				      k->kty == JOSE_KTY_OCT ? NULL : k};
 	return 0;
 }
 
@@ -145,7 +153,8 @@ int jose_jws_sign(const struct jose_signer *s, const char *typ,
 	int rc = -1;
 	const char *algname = jose_alg_name(s->alg);
 	if (!algname)
-		return bw_err_set(err, 400, "crypto", "alg_unknown", "signer has no algorithm");
+		return bw_err_set(err, 400, "crypto", "alg_unknown",
+				  "signer has no algorithm");
 	bw_buf_init(&hdr, JOSE_HEADER_MAX);
 	json_writer_init(&w, &hdr);
 	json_write_object_begin(&w);
@@ -156,14 +165,16 @@ int jose_jws_sign(const struct jose_signer *s, const char *typ,
 		json_write_kv_string(&w, "typ", typ);
 	json_write_object_end(&w);
 	if (json_writer_finish(&w) < 0) {
-		bw_err_set(err, 413, "crypto", "too_large", "JWS header too large");
+		bw_err_set(err, 413, "crypto", "too_large",
+			   "JWS header too large");
 		goto out;
 	}
 	size_t start = out->len;
 	if (crypto_b64url_encode(hdr.data, hdr.len, out) < 0 ||
 	    bw_buf_append_byte(out, '.') < 0 ||
 	    crypto_b64url_encode(payload, n, out) < 0) {
-		bw_err_set(err, 413, "crypto", "too_large", "JWS too large for its buffer");
+		bw_err_set(err, 413, "crypto", "too_large",
+			   "JWS too large for its buffer");
 		goto out;
 	}
 	if (s->sign(s->ctx, s->alg, (const uint8_t *)out->data + start,
@@ -171,7 +182,8 @@ int jose_jws_sign(const struct jose_signer *s, const char *typ,
 		goto out;
 	if (bw_buf_append_byte(out, '.') < 0 ||
 	    crypto_b64url_encode(sig, siglen, out) < 0) {
-		bw_err_set(err, 413, "crypto", "too_large", "JWS too large for its buffer");
+		bw_err_set(err, 413, "crypto", "too_large",
+			   "JWS too large for its buffer");
 		goto out;
 	}
 	rc = 0;
@@ -194,8 +206,8 @@ static bool verify_sig(const struct jose_jwk *k, enum jose_alg alg,
 	uint8_t *der = NULL;
 	if (alg == JOSE_ALG_HS256) {
 		uint8_t mac[CRYPTO_SHA256_LEN];
-		if (crypto_hmac(CRYPTO_SHA256, k->oct, k->oct_len, msg, len, mac,
-				NULL) < 0)
+		if (crypto_hmac(CRYPTO_SHA256, k->oct, k->oct_len, msg, len,
+				mac, NULL) < 0)
 			return false;
 		ok = bw_ct_equal(mac, sizeof(mac), sig, siglen);
 		bw_wipe(mac, sizeof(mac));
@@ -250,7 +262,8 @@ static bool ascii_caseeq(struct bw_str a, const char *b)
 }
 
 int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
-		    struct bw_arena *a, struct jose_jws *out, struct bw_err *err)
+		    struct bw_arena *a, struct jose_jws *out,
+		    struct bw_err *err)
 {
 	size_t max = v->max_token ? v->max_token : JOSE_TOKEN_MAX_DEFAULT;
 	if (max > JOSE_TOKEN_MAX_HARD)
@@ -258,12 +271,15 @@ int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
 	memset(out, 0, sizeof(*out));
 	if (len > max)
 		return bw_err_set(err, 413, "crypto", "too_large",
-				  "token of %zu bytes over the %zu limit", len, max);
+				  "token of %zu bytes over the %zu limit", len,
+				  max);
 	const char *d1 = memchr(tok, '.', len);
-	const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
+	const char *d2 =
+	    d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
 	if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)) ||
 	    d1 == tok)
-		return fail(err, "malformed", "not a compact JWS (three parts)");
+		return fail(err, "malformed",
+			    "not a compact JWS (three parts)");
 	size_t hlen = (size_t)(d1 - tok);
 	size_t plen = (size_t)(d2 - d1 - 1);
 	size_t slen = len - (size_t)(d2 + 1 - tok);
@@ -272,36 +288,44 @@ int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
 	uint8_t hbuf[JOSE_HEADER_MAX];
 	size_t hdec = 0;
 	if (hlen > crypto_b64url_len(JOSE_HEADER_MAX))
-		return bw_err_set(err, 413, "crypto", "too_large", "JWS header too large");
+		return bw_err_set(err, 413, "crypto", "too_large",
+				  "JWS header too large");
 	if (crypto_b64url_decode(tok, hlen, hbuf, sizeof(hbuf), &hdec, err) < 0)
 		return -1;
-	struct json_limits lim = { .max_bytes = JOSE_HEADER_MAX,
-				   .max_depth = JOSE_JSON_DEPTH_MAX,
-				   .max_members = JOSE_JSON_MEMBERS_MAX };
+	struct json_limits lim = {.max_bytes = JOSE_HEADER_MAX,
+				  .max_depth = JOSE_JSON_DEPTH_MAX,
+				  .max_members = JOSE_JSON_MEMBERS_MAX};
 	struct bw_err jerr;
-	const struct json_value *h = json_parse(a, (const char *)hbuf, hdec, &lim, &jerr);
+	const struct json_value *h =
+	    json_parse(a, (const char *)hbuf, hdec, &lim, &jerr);
 	if (!h || h->type != JSON_OBJECT)
-		return fail(err, "bad_header", "JWS header is not a JSON object "
-					       "(or has duplicate members)");
+		return fail(err, "bad_header",
+			    "JWS header is not a JSON object "
+			    "(or has duplicate members)");
 	const struct json_value *algv = json_get(h, "alg");
 	if (!algv || algv->type != JSON_STRING)
-		return fail(err, "bad_header", "JWS header lacks a string \"alg\"");
+		return fail(err, "bad_header",
+			    "JWS header lacks a string \"alg\"");
 	if (ascii_caseeq(algv->u.str, "none"))
 		return fail(err, "alg_none", "alg \"none\" is never accepted");
 	enum jose_alg alg = jose_alg_from_name(algv->u.str.p, algv->u.str.len);
 	if (alg == JOSE_ALG_INVALID)
 		return fail(err, "alg_unknown", "unsupported JWS alg");
 	if (!(v->algs & JOSE_ALG_BIT(alg)))
-		return fail(err, "alg_not_allowed", "alg not on this verifier's allow-list");
+		return fail(err, "alg_not_allowed",
+			    "alg not on this verifier's allow-list");
 	/* RFC 7515 section 4.1.11: we implement no extension, so any crit
 	 * (even an empty list, which the RFC forbids) is refused. */
 	if (json_get(h, "crit"))
-		return fail(err, "crit", "critical header extensions are not supported");
+		return fail(err, "crit",
+			    "critical header extensions are not supported");
 	if (json_get(h, "jwk") || json_get(h, "jku") || json_get(h, "x5u"))
-		return fail(err, "embedded_key",
-			    "keys named or embedded in the token are not trusted");
+		return fail(
+		    err, "embedded_key",
+		    "keys named or embedded in the token are not trusted");
 	const struct json_value *kidv = json_get(h, "kid");
-	if (kidv && (kidv->type != JSON_STRING || kidv->u.str.len > JOSE_KID_MAX))
+	if (kidv &&
+	    (kidv->type != JSON_STRING || kidv->u.str.len > JOSE_KID_MAX))
 		return fail(err, "bad_header", "kid must be a short string");
 	const struct json_value *typv = json_get(h, "typ");
 	if (typv && typv->type != JSON_STRING)
@@ -312,7 +336,8 @@ int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
 	size_t siglen = 0;
 	if (slen == 0)
 		return fail(err, "bad_signature", "empty signature");
-	if (crypto_b64url_decode(d2 + 1, slen, sig, sizeof(sig), &siglen, err) < 0) {
+	if (crypto_b64url_decode(d2 + 1, slen, sig, sizeof(sig), &siglen, err) <
+	    0) {
 		if (err)
 			err->code = 400;
 		return -1;
@@ -326,12 +351,13 @@ int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
 		return fail(err, "no_key", "verifier has no keys");
 	if (kidv) {
 		const struct jose_jwk *k =
-			jose_jwks_find(v->keys, kidv->u.str.p, kidv->u.str.len);
+		    jose_jwks_find(v->keys, kidv->u.str.p, kidv->u.str.len);
 		if (!k)
 			return fail(err, "unknown_kid", "no key with this kid");
 		if (!jose_jwk_usable(k, alg, JOSE_OP_VERIFY))
-			return fail(err, "key_alg_mismatch",
-				    "the key with this kid cannot verify this alg");
+			return fail(
+			    err, "key_alg_mismatch",
+			    "the key with this kid cannot verify this alg");
 		if (verify_sig(k, alg, msg, msglen, sig, siglen))
 			key = k;
 	} else {
@@ -345,7 +371,8 @@ int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
 				key = k;
 		}
 		if (!usable)
-			return fail(err, "no_key", "no key can verify this alg");
+			return fail(err, "no_key",
+				    "no key can verify this alg");
 	}
 	if (!key)
 		return fail(err, "bad_signature", "signature does not verify");
@@ -355,7 +382,8 @@ int jose_jws_verify(const struct jose_verifier *v, const char *tok, size_t len,
 	uint8_t *pl = bw_arena_alloc(a, pmax + 1);
 	size_t pdec = 0;
 	if (!pl)
-		return bw_err_set(err, 500, "crypto", "memory", "arena exhausted");
+		return bw_err_set(err, 500, "crypto", "memory",
+				  "arena exhausted");
 	if (crypto_b64url_decode(d1 + 1, plen, pl, pmax, &pdec, err) < 0)
 		return -1;
 	pl[pdec] = 0;
@@ -390,7 +418,8 @@ static int numeric_date(const struct json_value *claims, const char *name,
 		double d = n->u.num.d;
 		/* Fractional seconds are allowed (RFC 7519 section 2); past
 		 * 2^53 a double no longer holds whole seconds. */
-		if (!isfinite(d) || d < -9007199254740992.0 || d > 9007199254740992.0)
+		if (!isfinite(d) || d < -9007199254740992.0 ||
+		    d > 9007199254740992.0)
 			return -1;
 		*out = (int64_t)floor(d);
 	}
@@ -424,30 +453,35 @@ int jose_jwt_verify(const struct jose_verifier *v,
 		return -1;
 	if (rules->typ && !typ_matches(out->jws.typ, rules->typ))
 		return fail(err, "bad_typ", "unexpected token type");
-	struct json_limits lim = { .max_bytes = JOSE_TOKEN_MAX_HARD,
-				   .max_depth = JOSE_JSON_DEPTH_MAX,
-				   .max_members = JOSE_JSON_MEMBERS_MAX };
+	struct json_limits lim = {.max_bytes = JOSE_TOKEN_MAX_HARD,
+				  .max_depth = JOSE_JSON_DEPTH_MAX,
+				  .max_members = JOSE_JSON_MEMBERS_MAX};
 	struct bw_err jerr;
-	const struct json_value *c = json_parse(a, (const char *)out->jws.payload,
-						out->jws.payload_len, &lim, &jerr);
+	const struct json_value *c =
+	    json_parse(a, (const char *)out->jws.payload, out->jws.payload_len,
+		       &lim, &jerr);
 	if (!c || c->type != JSON_OBJECT)
-		return fail(err, "bad_claims", "JWT claims are not a JSON object");
+		return fail(err, "bad_claims",
+			    "JWT claims are not a JSON object");
 	out->claims = c;
 	int has_exp = numeric_date(c, "exp", &out->exp);
 	int has_nbf = numeric_date(c, "nbf", &out->nbf);
 	int has_iat = numeric_date(c, "iat", &out->iat);
 	if (has_exp < 0 || has_nbf < 0 || has_iat < 0)
-		return fail(err, "bad_claims", "exp/nbf/iat must be NumericDates");
+		return fail(err, "bad_claims",
+			    "exp/nbf/iat must be NumericDates");
 	const struct json_value *iss = json_get(c, "iss");
 	const struct json_value *sub = json_get(c, "sub");
-	if ((iss && iss->type != JSON_STRING) || (sub && sub->type != JSON_STRING))
+	if ((iss && iss->type != JSON_STRING) ||
+	    (sub && sub->type != JSON_STRING))
 		return fail(err, "bad_claims", "iss and sub must be strings");
 	if (iss)
 		out->iss = iss->u.str;
 	if (sub)
 		out->sub = sub->u.str;
 
-	int64_t leeway = rules->leeway_s < 0 ? JOSE_LEEWAY_DEFAULT_S : rules->leeway_s;
+	int64_t leeway =
+	    rules->leeway_s < 0 ? JOSE_LEEWAY_DEFAULT_S : rules->leeway_s;
 	if (leeway > JOSE_LEEWAY_MAX_S)
 		leeway = JOSE_LEEWAY_MAX_S;
 	int64_t now = bw_clock_now_s();
@@ -465,7 +499,8 @@ int jose_jwt_verify(const struct jose_verifier *v,
 		if (out->exp > from && out->exp - from > rules->max_lifetime_s)
 			return fail(err, "lifetime", "token lifetime too long");
 	}
-	if (rules->issuer && (!iss || !bw_str_eq_lit(iss->u.str, rules->issuer)))
+	if (rules->issuer &&
+	    (!iss || !bw_str_eq_lit(iss->u.str, rules->issuer)))
 		return fail(err, "bad_iss", "wrong issuer");
 	const struct json_value *aud = json_get(c, "aud");
 	if (aud) {
@@ -473,17 +508,23 @@ int jose_jwt_verify(const struct jose_verifier *v,
 		 * itself in a present aud MUST reject. */
 		bool found = false;
 		if (aud->type == JSON_STRING) {
-			found = rules->audience && bw_str_eq_lit(aud->u.str, rules->audience);
+			found = rules->audience &&
+				bw_str_eq_lit(aud->u.str, rules->audience);
 		} else if (aud->type == JSON_ARRAY) {
 			for (size_t i = 0; i < aud->u.arr.n; i++) {
-				const struct json_value *e = aud->u.arr.items[i];
+				const struct json_value *e =
+				    aud->u.arr.items[i];
 				if (e->type != JSON_STRING)
-					return fail(err, "bad_claims", "aud entries must be strings");
-				if (rules->audience && bw_str_eq_lit(e->u.str, rules->audience))
+					return fail(
+					    err, "bad_claims",
+					    "aud entries must be strings");
+				if (rules->audience &&
+				    bw_str_eq_lit(e->u.str, rules->audience))
 					found = true;
 			}
 		} else {
-			return fail(err, "bad_claims", "aud must be a string or array");
+			return fail(err, "bad_claims",
+				    "aud must be a string or array");
 		}
 		if (!found)
 			return fail(err, "bad_aud", "wrong audience");

@@ -48,7 +48,8 @@ int crypto_hash(enum crypto_hash h, const void *in, size_t n, uint8_t *out,
 	const EVP_MD *md = md_of(h);
 	unsigned int olen = 0;
 	if (!md)
-		return bw_err_set(err, 400, "crypto", "bad_hash", "unknown hash");
+		return bw_err_set(err, 400, "crypto", "bad_hash",
+				  "unknown hash");
 	if (EVP_Digest(in, n, out, &olen, md, NULL) != 1)
 		return bw_err_openssl(err, "crypto", "digest");
 	return 0;
@@ -65,7 +66,8 @@ int crypto_hmac(enum crypto_hash h, const void *key, size_t keylen,
 	const EVP_MD *md = md_of(h);
 	unsigned int olen = 0;
 	if (!md || keylen > INT32_MAX)
-		return bw_err_set(err, 400, "crypto", "bad_hash", "bad HMAC input");
+		return bw_err_set(err, 400, "crypto", "bad_hash",
+				  "bad HMAC input");
 	/* HMAC() with a NULL key pointer would use a static empty key; give
 	 * it a real pointer for the zero-length case. */
 	static const uint8_t empty[1];
@@ -82,12 +84,14 @@ int crypto_aead_seal(const uint8_t key[CRYPTO_AEAD_KEY_LEN],
 {
 	int rc = -1, len = 0;
 	if (n > INT32_MAX || aadlen > INT32_MAX)
-		return bw_err_set(err, 413, "crypto", "too_large", "AEAD input too large");
+		return bw_err_set(err, 413, "crypto", "too_large",
+				  "AEAD input too large");
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	if (!c)
 		return bw_err_openssl(err, "crypto", "cipher ctx");
 	if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-	    (aadlen && EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1) ||
+	    (aadlen &&
+	     EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1) ||
 	    (n && EVP_EncryptUpdate(c, ct, &len, pt, (int)n) != 1) ||
 	    EVP_EncryptFinal_ex(c, ct + (n ? len : 0), &len) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, CRYPTO_AEAD_TAG_LEN,
@@ -110,13 +114,15 @@ int crypto_aead_open(const uint8_t key[CRYPTO_AEAD_KEY_LEN],
 	int rc = -1, len = 0;
 	uint8_t tagcopy[CRYPTO_AEAD_TAG_LEN];
 	if (n > INT32_MAX || aadlen > INT32_MAX)
-		return bw_err_set(err, 413, "crypto", "too_large", "AEAD input too large");
+		return bw_err_set(err, 413, "crypto", "too_large",
+				  "AEAD input too large");
 	memcpy(tagcopy, tag, sizeof(tagcopy));
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	if (!c)
 		return bw_err_openssl(err, "crypto", "cipher ctx");
 	if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-	    (aadlen && EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1) ||
+	    (aadlen &&
+	     EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1) ||
 	    (n && EVP_DecryptUpdate(c, pt, &len, ct, (int)n) != 1) ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, CRYPTO_AEAD_TAG_LEN,
 				tagcopy) != 1) {
@@ -142,14 +148,15 @@ out:
 /* ------------------------------------------------------------ base64url */
 
 static const char b64url_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 size_t crypto_b64url_encode_to(const void *in, size_t n, char *out)
 {
 	const uint8_t *p = in;
 	size_t o = 0, i = 0;
 	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		uint32_t v =
+		    (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 		out[o++] = b64url_alphabet[v >> 18];
 		out[o++] = b64url_alphabet[(v >> 12) & 63];
 		out[o++] = b64url_alphabet[(v >> 6) & 63];
@@ -195,8 +202,8 @@ static uint8_t b64url_value(unsigned char c)
 	return 64;
 }
 
-int crypto_b64url_decode(const char *in, size_t n, uint8_t *out,
-			 size_t outcap, size_t *outlen, struct bw_err *err)
+int crypto_b64url_decode(const char *in, size_t n, uint8_t *out, size_t outcap,
+			 size_t *outlen, struct bw_err *err)
 {
 	if (n % 4 == 1)
 		return bw_err_set(err, 400, "crypto", "bad_base64url",
@@ -204,7 +211,8 @@ int crypto_b64url_decode(const char *in, size_t n, uint8_t *out,
 	size_t need = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
 	if (need > outcap)
 		return bw_err_set(err, 413, "crypto", "too_large",
-				  "base64url value too large (%zu bytes)", need);
+				  "base64url value too large (%zu bytes)",
+				  need);
 	size_t o = 0, i = 0;
 	for (; i + 4 <= n; i += 4) {
 		uint8_t a = b64url_value((unsigned char)in[i]);

@@ -63,17 +63,17 @@ int iam_sealer_local(struct iam_sealer *s, const uint8_t key[32],
 
 struct iam_argon2 {
 	uint32_t m_kib; /* memory in KiB */
-	uint32_t t;     /* passes */
-	uint32_t p;     /* lanes */
+	uint32_t t;	/* passes */
+	uint32_t p;	/* lanes */
 };
 
 struct iam_options {
-	struct store *store;      /* borrowed; required */
-	struct tpool *pool;       /* borrowed; needed for iam_login_async */
-	struct iam_sealer sealer; /* taken over (its free runs at iam_free) */
-	struct iam_argon2 argon2; /* 0 fields: defaults (iam_limits.h) */
+	struct store *store;	    /* borrowed; required */
+	struct tpool *pool;	    /* borrowed; needed for iam_login_async */
+	struct iam_sealer sealer;   /* taken over (its free runs at iam_free) */
+	struct iam_argon2 argon2;   /* 0 fields: defaults (iam_limits.h) */
 	const char *blocklist_path; /* optional, see IAM.md for the format */
-	size_t blocklist_max;       /* 0: IAM_BLOCKLIST_ENTRIES_DEFAULT */
+	size_t blocklist_max;	    /* 0: IAM_BLOCKLIST_ENTRIES_DEFAULT */
 };
 
 struct iam;
@@ -96,22 +96,22 @@ void iam_free(struct iam *iam); /* accepts NULL */
  */
 struct iam_policy {
 	/* passwords (NIST SP 800-63B) */
-	uint32_t pw_min_length;   /* code points */
-	uint32_t pw_max_length;   /* code points, >= 64 */
+	uint32_t pw_min_length; /* code points */
+	uint32_t pw_max_length; /* code points, >= 64 */
 	uint32_t pw_min_lower, pw_min_upper, pw_min_digit, pw_min_symbol;
-	bool pw_blocklist;        /* refuse blocklisted passwords */
-	bool pw_forbid_names;     /* refuse passwords containing the user or
+	bool pw_blocklist;	  /* refuse blocklisted passwords */
+	bool pw_forbid_names;	  /* refuse passwords containing the user or
 				     tenant name */
-	uint32_t pw_history;      /* refuse the last N passwords */
+	uint32_t pw_history;	  /* refuse the last N passwords */
 	uint32_t pw_max_age_days; /* 0: never expires */
-	uint32_t pw_warn_days;    /* warn this long before expiry */
+	uint32_t pw_warn_days;	  /* warn this long before expiry */
 	/* lockout */
 	uint32_t lock_window_s;
-	uint32_t lock_pair_threshold;    /* account+IP failures before delays */
+	uint32_t lock_pair_threshold;	 /* account+IP failures before delays */
 	uint32_t lock_account_threshold; /* account failures before a lock */
-	uint32_t lock_ip_threshold;      /* IP failures before throttling */
+	uint32_t lock_ip_threshold;	 /* IP failures before throttling */
 	/* MFA and sessions */
-	bool mfa_required;        /* users without TOTP cannot log in */
+	bool mfa_required; /* users without TOTP cannot log in */
 	uint32_t session_idle_s;
 	uint32_t session_absolute_s;
 };
@@ -177,11 +177,11 @@ struct iam_user {
 
 /* What to create or change. NULL / unset fields: not given. */
 struct iam_user_spec {
-	const char *name;         /* create only; case-insensitively unique */
+	const char *name; /* create only; case-insensitively unique */
 	const char *display_name;
 	const char *email;
-	const char *attrs;        /* a JSON object of at most IAM_ATTRS_MAX */
-	const char *password;     /* create only: initial password */
+	const char *attrs;    /* a JSON object of at most IAM_ATTRS_MAX */
+	const char *password; /* create only: initial password */
 	size_t password_len;
 	bool must_change_password; /* create only */
 };
@@ -252,10 +252,12 @@ int iam_group_remove_member(struct iam *iam, const char *tenant,
 			    struct bw_err *err) BW_WUR;
 /* Members of a group, or groups of a user (fn gets ids and names). */
 int iam_group_members(struct iam *iam, const char *tenant, const char *group_id,
-		      int (*fn)(void *arg, const char *user_id, const char *name),
+		      int (*fn)(void *arg, const char *user_id,
+				const char *name),
 		      void *arg, struct bw_err *err) BW_WUR;
 int iam_user_groups(struct iam *iam, const char *tenant, const char *user_id,
-		    int (*fn)(void *arg, const char *group_id, const char *name),
+		    int (*fn)(void *arg, const char *group_id,
+			      const char *name),
 		    void *arg, struct bw_err *err) BW_WUR;
 
 /* ------------------------------------------------------------ passwords */
@@ -287,8 +289,8 @@ int iam_password_change(struct iam *iam, const char *tenant,
  * An administrator sets a password: policy applies (history does not),
  * the user must change it at the next login, every session is revoked.
  */
-int iam_password_reset(struct iam *iam, const char *tenant,
-		       const char *user_id, const char *new_pw, size_t new_len,
+int iam_password_reset(struct iam *iam, const char *tenant, const char *user_id,
+		       const char *new_pw, size_t new_len,
 		       struct bw_err *err) BW_WUR;
 
 /* True when the blocklist holds s (case-insensitively). Non-blocking. */
@@ -306,25 +308,25 @@ struct iam_login_request {
 };
 
 enum iam_login_status {
-	IAM_LOGIN_OK,                 /* session_token is set */
-	IAM_LOGIN_MFA_REQUIRED,       /* challenge is set: call iam_login_mfa */
-	IAM_LOGIN_CHANGE_PASSWORD,    /* challenge is set: call
-					 iam_login_change_password */
-	IAM_LOGIN_FAILED,             /* wrong credentials (or no such user,
-					 or disabled: indistinguishable) */
-	IAM_LOGIN_THROTTLED,          /* too many failures: retry_after_s */
-	IAM_LOGIN_ERROR,              /* internal error (err): answer 503 */
+	IAM_LOGIN_OK,		   /* session_token is set */
+	IAM_LOGIN_MFA_REQUIRED,	   /* challenge is set: call iam_login_mfa */
+	IAM_LOGIN_CHANGE_PASSWORD, /* challenge is set: call
+				      iam_login_change_password */
+	IAM_LOGIN_FAILED,	   /* wrong credentials (or no such user,
+				      or disabled: indistinguishable) */
+	IAM_LOGIN_THROTTLED,	   /* too many failures: retry_after_s */
+	IAM_LOGIN_ERROR,	   /* internal error (err): answer 503 */
 };
 
 struct iam_login_result {
 	enum iam_login_status status;
 	char session_token[IAM_TOKEN_MAX]; /* IAM_LOGIN_OK */
-	char challenge[IAM_TOKEN_MAX];     /* MFA / change password */
-	int64_t retry_after_s;             /* THROTTLED */
-	int64_t password_expires_s;        /* > 0: seconds left, when inside
+	char challenge[IAM_TOKEN_MAX];	   /* MFA / change password */
+	int64_t retry_after_s;		   /* THROTTLED */
+	int64_t password_expires_s;	   /* > 0: seconds left, when inside
 					      the warning period */
-	char user_id[IAM_ID_LEN + 1];      /* set on OK / MFA / CHANGE only */
-	struct bw_err err;                 /* IAM_LOGIN_ERROR */
+	char user_id[IAM_ID_LEN + 1];	   /* set on OK / MFA / CHANGE only */
+	struct bw_err err;		   /* IAM_LOGIN_ERROR */
 };
 
 /* A stable, generic message for a status (same for every failure). */
@@ -381,8 +383,8 @@ int iam_hotp(const uint8_t *secret, size_t n, enum iam_totp_alg alg,
 	     unsigned digits, uint64_t counter, char out[16]) BW_WUR;
 
 struct iam_totp_enrolment {
-	char secret_b32[128];         /* for manual entry */
-	char uri[IAM_OTPAUTH_MAX];    /* otpauth://totp/... */
+	char secret_b32[128];	   /* for manual entry */
+	char uri[IAM_OTPAUTH_MAX]; /* otpauth://totp/... */
 };
 
 /*
@@ -412,10 +414,10 @@ int iam_totp_verify(struct iam *iam, const char *tenant, const char *user_id,
 int iam_totp_disable(struct iam *iam, const char *tenant, const char *user_id,
 		     struct bw_err *err) BW_WUR;
 /* Replaces the user's recovery codes. OUT: codes. */
-int iam_recovery_codes_new(struct iam *iam, const char *tenant,
-			   const char *user_id,
-			   char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1],
-			   struct bw_err *err) BW_WUR;
+int iam_recovery_codes_new(
+    struct iam *iam, const char *tenant, const char *user_id,
+    char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1],
+    struct bw_err *err) BW_WUR;
 /* Uses one recovery code (each works once). 400 "bad_code". */
 int iam_recovery_code_use(struct iam *iam, const char *tenant,
 			  const char *user_id, const char *code,
@@ -442,8 +444,8 @@ struct iam_principal {
 	char user_name[IAM_NAME_MAX + 1];
 	char credential_id[IAM_ID_LEN + 1]; /* session handle or key id */
 	char scopes[IAM_SCOPES_MAX + 1];    /* API keys: granted scopes */
-	bool mfa;                           /* sessions: MFA was passed */
-	int64_t expires;                    /* 0: none */
+	bool mfa;			    /* sessions: MFA was passed */
+	int64_t expires;		    /* 0: none */
 };
 
 /*
@@ -467,9 +469,8 @@ int iam_session_list(struct iam *iam, const char *tenant, const char *user_id,
 		     int (*fn)(void *arg, const struct iam_session_info *s),
 		     void *arg, struct bw_err *err) BW_WUR;
 /* Revokes one session by handle (404 if not this user's). */
-int iam_session_revoke(struct iam *iam, const char *tenant,
-		       const char *user_id, const char *handle,
-		       struct bw_err *err) BW_WUR;
+int iam_session_revoke(struct iam *iam, const char *tenant, const char *user_id,
+		       const char *handle, struct bw_err *err) BW_WUR;
 /* Revokes every session of the user except `keep` (may be NULL). */
 int iam_session_revoke_all(struct iam *iam, const char *tenant,
 			   const char *user_id, const char *keep,
@@ -494,14 +495,14 @@ struct iam_apikey_info {
  */
 int iam_apikey_create(struct iam *iam, const char *tenant, const char *user_id,
 		      const char *name, const char *scopes, int64_t ttl_s,
-		      char token[IAM_APIKEY_LEN + 1], struct iam_apikey_info *info,
-		      struct bw_err *err) BW_WUR;
+		      char token[IAM_APIKEY_LEN + 1],
+		      struct iam_apikey_info *info, struct bw_err *err) BW_WUR;
 /* A new key with the same name and scopes; the old one keeps working for
  * overlap_s more seconds (0: revoked at once). */
 int iam_apikey_rotate(struct iam *iam, const char *tenant, const char *user_id,
 		      const char *key_id, int64_t overlap_s,
-		      char token[IAM_APIKEY_LEN + 1], struct iam_apikey_info *info,
-		      struct bw_err *err) BW_WUR;
+		      char token[IAM_APIKEY_LEN + 1],
+		      struct iam_apikey_info *info, struct bw_err *err) BW_WUR;
 int iam_apikey_revoke(struct iam *iam, const char *tenant, const char *user_id,
 		      const char *key_id, struct bw_err *err) BW_WUR;
 int iam_apikey_list(struct iam *iam, const char *tenant, const char *user_id,
@@ -516,7 +517,7 @@ bool iam_apikey_looks_valid(const char *token, size_t len);
 struct iam_stats {
 	uint64_t logins_ok, logins_failed, logins_throttled;
 	uint64_t dummy_verifications; /* unknown-user Argon2id runs */
-	uint64_t rehashes;            /* hashes upgraded at login */
+	uint64_t rehashes;	      /* hashes upgraded at login */
 	uint64_t mfa_ok, mfa_failed;
 };
 void iam_stats_get(struct iam *iam, struct iam_stats *out);

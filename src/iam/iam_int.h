@@ -114,9 +114,9 @@ int iam_tenant_require(struct iam *iam, const char *tenant,
 		       struct iam_tenant *t, struct bw_err *err);
 
 /* Password storage (iam_password.c): set hash + history in one job. */
-int iam_password_store(struct iam *iam, const char *tenant,
-		       const char *user_id, const char *phc, bool must_change,
-		       uint32_t history, struct bw_err *err);
+int iam_password_store(struct iam *iam, const char *tenant, const char *user_id,
+		       const char *phc, bool must_change, uint32_t history,
+		       struct bw_err *err);
 
 /* 1 when pw is one of the user's last `history` passwords, 0 not, -1
  * store error. */
@@ -125,10 +125,9 @@ int iam_password_in_history(struct iam *iam, const char *tenant,
 			    const char *pw, size_t n, struct bw_err *err);
 
 /* Sessions (iam_session.c). OUT: token. */
-int iam_session_create(struct iam *iam, const char *tenant,
-		       const char *user_id, const char *ip, bool mfa,
-		       const struct iam_policy *p, char token[IAM_TOKEN_MAX],
-		       struct bw_err *err);
+int iam_session_create(struct iam *iam, const char *tenant, const char *user_id,
+		       const char *ip, bool mfa, const struct iam_policy *p,
+		       char token[IAM_TOKEN_MAX], struct bw_err *err);
 /* An opaque random token "prefix" + 43 base64url chars, and its hash. */
 void iam_token_new(const char *prefix, char token[IAM_TOKEN_MAX],
 		   uint8_t hash[32]);

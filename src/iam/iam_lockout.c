@@ -59,7 +59,8 @@ static uint64_t h_add(uint64_t h, const char *s, bool fold)
 static uint64_t key_of(uint64_t seed, char kind, const char *tenant,
 		       const char *name, const char *ip)
 {
-	uint64_t h = (1469598103934665603ULL ^ seed ^ (uint64_t)kind) * 1099511628211ULL;
+	uint64_t h =
+	    (1469598103934665603ULL ^ seed ^ (uint64_t)kind) * 1099511628211ULL;
 	h = h_add(h, tenant, false);
 	h = h_add(h, name, true);
 	h = h_add(h, ip, false);
@@ -80,8 +81,8 @@ int iam_lockout_init(struct iam_lockout *lo, size_t size)
 	if (pthread_mutex_init(&lo->mu, NULL) != 0)
 		return -1;
 	bw_random(&lo->seed, sizeof(lo->seed));
-	if (table_init(&lo->account, size) < 0 || table_init(&lo->pair, size) < 0 ||
-	    table_init(&lo->ip, size) < 0) {
+	if (table_init(&lo->account, size) < 0 ||
+	    table_init(&lo->pair, size) < 0 || table_init(&lo->ip, size) < 0) {
 		iam_lockout_fini(lo);
 		return -1;
 	}
@@ -98,8 +99,8 @@ void iam_lockout_fini(struct iam_lockout *lo)
 }
 
 /* The entry for key, or NULL when absent and !create. */
-static struct iam_lock_entry *find(struct iam_lock_table *t, uint64_t key, bool create,
-				   int64_t now)
+static struct iam_lock_entry *find(struct iam_lock_table *t, uint64_t key,
+				   bool create, int64_t now)
 {
 	size_t mask = t->size - 1;
 	size_t start = (size_t)key & mask;
@@ -116,7 +117,8 @@ static struct iam_lock_entry *find(struct iam_lock_table *t, uint64_t key, bool 
 		/* Prefer reusing an unlocked entry, then the stalest. */
 		bool locked = e->locked_until > now;
 		if (!victim || (victim->locked_until > now && !locked) ||
-		    ((victim->locked_until > now) == locked && e->last_seen < victim->last_seen))
+		    ((victim->locked_until > now) == locked &&
+		     e->last_seen < victim->last_seen))
 			victim = e;
 	}
 	if (!create)
@@ -154,15 +156,17 @@ int64_t iam_lockout_check(struct iam_lockout *lo, const struct iam_policy *p,
 {
 	int64_t wait = 0;
 	pthread_mutex_lock(&lo->mu);
-	struct iam_lock_entry *e = find(&lo->ip, key_of(lo->seed, 'i', tenant, NULL, ip),
-					false, now);
+	struct iam_lock_entry *e =
+	    find(&lo->ip, key_of(lo->seed, 'i', tenant, NULL, ip), false, now);
 	if (e && e->locked_until > now)
 		wait = e->locked_until - now;
-	e = find(&lo->pair, key_of(lo->seed, 'p', tenant, name, ip), false, now);
+	e = find(&lo->pair, key_of(lo->seed, 'p', tenant, name, ip), false,
+		 now);
 	if (e && e->locked_until > now && e->locked_until - now > wait)
 		wait = e->locked_until - now;
 	if (!known) {
-		e = find(&lo->account, key_of(lo->seed, 'a', tenant, name, NULL), false, now);
+		e = find(&lo->account,
+			 key_of(lo->seed, 'a', tenant, name, NULL), false, now);
 		if (e && e->locked_until > now && e->locked_until - now > wait)
 			wait = e->locked_until - now;
 	}
@@ -179,24 +183,26 @@ void iam_lockout_failure(struct iam_lockout *lo, const struct iam_policy *p,
 	uint64_t acct = key_of(lo->seed, 'a', tenant, name, NULL);
 	pthread_mutex_lock(&lo->mu);
 
-	struct iam_lock_entry *e = find(&lo->pair, key_of(lo->seed, 'p', tenant, name, ip),
-					true, now);
+	struct iam_lock_entry *e =
+	    find(&lo->pair, key_of(lo->seed, 'p', tenant, name, ip), true, now);
 	e->acct_hash = acct;
 	roll(e, now, window);
 	e->failures++;
 	e->last_seen = now;
 	if (e->failures >= p->lock_pair_threshold)
-		e->locked_until = now + shifted(IAM_LOCK_DELAY_BASE_S,
-						e->failures - p->lock_pair_threshold,
-						IAM_LOCK_DELAY_MAX_S);
+		e->locked_until =
+		    now + shifted(IAM_LOCK_DELAY_BASE_S,
+				  e->failures - p->lock_pair_threshold,
+				  IAM_LOCK_DELAY_MAX_S);
 
 	e = find(&lo->account, acct, true, now);
 	roll(e, now, window);
 	e->failures++;
 	e->last_seen = now;
 	if (e->failures >= p->lock_account_threshold) {
-		e->locked_until = now + shifted(IAM_LOCK_ACCOUNT_BASE_S, e->level,
-						IAM_LOCK_ACCOUNT_MAX_S);
+		e->locked_until =
+		    now + shifted(IAM_LOCK_ACCOUNT_BASE_S, e->level,
+				  IAM_LOCK_ACCOUNT_MAX_S);
 		if (e->level < 31)
 			e->level++;
 		e->failures = 0;
@@ -220,13 +226,14 @@ void iam_lockout_success(struct iam_lockout *lo, const char *tenant,
 {
 	pthread_mutex_lock(&lo->mu);
 	struct iam_lock_entry *e =
-		find(&lo->pair, key_of(lo->seed, 'p', tenant, name, ip), false, 0);
+	    find(&lo->pair, key_of(lo->seed, 'p', tenant, name, ip), false, 0);
 	if (e)
 		memset(e, 0, sizeof(*e));
 	/* The account's failure count restarts, but a lock placed on unknown
 	 * sources stays until it expires: the owner logging in from home
 	 * does not open the door for the attacker. */
-	e = find(&lo->account, key_of(lo->seed, 'a', tenant, name, NULL), false, 0);
+	e = find(&lo->account, key_of(lo->seed, 'a', tenant, name, NULL), false,
+		 0);
 	if (e)
 		e->failures = 0;
 	pthread_mutex_unlock(&lo->mu);
@@ -246,7 +253,8 @@ void iam_lockout_clear_account(struct iam_lockout *lo, const char *tenant,
 	pthread_mutex_unlock(&lo->mu);
 }
 
-void iam_lockout_unlock(struct iam *iam, const char *tenant, const char *username)
+void iam_lockout_unlock(struct iam *iam, const char *tenant,
+			const char *username)
 {
 	iam_lockout_clear_account(&iam->lockout, tenant, username);
 }

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void iam_emit_login(const char *tenant, const char *user, const char *ip, bool ok,
-		    const char *action, const char *reason)
+void iam_emit_login(const char *tenant, const char *user, const char *ip,
+		    bool ok, const char *action, const char *reason)
 {
 	struct bw_event ev;
 	bw_event_init(&ev, "authentication", action,
@@ -56,16 +56,19 @@ const char *iam_login_status_message(enum iam_login_status s)
 
 /* ----------------------------------------------------------- challenges */
 
-int iam_challenge_create(struct iam *iam, const char *tenant, const char *user_id,
-			 const char *purpose, char token[IAM_TOKEN_MAX], struct bw_err *err)
+int iam_challenge_create(struct iam *iam, const char *tenant,
+			 const char *user_id, const char *purpose,
+			 char token[IAM_TOKEN_MAX], struct bw_err *err)
 {
 	uint8_t hash[32];
 	iam_token_new("bwc_", token, hash);
-	struct store_value v[] = { store_blob(hash, sizeof(hash)), store_text_str(tenant),
-				   store_text_str(user_id), store_text_str(purpose),
-				   store_int(bw_clock_now_s() + IAM_CHALLENGE_TTL_S) };
-	int rc = store_exec(iam->store, "INSERT INTO iam_challenge (hash, tenant, user_id,"
-					" purpose, expires) VALUES (?, ?, ?, ?, ?)",
+	struct store_value v[] = {
+	    store_blob(hash, sizeof(hash)), store_text_str(tenant),
+	    store_text_str(user_id), store_text_str(purpose),
+	    store_int(bw_clock_now_s() + IAM_CHALLENGE_TTL_S)};
+	int rc = store_exec(iam->store,
+			    "INSERT INTO iam_challenge (hash, tenant, user_id,"
+			    " purpose, expires) VALUES (?, ?, ?, ?, ?)",
 			    v, 5, NULL, err);
 	if (rc < 0)
 		bw_wipe(token, IAM_TOKEN_MAX);
@@ -78,7 +81,8 @@ struct challenge {
 	int64_t expires, attempts;
 };
 
-static int challenge_row(void *arg, const struct store_row *row, struct bw_err *err)
+static int challenge_row(void *arg, const struct store_row *row,
+			 struct bw_err *err)
 {
 	struct challenge *c = arg;
 	c->expires = store_row_int64(row, 1);
@@ -87,21 +91,26 @@ static int challenge_row(void *arg, const struct store_row *row, struct bw_err *
 }
 
 /* 1 found and live, 0 absent/expired/spent, -1 store error. */
-static int challenge_find(struct iam *iam, const char *tenant, const char *token,
-			  const char *purpose, struct challenge *c, struct bw_err *err)
+static int challenge_find(struct iam *iam, const char *tenant,
+			  const char *token, const char *purpose,
+			  struct challenge *c, struct bw_err *err)
 {
 	size_t n = token ? strlen(token) : 0;
 	if (n < 5 || n >= IAM_TOKEN_MAX || memcmp(token, "bwc_", 4) != 0)
 		return 0;
 	crypto_sha256(token, n, c->hash);
-	struct store_value k[] = { store_blob(c->hash, 32), store_text_str(tenant),
-				   store_text_str(purpose) };
-	int rc = store_query_one(iam->store, "SELECT user_id, expires, attempts FROM"
-					     " iam_challenge WHERE hash = ? AND tenant = ?"
-					     " AND purpose = ?", k, 3, challenge_row, c, err);
+	struct store_value k[] = {store_blob(c->hash, 32),
+				  store_text_str(tenant),
+				  store_text_str(purpose)};
+	int rc = store_query_one(iam->store,
+				 "SELECT user_id, expires, attempts FROM"
+				 " iam_challenge WHERE hash = ? AND tenant = ?"
+				 " AND purpose = ?",
+				 k, 3, challenge_row, c, err);
 	if (rc <= 0)
 		return rc;
-	if (bw_clock_now_s() >= c->expires || c->attempts >= IAM_CHALLENGE_ATTEMPTS)
+	if (bw_clock_now_s() >= c->expires ||
+	    c->attempts >= IAM_CHALLENGE_ATTEMPTS)
 		return 0;
 	return 1;
 }
@@ -109,31 +118,35 @@ static int challenge_find(struct iam *iam, const char *tenant, const char *token
 static void challenge_delete(struct iam *iam, const struct challenge *c)
 {
 	struct bw_err err;
-	struct store_value k[] = { store_blob(c->hash, 32) };
-	if (store_exec(iam->store, "DELETE FROM iam_challenge WHERE hash = ?", k, 1, NULL,
-		       &err) < 0)
+	struct store_value k[] = {store_blob(c->hash, 32)};
+	if (store_exec(iam->store, "DELETE FROM iam_challenge WHERE hash = ?",
+		       k, 1, NULL, &err) < 0)
 		log_warnx("iam: challenge not deleted: %s", err.msg);
 }
 
 static void challenge_strike(struct iam *iam, const struct challenge *c)
 {
 	struct bw_err err;
-	struct store_value k[] = { store_blob(c->hash, 32) };
-	if (store_exec(iam->store, "UPDATE iam_challenge SET attempts = attempts + 1"
-				   " WHERE hash = ?", k, 1, NULL, &err) < 0)
+	struct store_value k[] = {store_blob(c->hash, 32)};
+	if (store_exec(iam->store,
+		       "UPDATE iam_challenge SET attempts = attempts + 1"
+		       " WHERE hash = ?",
+		       k, 1, NULL, &err) < 0)
 		log_warnx("iam: challenge attempt not counted: %s", err.msg);
 }
 
 /* -------------------------------------------------------- known sources */
 
-static bool known_source(struct iam *iam, const char *tenant, const char *user_id,
-			 const char *ip, int64_t now)
+static bool known_source(struct iam *iam, const char *tenant,
+			 const char *user_id, const char *ip, int64_t now)
 {
 	struct bw_err err;
-	struct store_value k[] = { store_text_str(tenant), store_text_str(user_id),
-				   store_text_str(ip), store_int(now - IAM_KNOWN_SOURCE_TTL_S) };
-	return store_query_one(iam->store, "SELECT 1 FROM iam_known_source WHERE tenant = ?"
-					   " AND user_id = ? AND ip = ? AND last_ok > ?",
+	struct store_value k[] = {store_text_str(tenant),
+				  store_text_str(user_id), store_text_str(ip),
+				  store_int(now - IAM_KNOWN_SOURCE_TTL_S)};
+	return store_query_one(iam->store,
+			       "SELECT 1 FROM iam_known_source WHERE tenant = ?"
+			       " AND user_id = ? AND ip = ? AND last_ok > ?",
 			       k, 4, NULL, NULL, &err) == 1;
 }
 
@@ -145,19 +158,26 @@ struct source_args {
 static int source_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct source_args *a = arg;
-	struct store_value v[] = { store_text_str(a->tenant), store_text_str(a->user_id),
-				   store_text_str(a->ip), store_int(a->now) };
-	if (store_tx_exec(tx, "INSERT INTO iam_known_source (tenant, user_id, ip, last_ok)"
-			      " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, user_id, ip)"
-			      " DO UPDATE SET last_ok = excluded.last_ok", v, 4, err) < 0)
+	struct store_value v[] = {store_text_str(a->tenant),
+				  store_text_str(a->user_id),
+				  store_text_str(a->ip), store_int(a->now)};
+	if (store_tx_exec(
+		tx,
+		"INSERT INTO iam_known_source (tenant, user_id, ip, last_ok)"
+		" VALUES (?, ?, ?, ?) ON CONFLICT (tenant, user_id, ip)"
+		" DO UPDATE SET last_ok = excluded.last_ok",
+		v, 4, err) < 0)
 		return -1;
-	struct store_value d[] = { store_text_str(a->tenant), store_text_str(a->user_id),
-				   store_text_str(a->tenant), store_text_str(a->user_id),
-				   store_int(IAM_KNOWN_SOURCES_MAX) };
-	return store_tx_exec(tx, "DELETE FROM iam_known_source WHERE tenant = ? AND user_id = ?"
-				 " AND ip NOT IN (SELECT ip FROM iam_known_source WHERE"
-				 " tenant = ? AND user_id = ? ORDER BY last_ok DESC LIMIT ?)",
-			     d, 5, err);
+	struct store_value d[] = {
+	    store_text_str(a->tenant), store_text_str(a->user_id),
+	    store_text_str(a->tenant), store_text_str(a->user_id),
+	    store_int(IAM_KNOWN_SOURCES_MAX)};
+	return store_tx_exec(
+	    tx,
+	    "DELETE FROM iam_known_source WHERE tenant = ? AND user_id = ?"
+	    " AND ip NOT IN (SELECT ip FROM iam_known_source WHERE"
+	    " tenant = ? AND user_id = ? ORDER BY last_ok DESC LIMIT ?)",
+	    d, 5, err);
 }
 
 /* --------------------------------------------------------- password step */
@@ -171,7 +191,8 @@ struct login_user {
 	int64_t pw_changed;
 };
 
-static int login_user_row(void *arg, const struct store_row *row, struct bw_err *err)
+static int login_user_row(void *arg, const struct store_row *row,
+			  struct bw_err *err)
 {
 	struct login_user *u = arg;
 	u->found = true;
@@ -191,14 +212,15 @@ static int login_user_row(void *arg, const struct store_row *row, struct bw_err 
 static int load_login_user(struct iam *iam, const char *tenant, const char *key,
 			   struct login_user *u, struct bw_err *err)
 {
-	struct store_value k[] = { store_text_str(tenant), store_text_str(key) };
-	return store_query_one(iam->store,
-			       "SELECT u.id, u.name, u.disabled, u.must_change, u.password_hash,"
-			       " u.password_changed, EXISTS (SELECT 1 FROM iam_totp t"
-			       " WHERE t.tenant = u.tenant AND t.user_id = u.id"
-			       " AND t.confirmed = 1) FROM iam_user u"
-			       " WHERE u.tenant = ? AND u.name_key = ?", k, 2,
-			       login_user_row, u, err);
+	struct store_value k[] = {store_text_str(tenant), store_text_str(key)};
+	return store_query_one(
+	    iam->store,
+	    "SELECT u.id, u.name, u.disabled, u.must_change, u.password_hash,"
+	    " u.password_changed, EXISTS (SELECT 1 FROM iam_totp t"
+	    " WHERE t.tenant = u.tenant AND t.user_id = u.id"
+	    " AND t.confirmed = 1) FROM iam_user u"
+	    " WHERE u.tenant = ? AND u.name_key = ?",
+	    k, 2, login_user_row, u, err);
 }
 
 static void set_error(struct iam_login_result *out, const struct bw_err *err)
@@ -212,26 +234,30 @@ static void set_error(struct iam_login_result *out, const struct bw_err *err)
 
 /* After the password (or the forced change) succeeded: decide between a
  * forced change, the MFA step and a session. */
-static void finish(struct iam *iam, const char *tenant, const struct iam_policy *p,
-		   const struct login_user *u, const char *ip, bool pw_expired,
+static void finish(struct iam *iam, const char *tenant,
+		   const struct iam_policy *p, const struct login_user *u,
+		   const char *ip, bool pw_expired,
 		   struct iam_login_result *out)
 {
 	struct bw_err err;
 	bw_snprintf(out->user_id, sizeof(out->user_id), "%s", u->id);
 	if (u->must_change || pw_expired) {
-		if (iam_challenge_create(iam, tenant, u->id, "pwchange", out->challenge,
-					 &err) < 0)
+		if (iam_challenge_create(iam, tenant, u->id, "pwchange",
+					 out->challenge, &err) < 0)
 			return set_error(out, &err);
 		out->status = IAM_LOGIN_CHANGE_PASSWORD;
 		iam_emit_login(tenant, u->name, ip, true, "login",
-			       pw_expired ? "password_expired" : "password_change_required");
+			       pw_expired ? "password_expired"
+					  : "password_change_required");
 		return;
 	}
 	if (u->mfa) {
-		if (iam_challenge_create(iam, tenant, u->id, "mfa", out->challenge, &err) < 0)
+		if (iam_challenge_create(iam, tenant, u->id, "mfa",
+					 out->challenge, &err) < 0)
 			return set_error(out, &err);
 		out->status = IAM_LOGIN_MFA_REQUIRED;
-		iam_emit_login(tenant, u->name, ip, true, "login", "mfa_required");
+		iam_emit_login(tenant, u->name, ip, true, "login",
+			       "mfa_required");
 		return;
 	}
 	if (p->mfa_required) {
@@ -239,10 +265,12 @@ static void finish(struct iam *iam, const char *tenant, const struct iam_policy 
 		 * an administrator must enrol them first. */
 		out->status = IAM_LOGIN_FAILED;
 		out->user_id[0] = 0;
-		iam_emit_login(tenant, u->name, ip, false, "login", "mfa_not_enrolled");
+		iam_emit_login(tenant, u->name, ip, false, "login",
+			       "mfa_not_enrolled");
 		return;
 	}
-	if (iam_session_create(iam, tenant, u->id, ip, false, p, out->session_token, &err) < 0)
+	if (iam_session_create(iam, tenant, u->id, ip, false, p,
+			       out->session_token, &err) < 0)
 		return set_error(out, &err);
 	out->status = IAM_LOGIN_OK;
 	atomic_fetch_add(&iam->logins_ok, 1);
@@ -261,7 +289,8 @@ void iam_login(struct iam *iam, const struct iam_login_request *req,
 	memset(out, 0, sizeof(*out));
 	memset(&u, 0, sizeof(u));
 	bool tenant_ok = iam_valid_tenant_name(req->tenant) &&
-			 iam_tenant_get(iam, req->tenant, &t, &err) == 0 && !t.disabled;
+			 iam_tenant_get(iam, req->tenant, &t, &err) == 0 &&
+			 !t.disabled;
 	if (!tenant_ok) {
 		if (iam_valid_tenant_name(req->tenant) && err.code >= 500)
 			return set_error(out, &err);
@@ -278,7 +307,8 @@ void iam_login(struct iam *iam, const struct iam_login_request *req,
 	}
 	int64_t now = bw_clock_now_s();
 	bool known = u.found && known_source(iam, tenant, u.id, ip, now);
-	int64_t wait = iam_lockout_check(&iam->lockout, &t.policy, tenant, name, ip, known, now);
+	int64_t wait = iam_lockout_check(&iam->lockout, &t.policy, tenant, name,
+					 ip, known, now);
 	if (wait > 0) {
 		out->status = IAM_LOGIN_THROTTLED;
 		out->retry_after_s = wait;
@@ -288,7 +318,8 @@ void iam_login(struct iam *iam, const struct iam_login_request *req,
 	}
 	int ok = 0;
 	if (u.found && u.has_phc) {
-		ok = iam_verify_password(u.phc, req->password, req->password_len);
+		ok = iam_verify_password(u.phc, req->password,
+					 req->password_len);
 		if (ok == 1 && u.disabled) {
 			ok = 0;
 			reason = "disabled";
@@ -298,43 +329,53 @@ void iam_login(struct iam *iam, const struct iam_login_request *req,
 		}
 	} else {
 		/* Same cost as a real check, result thrown away. */
-		(void)iam_verify_password(iam->dummy_hash, req->password, req->password_len);
+		(void)iam_verify_password(iam->dummy_hash, req->password,
+					  req->password_len);
 		atomic_fetch_add(&iam->dummy_verifications, 1);
 		if (tenant_ok)
-			reason = !name_ok || !u.found ? "unknown_user" : "no_password";
+			reason = !name_ok || !u.found ? "unknown_user"
+						      : "no_password";
 	}
 	if (ok != 1) {
-		iam_lockout_failure(&iam->lockout, &t.policy, tenant, name, ip, now);
+		iam_lockout_failure(&iam->lockout, &t.policy, tenant, name, ip,
+				    now);
 		atomic_fetch_add(&iam->logins_failed, 1);
 		out->status = IAM_LOGIN_FAILED;
 		iam_emit_login(tenant, name, ip, false, "login", reason);
 		goto out;
 	}
 	iam_lockout_success(&iam->lockout, tenant, name, ip);
-	struct source_args sa = { tenant, u.id, ip, now };
+	struct source_args sa = {tenant, u.id, ip, now};
 	if (store_write(iam->store, source_job, &sa, &err) < 0)
 		log_warnx("iam: known source not recorded: %s", err.msg);
 	if (iam_needs_rehash(iam, u.phc)) {
 		char phc[IAM_PHC_MAX];
-		if (iam_hash_password(iam, req->password, req->password_len, phc, &err) == 0) {
-			struct store_value v[] = { store_text_str(phc), store_text_str(tenant),
-						   store_text_str(u.id), store_text_str(u.phc) };
+		if (iam_hash_password(iam, req->password, req->password_len,
+				      phc, &err) == 0) {
+			struct store_value v[] = {
+			    store_text_str(phc), store_text_str(tenant),
+			    store_text_str(u.id), store_text_str(u.phc)};
 			/* Only if the hash is still the one we verified. */
-			if (store_exec(iam->store, "UPDATE iam_user SET password_hash = ?"
-						   " WHERE tenant = ? AND id = ? AND password_hash = ?",
+			if (store_exec(iam->store,
+				       "UPDATE iam_user SET password_hash = ?"
+				       " WHERE tenant = ? AND id = ? AND "
+				       "password_hash = ?",
 				       v, 4, NULL, &err) == 0)
 				atomic_fetch_add(&iam->rehashes, 1);
 			else
-				log_warnx("iam: rehash not stored: %s", err.msg);
+				log_warnx("iam: rehash not stored: %s",
+					  err.msg);
 		}
 		bw_wipe(phc, sizeof(phc));
 	}
 	bool expired = false;
 	if (t.policy.pw_max_age_days) {
-		int64_t expires = u.pw_changed + (int64_t)t.policy.pw_max_age_days * 86400;
+		int64_t expires =
+		    u.pw_changed + (int64_t)t.policy.pw_max_age_days * 86400;
 		if (now >= expires)
 			expired = true;
-		else if (expires - now <= (int64_t)t.policy.pw_warn_days * 86400)
+		else if (expires - now <=
+			 (int64_t)t.policy.pw_warn_days * 86400)
 			out->password_expires_s = expires - now;
 	}
 	finish(iam, tenant, &t.policy, &u, ip, expired, out);
@@ -351,7 +392,8 @@ static bool looks_like_recovery(const char *code)
 
 /* Loads what the later steps need about a challenge's user. */
 static int step_user(struct iam *iam, const char *tenant, const char *user_id,
-		     struct iam_tenant *t, struct login_user *lu, struct bw_err *err)
+		     struct iam_tenant *t, struct login_user *lu,
+		     struct bw_err *err)
 {
 	struct iam_user u;
 	if (iam_tenant_require(iam, tenant, t, err) < 0 ||
@@ -370,7 +412,8 @@ static int step_user(struct iam *iam, const char *tenant, const char *user_id,
 }
 
 void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
-		   const char *code, const char *source_ip, struct iam_login_result *out)
+		   const char *code, const char *source_ip,
+		   struct iam_login_result *out)
 {
 	struct challenge c;
 	struct iam_tenant t;
@@ -378,40 +421,47 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 	struct bw_err err;
 	const char *ip = source_ip ? source_ip : "";
 	memset(out, 0, sizeof(*out));
-	int rc = iam_valid_tenant_name(tenant) ?
-			 challenge_find(iam, tenant, challenge, "mfa", &c, &err) : 0;
+	int rc = iam_valid_tenant_name(tenant)
+		     ? challenge_find(iam, tenant, challenge, "mfa", &c, &err)
+		     : 0;
 	if (rc < 0)
 		return set_error(out, &err);
 	if (rc == 0 || step_user(iam, tenant, c.user_id, &t, &lu, &err) < 0) {
 		out->status = IAM_LOGIN_FAILED;
-		iam_emit_login(tenant, "", ip, false, "login-mfa", "bad_challenge");
+		iam_emit_login(tenant, "", ip, false, "login-mfa",
+			       "bad_challenge");
 		return;
 	}
 	int64_t now = bw_clock_now_s();
-	int64_t wait = iam_lockout_check(&iam->lockout, &t.policy, tenant, lu.name, ip, true, now);
+	int64_t wait = iam_lockout_check(&iam->lockout, &t.policy, tenant,
+					 lu.name, ip, true, now);
 	if (wait > 0) {
 		out->status = IAM_LOGIN_THROTTLED;
 		out->retry_after_s = wait;
-		iam_emit_login(tenant, lu.name, ip, false, "login-mfa", "throttled");
+		iam_emit_login(tenant, lu.name, ip, false, "login-mfa",
+			       "throttled");
 		return;
 	}
 	const char *cd = code ? code : "";
-	int vr = looks_like_recovery(cd) ? iam_recovery_code_use(iam, tenant, lu.id, cd, &err) :
-					   iam_totp_verify(iam, tenant, lu.id, cd, &err);
+	int vr = looks_like_recovery(cd)
+		     ? iam_recovery_code_use(iam, tenant, lu.id, cd, &err)
+		     : iam_totp_verify(iam, tenant, lu.id, cd, &err);
 	if (vr < 0) {
 		if (err.code >= 500)
 			return set_error(out, &err);
 		challenge_strike(iam, &c);
-		iam_lockout_failure(&iam->lockout, &t.policy, tenant, lu.name, ip, now);
+		iam_lockout_failure(&iam->lockout, &t.policy, tenant, lu.name,
+				    ip, now);
 		atomic_fetch_add(&iam->mfa_failed, 1);
 		out->status = IAM_LOGIN_FAILED;
-		iam_emit_login(tenant, lu.name, ip, false, "login-mfa", err.reason);
+		iam_emit_login(tenant, lu.name, ip, false, "login-mfa",
+			       err.reason);
 		return;
 	}
 	challenge_delete(iam, &c);
 	atomic_fetch_add(&iam->mfa_ok, 1);
-	if (iam_session_create(iam, tenant, lu.id, ip, true, &t.policy, out->session_token,
-			       &err) < 0)
+	if (iam_session_create(iam, tenant, lu.id, ip, true, &t.policy,
+			       out->session_token, &err) < 0)
 		return set_error(out, &err);
 	bw_snprintf(out->user_id, sizeof(out->user_id), "%s", lu.id);
 	out->status = IAM_LOGIN_OK;
@@ -419,8 +469,9 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 	iam_emit_login(tenant, lu.name, ip, true, "login-mfa", "ok");
 }
 
-void iam_login_change_password(struct iam *iam, const char *tenant, const char *challenge,
-			       const char *new_pw, size_t new_len, const char *source_ip,
+void iam_login_change_password(struct iam *iam, const char *tenant,
+			       const char *challenge, const char *new_pw,
+			       size_t new_len, const char *source_ip,
 			       struct iam_login_result *out)
 {
 	struct challenge c;
@@ -430,28 +481,34 @@ void iam_login_change_password(struct iam *iam, const char *tenant, const char *
 	char phc[IAM_PHC_MAX] = "";
 	const char *ip = source_ip ? source_ip : "";
 	memset(out, 0, sizeof(*out));
-	int rc = iam_valid_tenant_name(tenant) ?
-			 challenge_find(iam, tenant, challenge, "pwchange", &c, &err) : 0;
+	int rc =
+	    iam_valid_tenant_name(tenant)
+		? challenge_find(iam, tenant, challenge, "pwchange", &c, &err)
+		: 0;
 	if (rc < 0)
 		return set_error(out, &err);
 	if (rc == 0 || step_user(iam, tenant, c.user_id, &t, &lu, &err) < 0) {
 		out->status = IAM_LOGIN_FAILED;
-		iam_emit_login(tenant, "", ip, false, "password-change", "bad_challenge");
+		iam_emit_login(tenant, "", ip, false, "password-change",
+			       "bad_challenge");
 		return;
 	}
-	if (iam_password_check(iam, &t.policy, tenant, lu.name, new_pw, new_len, &err) < 0)
+	if (iam_password_check(iam, &t.policy, tenant, lu.name, new_pw, new_len,
+			       &err) < 0)
 		return set_error(out, &err);
 	/* History applies here too: the forced change must be a change. */
-	int h = iam_password_in_history(iam, tenant, lu.id, t.policy.pw_history, new_pw,
-					new_len, &err);
+	int h = iam_password_in_history(iam, tenant, lu.id, t.policy.pw_history,
+					new_pw, new_len, &err);
 	if (h != 0) {
 		if (h > 0)
-			bw_err_set(&err, 400, "iam", "reused", "password was used recently");
+			bw_err_set(&err, 400, "iam", "reused",
+				   "password was used recently");
 		return set_error(out, &err);
 	}
 	if (iam_hash_password(iam, new_pw, new_len, phc, &err) < 0)
 		return set_error(out, &err);
-	if (iam_password_store(iam, tenant, lu.id, phc, false, t.policy.pw_history, &err) < 0 ||
+	if (iam_password_store(iam, tenant, lu.id, phc, false,
+			       t.policy.pw_history, &err) < 0 ||
 	    iam_session_revoke_all(iam, tenant, lu.id, NULL, &err) < 0) {
 		bw_wipe(phc, sizeof(phc));
 		return set_error(out, &err);
@@ -480,9 +537,11 @@ struct login_job {
 static void login_work(void *arg)
 {
 	struct login_job *j = arg;
-	struct iam_login_request req = { .tenant = j->tenant, .username = j->username,
-					 .password = j->password,
-					 .password_len = j->password_len, .source_ip = j->ip };
+	struct iam_login_request req = {.tenant = j->tenant,
+					.username = j->username,
+					.password = j->password,
+					.password_len = j->password_len,
+					.source_ip = j->ip};
 	iam_login(j->iam, &req, &j->result);
 	bw_wipe(j->password, j->password_len);
 }
@@ -498,30 +557,36 @@ static void login_done(void *arg)
 
 int iam_login_async(struct iam *iam, const struct iam_login_request *req,
 		    struct loop *reply,
-		    void (*done)(void *arg, const struct iam_login_result *r), void *arg,
-		    struct bw_err *err)
+		    void (*done)(void *arg, const struct iam_login_result *r),
+		    void *arg, struct bw_err *err)
 {
 	if (!iam->pool)
-		return bw_err_set(err, 500, "iam", "no_pool", "no thread pool configured");
+		return bw_err_set(err, 500, "iam", "no_pool",
+				  "no thread pool configured");
 	if (req->password_len > IAM_PW_BYTES_MAX)
-		return bw_err_set(err, 400, "iam", "too_long", "password too long");
+		return bw_err_set(err, 400, "iam", "too_long",
+				  "password too long");
 	struct login_job *j = calloc(1, sizeof(*j));
 	if (!j)
-		return bw_err_set(err, 503, "iam", "overloaded", "out of memory");
+		return bw_err_set(err, 503, "iam", "overloaded",
+				  "out of memory");
 	j->password = malloc(req->password_len + 1);
 	if (!j->password) {
 		free(j);
-		return bw_err_set(err, 503, "iam", "overloaded", "out of memory");
+		return bw_err_set(err, 503, "iam", "overloaded",
+				  "out of memory");
 	}
 	/* An over-long name becomes an invalid one (a control character), so
 	 * its truncation can never match a real tenant or user: it fails like
 	 * any unknown name, after the dummy hash. */
-	if (bw_snprintf(j->tenant, sizeof(j->tenant), "%s", req->tenant ? req->tenant : "") < 0)
+	if (bw_snprintf(j->tenant, sizeof(j->tenant), "%s",
+			req->tenant ? req->tenant : "") < 0)
 		memcpy(j->tenant, "\001", 2);
 	if (bw_snprintf(j->username, sizeof(j->username), "%s",
 			req->username ? req->username : "") < 0)
 		memcpy(j->username, "\001", 2);
-	if (bw_snprintf(j->ip, sizeof(j->ip), "%s", req->source_ip ? req->source_ip : "") < 0)
+	if (bw_snprintf(j->ip, sizeof(j->ip), "%s",
+			req->source_ip ? req->source_ip : "") < 0)
 		memcpy(j->ip, "?", 2);
 	memcpy(j->password, req->password, req->password_len);
 	j->password[req->password_len] = 0;
@@ -533,7 +598,8 @@ int iam_login_async(struct iam *iam, const struct iam_login_request *req,
 		bw_wipe(j->password, j->password_len);
 		free(j->password);
 		free(j);
-		return bw_err_set(err, 503, "iam", "overloaded", "login queue full");
+		return bw_err_set(err, 503, "iam", "overloaded",
+				  "login queue full");
 	}
 	return 0;
 }

@@ -23,19 +23,23 @@ int iam_hash_password(const struct iam *iam, const char *pw, size_t n,
 {
 	uint8_t salt[IAM_ARGON2_SALT_LEN];
 	if (n > IAM_PW_BYTES_MAX)
-		return bw_err_set(err, 400, "iam", "too_long", "password too long");
-	size_t need = argon2_encodedlen(iam->argon2.t, iam->argon2.m_kib, iam->argon2.p,
-					IAM_ARGON2_SALT_LEN, IAM_ARGON2_HASH_LEN, Argon2_id);
+		return bw_err_set(err, 400, "iam", "too_long",
+				  "password too long");
+	size_t need = argon2_encodedlen(iam->argon2.t, iam->argon2.m_kib,
+					iam->argon2.p, IAM_ARGON2_SALT_LEN,
+					IAM_ARGON2_HASH_LEN, Argon2_id);
 	if (need > IAM_PHC_MAX)
-		return bw_err_set(err, 500, "iam", "internal", "PHC buffer too small");
+		return bw_err_set(err, 500, "iam", "internal",
+				  "PHC buffer too small");
 	bw_random(salt, sizeof(salt));
-	int rc = argon2id_hash_encoded(iam->argon2.t, iam->argon2.m_kib, iam->argon2.p,
-				       pw, n, salt, sizeof(salt), IAM_ARGON2_HASH_LEN,
-				       out, IAM_PHC_MAX);
+	int rc = argon2id_hash_encoded(iam->argon2.t, iam->argon2.m_kib,
+				       iam->argon2.p, pw, n, salt, sizeof(salt),
+				       IAM_ARGON2_HASH_LEN, out, IAM_PHC_MAX);
 	bw_wipe(salt, sizeof(salt));
 	if (rc != ARGON2_OK)
-		return bw_err_set(err, rc == ARGON2_MEMORY_ALLOCATION_ERROR ? 503 : 500,
-				  "iam", "argon2", "argon2id: %s", argon2_error_message(rc));
+		return bw_err_set(
+		    err, rc == ARGON2_MEMORY_ALLOCATION_ERROR ? 503 : 500,
+		    "iam", "argon2", "argon2id: %s", argon2_error_message(rc));
 	return 0;
 }
 
@@ -56,7 +60,8 @@ static bool phc_params(const char *phc, unsigned *v, unsigned *m, unsigned *t,
 		       unsigned *p)
 {
 	char tail;
-	return sscanf(phc, "$argon2id$v=%u$m=%u,t=%u,p=%u%c", v, m, t, p, &tail) == 5 &&
+	return sscanf(phc, "$argon2id$v=%u$m=%u,t=%u,p=%u%c", v, m, t, p,
+		      &tail) == 5 &&
 	       tail == '$';
 }
 
@@ -65,8 +70,8 @@ bool iam_needs_rehash(const struct iam *iam, const char *phc)
 	unsigned v, m, t, p;
 	if (!phc_params(phc, &v, &m, &t, &p))
 		return true;
-	return v != ARGON2_VERSION_13 || m != iam->argon2.m_kib || t != iam->argon2.t ||
-	       p != iam->argon2.p;
+	return v != ARGON2_VERSION_13 || m != iam->argon2.m_kib ||
+	       t != iam->argon2.t || p != iam->argon2.p;
 }
 
 /* ------------------------------------------------------------ blocklist */
@@ -164,8 +169,8 @@ int iam_blockset_load(struct iam_blockset *s, const char *path, size_t max,
 	size_t count = 0, lineno = 0;
 	int rc = -1;
 	if (!f)
-		return bw_err_set(err, 500, "iam", "blocklist", "cannot open %s: %s", path,
-				  strerror(errno));
+		return bw_err_set(err, 500, "iam", "blocklist",
+				  "cannot open %s: %s", path, strerror(errno));
 	for (int pass = 0; pass < 2; pass++) {
 		lineno = 0;
 		while (fgets(line, sizeof(line), f)) {
@@ -173,18 +178,21 @@ int iam_blockset_load(struct iam_blockset *s, const char *path, size_t max,
 			lineno++;
 			if (n == sizeof(line) - 1 && line[n - 1] != '\n') {
 				bw_err_set(err, 400, "iam", "blocklist",
-					   "%s:%zu: line longer than %d bytes", path, lineno,
+					   "%s:%zu: line longer than %d bytes",
+					   path, lineno,
 					   IAM_BLOCKLIST_LINE_MAX);
 				goto out;
 			}
-			while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			while (n &&
+			       (line[n - 1] == '\n' || line[n - 1] == '\r'))
 				n--;
 			if (n == 0 || line[0] == '#')
 				continue;
 			if (pass == 0) {
 				if (++count > max) {
 					bw_err_set(err, 413, "iam", "blocklist",
-						   "%s: more than %zu entries", path, max);
+						   "%s: more than %zu entries",
+						   path, max);
 					goto out;
 				}
 			} else {
@@ -192,13 +200,16 @@ int iam_blockset_load(struct iam_blockset *s, const char *path, size_t max,
 			}
 		}
 		if (ferror(f)) {
-			bw_err_set(err, 500, "iam", "blocklist", "reading %s failed", path);
+			bw_err_set(err, 500, "iam", "blocklist",
+				   "reading %s failed", path);
 			goto out;
 		}
 		if (pass == 0) {
 			if (iam_blockset_init(s, count ? count : 1) < 0) {
-				bw_err_set(err, 500, "iam", "memory",
-					   "no memory for %zu blocklist entries", count);
+				bw_err_set(
+				    err, 500, "iam", "memory",
+				    "no memory for %zu blocklist entries",
+				    count);
 				goto out;
 			}
 			rewind(f);
@@ -293,17 +304,20 @@ int iam_password_check(struct iam *iam, const struct iam_policy *p,
 		       const char *pw, size_t n, struct bw_err *err)
 {
 	if (n > IAM_PW_BYTES_MAX)
-		return bw_err_set(err, 400, "iam", "too_long", "password is too long");
+		return bw_err_set(err, 400, "iam", "too_long",
+				  "password is too long");
 	long cps = utf8_count((const unsigned char *)pw, n);
 	if (cps < 0)
 		return bw_err_set(err, 400, "iam", "bad_encoding",
 				  "password must be valid UTF-8 without NUL");
 	if ((unsigned long)cps < p->pw_min_length)
 		return bw_err_set(err, 400, "iam", "too_short",
-				  "password needs at least %u characters", p->pw_min_length);
+				  "password needs at least %u characters",
+				  p->pw_min_length);
 	if ((unsigned long)cps > p->pw_max_length)
 		return bw_err_set(err, 400, "iam", "too_long",
-				  "password may have at most %u characters", p->pw_max_length);
+				  "password may have at most %u characters",
+				  p->pw_max_length);
 	unsigned lower = 0, upper = 0, digit = 0, symbol = 0;
 	bool same = true;
 	for (size_t i = 0; i < n; i++) {
@@ -316,7 +330,8 @@ int iam_password_check(struct iam *iam, const struct iam_policy *p,
 			digit++;
 		else if (c < 0x80 || (c & 0xC0) == 0xC0)
 			symbol++; /* ASCII punctuation/space, or a non-ASCII
-				     character (counted once, at its lead byte) */
+				     character (counted once, at its lead byte)
+				   */
 		if (pw[i] != pw[0])
 			same = false;
 	}
@@ -327,22 +342,26 @@ int iam_password_check(struct iam *iam, const struct iam_policy *p,
 				  "password repeats a single character");
 	if (lower < p->pw_min_lower || upper < p->pw_min_upper ||
 	    digit < p->pw_min_digit || symbol < p->pw_min_symbol)
-		return bw_err_set(err, 400, "iam", "composition",
-				  "password needs at least %u lower-case, %u upper-case,"
-				  " %u digits and %u other characters",
-				  p->pw_min_lower, p->pw_min_upper, p->pw_min_digit,
-				  p->pw_min_symbol);
+		return bw_err_set(
+		    err, 400, "iam", "composition",
+		    "password needs at least %u lower-case, %u upper-case,"
+		    " %u digits and %u other characters",
+		    p->pw_min_lower, p->pw_min_upper, p->pw_min_digit,
+		    p->pw_min_symbol);
 	if (p->pw_forbid_names) {
 		/* Names shorter than 3 would forbid too much ("a", "ab"). */
-		if ((user_name && strlen(user_name) >= 3 && contains_ci(pw, n, user_name)) ||
+		if ((user_name && strlen(user_name) >= 3 &&
+		     contains_ci(pw, n, user_name)) ||
 		    (tenant_name && strlen(tenant_name) >= 3 &&
 		     contains_ci(pw, n, tenant_name)))
-			return bw_err_set(err, 400, "iam", "contains_name",
-					  "password contains the user or tenant name");
+			return bw_err_set(
+			    err, 400, "iam", "contains_name",
+			    "password contains the user or tenant name");
 	}
 	if (p->pw_blocklist && iam_blocklist_contains(iam, pw, n))
-		return bw_err_set(err, 400, "iam", "blocklisted",
-				  "password is on the list of common or breached passwords");
+		return bw_err_set(
+		    err, 400, "iam", "blocklisted",
+		    "password is on the list of common or breached passwords");
 	return 0;
 }
 
@@ -358,40 +377,51 @@ static int pw_store_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct pw_store_args *a = arg;
 	int64_t now = bw_clock_now_s();
-	struct store_value v[] = { store_text_str(a->phc), store_int(now),
-				   store_bool(a->must_change), store_int(now),
-				   store_text_str(a->tenant), store_text_str(a->user_id) };
-	if (store_tx_exec(tx, "UPDATE iam_user SET password_hash = ?,"
-			      " password_changed = ?, must_change = ?, updated = ?"
-			      " WHERE tenant = ? AND id = ?", v, 6, err) < 0)
+	struct store_value v[] = {
+	    store_text_str(a->phc),	store_int(now),
+	    store_bool(a->must_change), store_int(now),
+	    store_text_str(a->tenant),	store_text_str(a->user_id)};
+	if (store_tx_exec(tx,
+			  "UPDATE iam_user SET password_hash = ?,"
+			  " password_changed = ?, must_change = ?, updated = ?"
+			  " WHERE tenant = ? AND id = ?",
+			  v, 6, err) < 0)
 		return -1;
 	if (store_tx_changes(tx) != 1)
 		return bw_err_set(err, 404, "iam", "not_found", "no such user");
 	/* seq orders the history even when the clock is pinned (tests) or
 	 * two changes share a second. */
-	struct store_value h[] = { store_text_str(a->tenant), store_text_str(a->user_id),
-				   store_text_str(a->phc), store_int(now),
-				   store_text_str(a->tenant), store_text_str(a->user_id) };
-	if (store_tx_exec(tx, "INSERT INTO iam_pw_history (tenant, user_id, seq, hash, created)"
-			      " SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM iam_pw_history"
-			      " WHERE tenant = ? AND user_id = ?", h, 6, err) < 0)
+	struct store_value h[] = {
+	    store_text_str(a->tenant), store_text_str(a->user_id),
+	    store_text_str(a->phc),    store_int(now),
+	    store_text_str(a->tenant), store_text_str(a->user_id)};
+	if (store_tx_exec(tx,
+			  "INSERT INTO iam_pw_history (tenant, user_id, seq, "
+			  "hash, created)"
+			  " SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM "
+			  "iam_pw_history"
+			  " WHERE tenant = ? AND user_id = ?",
+			  h, 6, err) < 0)
 		return -1;
 	/* Keep the newest `history` entries (at least the current one). */
 	int64_t keep = a->history ? a->history : 1;
-	struct store_value d[] = { store_text_str(a->tenant), store_text_str(a->user_id),
-				   store_text_str(a->tenant), store_text_str(a->user_id),
-				   store_int(keep) };
-	return store_tx_exec(tx, "DELETE FROM iam_pw_history WHERE tenant = ? AND user_id = ?"
-				 " AND seq NOT IN (SELECT seq FROM iam_pw_history"
-				 " WHERE tenant = ? AND user_id = ? ORDER BY seq DESC LIMIT ?)",
-			     d, 5, err);
+	struct store_value d[] = {store_text_str(a->tenant),
+				  store_text_str(a->user_id),
+				  store_text_str(a->tenant),
+				  store_text_str(a->user_id), store_int(keep)};
+	return store_tx_exec(
+	    tx,
+	    "DELETE FROM iam_pw_history WHERE tenant = ? AND user_id = ?"
+	    " AND seq NOT IN (SELECT seq FROM iam_pw_history"
+	    " WHERE tenant = ? AND user_id = ? ORDER BY seq DESC LIMIT ?)",
+	    d, 5, err);
 }
 
 int iam_password_store(struct iam *iam, const char *tenant, const char *user_id,
 		       const char *phc, bool must_change, uint32_t history,
 		       struct bw_err *err)
 {
-	struct pw_store_args a = { tenant, user_id, phc, must_change, history };
+	struct pw_store_args a = {tenant, user_id, phc, must_change, history};
 	return store_write(iam->store, pw_store_job, &a, err);
 }
 
@@ -414,16 +444,18 @@ static int hist_row(void *arg, const struct store_row *row, struct bw_err *err)
 	return STORE_ROW_NEXT;
 }
 
-int iam_password_in_history(struct iam *iam, const char *tenant, const char *user_id,
-		      uint32_t history, const char *pw, size_t n, struct bw_err *err)
+int iam_password_in_history(struct iam *iam, const char *tenant,
+			    const char *user_id, uint32_t history,
+			    const char *pw, size_t n, struct bw_err *err)
 {
 	if (history == 0)
 		return 0;
-	struct hist_ctx c = { pw, n, false };
-	struct store_value k[] = { store_text_str(tenant), store_text_str(user_id),
-				   store_int(history) };
-	if (store_query(iam->store, "SELECT hash FROM iam_pw_history WHERE tenant = ?"
-				    " AND user_id = ? ORDER BY seq DESC LIMIT ?",
+	struct hist_ctx c = {pw, n, false};
+	struct store_value k[] = {store_text_str(tenant),
+				  store_text_str(user_id), store_int(history)};
+	if (store_query(iam->store,
+			"SELECT hash FROM iam_pw_history WHERE tenant = ?"
+			" AND user_id = ? ORDER BY seq DESC LIMIT ?",
 			k, 3, hist_row, &c, err) < 0)
 		return -1;
 	return c.reused ? 1 : 0;
@@ -438,49 +470,61 @@ static int phc_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct phc_ctx *c = arg;
 	c->present = !store_row_is_null(row, 0);
-	return c->present ? iam_row_text(row, 0, c->phc, sizeof(c->phc), err) : 0;
+	return c->present ? iam_row_text(row, 0, c->phc, sizeof(c->phc), err)
+			  : 0;
 }
 
-int iam_password_change(struct iam *iam, const char *tenant, const char *user_id,
-			const char *old_pw, size_t old_len, const char *new_pw,
-			size_t new_len, const char *keep_session, struct bw_err *err)
+int iam_password_change(struct iam *iam, const char *tenant,
+			const char *user_id, const char *old_pw, size_t old_len,
+			const char *new_pw, size_t new_len,
+			const char *keep_session, struct bw_err *err)
 {
 	struct iam_tenant t;
 	struct iam_user u;
-	struct phc_ctx cur = { .present = false };
+	struct phc_ctx cur = {.present = false};
 	char phc[IAM_PHC_MAX] = "";
 	int rc = -1;
 	if (iam_tenant_require(iam, tenant, &t, err) < 0 ||
 	    iam_user_get(iam, tenant, user_id, &u, err) < 0)
 		return -1;
-	struct store_value k[] = { store_text_str(tenant), store_text_str(user_id) };
-	if (store_query_one(iam->store, "SELECT password_hash FROM iam_user"
-					" WHERE tenant = ? AND id = ?", k, 2, phc_row,
-			    &cur, err) < 0)
+	struct store_value k[] = {store_text_str(tenant),
+				  store_text_str(user_id)};
+	if (store_query_one(iam->store,
+			    "SELECT password_hash FROM iam_user"
+			    " WHERE tenant = ? AND id = ?",
+			    k, 2, phc_row, &cur, err) < 0)
 		goto out;
-	if (!cur.present || iam_verify_password(cur.phc, old_pw, old_len) != 1) {
-		iam_lockout_failure(&iam->lockout, &t.policy, tenant, u.name, "password-change",
-				    bw_clock_now_s());
-		iam_emit_login(tenant, u.name, NULL, false, "password-change", "bad_password");
-		bw_err_set(err, 401, "iam", "bad_password", "the current password is wrong");
+	if (!cur.present ||
+	    iam_verify_password(cur.phc, old_pw, old_len) != 1) {
+		iam_lockout_failure(&iam->lockout, &t.policy, tenant, u.name,
+				    "password-change", bw_clock_now_s());
+		iam_emit_login(tenant, u.name, NULL, false, "password-change",
+			       "bad_password");
+		bw_err_set(err, 401, "iam", "bad_password",
+			   "the current password is wrong");
 		goto out;
 	}
-	if (iam_password_check(iam, &t.policy, tenant, u.name, new_pw, new_len, err) < 0)
+	if (iam_password_check(iam, &t.policy, tenant, u.name, new_pw, new_len,
+			       err) < 0)
 		goto out;
-	int h = iam_password_in_history(iam, tenant, user_id, t.policy.pw_history, new_pw, new_len, err);
+	int h = iam_password_in_history(
+	    iam, tenant, user_id, t.policy.pw_history, new_pw, new_len, err);
 	if (h < 0)
 		goto out;
 	if (h) {
-		bw_err_set(err, 400, "iam", "reused",
-			   "password was used recently (last %u are remembered)",
-			   t.policy.pw_history);
+		bw_err_set(
+		    err, 400, "iam", "reused",
+		    "password was used recently (last %u are remembered)",
+		    t.policy.pw_history);
 		goto out;
 	}
 	if (iam_hash_password(iam, new_pw, new_len, phc, err) < 0 ||
-	    iam_password_store(iam, tenant, user_id, phc, false, t.policy.pw_history, err) < 0 ||
+	    iam_password_store(iam, tenant, user_id, phc, false,
+			       t.policy.pw_history, err) < 0 ||
 	    iam_session_revoke_all(iam, tenant, user_id, keep_session, err) < 0)
 		goto out;
-	iam_emit_login(tenant, u.name, NULL, true, "password-change", "changed");
+	iam_emit_login(tenant, u.name, NULL, true, "password-change",
+		       "changed");
 	rc = 0;
 out:
 	bw_wipe(cur.phc, sizeof(cur.phc));
@@ -498,10 +542,12 @@ int iam_password_reset(struct iam *iam, const char *tenant, const char *user_id,
 	if (iam_tenant_get(iam, tenant, &t, err) < 0 ||
 	    iam_user_get(iam, tenant, user_id, &u, err) < 0)
 		return -1;
-	if (iam_password_check(iam, &t.policy, tenant, u.name, new_pw, new_len, err) < 0)
+	if (iam_password_check(iam, &t.policy, tenant, u.name, new_pw, new_len,
+			       err) < 0)
 		goto out;
 	if (iam_hash_password(iam, new_pw, new_len, phc, err) < 0 ||
-	    iam_password_store(iam, tenant, user_id, phc, true, t.policy.pw_history, err) < 0 ||
+	    iam_password_store(iam, tenant, user_id, phc, true,
+			       t.policy.pw_history, err) < 0 ||
 	    iam_session_revoke_all(iam, tenant, user_id, NULL, err) < 0)
 		goto out;
 	iam_lockout_clear_account(&iam->lockout, tenant, u.name);

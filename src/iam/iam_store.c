@@ -14,61 +14,74 @@
 #include <string.h>
 
 static const char *const iam_schema[] = {
-	/* 1 */
-	"CREATE TABLE iam_tenant (name TEXT PRIMARY KEY, display_name TEXT NOT NULL,"
-	" disabled BOOLEAN NOT NULL DEFAULT 0, policy TEXT NOT NULL,"
-	" created BIGINT NOT NULL, updated BIGINT NOT NULL);"
-	"CREATE TABLE iam_user (tenant TEXT NOT NULL REFERENCES iam_tenant (name)"
-	" ON DELETE CASCADE, id TEXT NOT NULL, name TEXT NOT NULL,"
-	" name_key TEXT NOT NULL, display_name TEXT NOT NULL, email TEXT NOT NULL,"
-	" attrs TEXT NOT NULL, disabled BOOLEAN NOT NULL DEFAULT 0,"
-	" password_hash TEXT, password_changed BIGINT NOT NULL DEFAULT 0,"
-	" must_change BOOLEAN NOT NULL DEFAULT 0, created BIGINT NOT NULL,"
-	" updated BIGINT NOT NULL, PRIMARY KEY (tenant, id));"
-	"CREATE UNIQUE INDEX iam_user_name ON iam_user (tenant, name_key);"
-	"CREATE TABLE iam_group (tenant TEXT NOT NULL REFERENCES iam_tenant (name)"
-	" ON DELETE CASCADE, id TEXT NOT NULL, name TEXT NOT NULL,"
-	" name_key TEXT NOT NULL, description TEXT NOT NULL,"
-	" created BIGINT NOT NULL, PRIMARY KEY (tenant, id));"
-	"CREATE UNIQUE INDEX iam_group_name ON iam_group (tenant, name_key);"
-	"CREATE TABLE iam_member (tenant TEXT NOT NULL, group_id TEXT NOT NULL,"
-	" user_id TEXT NOT NULL, added BIGINT NOT NULL,"
-	" PRIMARY KEY (tenant, group_id, user_id),"
-	" FOREIGN KEY (tenant, group_id) REFERENCES iam_group (tenant, id) ON DELETE CASCADE,"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE);"
-	"CREATE INDEX iam_member_user ON iam_member (tenant, user_id);"
-	"CREATE TABLE iam_pw_history (tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
-	" seq BIGINT NOT NULL, hash TEXT NOT NULL, created BIGINT NOT NULL,"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE);"
-	"CREATE INDEX iam_pw_history_user ON iam_pw_history (tenant, user_id, seq);"
-	"CREATE TABLE iam_totp (tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
-	" sealed BLOB NOT NULL, alg BIGINT NOT NULL, digits BIGINT NOT NULL,"
-	" period BIGINT NOT NULL, confirmed BOOLEAN NOT NULL DEFAULT 0,"
-	" last_step BIGINT NOT NULL DEFAULT 0, created BIGINT NOT NULL,"
-	" PRIMARY KEY (tenant, user_id),"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE);"
-	"CREATE TABLE iam_recovery (tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
-	" hash BLOB NOT NULL, PRIMARY KEY (tenant, user_id, hash),"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE);"
-	"CREATE TABLE iam_session (hash BLOB PRIMARY KEY, tenant TEXT NOT NULL,"
-	" user_id TEXT NOT NULL, handle TEXT NOT NULL, created BIGINT NOT NULL,"
-	" last_seen BIGINT NOT NULL, idle_s BIGINT NOT NULL, expires BIGINT NOT NULL,"
-	" ip TEXT NOT NULL, mfa BOOLEAN NOT NULL,"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE);"
-	"CREATE INDEX iam_session_user ON iam_session (tenant, user_id);"
-	"CREATE TABLE iam_apikey (id TEXT PRIMARY KEY, tenant TEXT NOT NULL,"
-	" user_id TEXT NOT NULL, name TEXT NOT NULL, secret_hash BLOB NOT NULL,"
-	" scopes TEXT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL,"
-	" last_used BIGINT NOT NULL DEFAULT 0,"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE);"
-	"CREATE INDEX iam_apikey_user ON iam_apikey (tenant, user_id);"
-	"CREATE TABLE iam_challenge (hash BLOB PRIMARY KEY, tenant TEXT NOT NULL,"
-	" user_id TEXT NOT NULL, purpose TEXT NOT NULL, expires BIGINT NOT NULL,"
-	" attempts BIGINT NOT NULL DEFAULT 0,"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE);"
-	"CREATE TABLE iam_known_source (tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
-	" ip TEXT NOT NULL, last_ok BIGINT NOT NULL, PRIMARY KEY (tenant, user_id, ip),"
-	" FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE CASCADE)",
+    /* 1 */
+    "CREATE TABLE iam_tenant (name TEXT PRIMARY KEY, display_name TEXT NOT "
+    "NULL,"
+    " disabled BOOLEAN NOT NULL DEFAULT 0, policy TEXT NOT NULL,"
+    " created BIGINT NOT NULL, updated BIGINT NOT NULL);"
+    "CREATE TABLE iam_user (tenant TEXT NOT NULL REFERENCES iam_tenant (name)"
+    " ON DELETE CASCADE, id TEXT NOT NULL, name TEXT NOT NULL,"
+    " name_key TEXT NOT NULL, display_name TEXT NOT NULL, email TEXT NOT NULL,"
+    " attrs TEXT NOT NULL, disabled BOOLEAN NOT NULL DEFAULT 0,"
+    " password_hash TEXT, password_changed BIGINT NOT NULL DEFAULT 0,"
+    " must_change BOOLEAN NOT NULL DEFAULT 0, created BIGINT NOT NULL,"
+    " updated BIGINT NOT NULL, PRIMARY KEY (tenant, id));"
+    "CREATE UNIQUE INDEX iam_user_name ON iam_user (tenant, name_key);"
+    "CREATE TABLE iam_group (tenant TEXT NOT NULL REFERENCES iam_tenant (name)"
+    " ON DELETE CASCADE, id TEXT NOT NULL, name TEXT NOT NULL,"
+    " name_key TEXT NOT NULL, description TEXT NOT NULL,"
+    " created BIGINT NOT NULL, PRIMARY KEY (tenant, id));"
+    "CREATE UNIQUE INDEX iam_group_name ON iam_group (tenant, name_key);"
+    "CREATE TABLE iam_member (tenant TEXT NOT NULL, group_id TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, added BIGINT NOT NULL,"
+    " PRIMARY KEY (tenant, group_id, user_id),"
+    " FOREIGN KEY (tenant, group_id) REFERENCES iam_group (tenant, id) ON "
+    "DELETE CASCADE,"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE INDEX iam_member_user ON iam_member (tenant, user_id);"
+    "CREATE TABLE iam_pw_history (tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " seq BIGINT NOT NULL, hash TEXT NOT NULL, created BIGINT NOT NULL,"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE INDEX iam_pw_history_user ON iam_pw_history (tenant, user_id, seq);"
+    "CREATE TABLE iam_totp (tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " sealed BLOB NOT NULL, alg BIGINT NOT NULL, digits BIGINT NOT NULL,"
+    " period BIGINT NOT NULL, confirmed BOOLEAN NOT NULL DEFAULT 0,"
+    " last_step BIGINT NOT NULL DEFAULT 0, created BIGINT NOT NULL,"
+    " PRIMARY KEY (tenant, user_id),"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE TABLE iam_recovery (tenant TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " hash BLOB NOT NULL, PRIMARY KEY (tenant, user_id, hash),"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE TABLE iam_session (hash BLOB PRIMARY KEY, tenant TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, handle TEXT NOT NULL, created BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL, idle_s BIGINT NOT NULL, expires BIGINT NOT "
+    "NULL,"
+    " ip TEXT NOT NULL, mfa BOOLEAN NOT NULL,"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE INDEX iam_session_user ON iam_session (tenant, user_id);"
+    "CREATE TABLE iam_apikey (id TEXT PRIMARY KEY, tenant TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, name TEXT NOT NULL, secret_hash BLOB NOT NULL,"
+    " scopes TEXT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL,"
+    " last_used BIGINT NOT NULL DEFAULT 0,"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE INDEX iam_apikey_user ON iam_apikey (tenant, user_id);"
+    "CREATE TABLE iam_challenge (hash BLOB PRIMARY KEY, tenant TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, purpose TEXT NOT NULL, expires BIGINT NOT NULL,"
+    " attempts BIGINT NOT NULL DEFAULT 0,"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE TABLE iam_known_source (tenant TEXT NOT NULL, user_id TEXT NOT "
+    "NULL,"
+    " ip TEXT NOT NULL, last_ok BIGINT NOT NULL, PRIMARY KEY (tenant, user_id, "
+    "ip),"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE)",
 };
 
 /* -------------------------------------------------------------- helpers */
@@ -86,8 +99,8 @@ bool iam_valid_tenant_name(const char *s)
 	if (n == 0 || n > IAM_TENANT_MAX || s[0] == '-')
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '-'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
 			return false;
 	return true;
 }
@@ -111,7 +124,8 @@ void iam_name_key(const char *s, char *out, size_t cap)
 {
 	size_t i = 0;
 	for (; s[i] && i + 1 < cap; i++)
-		out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
+		out[i] =
+		    (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
 	out[i] = 0;
 }
 
@@ -120,7 +134,8 @@ int iam_row_text(const struct store_row *row, int col, char *out, size_t cap,
 {
 	struct bw_str s = store_row_text(row, col);
 	if (s.len >= cap)
-		return bw_err_set(err, 500, "iam", "corrupt", "stored text too long");
+		return bw_err_set(err, 500, "iam", "corrupt",
+				  "stored text too long");
 	memcpy(out, s.p, s.len);
 	out[s.len] = 0;
 	return 0;
@@ -131,20 +146,20 @@ int iam_row_text(const struct store_row *row, int col, char *out, size_t cap,
 void iam_policy_defaults(struct iam_policy *p)
 {
 	*p = (struct iam_policy){
-		.pw_min_length = IAM_PW_MIN_DEFAULT,
-		.pw_max_length = IAM_PW_MAX_DEFAULT,
-		.pw_blocklist = true,
-		.pw_forbid_names = true,
-		.pw_history = IAM_PW_HISTORY_DEFAULT,
-		.pw_max_age_days = 0,
-		.pw_warn_days = IAM_PW_WARN_DAYS_DEFAULT,
-		.lock_window_s = IAM_LOCK_WINDOW_S_DEFAULT,
-		.lock_pair_threshold = IAM_LOCK_PAIR_DEFAULT,
-		.lock_account_threshold = IAM_LOCK_ACCOUNT_DEFAULT,
-		.lock_ip_threshold = IAM_LOCK_IP_DEFAULT,
-		.mfa_required = false,
-		.session_idle_s = IAM_SESSION_IDLE_DEFAULT_S,
-		.session_absolute_s = IAM_SESSION_ABS_DEFAULT_S,
+	    .pw_min_length = IAM_PW_MIN_DEFAULT,
+	    .pw_max_length = IAM_PW_MAX_DEFAULT,
+	    .pw_blocklist = true,
+	    .pw_forbid_names = true,
+	    .pw_history = IAM_PW_HISTORY_DEFAULT,
+	    .pw_max_age_days = 0,
+	    .pw_warn_days = IAM_PW_WARN_DAYS_DEFAULT,
+	    .lock_window_s = IAM_LOCK_WINDOW_S_DEFAULT,
+	    .lock_pair_threshold = IAM_LOCK_PAIR_DEFAULT,
+	    .lock_account_threshold = IAM_LOCK_ACCOUNT_DEFAULT,
+	    .lock_ip_threshold = IAM_LOCK_IP_DEFAULT,
+	    .mfa_required = false,
+	    .session_idle_s = IAM_SESSION_IDLE_DEFAULT_S,
+	    .session_absolute_s = IAM_SESSION_ABS_DEFAULT_S,
 	};
 }
 
@@ -172,9 +187,12 @@ int iam_policy_check(const struct iam_policy *p, struct bw_err *err)
 	RANGE(pw_max_age_days, 0, IAM_PW_MAX_AGE_DAYS_HARD);
 	RANGE(pw_warn_days, 0, 365);
 	RANGE(lock_window_s, 60, 86400);
-	RANGE(lock_pair_threshold, IAM_LOCK_THRESHOLD_MIN, IAM_LOCK_THRESHOLD_MAX);
-	RANGE(lock_account_threshold, IAM_LOCK_THRESHOLD_MIN, IAM_LOCK_THRESHOLD_MAX);
-	RANGE(lock_ip_threshold, IAM_LOCK_THRESHOLD_MIN, IAM_LOCK_THRESHOLD_MAX);
+	RANGE(lock_pair_threshold, IAM_LOCK_THRESHOLD_MIN,
+	      IAM_LOCK_THRESHOLD_MAX);
+	RANGE(lock_account_threshold, IAM_LOCK_THRESHOLD_MIN,
+	      IAM_LOCK_THRESHOLD_MAX);
+	RANGE(lock_ip_threshold, IAM_LOCK_THRESHOLD_MIN,
+	      IAM_LOCK_THRESHOLD_MAX);
 	RANGE(session_idle_s, 60, IAM_SESSION_ABS_MAX_S);
 	RANGE(session_absolute_s, 60, IAM_SESSION_ABS_MAX_S);
 	return 0;
@@ -185,13 +203,20 @@ static const struct {
 	size_t off;
 	bool is_bool;
 } policy_fields[] = {
-#define PF(f) { #f, offsetof(struct iam_policy, f), false }
-#define PB(f) { #f, offsetof(struct iam_policy, f), true }
-	PF(pw_min_length), PF(pw_max_length), PF(pw_min_lower), PF(pw_min_upper),
-	PF(pw_min_digit), PF(pw_min_symbol), PB(pw_blocklist), PB(pw_forbid_names),
-	PF(pw_history), PF(pw_max_age_days), PF(pw_warn_days), PF(lock_window_s),
-	PF(lock_pair_threshold), PF(lock_account_threshold), PF(lock_ip_threshold),
-	PB(mfa_required), PF(session_idle_s), PF(session_absolute_s),
+#define PF(f)                                                                  \
+	{                                                                      \
+#f, offsetof(struct iam_policy, f), false                      \
+	}
+#define PB(f)                                                                  \
+	{                                                                      \
+#f, offsetof(struct iam_policy, f), true                       \
+	}
+    PF(pw_min_length),	     PF(pw_max_length),		 PF(pw_min_lower),
+    PF(pw_min_upper),	     PF(pw_min_digit),		 PF(pw_min_symbol),
+    PB(pw_blocklist),	     PB(pw_forbid_names),	 PF(pw_history),
+    PF(pw_max_age_days),     PF(pw_warn_days),		 PF(lock_window_s),
+    PF(lock_pair_threshold), PF(lock_account_threshold), PF(lock_ip_threshold),
+    PB(mfa_required),	     PF(session_idle_s),	 PF(session_absolute_s),
 #undef PF
 #undef PB
 };
@@ -204,9 +229,11 @@ int iam_policy_to_json(const struct iam_policy *p, struct bw_buf *out)
 	for (size_t i = 0; i < BW_ARRAY_LEN(policy_fields); i++) {
 		const char *base = (const char *)p + policy_fields[i].off;
 		if (policy_fields[i].is_bool)
-			json_write_kv_bool(&w, policy_fields[i].name, *(const bool *)base);
+			json_write_kv_bool(&w, policy_fields[i].name,
+					   *(const bool *)base);
 		else
-			json_write_kv_int(&w, policy_fields[i].name, *(const uint32_t *)base);
+			json_write_kv_int(&w, policy_fields[i].name,
+					  *(const uint32_t *)base);
 	}
 	json_write_object_end(&w);
 	return json_writer_finish(&w);
@@ -222,12 +249,13 @@ int iam_policy_from_json(const char *s, size_t n, struct iam_policy *p,
 	struct bw_arena *a = bw_arena_new(4096, 1 << 20);
 	if (!a)
 		return bw_err_set(err, 500, "iam", "memory", "out of memory");
-	struct json_limits lim = { .max_bytes = 16384, .max_depth = 2 };
+	struct json_limits lim = {.max_bytes = 16384, .max_depth = 2};
 	const struct json_value *v = json_parse(a, s, n, &lim, err);
 	if (!v)
 		goto out;
 	if (v->type != JSON_OBJECT) {
-		bw_err_set(err, 400, "iam", "bad_policy", "a policy is a JSON object");
+		bw_err_set(err, 400, "iam", "bad_policy",
+			   "a policy is a JSON object");
 		goto out;
 	}
 	for (size_t m = 0; m < v->u.obj.n; m++) {
@@ -237,15 +265,18 @@ int iam_policy_from_json(const char *s, size_t n, struct iam_policy *p,
 			if (bw_str_eq_lit(mem->key, policy_fields[i].name))
 				break;
 		if (i == BW_ARRAY_LEN(policy_fields)) {
-			bw_err_set(err, 400, "iam", "bad_policy", "unknown policy key \"%.*s\"",
-				   (int)(mem->key.len > 40 ? 40 : mem->key.len), mem->key.p);
+			bw_err_set(err, 400, "iam", "bad_policy",
+				   "unknown policy key \"%.*s\"",
+				   (int)(mem->key.len > 40 ? 40 : mem->key.len),
+				   mem->key.p);
 			goto out;
 		}
 		char *base = (char *)p + policy_fields[i].off;
 		const struct json_value *val = mem->value;
 		if (policy_fields[i].is_bool) {
 			if (val->type != JSON_TRUE && val->type != JSON_FALSE) {
-				bw_err_set(err, 400, "iam", "bad_policy", "%s must be a boolean",
+				bw_err_set(err, 400, "iam", "bad_policy",
+					   "%s must be a boolean",
 					   policy_fields[i].name);
 				goto out;
 			}
@@ -273,12 +304,14 @@ struct tenant_row {
 	struct iam_tenant *t;
 };
 
-static int tenant_row(void *arg, const struct store_row *row, struct bw_err *err)
+static int tenant_row(void *arg, const struct store_row *row,
+		      struct bw_err *err)
 {
 	struct iam_tenant *t = arg;
 	memset(t, 0, sizeof(*t));
 	if (iam_row_text(row, 0, t->name, sizeof(t->name), err) < 0 ||
-	    iam_row_text(row, 1, t->display_name, sizeof(t->display_name), err) < 0)
+	    iam_row_text(row, 1, t->display_name, sizeof(t->display_name),
+			 err) < 0)
 		return -1;
 	t->disabled = store_row_int64(row, 2) != 0;
 	iam_policy_defaults(&t->policy);
@@ -299,25 +332,28 @@ int iam_tenant_get(struct iam *iam, const char *name, struct iam_tenant *t,
 	if (!t)
 		t = &tmp;
 	if (!iam_valid_tenant_name(name))
-		return bw_err_set(err, 404, "iam", "not_found", "no such tenant");
-	struct store_value k[] = { store_text_str(name) };
-	int rc = store_query_one(iam->store, "SELECT " TENANT_COLS
-				 " FROM iam_tenant WHERE name = ?", k, 1,
-				 tenant_row, t, err);
+		return bw_err_set(err, 404, "iam", "not_found",
+				  "no such tenant");
+	struct store_value k[] = {store_text_str(name)};
+	int rc = store_query_one(
+	    iam->store, "SELECT " TENANT_COLS " FROM iam_tenant WHERE name = ?",
+	    k, 1, tenant_row, t, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
-		return bw_err_set(err, 404, "iam", "not_found", "no such tenant");
+		return bw_err_set(err, 404, "iam", "not_found",
+				  "no such tenant");
 	return 0;
 }
 
-int iam_tenant_require(struct iam *iam, const char *tenant, struct iam_tenant *t,
-		       struct bw_err *err)
+int iam_tenant_require(struct iam *iam, const char *tenant,
+		       struct iam_tenant *t, struct bw_err *err)
 {
 	if (iam_tenant_get(iam, tenant, t, err) < 0)
 		return -1;
 	if (t->disabled)
-		return bw_err_set(err, 403, "iam", "tenant_disabled", "tenant is disabled");
+		return bw_err_set(err, 403, "iam", "tenant_disabled",
+				  "tenant is disabled");
 	return 0;
 }
 
@@ -334,18 +370,20 @@ static bool text_ok(const char *s)
 	return true;
 }
 
-int iam_tenant_create(struct iam *iam, const char *name, const char *display_name,
-		      const struct iam_policy *policy, struct iam_tenant *t,
-		      struct bw_err *err)
+int iam_tenant_create(struct iam *iam, const char *name,
+		      const char *display_name, const struct iam_policy *policy,
+		      struct iam_tenant *t, struct bw_err *err)
 {
 	struct iam_policy p;
 	struct bw_buf pj;
 	int rc = -1;
 	if (!iam_valid_tenant_name(name))
 		return bw_err_set(err, 400, "iam", "bad_name",
-				  "tenant names are 1..63 of [a-z0-9-], not starting with '-'");
+				  "tenant names are 1..63 of [a-z0-9-], not "
+				  "starting with '-'");
 	if (!text_ok(display_name))
-		return bw_err_set(err, 400, "iam", "bad_text", "display name too long");
+		return bw_err_set(err, 400, "iam", "bad_text",
+				  "display name too long");
 	if (policy)
 		p = *policy;
 	else
@@ -359,14 +397,16 @@ int iam_tenant_create(struct iam *iam, const char *name, const char *display_nam
 	}
 	int64_t now = bw_clock_now_s();
 	const char *dn = display_name ? display_name : name;
-	struct store_value v[] = { store_text_str(name), store_text_str(dn),
-				   store_text(pj.data, pj.len), store_int(now),
-				   store_int(now) };
-	if (store_exec(iam->store, "INSERT INTO iam_tenant (name, display_name, policy,"
-				   " created, updated) VALUES (?, ?, ?, ?, ?)",
+	struct store_value v[] = {store_text_str(name), store_text_str(dn),
+				  store_text(pj.data, pj.len), store_int(now),
+				  store_int(now)};
+	if (store_exec(iam->store,
+		       "INSERT INTO iam_tenant (name, display_name, policy,"
+		       " created, updated) VALUES (?, ?, ?, ?, ?)",
 		       v, 5, NULL, err) < 0) {
 		if (err && err->code == 409)
-			bw_err_set(err, 409, "iam", "conflict", "tenant exists");
+			bw_err_set(err, 409, "iam", "conflict",
+				   "tenant exists");
 		goto out;
 	}
 	if (t) {
@@ -382,14 +422,16 @@ out:
 	return rc;
 }
 
-int iam_tenant_update(struct iam *iam, const char *name, const char *display_name,
-		      const struct iam_policy *policy, struct bw_err *err)
+int iam_tenant_update(struct iam *iam, const char *name,
+		      const char *display_name, const struct iam_policy *policy,
+		      struct bw_err *err)
 {
 	struct bw_buf pj;
 	int64_t changes = 0;
 	int rc = -1;
 	if (!text_ok(display_name))
-		return bw_err_set(err, 400, "iam", "bad_text", "display name too long");
+		return bw_err_set(err, 400, "iam", "bad_text",
+				  "display name too long");
 	if (policy && iam_policy_check(policy, err) < 0)
 		return -1;
 	bw_buf_init(&pj, 16384);
@@ -398,14 +440,17 @@ int iam_tenant_update(struct iam *iam, const char *name, const char *display_nam
 		goto out;
 	}
 	struct store_value v[] = {
-		display_name ? store_text_str(display_name) : store_null(),
-		policy ? store_text(pj.data, pj.len) : store_null(),
-		store_int(bw_clock_now_s()), store_text_str(name),
+	    display_name ? store_text_str(display_name) : store_null(),
+	    policy ? store_text(pj.data, pj.len) : store_null(),
+	    store_int(bw_clock_now_s()),
+	    store_text_str(name),
 	};
-	if (store_exec(iam->store, "UPDATE iam_tenant SET"
-				   " display_name = COALESCE(?, display_name),"
-				   " policy = COALESCE(?, policy), updated = ?"
-				   " WHERE name = ?", v, 4, &changes, err) < 0)
+	if (store_exec(iam->store,
+		       "UPDATE iam_tenant SET"
+		       " display_name = COALESCE(?, display_name),"
+		       " policy = COALESCE(?, policy), updated = ?"
+		       " WHERE name = ?",
+		       v, 4, &changes, err) < 0)
 		goto out;
 	if (changes != 1) {
 		bw_err_set(err, 404, "iam", "not_found", "no such tenant");
@@ -421,13 +466,17 @@ int iam_tenant_set_disabled(struct iam *iam, const char *name, bool disabled,
 			    struct bw_err *err)
 {
 	int64_t changes = 0;
-	struct store_value v[] = { store_bool(disabled), store_int(bw_clock_now_s()),
-				   store_text_str(name) };
-	if (store_exec(iam->store, "UPDATE iam_tenant SET disabled = ?, updated = ?"
-				   " WHERE name = ?", v, 3, &changes, err) < 0)
+	struct store_value v[] = {store_bool(disabled),
+				  store_int(bw_clock_now_s()),
+				  store_text_str(name)};
+	if (store_exec(iam->store,
+		       "UPDATE iam_tenant SET disabled = ?, updated = ?"
+		       " WHERE name = ?",
+		       v, 3, &changes, err) < 0)
 		return -1;
 	if (changes != 1)
-		return bw_err_set(err, 404, "iam", "not_found", "no such tenant");
+		return bw_err_set(err, 404, "iam", "not_found",
+				  "no such tenant");
 	return 0;
 }
 
@@ -437,12 +486,13 @@ int iam_tenant_delete(struct iam *iam, const char *name, struct bw_err *err)
 	if (name && strcmp(name, IAM_PLATFORM_TENANT) == 0)
 		return bw_err_set(err, 403, "iam", "protected",
 				  "the platform tenant cannot be deleted");
-	struct store_value v[] = { store_text_str(name) };
-	if (store_exec(iam->store, "DELETE FROM iam_tenant WHERE name = ?", v, 1,
-		       &changes, err) < 0)
+	struct store_value v[] = {store_text_str(name)};
+	if (store_exec(iam->store, "DELETE FROM iam_tenant WHERE name = ?", v,
+		       1, &changes, err) < 0)
 		return -1;
 	if (changes != 1)
-		return bw_err_set(err, 404, "iam", "not_found", "no such tenant");
+		return bw_err_set(err, 404, "iam", "not_found",
+				  "no such tenant");
 	return 0;
 }
 
@@ -461,13 +511,14 @@ static int tenant_list_row(void *arg, const struct store_row *row,
 	return c->fn(c->arg, &t) ? STORE_ROW_STOP : STORE_ROW_NEXT;
 }
 
-int iam_tenant_list(struct iam *iam, int (*fn)(void *arg, const struct iam_tenant *t),
-		    void *arg, struct bw_err *err)
+int iam_tenant_list(struct iam *iam,
+		    int (*fn)(void *arg, const struct iam_tenant *t), void *arg,
+		    struct bw_err *err)
 {
-	struct tenant_list_ctx c = { fn, arg };
-	return store_query(iam->store, "SELECT " TENANT_COLS
-			   " FROM iam_tenant ORDER BY name", NULL, 0,
-			   tenant_list_row, &c, err);
+	struct tenant_list_ctx c = {fn, arg};
+	return store_query(
+	    iam->store, "SELECT " TENANT_COLS " FROM iam_tenant ORDER BY name",
+	    NULL, 0, tenant_list_row, &c, err);
 }
 
 /* ------------------------------------------------------------- lifetime */
@@ -475,9 +526,13 @@ int iam_tenant_list(struct iam *iam, int (*fn)(void *arg, const struct iam_tenan
 struct iam *iam_new(const struct iam_options *o, struct bw_err *err)
 {
 	if (!o->store)
-		return bw_err_set(err, 400, "iam", "bad_option", "a store is required"), NULL;
+		return bw_err_set(err, 400, "iam", "bad_option",
+				  "a store is required"),
+		       NULL;
 	if (!o->sealer.seal || !o->sealer.open)
-		return bw_err_set(err, 400, "iam", "bad_option", "a sealer is required"), NULL;
+		return bw_err_set(err, 400, "iam", "bad_option",
+				  "a sealer is required"),
+		       NULL;
 	struct iam_argon2 a = o->argon2;
 	if (!a.m_kib)
 		a.m_kib = IAM_ARGON2_M_DEFAULT;
@@ -489,15 +544,21 @@ struct iam *iam_new(const struct iam_options *o, struct bw_err *err)
 	 * we take that row as the floor for both. */
 	if (a.m_kib < IAM_ARGON2_M_MIN || a.t < IAM_ARGON2_T_MIN ||
 	    a.p < IAM_ARGON2_P_MIN)
-		return bw_err_set(err, 400, "iam", "weak_argon2",
-				  "Argon2id below m=%u KiB, t=%u, p=%u is refused",
-				  IAM_ARGON2_M_MIN, IAM_ARGON2_T_MIN, IAM_ARGON2_P_MIN), NULL;
-	if (a.m_kib > IAM_ARGON2_M_MAX || a.t > IAM_ARGON2_T_MAX || a.p > IAM_ARGON2_P_MAX)
+		return bw_err_set(
+			   err, 400, "iam", "weak_argon2",
+			   "Argon2id below m=%u KiB, t=%u, p=%u is refused",
+			   IAM_ARGON2_M_MIN, IAM_ARGON2_T_MIN,
+			   IAM_ARGON2_P_MIN),
+		       NULL;
+	if (a.m_kib > IAM_ARGON2_M_MAX || a.t > IAM_ARGON2_T_MAX ||
+	    a.p > IAM_ARGON2_P_MAX)
 		return bw_err_set(err, 400, "iam", "bad_option",
-				  "Argon2id parameters above the hard maxima"), NULL;
+				  "Argon2id parameters above the hard maxima"),
+		       NULL;
 	struct iam *iam = calloc(1, sizeof(*iam));
 	if (!iam)
-		return bw_err_set(err, 500, "iam", "memory", "out of memory"), NULL;
+		return bw_err_set(err, 500, "iam", "memory", "out of memory"),
+		       NULL;
 	iam->store = o->store;
 	iam->pool = o->pool;
 	iam->sealer = o->sealer;
@@ -506,13 +567,16 @@ struct iam *iam_new(const struct iam_options *o, struct bw_err *err)
 		bw_err_set(err, 500, "iam", "memory", "out of memory");
 		goto fail;
 	}
-	if (store_migrate(o->store, "iam", iam_schema, BW_ARRAY_LEN(iam_schema), err) < 0)
+	if (store_migrate(o->store, "iam", iam_schema, BW_ARRAY_LEN(iam_schema),
+			  err) < 0)
 		goto fail;
 	if (o->blocklist_path) {
-		size_t max = o->blocklist_max ? o->blocklist_max : IAM_BLOCKLIST_ENTRIES_DEFAULT;
+		size_t max = o->blocklist_max ? o->blocklist_max
+					      : IAM_BLOCKLIST_ENTRIES_DEFAULT;
 		if (max > IAM_BLOCKLIST_ENTRIES_HARD)
 			max = IAM_BLOCKLIST_ENTRIES_HARD;
-		if (iam_blockset_load(&iam->blocklist, o->blocklist_path, max, err) < 0)
+		if (iam_blockset_load(&iam->blocklist, o->blocklist_path, max,
+				      err) < 0)
 			goto fail;
 	}
 	/* The dummy hash has the current parameters, so verifying against it
@@ -529,8 +593,9 @@ struct iam *iam_new(const struct iam_options *o, struct bw_err *err)
 		goto fail;
 	/* The platform tenant always exists. */
 	struct bw_err terr;
-	if (iam_tenant_create(iam, IAM_PLATFORM_TENANT, "Platform operators", NULL, NULL,
-			      &terr) < 0 && terr.code != 409) {
+	if (iam_tenant_create(iam, IAM_PLATFORM_TENANT, "Platform operators",
+			      NULL, NULL, &terr) < 0 &&
+	    terr.code != 409) {
 		if (err)
 			*err = terr;
 		goto fail;

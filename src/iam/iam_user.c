@@ -12,10 +12,11 @@
 #include <string.h>
 
 #define USER_COLS                                                              \
-	"u.tenant, u.id, u.name, u.display_name, u.email, u.attrs, u.disabled,"  \
-	" u.must_change, u.password_hash IS NOT NULL, u.created, u.updated,"      \
-	" u.password_changed,"                                                   \
-	" EXISTS (SELECT 1 FROM iam_totp t WHERE t.tenant = u.tenant"            \
+	"u.tenant, u.id, u.name, u.display_name, u.email, u.attrs, "           \
+	"u.disabled,"                                                          \
+	" u.must_change, u.password_hash IS NOT NULL, u.created, u.updated,"   \
+	" u.password_changed,"                                                 \
+	" EXISTS (SELECT 1 FROM iam_totp t WHERE t.tenant = u.tenant"          \
 	" AND t.user_id = u.id AND t.confirmed = 1)"
 
 static int user_row(void *arg, const struct store_row *row, struct bw_err *err)
@@ -25,7 +26,8 @@ static int user_row(void *arg, const struct store_row *row, struct bw_err *err)
 	if (iam_row_text(row, 0, u->tenant, sizeof(u->tenant), err) < 0 ||
 	    iam_row_text(row, 1, u->id, sizeof(u->id), err) < 0 ||
 	    iam_row_text(row, 2, u->name, sizeof(u->name), err) < 0 ||
-	    iam_row_text(row, 3, u->display_name, sizeof(u->display_name), err) < 0 ||
+	    iam_row_text(row, 3, u->display_name, sizeof(u->display_name),
+			 err) < 0 ||
 	    iam_row_text(row, 4, u->email, sizeof(u->email), err) < 0 ||
 	    iam_row_text(row, 5, u->attrs, sizeof(u->attrs), err) < 0)
 		return -1;
@@ -44,19 +46,21 @@ static int check_attrs(const char *attrs, struct bw_err *err)
 {
 	size_t n = strlen(attrs);
 	if (n > IAM_ATTRS_MAX)
-		return bw_err_set(err, 413, "iam", "too_large", "attributes over %d bytes",
-				  IAM_ATTRS_MAX);
+		return bw_err_set(err, 413, "iam", "too_large",
+				  "attributes over %d bytes", IAM_ATTRS_MAX);
 	struct bw_arena *a = bw_arena_new(4096, 1 << 20);
 	if (!a)
 		return bw_err_set(err, 500, "iam", "memory", "out of memory");
-	struct json_limits lim = { .max_bytes = IAM_ATTRS_MAX, .max_depth = IAM_ATTRS_DEPTH,
-				   .max_members = 256 };
+	struct json_limits lim = {.max_bytes = IAM_ATTRS_MAX,
+				  .max_depth = IAM_ATTRS_DEPTH,
+				  .max_members = 256};
 	const struct json_value *v = json_parse(a, attrs, n, &lim, err);
 	int rc = 0;
 	if (!v)
 		rc = -1;
 	else if (v->type != JSON_OBJECT)
-		rc = bw_err_set(err, 400, "iam", "bad_attrs", "attributes must be a JSON object");
+		rc = bw_err_set(err, 400, "iam", "bad_attrs",
+				"attributes must be a JSON object");
 	bw_arena_free(a);
 	if (rc < 0 && err && err->code != 413) {
 		err->code = 400;
@@ -81,10 +85,11 @@ static bool text_ok(const char *s)
 int iam_user_get(struct iam *iam, const char *tenant, const char *id,
 		 struct iam_user *u, struct bw_err *err)
 {
-	struct store_value k[] = { store_text_str(tenant), store_text_str(id) };
-	int rc = store_query_one(iam->store, "SELECT " USER_COLS " FROM iam_user u"
-				 " WHERE u.tenant = ? AND u.id = ?", k, 2,
-				 user_row, u, err);
+	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
+	int rc = store_query_one(iam->store,
+				 "SELECT " USER_COLS " FROM iam_user u"
+				 " WHERE u.tenant = ? AND u.id = ?",
+				 k, 2, user_row, u, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
@@ -99,10 +104,11 @@ int iam_user_find(struct iam *iam, const char *tenant, const char *name,
 	if (!iam_valid_name(name))
 		return bw_err_set(err, 404, "iam", "not_found", "no such user");
 	iam_name_key(name, key, sizeof(key));
-	struct store_value k[] = { store_text_str(tenant), store_text_str(key) };
-	int rc = store_query_one(iam->store, "SELECT " USER_COLS " FROM iam_user u"
-				 " WHERE u.tenant = ? AND u.name_key = ?", k, 2,
-				 user_row, u, err);
+	struct store_value k[] = {store_text_str(tenant), store_text_str(key)};
+	int rc = store_query_one(iam->store,
+				 "SELECT " USER_COLS " FROM iam_user u"
+				 " WHERE u.tenant = ? AND u.name_key = ?",
+				 k, 2, user_row, u, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
@@ -120,50 +126,65 @@ int iam_user_create(struct iam *iam, const char *tenant,
 	char id[IAM_ID_LEN + 1];
 	int rc = -1;
 	if (!iam_valid_name(spec->name))
-		return bw_err_set(err, 400, "iam", "bad_name",
-				  "user names are 1..%d bytes without control characters"
-				  " or outer spaces", IAM_NAME_MAX);
+		return bw_err_set(
+		    err, 400, "iam", "bad_name",
+		    "user names are 1..%d bytes without control characters"
+		    " or outer spaces",
+		    IAM_NAME_MAX);
 	if (!text_ok(spec->display_name) || !text_ok(spec->email))
 		return bw_err_set(err, 400, "iam", "bad_text",
-				  "display name / e-mail too long or with control characters");
+				  "display name / e-mail too long or with "
+				  "control characters");
 	const char *attrs = spec->attrs ? spec->attrs : "{}";
 	if (check_attrs(attrs, err) < 0)
 		return -1;
 	if (iam_tenant_get(iam, tenant, &t, err) < 0)
 		return -1;
 	if (spec->password) {
-		if (iam_password_check(iam, &t.policy, tenant, spec->name, spec->password,
-				       spec->password_len, err) < 0)
+		if (iam_password_check(iam, &t.policy, tenant, spec->name,
+				       spec->password, spec->password_len,
+				       err) < 0)
 			return -1;
-		if (iam_hash_password(iam, spec->password, spec->password_len, phc, err) < 0)
+		if (iam_hash_password(iam, spec->password, spec->password_len,
+				      phc, err) < 0)
 			return -1;
 	}
 	iam_name_key(spec->name, key, sizeof(key));
 	iam_new_id(id);
 	int64_t now = bw_clock_now_s();
 	struct store_value v[] = {
-		store_text_str(tenant), store_text_str(id), store_text_str(spec->name),
-		store_text_str(key),
-		store_text_str(spec->display_name ? spec->display_name : spec->name),
-		store_text_str(spec->email ? spec->email : ""), store_text_str(attrs),
-		phc[0] ? store_text_str(phc) : store_null(),
-		store_int(phc[0] ? now : 0), store_bool(spec->must_change_password),
-		store_int(now), store_int(now),
+	    store_text_str(tenant),
+	    store_text_str(id),
+	    store_text_str(spec->name),
+	    store_text_str(key),
+	    store_text_str(spec->display_name ? spec->display_name
+					      : spec->name),
+	    store_text_str(spec->email ? spec->email : ""),
+	    store_text_str(attrs),
+	    phc[0] ? store_text_str(phc) : store_null(),
+	    store_int(phc[0] ? now : 0),
+	    store_bool(spec->must_change_password),
+	    store_int(now),
+	    store_int(now),
 	};
-	if (store_exec(iam->store, "INSERT INTO iam_user (tenant, id, name, name_key,"
-				   " display_name, email, attrs, password_hash,"
-				   " password_changed, must_change, created, updated)"
-				   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	if (store_exec(iam->store,
+		       "INSERT INTO iam_user (tenant, id, name, name_key,"
+		       " display_name, email, attrs, password_hash,"
+		       " password_changed, must_change, created, updated)"
+		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		       v, BW_ARRAY_LEN(v), NULL, err) < 0) {
 		if (err && err->code == 409)
-			bw_err_set(err, 409, "iam", "conflict", "user name taken");
+			bw_err_set(err, 409, "iam", "conflict",
+				   "user name taken");
 		goto out;
 	}
 	if (phc[0]) {
-		struct store_value h[] = { store_text_str(tenant), store_text_str(id),
-					   store_text_str(phc), store_int(now) };
-		if (store_exec(iam->store, "INSERT INTO iam_pw_history (tenant, user_id,"
-					   " seq, hash, created) VALUES (?, ?, 1, ?, ?)",
+		struct store_value h[] = {store_text_str(tenant),
+					  store_text_str(id),
+					  store_text_str(phc), store_int(now)};
+		if (store_exec(iam->store,
+			       "INSERT INTO iam_pw_history (tenant, user_id,"
+			       " seq, hash, created) VALUES (?, ?, 1, ?, ?)",
 			       h, 4, NULL, err) < 0)
 			goto out;
 	}
@@ -179,20 +200,26 @@ int iam_user_update(struct iam *iam, const char *tenant, const char *id,
 	int64_t changes = 0;
 	if (!text_ok(spec->display_name) || !text_ok(spec->email))
 		return bw_err_set(err, 400, "iam", "bad_text",
-				  "display name / e-mail too long or with control characters");
+				  "display name / e-mail too long or with "
+				  "control characters");
 	if (spec->attrs && check_attrs(spec->attrs, err) < 0)
 		return -1;
 	struct store_value v[] = {
-		spec->display_name ? store_text_str(spec->display_name) : store_null(),
-		spec->email ? store_text_str(spec->email) : store_null(),
-		spec->attrs ? store_text_str(spec->attrs) : store_null(),
-		store_int(bw_clock_now_s()), store_text_str(tenant), store_text_str(id),
+	    spec->display_name ? store_text_str(spec->display_name)
+			       : store_null(),
+	    spec->email ? store_text_str(spec->email) : store_null(),
+	    spec->attrs ? store_text_str(spec->attrs) : store_null(),
+	    store_int(bw_clock_now_s()),
+	    store_text_str(tenant),
+	    store_text_str(id),
 	};
-	if (store_exec(iam->store, "UPDATE iam_user SET"
-				   " display_name = COALESCE(?, display_name),"
-				   " email = COALESCE(?, email), attrs = COALESCE(?, attrs),"
-				   " updated = ? WHERE tenant = ? AND id = ?",
-		       v, BW_ARRAY_LEN(v), &changes, err) < 0)
+	if (store_exec(
+		iam->store,
+		"UPDATE iam_user SET"
+		" display_name = COALESCE(?, display_name),"
+		" email = COALESCE(?, email), attrs = COALESCE(?, attrs),"
+		" updated = ? WHERE tenant = ? AND id = ?",
+		v, BW_ARRAY_LEN(v), &changes, err) < 0)
 		return -1;
 	if (changes != 1)
 		return bw_err_set(err, 404, "iam", "not_found", "no such user");
@@ -207,20 +234,27 @@ struct disable_args {
 static int disable_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct disable_args *a = arg;
-	struct store_value v[] = { store_bool(a->disabled), store_int(bw_clock_now_s()),
-				   store_text_str(a->tenant), store_text_str(a->id) };
-	if (store_tx_exec(tx, "UPDATE iam_user SET disabled = ?, updated = ?"
-			      " WHERE tenant = ? AND id = ?", v, 4, err) < 0)
+	struct store_value v[] = {
+	    store_bool(a->disabled), store_int(bw_clock_now_s()),
+	    store_text_str(a->tenant), store_text_str(a->id)};
+	if (store_tx_exec(tx,
+			  "UPDATE iam_user SET disabled = ?, updated = ?"
+			  " WHERE tenant = ? AND id = ?",
+			  v, 4, err) < 0)
 		return -1;
 	if (store_tx_changes(tx) != 1)
 		return bw_err_set(err, 404, "iam", "not_found", "no such user");
 	if (!a->disabled)
 		return 0;
-	struct store_value k[] = { store_text_str(a->tenant), store_text_str(a->id) };
-	if (store_tx_exec(tx, "DELETE FROM iam_session WHERE tenant = ? AND user_id = ?",
-			  k, 2, err) < 0 ||
-	    store_tx_exec(tx, "DELETE FROM iam_challenge WHERE tenant = ? AND user_id = ?",
-			  k, 2, err) < 0)
+	struct store_value k[] = {store_text_str(a->tenant),
+				  store_text_str(a->id)};
+	if (store_tx_exec(
+		tx, "DELETE FROM iam_session WHERE tenant = ? AND user_id = ?",
+		k, 2, err) < 0 ||
+	    store_tx_exec(
+		tx,
+		"DELETE FROM iam_challenge WHERE tenant = ? AND user_id = ?", k,
+		2, err) < 0)
 		return -1;
 	return 0;
 }
@@ -228,7 +262,7 @@ static int disable_job(struct store_tx *tx, void *arg, struct bw_err *err)
 int iam_user_set_disabled(struct iam *iam, const char *tenant, const char *id,
 			  bool disabled, struct bw_err *err)
 {
-	struct disable_args a = { tenant, id, disabled };
+	struct disable_args a = {tenant, id, disabled};
 	return store_write(iam->store, disable_job, &a, err);
 }
 
@@ -236,9 +270,10 @@ int iam_user_delete(struct iam *iam, const char *tenant, const char *id,
 		    struct bw_err *err)
 {
 	int64_t changes = 0;
-	struct store_value k[] = { store_text_str(tenant), store_text_str(id) };
-	if (store_exec(iam->store, "DELETE FROM iam_user WHERE tenant = ? AND id = ?",
-		       k, 2, &changes, err) < 0)
+	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
+	if (store_exec(iam->store,
+		       "DELETE FROM iam_user WHERE tenant = ? AND id = ?", k, 2,
+		       &changes, err) < 0)
 		return -1;
 	if (changes != 1)
 		return bw_err_set(err, 404, "iam", "not_found", "no such user");
@@ -250,7 +285,8 @@ struct user_list_ctx {
 	void *arg;
 };
 
-static int user_list_row(void *arg, const struct store_row *row, struct bw_err *err)
+static int user_list_row(void *arg, const struct store_row *row,
+			 struct bw_err *err)
 {
 	struct user_list_ctx *c = arg;
 	struct iam_user u;
@@ -263,11 +299,12 @@ int iam_user_list(struct iam *iam, const char *tenant,
 		  int (*fn)(void *arg, const struct iam_user *u), void *arg,
 		  struct bw_err *err)
 {
-	struct user_list_ctx c = { fn, arg };
-	struct store_value k[] = { store_text_str(tenant) };
-	return store_query(iam->store, "SELECT " USER_COLS " FROM iam_user u"
-			   " WHERE u.tenant = ? ORDER BY u.name_key", k, 1,
-			   user_list_row, &c, err);
+	struct user_list_ctx c = {fn, arg};
+	struct store_value k[] = {store_text_str(tenant)};
+	return store_query(iam->store,
+			   "SELECT " USER_COLS " FROM iam_user u"
+			   " WHERE u.tenant = ? ORDER BY u.name_key",
+			   k, 1, user_list_row, &c, err);
 }
 
 /* ---------------------------------------------------------------- groups */
@@ -279,7 +316,8 @@ static int group_row(void *arg, const struct store_row *row, struct bw_err *err)
 	if (iam_row_text(row, 0, g->tenant, sizeof(g->tenant), err) < 0 ||
 	    iam_row_text(row, 1, g->id, sizeof(g->id), err) < 0 ||
 	    iam_row_text(row, 2, g->name, sizeof(g->name), err) < 0 ||
-	    iam_row_text(row, 3, g->description, sizeof(g->description), err) < 0)
+	    iam_row_text(row, 3, g->description, sizeof(g->description), err) <
+		0)
 		return -1;
 	g->created = store_row_int64(row, 4);
 	return STORE_ROW_NEXT;
@@ -293,22 +331,29 @@ int iam_group_create(struct iam *iam, const char *tenant, const char *name,
 {
 	char key[IAM_NAME_MAX + 1], id[IAM_ID_LEN + 1];
 	if (!iam_valid_name(name))
-		return bw_err_set(err, 400, "iam", "bad_name", "bad group name");
+		return bw_err_set(err, 400, "iam", "bad_name",
+				  "bad group name");
 	if (!text_ok(description))
-		return bw_err_set(err, 400, "iam", "bad_text", "description too long");
+		return bw_err_set(err, 400, "iam", "bad_text",
+				  "description too long");
 	if (iam_tenant_get(iam, tenant, NULL, err) < 0)
 		return -1;
 	iam_name_key(name, key, sizeof(key));
 	iam_new_id(id);
-	struct store_value v[] = { store_text_str(tenant), store_text_str(id),
-				   store_text_str(name), store_text_str(key),
-				   store_text_str(description ? description : ""),
-				   store_int(bw_clock_now_s()) };
-	if (store_exec(iam->store, "INSERT INTO iam_group (tenant, id, name, name_key,"
-				   " description, created) VALUES (?, ?, ?, ?, ?, ?)",
+	struct store_value v[] = {
+	    store_text_str(tenant),
+	    store_text_str(id),
+	    store_text_str(name),
+	    store_text_str(key),
+	    store_text_str(description ? description : ""),
+	    store_int(bw_clock_now_s())};
+	if (store_exec(iam->store,
+		       "INSERT INTO iam_group (tenant, id, name, name_key,"
+		       " description, created) VALUES (?, ?, ?, ?, ?, ?)",
 		       v, 6, NULL, err) < 0) {
 		if (err && err->code == 409)
-			bw_err_set(err, 409, "iam", "conflict", "group name taken");
+			bw_err_set(err, 409, "iam", "conflict",
+				   "group name taken");
 		return -1;
 	}
 	return g ? iam_group_get(iam, tenant, id, g, err) : 0;
@@ -318,14 +363,16 @@ int iam_group_get(struct iam *iam, const char *tenant, const char *id,
 		  struct iam_group *g, struct bw_err *err)
 {
 	struct iam_group tmp;
-	struct store_value k[] = { store_text_str(tenant), store_text_str(id) };
-	int rc = store_query_one(iam->store, "SELECT " GROUP_COLS " FROM iam_group"
-				 " WHERE tenant = ? AND id = ?", k, 2, group_row,
-				 g ? g : &tmp, err);
+	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
+	int rc = store_query_one(iam->store,
+				 "SELECT " GROUP_COLS " FROM iam_group"
+				 " WHERE tenant = ? AND id = ?",
+				 k, 2, group_row, g ? g : &tmp, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
-		return bw_err_set(err, 404, "iam", "not_found", "no such group");
+		return bw_err_set(err, 404, "iam", "not_found",
+				  "no such group");
 	return 0;
 }
 
@@ -333,12 +380,14 @@ int iam_group_delete(struct iam *iam, const char *tenant, const char *id,
 		     struct bw_err *err)
 {
 	int64_t changes = 0;
-	struct store_value k[] = { store_text_str(tenant), store_text_str(id) };
-	if (store_exec(iam->store, "DELETE FROM iam_group WHERE tenant = ? AND id = ?",
-		       k, 2, &changes, err) < 0)
+	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
+	if (store_exec(iam->store,
+		       "DELETE FROM iam_group WHERE tenant = ? AND id = ?", k,
+		       2, &changes, err) < 0)
 		return -1;
 	if (changes != 1)
-		return bw_err_set(err, 404, "iam", "not_found", "no such group");
+		return bw_err_set(err, 404, "iam", "not_found",
+				  "no such group");
 	return 0;
 }
 
@@ -347,7 +396,8 @@ struct group_list_ctx {
 	void *arg;
 };
 
-static int group_list_row(void *arg, const struct store_row *row, struct bw_err *err)
+static int group_list_row(void *arg, const struct store_row *row,
+			  struct bw_err *err)
 {
 	struct group_list_ctx *c = arg;
 	struct iam_group g;
@@ -360,11 +410,12 @@ int iam_group_list(struct iam *iam, const char *tenant,
 		   int (*fn)(void *arg, const struct iam_group *g), void *arg,
 		   struct bw_err *err)
 {
-	struct group_list_ctx c = { fn, arg };
-	struct store_value k[] = { store_text_str(tenant) };
-	return store_query(iam->store, "SELECT " GROUP_COLS " FROM iam_group"
-			   " WHERE tenant = ? ORDER BY name_key", k, 1, group_list_row,
-			   &c, err);
+	struct group_list_ctx c = {fn, arg};
+	struct store_value k[] = {store_text_str(tenant)};
+	return store_query(iam->store,
+			   "SELECT " GROUP_COLS " FROM iam_group"
+			   " WHERE tenant = ? ORDER BY name_key",
+			   k, 1, group_list_row, &c, err);
 }
 
 struct member_args {
@@ -375,39 +426,56 @@ struct member_args {
 static int member_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct member_args *a = arg;
-	struct store_value k[] = { store_text_str(a->tenant), store_text_str(a->group_id),
-				   store_text_str(a->user_id) };
+	struct store_value k[] = {store_text_str(a->tenant),
+				  store_text_str(a->group_id),
+				  store_text_str(a->user_id)};
 	if (!a->add) {
-		if (store_tx_exec(tx, "DELETE FROM iam_member WHERE tenant = ?"
-				      " AND group_id = ? AND user_id = ?", k, 3, err) < 0)
+		if (store_tx_exec(tx,
+				  "DELETE FROM iam_member WHERE tenant = ?"
+				  " AND group_id = ? AND user_id = ?",
+				  k, 3, err) < 0)
 			return -1;
 		if (store_tx_changes(tx) != 1)
-			return bw_err_set(err, 404, "iam", "not_found", "not a member");
+			return bw_err_set(err, 404, "iam", "not_found",
+					  "not a member");
 		return 0;
 	}
 	/* Both ends must exist in this tenant; the foreign keys would catch
 	 * it too, but a 404 says which. */
-	struct store_value g[] = { store_text_str(a->tenant), store_text_str(a->group_id) };
-	struct store_value u[] = { store_text_str(a->tenant), store_text_str(a->user_id) };
-	int rc = store_tx_query_one(tx, "SELECT 1 FROM iam_group WHERE tenant = ? AND id = ?",
-				    g, 2, NULL, NULL, err);
+	struct store_value g[] = {store_text_str(a->tenant),
+				  store_text_str(a->group_id)};
+	struct store_value u[] = {store_text_str(a->tenant),
+				  store_text_str(a->user_id)};
+	int rc = store_tx_query_one(
+	    tx, "SELECT 1 FROM iam_group WHERE tenant = ? AND id = ?", g, 2,
+	    NULL, NULL, err);
 	if (rc <= 0)
-		return rc < 0 ? -1 : bw_err_set(err, 404, "iam", "not_found", "no such group");
-	rc = store_tx_query_one(tx, "SELECT 1 FROM iam_user WHERE tenant = ? AND id = ?",
-				u, 2, NULL, NULL, err);
+		return rc < 0 ? -1
+			      : bw_err_set(err, 404, "iam", "not_found",
+					   "no such group");
+	rc = store_tx_query_one(
+	    tx, "SELECT 1 FROM iam_user WHERE tenant = ? AND id = ?", u, 2,
+	    NULL, NULL, err);
 	if (rc <= 0)
-		return rc < 0 ? -1 : bw_err_set(err, 404, "iam", "not_found", "no such user");
-	struct store_value v[] = { store_text_str(a->tenant), store_text_str(a->group_id),
-				   store_text_str(a->user_id), store_int(bw_clock_now_s()) };
-	return store_tx_exec(tx, "INSERT INTO iam_member (tenant, group_id, user_id, added)"
-				 " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, group_id, user_id)"
-				 " DO NOTHING", v, 4, err);
+		return rc < 0 ? -1
+			      : bw_err_set(err, 404, "iam", "not_found",
+					   "no such user");
+	struct store_value v[] = {
+	    store_text_str(a->tenant), store_text_str(a->group_id),
+	    store_text_str(a->user_id), store_int(bw_clock_now_s())};
+	return store_tx_exec(
+	    tx,
+	    "INSERT INTO iam_member (tenant, group_id, user_id, added)"
+	    " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, group_id, user_id)"
+	    " DO NOTHING",
+	    v, 4, err);
 }
 
-int iam_group_add_member(struct iam *iam, const char *tenant, const char *group_id,
-			 const char *user_id, struct bw_err *err)
+int iam_group_add_member(struct iam *iam, const char *tenant,
+			 const char *group_id, const char *user_id,
+			 struct bw_err *err)
 {
-	struct member_args a = { tenant, group_id, user_id, true };
+	struct member_args a = {tenant, group_id, user_id, true};
 	return store_write(iam->store, member_job, &a, err);
 }
 
@@ -415,7 +483,7 @@ int iam_group_remove_member(struct iam *iam, const char *tenant,
 			    const char *group_id, const char *user_id,
 			    struct bw_err *err)
 {
-	struct member_args a = { tenant, group_id, user_id, false };
+	struct member_args a = {tenant, group_id, user_id, false};
 	return store_write(iam->store, member_job, &a, err);
 }
 
@@ -435,27 +503,35 @@ static int pair_row(void *arg, const struct store_row *row, struct bw_err *err)
 }
 
 int iam_group_members(struct iam *iam, const char *tenant, const char *group_id,
-		      int (*fn)(void *arg, const char *user_id, const char *name),
+		      int (*fn)(void *arg, const char *user_id,
+				const char *name),
 		      void *arg, struct bw_err *err)
 {
 	if (iam_group_get(iam, tenant, group_id, NULL, err) < 0)
 		return -1;
-	struct pair_ctx c = { fn, arg };
-	struct store_value k[] = { store_text_str(tenant), store_text_str(group_id) };
-	return store_query(iam->store, "SELECT u.id, u.name FROM iam_member m"
-			   " JOIN iam_user u ON u.tenant = m.tenant AND u.id = m.user_id"
-			   " WHERE m.tenant = ? AND m.group_id = ? ORDER BY u.name_key",
-			   k, 2, pair_row, &c, err);
+	struct pair_ctx c = {fn, arg};
+	struct store_value k[] = {store_text_str(tenant),
+				  store_text_str(group_id)};
+	return store_query(
+	    iam->store,
+	    "SELECT u.id, u.name FROM iam_member m"
+	    " JOIN iam_user u ON u.tenant = m.tenant AND u.id = m.user_id"
+	    " WHERE m.tenant = ? AND m.group_id = ? ORDER BY u.name_key",
+	    k, 2, pair_row, &c, err);
 }
 
 int iam_user_groups(struct iam *iam, const char *tenant, const char *user_id,
-		    int (*fn)(void *arg, const char *group_id, const char *name),
+		    int (*fn)(void *arg, const char *group_id,
+			      const char *name),
 		    void *arg, struct bw_err *err)
 {
-	struct pair_ctx c = { fn, arg };
-	struct store_value k[] = { store_text_str(tenant), store_text_str(user_id) };
-	return store_query(iam->store, "SELECT g.id, g.name FROM iam_member m"
-			   " JOIN iam_group g ON g.tenant = m.tenant AND g.id = m.group_id"
-			   " WHERE m.tenant = ? AND m.user_id = ? ORDER BY g.name_key",
-			   k, 2, pair_row, &c, err);
+	struct pair_ctx c = {fn, arg};
+	struct store_value k[] = {store_text_str(tenant),
+				  store_text_str(user_id)};
+	return store_query(
+	    iam->store,
+	    "SELECT g.id, g.name FROM iam_member m"
+	    " JOIN iam_group g ON g.tenant = m.tenant AND g.id = m.group_id"
+	    " WHERE m.tenant = ? AND m.user_id = ? ORDER BY g.name_key",
+	    k, 2, pair_row, &c, err);
 }
