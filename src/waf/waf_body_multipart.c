@@ -2,13 +2,20 @@
  * waf_body_multipart.c — the multipart/form-data request body processor
  * with ModSecurity's strict validation flags.
  *
- * The whole body is in memory (bounded by the request body limit), so the
- * parser works over (pointer, length) with explicit positions instead of a
- * streaming state machine; it never reads past the body and never needs a
- * NUL terminator. Form fields become ARGS_POST; file parts fill FILES,
- * FILES_NAMES, FILES_SIZES, FILES_COMBINED_SIZE (uploads are inspected in
- * memory and never written to disk, so FILES_TMPNAMES stays empty);
- * every part header goes to MULTIPART_PART_HEADERS keyed by part name.
+ * The whole body is in memory (bounded by the request body limit). The
+ * parser walks it line by line over (pointer, length) — it never reads
+ * past the body and needs no NUL terminator — with the same states as
+ * ModSecurity v3: before the first boundary, part headers, part data,
+ * complete. Boundary lines must be exactly "--B" or "--B--" followed by
+ * CRLF or LF; anything else that starts with "--B" is an error.
+ *
+ * Variables as v3 3.0.9 fills them: form fields go to ARGS and ARGS_POST
+ * (not to the *_NAMES collections); a part with a non-empty filename is a
+ * file: FILES and FILES_TMP_CONTENT keyed by file name, FILES_NAMES and
+ * FILES_SIZES keyed by field name, FILES_COMBINED_SIZE. Uploads are
+ * inspected in memory and never written to disk (FILES_TMPNAMES stays
+ * empty). Every part header goes to MULTIPART_PART_HEADERS keyed by part
+ * name as "Name: value".
  *
  * Flags (each "0" or "1"), as ModSecurity defines them:
  *   MULTIPART_BOUNDARY_QUOTED      boundary="..." in Content-Type
@@ -26,7 +33,9 @@
  *   MULTIPART_FILE_LIMIT_EXCEEDED  more files than SecUploadFileLimit
  *   MULTIPART_STRICT_ERROR         any of the above except UNMATCHED, or
  *                                  a processor error
- * A structural error (bad boundary, missing Content-Disposition or name,
+ * MISSING_SEMICOLON is about the Content-Type header (no ';' before
+ * boundary=), as in v3. A structural error (bad boundary in Content-Type
+ * or in the body, missing or malformed Content-Disposition, missing name,
  * header without colon, missing final boundary, too many parts) sets
  * REQBODY_ERROR with a message and stops processing, as v3 does.
  */
@@ -72,23 +81,27 @@ struct mp_hdr {
 	struct bw_str name, value;
 };
 
+enum mp_state { ST_PREAMBLE, ST_HEADERS, ST_DATA, ST_COMPLETE };
+
 struct mp {
 	struct waf_tx *tx;
-	const char *b;  /* body */
+	const char *b; /* body */
 	size_t n;
-	char bnd[260];  /* "--" + boundary */
+	const char *bnd; /* boundary (without "--") */
 	size_t blen;
 	bool flag[F__COUNT];
 	bool seen_crlf, seen_lf;
-	const char *err;
-	unsigned files, parts;
+	bool error;      /* m_flag_error: counts for STRICT_ERROR */
+	const char *err; /* message for REQBODY_ERROR_MSG, NULL if none */
+	unsigned files, parts, boundaries;
 	uint64_t files_size;
+	enum mp_state st;
+	size_t data_start; /* ST_DATA: first byte of the part's data */
 	/* current part */
 	struct mp_hdr hdr[64];
 	size_t nhdr;
 	size_t hdr_bytes;
 	struct bw_str name, filename;
-	bool has_name, has_filename, has_cd;
 };
 
 static bool is_blank(char c)
@@ -96,278 +109,314 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Characters RFC 2046 allows in a boundary (bcharsnospace plus space,
- * which only v2/v3's whitespace flag reports). */
-static bool bchar(char c)
+static bool is_space(char c)
 {
-	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
-	       strchr("'()+_,-./:=? ", c) != NULL;
+	return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-/* Find the boundary parameter of the Content-Type header. 0 or error. */
+static int fail(struct mp *m, const char *msg)
+{
+	m->error = true;
+	if (!m->err)
+		m->err = msg;
+	return -1;
+}
+
+/* RFC 2046 boundary characters; a space is allowed but not last. */
+static bool boundary_chars_ok(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+			continue;
+		if (c == ' ' && i + 1 < n)
+			continue;
+		if (!strchr("'()+_,-./:=?", c) || c == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Occurrences of "boundary" (any case) with an '=' somewhere after. */
+static unsigned count_boundary_params(const char *p, size_t n)
+{
+	unsigned c = 0;
+	for (size_t i = 0; i + 8 <= n; i++) {
+		if (strncasecmp(p + i, "boundary", 8) != 0)
+			continue;
+		if (memchr(p + i + 8, '=', n - i - 8))
+			c++;
+		i += 7;
+	}
+	return c;
+}
+
+/* The Content-Type header, as ModSecurity v3 reads it. */
 static int get_boundary(struct mp *m)
 {
 	const struct waf_kv *ct = waf_col_get(m->tx, WAF_VAR_REQUEST_HEADERS,
 					      BW_STR("Content-Type"));
-	if (!ct) {
-		m->err = "Multipart: missing Content-Type";
-		return -1;
-	}
+	if (!ct)
+		return fail(m, "Multipart: Content-Type header not available.");
 	const char *s = ct->val.p;
 	size_t n = ct->val.len;
-	if (n > 1024) {
-		m->err = "Multipart: Invalid boundary in C-T (length).";
-		return -1;
+	if (n > 1024)
+		return fail(m, "Multipart: Invalid boundary in C-T (length).");
+	if (n < 19 || strncasecmp(s, "multipart/form-data", 19) != 0)
+		return fail(m, "Multipart: Invalid MIME type.");
+	if (count_boundary_params(s, n) > 1)
+		return fail(m, "Multipart: Multiple boundary parameters in C-T.");
+	const char *bp = memmem(s, n, "boundary", 8);
+	if (!bp) {
+		if (count_boundary_params(s, n) > 0)
+			return fail(m, "Multipart: Invalid boundary in C-T (case "
+				       "sensitivity).");
+		return fail(m, "Multipart: Boundary not found in C-T.");
 	}
-	const char *b = NULL;
-	unsigned count = 0;
-	for (size_t i = 0; i + 8 <= n; i++)
-		if (strncasecmp(s + i, "boundary", 8) == 0) {
-			if (!b)
-				b = s + i;
-			count++;
+	bool semi = false;
+	for (const char *p = s + 19; p < bp; p++) {
+		if (is_space(*p))
+			continue;
+		if (*p == ';' && !semi) {
+			semi = true;
+			continue;
 		}
-	if (!b) {
-		m->err = "Multipart: Boundary not found in C-T.";
-		return -1;
+		return fail(m, "Multipart: Invalid boundary in C-T (malformed).");
 	}
-	if (count > 1) {
-		m->err = "Multipart: Multiple boundary parameters in C-T.";
-		return -1;
-	}
-	const char *p = b + 8, *end = s + n;
-	while (p < end && is_blank(*p)) {
+	if (!semi)
+		m->flag[F_MISSING_SEMICOLON] = true;
+	const char *end = s + n;
+	const char *eq = memchr(bp + 8, '=', (size_t)(end - bp - 8));
+	if (!eq)
+		return fail(m, "Multipart: Invalid boundary in C-T (malformed).");
+	for (const char *p = bp + 8; p < eq; p++) {
+		if (!is_space(*p))
+			return fail(m, "Multipart: Invalid boundary in C-T "
+				       "(parameter name).");
 		m->flag[F_BOUNDARY_WHITESPACE] = true;
-		p++;
 	}
-	if (p >= end || *p != '=') {
-		m->err = "Multipart: Invalid boundary in C-T (malformed).";
-		return -1;
-	}
-	p++;
-	while (p < end && is_blank(*p)) {
+	const char *v = eq + 1;
+	size_t vl = (size_t)(end - v);
+	if (vl && is_space(*v))
 		m->flag[F_BOUNDARY_WHITESPACE] = true;
-		p++;
-	}
-	const char *v = p, *ve;
-	if (p < end && *p == '"') {
+	/* the value runs to the end of the header, other parameters
+	 * included (which then fail the character check) */
+	if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+		v++;
+		vl -= 2;
 		m->flag[F_BOUNDARY_QUOTED] = true;
-		v = p + 1;
-		ve = memchr(v, '"', (size_t)(end - v));
-		if (!ve) {
-			m->err = "Multipart: Invalid boundary in C-T (quote).";
-			return -1;
-		}
-	} else {
-		ve = v;
-		while (ve < end && *ve != ';' && *ve != ',')
-			ve++;
-		/* trailing blanks are not part of the boundary */
-		while (ve > v && is_blank(ve[-1])) {
-			ve--;
-			m->flag[F_BOUNDARY_WHITESPACE] = true;
-		}
+	} else if ((vl && v[0] == '"') || (vl >= 2 && v[vl - 1] == '"')) {
+		return fail(m, "Multipart: Invalid boundary in C-T (quote).");
 	}
-	size_t bl = (size_t)(ve - v);
-	if (bl == 0 || bl > 70 * 3) {
-		m->err = "Multipart: Invalid boundary in C-T (length).";
-		return -1;
-	}
-	for (size_t i = 0; i < bl; i++) {
-		if (!bchar(v[i])) {
-			m->err = "Multipart: Invalid boundary in C-T (characters).";
-			return -1;
-		}
-		if (v[i] == ' ')
-			m->flag[F_BOUNDARY_WHITESPACE] = true;
-	}
-	m->bnd[0] = m->bnd[1] = '-';
-	memcpy(m->bnd + 2, v, bl);
-	m->blen = bl + 2;
+	if (vl == 0)
+		return fail(m, "Multipart: Invalid boundary in C-T (empty).");
+	if (count_boundary_params(v, vl) != 0)
+		return fail(m, "Multipart: Invalid boundary in C-T (content).");
+	if (!boundary_chars_ok(v, vl))
+		return fail(m, "Multipart: Invalid boundary in C-T (characters).");
+	m->bnd = v;
+	m->blen = vl;
 	return 0;
 }
 
-/* The line starting at pos: [pos, *eol) without its terminator; *next is
- * the position after it. false at the end of the body. */
-static bool next_line(struct mp *m, size_t pos, size_t *eol, size_t *next,
-		      bool count_ending)
+static bool token_char(unsigned char c)
 {
-	if (pos >= m->n)
+	if (c <= 32 || c >= 127)
 		return false;
-	const char *nl = memchr(m->b + pos, '\n', m->n - pos);
-	if (!nl) {
-		*eol = m->n;
-		*next = m->n;
-		return true;
-	}
-	size_t e = (size_t)(nl - m->b);
-	*next = e + 1;
-	if (e > pos && m->b[e - 1] == '\r') {
-		e--;
-		if (count_ending)
-			m->seen_crlf = true;
-	} else if (count_ending) {
-		m->seen_lf = true;
-	}
-	*eol = e;
-	return true;
+	return !strchr("()<>@,;:\\\"/[]?=", c);
 }
 
-/* Is [s, e) a boundary line? 1 part boundary, 2 final, 0 not. */
-static int boundary_kind(struct mp *m, size_t s, size_t e)
+static void check_quotes(struct mp *m, struct bw_str v)
 {
-	size_t l = e - s;
-	if (l < m->blen || memcmp(m->b + s, m->bnd, m->blen) != 0)
-		return 0;
-	size_t k = s + m->blen;
-	if (k + 2 <= e && m->b[k] == '-' && m->b[k + 1] == '-') {
-		k += 2;
-		while (k < e && is_blank(m->b[k]))
-			k++;
-		return k == e ? 2 : 0;
-	}
-	while (k < e && is_blank(m->b[k]))
-		k++;
-	return k == e ? 1 : 0;
+	if (memchr(v.p, '\'', v.len))
+		m->flag[F_INVALID_QUOTING] = true;
 }
 
-/* Parse name="..." / filename="..." of a form-data Content-Disposition. */
-static int parse_cd(struct mp *m, struct bw_str v)
+/* Content-Disposition: form-data; name="..."; filename="..." (v3 rules:
+ * case-sensitive form-data and parameter names, ' quoting allowed but
+ * flagged, no trailing ';'). 0 or -1. */
+static int parse_cd(struct mp *m, struct bw_str hv)
 {
-	const char *p = v.p, *end = v.p + v.len;
+	const char *p = hv.p, *end = hv.p + hv.len;
+	if (hv.len < 9 || memcmp(p, "form-data", 9) != 0)
+		return -1;
+	p += 9;
 	while (p < end && is_blank(*p))
 		p++;
-	if ((size_t)(end - p) < 9 || strncasecmp(p, "form-data", 9) != 0) {
-		m->err = "Multipart: Content-Disposition is not form-data.";
-		m->flag[F_INVALID_PART] = true;
+	if (p == end)
+		return 0;
+	if (*p != ';')
 		return -1;
-	}
-	p += 9;
-	for (;;) {
+	p++;
+	while (p < end) {
 		while (p < end && is_blank(*p))
 			p++;
-		if (p >= end)
-			break;
-		if (*p == ';')
+		if (p == end)
+			return -1; /* trailing ';' */
+		const char *ns = p;
+		while (p < end && *p != '=' && !is_blank(*p))
 			p++;
-		else
-			m->flag[F_MISSING_SEMICOLON] = true;
-		while (p < end && is_blank(*p))
-			p++;
-		if (p >= end)
-			break;
-		const char *pn = p;
-		while (p < end && *p != '=' && !is_blank(*p) && *p != ';')
-			p++;
-		size_t pnl = (size_t)(p - pn);
-		while (p < end && is_blank(*p))
-			p++;
-		if (p >= end || *p != '=' || pnl == 0) {
-			m->err = "Multipart: Invalid Content-Disposition header "
-				 "(malformed parameter).";
-			m->flag[F_INVALID_PART] = true;
+		if (p == end)
 			return -1;
-		}
+		struct bw_str pn = bw_str_make(ns, (size_t)(p - ns));
+		while (p < end && is_blank(*p))
+			p++;
+		if (p == end || *p != '=')
+			return -1;
 		p++;
 		while (p < end && is_blank(*p))
 			p++;
+		if (p == end)
+			return -1;
 		char *val = bw_arena_alloc(m->tx->arena, (size_t)(end - p) + 1);
 		if (!val) {
 			m->tx->oom = true;
-			return -2;
-		}
-		size_t vl = 0;
-		if (p < end && *p == '"') {
-			p++;
-			bool closed = false;
-			while (p < end) {
-				if (*p == '\\' && p + 1 < end &&
-				    (p[1] == '"' || p[1] == '\\')) {
-					val[vl++] = p[1];
-					p += 2;
-					continue;
-				}
-				if (*p == '\\')
-					m->flag[F_INVALID_QUOTING] = true;
-				if (*p == '"') {
-					closed = true;
-					p++;
-					break;
-				}
-				val[vl++] = *p++;
-			}
-			if (!closed) {
-				m->err = "Multipart: Invalid Content-Disposition "
-					 "header (unterminated quote).";
-				m->flag[F_INVALID_QUOTING] = true;
-				return -1;
-			}
-		} else {
-			if (p < end && *p == '\'')
-				m->flag[F_INVALID_QUOTING] = true;
-			while (p < end && *p != ';' && !is_blank(*p)) {
-				if (*p == '"' || *p == '\'')
-					m->flag[F_INVALID_QUOTING] = true;
-				val[vl++] = *p++;
-			}
-		}
-		val[vl] = 0;
-		struct bw_str pname = bw_str_make(pn, pnl);
-		if (bw_str_caseeq_lit(pname, "name")) {
-			if (m->has_name) {
-				m->err = "Multipart: Duplicate Content-Disposition "
-					 "name.";
-				m->flag[F_INVALID_PART] = true;
-				return -1;
-			}
-			m->name = bw_str_make(val, vl);
-			m->has_name = true;
-		} else if (bw_str_caseeq_lit(pname, "filename") ||
-			   bw_str_caseeq_lit(pname, "filename*")) {
-			if (m->has_filename && bw_str_caseeq_lit(pname, "filename")) {
-				m->err = "Multipart: Duplicate Content-Disposition "
-					 "filename.";
-				m->flag[F_INVALID_PART] = true;
-				return -1;
-			}
-			if (!m->has_filename || bw_str_caseeq_lit(pname, "filename"))
-				m->filename = bw_str_make(val, vl);
-			m->has_filename = true;
-		} else {
-			m->err = "Multipart: Invalid Content-Disposition header "
-				 "(unknown parameter).";
-			m->flag[F_INVALID_PART] = true;
 			return -1;
 		}
+		size_t vl = 0;
+		if (*p == '"' || *p == '\'') {
+			char q = *p++;
+			if (q == '\'')
+				m->flag[F_INVALID_QUOTING] = true;
+			if (p == end)
+				return -1;
+			while (p < end && *p != q) {
+				if (*p == '\\') {
+					if (p + 1 == end)
+						return -1;
+					if (p[1] == q || p[1] == '\\')
+						p++;
+				}
+				val[vl++] = *p++;
+			}
+			if (p < end)
+				p++; /* closing quote */
+		} else {
+			while (p < end && token_char((unsigned char)*p))
+				val[vl++] = *p++;
+		}
+		val[vl] = 0;
+		struct bw_str v = bw_str_make(val, vl);
+		if (bw_str_eq_lit(pn, "name")) {
+			check_quotes(m, v);
+			if (m->name.len)
+				return -1; /* duplicate name */
+			m->name = v;
+		} else if (bw_str_eq_lit(pn, "filename")) {
+			check_quotes(m, v);
+			if (m->filename.len)
+				return -1;
+			m->filename = v;
+		} else {
+			return -1; /* unknown parameter */
+		}
+		if (p == end)
+			return 0;
+		while (p < end && is_blank(*p))
+			p++;
+		if (p == end)
+			return 0;
+		if (*p != ';') {
+			if (p[-1] == '\'' || p[-1] == '"')
+				m->flag[F_INVALID_QUOTING] = true;
+			return -1;
+		}
+		p++;
 	}
 	return 0;
 }
 
-/* Headers of the current part are complete: check them. */
-static int end_headers(struct mp *m)
+static void reset_part(struct mp *m)
 {
-	for (size_t i = 0; i < m->nhdr; i++) {
-		if (!bw_str_caseeq_lit(m->hdr[i].name, "content-disposition"))
-			continue;
-		if (m->has_cd) {
-			m->err = "Multipart: Duplicate Content-Disposition header.";
-			m->flag[F_INVALID_PART] = true;
+	m->nhdr = 0;
+	m->hdr_bytes = 0;
+	m->name = m->filename = bw_str_make("", 0);
+}
+
+static const struct mp_hdr *find_hdr(const struct mp *m, const char *name)
+{
+	for (size_t i = 0; i < m->nhdr; i++)
+		if (bw_str_caseeq_lit(m->hdr[i].name, name))
+			return &m->hdr[i];
+	return NULL;
+}
+
+/* A part header line [s, e) (without its line end). 0 or -1. */
+static int header_line(struct mp *m, size_t s, size_t e)
+{
+	if (memchr(m->b + s, 0, e - s))
+		return fail(m, "Multipart: Nul byte in part headers.");
+	m->hdr_bytes += e - s;
+	if (e - s > WAF_MULTIPART_HEADER_LINE_MAX ||
+	    m->hdr_bytes > WAF_MULTIPART_HEADERS_MAX)
+		return fail(m, "Multipart: Part header too long.");
+	if (is_space(m->b[s])) {
+		m->flag[F_HEADER_FOLDING] = true;
+		size_t k = s;
+		while (k < e && is_space(m->b[k])) {
+			if (!is_blank(m->b[k]))
+				m->flag[F_INVALID_HEADER_FOLDING] = true;
+			k++;
+		}
+		if (m->nhdr == 0)
+			return fail(m, "Multipart: Invalid part header (folding "
+				       "error).");
+		struct mp_hdr *h = &m->hdr[m->nhdr - 1];
+		size_t nl = h->value.len + 1 + (e - k);
+		char *d = bw_arena_alloc(m->tx->arena, nl + 1);
+		if (!d) {
+			m->tx->oom = true;
 			return -1;
 		}
-		m->has_cd = true;
-		int rc = parse_cd(m, m->hdr[i].value);
-		if (rc)
-			return rc;
+		memcpy(d, h->value.p, h->value.len);
+		d[h->value.len] = ' ';
+		memcpy(d + h->value.len + 1, m->b + k, e - k);
+		d[nl] = 0;
+		h->value = bw_str_make(d, nl);
+		return 0;
 	}
-	if (!m->has_cd) {
-		m->err = "Multipart: Part missing Content-Disposition header.";
-		return -1;
+	const char *colon = memchr(m->b + s, ':', e - s);
+	if (!colon)
+		return fail(m, "Multipart: Invalid part header (colon missing).");
+	if (colon == m->b + s)
+		return fail(m, "Multipart: Invalid part header (header name "
+			       "missing).");
+	struct bw_str name = bw_str_make(m->b + s, (size_t)(colon - (m->b + s)));
+	for (size_t i = 0; i < m->nhdr; i++)
+		if (m->hdr[i].name.len == name.len &&
+		    strncasecmp(m->hdr[i].name.p, name.p, name.len) == 0) {
+			/* v3 stops without a message here */
+			m->error = true;
+			return -1;
+		}
+	if (m->nhdr >= BW_ARRAY_LEN(m->hdr))
+		return fail(m, "Multipart: Too many part headers.");
+	const char *v = colon + 1, *ve = m->b + e;
+	while (v < ve && is_blank(*v))
+		v++;
+	m->hdr[m->nhdr++] = (struct mp_hdr){ name,
+					     bw_str_make(v, (size_t)(ve - v)) };
+	return 0;
+}
+
+/* The blank line after the part headers. 0 or -1. */
+static int end_headers(struct mp *m)
+{
+	const struct mp_hdr *cd = find_hdr(m, "Content-Disposition");
+	if (!cd)
+		return fail(m, "Multipart: Part missing Content-Disposition "
+			       "header.");
+	if (parse_cd(m, cd->value) != 0) {
+		if (m->tx->oom)
+			return -1;
+		return fail(m, "Multipart: Invalid Content-Disposition header.");
 	}
-	if (!m->has_name) {
-		m->err = "Multipart: Content-Disposition header missing name "
-			 "field.";
-		return -1;
-	}
+	if (!m->name.len)
+		return fail(m, "Multipart: Content-Disposition header missing "
+			       "name field.");
+	if (m->filename.len && !memmem(cd->value.p, cd->value.len, "filename=", 9))
+		return fail(m, "Multipart: Invalid Content-Disposition header "
+			       "(filename).");
 	return 0;
 }
 
@@ -377,7 +426,6 @@ static int add_part(struct mp *m, size_t ds, size_t de)
 	const char *pn = m->name.p;
 	size_t pnl = m->name.len;
 	for (size_t i = 0; i < m->nhdr; i++) {
-		/* "Name: value" as received */
 		size_t hl = m->hdr[i].name.len + 2 + m->hdr[i].value.len;
 		char *h = bw_arena_alloc(tx->arena, hl + 1);
 		if (!h) {
@@ -388,19 +436,30 @@ static int add_part(struct mp *m, size_t ds, size_t de)
 		memcpy(h + m->hdr[i].name.len, ": ", 2);
 		memcpy(h + m->hdr[i].name.len + 2, m->hdr[i].value.p,
 		       m->hdr[i].value.len);
+		h[hl] = 0;
 		if (waf_col_add(tx, WAF_VAR_MULTIPART_PART_HEADERS, pn, pnl, h,
 				hl))
 			return -1;
 	}
 	if (waf_scal_set(tx, WAF_VAR_MULTIPART_NAME, pn, pnl))
 		return -1;
-	if (!m->has_filename)
-		return waf_add_arg(tx, "POST", pn, pnl, m->b + ds, de - ds);
+	if (!m->filename.len) {
+		char *v = waf_tx_strdup(tx, m->b + ds, de - ds);
+		char *k = waf_tx_strdup(tx, pn, pnl);
+		if (!v || !k)
+			return -1;
+		if (waf_col_add(tx, WAF_VAR_ARGS, k, pnl, v, de - ds) ||
+		    waf_col_add(tx, WAF_VAR_ARGS_POST, k, pnl, v, de - ds))
+			return -1;
+		return 0;
+	}
 	if (waf_scal_set(tx, WAF_VAR_MULTIPART_FILENAME, m->filename.p,
 			 m->filename.len))
 		return -1;
+	/* v3 counts files only when it stores them (SecUploadKeepFiles) */
 	uint64_t lim = tx->rs->settings.upload_file_limit;
-	if (lim && m->files >= lim) {
+	if (tx->rs->settings.upload_keep_files == WAF_ON && lim &&
+	    m->files >= lim) {
 		m->flag[F_FILE_LIMIT_EXCEEDED] = true;
 		return 0;
 	}
@@ -408,11 +467,12 @@ static int add_part(struct mp *m, size_t ds, size_t de)
 	m->files_size += de - ds;
 	char sz[24];
 	int l = bw_snprintf(sz, sizeof(sz), "%zu", de - ds);
-	if (waf_col_add(tx, WAF_VAR_FILES, pn, pnl, m->filename.p,
-			m->filename.len) ||
+	const char *fn = m->filename.p;
+	size_t fl = m->filename.len;
+	if (waf_col_add(tx, WAF_VAR_FILES, fn, fl, fn, fl) ||
 	    waf_col_add(tx, WAF_VAR_FILES_NAMES, pn, pnl, pn, pnl) ||
 	    waf_col_add(tx, WAF_VAR_FILES_SIZES, pn, pnl, sz, (size_t)l) ||
-	    waf_col_add(tx, WAF_VAR_FILES_TMP_CONTENT, pn, pnl, m->b + ds,
+	    waf_col_add(tx, WAF_VAR_FILES_TMP_CONTENT, fn, fl, m->b + ds,
 			de - ds) ||
 	    waf_scal_setf(tx, WAF_VAR_FILES_COMBINED_SIZE, "%llu",
 			  (unsigned long long)m->files_size))
@@ -420,108 +480,134 @@ static int add_part(struct mp *m, size_t ds, size_t de)
 	return 0;
 }
 
-static void reset_part(struct mp *m)
+/* A boundary line at line_start: close the part being built, open the
+ * next (unless final). 0 or -1. */
+static int on_boundary(struct mp *m, size_t line_start, bool final)
 {
-	m->nhdr = 0;
-	m->hdr_bytes = 0;
-	m->has_name = m->has_filename = m->has_cd = false;
-	m->name = m->filename = bw_str_make("", 0);
+	if (m->st == ST_HEADERS) {
+		/* headers never ended: v3 skips the part and flags it */
+		m->flag[F_INVALID_PART] = true;
+	} else if (m->st == ST_DATA) {
+		size_t de = line_start;
+		if (de > m->data_start && m->b[de - 1] == '\n') {
+			de--;
+			if (de > m->data_start && m->b[de - 1] == '\r')
+				de--;
+		}
+		if (add_part(m, m->data_start, de) != 0)
+			return -1;
+	}
+	m->boundaries++;
+	if (final) {
+		m->st = ST_COMPLETE;
+		return 0;
+	}
+	if (++m->parts > WAF_MULTIPART_PARTS_MAX)
+		return fail(m, "Multipart: Too many parts.");
+	reset_part(m);
+	m->st = ST_HEADERS;
+	return 0;
 }
 
-/* Read part headers from *pos up to the blank line. */
-static int read_headers(struct mp *m, size_t *pos)
+/* Lines starting with "--": 1 boundary handled, 0 not a boundary (data),
+ * -1 error. [s, e) is the line including its terminator. */
+static int try_boundary(struct mp *m, size_t s, size_t e, bool last_line)
 {
-	size_t eol, next;
-	while (next_line(m, *pos, &eol, &next, true)) {
-		size_t s = *pos;
-		*pos = next;
-		if (eol == s) /* blank line ends the headers */
-			return 0;
-		m->hdr_bytes += eol - s;
-		if (eol - s > WAF_MULTIPART_HEADER_LINE_MAX ||
-		    m->hdr_bytes > WAF_MULTIPART_HEADERS_MAX) {
-			m->err = "Multipart: Part header too long.";
-			return -1;
-		}
-		if (is_blank(m->b[s])) {
-			if (m->nhdr == 0) {
-				m->flag[F_INVALID_HEADER_FOLDING] = true;
-				m->err = "Multipart: Invalid header folding.";
-				return -1;
+	const char *l = m->b + s;
+	size_t n = e - s;
+	if (n <= 3 || l[0] != '-' || l[1] != '-') {
+		/* does the boundary appear inside the line? */
+		for (size_t i = 0; i + 2 + m->blen <= n; i++)
+			if (l[i] == '-' && l[i + 1] == '-' &&
+			    memcmp(l + i + 2, m->bnd, m->blen) == 0) {
+				m->flag[F_UNMATCHED_BOUNDARY] = true;
+				break;
 			}
-			m->flag[F_HEADER_FOLDING] = true;
-			/* fold into the previous value: value + ' ' + rest */
-			struct mp_hdr *h = &m->hdr[m->nhdr - 1];
-			size_t k = s;
-			while (k < eol && is_blank(m->b[k]))
-				k++;
-			size_t nl = h->value.len + 1 + (eol - k);
-			char *d = bw_arena_alloc(m->tx->arena, nl + 1);
-			if (!d) {
-				m->tx->oom = true;
-				return -2;
-			}
-			memcpy(d, h->value.p, h->value.len);
-			d[h->value.len] = ' ';
-			memcpy(d + h->value.len + 1, m->b + k, eol - k);
-			d[nl] = 0;
-			h->value = bw_str_make(d, nl);
-			continue;
-		}
-		const char *colon = memchr(m->b + s, ':', eol - s);
-		if (!colon || colon == m->b + s) {
-			m->flag[F_INVALID_PART] = true;
-			m->err = "Multipart: Invalid part header (colon missing).";
-			return -1;
-		}
-		if (m->nhdr >= BW_ARRAY_LEN(m->hdr)) {
-			m->err = "Multipart: Too many part headers.";
-			return -1;
-		}
-		const char *v = colon + 1;
-		const char *ve = m->b + eol;
-		while (v < ve && is_blank(*v))
-			v++;
-		while (ve > v && is_blank(ve[-1]))
-			ve--;
-		m->hdr[m->nhdr++] = (struct mp_hdr){
-			bw_str_make(m->b + s, (size_t)(colon - (m->b + s))),
-			bw_str_make(v, (size_t)(ve - v)) };
+		return 0;
 	}
-	m->err = "Multipart: Part headers not terminated.";
-	return -1;
+	if (n >= m->blen + 2 && memcmp(l + 2, m->bnd, m->blen) == 0) {
+		size_t k = 2 + m->blen;
+		bool final = false;
+		if (k + 1 < n && l[k] == '-' && l[k + 1] == '-') {
+			final = true;
+			k += 2;
+			if (m->st == ST_COMPLETE)
+				return fail(m, "Multipart: Invalid boundary (final "
+					       "duplicate).");
+		}
+		if (k + 2 == n && l[k] == '\r' && l[k + 1] == '\n') {
+			m->seen_crlf = true;
+		} else if (k + 1 == n && l[k] == '\n') {
+			m->seen_lf = true;
+		} else if (!(final && k == n && last_line)) {
+			return fail(m, "Multipart: Invalid boundary.");
+		}
+		return on_boundary(m, s, final) == 0 ? 1 : -1;
+	}
+	if (m->flag[F_BOUNDARY_QUOTED] && n >= m->blen + 3 && l[2] == '"' &&
+	    memcmp(l + 3, m->bnd, m->blen) == 0)
+		return fail(m, "Multipart: Invalid boundary (quotes).");
+	size_t k = 2;
+	while (k < n && is_space(l[k]))
+		k++;
+	if (k != 2 && n - k >= m->blen && memcmp(l + k, m->bnd, m->blen) == 0)
+		return fail(m, "Multipart: Invalid boundary (whitespace).");
+	m->flag[F_UNMATCHED_BOUNDARY] = true;
+	return 0;
 }
 
-/* Find the next boundary line at or after pos (a line start). Returns its
- * start or n; *kind as boundary_kind; *after = position after the line. */
-static size_t find_boundary(struct mp *m, size_t pos, int *kind,
-			    size_t *after)
+static void parse(struct mp *m)
 {
-	size_t from = pos;
-	while (from < m->n) {
-		const char *hit = memmem(m->b + from, m->n - from, m->bnd,
-					 m->blen);
-		if (!hit)
-			break;
-		size_t h = (size_t)(hit - m->b);
-		if (h == pos || m->b[h - 1] == '\n') {
-			size_t eol, next;
-			(void)next_line(m, h, &eol, &next, false);
-			int k = boundary_kind(m, h, eol);
-			if (k) {
-				(void)next_line(m, h, &eol, &next, true);
-				*kind = k;
-				*after = next;
-				return h;
-			}
-			/* looks like our boundary but is not */
-			m->flag[F_UNMATCHED_BOUNDARY] = true;
+	size_t pos = 0;
+	m->st = ST_PREAMBLE;
+	while (pos < m->n) {
+		if (m->st == ST_COMPLETE) {
+			m->flag[F_DATA_AFTER] = true;
+			return;
 		}
-		from = h + 1;
+		const char *nl = memchr(m->b + pos, '\n', m->n - pos);
+		size_t e = nl ? (size_t)(nl - m->b) + 1 : m->n;
+		int r = try_boundary(m, pos, e, nl == NULL);
+		if (r < 0)
+			return;
+		if (r == 0) {
+			switch (m->st) {
+			case ST_PREAMBLE:
+				m->flag[F_DATA_BEFORE] = true;
+				break;
+			case ST_HEADERS: {
+				size_t le = e;
+				if (le > pos && m->b[le - 1] == '\n') {
+					le--;
+					if (le > pos && m->b[le - 1] == '\r') {
+						le--;
+						m->seen_crlf = true;
+					} else {
+						m->seen_lf = true;
+					}
+				} else {
+					m->seen_lf = true;
+				}
+				if (le == pos) {
+					if (end_headers(m) != 0)
+						return;
+					m->st = ST_DATA;
+					m->data_start = e;
+				} else if (header_line(m, pos, le) != 0) {
+					return;
+				}
+				break;
+			}
+			default:
+				break; /* ST_DATA: data is sliced at the boundary */
+			}
+		}
+		pos = e;
 	}
-	*kind = 0;
-	*after = m->n;
-	return m->n;
+	if (m->n && m->st != ST_COMPLETE)
+		fail(m, m->boundaries ? "Multipart: Final boundary missing."
+				      : "Multipart: No boundaries found in "
+					"payload.");
 }
 
 static int set_flags(struct mp *m)
@@ -531,7 +617,7 @@ static int set_flags(struct mp *m)
 		m->flag[F_LF_LINE] = true;
 	if (m->seen_lf && m->seen_crlf)
 		m->flag[F_CRLF_LF_LINES] = true;
-	bool strict = m->err != NULL;
+	bool strict = m->error;
 	for (int i = 0; i < F__COUNT; i++) {
 		if (waf_scal_set(tx, flag_var[i], m->flag[i] ? "1" : "0", 1))
 			return -1;
@@ -541,10 +627,6 @@ static int set_flags(struct mp *m)
 	}
 	if (waf_scal_set(tx, WAF_VAR_MULTIPART_STRICT_ERROR,
 			 strict ? "1" : "0", 1))
-		return -1;
-	if (m->bnd[0] &&
-	    waf_scal_set(tx, WAF_VAR_MULTIPART_BOUNDARY_QUOTED,
-			 m->flag[F_BOUNDARY_QUOTED] ? "1" : "0", 1))
 		return -1;
 	if (!m->err)
 		return 0;
@@ -559,60 +641,6 @@ static int set_flags(struct mp *m)
 	    waf_scal_set(tx, WAF_VAR_REQBODY_PROCESSOR_ERROR_MSG, msg, (size_t)l))
 		return -1;
 	return 1;
-}
-
-static void parse(struct mp *m)
-{
-	int kind;
-	size_t after;
-	size_t first = find_boundary(m, 0, &kind, &after);
-	/* The preamble may hold only a line end (clients send one). */
-	if (first == m->n) {
-		m->err = "Multipart: Final boundary missing.";
-		if (m->n)
-			m->flag[F_DATA_BEFORE] = true;
-		return;
-	}
-	if (first > 0)
-		m->flag[F_DATA_BEFORE] = true;
-	size_t pos = after;
-	while (kind == 1) {
-		if (m->parts >= WAF_MULTIPART_PARTS_MAX) {
-			m->err = "Multipart: Too many parts.";
-			return;
-		}
-		m->parts++;
-		reset_part(m);
-		int rc = read_headers(m, &pos);
-		if (rc == 0)
-			rc = end_headers(m);
-		if (rc)
-			return;
-		size_t ds = pos;
-		size_t b = find_boundary(m, pos, &kind, &after);
-		if (b == m->n) {
-			m->err = "Multipart: Final boundary missing.";
-			return;
-		}
-		/* the line end before the boundary belongs to it */
-		size_t de = b;
-		if (de > ds && m->b[de - 1] == '\n') {
-			de--;
-			if (de > ds && m->b[de - 1] == '\r')
-				de--;
-		}
-		if (add_part(m, ds, de) != 0) {
-			m->err = m->tx->oom ? "out of memory" : m->err;
-			return;
-		}
-		pos = after;
-	}
-	/* after the final boundary: anything but line ends is data */
-	for (size_t k = pos; k < m->n; k++)
-		if (m->b[k] != '\r' && m->b[k] != '\n') {
-			m->flag[F_DATA_AFTER] = true;
-			break;
-		}
 }
 
 int waf_body_multipart(struct waf_tx *tx, const char *body, size_t n)

@@ -654,51 +654,74 @@ static size_t t_remove_comments_char(const unsigned char *in, size_t n,
 	return j;
 }
 
-/* UTF-8 multi-byte sequences -> %uXXXX (lowercase hex, as v3); bytes
- * that do not form a valid sequence are copied unchanged. */
+/*
+ * UTF-8 multi-byte sequences -> %uXXXX (lowercase hex, at least four
+ * digits), with ModSecurity v3's handling of bad input, which rules are
+ * tuned against:
+ *  - a lead byte whose sequence is truncated or has a bad continuation
+ *    byte is dropped (the following bytes are then read on their own);
+ *  - stray continuation bytes and bytes F8..FF are copied unchanged;
+ *  - an overlong form or a UTF-16 surrogate is converted AND followed by
+ *    its lead byte (so C0 AF becomes "%u002f" then 0xC0);
+ *  - a lead byte F5..F7 is copied before its conversion;
+ *  - NUL bytes are dropped (v3 treats the value as a C string there).
+ */
+static size_t put_u(unsigned char *o, size_t j, unsigned cp)
+{
+	static const char hx[] = "0123456789abcdef";
+	int nd = cp > 0xfffff ? 6 : cp > 0xffff ? 5 : 4;
+	o[j++] = '%';
+	o[j++] = 'u';
+	for (int d = nd - 1; d >= 0; d--)
+		o[j++] = (unsigned char)hx[(cp >> (4 * d)) & 15];
+	return j;
+}
+
 static size_t t_utf8_to_unicode(const unsigned char *in, size_t n,
 				unsigned char *o)
 {
-	static const char hx[] = "0123456789abcdef";
 	size_t j = 0, i = 0;
 	while (i < n) {
 		unsigned char c = in[i];
-		unsigned cp = 0;
-		size_t l = 0;
 		if (c < 0x80) {
-			o[j++] = c;
+			if (c)
+				o[j++] = c;
 			i++;
 			continue;
 		}
-		if ((c & 0xe0) == 0xc0 && i + 1 < n && (in[i + 1] & 0xc0) == 0x80) {
-			cp = ((unsigned)(c & 0x1f) << 6) | (in[i + 1] & 0x3f);
+		size_t l;
+		unsigned min;
+		if ((c & 0xe0) == 0xc0) {
 			l = 2;
-		} else if ((c & 0xf0) == 0xe0 && i + 2 < n &&
-			   (in[i + 1] & 0xc0) == 0x80 &&
-			   (in[i + 2] & 0xc0) == 0x80) {
-			cp = ((unsigned)(c & 0x0f) << 12) |
-			     ((unsigned)(in[i + 1] & 0x3f) << 6) | (in[i + 2] & 0x3f);
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
 			l = 3;
-		} else if ((c & 0xf8) == 0xf0 && i + 3 < n &&
-			   (in[i + 1] & 0xc0) == 0x80 &&
-			   (in[i + 2] & 0xc0) == 0x80 &&
-			   (in[i + 3] & 0xc0) == 0x80) {
-			cp = ((unsigned)(c & 0x07) << 18) |
-			     ((unsigned)(in[i + 1] & 0x3f) << 12) |
-			     ((unsigned)(in[i + 2] & 0x3f) << 6) | (in[i + 3] & 0x3f);
+			min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
 			l = 4;
-		}
-		if (!l) {
-			o[j++] = c;
+			min = 0x10000;
+			if (c >= 0xf5)
+				o[j++] = c;
+		} else {
+			o[j++] = c; /* continuation byte or F8..FF */
 			i++;
 			continue;
 		}
-		/* %u with at least four hex digits */
-		o[j++] = '%';
-		o[j++] = 'u';
-		int nd = cp > 0xfffff ? 6 : cp > 0xffff ? 5 : 4;
-		for (int d = nd - 1; d >= 0; d--)
-			o[j++] = (unsigned char)hx[(cp >> (4 * d)) & 15];
+		bool ok = i + l <= n;
+		for (size_t k = 1; ok && k < l; k++)
+			ok = (in[i + k] & 0xc0) == 0x80;
+		if (!ok) {
+			i++; /* the lead byte is dropped */
+			continue;
+		}
+		unsigned cp = c & (l == 2 ? 0x1f : l == 3 ? 0x0f : 0x07);
+		for (size_t k = 1; k < l; k++)
+			cp = (cp << 6) | (in[i + k] & 0x3f);
+		j = put_u(o, j, cp);
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			o[j++] = c;
+		if (cp < min)
+			o[j++] = c;
 		i += l;
 	}
 	return j;
@@ -749,8 +772,8 @@ size_t waf_tfn_max_out(enum waf_tfn t, size_t len)
 	case WAF_T_URL_ENCODE:
 		return len * 3;
 	case WAF_T_UTF8_TO_UNICODE:
-		/* 2 bytes -> 6, 4 bytes -> 8 (worst is 3x) */
-		return len * 3;
+		/* worst: an overlong 2-byte form -> "%uXXXX" + lead = 7 */
+		return len * 4;
 	case WAF_T_LENGTH:
 		return 24;
 	case WAF_T_MD5:

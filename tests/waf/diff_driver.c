@@ -227,6 +227,16 @@ static void bw_run(const struct waf_ruleset *rs, const struct req *r,
 			add_id(o, m->rule_id);
 	}
 	o->score = (long)waf_tx_score(tx, "anomaly_score");
+	if (debug_log) {
+		const char *em = waf_tx_var(tx, "REQBODY_ERROR_MSG", NULL);
+		fprintf(stderr, "bulwark: reqbody error: %s\n", em ? em : "-");
+		for (size_t i = 0; i < waf_tx_match_count(tx); i++) {
+			const struct waf_match *m = waf_tx_match_get(tx, i);
+			fprintf(stderr, "bulwark: %llu %s [%s=%.80s] %s\n",
+				(unsigned long long)m->rule_id, m->msg,
+				m->var_name, m->var_value, m->logdata);
+		}
+	}
 	waf_tx_free(tx);
 	qsort(o->ids, o->nids, sizeof(o->ids[0]), cmp_id);
 }
