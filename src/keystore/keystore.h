@@ -290,6 +290,9 @@ struct keystore_msg {
 /* Allocates a message holder for the wire limits; NULL when out of
  * memory. _free accepts NULL. */
 struct keystore_msg *keystore_msg_new(void);
+/* A holder just large enough for a message of len bytes (every field
+ * takes at least 6 bytes), for callers that keep many replies. */
+struct keystore_msg *keystore_msg_new_for(size_t len);
 void keystore_msg_free(struct keystore_msg *m);
 
 /*

@@ -321,6 +321,17 @@ struct keystore_msg *keystore_msg_new(void)
 			       KEYSTORE_BATCH_MAX);
 }
 
+struct keystore_msg *keystore_msg_new_for(size_t len)
+{
+	size_t body = len > KEYSTORE_HDR_LEN ? len - KEYSTORE_HDR_LEN : 0;
+	size_t f = body / 6 + 1, items = body / 6 + 1;
+	if (f > KEYSTORE_FIELDS_MAX)
+		f = KEYSTORE_FIELDS_MAX;
+	if (items > KEYSTORE_BATCH_MAX)
+		items = KEYSTORE_BATCH_MAX;
+	return ks_msg_new_caps(KEYSTORE_MSG_MAX, f, items);
+}
+
 void keystore_msg_free(struct keystore_msg *m)
 {
 	if (!m)

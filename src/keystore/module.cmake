@@ -7,6 +7,7 @@ bw_module(keystore
           src/keystore/keystore_shamir.c src/keystore/keystore_crypto.c
           src/keystore/keystore_kat.c src/keystore/keystore_keys.c
           src/keystore/keystore_seal.c src/keystore/keystore_engine.c
+          src/keystore/keystore_harden.c src/keystore/keystore_main.c
   DEPS core PkgConfig::OPENSSL PkgConfig::ARGON2 PkgConfig::SECCOMP)
 bw_unit_test(test_keystore_proto keystore src/keystore/tests/test_keystore_proto.c)
 bw_unit_test(test_keystore_crypto keystore src/keystore/tests/test_keystore_crypto.c)

@@ -1,0 +1,145 @@
+/*
+ * kms — the worker side of the keystore: a thread-safe client for the key
+ * process's socket (struct kms_client), the Encryption-as-a-Service REST
+ * routes under /api/v1/kms, and the `bulwark kms` / `bulwark operator`
+ * command line.
+ *
+ * The client multiplexes many concurrent callers over one SOCK_SEQPACKET
+ * socket: each request gets an id, a reader thread matches responses to
+ * waiting callers by id, and a caller either blocks (pool threads) or
+ * gets its completion posted to its event loop (reactor threads). The
+ * number of requests in flight is bounded; past it callers are refused
+ * at once ("busy"), never queued without limit.
+ *
+ * Key bytes never pass through here except where an operation's result
+ * is key material by definition (a data key's plaintext, a wrapped
+ * export) or decrypted data; replies are wiped when freed.
+ */
+#ifndef BW_KMS_H
+#define BW_KMS_H
+
+#include "core/core.h"
+#include "keystore/keystore.h"
+#include "loop/loop.h"
+
+/* Requests in flight per client: enough for every worker thread and pool
+ * thread to pipeline, small enough that a stuck key process is noticed
+ * as "busy" long before memory is a concern. */
+#define KMS_INFLIGHT_MAX 1024
+/* Default per-request timeout. RSA-4096 key generation is the slowest
+ * operation (a few seconds); a key process that has not answered in 30 s
+ * is stuck. */
+#define KMS_TIMEOUT_MS_DEFAULT 30000
+
+/* A response from the key process. Owned by the caller: kms_reply_free
+ * wipes and frees it. */
+struct kms_reply {
+	unsigned status;          /* the header's enum keystore_status */
+	struct keystore_msg *msg; /* decoded; borrows buf */
+	uint8_t *buf;
+	size_t len;
+};
+void kms_reply_free(struct kms_reply *r); /* accepts NULL */
+/* The ERROR text of an item (0: the whole reply) copied into buf (cap
+ * bytes); "" when there is none. Returns buf. */
+const char *kms_reply_error(const struct kms_reply *r, size_t item, char *buf,
+			    size_t cap);
+
+struct kms_client;
+
+/*
+ * Starts a client on fd (the worker's end of the keystore socketpair;
+ * ownership passes to the client, which closes it). Starts the reader
+ * thread. NULL with err when memory or threads are not available.
+ */
+struct kms_client *kms_client_new(int fd, struct bw_err *err);
+/* Fails every pending request (status KEYSTORE_E_UNAVAILABLE), stops the
+ * reader, closes the socket, frees. Accepts NULL. Async completions
+ * already posted to loops still run; the loops must outlive this call's
+ * completions, i.e. free the client before the loops. */
+void kms_client_free(struct kms_client *c);
+/* After the key process died and was restarted: hand the client the new
+ * socket (ownership passes). The old one is closed; requests already
+ * failed stay failed. */
+int kms_client_attach(struct kms_client *c, int fd, struct bw_err *err) BW_WUR;
+/* False once the key process has closed its end (until attach). */
+bool kms_client_alive(struct kms_client *c);
+
+/*
+ * Sends the request built in req (its id is assigned here; req is only
+ * read) and blocks until the reply or timeout_ms (0: the default) passes.
+ * Returns 0 with OUT *reply (the caller frees it; check reply->status for
+ * the key process's verdict), or -1 with err: 503 "busy" (too many in
+ * flight), 503 "unavailable" (no key process), 504 "timeout", 413
+ * "too_large" (req failed to encode), 500 on a socket error. For pool
+ * threads and tools; never call it from an event-loop thread.
+ */
+int kms_call(struct kms_client *c, struct keystore_enc *req, int timeout_ms,
+	     struct kms_reply **reply, struct bw_err *err) BW_WUR;
+
+/* Completion of kms_call_async, run on the loop given: reply (owned by
+ * the callee) is NULL when err says why. */
+typedef void (*kms_done_fn)(struct kms_reply *reply, const struct bw_err *err,
+			    void *arg);
+/*
+ * Sends the request and returns at once; done(reply, err, arg) runs later
+ * on loop l's thread (via loop_post), exactly once, also on timeout or
+ * when the key process dies. Returns -1 with err (done is then never
+ * called) when the request cannot be sent at all: busy, unavailable,
+ * too large.
+ */
+int kms_call_async(struct kms_client *c, struct keystore_enc *req,
+		   struct loop *l, kms_done_fn done, void *arg,
+		   struct bw_err *err) BW_WUR;
+
+/* Counters for /metrics. */
+struct kms_client_stats {
+	uint64_t requests, replies, timeouts, busy, failures;
+	unsigned inflight;
+};
+void kms_client_stats(struct kms_client *c, struct kms_client_stats *out);
+
+/* ------------------------------------------------- typed helpers (blocking) */
+
+/*
+ * Envelope helpers for other modules (secrets at rest). All blocking;
+ * tenant and key are names; aad may be NULL. Errors: err->code 503 when
+ * sealed or unavailable, 404 unknown key, 409 key state or version,
+ * 400 authentication failure or bad input.
+ *
+ * kms_encrypt: OUT *ct, a NUL-terminated "bwk1:" string (free()).
+ * kms_decrypt: key may be NULL (the ciphertext names it); OUT *pt and
+ *   *ptlen (the caller wipes and frees).
+ */
+int kms_encrypt(struct kms_client *c, const char *tenant, const char *key,
+		const void *pt, size_t n, const void *aad, size_t aadlen,
+		char **ct, struct bw_err *err) BW_WUR;
+int kms_decrypt(struct kms_client *c, const char *tenant, const char *key,
+		const char *ct, const void *aad, size_t aadlen, uint8_t **pt,
+		size_t *ptlen, struct bw_err *err) BW_WUR;
+/* The HTTP-like class (400/403/404/409/413/500/503) for a keystore
+ * status, and the reply's status turned into err (0 when OK). */
+int kms_status_http(unsigned status);
+int kms_reply_check(const struct kms_reply *r, size_t item,
+		    struct bw_err *err) BW_WUR;
+
+/* ---------------------------------------------------------------- REST */
+
+/*
+ * Registers the /api/v1/kms routes with api_register(); c is borrowed and
+ * must outlive the worker's loops. Call once at worker start-up, before
+ * serving. Returns 0 or -1 (route table full).
+ */
+int kms_api_register(struct kms_client *c) BW_WUR;
+
+/* ---------------------------------------------------------------- CLI */
+
+/*
+ * `bulwark kms ...` and `bulwark operator init|unseal|seal|status|rotate`:
+ * argv[0] is "kms" or "operator". Talks to the running daemon's admin API
+ * (address from DATA_DIR/ports or --url, token from DATA_DIR/bootstrap-token
+ * or --token). Returns the exit status (0 ok, 1 failure, 2 usage).
+ */
+int kms_cli_main(int argc, char **argv);
+
+#endif
