@@ -231,9 +231,11 @@ int iam_policy_to_json(const struct iam_policy *p, struct bw_buf *out)
 		if (policy_fields[i].is_bool)
 			json_write_kv_bool(&w, policy_fields[i].name,
 					   *(const bool *)base);
-		else
-			json_write_kv_int(&w, policy_fields[i].name,
-					  *(const uint32_t *)base);
+		else {
+			uint32_t u32;
+			memcpy(&u32, base, sizeof(u32));
+			json_write_kv_int(&w, policy_fields[i].name, u32);
+		}
 	}
 	json_write_object_end(&w);
 	return json_writer_finish(&w);
@@ -289,7 +291,8 @@ int iam_policy_from_json(const char *s, size_t n, struct iam_policy *p,
 					   policy_fields[i].name);
 				goto out;
 			}
-			*(uint32_t *)base = (uint32_t)val->u.num.i;
+			uint32_t u32 = (uint32_t)val->u.num.i;
+			memcpy(base, &u32, sizeof(u32));
 		}
 	}
 	rc = iam_policy_check(p, err);
