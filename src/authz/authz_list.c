@@ -217,7 +217,8 @@ static int add_result(struct authz_q *q, struct results *r, const char *s, size_
 /* Copies results into the caller's arena, sorted. */
 static int hand_out(struct results *r, struct bw_arena *a, const char ***out, size_t *n)
 {
-	qsort(r->v, r->n, sizeof(*r->v), cmp_str);
+	if (r->n > 1)
+		qsort(r->v, r->n, sizeof(*r->v), cmp_str);
 	const char **v = bw_arena_alloc(a, (r->n ? r->n : 1) * sizeof(*v));
 	if (!v)
 		return -1;
