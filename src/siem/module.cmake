@@ -8,6 +8,15 @@ bw_module(siem
           src/siem/siem_msg.c src/siem/siem_sigma_map.c src/siem/siem_sigma.c
           src/siem/siem_cond.c src/siem/siem_match.c src/siem/siem_corr.c
   DEPS core json conf event PkgConfig::PCRE2)
+# Hyperscan accelerates the contains-sets of the rule index when present
+# (libhyperscan-dev); without it the index scans needles with memmem.
+if(NOT TARGET PkgConfig::HS)
+  pkg_check_modules(HS QUIET IMPORTED_TARGET libhs)
+endif()
+if(TARGET PkgConfig::HS)
+  target_link_libraries(bw_siem PUBLIC PkgConfig::HS)
+  target_compile_definitions(bw_siem PRIVATE BW_HAVE_HYPERSCAN=1)
+endif()
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)
 bw_unit_test(test_siem_syslog siem src/siem/tests/test_siem_syslog.c)
 bw_unit_test(test_siem_samples siem src/siem/tests/test_siem_samples.c)
@@ -19,3 +28,9 @@ bw_fuzz_target(fuzz_frame siem src/siem/fuzz/fuzz_frame.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_frame)
 bw_unit_test(test_siem_sigma siem src/siem/tests/test_siem_sigma.c)
 bw_unit_test(test_siem_corr siem src/siem/tests/test_siem_corr.c)
+bw_fuzz_target(fuzz_sigma siem src/siem/fuzz/fuzz_sigma.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_sigma)
+
+# The benchmark is not a test: bench/siem/run.sh builds and runs it.
+add_executable(siem_bench bench/siem/siem_bench.c)
+target_link_libraries(siem_bench PRIVATE bw_siem)

@@ -23,6 +23,9 @@
 #include <arpa/inet.h>
 #include <pcre2.h>
 #include <stdlib.h>
+#ifdef BW_HAVE_HYPERSCAN
+#include <hs.h>
+#endif
 
 #define KW_FIELD SIEM_F__COUNT /* pseudo-field: message or original */
 
@@ -44,6 +47,11 @@ struct rs_index {
 	size_t nsub[SIEM_F__COUNT + 1];
 	uint32_t *always; /* rules without atoms */
 	size_t nalways;
+#ifdef BW_HAVE_HYPERSCAN
+	/* per field, one literal database over its SUB needles (ids index
+	 * sub[f]); NULL falls back to one memmem per needle */
+	hs_database_t *hs[SIEM_F__COUNT + 1];
+#endif
 };
 
 struct siem_matcher {
@@ -60,6 +68,10 @@ struct siem_matcher {
 	uint32_t *cand;
 	size_t ncand;
 	pcre2_match_data *md;
+#ifdef BW_HAVE_HYPERSCAN
+	hs_scratch_t *scratch; /* sized for every database of the ruleset */
+	const struct atom *hs_atoms;
+#endif
 	struct siem_match_stats st;
 };
 
@@ -311,11 +323,49 @@ static void apush(struct alist *l, struct atom a)
 	l->v[l->n++] = a;
 }
 
+/* Order for the frequency table: field, kind, then the literal. */
+static int freq_cmp(const void *pa, const void *pb)
+{
+	const struct atom *a = pa, *b = pb;
+	if (a->field != b->field)
+		return a->field < b->field ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->s, b->s, a->len);
+}
+
+/* How many rules could use this atom (>= 1): a literal many rules share
+ * ("event.outcome: success") makes all of them candidates whenever it
+ * occurs, so it is a poor choice for any one of them. */
+static size_t freq(const struct alist *fq, const struct atom *a)
+{
+	if (!fq || fq->n == 0)
+		return 1;
+	size_t lo = 0, hi = fq->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (freq_cmp(&fq->v[mid], a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t n = 0;
+	while (lo + n < fq->n && freq_cmp(&fq->v[lo + n], a) == 0)
+		n++;
+	return n ? n : 1;
+}
+
+/* The frequency table of the compile running on this thread (set only
+ * inside siem_index_build; thread-local so parallel compiles are safe). */
+static _Thread_local const struct alist *cur_fq;
+
 static size_t cost(const struct alist *l)
 {
 	size_t c = 0;
 	for (size_t i = 0; i < l->n; i++)
-		c += l->v[i].kind == AT_EQ ? 1 : 3;
+		c += (l->v[i].kind == AT_EQ ? 1 : 3) * freq(cur_fq, &l->v[i]);
 	return c;
 }
 
@@ -483,9 +533,45 @@ void siem_index_free(struct siem_ruleset *rs)
 		free(x->sub[f]);
 	}
 	free(x->always);
+#ifdef BW_HAVE_HYPERSCAN
+	for (size_t f = 0; f <= SIEM_F__COUNT; f++)
+		hs_free_database(x->hs[f]);
+#endif
 	free(x);
 	rs->index = NULL;
 }
+
+#ifdef BW_HAVE_HYPERSCAN
+/* Literal database for field f. On any failure the field keeps using
+ * memmem: Hyperscan is an accelerator here, never a requirement. */
+static void hs_build(struct rs_index *x, size_t f)
+{
+	size_t n = x->nsub[f];
+	const char **ex = calloc(n, sizeof(*ex));
+	size_t *lens = calloc(n, sizeof(*lens));
+	unsigned *flags = calloc(n, sizeof(*flags));
+	unsigned *ids = calloc(n, sizeof(*ids));
+	if (ex && lens && flags && ids) {
+		for (size_t i = 0; i < n; i++) {
+			ex[i] = x->sub[f][i].s;
+			lens[i] = x->sub[f][i].len;
+			flags[i] = HS_FLAG_SINGLEMATCH; /* text is lowercased */
+			ids[i] = (unsigned)i;
+		}
+		hs_compile_error_t *ce = NULL;
+		if (hs_compile_lit_multi(ex, flags, ids, lens, (unsigned)n,
+					 HS_MODE_BLOCK, NULL, &x->hs[f],
+					 &ce) != HS_SUCCESS) {
+			x->hs[f] = NULL;
+			hs_free_compile_error(ce);
+		}
+	}
+	free(ex);
+	free(lens);
+	free(flags);
+	free(ids);
+}
+#endif
 
 int siem_index_build(struct siem_ruleset *rs, struct bw_err *err)
 {
@@ -498,6 +584,31 @@ int siem_index_build(struct siem_ruleset *rs, struct bw_err *err)
 			   sizeof(*x->always));
 	if (!x->always)
 		goto oom;
+	/* Pass 1: every literal any rule could be indexed by, to know how
+	 * widely each is shared. */
+	struct alist fq = { 0 };
+	for (size_t k = 0; k < rs->ndetections; k++) {
+		const struct srule *r = rs->rules[rs->detections[k]];
+		for (size_t si = 0; si < r->nsels; si++)
+			for (size_t ai = 0; ai < r->sels[si].nalts; ai++) {
+				const struct alt *al = &r->sels[si].alts[ai];
+				for (size_t ci = 0; ci < al->nc; ci++)
+					for (size_t vi = 0; vi < al->c[ci].nv;
+					     vi++)
+						(void)value_atom(&al->c[ci],
+								 &al->c[ci].v[vi],
+								 0, &fq);
+			}
+	}
+	if (fq.oom) {
+		free(fq.v);
+		goto oom;
+	}
+	if (fq.n)
+		qsort(fq.v, fq.n, sizeof(*fq.v), freq_cmp);
+	/* Pass 2: pick each rule's cheapest sufficient set (cost() reads
+	 * the table through cur_fq). */
+	cur_fq = &fq;
 	for (size_t k = 0; k < rs->ndetections; k++) {
 		uint32_t ri = rs->detections[k];
 		const struct srule *r = rs->rules[ri];
@@ -506,9 +617,14 @@ int siem_index_build(struct siem_ruleset *rs, struct bw_err *err)
 			all.n = keep;
 			x->always[x->nalways++] = ri;
 		}
-		if (all.oom)
+		if (all.oom) {
+			cur_fq = NULL;
+			free(fq.v);
 			goto oom;
+		}
 	}
+	cur_fq = NULL;
+	free(fq.v);
 	size_t cnt[2][SIEM_F__COUNT + 1] = { { 0 } };
 	for (size_t i = 0; i < all.n; i++)
 		cnt[all.v[i].kind][all.v[i].field]++;
@@ -533,6 +649,11 @@ int siem_index_build(struct siem_ruleset *rs, struct bw_err *err)
 		if (x->nsub[f])
 			qsort(x->sub[f], x->nsub[f], sizeof(struct atom),
 			      atom_cmp);
+#ifdef BW_HAVE_HYPERSCAN
+		/* a handful of needles is as fast with memmem */
+		if (x->nsub[f] >= 8)
+			hs_build(x, f);
+#endif
 	}
 	free(all.v);
 	return 0;
@@ -557,6 +678,15 @@ struct siem_matcher *siem_matcher_new(const struct siem_ruleset *rs)
 		siem_matcher_free(m);
 		return NULL;
 	}
+#ifdef BW_HAVE_HYPERSCAN
+	for (size_t f = 0; rs->index && f <= SIEM_F__COUNT; f++)
+		if (rs->index->hs[f] &&
+		    hs_alloc_scratch(rs->index->hs[f], &m->scratch) !=
+			    HS_SUCCESS) {
+			siem_matcher_free(m);
+			return NULL;
+		}
+#endif
 	return m;
 }
 
@@ -568,6 +698,9 @@ void siem_matcher_free(struct siem_matcher *m)
 	free(m->stamp);
 	free(m->cand);
 	pcre2_match_data_free(m->md);
+#ifdef BW_HAVE_HYPERSCAN
+	hs_free_scratch(m->scratch);
+#endif
 	free(m);
 }
 
@@ -639,9 +772,31 @@ static void probe_eq(struct siem_matcher *m, const struct atom *t, size_t n,
 		mark(m, t[lo].rule);
 }
 
-static void probe_sub(struct siem_matcher *m, const struct atom *t, size_t n,
-		      struct bw_str v)
+#ifdef BW_HAVE_HYPERSCAN
+static int on_hs(unsigned id, unsigned long long from, unsigned long long to,
+		 unsigned flags, void *ctx)
 {
+	struct siem_matcher *m = ctx;
+	mark(m, m->hs_atoms[id].rule);
+	return 0;
+}
+#endif
+
+static void probe_sub(struct siem_matcher *m, const struct atom *t, size_t n,
+		      struct bw_str v, size_t f)
+{
+#ifdef BW_HAVE_HYPERSCAN
+	hs_database_t *db = m->rs->index->hs[f];
+	if (db && m->scratch && v.len <= UINT32_MAX) {
+		m->hs_atoms = t;
+		if (hs_scan(db, v.len ? v.p : "", (unsigned)v.len, 0,
+			    m->scratch, on_hs, m) == HS_SUCCESS)
+			return;
+		/* a scan error: fall through to the exact slow path */
+	}
+#else
+	(void)f;
+#endif
 	for (size_t i = 0; i < n; i++) {
 		if (m->stamp[t[i].rule] == m->gen)
 			continue; /* already a candidate */
@@ -665,15 +820,15 @@ long siem_match(struct siem_matcher *m, const struct siem_event *ev,
 		if (x->neq[f])
 			probe_eq(m, x->eq[f], x->neq[f], v);
 		if (x->nsub[f])
-			probe_sub(m, x->sub[f], x->nsub[f], v);
+			probe_sub(m, x->sub[f], x->nsub[f], v, f);
 	}
 	if (x->nsub[KW_FIELD]) {
 		if (ev->f[SIEM_F_MESSAGE].p)
 			probe_sub(m, x->sub[KW_FIELD], x->nsub[KW_FIELD],
-				  lc_slot(m, SIEM_F_MESSAGE));
+				  lc_slot(m, SIEM_F_MESSAGE), KW_FIELD);
 		if (ev->f[SIEM_F_EVENT_ORIGINAL].p)
 			probe_sub(m, x->sub[KW_FIELD], x->nsub[KW_FIELD],
-				  lc_slot(m, SIEM_F_EVENT_ORIGINAL));
+				  lc_slot(m, SIEM_F_EVENT_ORIGINAL), KW_FIELD);
 	}
 	for (size_t i = 0; i < x->nalways; i++)
 		mark(m, x->always[i]);
