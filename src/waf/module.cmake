@@ -38,5 +38,8 @@ if(NOT BW_FUZZ)
     # tests, which run with leak detection.
     set_tests_properties(waf_diff PROPERTIES LABELS waf-diff
       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+    # Engine benchmark (bench/waf/run.sh), not a test.
+    add_executable(waf_bench bench/waf/waf_bench.c)
+    target_link_libraries(waf_bench PRIVATE bw_waf PkgConfig::MODSEC)
   endif()
 endif()

@@ -54,10 +54,8 @@ static int do_setvar(struct waf_tx *tx, const struct waf_exec *x)
 					    : __builtin_sub_overflow(a, b, &r))
 			r = a; /* saturate by not changing */
 		char tmp[24];
-		int n = bw_snprintf(tmp, sizeof(tmp), "%lld", (long long)r);
-		if (n < 0)
-			return -1;
-		return waf_col_set(tx, x->col, key, bw_str_make(tmp, (size_t)n));
+		size_t n = waf_i64_str(r, tmp);
+		return waf_col_set(tx, x->col, key, bw_str_make(tmp, n));
 	}
 	}
 	return 0;

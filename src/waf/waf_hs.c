@@ -246,6 +246,13 @@ int waf_engine_prepare(struct waf_parse *p)
 			for (struct waf_rule *l = pr->rules[i]; l && rc == 0;
 			     l = l->chain_next) {
 				rc = prepare_tfns(p, &pt, l);
+				for (size_t t = 0; t < l->ntargets; t++) {
+					struct waf_target *tg = &l->targets[t];
+					if (tg->exclude)
+						l->has_excl = true;
+					if (tg->sel_kind == WAF_SEL_NAME)
+						tg->sel_hash = waf_key_hash(tg->sel);
+				}
 				if (rc || p->lim.no_hyperscan)
 					continue;
 				switch (l->op.id) {

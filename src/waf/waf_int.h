@@ -168,6 +168,7 @@ struct waf_target {
 	enum waf_sel_kind sel_kind;
 	struct bw_str sel;   /* selector text without quotes or slashes */
 	pcre2_code *sel_re;  /* WAF_SEL_REGEX only */
+	uint32_t sel_hash;   /* runtime: waf_key_hash(sel) for NAME */
 };
 
 /* --------------------------------------------------------------- macros */
@@ -493,6 +494,7 @@ struct waf_rule {
 	 * shares work between rules whose chains start alike. */
 	uint32_t *tfn_ids;
 	const char *tfn_text; /* "t:a,t:b" for explain output */
+	bool has_excl;        /* some target is a !exclusion */
 };
 
 struct waf_phase_rules {
@@ -745,6 +747,10 @@ int waf_macro_expand(struct waf_tx *tx, const struct waf_macro *m,
 bool waf_var_first(struct waf_tx *tx, enum waf_var_id var, struct bw_str key,
 		   struct bw_str *out);
 char *waf_tx_strdup(struct waf_tx *tx, const char *p, size_t n);
+/* Decimal form of v into out (NUL-terminated); returns the length. */
+size_t waf_i64_str(int64_t v, char out[24]);
+/* The case-insensitive hash writable collections index keys with. */
+uint32_t waf_key_hash(struct bw_str k);
 /* FULL_REQUEST on demand (headers and body as ModSecurity joins them). */
 bool waf_tx_full_request(struct waf_tx *tx, struct bw_str *out, bool length);
 /* ModSecurity's string-to-int: leading blanks, sign, digits; 0 otherwise */

@@ -7,6 +7,7 @@
  */
 #include "waf/waf_int.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -144,12 +145,23 @@ const struct waf_var_info *waf_var_lookup(const char *name, size_t len)
 	return NULL;
 }
 
+static const char *var_names[WAF_VAR__COUNT];
+static pthread_once_t var_names_once = PTHREAD_ONCE_INIT;
+
+static void var_names_init(void)
+{
+	/* the first entry for an id is its canonical name (aliases follow) */
+	for (size_t i = BW_ARRAY_LEN(vars); i-- > 0;)
+		var_names[vars[i].id] = vars[i].name;
+}
+
+/* Called for every match the engine records, so a table, not a scan. */
 const char *waf_var_name(enum waf_var_id id)
 {
-	for (size_t i = 0; i < BW_ARRAY_LEN(vars); i++)
-		if (vars[i].id == id)
-			return vars[i].name;
-	return "?";
+	pthread_once(&var_names_once, var_names_init);
+	if ((unsigned)id >= WAF_VAR__COUNT || !var_names[id])
+		return "?";
+	return var_names[id];
 }
 
 struct op_name {

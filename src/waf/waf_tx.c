@@ -175,8 +175,9 @@ int waf_add_arg(struct waf_tx *tx, const char *origin, const char *k,
 	}
 	tx->nargs++;
 	tx->args_combined += klen + vlen;
-	return waf_scal_setf(tx, WAF_VAR_ARGS_COMBINED_SIZE, "%llu",
-			     (unsigned long long)tx->args_combined);
+	char num[24];
+	size_t nl = waf_i64_str((int64_t)tx->args_combined, num);
+	return waf_scal_set(tx, WAF_VAR_ARGS_COMBINED_SIZE, num, nl);
 }
 
 size_t waf_urldecode_nonstrict(char *s, size_t len, bool *invalid)

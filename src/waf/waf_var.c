@@ -59,6 +59,23 @@ int64_t waf_atoi(struct bw_str s)
 	return neg ? -v : v;
 }
 
+size_t waf_i64_str(int64_t v, char out[24])
+{
+	char tmp[24];
+	size_t n = 0, o = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[o++] = '-';
+	while (n)
+		out[o++] = tmp[--n];
+	out[o] = 0;
+	return o;
+}
+
 /* ---------------------------------------------------------- collections */
 
 static bool writable(enum waf_var_id c)
@@ -140,18 +157,29 @@ static int idx_insert(struct waf_tx *tx, struct waf_col *c, uint32_t item)
 	return 0;
 }
 
-static struct waf_kv *idx_find(const struct waf_col *c, struct bw_str k)
+static struct waf_kv *idx_find_h(const struct waf_col *c, struct bw_str k,
+				 uint32_t hash)
 {
 	if (!c->idx_cap)
 		return NULL;
 	uint32_t mask = c->idx_cap - 1;
-	for (uint32_t h = key_hash(k) & mask;; h = (h + 1) & mask) {
+	for (uint32_t h = hash & mask;; h = (h + 1) & mask) {
 		if (!c->idx[h])
 			return NULL;
 		struct waf_kv *kv = &c->v[c->idx[h] - 1];
 		if (key_eq(kv->key, k))
 			return kv;
 	}
+}
+
+static struct waf_kv *idx_find(const struct waf_col *c, struct bw_str k)
+{
+	return c->idx_cap ? idx_find_h(c, k, key_hash(k)) : NULL;
+}
+
+uint32_t waf_key_hash(struct bw_str k)
+{
+	return key_hash(k);
 }
 
 int waf_col_set(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
@@ -461,9 +489,12 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 		for (uint32_t i = 0; i < c->n; i++)
 			if (c->v[i].val.p && sel_match(t, c->v[i].key))
 				n++;
-		struct bw_str s = arena_fmt(tx, "%zu", n);
-		if (!s.p)
+		char num[24];
+		size_t nl = waf_i64_str((int64_t)n, num);
+		char *d = waf_tx_strdup(tx, num, nl);
+		if (!d)
 			return -1;
+		struct bw_str s = bw_str_make(d, nl);
 		return waf_vals_push(tx, (struct waf_val){ t->var, true, BW_STR(""), s });
 	}
 	if (t->var == WAF_VAR_XML)
@@ -480,10 +511,10 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 	}
 	/* A named selector on an indexed collection is one lookup. */
 	if (t->sel_kind == WAF_SEL_NAME && c->idx_cap) {
-		const struct waf_kv *kv = idx_find(c, t->sel);
+		const struct waf_kv *kv = idx_find_h(c, t->sel, t->sel_hash);
 		if (!kv || !kv->val.p)
 			return 0;
-		if (apply_excl && excluded(r, t->var, kv->key))
+		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key))
 			return 0;
 		if (apply_excl && waf_target_removed(tx, r, t->var, kv->key))
 			return 0;
@@ -494,7 +525,7 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 		const struct waf_kv *kv = &c->v[i];
 		if (!kv->val.p || !sel_match(t, kv->key))
 			continue;
-		if (apply_excl && excluded(r, t->var, kv->key))
+		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key))
 			continue;
 		if (apply_excl && waf_target_removed(tx, r, t->var, kv->key))
 			continue;
@@ -532,7 +563,8 @@ int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r)
 		}
 		if (t->count)
 			v = BW_STR("1");
-		if (!t->count && excluded(r, t->var, bw_str_make(NULL, 0)))
+		if (!t->count && r->has_excl &&
+		    excluded(r, t->var, bw_str_make(NULL, 0)))
 			continue;
 		if (waf_vals_push(tx, (struct waf_val){ t->var, t->count, BW_STR(""),
 						v }) != 0)
