@@ -10,3 +10,10 @@ bw_module(iam
 bw_unit_test(test_iam iam src/iam/tests/test_iam.c)
 set_tests_properties(test_iam PROPERTIES TIMEOUT 300)
 bw_unit_test(test_iam_api iam src/iam/tests/test_iam_api.c)
+# Benchmark (bench/iam/run.sh), not a test.
+if(NOT BW_FUZZ)
+  add_executable(iam_bench ${CMAKE_SOURCE_DIR}/bench/iam/iam_bench.c)
+  target_link_libraries(iam_bench PRIVATE bw_iam)
+endif()
+bw_fuzz_target(fuzz_iam_parse iam src/iam/fuzz/fuzz_iam_parse.c
+  ${CMAKE_SOURCE_DIR}/src/iam/fuzz/corpus_iam_parse)

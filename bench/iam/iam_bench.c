@@ -1,0 +1,204 @@
+/*
+ * iam_bench — the numbers behind the identity defaults (IAM.md):
+ *  1. Argon2id cost for OWASP's parameter rows and stronger ones, one
+ *     thread, median of N hashes — used to pick the default;
+ *  2. password logins per second on one core through iam_login (store
+ *     reads, Argon2id, session write) with the default parameters;
+ *  3. bearer authentication (session lookup) per second;
+ *  4. JWS sign and JWT verify per second for ES256, EdDSA, RS256, HS256.
+ * Usage: iam_bench [-n hashes] [-s seconds] [-d dir]
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <argon2.h>
+
+#include "crypto/crypto.h"
+#include "iam/iam.h"
+#include "store/store.h"
+
+static int cmp64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void bench_argon2(int n)
+{
+	static const struct {
+		uint32_t m, t, p;
+		const char *note;
+	} rows[] = {
+		{ 47104, 1, 1, "OWASP row 1" }, { 19456, 2, 1, "OWASP row 2 (floor, default)" },
+		{ 12288, 3, 1, "OWASP row 3" }, { 9216, 4, 1, "OWASP row 4" },
+		{ 7168, 5, 1, "OWASP row 5" },  { 65536, 2, 1, "stronger" },
+		{ 65536, 3, 1, "RFC 9106 second choice (64 MiB, t=3)" },
+	};
+	printf("Argon2id, one thread, median of %d:\n", n);
+	printf("| m (KiB) | t | p | ms | note |\n|---:|---:|---:|---:|---|\n");
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		int64_t *t = calloc((size_t)n, sizeof(int64_t));
+		char out[256];
+		uint8_t salt[16] = { 1 };
+		for (int i = 0; i < n; i++) {
+			int64_t a = bw_clock_mono_ns();
+			if (argon2id_hash_encoded(rows[r].t, rows[r].m, rows[r].p, "password", 8,
+						  salt, 16, 32, out, sizeof(out)) != ARGON2_OK)
+				exit(1);
+			t[i] = bw_clock_mono_ns() - a;
+		}
+		qsort(t, (size_t)n, sizeof(int64_t), cmp64);
+		printf("| %u | %u | %u | %.1f | %s |\n", rows[r].m, rows[r].t, rows[r].p,
+		       (double)t[n / 2] / 1e6, rows[r].note);
+		free(t);
+	}
+}
+
+static void bench_logins(const char *dir, double secs)
+{
+	struct bw_err err;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/iam-bench-%ld.db", dir, (long)getpid());
+	struct store_options so = { .path = path };
+	struct store *st = store_open(&so, &err);
+	if (!st) {
+		fprintf(stderr, "store: %s\n", err.msg);
+		exit(1);
+	}
+	struct iam_options o = { .store = st };
+	uint8_t key[32] = { 3 };
+	if (iam_sealer_local(&o.sealer, key, &err) < 0)
+		exit(1);
+	struct iam *iam = iam_new(&o, &err);
+	if (!iam) {
+		fprintf(stderr, "iam: %s\n", err.msg);
+		exit(1);
+	}
+	struct iam_user_spec s = { .name = "bench", .password = "correct horse battery staple",
+				   .password_len = 28 };
+	if (iam_tenant_create(iam, "bench", NULL, NULL, NULL, &err) < 0 ||
+	    iam_user_create(iam, "bench", &s, NULL, &err) < 0) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		exit(1);
+	}
+	struct iam_login_request req = { "bench", "bench", "correct horse battery staple", 28,
+					 "127.0.0.1" };
+	struct iam_login_result r;
+	int64_t end = bw_clock_mono_ns() + (int64_t)(secs * 1e9), start = bw_clock_mono_ns();
+	long n = 0;
+	char tok[128] = "";
+	while (bw_clock_mono_ns() < end) {
+		iam_login(iam, &req, &r);
+		if (r.status != IAM_LOGIN_OK) {
+			fprintf(stderr, "login failed: %d\n", r.status);
+			exit(1);
+		}
+		memcpy(tok, r.session_token, sizeof(tok));
+		n++;
+	}
+	double el = (double)(bw_clock_mono_ns() - start) / 1e9;
+	printf("\nlogins (m=19456 KiB, t=2, p=1), one core: %.1f/s (%.1f ms each)\n", n / el,
+	       el * 1e3 / n);
+	struct iam_principal p;
+	end = bw_clock_mono_ns() + (int64_t)(secs * 1e9);
+	start = bw_clock_mono_ns();
+	n = 0;
+	while (bw_clock_mono_ns() < end) {
+		if (iam_authenticate_bearer(iam, tok, strlen(tok), &p) != 0)
+			exit(1);
+		n++;
+	}
+	el = (double)(bw_clock_mono_ns() - start) / 1e9;
+	printf("bearer (session) authentications, one core: %.0f/s\n", n / el);
+	iam_free(iam);
+	store_close(st);
+	const char *sfx[] = { "", "-wal", "-shm" };
+	for (int i = 0; i < 3; i++) {
+		char f[600];
+		snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
+		unlink(f);
+	}
+}
+
+static void bench_jose(double secs)
+{
+	enum jose_alg algs[] = { JOSE_ALG_ES256, JOSE_ALG_EDDSA, JOSE_ALG_RS256, JOSE_ALG_HS256 };
+	printf("\n| alg | sign/s | verify (JWT)/s |\n|---|---:|---:|\n");
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		struct bw_err err;
+		struct jose_jwk *k = jose_jwk_generate(algs[i], "b", &err);
+		struct jose_signer sg;
+		if (!k || jose_signer_local(&sg, k, algs[i], &err) < 0)
+			exit(1);
+		const char *claims = "{\"iss\":\"https://idp.example\",\"sub\":\"u1\","
+				     "\"aud\":\"api\",\"exp\":4000000000,\"iat\":1700000000}";
+		struct bw_buf tok;
+		bw_buf_init(&tok, 8192);
+		int64_t end = bw_clock_mono_ns() + (int64_t)(secs * 1e9), start = bw_clock_mono_ns();
+		long n = 0;
+		while (bw_clock_mono_ns() < end) {
+			bw_buf_reset(&tok);
+			if (jose_jws_sign(&sg, "at+jwt", claims, strlen(claims), &tok, &err) < 0)
+				exit(1);
+			n++;
+		}
+		double sign_rate = n / ((double)(bw_clock_mono_ns() - start) / 1e9);
+		struct jose_jwks set;
+		jose_jwks_init(&set);
+		struct jose_jwk *vk = algs[i] == JOSE_ALG_HS256 ? k : jose_jwk_public(k, &err);
+		if (jose_jwks_add(&set, vk, &err) < 0)
+			exit(1);
+		struct jose_verifier v = { .keys = &set, .algs = JOSE_ALG_BIT(algs[i]) };
+		struct jose_jwt_rules rules = { .issuer = "https://idp.example", .audience = "api",
+						.typ = "at+jwt", .leeway_s = 60 };
+		struct bw_arena *a = bw_arena_new(16384, 1 << 20);
+		end = bw_clock_mono_ns() + (int64_t)(secs * 1e9);
+		start = bw_clock_mono_ns();
+		n = 0;
+		while (bw_clock_mono_ns() < end) {
+			struct jose_jwt out;
+			bw_arena_free(a);
+			a = bw_arena_new(16384, 1 << 20);
+			if (jose_jwt_verify(&v, &rules, tok.data, tok.len, a, &out, &err) < 0) {
+				fprintf(stderr, "verify: %s\n", err.msg);
+				exit(1);
+			}
+			n++;
+		}
+		double ver_rate = n / ((double)(bw_clock_mono_ns() - start) / 1e9);
+		printf("| %s | %.0f | %.0f |\n", jose_alg_name(algs[i]), sign_rate, ver_rate);
+		bw_arena_free(a);
+		jose_jwks_fini(&set);
+		if (algs[i] != JOSE_ALG_HS256)
+			jose_jwk_free(k);
+		bw_buf_fini(&tok);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int n = 9;
+	double secs = 2;
+	const char *dir = "/var/tmp";
+	int c;
+	while ((c = getopt(argc, argv, "n:s:d:")) != -1) {
+		if (c == 'n')
+			n = (int)strtol(optarg, NULL, 10);
+		else if (c == 's')
+			secs = strtod(optarg, NULL);
+		else if (c == 'd')
+			dir = optarg;
+		else
+			return 2;
+	}
+	if (n < 1)
+		n = 1;
+	log_init("bench", BW_LOG_WARN, 2);
+	bench_argon2(n);
+	bench_logins(dir, secs);
+	bench_jose(secs);
+	return 0;
+}
