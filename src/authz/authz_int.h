@@ -432,6 +432,10 @@ struct authz_redges {
 };
 int authz_redges_build(struct authz_model *m) BW_WUR;
 
+/* The built-in platform model (platform.fga), embedded at build time by
+ * embed.cmake into authz_platform_fga.c. NUL-terminated. */
+extern const char authz_platform_fga[];
+
 /* -------------------------------------------------------------- helpers */
 
 /* A 26-character ULID (Crockford base32, ms time + 80 random bits) for

@@ -1,12 +1,24 @@
 # authz: relationship-based authorization (OpenFGA semantics).
+
+# The platform model is compiled in from its .fga source.
+set(AUTHZ_FGA_C ${CMAKE_BINARY_DIR}/generated/authz_platform_fga.c)
+add_custom_command(OUTPUT ${AUTHZ_FGA_C}
+  COMMAND ${CMAKE_COMMAND} -DIN=${CMAKE_SOURCE_DIR}/src/authz/platform.fga
+          -DOUT=${AUTHZ_FGA_C} -DNAME=authz_platform_fga -DHEADER=authz/authz_int.h
+          -P ${CMAKE_SOURCE_DIR}/src/authz/embed.cmake
+  DEPENDS ${CMAKE_SOURCE_DIR}/src/authz/platform.fga ${CMAKE_SOURCE_DIR}/src/authz/embed.cmake
+  COMMENT "Embedding the platform authorization model")
+
 bw_module(authz
   SOURCES src/authz/authz_cel.c src/authz/authz_model.c src/authz/authz_dsl.c
           src/authz/authz_json.c src/authz/authz_index.c src/authz/authz_eval.c
           src/authz/authz_list.c src/authz/authz_engine.c src/authz/authz_api.c
+          src/authz/authz_platform.c ${AUTHZ_FGA_C}
   DEPS core json conf store api event audit)
 
 bw_unit_test(test_authz_cel authz src/authz/tests/test_authz_cel.c)
 bw_unit_test(test_authz_model authz src/authz/tests/test_authz_model.c)
+bw_unit_test(test_authz_platform authz src/authz/tests/test_authz_platform.c)
 
 # Semantic test vectors (tests/authz/*.yaml), run in process; the same
 # binary runs them against a daemon with --url.
