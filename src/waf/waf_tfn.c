@@ -635,16 +635,16 @@ static size_t t_remove_comments_char(const unsigned char *in, size_t n,
 {
 	size_t j = 0, i = 0;
 	while (i < n) {
-		if (i + 1 < n && ((in[i] == '/' && in[i + 1] == '*') ||
-				  (in[i] == '*' && in[i + 1] == '/') ||
-				  (in[i] == '-' && in[i + 1] == '-'))) {
-			i += 2;
-		} else if (i + 3 < n && in[i] == '<' && in[i + 1] == '!' &&
-			   in[i + 2] == '-' && in[i + 3] == '-') {
+		if (i + 3 < n && in[i] == '<' && in[i + 1] == '!' &&
+		    in[i + 2] == '-' && in[i + 3] == '-') {
 			i += 4;
 		} else if (i + 2 < n && in[i] == '-' && in[i + 1] == '-' &&
 			   in[i + 2] == '>') {
 			i += 3;
+		} else if (i + 1 < n && ((in[i] == '/' && in[i + 1] == '*') ||
+					 (in[i] == '*' && in[i + 1] == '/') ||
+					 (in[i] == '-' && in[i + 1] == '-'))) {
+			i += 2;
 		} else if (in[i] == '#') {
 			i++;
 		} else {

@@ -1,0 +1,579 @@
+/*
+ * Engine tests: how a transaction populates variables from the request
+ * line and headers, every operator, the actions (setvar, chains, capture,
+ * multiMatch, skip/skipAfter, ctl exclusions, disruptive actions, modes),
+ * phase behaviour, the explain records and the JSON audit entry, and
+ * fail-closed behaviour when a transaction runs out of memory.
+ */
+#include "waf_test_util.h"
+#include "json/json.h"
+
+/* ------------------------------------------------------------ variables */
+
+static void test_request_line_vars(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,nolog,"
+		"setvar:tx.fn=%{REQUEST_FILENAME},setvar:tx.bn=%{REQUEST_BASENAME},"
+		"setvar:tx.qs=%{QUERY_STRING},setvar:tx.uri=%{REQUEST_URI},"
+		"setvar:tx.raw=%{REQUEST_URI_RAW},setvar:tx.line=%{REQUEST_LINE},"
+		"setvar:tx.proto=%{REQUEST_PROTOCOL},setvar:tx.m=%{REQUEST_METHOD},"
+		"setvar:tx.a=%{ARGS.a},setvar:tx.b=%{ARGS_GET.B},"
+		"setvar:tx.addr=%{REMOTE_ADDR},setvar:tx.port=%{SERVER_PORT},"
+		"setvar:tx.host=%{SERVER_NAME},setvar:tx.id=%{UNIQUE_ID}\"\n");
+	struct treq r = { .uri = "/dir/my%20file.php?a=1+2&b=%3Cx%3E&c",
+			  .headers = { { "Host", "example.com:8443" } } };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_string_equal(txvar(tx, "TX", "fn"), "/dir/my file.php");
+	assert_string_equal(txvar(tx, "TX", "bn"), "my file.php");
+	assert_string_equal(txvar(tx, "TX", "qs"), "a=1+2&b=%3Cx%3E&c");
+	assert_string_equal(txvar(tx, "TX", "uri"), "/dir/my file.php?a=1+2&b=<x>&c");
+	assert_string_equal(txvar(tx, "TX", "raw"), "/dir/my%20file.php?a=1+2&b=%3Cx%3E&c");
+	assert_string_equal(txvar(tx, "TX", "line"),
+			    "GET /dir/my%20file.php?a=1+2&b=%3Cx%3E&c HTTP/1.1");
+	assert_string_equal(txvar(tx, "TX", "proto"), "HTTP/1.1");
+	assert_string_equal(txvar(tx, "TX", "m"), "GET");
+	assert_string_equal(txvar(tx, "TX", "a"), "1 2");      /* '+' decoded */
+	assert_string_equal(txvar(tx, "TX", "b"), "<x>");      /* names: any case */
+	assert_string_equal(txvar(tx, "TX", "addr"), "10.1.2.3");
+	assert_string_equal(txvar(tx, "TX", "port"), "443");
+	assert_string_equal(txvar(tx, "TX", "host"), "example.com");
+	assert_string_equal(txvar(tx, "TX", "id"), "test-1");
+	assert_string_equal(txvar(tx, "ARGS", "c"), "");        /* no '=' */
+	/* a + "1 2", b + "<x>", c + "" */
+	assert_string_equal(txvar(tx, "ARGS_COMBINED_SIZE", NULL), "9");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_absolute_uri_and_cookies(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule &REQUEST_COOKIES \"@eq 3\" \"id:1,phase:1,pass\"\n"
+		"SecRule REQUEST_COOKIES_NAMES \"@streq spaced\" \"id:2,phase:1,pass\"\n"
+		"SecRule REQUEST_HEADERS:user-agent \"@contains curl\" \"id:3,phase:1,pass\"\n"
+		"SecRule &REQUEST_HEADERS:X-Missing \"@eq 0\" \"id:4,phase:1,pass\"\n"
+		"SecRule REQUEST_URI \"@streq /p\" \"id:5,phase:1,pass\"\n"
+		"SecRule AUTH_TYPE \"@streq Basic\" \"id:6,phase:1,pass\"\n");
+	struct treq r = { .uri = "http://h.example/p",
+			  .headers = { { "Cookie", "a=1; ;  spaced=x=y;b; =v " },
+				       { "User-Agent", "curl/8" },
+				       { "Authorization", "Basic Zm9vOmJhcg==" } } };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_true(matched(tx, 1)); /* a, spaced, b; the empty name is skipped */
+	assert_true(matched(tx, 2));
+	assert_string_equal(txvar(tx, "REQUEST_COOKIES", "spaced"), "x=y");
+	assert_true(matched(tx, 3));
+	assert_true(matched(tx, 4));
+	assert_true(matched(tx, 5));
+	assert_true(matched(tx, 6));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_selectors_and_exclusions(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule ARGS:/^id_/ \"@rx ^7$\" \"id:1,phase:1,pass\"\n"
+		"SecRule ARGS|!ARGS:skip \"@streq bad\" \"id:2,phase:1,pass\"\n"
+		"SecRule ARGS|!ARGS:/^sk/ \"@streq bad\" \"id:3,phase:1,pass\"\n"
+		"SecRule &ARGS:/^id_/ \"@eq 2\" \"id:4,phase:1,pass\"\n"
+		"SecRule ARGS_NAMES \"@streq ID_A\" \"id:5,phase:1,pass\"\n");
+	struct treq r = { .uri = "/?ID_A=7&id_b=8&skip=bad" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_true(matched(tx, 1));
+	assert_string_equal(match_of(tx, 1)->var_name, "ARGS:ID_A");
+	assert_false(matched(tx, 2)); /* the only "bad" is excluded */
+	assert_false(matched(tx, 3));
+	assert_true(matched(tx, 4));
+	assert_true(matched(tx, 5));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+/* ------------------------------------------------------------ operators */
+
+struct op_case {
+	const char *op;
+	const char *value;
+	bool match;
+};
+
+static void test_operators(void **s)
+{
+	(void)s;
+	static const struct op_case cases[] = {
+		{ "@rx ^a+b$", "aaab", true },
+		{ "@rx ^a+b$", "aaac", false },
+		{ "(?i)select", "SeLeCt", true },      /* @rx is the default */
+		{ "!@rx x", "abc", true },
+		{ "@rx \\d{3}", "ab12", false },
+		{ "@pm foo bar", "xxBARxx", true },
+		{ "@pm foo bar", "fo ba", false },
+		{ "@streq Abc", "Abc", true },
+		{ "@streq Abc", "abc", false },
+		{ "@contains lo w", "hello world", true },
+		{ "@containsWord cat", "a cat!", true },
+		{ "@containsWord cat", "concatenate", false },
+		{ "@beginsWith /adm", "/admin", true },
+		{ "@endsWith .php", "x.php", true },
+		{ "@endsWith .php", "x.phps", false },
+		{ "@within GET POST", "POST", true },
+		{ "@within GET POST", "PUT", false },
+		{ "@within GET POST", "", true },   /* "" is in everything (v3) */
+		{ "@eq 5", "5", true },
+		{ "@eq 5", " 5abc", true },         /* leading number counts */
+		{ "@eq 0", "abc", true },           /* not a number: 0 */
+		{ "@gt 5", "6", true },
+		{ "@ge 5", "5", true },
+		{ "@lt 5", "-1", true },
+		{ "@le 5", "6", false },
+		{ "@validateByteRange 32-126", "plain text", false },
+		{ "@validateByteRange 32-126", "tab\there", true },
+		{ "@validateUrlEncoding", "a%20b", false },
+		{ "@validateUrlEncoding", "a%2", true },
+		{ "@validateUrlEncoding", "a%zz", true },
+		{ "@validateUtf8Encoding", "caf\xc3\xa9", false },
+		{ "@validateUtf8Encoding", "\xc0\xaf", true },   /* overlong */
+		{ "@validateUtf8Encoding", "\xc3", true },       /* truncated */
+		{ "@validateUtf8Encoding", "\xf4\x90\x80\x80", true }, /* > U+10FFFF */
+		{ "@detectSQLi", "1' or '1'='1", true },
+		{ "@detectSQLi", "O'Reilly", false },
+		{ "@detectXSS", "<script>alert(1)</script>", true },
+		{ "@detectXSS", "a < b", false },
+		{ "@unconditionalMatch", "x", true },
+		{ "@noMatch", "x", false },
+		{ "@rbl bl.example", "1.2.3.4", false },
+		{ "@verifyCC \\d{13,16}", "4111111111111111", true },
+		{ "@verifyCC \\d{13,16}", "4111111111111112", false },
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(cases); i++) {
+		char rules[512];
+		(void)bw_snprintf(rules, sizeof(rules),
+				  ENGINE_ON "SecRule ARGS:v \"%s\" \"id:1,phase:1,pass\"\n",
+				  cases[i].op);
+		struct waf_ruleset *rs = load_rules(rules);
+		struct bw_err err;
+		struct waf_tx *tx = waf_tx_new(rs, NULL, &err);
+		assert_non_null(tx);
+		assert_int_equal(waf_tx_request_line(tx, "GET", 3, "/", 1,
+						     "HTTP/1.1", 8), 0);
+		/* put the raw value in directly: no URL decoding in the way */
+		assert_int_equal(waf_add_arg(tx, "GET", "v", 1, cases[i].value,
+					     strlen(cases[i].value)), 0);
+		struct waf_decision d;
+		assert_int_equal(waf_tx_process_request_headers(tx, &d), 0);
+		if (matched(tx, 1) != cases[i].match) {
+			print_error("%s on \"%s\": expected %s\n", cases[i].op,
+				    cases[i].value,
+				    cases[i].match ? "match" : "no match");
+			fail();
+		}
+		waf_tx_free(tx);
+		waf_ruleset_free(rs);
+	}
+}
+
+static void test_ipmatch(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule REMOTE_ADDR \"@ipMatch 10.1.0.0/16,192.168.1.1\" \"id:1,phase:1,pass\"\n"
+		"SecRule REMOTE_ADDR \"@ipMatch 10.2.0.0/16,::1\" \"id:2,phase:1,pass\"\n");
+	struct treq r = { .uri = "/" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_true(matched(tx, 1));
+	assert_false(matched(tx, 2));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_macro_operand(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,nolog,setvar:tx.limit=3,setvar:'tx.allowed=GET HEAD'\"\n"
+		"SecRule ARGS:n \"@gt %{tx.limit}\" \"id:2,phase:1,pass\"\n"
+		"SecRule REQUEST_METHOD \"!@within %{tx.allowed}\" \"id:3,phase:1,pass\"\n"
+		"SecRule ARGS:n \"@rx ^%{tx.limit}0$\" \"id:4,phase:1,pass\"\n");
+	struct treq r = { .method = "PUT", .uri = "/?n=30" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_true(matched(tx, 2));
+	assert_true(matched(tx, 3));
+	assert_true(matched(tx, 4)); /* regex compiled from the expanded macro */
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+/* -------------------------------------------------------------- actions */
+
+static void test_setvar(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,nolog,setvar:tx.score=5,"
+		"setvar:tx.score=+10,setvar:tx.score=-3,setvar:tx.flag,"
+		"setvar:tx.gone=x,setvar:!tx.gone,setvar:'tx.msg=id %{rule.id} %{tx.score}',"
+		"setvar:tx.%{tx.score}_key=dyn,setvar:tx.bad=+abc\"\n");
+	struct treq r = { .uri = "/" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_int_equal(waf_tx_score(tx, "score"), 12);
+	assert_string_equal(txvar(tx, "TX", "flag"), "1");
+	assert_null(waf_tx_var(tx, "TX", "gone"));
+	assert_string_equal(txvar(tx, "TX", "msg"), "id 1 12");
+	assert_string_equal(txvar(tx, "TX", "12_KEY"), "dyn"); /* any case */
+	assert_int_equal(waf_tx_score(tx, "bad"), 0);
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_setvar_per_match(void **s)
+{
+	(void)s;
+	/* ModSecurity v3 runs setvar once per matched value */
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule ARGS \"@rx evil\" \"id:1,phase:1,pass,setvar:tx.hits=+1\"\n");
+	struct treq r = { .uri = "/?a=evil&b=ok&c=evil2" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_int_equal(waf_tx_score(tx, "hits"), 2);
+	assert_string_equal(txvar(tx, "MATCHED_VAR_NAME", NULL), "ARGS:c");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_chain_and_capture(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule ARGS:q \"@rx ^(\\w+)-(\\d+)$\" \"id:1,phase:1,pass,capture,chain,"
+		"setvar:tx.first=%{tx.1}\"\n"
+		"  SecRule TX:2 \"@gt 10\" \"setvar:tx.ok=%{tx.2}\"\n"
+		"SecRule ARGS:q \"@rx ^(\\w+)\" \"id:2,phase:1,pass,chain\"\n"
+		"  SecRule ARGS:q \"@rx nomatch\" \"setvar:tx.never=1\"\n");
+	struct treq r = { .uri = "/?q=abc-42" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_true(matched(tx, 1));
+	assert_string_equal(txvar(tx, "TX", "first"), "abc");
+	assert_string_equal(txvar(tx, "TX", "ok"), "42");
+	assert_false(matched(tx, 2)); /* second link fails: no match */
+	assert_null(waf_tx_var(tx, "TX", "never"));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_transformations_and_multimatch(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule ARGS:x \"@streq <script>\" \"id:1,phase:1,pass,t:none,t:urlDecode,t:lowercase\"\n"
+		"SecRule ARGS:x \"@rx ^%3C\" \"id:2,phase:1,pass,t:none,t:urlDecode\"\n"
+		"SecRule ARGS:x \"@rx ^%3C\" \"id:3,phase:1,pass,t:none,t:urlDecode,multiMatch\"\n");
+	/* %253C -> the argument is "%3CSCRIPT%3E" after query decoding */
+	struct treq r = { .uri = "/?x=%253CSCRIPT%253E" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_true(matched(tx, 1));
+	assert_string_equal(match_of(tx, 1)->tfns, "t:urlDecode,t:lowercase");
+	assert_false(matched(tx, 2)); /* only the final value is tested */
+	assert_true(matched(tx, 3));  /* multiMatch tests the raw value too */
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_skip_and_skipafter(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,nolog,skip:1\"\n"
+		"SecAction \"id:2,phase:1,pass,nolog,setvar:tx.skipped=no\"\n"
+		"SecAction \"id:3,phase:1,pass,nolog,skipAfter:END\"\n"
+		"SecAction \"id:4,phase:1,pass,nolog,setvar:tx.after=no\"\n"
+		"SecMarker END\n"
+		"SecAction \"id:5,phase:1,pass,nolog,setvar:tx.end=yes\"\n");
+	struct treq r = { .uri = "/" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_null(waf_tx_var(tx, "TX", "skipped"));
+	assert_null(waf_tx_var(tx, "TX", "after"));
+	assert_string_equal(txvar(tx, "TX", "end"), "yes");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_ctl_exclusions(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule REQUEST_FILENAME \"@streq /a\" \"id:1,phase:1,pass,nolog,"
+		"ctl:ruleRemoveById=10,ctl:ruleRemoveTargetById=11;ARGS:pw,"
+		"ctl:ruleRemoveByTag=t13,ctl:ruleRemoveTargetByTag=t14;ARGS:pw\"\n"
+		"SecRule ARGS \"@rx x\" \"id:10,phase:1,pass\"\n"
+		"SecRule ARGS \"@rx x\" \"id:11,phase:1,pass\"\n"
+		"SecRule ARGS \"@rx y\" \"id:12,phase:1,pass\"\n"
+		"SecRule ARGS \"@rx x\" \"id:13,phase:1,pass,tag:t13\"\n"
+		"SecRule ARGS \"@rx x\" \"id:14,phase:1,pass,tag:t14\"\n");
+	struct treq r = { .uri = "/a?pw=x&other=y" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_false(matched(tx, 10));
+	assert_false(matched(tx, 11)); /* the only x is in a removed target */
+	assert_true(matched(tx, 12));
+	assert_false(matched(tx, 13));
+	assert_false(matched(tx, 14));
+	waf_tx_free(tx);
+	/* without the first rule's condition nothing is removed */
+	struct treq r2 = { .uri = "/b?pw=x" };
+	tx = run_req(rs, &r2, NULL);
+	assert_true(matched(tx, 10));
+	assert_true(matched(tx, 11));
+	assert_true(matched(tx, 13));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_disruptive(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecDefaultAction \"phase:2,log,auditlog,deny,status:418\"\n"
+		"SecRule ARGS:a \"@streq deny\" \"id:1,phase:1,deny,status:401\"\n"
+		"SecRule ARGS:a \"@streq drop\" \"id:2,phase:1,drop\"\n"
+		"SecRule ARGS:a \"@streq redir\" \"id:3,phase:1,redirect:'https://e.example/%{ARGS.a}'\"\n"
+		"SecRule ARGS:a \"@streq block\" \"id:4,phase:2,block\"\n"
+		"SecRule ARGS:a \"@streq allow\" \"id:5,phase:1,allow\"\n"
+		"SecRule ARGS:a \"@rx .\" \"id:6,phase:2,pass,setvar:tx.late=1\"\n");
+	struct waf_decision d;
+	struct treq r = { .uri = "/?a=deny" };
+	struct waf_tx *tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_DENY);
+	assert_int_equal(d.status, 401);
+	assert_int_equal(d.rule_id, 1);
+	assert_int_equal(d.phase, 1);
+	assert_null(waf_tx_var(tx, "TX", "late")); /* phase 2 never ran */
+	assert_true(match_of(tx, 1)->disruptive);
+	waf_tx_free(tx);
+
+	r.uri = "/?a=drop";
+	tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_DROP);
+	waf_tx_free(tx);
+
+	r.uri = "/?a=redir";
+	tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_REDIRECT);
+	assert_int_equal(d.status, 302);
+	assert_string_equal(d.location, "https://e.example/redir");
+	waf_tx_free(tx);
+
+	r.uri = "/?a=block"; /* block takes the phase's default: deny 418 */
+	tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_DENY);
+	assert_int_equal(d.status, 418);
+	waf_tx_free(tx);
+
+	r.uri = "/?a=allow"; /* allow skips the remaining request rules */
+	tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_ALLOW);
+	assert_null(waf_tx_var(tx, "TX", "late"));
+	waf_tx_free(tx);
+
+	/* detection-only route: everything matches, nothing disrupts */
+	r.uri = "/?a=deny";
+	r.mode = WAF_MODE_DETECT;
+	tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_PASS);
+	assert_true(matched(tx, 1));
+	assert_string_equal(txvar(tx, "TX", "late"), "1");
+	waf_tx_free(tx);
+
+	/* mode off: no rule runs at all */
+	r.off = true;
+	tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_PASS);
+	assert_int_equal(waf_tx_match_count(tx), 0);
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_engine_settings(void **s)
+{
+	(void)s;
+	/* SecRuleEngine DetectionOnly downgrades a blocking route */
+	struct waf_ruleset *rs = load_rules(
+		"SecRuleEngine DetectionOnly\n"
+		"SecRule ARGS \"@rx x\" \"id:1,phase:1,deny\"\n");
+	struct waf_decision d;
+	struct treq r = { .uri = "/?a=x" };
+	struct waf_tx *tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_PASS);
+	assert_true(matched(tx, 1));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+
+	/* ctl:ruleEngine=Off stops the rest of the transaction */
+	rs = load_rules(ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,nolog,ctl:ruleEngine=Off\"\n"
+		"SecRule ARGS \"@rx x\" \"id:2,phase:1,deny\"\n");
+	tx = run_req(rs, &r, &d);
+	assert_int_equal(d.verdict, WAF_PASS);
+	assert_false(matched(tx, 2));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+
+	/* v3 runs no phase-2 rule without request body access */
+	rs = load_rules("SecRuleEngine On\nSecRequestBodyAccess Off\n"
+			"SecAction \"id:1,phase:2,pass,setvar:tx.p2=1\"\n");
+	tx = run_req(rs, &r, &d);
+	assert_null(waf_tx_var(tx, "TX", "p2"));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+
+	/* body over the limit with Reject: 413 before phase 2 */
+	rs = load_rules(ENGINE_ON "SecRequestBodyLimit 10\n"
+			"SecRequestBodyLimitAction Reject\n"
+			"SecAction \"id:1,phase:2,pass,setvar:tx.p2=1\"\n");
+	struct treq big = { .method = "POST", .uri = "/",
+			    .body = "0123456789abcdef" };
+	tx = run_req(rs, &big, &d);
+	assert_int_equal(d.verdict, WAF_DENY);
+	assert_int_equal(d.status, 413);
+	assert_string_equal(txvar(tx, "INBOUND_DATA_ERROR", NULL), "1");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_log_flags(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,log,msg:'m1',logdata:'%{REQUEST_METHOD}',severity:2,tag:a,tag:'b %{REQUEST_METHOD}'\"\n"
+		"SecAction \"id:2,phase:1,pass,nolog\"\n"
+		"SecAction \"id:3,phase:1,pass,log,noauditlog\"\n"
+		"SecAction \"id:4,phase:1,pass,noauditlog,log\"\n");
+	struct treq r = { .uri = "/" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	const struct waf_match *m = match_of(tx, 1);
+	assert_true(m->logged);
+	assert_string_equal(m->msg, "m1");
+	assert_string_equal(m->logdata, "GET");
+	assert_int_equal(m->severity, 2);
+	assert_int_equal(m->ntags, 2);
+	assert_string_equal(m->tags[1], "b GET");
+	assert_false(match_of(tx, 2)->logged);
+	assert_false(match_of(tx, 3)->logged); /* v3: noauditlog after log */
+	assert_true(match_of(tx, 4)->logged);
+	assert_string_equal(txvar(tx, "HIGHEST_SEVERITY", NULL), "2");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_audit_json(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecComponentSignature \"OWASP_CRS/3.3.4\"\n"
+		"SecRule ARGS:q \"@rx evil\" \"id:942100,phase:1,deny,msg:'bad',logdata:'%{MATCHED_VAR}',severity:CRITICAL,tag:attack-sqli,ver:'v1'\"\n");
+	struct treq r = { .uri = "/s?q=evil%22", .headers = { { "Host", "x\"y" } } };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	struct bw_buf b;
+	bw_buf_init(&b, 1 << 20);
+	assert_int_equal(waf_tx_audit_json(tx, &b, false), 0);
+	struct bw_arena *a = bw_arena_new(4096, 1 << 20);
+	struct bw_err err;
+	const struct json_value *v = json_parse(a, b.data, b.len, NULL, &err);
+	assert_non_null(v);
+	const struct json_value *t = json_get(v, "transaction");
+	assert_string_equal(json_get_str(t, "client_ip", ""), "10.1.2.3");
+	assert_string_equal(json_get_str(t, "unique_id", ""), "test-1");
+	const struct json_value *req = json_get(t, "request");
+	assert_string_equal(json_get_str(req, "method", ""), "GET");
+	assert_string_equal(json_get_str(req, "uri", ""), "/s?q=evil%22");
+	assert_string_equal(json_get_str(json_get(req, "headers"), "Host", ""), "x\"y");
+	assert_null(json_get(req, "body"));
+	assert_int_equal(json_get_int(json_get(t, "response"), "http_code", 0), 403);
+	const struct json_value *msgs = json_get(t, "messages");
+	assert_int_equal(msgs->u.arr.n, 1);
+	const struct json_value *det = json_get(msgs->u.arr.items[0], "details");
+	assert_string_equal(json_get_str(msgs->u.arr.items[0], "message", ""), "bad");
+	assert_string_equal(json_get_str(det, "ruleId", ""), "942100");
+	assert_string_equal(json_get_str(det, "data", ""), "evil\"");
+	assert_string_equal(json_get_str(det, "severity", ""), "2");
+	assert_string_equal(json_get_str(det, "ver", ""), "v1");
+	assert_string_equal(json_get(det, "tags")->u.arr.items[0]->u.str.p,
+			    "attack-sqli");
+	bw_arena_free(a);
+	bw_buf_fini(&b);
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_out_of_memory_fails_closed(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule ARGS \"@rx x\" \"id:1,phase:1,pass\"\n");
+	struct bw_err err;
+	struct waf_tx_opts o = { .mode = WAF_MODE_BLOCK, .arena_max = 64 << 10 };
+	struct waf_tx *tx = waf_tx_new(rs, &o, &err);
+	assert_non_null(tx);
+	char big[8192];
+	memset(big, 'a', sizeof(big));
+	int rc = 0;
+	for (int i = 0; i < 64 && rc == 0; i++)
+		rc = waf_tx_request_header(tx, "X-Pad", 5, big, sizeof(big));
+	assert_int_equal(rc, -1);
+	struct waf_decision d;
+	assert_int_equal(waf_tx_process_request_headers(tx, &d), -1);
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+static void test_phase_order(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,nolog,setvar:tx.n=+1\"\n"
+		"SecAction \"id:3,phase:3,pass,nolog,setvar:tx.r=%{RESPONSE_STATUS}\"\n"
+		"SecAction \"id:5,phase:5,pass,nolog,setvar:tx.l=1\"\n");
+	struct bw_err err;
+	struct waf_tx *tx = waf_tx_new(rs, NULL, &err);
+	struct waf_decision d;
+	assert_int_equal(waf_tx_request_line(tx, "GET", 3, "/", 1, "HTTP/1.1", 8), 0);
+	/* phase 2 first: phase 1 runs implicitly, once */
+	assert_int_equal(waf_tx_process_request_body(tx, &d), 0);
+	assert_int_equal(waf_tx_process_request_headers(tx, &d), 0);
+	assert_int_equal(waf_tx_score(tx, "n"), 1);
+	assert_int_equal(waf_tx_response_status(tx, 404, "HTTP/1.1", 8), 0);
+	assert_int_equal(waf_tx_process_response_headers(tx, &d), 0);
+	assert_string_equal(txvar(tx, "TX", "r"), "404");
+	assert_int_equal(waf_tx_process_logging(tx), 0);
+	assert_int_equal(waf_tx_process_logging(tx), 0);
+	assert_string_equal(txvar(tx, "TX", "l"), "1");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_request_line_vars),
+		cmocka_unit_test(test_absolute_uri_and_cookies),
+		cmocka_unit_test(test_selectors_and_exclusions),
+		cmocka_unit_test(test_operators),
+		cmocka_unit_test(test_ipmatch),
+		cmocka_unit_test(test_macro_operand),
+		cmocka_unit_test(test_setvar),
+		cmocka_unit_test(test_setvar_per_match),
+		cmocka_unit_test(test_chain_and_capture),
+		cmocka_unit_test(test_transformations_and_multimatch),
+		cmocka_unit_test(test_skip_and_skipafter),
+		cmocka_unit_test(test_ctl_exclusions),
+		cmocka_unit_test(test_disruptive),
+		cmocka_unit_test(test_engine_settings),
+		cmocka_unit_test(test_log_flags),
+		cmocka_unit_test(test_audit_json),
+		cmocka_unit_test(test_out_of_memory_fails_closed),
+		cmocka_unit_test(test_phase_order),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
