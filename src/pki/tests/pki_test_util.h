@@ -1,0 +1,105 @@
+/*
+ * Helpers the pki tests share: building CSRs (honest and hostile) with
+ * OpenSSL, running the openssl command line on files, temp directories.
+ */
+#ifndef BW_PKI_TEST_UTIL_H
+#define BW_PKI_TEST_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "pki/pki.h"
+
+/* A CSR for key with CN (may be NULL) and SANs in OpenSSL's config
+ * syntax ("DNS:a.example.com,IP:10.0.0.1"; may be NULL), as DER in a
+ * malloc'd buffer. */
+static inline unsigned char *tu_csr(EVP_PKEY *key, const char *cn,
+				    const char *sans, const EVP_MD *md,
+				    size_t *len)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *n = X509_NAME_new();
+	if (cn)
+		X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+					   (const unsigned char *)cn, -1, -1, 0);
+	X509_REQ_set_version(req, X509_REQ_VERSION_1);
+	X509_REQ_set_subject_name(req, n);
+	X509_REQ_set_pubkey(req, key);
+	if (sans) {
+		STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+		X509_EXTENSION *e =
+			X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, sans);
+		if (e)
+			sk_X509_EXTENSION_push(exts, e);
+		X509_REQ_add_extensions(req, exts);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	}
+	X509_REQ_sign(req, key, md);
+	unsigned char *der = NULL;
+	int l = i2d_X509_REQ(req, &der);
+	X509_REQ_free(req);
+	X509_NAME_free(n);
+	unsigned char *out = malloc((size_t)l);
+	memcpy(out, der, (size_t)l);
+	OPENSSL_free(der);
+	*len = (size_t)l;
+	return out;
+}
+
+static inline char *tu_pem(const unsigned char *der, size_t len,
+			   const char *label, size_t *plen)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	PEM_write_bio(bio, label, "", der, (long)len);
+	char *data;
+	long n = BIO_get_mem_data(bio, &data);
+	char *out = malloc((size_t)n + 1);
+	memcpy(out, data, (size_t)n);
+	out[n] = '\0';
+	*plen = (size_t)n;
+	BIO_free(bio);
+	return out;
+}
+
+/* Runs a shell command, returns its exit status; its output goes to
+ * out (up to cap - 1 bytes, NUL-terminated) when out is not NULL. */
+static inline int tu_run(const char *cmd, char *out, size_t cap)
+{
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	size_t n = 0;
+	if (out) {
+		size_t r;
+		while (n + 1 < cap && (r = fread(out + n, 1, cap - 1 - n, f)) > 0)
+			n += r;
+		out[n] = '\0';
+	}
+	char sink[256];
+	while (fread(sink, 1, sizeof(sink), f) > 0)
+		;
+	int st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static inline void tu_write(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (f) {
+		fwrite(p, 1, n, f);
+		fclose(f);
+	}
+}
+
+static inline void *tu_read(const char *path, size_t *n)
+{
+	struct bw_err err;
+	return bw_file_read(path, 1 << 20, n, &err);
+}
+
+#endif
