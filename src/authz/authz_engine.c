@@ -597,6 +597,11 @@ int authz_model_write(struct authz_engine *e, const char *tenant, const char *st
 		goto out;
 	m->created_ns = bw_clock_now_ns();
 	authz_ulid(m->created_ns, m->id);
+	/* ids order the versions: never hand out one below an earlier one */
+	if (s->nmodels)
+		authz_ulid_after(s->models[s->nmodels - 1]->id, m->id);
+	authz_ulid_after(s->model_hwm, m->id);
+	memcpy(s->model_hwm, m->id, sizeof(s->model_hwm));
 	/* bind (interning the model's names) while we hold the lock; if the
 	 * write fails the extra symbols are harmless */
 	int brc = authz_model_bind(m, &s->syms);

@@ -266,6 +266,7 @@ struct authz_fstore {
 	struct authz_tupset ts;
 	struct authz_model **models;
 	size_t nmodels, capmodels;
+	char model_hwm[AUTHZ_ID_LEN + 1]; /* highest model id handed out */
 	_Atomic uint64_t revision; /* last committed write, bumped on apply */
 	uint32_t tag;              /* distinct per store instance (cache keys) */
 };
@@ -441,6 +442,9 @@ extern const char authz_platform_fga[];
 /* A 26-character ULID (Crockford base32, ms time + 80 random bits) for
  * store and model ids, as OpenFGA uses. out holds AUTHZ_ID_LEN + 1. */
 void authz_ulid(int64_t now_ns, char out[AUTHZ_ID_LEN + 1]);
+/* A ULID greater than prev (prev + 1) when out is not already greater:
+ * ids handed out in the same millisecond stay ordered. */
+void authz_ulid_after(const char *prev, char out[AUTHZ_ID_LEN + 1]);
 bool authz_valid_ulid(const char *s);
 
 #endif

@@ -468,6 +468,22 @@ void authz_ulid(int64_t now_ns, char out[AUTHZ_ID_LEN + 1])
 	out[AUTHZ_ID_LEN] = 0;
 }
 
+void authz_ulid_after(const char *prev, char out[AUTHZ_ID_LEN + 1])
+{
+	if (!prev || !*prev || strcmp(out, prev) > 0)
+		return;
+	memcpy(out, prev, AUTHZ_ID_LEN + 1);
+	for (int i = AUTHZ_ID_LEN - 1; i >= 0; i--) {
+		const char *p = strchr(crockford, out[i]);
+		size_t v = p ? (size_t)(p - crockford) : 0;
+		if (v < 31) {
+			out[i] = crockford[v + 1];
+			return;
+		}
+		out[i] = crockford[0]; /* carry */
+	}
+}
+
 bool authz_valid_ulid(const char *s)
 {
 	if (!s || strlen(s) != AUTHZ_ID_LEN || s[0] > '7')

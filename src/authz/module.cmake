@@ -19,6 +19,7 @@ bw_module(authz
 bw_unit_test(test_authz_cel authz src/authz/tests/test_authz_cel.c)
 bw_unit_test(test_authz_model authz src/authz/tests/test_authz_model.c)
 bw_unit_test(test_authz_platform authz src/authz/tests/test_authz_platform.c)
+bw_unit_test(test_authz_engine authz src/authz/tests/test_authz_engine.c)
 
 # Semantic test vectors (tests/authz/*.yaml), run in process; the same
 # binary runs them against a daemon with --url.

@@ -332,6 +332,14 @@ static void test_ulid(void **state)
 	assert_false(authz_valid_ulid("01HF7YAT00!"));
 	assert_false(authz_valid_ulid("81HF7YAT000000000000000000"));
 	assert_false(authz_valid_ulid("01HF7YAT0000000000000000IL"));
+	/* same millisecond: the next id is the previous plus one, with carry */
+	char c[AUTHZ_ID_LEN + 1] = "01HF7YAT00000000000000000Z";
+	authz_ulid_after("01HF7YAT00000000000000000Z", c);
+	assert_string_equal(c, "01HF7YAT000000000000000010");
+	char d[AUTHZ_ID_LEN + 1];
+	memcpy(d, b, sizeof(d));
+	authz_ulid_after(a, d); /* already greater: unchanged */
+	assert_string_equal(d, b);
 }
 
 int main(void)
