@@ -41,11 +41,17 @@ static void policy(const char *s, size_t n)
 	struct bw_buf b;
 	bw_buf_init(&b, 16384);
 	CHECK(iam_policy_to_json(&p, &b) == 0);
-	memset(&q, 0xa5, sizeof(q));
+	/* Compare through the serialised form: the structs' padding bytes
+	 * are not part of their value. */
 	iam_policy_defaults(&q);
+	q.pw_history = p.pw_history == 7 ? 8 : 7; /* must be overwritten */
 	CHECK(iam_policy_from_json(b.data, b.len, &q, &err) == 0);
-	CHECK(memcmp(&p, &q, sizeof(p)) == 0);
+	struct bw_buf b2;
+	bw_buf_init(&b2, 16384);
+	CHECK(iam_policy_to_json(&q, &b2) == 0);
+	CHECK(b.len == b2.len && memcmp(b.data, b2.data, b.len) == 0);
 	bw_buf_fini(&b);
+	bw_buf_fini(&b2);
 }
 
 static void blocklist(const char *s, size_t n)
