@@ -512,6 +512,20 @@ int iam_apikey_list(struct iam *iam, const char *tenant, const char *user_id,
  * leak scanners). Non-blocking. */
 bool iam_apikey_looks_valid(const char *token, size_t len);
 
+/* ------------------------------------------------------------ bootstrap */
+
+#define IAM_BOOTSTRAP_PW_LEN 24
+
+/*
+ * For `bulwark init`: creates platform user `name` with a random one-time
+ * password (24 base64url characters, 144 bits) that must be changed at
+ * the first login. OUT: password (NUL-terminated; show it once, then wipe
+ * it), u (may be NULL). 409 "conflict" when the user exists.
+ */
+int iam_bootstrap_admin(struct iam *iam, const char *name,
+			char password[IAM_BOOTSTRAP_PW_LEN + 1],
+			struct iam_user *u, struct bw_err *err) BW_WUR;
+
 /* ---------------------------------------------------------------- stats */
 
 struct iam_stats {

@@ -288,6 +288,9 @@ void iam_login(struct iam *iam, const struct iam_login_request *req,
 	const char *ip = req->source_ip ? req->source_ip : "";
 	memset(out, 0, sizeof(*out));
 	memset(&u, 0, sizeof(u));
+	/* A disabled tenant leaves err untouched: clear it so the 5xx test
+	 * below only ever sees a real store failure. */
+	bw_err_clear(&err);
 	bool tenant_ok = iam_valid_tenant_name(req->tenant) &&
 			 iam_tenant_get(iam, req->tenant, &t, &err) == 0 &&
 			 !t.disabled;

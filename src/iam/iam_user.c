@@ -7,6 +7,7 @@
  * tenant, so ids never cross tenants.
  */
 #include "iam/iam_int.h"
+#include "crypto/crypto.h"
 #include "json/json.h"
 
 #include <string.h>
@@ -534,4 +535,23 @@ int iam_user_groups(struct iam *iam, const char *tenant, const char *user_id,
 	    " JOIN iam_group g ON g.tenant = m.tenant AND g.id = m.group_id"
 	    " WHERE m.tenant = ? AND m.user_id = ? ORDER BY g.name_key",
 	    k, 2, pair_row, &c, err);
+}
+
+int iam_bootstrap_admin(struct iam *iam, const char *name,
+			char password[IAM_BOOTSTRAP_PW_LEN + 1],
+			struct iam_user *u, struct bw_err *err)
+{
+	uint8_t rnd[IAM_BOOTSTRAP_PW_LEN * 3 / 4];
+	bw_random(rnd, sizeof(rnd));
+	crypto_b64url_encode_to(rnd, sizeof(rnd), password);
+	bw_wipe(rnd, sizeof(rnd));
+	struct iam_user_spec s = {.name = name,
+				  .display_name = "Platform administrator",
+				  .password = password,
+				  .password_len = IAM_BOOTSTRAP_PW_LEN,
+				  .must_change_password = true};
+	int rc = iam_user_create(iam, IAM_PLATFORM_TENANT, &s, u, err);
+	if (rc < 0)
+		bw_wipe(password, IAM_BOOTSTRAP_PW_LEN + 1);
+	return rc;
 }

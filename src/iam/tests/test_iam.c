@@ -1114,6 +1114,22 @@ static void login_events(void **state)
 	pthread_mutex_unlock(&ev_mu);
 }
 
+static void bootstrap_admin(void **state)
+{
+	char pw[IAM_BOOTSTRAP_PW_LEN + 1];
+	struct iam_user u;
+	struct iam_login_result r;
+	assert_int_equal(iam_bootstrap_admin(iam, "admin", pw, &u, &err), 0);
+	assert_int_equal(strlen(pw), IAM_BOOTSTRAP_PW_LEN);
+	assert_true(u.must_change_password);
+	assert_string_equal(u.tenant, IAM_PLATFORM_TENANT);
+	assert_int_equal(login(IAM_PLATFORM_TENANT, "admin", pw, "127.0.0.1", &r),
+			 IAM_LOGIN_CHANGE_PASSWORD);
+	char pw2[IAM_BOOTSTRAP_PW_LEN + 1];
+	assert_int_equal(iam_bootstrap_admin(iam, "admin", pw2, NULL, &err), -1);
+	assert_int_equal(err.code, 409);
+}
+
 int main(void)
 {
 	struct bw_err e;
@@ -1138,6 +1154,7 @@ int main(void)
 		cmocka_unit_test(sealer),
 		cmocka_unit_test_setup_teardown(async_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(login_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(bootstrap_admin, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	bw_event_bus_stop();
