@@ -77,6 +77,7 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 
  -Wimplicit-fallthrough"
 cc $CFLAGS "$HERE/hsbench.c" -o "$WORK/hsbench" -lssl -lcrypto -lpthread
 cc $CFLAGS "$HERE/idleconns.c" -o "$WORK/idleconns" -lssl -lcrypto
+cc $CFLAGS "$HERE/tlsmem.c" -o "$WORK/tlsmem" -lssl -lcrypto
 
 emit() { printf '%s\n' "$*" | tee -a "$OUT"; }
 want() { case ",$ONLY," in *",$1,"*) return 0;; *) return 1;; esac; }
@@ -233,6 +234,10 @@ bench_memory() {
     emit "- round $r: idle RSS bulwark ${IDLE[$r.bw.plain]} kB nginx ${IDLE[$r.ngx.plain]} kB; HTTP bulwark ${PER[$r.bw.plain]} (${OPEN[$r.bw.plain]}/${ALIVE[$r.bw.plain]}) nginx ${PER[$r.ngx.plain]} (${OPEN[$r.ngx.plain]}/${ALIVE[$r.ngx.plain]}); TLS bulwark ${PER[$r.bw.tls]} (${OPEN[$r.bw.tls]}/${ALIVE[$r.bw.tls]}) nginx ${PER[$r.ngx.tls]} (${OPEN[$r.ngx.tls]}/${ALIVE[$r.ngx.tls]})"
   done
   [ "$crashes" = 0 ] || emit "- WARNING: the bulwark worker died $crashes time(s) during this benchmark"
+  # The floor under any OpenSSL-based server: what OpenSSL itself keeps
+  # per idle server-side TLS 1.3 connection (bench/foundation/tlsmem).
+  "$WORK/tlsmem" -n 2000 >"$WORK/tlsmem.txt" 2>&1 || true
+  emit "- OpenSSL's own heap per idle server-side TLS 1.3 connection (tlsmem, same settings as bulwark): $(head -1 "$WORK/tlsmem.txt" | sed 's/.*: //'); largest sites: $(sed -n '3,5p' "$WORK/tlsmem.txt" | awk '{printf "%s%s B at %s", (NR>1?", ":""), $1, $3}')"
   emit ""
 }
 
