@@ -13,13 +13,14 @@ bw_module(authz
   SOURCES src/authz/authz_cel.c src/authz/authz_model.c src/authz/authz_dsl.c
           src/authz/authz_json.c src/authz/authz_index.c src/authz/authz_eval.c
           src/authz/authz_list.c src/authz/authz_engine.c src/authz/authz_api.c
-          src/authz/authz_platform.c ${AUTHZ_FGA_C}
-  DEPS core json conf store api event audit)
+          src/authz/authz_platform.c src/authz/authz_cli.c ${AUTHZ_FGA_C}
+  DEPS core json conf store api event audit PkgConfig::CURL)
 
 bw_unit_test(test_authz_cel authz src/authz/tests/test_authz_cel.c)
 bw_unit_test(test_authz_model authz src/authz/tests/test_authz_model.c)
 bw_unit_test(test_authz_platform authz src/authz/tests/test_authz_platform.c)
 bw_unit_test(test_authz_engine authz src/authz/tests/test_authz_engine.c)
+bw_unit_test(test_authz_cli authz src/authz/tests/test_authz_cli.c)
 
 # Semantic test vectors (tests/authz/*.yaml), run in process; the same
 # binary runs them against a daemon with --url.
