@@ -86,6 +86,9 @@ struct iam;
  */
 struct iam *iam_new(const struct iam_options *o, struct bw_err *err) BW_WUR;
 void iam_free(struct iam *iam); /* accepts NULL */
+/* Sets (or clears, with NULL) the thread pool iam_login_async uses, for a
+ * pool created after iam_new. Start-up only, before any async login. */
+void iam_set_pool(struct iam *iam, struct tpool *pool);
 
 /* -------------------------------------------------------------- tenants */
 

@@ -622,6 +622,11 @@ void iam_free(struct iam *iam)
 	free(iam);
 }
 
+void iam_set_pool(struct iam *iam, struct tpool *pool)
+{
+	iam->pool = pool;
+}
+
 void iam_stats_get(struct iam *iam, struct iam_stats *out)
 {
 	out->logins_ok = atomic_load(&iam->logins_ok);
