@@ -6,3 +6,4 @@ bw_module(pki
           src/pki/pki_crl.c src/pki/pki_ocsp.c
   DEPS core json store crypto net api audit event PkgConfig::OPENSSL Threads::Threads)
 bw_unit_test(test_pki_csr pki src/pki/tests/test_pki_csr.c)
+bw_unit_test(test_pki_ca pki src/pki/tests/test_pki_ca.c)
