@@ -1,0 +1,11 @@
+# gateway — reverse proxy, rate limiting, L7 DDoS, bot management, WAF glue
+# and the demo app (docs/internals/GATEWAY.md).
+bw_module(gateway
+  SOURCES src/gateway/gateway.c src/gateway/gateway_conf.c
+          src/gateway/gateway_match.c src/gateway/gateway_fwd.c
+          src/gateway/gateway_proxy.c src/gateway/gateway_upstream.c
+          src/gateway/gateway_ratelimit.c src/gateway/gateway_ddos.c
+          src/gateway/gateway_bot.c src/gateway/gateway_waf.c
+          src/gateway/gateway_demo.c
+  DEPS core json conf http net loop event waf PkgConfig::OPENSSL)
+bw_unit_test(test_gateway_match gateway src/gateway/tests/test_gateway_match.c)
