@@ -43,7 +43,18 @@ struct job {
 	char qmsg[160]; /* the recorded error */
 };
 
+static void jerr_reason(struct job *j, int status, const char *code, const char *msg,
+			const char *reason);
+
 static void jerr(struct job *j, int status, const char *code, const char *msg)
+{
+	jerr_reason(j, status, code, msg, NULL);
+}
+
+/* OpenFGA's error body, plus bulwark's finer reason token (ignored by
+ * OpenFGA clients; the vector runner and the CLI read it). */
+static void jerr_reason(struct job *j, int status, const char *code, const char *msg,
+			const char *reason)
 {
 	if (j->quiet) {
 		snprintf(j->qmsg, sizeof(j->qmsg), "%s", msg);
@@ -55,6 +66,8 @@ static void jerr(struct job *j, int status, const char *code, const char *msg)
 	json_write_object_begin(&w);
 	json_write_kv_string(&w, "code", code);
 	json_write_kv_string(&w, "message", msg);
+	if (reason)
+		json_write_kv_string(&w, "reason", reason);
 	json_write_object_end(&w);
 	if (json_writer_finish(&w) < 0)
 		bw_buf_reset(j->out); /* the message did not fit: send no body */
@@ -83,7 +96,7 @@ static int fail(struct job *j, const struct bw_err *err)
 	}
 	if (status >= 500)
 		log_warnx("authz api: %s: %s", err->reason, err->msg);
-	jerr(j, status, code, status >= 500 ? "internal error" : err->msg);
+	jerr_reason(j, status, code, status >= 500 ? "internal error" : err->msg, err->reason);
 	return -1;
 }
 

@@ -15,6 +15,7 @@
  *    so documentation and enforcement cannot drift apart.
  */
 #include "authz/authz_int.h"
+#include "event/event.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -158,11 +159,11 @@ int authz_platform_assign(struct authz_engine *e, const char *tenant, const char
 	return authz_write(e, tenant, id, &req, err);
 }
 
-bool authz_platform_check(struct authz_engine *e, const char *tenant, const char *subject,
-			  const char *permission)
+static bool platform_check(struct authz_engine *e, const char *tenant, const char *subject,
+			   const char *permission)
 {
 	char rel[AUTHZ_RELATION_NAME_MAX + 8], obj[AUTHZ_OBJECT_MAX + 1], id[AUTHZ_ID_LEN + 1];
-	if (!e || !tenant || !subject || !perm_relation(permission, rel, sizeof(rel)) ||
+	if (!e || !tenant || !subject || !permission || !perm_relation(permission, rel, sizeof(rel)) ||
 	    bw_snprintf(obj, sizeof(obj), "tenant:%s", tenant) < 0 || !find_store(e, tenant, id))
 		return false;
 	struct authz_query q = { .tenant = tenant, .store_id = id };
@@ -173,6 +174,24 @@ bool authz_platform_check(struct authz_engine *e, const char *tenant, const char
 		if (err.code >= 500)
 			log_warnx("authz: platform check failed: %s", err.msg);
 		return false;
+	}
+	return allowed;
+}
+
+bool authz_platform_check(struct authz_engine *e, const char *tenant, const char *subject,
+			  const char *permission)
+{
+	bool allowed = platform_check(e, tenant, subject, permission);
+	if (!allowed) {
+		/* every denial is a security event (the API layer audits it) */
+		struct bw_event ev;
+		bw_event_init(&ev, "iam", "authorization-denied", BW_OUTCOME_FAILURE);
+		ev.severity = 3;
+		BW_EVENT_SET(&ev, tenant, tenant ? tenant : "");
+		BW_EVENT_SET(&ev, user, subject ? subject : "");
+		bw_event_add_field(&ev, "permission", permission ? permission : "");
+		/* refused only when the bus is full or stopped; counted there */
+		(void)bw_event_emit(&ev);
 	}
 	return allowed;
 }

@@ -26,7 +26,7 @@ bw_unit_test(test_authz_cli authz src/authz/tests/test_authz_cli.c)
 # binary runs them against a daemon with --url.
 add_executable(authz_vectors tests/authz/authz_vectors.c tests/authz/vec_lib.c
                tests/authz/vec_http.c)
-target_link_libraries(authz_vectors PRIVATE bw_authz bw_conf)
+target_link_libraries(authz_vectors PRIVATE bw_authz bw_conf PkgConfig::CURL)
 add_test(NAME authz_vectors COMMAND authz_vectors ${CMAKE_SOURCE_DIR}/tests/authz)
 set_tests_properties(authz_vectors PROPERTIES LABELS unit)
 
@@ -34,3 +34,7 @@ bw_fuzz_target(fuzz_authz_dsl authz src/authz/fuzz/fuzz_authz_dsl.c
   ${CMAKE_SOURCE_DIR}/src/authz/fuzz/corpus_authz_dsl)
 bw_fuzz_target(fuzz_authz_cel authz src/authz/fuzz/fuzz_authz_cel.c
   ${CMAKE_SOURCE_DIR}/src/authz/fuzz/corpus_authz_cel)
+
+# The benchmark is not a test: see docs/internals/AUTHZ.md.
+add_executable(authz_bench src/authz/bench/authz_bench.c)
+target_link_libraries(authz_bench PRIVATE bw_authz)
