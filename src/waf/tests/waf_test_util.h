@@ -16,7 +16,7 @@
 
 #include "waf/waf_int.h"
 
-static struct waf_ruleset *load_rules(const char *text)
+static inline struct waf_ruleset *load_rules(const char *text)
 {
 	struct waf_ruleset *rs = NULL;
 	struct bw_err err = { 0 };
@@ -38,7 +38,7 @@ struct treq {
 };
 
 /* Runs request phases 1-2, a 200 response through 3-4, and 5. */
-static struct waf_tx *run_req(const struct waf_ruleset *rs,
+static inline struct waf_tx *run_req(const struct waf_ruleset *rs,
 			      const struct treq *r, struct waf_decision *d)
 {
 	struct bw_err err;
@@ -78,7 +78,7 @@ static struct waf_tx *run_req(const struct waf_ruleset *rs,
 	return tx;
 }
 
-static bool matched(const struct waf_tx *tx, uint64_t id)
+static inline bool matched(const struct waf_tx *tx, uint64_t id)
 {
 	for (size_t i = 0; i < waf_tx_match_count(tx); i++)
 		if (waf_tx_match_get(tx, i)->rule_id == id)
@@ -87,7 +87,7 @@ static bool matched(const struct waf_tx *tx, uint64_t id)
 }
 
 /* The match of rule id; fails the test when there is none. */
-static const struct waf_match *match_of(const struct waf_tx *tx, uint64_t id)
+static inline const struct waf_match *match_of(const struct waf_tx *tx, uint64_t id)
 {
 	static const struct waf_match none = { .msg = "", .logdata = "" };
 	for (size_t i = 0; i < waf_tx_match_count(tx); i++)
@@ -98,7 +98,7 @@ static const struct waf_match *match_of(const struct waf_tx *tx, uint64_t id)
 	return &none;
 }
 
-static const char *txvar(const struct waf_tx *tx, const char *col,
+static inline const char *txvar(const struct waf_tx *tx, const char *col,
 			 const char *key)
 {
 	const char *v = waf_tx_var(tx, col, key);

