@@ -3,7 +3,8 @@ bw_module(pki
   SOURCES src/pki/pki.c src/pki/pki_key.c src/pki/pki_sign.c src/pki/pki_name.c
           src/pki/pki_csr.c src/pki/pki_policy.c src/pki/pki_store.c
           src/pki/pki_cert.c src/pki/pki_ca.c src/pki/pki_issue.c
-          src/pki/pki_crl.c src/pki/pki_ocsp.c
-  DEPS core json store crypto net api audit event PkgConfig::OPENSSL Threads::Threads)
+          src/pki/pki_crl.c src/pki/pki_ocsp.c src/pki/pki_http.c
+  DEPS core json store crypto net api audit event loop PkgConfig::OPENSSL Threads::Threads)
 bw_unit_test(test_pki_csr pki src/pki/tests/test_pki_csr.c)
 bw_unit_test(test_pki_ca pki src/pki/tests/test_pki_ca.c)
+bw_unit_test(test_pki_http pki src/pki/tests/test_pki_http.c)

@@ -310,6 +310,11 @@ int pki_ocsp_presign(struct pki *p, struct pki_ca *ca, const uint8_t *serial,
 void pki_ocsp_tick(struct pki *p, int64_t now);
 size_t pki_ocsp_cache_count(struct pki *p);
 
+/* The GET form's path segment (percent-encoded base64 of the DER
+ * request) into out. 0, or -1 when it is not that. */
+int pki_http_ocsp_get_decode(const char *p, size_t len, uint8_t *out,
+			     size_t cap, size_t *outlen);
+
 /* CRL */
 int pki_crl_generate_ca(struct pki *p, struct pki_ca *ca, struct bw_err *err);
 
