@@ -7,6 +7,7 @@ bw_module(siem
           src/siem/siem_frame.c src/siem/siem_cef.c src/siem/siem_access.c
           src/siem/siem_msg.c src/siem/siem_sigma_map.c src/siem/siem_sigma.c
           src/siem/siem_cond.c src/siem/siem_match.c src/siem/siem_corr.c
+          src/siem/siem_relp.c
   DEPS core json conf event PkgConfig::PCRE2)
 # Hyperscan accelerates the contains-sets of the rule index when present
 # (libhyperscan-dev); without it the index scans needles with memmem.
@@ -28,6 +29,9 @@ bw_fuzz_target(fuzz_frame siem src/siem/fuzz/fuzz_frame.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_frame)
 bw_unit_test(test_siem_sigma siem src/siem/tests/test_siem_sigma.c)
 bw_unit_test(test_siem_corr siem src/siem/tests/test_siem_corr.c)
+bw_unit_test(test_siem_relp siem src/siem/tests/test_siem_relp.c)
+bw_fuzz_target(fuzz_relp siem src/siem/fuzz/fuzz_relp.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_relp)
 bw_fuzz_target(fuzz_sigma siem src/siem/fuzz/fuzz_sigma.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_sigma)
 

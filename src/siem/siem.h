@@ -478,6 +478,52 @@ struct siem_corr_stats {
 };
 void siem_corr_stats(const struct siem_corr *c, struct siem_corr_stats *out);
 
+/* ------------------------------------------------------------------ RELP */
+
+/* One RELP frame. cmd is NUL-terminated (1..32 letters); data is
+ * borrowed from the parser's input. */
+struct siem_relp_frame {
+	uint32_t txnr;
+	char cmd[33];
+	struct bw_str data;
+};
+
+/*
+ * siem_relp_parse — take one frame from the start of (p, n), which holds
+ * every byte received and not yet consumed.
+ *  max_data: largest DATALEN accepted (0 or above SIEM_RELP_DATA_HARD:
+ *            the hard limit).
+ *  f, used:  OUT: the frame, and how many bytes it took (0 unless a frame
+ *            was returned).
+ * Returns 1 when a frame was taken, 0 when more bytes are needed (nothing
+ * taken), -1 with err when the stream is not RELP: 400 "relp_framing"
+ * (bad number, command, missing SP or LF, a header past
+ * SIEM_RELP_HEADER_MAX) or 413 "too_large" (DATALEN > max_data, refused
+ * from the header before the data arrives). After -1 the connection must
+ * be closed: framing is lost.
+ */
+int siem_relp_parse(const char *p, size_t n, size_t max_data,
+		    struct siem_relp_frame *f, size_t *used,
+		    struct bw_err *err) BW_WUR;
+
+/* What a client offered in its "open" command. */
+struct siem_relp_offers {
+	int version;	   /* relp_version, -1 when absent */
+	bool syslog;	   /* "syslog" is in commands= */
+	char software[64]; /* relp_software, printable ASCII, truncated */
+};
+/* Parses the offers (LF-separated name[=value,...]) of an "open" frame's
+ * data. Unknown offers are ignored. Returns 0, or -1 with err: 400
+ * "relp_offer" (malformed, or no relp_version), 413 "limit" (more than
+ * SIEM_RELP_OFFERS_MAX offers). */
+int siem_relp_parse_offers(const char *p, size_t n,
+			   struct siem_relp_offers *o,
+			   struct bw_err *err) BW_WUR;
+/* Appends the response frame "TXNR rsp LEN DATA\n" ("TXNR rsp 0\n" when
+ * len is 0) to out. -1 (out unchanged) when out's ceiling is reached. */
+int siem_relp_rsp(struct bw_buf *out, uint32_t txnr, const char *data,
+		  size_t len) BW_WUR;
+
 /* --------------------------------------------------------------- helpers */
 
 /* RFC 3339 / ISO 8601 date-time ("2026-03-01T10:00:00.123456+01:00", "Z",

@@ -99,4 +99,73 @@
  * this deep; deeper chains are refused at compile time. */
 #define SIEM_CORR_CHAIN_MAX 8u
 
+/* ============================================== service (ingest, storage) */
+
+/* RELP (rsyslog's reliable protocol, librelp's doc/relp.md). TXNR and
+ * DATALEN are 1*9DIGIT; COMMAND is 1*32ALPHA, all from the spec's ABNF. */
+#define SIEM_RELP_DIGITS_MAX 9u
+#define SIEM_RELP_CMD_MAX 32u
+/* Longest header "999999999 <32 letters> 999999999 " plus LF: past this
+ * without a complete header the peer is not speaking RELP. */
+#define SIEM_RELP_HEADER_MAX 64u
+/* DATALEN of one frame. The spec fixes 128 KiB for relp version 1;
+ * rsyslog's omrelp sends at most its maxMessageSize (8 KiB by default).
+ * A syslog frame is also bounded by the line limit above. */
+#define SIEM_RELP_DATA_DEFAULT (128u * 1024u)
+#define SIEM_RELP_DATA_HARD SIEM_LINE_MAX_HARD
+/* Offers in an "open" command ("relp_version", "relp_software",
+ * "commands"): a handful; the offer text itself is bounded by DATALEN. */
+#define SIEM_RELP_OFFERS_MAX 16u
+/* Unacknowledged RELP transactions per connection. rsyslog's omrelp
+ * window is 128 by default; 1024 leaves room for a tuned window while
+ * bounding what one connection keeps waiting for the disk. */
+#define SIEM_RELP_PENDING_DEFAULT 1024u
+#define SIEM_RELP_PENDING_HARD 65536u
+
+/* Events per ingest batch (one arena, one store job, one group commit
+ * share). 1,024 amortises the commit; larger batches only add latency. */
+#define SIEM_BATCH_EVENTS_DEFAULT 1024u
+#define SIEM_BATCH_EVENTS_HARD 16384u
+/* Memory of one batch arena: 1,024 events of a few KiB each; the hard
+ * cap keeps a batch of maximal lines (1 MiB each) from taking the host:
+ * a batch that reaches it is flushed early. */
+#define SIEM_BATCH_BYTES_DEFAULT (16u * 1024u * 1024u)
+#define SIEM_BATCH_BYTES_HARD (256u * 1024u * 1024u)
+/* Events accepted but not yet durably stored, all sources together.
+ * Past this senders are paused (TCP/TLS/RELP), refused (HTTP 503) or
+ * counted as dropped (UDP, bus): the queue never grows without bound.
+ * 65,536 events is well under a second of work at the measured rates. */
+#define SIEM_QUEUE_EVENTS_DEFAULT 65536u
+#define SIEM_QUEUE_EVENTS_HARD 4194304u
+/* Store jobs in flight (submitted, not yet durable). Two keep the writer
+ * busy while the pipeline prepares the next; more only queue in SQLite. */
+#define SIEM_STORE_INFLIGHT_DEFAULT 4u
+#define SIEM_STORE_INFLIGHT_HARD 64u
+
+/* NDJSON over HTTPS: one request body and its lines. */
+#define SIEM_HTTP_BODY_DEFAULT (8u * 1024u * 1024u)
+#define SIEM_HTTP_LINES_DEFAULT 10000u
+#define SIEM_HTTP_LINES_HARD 100000u
+/* Per-source ingest API keys (each a tenant, a name and a hash). */
+#define SIEM_SOURCE_KEYS_MAX 4096u
+
+/* Search: rows examined per query (the scan is bounded even when the
+ * filter matches nothing), results returned per page, and query text. */
+#define SIEM_SEARCH_SCAN_DEFAULT 2000000u
+#define SIEM_SEARCH_SCAN_HARD 50000000u
+#define SIEM_SEARCH_PAGE_DEFAULT 100u
+#define SIEM_SEARCH_PAGE_MAX 1000u
+#define SIEM_SEARCH_OFFSET_MAX 10000u
+#define SIEM_SEARCH_QUERY_MAX 4096u
+/* Words and field filters in one query; each is checked per row. */
+#define SIEM_SEARCH_TERMS_MAX 32u
+/* Buckets of one aggregation (time buckets x distinct values kept). */
+#define SIEM_AGG_BUCKETS_MAX 10000u
+#define SIEM_AGG_VALUES_MAX 1000u
+
+/* Retention: how long events may be kept at most (10 years covers every
+ * regulation we know of) and how many per-category/tenant policies. */
+#define SIEM_RETENTION_DAYS_MAX 3660u
+#define SIEM_RETENTION_POLICIES_MAX 256u
+
 #endif
