@@ -515,6 +515,112 @@ int iam_apikey_list(struct iam *iam, const char *tenant, const char *user_id,
  * leak scanners). Non-blocking. */
 bool iam_apikey_looks_valid(const char *token, size_t len);
 
+/* ------------------------------------------------------------------ OIDC */
+
+/*
+ * The per-tenant OAuth 2 / OIDC provider core (iam_oidc.c): signing keys
+ * (sealed at rest, published as a JWKS, rotated with overlap), clients,
+ * authorization code with PKCE (S256 only), client credentials, refresh
+ * tokens with rotation and reuse detection (a reused refresh token
+ * revokes its whole family), JWT access tokens (RFC 9068 "at+jwt") and ID
+ * tokens, introspection (RFC 7662) and revocation (RFC 7009). issuer is
+ * the tenant's issuer URL (e.g. https://idp.example/t/acme), chosen by
+ * the HTTP layer; tokens carry it and are verified against it.
+ *
+ * Error reasons follow RFC 6749 section 5.2 where a client sees them:
+ * "invalid_client" (401), "invalid_grant", "invalid_request",
+ * "invalid_scope", "unauthorized_client", "unsupported_grant_type" (400).
+ */
+#define IAM_OIDC_ACCESS_TTL_S 600
+#define IAM_OIDC_ID_TTL_S 600
+#define IAM_OIDC_CODE_TTL_S 60
+#define IAM_OIDC_REFRESH_TTL_S (30 * 86400)
+#define IAM_OIDC_TOKEN_MAX 2048
+#define IAM_OIDC_URIS_MAX 2048
+
+struct iam_oidc_client_spec {
+	const char *name;
+	const char *redirect_uris; /* space-separated, exact-match, https or
+				      http://localhost / 127.0.0.1 */
+	const char *grant_types;   /* space-separated: authorization_code
+				      refresh_token client_credentials */
+	const char *scopes;	   /* space-separated scopes it may ask for */
+	bool public_client;	   /* no secret; PKCE S256 mandatory */
+};
+
+/* Registers a client. OUT: client_id, secret (empty for public clients;
+ * shown once, stored hashed). */
+int iam_oidc_client_create(struct iam *iam, const char *tenant,
+			   const struct iam_oidc_client_spec *spec,
+			   char client_id[IAM_ID_LEN + 1],
+			   char secret[IAM_TOKEN_MAX],
+			   struct bw_err *err) BW_WUR;
+int iam_oidc_client_delete(struct iam *iam, const char *tenant,
+			   const char *client_id, struct bw_err *err) BW_WUR;
+
+/*
+ * Makes a new signing key (alg ES256, EdDSA or RS256) the active one.
+ * Earlier keys stay published (verification overlap) until
+ * iam_oidc_keys_prune removes keys retired more than keep_s ago.
+ */
+int iam_oidc_key_rotate(struct iam *iam, const char *tenant, int alg,
+			struct bw_err *err) BW_WUR;
+int iam_oidc_keys_prune(struct iam *iam, const char *tenant, int64_t keep_s,
+			struct bw_err *err) BW_WUR;
+/* Appends the tenant's public JWKS document to out. */
+int iam_oidc_jwks(struct iam *iam, const char *tenant, struct bw_buf *out,
+		  struct bw_err *err) BW_WUR;
+/* Appends the OpenID discovery document for issuer to out. */
+int iam_oidc_discovery(const char *issuer, struct bw_buf *out,
+		       struct bw_err *err) BW_WUR;
+
+struct iam_oidc_tokens {
+	char access_token[IAM_OIDC_TOKEN_MAX];
+	char id_token[IAM_OIDC_TOKEN_MAX]; /* empty unless scope has openid */
+	char refresh_token[IAM_TOKEN_MAX]; /* empty when not granted */
+	char scope[IAM_SCOPES_MAX + 1];
+	int64_t expires_in;
+};
+
+/*
+ * Authorization endpoint, after the user authenticated (user_id) and
+ * consented: checks client, exact redirect_uri, scope subset, PKCE
+ * (code_challenge of 43 base64url chars, method "S256"); nonce may be
+ * NULL. OUT: code (single use, IAM_OIDC_CODE_TTL_S).
+ */
+int iam_oidc_authorize(struct iam *iam, const char *tenant, const char *user_id,
+		       const char *client_id, const char *redirect_uri,
+		       const char *scope, const char *code_challenge,
+		       const char *method, const char *nonce,
+		       char code[IAM_TOKEN_MAX], struct bw_err *err) BW_WUR;
+/* Token endpoint, grant authorization_code. client_secret NULL for public
+ * clients. The code is consumed whatever the outcome. */
+int iam_oidc_token_code(struct iam *iam, const char *tenant, const char *issuer,
+			const char *client_id, const char *client_secret,
+			const char *code, const char *code_verifier,
+			const char *redirect_uri, struct iam_oidc_tokens *t,
+			struct bw_err *err) BW_WUR;
+/* Token endpoint, grant refresh_token: rotates the refresh token; a token
+ * used twice revokes its family (400 invalid_grant, reason "reuse"). */
+int iam_oidc_token_refresh(struct iam *iam, const char *tenant,
+			   const char *issuer, const char *client_id,
+			   const char *client_secret, const char *refresh_token,
+			   struct iam_oidc_tokens *t,
+			   struct bw_err *err) BW_WUR;
+/* Token endpoint, grant client_credentials (confidential clients). */
+int iam_oidc_token_client(struct iam *iam, const char *tenant,
+			  const char *issuer, const char *client_id,
+			  const char *client_secret, const char *scope,
+			  struct iam_oidc_tokens *t, struct bw_err *err) BW_WUR;
+/* RFC 7662: appends {"active":false} or the active token's claims. */
+int iam_oidc_introspect(struct iam *iam, const char *tenant, const char *issuer,
+			const char *token, struct bw_buf *out,
+			struct bw_err *err) BW_WUR;
+/* RFC 7009: revokes a refresh token (its family) or an access token
+ * (by jti until it expires). Unknown tokens succeed silently. */
+int iam_oidc_revoke(struct iam *iam, const char *tenant, const char *issuer,
+		    const char *token, struct bw_err *err) BW_WUR;
+
 /* ------------------------------------------------------------ bootstrap */
 
 #define IAM_BOOTSTRAP_PW_LEN 24

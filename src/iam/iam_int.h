@@ -109,7 +109,8 @@ void iam_name_key(const char *s, char *out, size_t cap);
 int iam_policy_to_json(const struct iam_policy *p, struct bw_buf *out);
 int iam_policy_from_json(const char *s, size_t n, struct iam_policy *p,
 			 struct bw_err *err);
-/* The tenant must exist and be enabled: 0, or -1 with 404 / 403. */
+/* The tenant must exist and be enabled: 0, or -1 with 404 / 403. t may be
+ * NULL. */
 int iam_tenant_require(struct iam *iam, const char *tenant,
 		       struct iam_tenant *t, struct bw_err *err);
 

@@ -82,6 +82,36 @@ static const char *const iam_schema[] = {
     "ip),"
     " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
     "CASCADE)",
+    /* 2: OIDC provider (iam_oidc.c) */
+    "CREATE TABLE iam_oidc_key (tenant TEXT NOT NULL REFERENCES iam_tenant "
+    "(name)"
+    " ON DELETE CASCADE, kid TEXT NOT NULL, alg TEXT NOT NULL, sealed BLOB NOT "
+    "NULL,"
+    " public_jwk TEXT NOT NULL, created BIGINT NOT NULL,"
+    " retired BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (tenant, kid));"
+    "CREATE TABLE iam_oidc_client (tenant TEXT NOT NULL REFERENCES iam_tenant "
+    "(name)"
+    " ON DELETE CASCADE, client_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " secret_hash BLOB, redirect_uris TEXT NOT NULL, grant_types TEXT NOT NULL,"
+    " scopes TEXT NOT NULL, created BIGINT NOT NULL, PRIMARY KEY (tenant, "
+    "client_id));"
+    "CREATE TABLE iam_oidc_code (hash BLOB PRIMARY KEY, tenant TEXT NOT NULL,"
+    " client_id TEXT NOT NULL, user_id TEXT NOT NULL, redirect_uri TEXT NOT "
+    "NULL,"
+    " scope TEXT NOT NULL, challenge TEXT NOT NULL, nonce TEXT NOT NULL,"
+    " auth_time BIGINT NOT NULL, expires BIGINT NOT NULL,"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE TABLE iam_oidc_refresh (hash BLOB PRIMARY KEY, tenant TEXT NOT "
+    "NULL,"
+    " client_id TEXT NOT NULL, user_id TEXT NOT NULL, family TEXT NOT NULL,"
+    " scope TEXT NOT NULL, used BOOLEAN NOT NULL DEFAULT 0, expires BIGINT NOT "
+    "NULL,"
+    " FOREIGN KEY (tenant, user_id) REFERENCES iam_user (tenant, id) ON DELETE "
+    "CASCADE);"
+    "CREATE INDEX iam_oidc_refresh_family ON iam_oidc_refresh (tenant, family);"
+    "CREATE TABLE iam_oidc_revoked (tenant TEXT NOT NULL, jti TEXT NOT NULL,"
+    " expires BIGINT NOT NULL, PRIMARY KEY (tenant, jti))",
 };
 
 /* -------------------------------------------------------------- helpers */
@@ -349,9 +379,12 @@ int iam_tenant_get(struct iam *iam, const char *name, struct iam_tenant *t,
 	return 0;
 }
 
-int iam_tenant_require(struct iam *iam, const char *tenant,
-		       struct iam_tenant *t, struct bw_err *err)
+int iam_tenant_require(struct iam *iam, const char *tenant, struct iam_tenant *t,
+		       struct bw_err *err)
 {
+	struct iam_tenant tmp;
+	if (!t)
+		t = &tmp;
 	if (iam_tenant_get(iam, tenant, t, err) < 0)
 		return -1;
 	if (t->disabled)
