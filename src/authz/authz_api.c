@@ -75,7 +75,7 @@ static void jerr_reason(struct job *j, int status, const char *code, const char 
 }
 
 /* Maps an engine error to OpenFGA's status and code. */
-static int fail(struct job *j, const struct bw_err *err)
+static int fail_err(struct job *j, const struct bw_err *err)
 {
 	const char *code = err->reason[0] ? err->reason : "internal_error";
 	int status = err->code ? err->code : 500;
@@ -364,7 +364,7 @@ static int do_store_create(struct job *j)
 	if (!name)
 		return bad(j, "name is required");
 	if (authz_store_create(engine, j->tenant, name, &info, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	api_set_target(j->call, info.id);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
@@ -386,7 +386,7 @@ static int do_store_list(struct job *j)
 	if (!v)
 		return bad(j, "out of memory");
 	if (authz_store_list(engine, j->tenant, tok, ps + 1, v, &n, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);
@@ -405,7 +405,7 @@ static int do_store_get(struct job *j)
 	struct authz_store_info info;
 	struct bw_err err;
 	if (authz_store_get(engine, j->tenant, j->store_id, &info, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	write_store(&w, &info);
@@ -416,7 +416,7 @@ static int do_store_delete(struct job *j)
 {
 	struct bw_err err;
 	if (authz_store_delete(engine, j->tenant, j->store_id, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	bw_buf_reset(j->out);
 	j->status = 204;
 	return 0;
@@ -429,10 +429,10 @@ static int do_model_write(struct job *j)
 	struct bw_err err;
 	struct authz_model *m = authz_model_from_json(j->body, &err);
 	if (!m)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	char id[AUTHZ_ID_LEN + 1];
 	if (authz_model_write(engine, j->tenant, j->store_id, m, id, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	char details[96];
 	snprintf(details, sizeof(details), "{\"authorization_model_id\":\"%s\"}", id);
 	api_set_details(j->call, details);
@@ -452,7 +452,7 @@ static int do_model_get(struct job *j)
 	json_write_object_begin(&w);
 	json_write_key(&w, "authorization_model");
 	if (authz_model_get_json(engine, j->tenant, j->store_id, j->model_id, &w, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	json_write_object_end(&w);
 	return finish(j, &w, 200);
 }
@@ -471,7 +471,7 @@ static int do_model_list(struct job *j)
 	if (!ids)
 		return bad(j, "out of memory");
 	if (authz_model_list(engine, j->tenant, j->store_id, tok, ps + 1, ids, &n, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);
@@ -479,7 +479,7 @@ static int do_model_list(struct job *j)
 	json_write_array_begin(&w);
 	for (size_t i = 0; i < n && i < ps; i++)
 		if (authz_model_get_json(engine, j->tenant, j->store_id, ids[i], &w, &err) < 0)
-			return fail(j, &err);
+			return fail_err(j, &err);
 	json_write_array_end(&w);
 	json_write_kv_string(&w, "continuation_token", n > ps ? ids[ps - 1] : "");
 	json_write_object_end(&w);
@@ -525,7 +525,7 @@ static int do_write(struct job *j)
 	api_set_details(j->call, details);
 	struct bw_err err;
 	if (authz_write(engine, j->tenant, j->store_id, &req, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);
@@ -555,7 +555,7 @@ static int do_read(struct job *j)
 	struct bw_err err;
 	if (authz_read(engine, j->tenant, j->store_id, obj, rel, usr, ps,
 		       jstr(j->body, "continuation_token"), j->a, &recs, &n, &next, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);
@@ -584,7 +584,7 @@ static int do_changes(struct job *j)
 	struct bw_err err;
 	if (authz_read_changes(engine, j->tenant, j->store_id, qparam(j, "type"), ps,
 			       qparam(j, "continuation_token"), j->a, &recs, &n, &next, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);
@@ -615,7 +615,7 @@ static int do_check(struct job *j)
 	bool allowed;
 	struct bw_err err;
 	if (authz_check(engine, &q, k.user, k.relation, k.object, &allowed, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);
@@ -707,7 +707,7 @@ static int do_expand(struct job *j)
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	if (authz_expand(engine, &q, k.relation, k.object, &w, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	return finish(j, &w, 200);
 }
 
@@ -721,7 +721,7 @@ static int do_list_objects(struct job *j)
 	struct bw_err err;
 	if (authz_list_objects(engine, &q, jstr(j->body, "type"), jstr(j->body, "relation"),
 			       jstr(j->body, "user"), j->a, &objs, &n, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);
@@ -780,7 +780,7 @@ static int do_list_users(struct job *j)
 		return bad(j, "out of memory");
 	if (authz_list_users(engine, &q, object, jstr(j->body, "relation"), ft, fr, j->a, &users,
 			     &n, &err) < 0)
-		return fail(j, &err);
+		return fail_err(j, &err);
 	struct json_writer w;
 	json_writer_init(&w, j->out);
 	json_write_object_begin(&w);

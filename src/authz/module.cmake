@@ -21,6 +21,7 @@ bw_unit_test(test_authz_model authz src/authz/tests/test_authz_model.c)
 bw_unit_test(test_authz_platform authz src/authz/tests/test_authz_platform.c)
 bw_unit_test(test_authz_engine authz src/authz/tests/test_authz_engine.c)
 bw_unit_test(test_authz_cli authz src/authz/tests/test_authz_cli.c)
+bw_unit_test(test_authz_api authz src/authz/tests/test_authz_api.c)
 
 # Semantic test vectors (tests/authz/*.yaml), run in process; the same
 # binary runs them against a daemon with --url.
