@@ -12,3 +12,7 @@ bw_module(keystore
 bw_unit_test(test_keystore_proto keystore src/keystore/tests/test_keystore_proto.c)
 bw_unit_test(test_keystore_crypto keystore src/keystore/tests/test_keystore_crypto.c)
 bw_unit_test(test_keystore_engine keystore src/keystore/tests/test_keystore_engine.c)
+bw_fuzz_target(fuzz_keystore_proto keystore src/keystore/fuzz/fuzz_keystore_proto.c
+  ${CMAKE_SOURCE_DIR}/src/keystore/fuzz/corpus_keystore_proto)
+bw_fuzz_target(fuzz_kms_ciphertext keystore src/keystore/fuzz/fuzz_kms_ciphertext.c
+  ${CMAKE_SOURCE_DIR}/src/keystore/fuzz/corpus_kms_ciphertext)
