@@ -4,7 +4,12 @@ bw_module(pki
           src/pki/pki_csr.c src/pki/pki_policy.c src/pki/pki_store.c
           src/pki/pki_cert.c src/pki/pki_ca.c src/pki/pki_issue.c
           src/pki/pki_crl.c src/pki/pki_ocsp.c src/pki/pki_http.c
+          src/pki/pki_api.c
   DEPS core json store crypto net api audit event loop PkgConfig::OPENSSL Threads::Threads)
 bw_unit_test(test_pki_csr pki src/pki/tests/test_pki_csr.c)
 bw_unit_test(test_pki_ca pki src/pki/tests/test_pki_ca.c)
 bw_unit_test(test_pki_http pki src/pki/tests/test_pki_http.c)
+bw_fuzz_target(fuzz_pki_csr pki src/pki/fuzz/fuzz_pki_csr.c
+  ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_csr)
+bw_fuzz_target(fuzz_pki_ocsp pki src/pki/fuzz/fuzz_pki_ocsp.c
+  ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_ocsp)
