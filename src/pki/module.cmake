@@ -13,3 +13,4 @@ bw_fuzz_target(fuzz_pki_csr pki src/pki/fuzz/fuzz_pki_csr.c
   ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_csr)
 bw_fuzz_target(fuzz_pki_ocsp pki src/pki/fuzz/fuzz_pki_ocsp.c
   ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_ocsp)
+bw_unit_test(test_pki_api pki src/pki/tests/test_pki_api.c)
