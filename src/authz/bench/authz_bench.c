@@ -6,7 +6,7 @@
  * list-objects for a user reaching ~10k documents, and memory per million
  * tuples. Not a test: run it by hand (see docs/internals/AUTHZ.md).
  *
- *   authz_bench [-n TUPLES] [-t THREADS] [-s SECONDS]
+ *   authz_bench [-n TUPLES] [-t THREADS]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -216,10 +216,17 @@ int main(int argc, char **argv)
 	int threads = 4;
 	int opt;
 	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+		uint64_t v;
+		if ((opt != 'n' && opt != 't') ||
+		    bw_str_to_u64(bw_str_make(optarg, strlen(optarg)), &v) < 0 || v == 0 ||
+		    (opt == 't' && v > 16) || v > 100000000) {
+			fprintf(stderr, "usage: authz_bench [-n TUPLES] [-t THREADS (1-16)]\n");
+			return 2;
+		}
 		if (opt == 'n')
-			target = atol(optarg);
-		else if (opt == 't')
-			threads = atoi(optarg);
+			target = (long)v;
+		else
+			threads = (int)v;
 	}
 	log_init("authz_bench", BW_LOG_WARN, 2);
 	char dir[] = "/tmp/authz-bench-XXXXXX";
