@@ -99,7 +99,16 @@ static struct authz_fstore *fstore_new(struct authz_engine *e)
 		free(s);
 		return NULL;
 	}
-	pthread_rwlock_init(&s->lock, NULL);
+	/* Writer preference: with the default (reader preference) a steady
+	 * stream of checks on several threads could keep the store writer
+	 * thread from ever applying a committed write — and stall every
+	 * database write behind it. No thread takes a store's read lock
+	 * twice, which writer preference would deadlock. */
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	s->tag = ++e->next_tag;
 	return s;
 }
