@@ -273,9 +273,12 @@ cpu_during() {  # SECONDS KIND NAME OUTFILE cmd...
 # After a load run against bulwark: give a worker that died time to be
 # restarted (the supervisor waits 1 s) so the next run does not measure
 # the gap.
+declare -A BW_DEATHS_SEEN
 bw_settle() {  # NAME
-  local i
-  [ -n "$(grep -c 'worker died' "$WORK/bw-$1/serve.log" 2>/dev/null | grep -v '^0$')" ] || return 0
+  local i c
+  c=$(bw_crashes "$1")
+  [ "$c" != "${BW_DEATHS_SEEN[$1]:-0}" ] || return 0
+  BW_DEATHS_SEEN[$1]=$c
   sleep 1.5
   for i in $(seq 1 50); do [ -n "$(children_of "${BW_PID[$1]}")" ] && break; sleep 0.1; done
   sleep 0.3
