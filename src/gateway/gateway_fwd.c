@@ -45,7 +45,8 @@ int gw_node_addr(struct bw_str node, struct gw_ip *out)
 				  !is_digits(bw_str_make(end + 2, after - 1))))
 			return -1;
 		struct gw_ip ip;
-		if (gw_ip_parse(node.p + 1, inner, &ip) < 0)
+		/* brackets hold IPv6 text only */
+		if (!memchr(node.p + 1, ':', inner) || gw_ip_parse(node.p + 1, inner, &ip) < 0)
 			return -1;
 		*out = ip;
 		return 0;

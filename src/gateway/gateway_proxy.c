@@ -134,6 +134,7 @@ struct gw_req {
 	struct http_response resp;
 	struct http_header *hdrs;
 	struct http_body bd;
+	struct http_header trailers[16]; /* read and dropped (see GATEWAY.md) */
 	bool head_done;
 	int last_status;
 	const char *last_reason;
@@ -851,8 +852,9 @@ static int parse_response(struct gw_req *rq)
 		}
 		bw_buf_consume(&rq->in, rq->resp.head_len);
 		http_body_init(&rq->bd, &rq->lim, rq->resp.framing,
-			       rq->resp.content_length, rq->gw->max_response, NULL,
-			       0, HTTP_BODY_RESPONSE);
+			       rq->resp.content_length, rq->gw->max_response,
+			       rq->trailers, BW_ARRAY_LEN(rq->trailers),
+			       HTTP_BODY_RESPONSE);
 		rq->head_done = true;
 	}
 	size_t consumed = 0;

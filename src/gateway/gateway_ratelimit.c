@@ -166,8 +166,10 @@ bool gw_rl_take(struct gw_rl_table *t, uint32_t limit_id, const void *key,
 		e->tat = now_ns;
 	}
 	int64_t tat = e->tat > now_ns ? e->tat : now_ns;
-	int64_t next = tat + T;
-	bool ok = next - now_ns <= cap;
+	int64_t next;
+	if (__builtin_add_overflow(tat, T, &next))
+		next = INT64_MAX;
+	bool ok = next - now_ns <= cap && next != INT64_MAX;
 	if (ok)
 		e->tat = next;
 	else if (retry_ns)

@@ -9,3 +9,7 @@ bw_module(gateway
           src/gateway/gateway_demo.c
   DEPS core json conf http net loop event waf PkgConfig::OPENSSL)
 bw_unit_test(test_gateway_match gateway src/gateway/tests/test_gateway_match.c)
+bw_unit_test(test_gateway_fwd gateway src/gateway/tests/test_gateway_fwd.c)
+bw_unit_test(test_gateway_limits gateway src/gateway/tests/test_gateway_limits.c)
+bw_unit_test(test_gateway_bot gateway src/gateway/tests/test_gateway_bot.c)
+bw_unit_test(test_gateway_proxy gateway src/gateway/tests/test_gateway_proxy.c)
