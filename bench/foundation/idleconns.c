@@ -3,7 +3,7 @@
  * so bench/foundation/run.sh can measure the server's memory per idle
  * connection as (RSS_after - RSS_before) / N.
  *
- *   idleconns -p PORT -n N [-H 127.0.0.1] [-s] [-w HOLD_SECONDS]
+ *   idleconns -p PORT -n N [-H 127.0.0.1] [-s] [-w HOLD_SECONDS] [-j THREADS]
  *
  * For each connection: TCP connect, with -s a full TLS 1.3 handshake, then
  * one "GET / HTTP/1.1" (keep-alive) whose response is read completely (head
@@ -13,6 +13,7 @@
  * prints "ready n=N seconds=S" and waits for SIGTERM/SIGINT or HOLD_SECONDS
  * (default 120); before exiting it prints "alive=M n=N", M being the
  * connections the server has not closed (no EOF, error or stray data).
+ * THREADS (default 4) open connections in parallel, each its own share.
  *
  * Invariants: every response read is bounded (IC_MAX_RESPONSE); every
  * blocking call has a 10 s socket timeout; the process never runs longer
@@ -24,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +45,7 @@
 #define IC_MAX_CONNS 100000
 #define IC_MAX_RESPONSE 65536 /* the demo page is ~0.5 KB with its head */
 #define IC_MAX_HOLD 3600
+#define IC_MAX_THREADS 64
 
 static volatile sig_atomic_t stop_flag;
 
@@ -202,19 +205,44 @@ static int skip_chain_check(X509_STORE_CTX *x, void *arg)
 	return 1;
 }
 
+/* One opener thread: opens `want` connections into fds[0 .. want). */
+struct opener {
+	const struct sockaddr_storage *sa;
+	socklen_t salen;
+	SSL_CTX *ctx;
+	int *fds;
+	int want, got;
+};
+
+static void *opener_main(void *arg)
+{
+	struct opener *o = arg;
+	for (o->got = 0; o->got < o->want && !stop_flag; o->got++) {
+		int fd = open_one(o->sa, o->salen, o->ctx);
+		if (fd < 0) {
+			fprintf(stderr, "idleconns: a connection failed (%s)\n",
+				errno ? strerror(errno) : "protocol");
+			break;
+		}
+		o->fds[o->got] = fd;
+	}
+	return NULL;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: idleconns -p PORT -n N [-H HOST] [-s] [-w HOLD_SECONDS]\n");
+	fprintf(stderr, "usage: idleconns -p PORT -n N [-H HOST] [-s] [-w HOLD_SECONDS] "
+			"[-j THREADS]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *port = NULL;
-	int n = 0, hold = 120;
+	int n = 0, hold = 120, jobs = 4;
 	bool tls = false;
 	int ch;
-	while ((ch = getopt(argc, argv, "H:p:n:sw:")) != -1) {
+	while ((ch = getopt(argc, argv, "H:p:n:sw:j:")) != -1) {
 		switch (ch) {
 		case 'H': host = optarg; break;
 		case 'p': port = optarg; break;
@@ -223,6 +251,10 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 's': tls = true; break;
+		case 'j':
+			if (parse_int(optarg, 1, IC_MAX_THREADS, &jobs) < 0)
+				usage();
+			break;
 		case 'w':
 			if (parse_int(optarg, 0, IC_MAX_HOLD, &hold) < 0)
 				usage();
@@ -278,15 +310,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t0 = now_s();
-	int opened = 0;
-	for (; opened < n && !stop_flag; opened++) {
-		int fd = open_one(&addr, addrlen, ctx);
-		if (fd < 0) {
-			fprintf(stderr, "idleconns: connection %d failed (%s)\n", opened + 1,
-				errno ? strerror(errno) : "protocol");
+	struct opener op[IC_MAX_THREADS];
+	pthread_t th[IC_MAX_THREADS];
+	int per = (n + jobs - 1) / jobs, started = 0;
+	for (int j = 0; j < jobs; j++) {
+		int lo = j * per, hi = lo + per < n ? lo + per : n;
+		op[j] = (struct opener){ .sa = &addr, .salen = addrlen, .ctx = ctx,
+					 .fds = fds + lo, .want = hi > lo ? hi - lo : 0 };
+		if (pthread_create(&th[j], NULL, opener_main, &op[j]) != 0)
 			break;
-		}
-		fds[opened] = fd;
+		started++;
+	}
+	/* Compact the per-thread ranges: fds[0 .. opened) are open. */
+	int opened = 0;
+	for (int j = 0; j < started; j++) {
+		pthread_join(th[j], NULL);
+		memmove(fds + opened, op[j].fds, (size_t)op[j].got * sizeof(*fds));
+		opened += op[j].got;
 	}
 	printf("ready n=%d seconds=%.2f\n", opened, now_s() - t0);
 	fflush(stdout);

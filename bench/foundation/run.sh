@@ -76,7 +76,7 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 
  -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wundef -Wcast-align -Wnull-dereference \
  -Wimplicit-fallthrough"
 cc $CFLAGS "$HERE/hsbench.c" -o "$WORK/hsbench" -lssl -lcrypto -lpthread
-cc $CFLAGS "$HERE/idleconns.c" -o "$WORK/idleconns" -lssl -lcrypto
+cc $CFLAGS "$HERE/idleconns.c" -o "$WORK/idleconns" -lssl -lcrypto -lpthread
 cc $CFLAGS "$HERE/tlsmem.c" -o "$WORK/tlsmem" -lssl -lcrypto
 
 emit() { printf '%s\n' "$*" | tee -a "$OUT"; }
