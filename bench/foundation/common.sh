@@ -69,12 +69,13 @@ make_cert() {
 }
 
 # ------------------------------------------------------------------ bulwark
-# bw_prepare NAME [CERTNAME] [TICKETS=false]: data dir $WORK/bw-NAME with one
-# event-loop thread, access events off (nginx runs with access_log off),
+# bw_prepare NAME [CERTNAME] [TICKETS=false] [ACCESS_EVENTS=false]: data dir
+# $WORK/bw-NAME with one event-loop thread, access events off unless asked
+# (nginx runs with access_log off),
 # keep-alive idle timeout 300 s, listeners admin (TLS), plain (HTTP) and
 # tls (HTTPS), all on port 0.
 bw_prepare() {
-  local n="$1" cert="${2:-}" tickets="${3:-false}" d="$WORK/bw-$1" certs=""
+  local n="$1" cert="${2:-}" tickets="${3:-false}" events="${4:-false}" d="$WORK/bw-$1" certs=""
   rm -rf "$d"
   "$BW" init --dir "$d" >"$WORK/bw-$n.init.log" 2>&1 || { log "bulwark init failed:"; cat "$WORK/bw-$n.init.log" >&2; return 1; }
   if [ -n "$cert" ]; then
@@ -92,7 +93,7 @@ server:
   shutdown_timeout: 2s
 log:
   level: warn
-  access_events: false
+  access_events: $events
 http:
   idle_timeout: 300s
   max_connections: 16384

@@ -98,58 +98,76 @@ fetch_body() {  # $1 = bulwark instance
 }
 
 # ================================================================== http
+# Targets: bw = bulwark as compared (access events off, like nginx's
+# access_log off), ngx = nginx, bwae = bulwark with its default
+# log.access_events: true (one event per request on the event bus), shown
+# as an extra row so the cost of the default is visible.
+t_kind() { case "$1" in ngx) echo ngx;; *) echo bw;; esac; }
+t_name() { case "$1" in bwae) echo http-ae;; *) echo http;; esac; }
+t_url() {  # TARGET PROTO
+  local port; port=$(srv_port "$(t_kind "$1")" "$(t_name "$1")" "$2")
+  if [ "$2" = plain ]; then echo "http://127.0.0.1:$port/"; else echo "https://127.0.0.1:$port/"; fi
+}
+
 bench_http() {
   log "== http: wrk -t2 -c64 -d${DURATION}s, $ROUNDS rounds"
   make_cert http ec
   bw_prepare http http; bw_start http
+  bw_prepare http-ae http false true; bw_start http-ae
   fetch_body http
   nginx_prepare http "$WORK/body.html" http; nginx_start http
-  local s proto r port url f t0 t1 cpu
-  for s in bw ngx; do for proto in plain tls; do
-    port=$(srv_port $s http $proto)
-    if [ $proto = plain ]; then url="http://127.0.0.1:$port/"; else url="https://127.0.0.1:$port/"; fi
+  local s proto r url f k n
+  for s in bw ngx bwae; do for proto in plain tls; do
+    url=$(t_url $s $proto)
     curl -sk -H 'Connection: close' -o "$WORK/check.$s.$proto" -w "$s $proto: HTTP %{http_code}, %{size_header} B head + %{size_download} B body\n" "$url" >&2
     cmp -s "$WORK/check.$s.$proto" "$WORK/body.html" || { log "$s $proto serves a different body"; return 1; }
   done; done
   declare -A RPS P50 P99 ERR CPU
   local order
   for r in $(seq 1 "$ROUNDS"); do
-    if [ $((r % 2)) = 1 ]; then order="bw ngx"; else order="ngx bw"; fi
+    if [ $((r % 2)) = 1 ]; then order="bw ngx bwae"; else order="bwae ngx bw"; fi
     for proto in plain tls; do for s in $order; do
-      port=$(srv_port $s http $proto)
-      if [ $proto = plain ]; then url="http://127.0.0.1:$port/"; else url="https://127.0.0.1:$port/"; fi
+      k=$(t_kind $s); n=$(t_name $s); url=$(t_url $s $proto)
       taskset -c "$AUX_CPU" timeout $((WARMUP + 10)) wrk -t2 -c64 -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
-      [ $s = bw ] && bw_settle http
+      [ "$k" = bw ] && bw_settle "$n"
       f="$WORK/wrk.r$r.$s.$proto.txt"
-      CPU[$r.$s.$proto]=$(cpu_during "$DURATION" $s http "$f" taskset -c "$AUX_CPU" \
+      CPU[$r.$s.$proto]=$(cpu_during "$DURATION" "$k" "$n" "$f" taskset -c "$AUX_CPU" \
         timeout $((DURATION + 15)) wrk -t2 -c64 -d"${DURATION}s" --timeout 5s --latency "$url")
-      [ $s = bw ] && bw_settle http
+      [ "$k" = bw ] && bw_settle "$n"
       set -- $(wrk_parse "$f")
       RPS[$r.$s.$proto]=$1; P50[$r.$s.$proto]=$2; P99[$r.$s.$proto]=$3; ERR[$r.$s.$proto]=$4
       log "  round $r $s $proto: ${RPS[$r.$s.$proto]} req/s p50 ${P50[$r.$s.$proto]} ms p99 ${P99[$r.$s.$proto]} ms errors ${ERR[$r.$s.$proto]} server CPU ${CPU[$r.$s.$proto]}%"
     done; done
   done
-  local crashes; crashes=$(bw_crashes http)
-  bw_stop http; nginx_stop http
+  local crashes; crashes=$(( $(bw_crashes http) + $(bw_crashes http-ae) ))
+  bw_stop http; bw_stop http-ae; nginx_stop http
   emit "## Static response throughput (wrk -t2 -c64 -d${DURATION}s, keep-alive, $(wc -c <"$WORK/body.html")-byte page)"
   emit ""
   emit "| protocol | bulwark req/s (server CPU) | p50 / p99 ms | nginx req/s (server CPU) | p50 / p99 ms | ratio | bulwark per server CPU-s | nginx per server CPU-s | ratio | goal |"
   emit "|---|---|---|---|---|---|---|---|---|---|"
-  local best_b best_n rb rn pb pn
+  local rb rn pb pn label
+  declare -A BEST
   for proto in plain tls; do
-    rb=1; rn=1
-    for r in $(seq 1 "$ROUNDS"); do
-      [ "${RPS[$r.bw.$proto]}" -gt "${RPS[$rb.bw.$proto]}" ] && rb=$r
-      [ "${RPS[$r.ngx.$proto]}" -gt "${RPS[$rn.ngx.$proto]}" ] && rn=$r
+    for s in bw ngx bwae; do
+      BEST[$s]=1
+      for r in $(seq 1 "$ROUNDS"); do
+        [ "${RPS[$r.$s.$proto]}" -gt "${RPS[${BEST[$s]}.$s.$proto]}" ] && BEST[$s]=$r
+      done
     done
-    best_b=${RPS[$rb.bw.$proto]}; best_n=${RPS[$rn.ngx.$proto]}
-    pb=$(per_cpu "$best_b" "${CPU[$rb.bw.$proto]}"); pn=$(per_cpu "$best_n" "${CPU[$rn.ngx.$proto]}")
-    emit "| $([ $proto = plain ] && echo HTTP/1.1 || echo 'HTTPS (TLS 1.3)') | $best_b (${CPU[$rb.bw.$proto]}%) | ${P50[$rb.bw.$proto]} / ${P99[$rb.bw.$proto]} | $best_n (${CPU[$rn.ngx.$proto]}%) | ${P50[$rn.ngx.$proto]} / ${P99[$rn.ngx.$proto]} | $(ratio "$best_b" "$best_n") | $pb | $pn | $(ratio "$pb" "$pn") | ≥ 1.0 |"
+    rn=${BEST[ngx]}
+    pn=$(per_cpu "${RPS[$rn.ngx.$proto]}" "${CPU[$rn.ngx.$proto]}")
+    for s in bw bwae; do
+      rb=${BEST[$s]}
+      pb=$(per_cpu "${RPS[$rb.$s.$proto]}" "${CPU[$rb.$s.$proto]}")
+      label=$([ $proto = plain ] && echo HTTP/1.1 || echo 'HTTPS (TLS 1.3)')
+      [ $s = bwae ] && label="$label, bulwark with access events (default)"
+      emit "| $label | ${RPS[$rb.$s.$proto]} (${CPU[$rb.$s.$proto]}%) | ${P50[$rb.$s.$proto]} / ${P99[$rb.$s.$proto]} | ${RPS[$rn.ngx.$proto]} (${CPU[$rn.ngx.$proto]}%) | ${P50[$rn.ngx.$proto]} / ${P99[$rn.ngx.$proto]} | $(ratio "${RPS[$rb.$s.$proto]}" "${RPS[$rn.ngx.$proto]}") | $pb | $pn | $(ratio "$pb" "$pn") | $([ $s = bw ] && echo '≥ 1.0' || echo '—') |"
+    done
   done
   emit ""
-  emit "Every round (req/s, server worker CPU %, errors):"
+  emit "Every round (req/s, server worker CPU %, errors; bulwark / nginx / bulwark with access events):"
   for r in $(seq 1 "$ROUNDS"); do
-    emit "- round $r: HTTP bulwark ${RPS[$r.bw.plain]} (${CPU[$r.bw.plain]}%, ${ERR[$r.bw.plain]}) nginx ${RPS[$r.ngx.plain]} (${CPU[$r.ngx.plain]}%, ${ERR[$r.ngx.plain]}); HTTPS bulwark ${RPS[$r.bw.tls]} (${CPU[$r.bw.tls]}%, ${ERR[$r.bw.tls]}) nginx ${RPS[$r.ngx.tls]} (${CPU[$r.ngx.tls]}%, ${ERR[$r.ngx.tls]})"
+    emit "- round $r: HTTP ${RPS[$r.bw.plain]} (${CPU[$r.bw.plain]}%, ${ERR[$r.bw.plain]}) / ${RPS[$r.ngx.plain]} (${CPU[$r.ngx.plain]}%, ${ERR[$r.ngx.plain]}) / ${RPS[$r.bwae.plain]} (${CPU[$r.bwae.plain]}%, ${ERR[$r.bwae.plain]}); HTTPS ${RPS[$r.bw.tls]} (${CPU[$r.bw.tls]}%, ${ERR[$r.bw.tls]}) / ${RPS[$r.ngx.tls]} (${CPU[$r.ngx.tls]}%, ${ERR[$r.ngx.tls]}) / ${RPS[$r.bwae.tls]} (${CPU[$r.bwae.tls]}%, ${ERR[$r.bwae.tls]})"
   done
   [ "$crashes" = 0 ] || emit "- WARNING: the bulwark worker died $crashes time(s) during this benchmark (see serve.log)"
   emit ""
