@@ -47,3 +47,13 @@ bw_unit_test(test_waf_tfn waf src/waf/tests/test_waf_tfn.c)
 bw_unit_test(test_waf_tx waf src/waf/tests/test_waf_tx.c)
 bw_unit_test(test_waf_body waf src/waf/tests/test_waf_body.c)
 bw_unit_test(test_waf_detect waf src/waf/tests/test_waf_detect.c)
+bw_fuzz_target(fuzz_waf_multipart waf src/waf/fuzz/fuzz_waf_multipart.c
+  ${CMAKE_SOURCE_DIR}/src/waf/fuzz/corpus_waf_multipart)
+bw_fuzz_target(fuzz_waf_urlencoded waf src/waf/fuzz/fuzz_waf_urlencoded.c
+  ${CMAKE_SOURCE_DIR}/src/waf/fuzz/corpus_waf_urlencoded)
+bw_fuzz_target(fuzz_waf_tfn waf src/waf/fuzz/fuzz_waf_tfn.c
+  ${CMAKE_SOURCE_DIR}/src/waf/fuzz/corpus_waf_tfn)
+bw_fuzz_target(fuzz_waf_sqli waf src/waf/fuzz/fuzz_waf_sqli.c
+  ${CMAKE_SOURCE_DIR}/src/waf/fuzz/corpus_waf_sqli)
+bw_fuzz_target(fuzz_waf_rxlit waf src/waf/fuzz/fuzz_waf_rxlit.c
+  ${CMAKE_SOURCE_DIR}/src/waf/fuzz/corpus_waf_rxlit)

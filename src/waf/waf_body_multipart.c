@@ -89,6 +89,7 @@ struct mp {
 	size_t n;
 	const char *bnd; /* boundary (without "--") */
 	size_t blen;
+	char *dbnd;      /* "--" + boundary */
 	bool flag[F__COUNT];
 	bool seen_crlf, seen_lf;
 	bool error;      /* m_flag_error: counts for STRICT_ERROR */
@@ -216,6 +217,13 @@ static int get_boundary(struct mp *m)
 		return fail(m, "Multipart: Invalid boundary in C-T (characters).");
 	m->bnd = v;
 	m->blen = vl;
+	m->dbnd = bw_arena_alloc(m->tx->arena, vl + 2);
+	if (!m->dbnd) {
+		m->tx->oom = true;
+		return -1;
+	}
+	m->dbnd[0] = m->dbnd[1] = '-';
+	memcpy(m->dbnd + 2, v, vl);
 	return 0;
 }
 
@@ -516,13 +524,11 @@ static int try_boundary(struct mp *m, size_t s, size_t e, bool last_line)
 	const char *l = m->b + s;
 	size_t n = e - s;
 	if (n <= 3 || l[0] != '-' || l[1] != '-') {
-		/* does the boundary appear inside the line? */
-		for (size_t i = 0; i + 2 + m->blen <= n; i++)
-			if (l[i] == '-' && l[i + 1] == '-' &&
-			    memcmp(l + i + 2, m->bnd, m->blen) == 0) {
-				m->flag[F_UNMATCHED_BOUNDARY] = true;
-				break;
-			}
+		/* does "--boundary" appear inside the line? (memmem keeps
+		 * this linear in the line for any boundary length) */
+		if (!m->flag[F_UNMATCHED_BOUNDARY] &&
+		    memmem(l, n, m->dbnd, m->blen + 2))
+			m->flag[F_UNMATCHED_BOUNDARY] = true;
 		return 0;
 	}
 	if (n >= m->blen + 2 && memcmp(l + 2, m->bnd, m->blen) == 0) {

@@ -181,14 +181,20 @@ static bool bad_style(const char *p, size_t n)
 }
 
 /* Parse attributes from p[i..n) until '>' or the end. strict_events: the
- * unquoted-value context, where only known handler names count. */
-static bool scan_attrs(const char *p, size_t n, size_t i, bool strict_events)
+ * unquoted-value context, where only known handler names count. *end is
+ * where parsing stopped (the '>' or n), so callers can move past the tag:
+ * every byte is parsed once, which keeps the detector linear. */
+static bool scan_attrs(const char *p, size_t n, size_t i, bool strict_events,
+		       size_t *end)
 {
+	*end = n;
 	while (i < n) {
 		while (i < n && (html_space((unsigned char)p[i]) || p[i] == '/'))
 			i++;
-		if (i >= n || p[i] == '>')
+		if (i >= n || p[i] == '>') {
+			*end = i;
 			return false;
+		}
 		size_t an = i;
 		/* an attribute name may start with '=' in HTML5 */
 		if (p[i] == '=')
@@ -210,10 +216,10 @@ static bool scan_attrs(const char *p, size_t n, size_t i, bool strict_events)
 			if (i < n && (p[i] == '"' || p[i] == '\'' || p[i] == '`')) {
 				char q = p[i++];
 				const char *e = memchr(p + i, q, n - i);
-				size_t end = e ? (size_t)(e - p) : n;
+				size_t qend = e ? (size_t)(e - p) : n;
 				val = p + i;
-				vl = end - i;
-				i = e ? end + 1 : n;
+				vl = qend - i;
+				i = e ? qend + 1 : n;
 			} else {
 				size_t s = i;
 				while (i < n && !html_space((unsigned char)p[i]) &&
@@ -239,7 +245,12 @@ static bool scan_attrs(const char *p, size_t n, size_t i, bool strict_events)
 	return false;
 }
 
-/* Scan the input as HTML text for dangerous tags and attributes. */
+/* Tag names longer than this are no tag we care about. */
+#define XSS_TAG_NAME_MAX 32
+
+/* Scan the input as HTML text for dangerous tags and attributes. Two
+ * linear passes: every '<' is checked for a dangerous tag name (names
+ * are bounded), then tags are parsed for attributes, each byte once. */
 static bool scan_data(const char *p, size_t n)
 {
 	for (size_t i = 0; i + 1 < n; i++) {
@@ -255,8 +266,6 @@ static bool scan_data(const char *p, size_t n)
 			continue;
 		}
 		if (p[k] == '?') {
-			if (n - k >= 4 && strncasecmp(p + k + 1, "php", 3) == 0)
-				continue; /* PHP, not XSS */
 			if (n - k >= 4 && strncasecmp(p + k + 1, "xml", 3) == 0)
 				return true;
 			continue;
@@ -266,13 +275,25 @@ static bool scan_data(const char *p, size_t n)
 		if (k >= n || !alpha((unsigned char)p[k]))
 			continue;
 		size_t s = k;
+		while (k < n && k - s <= XSS_TAG_NAME_MAX &&
+		       !html_space((unsigned char)p[k]) && p[k] != '/' &&
+		       p[k] != '>')
+			k++;
+		if (k - s <= XSS_TAG_NAME_MAX && in_list(p + s, k - s, bad_tags))
+			return true;
+	}
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] != '<' || !alpha((unsigned char)p[i + 1]))
+			continue;
+		size_t k = i + 1;
 		while (k < n && !html_space((unsigned char)p[k]) && p[k] != '/' &&
 		       p[k] != '>')
 			k++;
-		if (in_list(p + s, k - s, bad_tags))
+		size_t end;
+		if (scan_attrs(p, n, k, false, &end))
 			return true;
-		if (p[i + 1] != '/' && scan_attrs(p, n, k, false))
-			return true;
+		if (end > i)
+			i = end; /* continue after this tag */
 	}
 	return false;
 }
@@ -287,12 +308,16 @@ bool waf_xss_detect(const char *p, size_t n)
 	static const char quotes[] = { '"', '\'', '`' };
 	for (size_t q = 0; q < sizeof(quotes); q++) {
 		const char *e = memchr(p, quotes[q], n);
-		if (e && scan_attrs(p, n, (size_t)(e - p) + 1, false))
+		size_t end;
+		if (e && scan_attrs(p, n, (size_t)(e - p) + 1, false, &end))
 			return true;
 	}
 	/* unquoted value: the value ends at the first blank */
-	for (size_t i = 0; i < n; i++)
-		if (html_space((unsigned char)p[i]))
-			return scan_attrs(p, n, i + 1, true);
+	for (size_t i = 0; i < n; i++) {
+		if (html_space((unsigned char)p[i])) {
+			size_t end;
+			return scan_attrs(p, n, i + 1, true, &end);
+		}
+	}
 	return false;
 }
