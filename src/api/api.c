@@ -139,12 +139,17 @@ static const char *authenticate(struct api_ctx *ctx, struct net_exchange *x,
 	return ok ? "bootstrap" : NULL;
 }
 
-/* Until the authorization engine exists the bootstrap administrator holds
- * every permission; the route table already names what each route needs
- * so the engine can take over without touching routes. */
-static bool authorize(const char *actor, const char *permission)
+/* Every route's permission is decided by the authorization engine, on
+ * the caller's platform roles in the call's tenant. */
+static bool authorize(struct api_ctx *ctx, const char *tenant, const char *actor,
+		      const char *permission)
 {
-	return actor && strcmp(actor, "bootstrap") == 0 && permission;
+	if (!ctx->authorize || !actor)
+		return false;
+	char subject[160];
+	if (bw_snprintf(subject, sizeof(subject), "user:%s", actor) < 0)
+		return false;
+	return ctx->authorize(ctx->authorize_arg, tenant, subject, permission);
 }
 
 /* ---------------------------------------------------------- call API */
@@ -424,7 +429,7 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 		api_fail(call, 401, "unauthenticated", "a valid bearer token is required");
 		return true;
 	}
-	if (!authorize(call->actor_id, route->permission)) {
+	if (!authorize(ctx, call->tenant, call->actor_id, route->permission)) {
 		net_set_outcome_reason(x, "forbidden");
 		api_fail(call, 403, "forbidden", "permission denied");
 		return true;

@@ -35,6 +35,12 @@ struct api_ctx {
 	_Atomic int ready;
 	/* Asks the supervisor for a reload (signals it). */
 	int (*request_reload)(void);
+	/* The authorization decision for every route: may subject ("user:ID",
+	 * "apikey:ID") do permission in tenant? Set by the worker to the
+	 * authorization engine; NULL denies everything (fail closed). */
+	bool (*authorize)(void *arg, const char *tenant, const char *subject,
+			  const char *permission);
+	void *authorize_arg;
 };
 
 /* ------------------------------------------------------------- routes */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "authz/authz.h"
 #include "core/core.h"
 #include "server/server.h"
 
@@ -30,6 +31,8 @@ static int usage(void)
 		"  audit proof consistency FILE M N\n"
 		"                                 RFC 6962 proofs, JSON on stdout\n"
 		"  audit export FILE              print the records as JSON lines\n"
+		"  authz ...                      authorization models, tuples, checks\n"
+		"                                 (bulwark authz help)\n"
 		"  version\n");
 	return 2;
 }
@@ -266,6 +269,8 @@ int main(int argc, char **argv)
 		}
 		return server_init(dir, force);
 	}
+	if (strcmp(cmd, "authz") == 0)
+		return authz_cli_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "config") == 0 && argc >= 3 && strcmp(argv[2], "check") == 0)
 		return cmd_config_check(argc - 3, argv + 3);
 	if (strcmp(cmd, "audit") == 0 && argc >= 3) {

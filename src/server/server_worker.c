@@ -11,6 +11,8 @@
 #include "server/server_int.h"
 #include "api/api.h"
 #include "audit/audit.h"
+#include "authz/authz.h"
+#include "store/store.h"
 #include "event/event.h"
 #include "loop/loop.h"
 #include "net/net.h"
@@ -52,6 +54,8 @@ static struct {
 	struct audit_signer signer;
 	bool have_signer;
 	struct tpool *pool;
+	struct store *store;
+	struct authz_engine *authz;
 	int ctl_fd;
 	struct loop_io ctl_io, sig_io;
 	_Atomic unsigned drain_left;
@@ -401,6 +405,34 @@ static void on_signal(struct loop *l, struct loop_io *io, uint32_t revents)
 			begin_shutdown();
 }
 
+static bool platform_authorize(void *arg, const char *tenant, const char *subject,
+			       const char *permission)
+{
+	return authz_platform_check(arg, tenant, subject, permission);
+}
+
+/* The state store and the modules that keep their state in it. */
+static void open_state(const struct server_conf *c)
+{
+	struct bw_err err;
+	char path[4096];
+	bw_snprintf(path, sizeof(path), "%s/state.db", c->server.data_dir);
+	struct store_options so = { .driver = "sqlite", .path = path };
+	W.store = store_open(&so, &err);
+	if (!W.store)
+		fatalx("state store %s: %s", path, err.msg);
+	struct authz_options ao = { .store = W.store };
+	W.authz = authz_engine_new(&ao, &err);
+	if (!W.authz || authz_platform_init(W.authz, "platform", &err) < 0 ||
+	    authz_platform_assign(W.authz, "platform", "user:bootstrap",
+				  "platform-admin", true, &err) < 0)
+		fatalx("authorization: %s", err.msg);
+	W.api.authorize = platform_authorize;
+	W.api.authorize_arg = W.authz;
+	if (authz_api_register(W.authz) < 0)
+		fatalx("authorization routes: table full");
+}
+
 static int want_reload(void)
 {
 	return ctl_send(W.ctl_fd, CTL_WANT_RELOAD, 0, NULL, 0, NULL, 0);
@@ -491,6 +523,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 
 	if (api_system_register() < 0)
 		fatalx("api: route table full");
+	open_state(c);
 	if (bw_event_subscribe(api_metrics_subscriber, NULL) < 0 ||
 	    bw_event_bus_start(&err) < 0)
 		fatalx("event bus: %s", err.msg);
@@ -546,6 +579,8 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	}
 	for (unsigned i = 0; i < workers; i++)
 		loop_free(W.threads[i].loop);
+	authz_engine_free(W.authz);
+	store_close(W.store);
 	bw_event_bus_stop();
 	audit_signer_file_fini(&W.signer);
 	generation_free(W.gen);
