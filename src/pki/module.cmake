@@ -14,3 +14,8 @@ bw_fuzz_target(fuzz_pki_csr pki src/pki/fuzz/fuzz_pki_csr.c
 bw_fuzz_target(fuzz_pki_ocsp pki src/pki/fuzz/fuzz_pki_ocsp.c
   ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_ocsp)
 bw_unit_test(test_pki_api pki src/pki/tests/test_pki_api.c)
+# Benchmark (bench/pki/run.sh), not a test.
+if(NOT BW_FUZZ)
+  add_executable(pki_bench ${CMAKE_SOURCE_DIR}/bench/pki/pki_bench.c)
+  target_link_libraries(pki_bench PRIVATE bw_pki)
+endif()

@@ -84,7 +84,10 @@ enum pki_md { PKI_MD_NONE = 0, PKI_MD_SHA256, PKI_MD_SHA384, PKI_MD_SHA512 };
  *
  * Invariants: pub holds the public part only and is owned by the signer;
  * key_id names the key in its backend (for logs and the store), never
- * key material.
+ * key material. Every signature is verified with pub before it is used
+ * unless trusted_output is set, which only the in-process signer does
+ * (OpenSSL signing with a key it holds; RSA-CRT results are checked by
+ * OpenSSL itself): a signer across a process boundary is checked.
  */
 struct pki_signer {
 	int (*sign)(void *ctx, enum pki_md md, const uint8_t *tbs, size_t len,
@@ -95,6 +98,7 @@ struct pki_signer {
 	EVP_PKEY *pub;
 	enum pki_key_type type;
 	char key_id[PKI_KEY_ID_MAX];
+	bool trusted_output;
 };
 
 /* Frees s: calls s->free(s->ctx), drops pub. Accepts NULL. */

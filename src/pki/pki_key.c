@@ -228,6 +228,7 @@ struct pki_signer *pki_signer_local_new(EVP_PKEY *key, const char *key_id,
 	s->sign = local_sign;
 	s->free = local_free;
 	s->type = t;
+	s->trusted_output = true;
 	bw_snprintf(s->key_id, sizeof(s->key_id), "%s", key_id ? key_id : "local");
 	return s;
 }

@@ -110,6 +110,8 @@ static int signer_sign(const struct pki_signer *s, const uint8_t *tbs,
 		return bw_err_set(err, 500, PKI_MOD, "signer",
 				  "signer %s returned %zu signature bytes",
 				  s->key_id, *siglen);
+	if (s->trusted_output)
+		return 0;
 	EVP_MD_CTX *v = EVP_MD_CTX_new();
 	int ok = v && EVP_DigestVerifyInit(v, NULL, pki_md_evp(md), NULL, s->pub) == 1 &&
 		 EVP_DigestVerify(v, sig, *siglen, tbs, len) == 1;
