@@ -99,7 +99,7 @@ static bool act(struct gw_waf_tx *w, const struct waf_decision *d, int rc,
 			return true;
 		}
 		/* a redirect cannot replace a response already chosen */
-		/* fall through */
+		__attribute__((fallthrough));
 	case WAF_DENY:
 	case WAF_DROP:
 		/* net cannot drop a connection unanswered: a drop is a 403 */

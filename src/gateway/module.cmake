@@ -13,3 +13,8 @@ bw_unit_test(test_gateway_fwd gateway src/gateway/tests/test_gateway_fwd.c)
 bw_unit_test(test_gateway_limits gateway src/gateway/tests/test_gateway_limits.c)
 bw_unit_test(test_gateway_bot gateway src/gateway/tests/test_gateway_bot.c)
 bw_unit_test(test_gateway_proxy gateway src/gateway/tests/test_gateway_proxy.c)
+bw_unit_test(test_gateway_conf gateway src/gateway/tests/test_gateway_conf.c)
+bw_fuzz_target(fuzz_forwarded gateway src/gateway/fuzz/fuzz_forwarded.c
+  ${CMAKE_SOURCE_DIR}/src/gateway/fuzz/corpus_forwarded)
+bw_fuzz_target(fuzz_gwconf gateway src/gateway/fuzz/fuzz_gwconf.c
+  ${CMAKE_SOURCE_DIR}/src/gateway/fuzz/corpus_gwconf)

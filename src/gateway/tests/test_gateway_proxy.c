@@ -234,6 +234,9 @@ static const char yaml_fmt[] =
 	"    - { name: down, servers: [\"127.0.0.1:%d\"], connect_timeout: 300ms }\n"
 	"    - { name: flaky, servers: [\"127.0.0.1:%d\", \"127.0.0.1:%d\"], retries: 1,\n"
 	"        max_fails: 2, open_for: 400ms }\n"
+	"    - { name: tls, servers: [\"127.0.0.1:%d\"],\n"
+	"        tls: { ca_file: \"%s/tls/ca.crt\", server_name: localhost } }\n"
+	"    - { name: tlsbad, servers: [\"127.0.0.1:%d\"], tls: { server_name: localhost } }\n"
 	"    - name: checked\n"
 	"      servers: [\"127.0.0.1:%d\"]\n"
 	"      health: { path: /health, interval: 100ms, timeout: 100ms }\n"
@@ -243,6 +246,8 @@ static const char yaml_fmt[] =
 	"    - { name: down, path: /down, upstream: down }\n"
 	"    - { name: flaky, path: /flaky, upstream: flaky }\n"
 	"    - { name: checked, path: /checked, upstream: checked }\n"
+	"    - { name: tls, path: /tls, upstream: tls }\n"
+	"    - { name: tlsbad, path: /tlsbad, upstream: tlsbad }\n"
 	"    - name: limited\n"
 	"      path: /limited\n"
 	"      upstream: one\n"
@@ -255,9 +260,63 @@ static const char yaml_fmt[] =
 	"    - { name: vhost, hosts: [\"*.vhost.test\"], path: /, upstream: rr,\n"
 	"        methods: [GET] }\n";
 
+static char tlsdir[64];
+static int tls_port;
+
+static void tls_handler(struct net_exchange *x, void *arg)
+{
+	const struct http_request *r = net_request(x);
+	char body[256];
+	int n = bw_snprintf(body, sizeof(body), "tls-ok %.*s", (int)r->path.len, r->path.p);
+	net_respond(x, 200, "text/plain", body, n > 0 ? (size_t)n : 0);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	struct bw_err err;
+	return bw_file_read(path, 1 << 20, len, &err);
+}
+
+/* A TLS upstream on the gateway's own loop, with the local CA's
+ * localhost certificate. */
+static int tls_upstream(struct net_thread *t)
+{
+	struct bw_err err;
+	bw_snprintf(tlsdir, sizeof(tlsdir), "/tmp/bwgw-tls.XXXXXX");
+	struct net_selfca_paths p;
+	if (!mkdtemp(tlsdir) || net_selfca_ensure(tlsdir, &p, &err) < 0)
+		return -1;
+	size_t cl, kl;
+	char *cert = slurp(p.cert_file, &cl), *key = slurp(p.key_file, &kl);
+	if (!cert || !key)
+		return -1;
+	struct net_tls_cert c = { .name = "up", .cert_pem = { cert, cl },
+				  .key_pem = { key, kl } };
+	struct net_tls_config tc = { .certs = &c, .ncerts = 1, .alpn = "http/1.1" };
+	struct net_http_options o = { .name = "tlsup", .header_timeout_ms = 5000,
+				      .body_timeout_ms = 5000, .idle_timeout_ms = 5000,
+				      .write_timeout_ms = 5000, .max_conns = 100,
+				      .handler = tls_handler };
+	http_limits_default(&o.limits);
+	o.tls = net_tls_new(&tc, &err);
+	bw_wipe(key, kl);
+	free(cert);
+	free(key);
+	struct net_http_server *s = o.tls ? net_http_server_new(&o, &err) : NULL;
+	int fd = s ? net_listen_tcp("127.0.0.1", (uint16_t)tls_port, false, 16, &err) : -1;
+	if (fd < 0 || net_thread_listen(t, "tlsup", fd, s, &err) < 0)
+		return -1;
+	net_http_server_unref(s);
+	return 0;
+}
+
 static int setup(void **state)
 {
 	struct bw_err err;
+	/* reserve a port for the TLS upstream, which starts later on the loop */
+	int tfd = net_listen_tcp("127.0.0.1", 0, false, 1, &err);
+	tls_port = net_socket_port(tfd);
+	close(tfd);
 	for (int i = 0; i < 4; i++)
 		upstream_start(&ups[i], (char)('A' + i));
 	int tmp = net_listen_tcp("127.0.0.1", 0, false, 1, &err);
@@ -277,9 +336,24 @@ static int setup(void **state)
 	char yaml[4096];
 	int n = bw_snprintf(yaml, sizeof(yaml), yaml_fmt, rules_path, ups[0].port,
 			    ups[0].port, ups[1].port, refused_port, ups[2].port,
-			    ups[1].port, ups[3].port);
+			    ups[1].port, tls_port, "/tmp/bwgw-tls-dir", tls_port,
+			    ups[3].port);
 	if (n < 0)
 		return -1;
+	lp = loop_new(1024, &err);
+	nt = net_thread_new(lp, &err);
+	if (!lp || !nt || tls_upstream(nt) < 0)
+		return -1;
+	/* the CA path goes into the YAML now that the directory exists */
+	char *dirmark = strstr(yaml, "/tmp/bwgw-tls-dir");
+	if (!dirmark)
+		return -1;
+	char fixed[4096];
+	n = bw_snprintf(fixed, sizeof(fixed), "%.*s%s%s", (int)(dirmark - yaml), yaml,
+			tlsdir, dirmark + strlen("/tmp/bwgw-tls-dir"));
+	if (n < 0)
+		return -1;
+	memcpy(yaml, fixed, (size_t)n + 1);
 	conf_arena = bw_arena_new(16384, 16 << 20);
 	struct conf_doc *doc = conf_load_string("gw.yaml", yaml, (size_t)n, conf_arena, &err);
 	if (!doc) {
@@ -298,8 +372,6 @@ static int setup(void **state)
 				      .handler = gateway_handle, .handler_arg = gw };
 	http_limits_default(&o.limits);
 	struct net_http_server *s = net_http_server_new(&o, &err);
-	lp = loop_new(1024, &err);
-	nt = net_thread_new(lp, &err);
 	int fd = net_listen_tcp("127.0.0.1", 0, false, 64, &err);
 	if (!s || !lp || !nt || fd < 0)
 		return -1;
@@ -323,6 +395,10 @@ static int teardown(void **state)
 	for (int i = 0; i < 4; i++)
 		upstream_stop(&ups[i]);
 	unlink(rules_path);
+	char cmd[128];
+	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", tlsdir);
+	if (system(cmd) != 0)
+		return -1;
 	bw_clock_set(0);
 	return 0;
 }
@@ -605,6 +681,16 @@ static void waf_blocks_and_detects(void **state)
 	assert_true(st.waf_detected >= 1);
 }
 
+static void tls_upstreams_are_verified(void **state)
+{
+	assert_int_equal(req("GET", "/tls/a", NULL, NULL), 200);
+	assert_string_equal(R.body, "tls-ok /tls/a");
+	assert_int_equal(req("GET", "/tls/b", NULL, NULL), 200);
+	/* the system trust store does not know the local CA */
+	assert_int_equal(req("GET", "/tlsbad", NULL, NULL), 502);
+	assert_non_null(strstr(R.body, "upstream_tls_failed"));
+}
+
 static void active_health_checks(void **state)
 {
 	/* the checker runs on the loop thread that first used the gateway */
@@ -633,6 +719,7 @@ int main(void)
 		cmocka_unit_test(bots_and_demo),
 		cmocka_unit_test(challenge_then_pass),
 		cmocka_unit_test(waf_blocks_and_detects),
+		cmocka_unit_test(tls_upstreams_are_verified),
 		cmocka_unit_test(active_health_checks),
 		cmocka_unit_test(rate_limits_answer_429),
 		cmocka_unit_test(circuit_with_one_server_answers_503),
