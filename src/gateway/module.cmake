@@ -18,3 +18,8 @@ bw_fuzz_target(fuzz_forwarded gateway src/gateway/fuzz/fuzz_forwarded.c
   ${CMAKE_SOURCE_DIR}/src/gateway/fuzz/corpus_forwarded)
 bw_fuzz_target(fuzz_gwconf gateway src/gateway/fuzz/fuzz_gwconf.c
   ${CMAKE_SOURCE_DIR}/src/gateway/fuzz/corpus_gwconf)
+# The gateway alone on one loop thread, for bench/gateway/run.sh.
+if(NOT BW_FUZZ)
+  add_executable(gwbench bench/gateway/gwbench.c)
+  target_link_libraries(gwbench PRIVATE bw_gateway)
+endif()

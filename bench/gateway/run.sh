@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# bench/gateway/run.sh [BUILD_DIR] — the gateway as a plain reverse proxy
+# against nginx doing the same job, in one run:
+#
+#   wrk ──▶ proxy (bulwark gwbench | nginx), 1 worker each ──▶ static upstream (nginx, 1 worker)
+#
+# Both proxies keep idle keep-alive connections to the upstream (nginx:
+# `keepalive 32` + HTTP/1.1; bulwark: pool_idle 32), log nothing, and run
+# no WAF. The upstream answers a 1 KiB static file. Rounds alternate
+# between the two proxies and the median is reported.
+#
+# Environment: BW_BENCH_QUICK=1 (3 s runs, 1 round), ROUNDS (default 3),
+# DURATION (seconds, default 10), CONNS (default 50).
+#
+# Every server runs on 127.0.0.1 on a port picked at run time, with its own
+# prefix (-p) and config (-c) under a scratch directory; the system nginx is
+# never read or signalled; every process is stopped by the PID we started.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+BUILD="${1:-$ROOT/build}"
+[ -d "$BUILD" ] || { echo "bench/gateway: no build directory $BUILD" >&2; exit 1; }
+ninja -C "$BUILD" gwbench >/dev/null
+GWB="$BUILD/gwbench"
+command -v wrk >/dev/null || { echo "bench/gateway: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+command -v nginx >/dev/null || { echo "bench/gateway: nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
+
+QUICK="${BW_BENCH_QUICK:-0}"
+ROUNDS="${ROUNDS:-3}"; DURATION="${DURATION:-10}"; CONNS="${CONNS:-50}"
+if [ "$QUICK" = 1 ]; then ROUNDS=1; DURATION=3; fi
+
+WORK="$(mktemp -d /tmp/bw-gwbench.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  sleep 0.2
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+pick_port() {
+  python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# CPU placement: the proxy under test gets its own core when there are
+# enough; wrk and the upstream share the rest.
+NCPU=$(nproc)
+if [ "$NCPU" -ge 4 ]; then SUT_CPU=0; UP_CPU=1; WRK_CPU=2-$((NCPU - 1)); WRK_T=2
+elif [ "$NCPU" -ge 2 ]; then SUT_CPU=0; UP_CPU=1; WRK_CPU=1; WRK_T=1
+else SUT_CPU=0; UP_CPU=0; WRK_CPU=0; WRK_T=1; fi
+
+wait_port() {  # $1=port
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench/gateway: nothing listens on port $1" >&2
+  return 1
+}
+
+nginx_start() {  # $1=name $2=server block body  -> PID in NGX_PID
+  local n="$1" d="$WORK/ngx-$1"
+  mkdir -p "$d/logs" "$d/tmp"
+  cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+$2
+}
+EOF
+  taskset -c "$3" nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" &
+  NGX_PID=$!
+  PIDS+=("$NGX_PID")
+}
+
+# The static upstream.
+UP_PORT=$(pick_port)
+mkdir -p "$WORK/www"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$WORK/www/index.html"
+# nginx workers run as nobody when started as root: let them read it
+chmod a+rx "$WORK" "$WORK/www"; chmod a+r "$WORK/www/index.html"
+nginx_start upstream "  server { listen 127.0.0.1:$UP_PORT; root $WORK/www; location / { } }" "$UP_CPU"
+wait_port "$UP_PORT"
+
+# nginx as the proxy.
+NGX_PORT=$(pick_port)
+nginx_start proxy "  upstream app { server 127.0.0.1:$UP_PORT; keepalive 32; }
+  server { listen 127.0.0.1:$NGX_PORT;
+    location / { proxy_pass http://app; proxy_http_version 1.1;
+      proxy_set_header Connection \"\"; proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr; proxy_buffering on; } }" "$SUT_CPU"
+wait_port "$NGX_PORT"
+
+# bulwark's gateway as the proxy.
+BW_PORT=$(pick_port)
+cat >"$WORK/gw.yaml" <<EOF
+gateway:
+  upstreams:
+    - { name: app, servers: ["127.0.0.1:$UP_PORT"], pool_idle: 32 }
+  routes:
+    - { name: all, path: /, upstream: app }
+EOF
+taskset -c "$SUT_CPU" "$GWB" "$WORK/gw.yaml" "$BW_PORT" >"$WORK/gwbench.out" 2>"$WORK/gwbench.err" &
+PIDS+=("$!")
+wait_port "$BW_PORT"
+
+# Sanity: both proxies relay the same 1 KiB body.
+for p in "$NGX_PORT" "$BW_PORT"; do
+  n=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$p/index.html")
+  [ "$n" = 1024 ] || { echo "bench/gateway: proxy on $p answered $n bytes:" >&2; curl -s -i "http://127.0.0.1:$p/index.html" >&2; cat "$WORK"/ngx-*/logs/error.log >&2; exit 1; }
+done
+
+run_wrk() {  # $1=port -> "rps p50_ms p99_ms"
+  taskset -c "$WRK_CPU" wrk -t"$WRK_T" -c"$CONNS" -d"${DURATION}s" --latency \
+    "http://127.0.0.1:$1/index.html" 2>&1 | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    END { printf "%d %.3f %.3f\n", rps, p50, p99 }'
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+: >"$WORK/ngx.txt"; : >"$WORK/bw.txt"
+for r in $(seq 1 "$ROUNDS"); do
+  run_wrk "$NGX_PORT" >>"$WORK/ngx.txt"
+  run_wrk "$BW_PORT" >>"$WORK/bw.txt"
+done
+
+col() { awk -v c="$2" '{ print $c }' "$1" | median; }
+N_RPS=$(col "$WORK/ngx.txt" 1); N_P50=$(col "$WORK/ngx.txt" 2); N_P99=$(col "$WORK/ngx.txt" 3)
+B_RPS=$(col "$WORK/bw.txt" 1); B_P50=$(col "$WORK/bw.txt" 2); B_P99=$(col "$WORK/bw.txt" 3)
+RATIO=$(awk -v b="$B_RPS" -v n="$N_RPS" 'BEGIN { if (n > 0) printf "%.2f", b / n; else print "n/a" }')
+
+echo "### gateway: reverse proxy to a static upstream (1 worker each)"
+echo
+echo "wrk -t$WRK_T -c$CONNS -d${DURATION}s, 1 KiB static body, median of $ROUNDS round(s);"
+echo "CPUs: $NCPU (proxy on $SUT_CPU, upstream on $UP_CPU, wrk on $WRK_CPU)."
+echo
+echo "| proxy | req/s | p50 ms | p99 ms |"
+echo "|---|---:|---:|---:|"
+echo "| nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') (proxy_pass, keepalive 32) | $N_RPS | $N_P50 | $N_P99 |"
+echo "| bulwark gateway (gwbench, pool_idle 32) | $B_RPS | $B_P50 | $B_P99 |"
+echo "| **ratio bulwark / nginx** | **$RATIO** | | |"
