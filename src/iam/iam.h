@@ -621,6 +621,51 @@ int iam_oidc_introspect(struct iam *iam, const char *tenant, const char *issuer,
 int iam_oidc_revoke(struct iam *iam, const char *tenant, const char *issuer,
 		    const char *token, struct bw_err *err) BW_WUR;
 
+/* OIDC userinfo for an access token with scope openid: appends
+ * {"sub", "name"/"preferred_username" (profile), "email" (email)}. 401
+ * "invalid_token", 403 "insufficient_scope". */
+int iam_oidc_userinfo(struct iam *iam, const char *tenant, const char *issuer,
+		      const char *token, struct bw_buf *out,
+		      struct bw_err *err) BW_WUR;
+
+/*
+ * The OIDC endpoints over HTTP (iam_oidc_http.c), mounted at
+ * BASE/oidc/{tenant}/: .well-known/openid-configuration, jwks, authorize,
+ * token, introspect, revoke, userinfo. The issuer of tenant T is
+ * "BASE/oidc/T" (base: the public origin, e.g. "https://idp.example").
+ */
+struct iam_oidc_http;
+struct iam_oidc_http *iam_oidc_http_new(struct iam *iam, struct tpool *pool,
+					const char *base, struct bw_err *err);
+void iam_oidc_http_free(struct iam_oidc_http *h);
+
+/* A request and response independent of the network layer (tests and
+ * other front ends use these directly). Strings are borrowed. */
+struct iam_http_req {
+	int method;	     /* enum http_method */
+	struct bw_str path;  /* "/oidc/acme/token" */
+	struct bw_str query; /* after '?' */
+	struct bw_str body;
+	struct bw_str authorization; /* Authorization header value */
+	struct bw_str content_type;
+	const char *peer_ip;
+};
+struct iam_http_resp {
+	int status;
+	const char *content_type;
+	char location[2560]; /* 302 target when set */
+	char www_auth[96];   /* WWW-Authenticate when set */
+	struct bw_buf body;  /* the caller inits (ceiling) and frees */
+};
+/* Handles one request (blocking: store, signing). */
+void iam_oidc_http_dispatch(struct iam_oidc_http *h,
+			    const struct iam_http_req *rq,
+			    struct iam_http_resp *rs);
+/* net handler (arg: the struct iam_oidc_http): runs dispatch on the pool
+ * and answers from the loop. Mount it for paths under /oidc/. */
+struct net_exchange;
+void iam_oidc_net_handler(struct net_exchange *x, void *arg);
+
 /* ------------------------------------------------------------ bootstrap */
 
 #define IAM_BOOTSTRAP_PW_LEN 24

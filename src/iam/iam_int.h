@@ -137,6 +137,30 @@ int iam_challenge_create(struct iam *iam, const char *tenant,
 			 const char *user_id, const char *purpose,
 			 char token[IAM_TOKEN_MAX], struct bw_err *err);
 
+/* Forms (iam_form.c): application/x-www-form-urlencoded, strict. */
+#define IAM_FORM_BODY_MAX 8192 /* OAuth requests are a few hundred bytes */
+#define IAM_FORM_FIELDS_MAX 16 /* the token endpoint takes at most 8 */
+#define IAM_FORM_NAME_MAX 64
+struct iam_form {
+	size_t n;
+	char *names[IAM_FORM_FIELDS_MAX];
+	char *values[IAM_FORM_FIELDS_MAX];
+	char buf[IAM_FORM_BODY_MAX + 2 * IAM_FORM_FIELDS_MAX + 2];
+};
+/* 0, or -1 with 400 "invalid_request" / 413 "too_large". */
+int iam_form_parse(struct iam_form *f, const char *p, size_t n,
+		   struct bw_err *err);
+const char *iam_form_get(const struct iam_form *f, const char *name);
+/* "Basic base64(id:secret)" with both parts form-decoded: 0 or -1. */
+int iam_basic_parse(const char *v, size_t n, char *id, size_t idcap,
+		    char *secret, size_t seccap);
+
+/* Authenticates a confidential OIDC client (introspection, revocation):
+ * 0, or -1 with 401 "invalid_client". */
+int iam_oidc_client_check(struct iam *iam, const char *tenant,
+			  const char *client_id, const char *secret,
+			  struct bw_err *err);
+
 /* Events. */
 void iam_emit_login(const char *tenant, const char *user, const char *ip,
 		    bool ok, const char *action, const char *reason);

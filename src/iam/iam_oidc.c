@@ -254,9 +254,22 @@ static int client_auth(struct iam *iam, const char *tenant,
 	if (!ok)
 		return oauth_err(err, 401, "invalid_client",
 				 "client authentication failed");
-	if (!has_word(c->grants, grant, strlen(grant)))
+	if (grant && !has_word(c->grants, grant, strlen(grant)))
 		return oauth_err(err, 400, "unauthorized_client",
 				 "the client may not use this grant type");
+	return 0;
+}
+
+int iam_oidc_client_check(struct iam *iam, const char *tenant,
+			  const char *client_id, const char *secret,
+			  struct bw_err *err)
+{
+	struct client c;
+	if (client_auth(iam, tenant, client_id, secret, NULL, &c, err) < 0)
+		return -1;
+	if (!c.confidential)
+		return oauth_err(err, 401, "invalid_client",
+				 "client authentication failed");
 	return 0;
 }
 
@@ -1106,5 +1119,54 @@ int iam_oidc_revoke(struct iam *iam, const char *tenant, const char *issuer,
 		rc = -1;
 	}
 	bw_arena_free(ar);
+	return rc;
+}
+
+int iam_oidc_userinfo(struct iam *iam, const char *tenant, const char *issuer,
+		      const char *token, struct bw_buf *out, struct bw_err *err)
+{
+	struct bw_arena *a = bw_arena_new(8192, 1 << 20);
+	struct jose_jwt jwt;
+	struct iam_user u;
+	int rc = -1;
+	if (!a)
+		return bw_err_set(err, 500, "iam", "memory", "out of memory");
+	if (!token ||
+	    verify_access(iam, tenant, issuer, token, a, &jwt, err) < 0) {
+		if (!token || err->code < 500)
+			oauth_err(err, 401, "invalid_token",
+				  "invalid access token");
+		goto out;
+	}
+	const char *scope = json_get_str(jwt.claims, "scope", "");
+	const char *sub = json_get_str(jwt.claims, "sub", "");
+	if (!has_word(scope, "openid", 6)) {
+		oauth_err(err, 403, "insufficient_scope",
+			  "the token lacks the openid scope");
+		goto out;
+	}
+	struct bw_err uerr;
+	if (iam_user_get(iam, tenant, sub, &u, &uerr) < 0 || u.disabled) {
+		oauth_err(err, 401, "invalid_token", "invalid access token");
+		goto out;
+	}
+	struct json_writer w;
+	json_writer_init(&w, out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "sub", u.id);
+	if (has_word(scope, "profile", 7)) {
+		json_write_kv_string(&w, "name", u.display_name);
+		json_write_kv_string(&w, "preferred_username", u.name);
+	}
+	if (has_word(scope, "email", 5) && u.email[0])
+		json_write_kv_string(&w, "email", u.email);
+	json_write_object_end(&w);
+	if (json_writer_finish(&w) < 0) {
+		bw_err_set(err, 413, "iam", "too_large", "userinfo too large");
+		goto out;
+	}
+	rc = 0;
+out:
+	bw_arena_free(a);
 	return rc;
 }

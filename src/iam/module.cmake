@@ -5,13 +5,14 @@ bw_module(iam
   SOURCES src/iam/iam_store.c src/iam/iam_user.c src/iam/iam_password.c
           src/iam/iam_lockout.c src/iam/iam_login.c src/iam/iam_session.c
           src/iam/iam_totp.c src/iam/iam_seal.c src/iam/iam_api.c
-          src/iam/iam_oidc.c
-  DEPS core json conf store crypto loop event api audit
+          src/iam/iam_oidc.c src/iam/iam_oidc_http.c src/iam/iam_form.c
+  DEPS core json conf store crypto loop event api audit net http
        PkgConfig::ARGON2 PkgConfig::QRENCODE Threads::Threads)
 bw_unit_test(test_iam iam src/iam/tests/test_iam.c)
 set_tests_properties(test_iam PROPERTIES TIMEOUT 300)
 bw_unit_test(test_iam_api iam src/iam/tests/test_iam_api.c)
 bw_unit_test(test_iam_oidc iam src/iam/tests/test_iam_oidc.c)
+bw_unit_test(test_iam_oidc_http iam src/iam/tests/test_iam_oidc_http.c)
 # Benchmark (bench/iam/run.sh), not a test.
 if(NOT BW_FUZZ)
   add_executable(iam_bench ${CMAKE_SOURCE_DIR}/bench/iam/iam_bench.c)

@@ -2,13 +2,16 @@
  * fuzz_iam_parse — libFuzzer target for the identity core's parsers of
  * untrusted text: tenant policy JSON (API bodies and stored rows), API key
  * tokens, PHC hash strings (parameter parsing for rehash), blocklist
- * lines, and HOTP over arbitrary secrets.
+ * lines, HOTP over arbitrary secrets, and the OAuth request parsers
+ * (application/x-www-form-urlencoded, HTTP Basic credentials).
  *
  * Properties (abort on violation): an accepted policy passes
  * iam_policy_check and survives to_json -> from_json unchanged; a token
  * that looks like an API key has the exact length and prefix; every
  * blocklist entry added is found again, case-insensitively; HOTP output
- * has exactly the requested digits.
+ * has exactly the requested digits; a parsed form has no repeated name and
+ * no control character in any name or value, and every name is found by
+ * iam_form_get; Basic credentials come back NUL-terminated, id non-empty.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -98,6 +101,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(z);
 	}
 	blocklist(s, size);
+	struct iam_form *f = malloc(sizeof(*f));
+	struct bw_err err;
+	if (f && iam_form_parse(f, s, size, &err) == 0) {
+		CHECK(f->n <= IAM_FORM_FIELDS_MAX);
+		for (size_t i = 0; i < f->n; i++) {
+			CHECK(iam_form_get(f, f->names[i]) == f->values[i]);
+			for (const char *c = f->names[i]; *c; c++)
+				CHECK((unsigned char)*c >= 0x20 && *c != 0x7f);
+			for (const char *c = f->values[i]; *c; c++)
+				CHECK((unsigned char)*c >= 0x20 && *c != 0x7f);
+		}
+	}
+	free(f);
+	char id[64], sec[128];
+	if (iam_basic_parse(s, size, id, sizeof(id), sec, sizeof(sec)) == 0)
+		CHECK(strlen(id) > 0 && strlen(id) < sizeof(id) && strlen(sec) < sizeof(sec));
 	char code[16];
 	unsigned digits = 6 + (size ? data[0] % 3 : 0);
 	if (iam_hotp(data, size, (enum iam_totp_alg)(size > 1 ? data[1] % 3 : 0), digits,
