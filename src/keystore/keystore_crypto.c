@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <string.h>
 
 #define M "keystore"
@@ -237,13 +238,40 @@ EVP_PKEY *ks_crypto_load(unsigned type, const uint8_t *der, size_t len,
 
 /* ------------------------------------------------------------------ AEAD */
 
+/* Explicitly fetched algorithm objects, fetched once: OpenSSL 3 looks
+ * the implementation up on every init otherwise, which costs more than
+ * encrypting a kilobyte. */
+static EVP_CIPHER *c_gcm, *c_chacha;
+static EVP_MD *m_sha256, *m_sha384, *m_sha512;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void fetch_all(void)
+{
+	c_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	c_chacha = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+	m_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	m_sha384 = EVP_MD_fetch(NULL, "SHA2-384", NULL);
+	m_sha512 = EVP_MD_fetch(NULL, "SHA2-512", NULL);
+}
+
+static const EVP_MD *md_sha(int bits)
+{
+	pthread_once(&fetch_once, fetch_all);
+	const EVP_MD *m = bits == 256 ? m_sha256 : bits == 384 ? m_sha384 : m_sha512;
+	/* Fall back to the implicit objects if a fetch failed. */
+	if (!m)
+		m = bits == 256 ? EVP_sha256() : bits == 384 ? EVP_sha384() : EVP_sha512();
+	return m;
+}
+
 static const EVP_CIPHER *aead_cipher(unsigned alg)
 {
+	pthread_once(&fetch_once, fetch_all);
 	switch (alg) {
 	case 1:
-		return EVP_aes_256_gcm();
+		return c_gcm ? c_gcm : EVP_aes_256_gcm();
 	case 2:
-		return EVP_chacha20_poly1305();
+		return c_chacha ? c_chacha : EVP_chacha20_poly1305();
 	default:
 		return NULL;
 	}
@@ -338,14 +366,13 @@ const EVP_MD *ks_sign_md(unsigned type, unsigned hash, bool *ok)
 	case KEYSTORE_KT_RSA_4096:
 		switch (hash) {
 		case KEYSTORE_HASH_DEFAULT:
-			return type == KEYSTORE_KT_ECDSA_P384 ? EVP_sha384() :
-								EVP_sha256();
+			return md_sha(type == KEYSTORE_KT_ECDSA_P384 ? 384 : 256);
 		case KEYSTORE_HASH_SHA256:
-			return EVP_sha256();
+			return md_sha(256);
 		case KEYSTORE_HASH_SHA384:
-			return EVP_sha384();
+			return md_sha(384);
 		case KEYSTORE_HASH_SHA512:
-			return EVP_sha512();
+			return md_sha(512);
 		default:
 			break;
 		}

@@ -7,3 +7,8 @@ bw_unit_test(test_kms_client kms src/kms/tests/test_kms_client.c)
 set_tests_properties(test_kms_client PROPERTIES TIMEOUT 120)
 bw_unit_test(test_kms_api kms src/kms/tests/test_kms_api.c)
 set_tests_properties(test_kms_api PROPERTIES TIMEOUT 120)
+# Benchmark (bench/kms/run.sh), not a test.
+if(NOT BW_FUZZ)
+  add_executable(kms_bench ${CMAKE_SOURCE_DIR}/bench/kms/kms_bench.c)
+  target_link_libraries(kms_bench PRIVATE bw_kms)
+endif()
