@@ -18,6 +18,16 @@ if(TARGET PkgConfig::HS)
   target_link_libraries(bw_siem PUBLIC PkgConfig::HS)
   target_compile_definitions(bw_siem PRIVATE BW_HAVE_HYPERSCAN=1)
 endif()
+# The service (listeners, pipeline, storage, search, alerts, API) is a
+# library of its own so the parsers and their fuzzers stay free of the
+# runtime's dependencies.
+bw_module(siem_svc
+  SOURCES src/siem/siem_conf.c src/siem/siem_service.c src/siem/siem_ingest.c
+          src/siem/siem_pipeline.c src/siem/siem_store.c src/siem/siem_alert.c
+          src/siem/siem_http.c src/siem/siem_ext.c
+  DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL)
+bw_unit_test(test_siem_service siem_svc src/siem/tests/test_siem_service.c)
+set_tests_properties(test_siem_service PROPERTIES TIMEOUT 120)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)
 bw_unit_test(test_siem_syslog siem src/siem/tests/test_siem_syslog.c)
 bw_unit_test(test_siem_samples siem src/siem/tests/test_siem_samples.c)

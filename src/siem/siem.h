@@ -524,6 +524,123 @@ int siem_relp_parse_offers(const char *p, size_t n,
 int siem_relp_rsp(struct bw_buf *out, uint32_t txnr, const char *data,
 		  size_t len) BW_WUR;
 
+/* ================================================================ service */
+
+/*
+ * The SIEM as a running service (siem_service.c and friends): listeners
+ * feed an ingest pipeline that parses, matches (one Sigma matcher per
+ * thread), correlates, alerts and stores every event durably; a REST API
+ * searches, aggregates and manages rules, alerts, cases and reports. See
+ * docs/internals/SIEM.md ("The service") for threads, queues and wiring.
+ */
+struct conf_node;
+struct loop;
+struct net_tls;
+struct net_exchange;
+struct siem_service;
+
+/*
+ * siem_service_new — bind the `siem:` section (NULL: every default; its
+ * errors are FILE:LINE:COL messages from src/conf), open the event store
+ * (data_dir/siem.db unless siem.database says otherwise), create or
+ * upgrade its schema, and load and compile the rules.
+ *  section: borrowed; nothing of it is kept.
+ *  data_dir: borrowed; must exist.
+ * Returns the service (not yet running: see siem_service_start), or NULL
+ * with err (400 config/rules, 500 storage).
+ */
+struct siem_service *siem_service_new(const struct conf_node *section,
+				      const char *data_dir,
+				      struct bw_err *err) BW_WUR;
+/*
+ * Starts the pipeline thread and the service thread (1-second tick:
+ * retention, feeds, forwarding, notifications). The process must have
+ * called net_fetch_global_init() first. Returns 0 or -1 with err.
+ */
+int siem_service_start(struct siem_service *svc, struct bw_err *err) BW_WUR;
+/*
+ * Stops and frees: flushes what is queued (every accepted event is
+ * stored), stops the threads, closes the store. Every loop must have
+ * called siem_ingest_detach (or be stopped) and the bus must be stopped
+ * first. Accepts NULL.
+ */
+void siem_service_free(struct siem_service *svc);
+/*
+ * Builds a new generation from section (rules loaded and compiled, config
+ * checked) and swaps it in; on any error the running generation stays and
+ * -1 is returned with err. Events already matched finish on the
+ * generation they were matched with. Any thread.
+ */
+int siem_service_reload(struct siem_service *svc,
+			const struct conf_node *section,
+			struct bw_err *err) BW_WUR;
+/*
+ * The periodic work (retention when due, feed refresh, forwarding
+ * retries, notifications). The service thread calls it every second;
+ * tests call it directly after moving the settable clock.
+ */
+void siem_service_tick(struct siem_service *svc);
+/* Blocks until every event accepted so far is stored (or failed). */
+void siem_service_flush(struct siem_service *svc);
+
+enum siem_ingest_proto { SIEM_INGEST_SYSLOG, SIEM_INGEST_RELP };
+
+/*
+ * siem_ingest_attach_stream — serve syslog (RFC 6587 octet counting or
+ * newline framing, RFC 5424/3164 and the other line formats) or RELP on
+ * listening socket fd, on loop l. Call on l's thread; each worker thread
+ * attaches its own SO_REUSEPORT socket and gets its own framers and
+ * matcher. fd and tls (NULL for plain TCP) are taken, also on error.
+ * RELP transactions are acknowledged only once durably stored. Returns 0
+ * or -1 with err.
+ */
+int siem_ingest_attach_stream(struct siem_service *svc, struct loop *l, int fd,
+			      struct net_tls *tls, enum siem_ingest_proto proto,
+			      struct bw_err *err) BW_WUR;
+/* Syslog over UDP on bound socket fd (taken), on loop l (its thread).
+ * Datagrams that arrive while the queue is full are counted and dropped
+ * (UDP has no back-pressure). */
+int siem_ingest_attach_udp(struct siem_service *svc, struct loop *l, int fd,
+			   struct bw_err *err) BW_WUR;
+/* Closes every listener and connection of loop l and flushes its partial
+ * batch (call on l's thread before it stops). */
+void siem_ingest_detach(struct siem_service *svc, struct loop *l);
+
+/*
+ * The event-bus subscriber (bw_event_subscribe(siem_bus_subscriber, svc)):
+ * copies the event into the pipeline and returns; never blocks. When the
+ * queue is full the event is counted as refused.
+ */
+void siem_bus_subscriber(const struct bw_event *ev, void *svc);
+
+/*
+ * Registers the REST routes under /api/v1/siem (search, aggregations,
+ * rules, alerts, cases, reports, source keys). svc is kept for the
+ * routes; call once at start-up. Returns 0 or -1.
+ */
+int siem_api_register(struct siem_service *svc) BW_WUR;
+/*
+ * NDJSON ingest: POST /api/v1/siem/ingest with "Authorization: Bearer
+ * <source key>" (keys made with POST /api/v1/siem/sources). Call from the
+ * HTTPS handler before the admin API's own routing: returns true when the
+ * request was this route (it is then answered, 2xx only once every event
+ * of the body is durably stored), false otherwise. Loop thread.
+ */
+bool siem_http_ingest(struct net_exchange *x, void *svc);
+
+struct siem_stats {
+	uint64_t received, stored, parse_failed, truncated, framing_errors,
+		store_failed, refused_udp, udp_kernel_drops, refused_http,
+		refused_bus, refused_relp, paused, relp_acks, alerts,
+		alerts_deduped, alerts_suppressed, retention_deleted,
+		notify_sent, notify_failed, fwd_sent, fwd_failed, fwd_dropped,
+		intel_matches, anomalies, queued;
+};
+void siem_service_stats(struct siem_service *svc, struct siem_stats *out);
+/* Appends the counters in OpenMetrics text (for /metrics). -1 when out's
+ * ceiling was reached. */
+int siem_metrics_write(struct siem_service *svc, struct bw_buf *out) BW_WUR;
+
 /* --------------------------------------------------------------- helpers */
 
 /* RFC 3339 / ISO 8601 date-time ("2026-03-01T10:00:00.123456+01:00", "Z",

@@ -1,0 +1,39 @@
+/*
+ * siem_ext.c — the extensions that run beside the core pipeline, in one
+ * place so the pipeline calls a handful of hooks: GeoIP enrichment (ingest
+ * threads, before matching), threat intelligence, anomaly baselines and
+ * impossible travel (pipeline thread, per event), notifications and
+ * forwarding (after a batch is durable), and their periodic work (service
+ * thread tick).
+ */
+#include "siem/siem_svc_int.h"
+
+int siem_ext_init(struct siem_service *svc, struct bw_err *err)
+{
+	return 0;
+}
+
+void siem_svc_apply_gen(struct siem_service *svc, struct siem_gen *g)
+{
+}
+
+void siem_ext_tick(struct siem_service *svc, struct siem_gen *g)
+{
+}
+
+void siem_ext_fini(struct siem_service *svc)
+{
+}
+
+void siem_ext_enrich(struct siem_service *svc, struct siem_batch *b,
+		     struct siem_event *ev)
+{
+}
+
+void siem_ext_event(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r)
+{
+}
+
+void siem_ext_stored(struct siem_service *svc, struct siem_batch *b)
+{
+}

@@ -1,0 +1,657 @@
+/*
+ * siem_store.c — durable event storage on the store interface: the
+ * schema, day partitions, the full-text skip index, the batch write job
+ * and retention.
+ *
+ * Layout (portable SQL only, see docs/internals/STORE.md):
+ *  - one table per UTC day of event time, siem_ev_YYYYMMDD (id, ts,
+ *    indexed key columns, doc = the ECS JSON), with an index on ts; an
+ *    event whose time lies outside [now - longest retention, now + 1 day]
+ *    is filed under its receive day instead, so a bogus timestamp cannot
+ *    create tables at random;
+ *  - siem_partition catalogs the tables with their time and id ranges, so
+ *    a search opens only the days it needs;
+ *  - siem_block is the full-text skip index: per stored batch and day, a
+ *    4 KiB bloom filter of every token of its events (and of
+ *    "field=value" for the key fields). A search reads blooms, not rows,
+ *    and scans only the id ranges whose bloom holds every query token.
+ *    No engine-specific full-text feature is needed.
+ *
+ * Table names are built from a day number (an integer we compute), never
+ * from input, so formatting them into SQL cannot inject anything; every
+ * value is still bound. Invariants: an event id is unique and increases
+ * in the order events were processed; a block's id range holds only
+ * events of its day; a partition row exists before any of its events is
+ * visible (same transaction).
+ */
+#include "siem/siem_svc_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const schema[] = {
+	/* 1 */
+	"CREATE TABLE siem_partition (day BIGINT PRIMARY KEY, name TEXT NOT NULL,"
+	" min_ts BIGINT NOT NULL, max_ts BIGINT NOT NULL, max_id BIGINT NOT NULL,"
+	" events BIGINT NOT NULL, created BIGINT NOT NULL);"
+	"CREATE TABLE siem_block (day BIGINT NOT NULL, id_first BIGINT NOT NULL,"
+	" id_last BIGINT NOT NULL, ts_min BIGINT NOT NULL, ts_max BIGINT NOT NULL,"
+	" n BIGINT NOT NULL, bloom BLOB NOT NULL, PRIMARY KEY (day, id_first));"
+	"CREATE TABLE siem_alert (id BIGINT PRIMARY KEY, ts BIGINT NOT NULL,"
+	" first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL, rule_id TEXT,"
+	" rule_title TEXT NOT NULL, kind TEXT NOT NULL, level TEXT NOT NULL,"
+	" severity BIGINT NOT NULL, tenant TEXT, group_key TEXT,"
+	" dedup_key TEXT NOT NULL, count BIGINT NOT NULL, status TEXT NOT NULL,"
+	" acked_by TEXT, acked_at BIGINT, event_id BIGINT, context TEXT,"
+	" case_id TEXT);"
+	"CREATE INDEX siem_alert_ts ON siem_alert (ts);"
+	"CREATE INDEX siem_alert_dedup ON siem_alert (dedup_key, last_ts);"
+	"CREATE TABLE siem_source_key (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+	" tenant TEXT NOT NULL, hash BLOB NOT NULL, created BIGINT NOT NULL,"
+	" created_by TEXT, revoked BIGINT);"
+	"CREATE TABLE siem_rule_src (name TEXT PRIMARY KEY, text TEXT NOT NULL,"
+	" updated BIGINT NOT NULL, updated_by TEXT);"
+	"CREATE TABLE siem_rule_state (rule_key TEXT PRIMARY KEY,"
+	" enabled BOOLEAN NOT NULL, updated BIGINT NOT NULL);"
+	"CREATE TABLE siem_case (id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+	" severity TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT,"
+	" tenant TEXT, created BIGINT NOT NULL, updated BIGINT NOT NULL,"
+	" created_by TEXT);"
+	"CREATE TABLE siem_case_alert (case_id TEXT NOT NULL, alert_id BIGINT NOT NULL,"
+	" PRIMARY KEY (case_id, alert_id));"
+	"CREATE TABLE siem_case_event (case_id TEXT NOT NULL, event_id BIGINT NOT NULL,"
+	" ts BIGINT NOT NULL, PRIMARY KEY (case_id, event_id));"
+	"CREATE TABLE siem_case_log (id TEXT PRIMARY KEY, case_id TEXT NOT NULL,"
+	" ts BIGINT NOT NULL, actor TEXT, kind TEXT NOT NULL, text TEXT NOT NULL);"
+	"CREATE INDEX siem_case_log_case ON siem_case_log (case_id, ts);"
+	"CREATE TABLE siem_retention_log (ts BIGINT NOT NULL, day BIGINT NOT NULL,"
+	" tenant TEXT, category TEXT, deleted BIGINT NOT NULL, dropped BOOLEAN NOT NULL)",
+};
+
+void siem_part_name(int64_t day, char out[32])
+{
+	/* civil date of the day number (Howard Hinnant's algorithm) */
+	int64_t z = day + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = yoe + era * 400;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t d = doy - (153 * mp + 2) / 5 + 1;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	if (m <= 2)
+		y++;
+	if (y < 0 || y > 9999)
+		y = 0;
+	snprintf(out, 32, "siem_ev_%04d%02d%02d", (int)y, (int)m, (int)d);
+}
+
+/* -------------------------------------------------------------- tokens */
+
+static inline bool tok_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+static inline bool tok_join(unsigned char c)
+{
+	return c == '.' || c == ':' || c == '@' || c == '-' || c == '/';
+}
+
+void siem_tokens(const char *p, size_t n,
+		 void (*fn)(void *arg, const char *t, size_t tn), void *arg)
+{
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && !tok_char((unsigned char)p[i]))
+			i++;
+		if (i >= n)
+			break;
+		/* compound run: tokens joined by . : @ - / */
+		size_t s = i, parts = 0;
+		for (;;) {
+			size_t ps = i;
+			while (i < n && tok_char((unsigned char)p[i]))
+				i++;
+			if (i - ps <= 64)
+				fn(arg, p + ps, i - ps);
+			parts++;
+			if (i + 1 < n && tok_join((unsigned char)p[i]) &&
+			    tok_char((unsigned char)p[i + 1])) {
+				i++;
+				continue;
+			}
+			break;
+		}
+		if (parts > 1 && i - s <= 128)
+			fn(arg, p + s, i - s);
+	}
+}
+
+/* FNV-1a over the lowercased token, then double hashing for k = 3. */
+static uint64_t tok_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (uint8_t)siem_lower(p[i]);
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n)
+{
+	uint64_t h = tok_hash(p, n);
+	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
+	for (uint32_t k = 0; k < 3; k++) {
+		uint32_t bit = (h1 + k * h2) % (SIEM_BLOOM_BYTES * 8u);
+		bloom[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+	}
+}
+
+bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n)
+{
+	uint64_t h = tok_hash(p, n);
+	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
+	for (uint32_t k = 0; k < 3; k++) {
+		uint32_t bit = (h1 + k * h2) % (SIEM_BLOOM_BYTES * 8u);
+		if (!(bloom[bit >> 3] & (1u << (bit & 7))))
+			return false;
+	}
+	return true;
+}
+
+static void bloom_tok_cb(void *arg, const char *t, size_t tn)
+{
+	siem_bloom_add_token(arg, t, tn);
+}
+
+void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n)
+{
+	siem_tokens(p, n, bloom_tok_cb, bloom);
+}
+
+/* ---------------------------------------------------------------- open */
+
+static int part_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct siem_service *svc = arg;
+	if (svc->nparts == svc->parts_cap) {
+		size_t cap = svc->parts_cap ? svc->parts_cap * 2 : 64;
+		struct siem_partition *p = realloc(svc->parts, cap * sizeof(*p));
+		if (!p)
+			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+		svc->parts = p;
+		svc->parts_cap = cap;
+	}
+	struct siem_partition *p = &svc->parts[svc->nparts++];
+	p->day = store_row_int64(row, 0);
+	p->min_ts = store_row_int64(row, 1);
+	p->max_ts = store_row_int64(row, 2);
+	p->max_id = store_row_int64(row, 3);
+	p->stored = true;
+	if (p->max_id >= svc->next_id)
+		svc->next_id = p->max_id + 1;
+	return STORE_ROW_NEXT;
+}
+
+static int maxid_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	int64_t *v = arg;
+	int64_t x = store_row_int64(row, 0);
+	if (x >= *v)
+		*v = x + 1;
+	return STORE_ROW_NEXT;
+}
+
+int siem_store_open(struct siem_service *svc, struct bw_err *err)
+{
+	if (store_migrate(svc->st, "siem", schema, BW_ARRAY_LEN(schema), err) < 0)
+		return -1;
+	svc->nparts = 0;
+	/* ids: later than anything stored, and time-based so that a wiped
+	 * catalog still yields fresh ids */
+	int64_t now_us = bw_clock_now_ns() / 1000;
+	svc->next_id = now_us > 0 ? now_us * 16 : 1;
+	if (store_query(svc->st,
+			"SELECT day, min_ts, max_ts, max_id FROM siem_partition"
+			" ORDER BY day",
+			NULL, 0, part_row, svc, err) < 0)
+		return -1;
+	if (store_query(svc->st, "SELECT MAX(id) FROM siem_alert", NULL, 0,
+			maxid_row, &svc->next_id, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* ----------------------------------------------------------- batch job */
+
+struct blockacc {
+	int64_t day;
+	int64_t id_first, id_last, ts_min, ts_max, n;
+	uint8_t bloom[SIEM_BLOOM_BYTES];
+};
+
+static void add_field_token(uint8_t *bloom, const char *name, struct bw_str v)
+{
+	if (!v.p || v.len == 0 || v.len > 200)
+		return;
+	char t[256];
+	size_t nl = strlen(name);
+	memcpy(t, name, nl);
+	t[nl] = '=';
+	memcpy(t + nl + 1, v.p, v.len);
+	siem_bloom_add_token(bloom, t, nl + 1 + v.len);
+}
+
+/* Key columns: indexed in SQL-visible columns and as field tokens. */
+static const enum siem_field key_fields[] = {
+	SIEM_F_TENANT,	      SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_ACTION,
+	SIEM_F_EVENT_OUTCOME, SIEM_F_EVENT_DATASET,  SIEM_F_HOST_NAME,
+	SIEM_F_SOURCE_IP,     SIEM_F_USER_NAME,
+};
+
+static void bloom_event(uint8_t *bloom, const struct siem_event *ev)
+{
+	for (int f = 0; f < SIEM_F__COUNT; f++) {
+		struct bw_str v = ev->f[f];
+		if (!v.p)
+			continue;
+		/* event.original repeats what the fields hold, so tokenising it
+		 * covers them; fields are added for events without it. */
+		if (f != SIEM_F_EVENT_ORIGINAL && ev->f[SIEM_F_EVENT_ORIGINAL].p &&
+		    f == SIEM_F_MESSAGE)
+			continue;
+		siem_bloom_add_text(bloom, v.p, v.len);
+	}
+	for (unsigned i = 0; i < ev->nlabels; i++)
+		siem_bloom_add_text(bloom, ev->labels[i].value.p, ev->labels[i].value.len);
+	for (size_t k = 0; k < BW_ARRAY_LEN(key_fields); k++)
+		add_field_token(bloom, siem_field_name(key_fields[k]),
+				ev->f[key_fields[k]]);
+}
+
+static struct store_value opt_text(struct bw_str s)
+{
+	return s.p ? store_text(s.p, s.len) : store_null();
+}
+
+static int ensure_partition(struct store_tx *tx, int64_t day, struct bw_err *err)
+{
+	char name[32], sql[512];
+	siem_part_name(day, name);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS %s (id BIGINT PRIMARY KEY,"
+		 " ts BIGINT NOT NULL, tenant TEXT, category TEXT, action TEXT,"
+		 " outcome TEXT, dataset TEXT, host TEXT, source_ip TEXT,"
+		 " user_name TEXT, doc TEXT NOT NULL)",
+		 name);
+	if (store_tx_exec(tx, sql, NULL, 0, err) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "CREATE INDEX IF NOT EXISTS %s_ts ON %s (ts)",
+		 name, name);
+	return store_tx_exec(tx, sql, NULL, 0, err);
+}
+
+static int write_alerts(struct store_tx *tx, struct siem_batch *b,
+			struct bw_err *err)
+{
+	for (size_t i = 0; i < b->nalerts; i++) {
+		const struct siem_alert_row *a = &b->alerts[i];
+		if (a->update) {
+			struct store_value v[] = { store_int(a->count),
+						   store_int(a->last_ts),
+						   store_int(a->id) };
+			if (store_tx_exec(tx,
+					  "UPDATE siem_alert SET count = count + ?,"
+					  " last_ts = ? WHERE id = ?",
+					  v, 3, err) < 0)
+				return -1;
+			continue;
+		}
+		struct store_value v[] = {
+			store_int(a->id),	      store_int(a->ts),
+			store_int(a->first_ts),	      store_int(a->last_ts),
+			store_text_str(a->rule_id),   store_text_str(a->rule_title),
+			store_text_str(a->kind),      store_text_str(a->level),
+			store_int(a->severity),	      store_text_str(a->tenant),
+			store_text_str(a->group_key), store_text_str(a->dedup_key),
+			store_int(a->count),	      a->event_id ? store_int(a->event_id) :
+								    store_null(),
+			store_text_str(a->context),
+		};
+		if (store_tx_exec(tx,
+				  "INSERT INTO siem_alert (id, ts, first_ts, last_ts,"
+				  " rule_id, rule_title, kind, level, severity, tenant,"
+				  " group_key, dedup_key, count, status, event_id, context)"
+				  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+				  v, BW_ARRAY_LEN(v), err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int flush_block(struct store_tx *tx, struct blockacc *bl, struct bw_err *err)
+{
+	if (bl->n == 0)
+		return 0;
+	struct store_value v[] = { store_int(bl->day),	  store_int(bl->id_first),
+				   store_int(bl->id_last), store_int(bl->ts_min),
+				   store_int(bl->ts_max),  store_int(bl->n),
+				   store_blob(bl->bloom, sizeof(bl->bloom)) };
+	if (store_tx_exec(tx,
+			  "INSERT INTO siem_block (day, id_first, id_last, ts_min,"
+			  " ts_max, n, bloom) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  v, BW_ARRAY_LEN(v), err) < 0)
+		return -1;
+	char name[32];
+	siem_part_name(bl->day, name);
+	struct store_value p[] = { store_int(bl->day),	  store_text_str(name),
+				   store_int(bl->ts_min),  store_int(bl->ts_max),
+				   store_int(bl->id_last), store_int(bl->n),
+				   store_int(bw_clock_now_s()) };
+	return store_tx_exec(tx,
+			     "INSERT INTO siem_partition (day, name, min_ts, max_ts,"
+			     " max_id, events, created) VALUES (?, ?, ?, ?, ?, ?, ?)"
+			     " ON CONFLICT (day) DO UPDATE SET"
+			     " min_ts = CASE WHEN excluded.min_ts < siem_partition.min_ts"
+			     " THEN excluded.min_ts ELSE siem_partition.min_ts END,"
+			     " max_ts = CASE WHEN excluded.max_ts > siem_partition.max_ts"
+			     " THEN excluded.max_ts ELSE siem_partition.max_ts END,"
+			     " max_id = excluded.max_id,"
+			     " events = siem_partition.events + excluded.events",
+			     p, BW_ARRAY_LEN(p), err);
+}
+
+/*
+ * The job stores every record of the batch: rows grouped by day (records
+ * of one day usually form one run), one block (bloom) per run, and the
+ * batch's alerts. It runs on the writer thread inside the group commit;
+ * on any failure the whole batch is rolled back and reported failed, so
+ * nothing of it is acknowledged.
+ */
+int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
+{
+	struct siem_batch *b = arg;
+	struct blockacc *bl = malloc(sizeof(*bl));
+	if (!bl)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	bl->n = 0;
+	int64_t created_day = INT64_MIN;
+	char sql[512], name[32];
+	int rc = -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct siem_rec *r = &b->recs[i];
+		if (bl->n && bl->day != r->day && flush_block(tx, bl, err) < 0)
+			goto out;
+		if (bl->n == 0 || bl->day != r->day) {
+			memset(bl, 0, sizeof(*bl));
+			bl->day = r->day;
+			bl->id_first = r->id;
+			bl->ts_min = INT64_MAX;
+			bl->ts_max = INT64_MIN;
+		}
+		if (r->day != created_day) {
+			if (ensure_partition(tx, r->day, err) < 0)
+				goto out;
+			created_day = r->day;
+		}
+		siem_part_name(r->day, name);
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO %s (id, ts, tenant, category, action, outcome,"
+			 " dataset, host, source_ip, user_name, doc)"
+			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 name);
+		const struct siem_event *ev = &r->ev;
+		struct store_value v[] = {
+			store_int(r->id),
+			store_int(ev->ts_ns),
+			opt_text(ev->f[SIEM_F_TENANT]),
+			opt_text(ev->f[SIEM_F_EVENT_CATEGORY]),
+			opt_text(ev->f[SIEM_F_EVENT_ACTION]),
+			opt_text(ev->f[SIEM_F_EVENT_OUTCOME]),
+			opt_text(ev->f[SIEM_F_EVENT_DATASET]),
+			opt_text(ev->f[SIEM_F_HOST_NAME]),
+			opt_text(ev->f[SIEM_F_SOURCE_IP]),
+			opt_text(ev->f[SIEM_F_USER_NAME]),
+			store_text(b->docs.data + r->doc_off, r->doc_len),
+		};
+		if (store_tx_exec(tx, sql, v, BW_ARRAY_LEN(v), err) < 0)
+			goto out;
+		bloom_event(bl->bloom, ev);
+		bl->id_last = r->id;
+		bl->n++;
+		if (ev->ts_ns < bl->ts_min)
+			bl->ts_min = ev->ts_ns;
+		if (ev->ts_ns > bl->ts_max)
+			bl->ts_max = ev->ts_ns;
+	}
+	if (flush_block(tx, bl, err) < 0 || write_alerts(tx, b, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(bl);
+	return rc;
+}
+
+/* ----------------------------------------------------------- retention */
+
+struct ret_ctx {
+	struct siem_service *svc;
+	const struct siem_conf *conf;
+	int64_t now;
+	int64_t deleted;
+	struct bw_buf report;
+};
+
+static int int_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	*(int64_t *)arg = store_row_int64(row, 0);
+	return STORE_ROW_NEXT;
+}
+
+/* Longest keep of any policy (or the default): a whole day partition
+ * older than that can be dropped without looking at its rows. */
+static uint64_t longest_keep(const struct siem_conf *c)
+{
+	uint64_t m = c->retention.default_ms;
+	const struct siem_retention_conf *p = c->retention.policies.v;
+	for (size_t i = 0; i < c->retention.policies.n; i++)
+		if (p[i].keep_ms > m)
+			m = p[i].keep_ms;
+	return m;
+}
+
+struct ret_job {
+	int64_t day;
+	bool drop;
+	const struct siem_conf *conf;
+	int64_t now;
+	int64_t deleted;
+};
+
+/*
+ * One day partition per job. Policies are applied most specific first
+ * (tenant+category, then category, then tenant), each deleting its rows
+ * older than its cutoff; the default then applies to rows no policy
+ * names. Rows are chosen by the key columns, so no JSON is parsed.
+ */
+static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
+{
+	struct ret_job *j = arg;
+	char name[32], sql[1024];
+	siem_part_name(j->day, name);
+	j->deleted = 0;
+	if (j->drop) {
+		struct store_value d[] = { store_int(j->day) };
+		int64_t n = 0;
+		/* count first so the log says how much went */
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", name);
+		if (store_tx_query_one(tx, sql, NULL, 0, int_row, &n, err) < 0)
+			return -1;
+		j->deleted = n;
+		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", name);
+		if (store_tx_exec(tx, sql, NULL, 0, err) < 0 ||
+		    store_tx_exec(tx, "DELETE FROM siem_block WHERE day = ?", d, 1, err) < 0 ||
+		    store_tx_exec(tx, "DELETE FROM siem_partition WHERE day = ?", d, 1, err) < 0)
+			return -1;
+		struct store_value l[] = { store_int(j->now / 1000000000LL), store_int(j->day),
+					   store_null(), store_null(), store_int(j->deleted),
+					   store_bool(true) };
+		return store_tx_exec(tx,
+				     "INSERT INTO siem_retention_log (ts, day, tenant, category,"
+				     " deleted, dropped) VALUES (?, ?, ?, ?, ?, ?)",
+				     l, 6, err);
+	}
+	const struct siem_retention_conf *p = j->conf->retention.policies.v;
+	size_t np = j->conf->retention.policies.n;
+	/* specificity order: 3 = both, 2 = category, 1 = tenant */
+	for (int spec = 3; spec >= 1; spec--) {
+		for (size_t i = 0; i < np; i++) {
+			int s = (p[i].tenant ? 1 : 0) + (p[i].category ? 2 : 0);
+			if (s != spec)
+				continue;
+			int64_t cutoff = j->now - (int64_t)p[i].keep_ms * 1000000LL;
+			struct store_value v[3];
+			size_t nv = 0;
+			v[nv++] = store_int(cutoff);
+			int w = snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE ts < ?", name);
+			if (p[i].tenant) {
+				w += snprintf(sql + w, sizeof(sql) - (size_t)w, " AND tenant = ?");
+				v[nv++] = store_text_str(p[i].tenant);
+			}
+			if (p[i].category) {
+				w += snprintf(sql + w, sizeof(sql) - (size_t)w,
+					      " AND category = ?");
+				v[nv++] = store_text_str(p[i].category);
+			}
+			if (store_tx_exec(tx, sql, v, nv, err) < 0)
+				return -1;
+			int64_t n = store_tx_changes(tx);
+			if (n > 0) {
+				j->deleted += n;
+				struct store_value l[] = {
+					store_int(j->now / 1000000000LL), store_int(j->day),
+					store_text_str(p[i].tenant), store_text_str(p[i].category),
+					store_int(n), store_bool(false)
+				};
+				if (store_tx_exec(tx,
+						  "INSERT INTO siem_retention_log (ts, day, tenant,"
+						  " category, deleted, dropped)"
+						  " VALUES (?, ?, ?, ?, ?, ?)",
+						  l, 6, err) < 0)
+					return -1;
+			}
+		}
+	}
+	/* the default: rows that no policy covers */
+	int64_t cutoff = j->now - (int64_t)j->conf->retention.default_ms * 1000000LL;
+	int w = snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE ts < ?", name);
+	struct store_value v[1 + 2 * SIEM_RETENTION_POLICIES_MAX];
+	size_t nv = 0;
+	v[nv++] = store_int(cutoff);
+	for (size_t i = 0; i < np && w > 0 && (size_t)w < sizeof(sql) - 80; i++) {
+		if (p[i].tenant && p[i].category) {
+			w += snprintf(sql + w, sizeof(sql) - (size_t)w,
+				      " AND NOT (COALESCE(tenant, '') = ?"
+				      " AND COALESCE(category, '') = ?)");
+			v[nv++] = store_text_str(p[i].tenant);
+			v[nv++] = store_text_str(p[i].category);
+		} else if (p[i].tenant) {
+			w += snprintf(sql + w, sizeof(sql) - (size_t)w,
+				      " AND COALESCE(tenant, '') <> ?");
+			v[nv++] = store_text_str(p[i].tenant);
+		} else if (p[i].category) {
+			w += snprintf(sql + w, sizeof(sql) - (size_t)w,
+				      " AND COALESCE(category, '') <> ?");
+			v[nv++] = store_text_str(p[i].category);
+		}
+	}
+	if (w <= 0 || (size_t)w >= sizeof(sql))
+		return SIEM_SVC_ERR(err, 500, "retention", "too many policies for one statement");
+	if (store_tx_exec(tx, sql, v, nv, err) < 0)
+		return -1;
+	int64_t n = store_tx_changes(tx);
+	if (n > 0) {
+		j->deleted += n;
+		struct store_value l[] = { store_int(j->now / 1000000000LL), store_int(j->day),
+					   store_null(), store_null(), store_int(n),
+					   store_bool(false) };
+		if (store_tx_exec(tx,
+				  "INSERT INTO siem_retention_log (ts, day, tenant, category,"
+				  " deleted, dropped) VALUES (?, ?, ?, ?, ?, ?)",
+				  l, 6, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err)
+{
+	struct siem_gen *g = siem_gen_get(svc);
+	const struct siem_conf *c = &g->conf;
+	int64_t now = bw_clock_now_ns();
+	int64_t longest = (int64_t)longest_keep(c) * 1000000LL;
+	int64_t shortest = (int64_t)c->retention.default_ms * 1000000LL;
+	const struct siem_retention_conf *p = c->retention.policies.v;
+	for (size_t i = 0; i < c->retention.policies.n; i++)
+		if ((int64_t)p[i].keep_ms * 1000000LL < shortest)
+			shortest = (int64_t)p[i].keep_ms * 1000000LL;
+	/* snapshot the catalog: partitions that may hold expired rows */
+	pthread_mutex_lock(&svc->part_mu);
+	size_t n = svc->nparts;
+	struct siem_partition *snap = n ? malloc(n * sizeof(*snap)) : NULL;
+	if (n && !snap) {
+		pthread_mutex_unlock(&svc->part_mu);
+		siem_gen_unref(g);
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	}
+	if (n)
+		memcpy(snap, svc->parts, n * sizeof(*snap));
+	pthread_mutex_unlock(&svc->part_mu);
+	int64_t total = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!snap[i].stored || snap[i].min_ts >= now - shortest)
+			continue;
+		struct ret_job j = { .day = snap[i].day, .conf = c, .now = now,
+				     .drop = snap[i].max_ts < now - longest };
+		if (store_write(svc->st, retention_job, &j, err) < 0) {
+			rc = -1;
+			break;
+		}
+		if (j.drop) {
+			pthread_mutex_lock(&svc->part_mu);
+			for (size_t k = 0; k < svc->nparts; k++)
+				if (svc->parts[k].day == j.day) {
+					svc->parts[k] = svc->parts[--svc->nparts];
+					break;
+				}
+			pthread_mutex_unlock(&svc->part_mu);
+		}
+		if (j.deleted > 0 || j.drop) {
+			char name[32];
+			siem_part_name(j.day, name);
+			char nbuf[24];
+			snprintf(nbuf, sizeof(nbuf), "%lld", (long long)j.deleted);
+			log_kv(BW_LOG_INFO, "siem retention deleted events", "partition", name,
+			       "deleted", nbuf, "dropped", j.drop ? "true" : "false", NULL);
+			struct bw_event ev;
+			bw_event_init(&ev, "configuration", "siem-retention-deleted",
+				      BW_OUTCOME_SUCCESS);
+			BW_EVENT_SET(&ev, tenant, "platform");
+			snprintf(ev.message, sizeof(ev.message),
+				 "retention deleted %lld events from %s%s", (long long)j.deleted,
+				 name, j.drop ? " (partition dropped)" : "");
+			bw_event_add_field(&ev, "siem.partition", name);
+			bw_event_add_field(&ev, "siem.deleted", nbuf);
+			(void)bw_event_emit(&ev);
+		}
+		total += j.deleted;
+	}
+	free(snap);
+	siem_gen_unref(g);
+	atomic_fetch_add(&svc->c.retention_deleted, (uint64_t)total);
+	return rc < 0 ? -1 : total;
+}

@@ -1,0 +1,519 @@
+/*
+ * siem_svc_int.h — internals of the SIEM service (ingest, pipeline,
+ * storage, search, alerts, cases, API) shared between its files and their
+ * tests; no other module includes this.
+ *
+ * Data flow and who owns what:
+ *
+ *   worker loop threads            pipeline thread           store writer
+ *   ───────────────────            ───────────────           ────────────
+ *   struct siem_ictx (one per loop): frames, parses and matches into the
+ *   current struct siem_batch ──queue──▶ correlate, alert, serialise ──job──▶
+ *   durable commit ──done──▶ acks posted back to the batch's loop.
+ *
+ *  - A batch owns an arena holding every record's strings; it is created
+ *    by one ingest context, handed to the pipeline whole, and freed once
+ *    its store job is final and its acknowledgements are sent (on its
+ *    loop) — nothing points into it afterwards.
+ *  - svc->queued counts events accepted and not yet final; senders are
+ *    paused or refused while it is at queue_max (never a silent drop).
+ *  - A generation (struct siem_gen) holds one compiled rule set and the
+ *    config copied out of YAML; it is reference-counted: batches hold the
+ *    generation their matcher used, so rule indices always mean the rules
+ *    they were matched with.
+ */
+#ifndef BW_SIEM_SVC_INT_H
+#define BW_SIEM_SVC_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "siem/siem_int.h"
+#include "conf/conf.h"
+#include "loop/loop.h"
+#include "net/net.h"
+#include "store/store.h"
+#include "event/event.h"
+#include "json/json.h"
+
+#define SIEM_SVC_ERR(err, code, reason, ...)                                   \
+	bw_err_set((err), (code), "siem", (reason), __VA_ARGS__)
+
+/* ================================================================ config */
+
+struct siem_retention_conf {
+	const char *tenant;   /* NULL: any */
+	const char *category; /* NULL: any */
+	uint64_t keep_ms;
+};
+
+struct siem_suppress_conf {
+	const char *rule;  /* rule id, name or title */
+	const char *group; /* group key or NULL for every group */
+	uint64_t for_ms;
+};
+
+enum siem_notify_kind { SIEM_NOTIFY_WEBHOOK, SIEM_NOTIFY_SMTP, SIEM_NOTIFY_SYSLOG };
+
+struct siem_notify_conf {
+	int kind;	     /* enum siem_notify_kind */
+	const char *url;     /* webhook URL / smtp(s):// URL */
+	const char *secret_file; /* webhook HMAC key / SMTP password file */
+	const char *ca_file;
+	const char *from;
+	struct conf_strlist to;
+	const char *username;
+	const char *address; /* syslog: host IP */
+	uint16_t port;
+	int min_level; /* enum siem_level */
+};
+
+enum siem_fwd_kind { SIEM_FWD_SYSLOG, SIEM_FWD_HEC, SIEM_FWD_ELASTIC };
+enum siem_fwd_format { SIEM_FMT_CEF, SIEM_FMT_LEEF, SIEM_FMT_JSON };
+
+struct siem_fwd_conf {
+	const char *name;
+	int kind;   /* enum siem_fwd_kind */
+	int format; /* enum siem_fwd_format (syslog only) */
+	const char *url;
+	const char *address;
+	uint16_t port;
+	int transport; /* 0 udp, 1 tcp */
+	const char *token_file;
+	const char *index;
+	const char *ca_file;
+	bool events, alerts;
+	struct conf_strlist categories; /* empty: all */
+	size_t buffer_max;		/* disk buffer bytes */
+	uint64_t retry_ms;
+	size_t batch;
+};
+
+struct siem_feed_conf {
+	const char *name;
+	const char *path;
+	const char *url;
+	int format; /* 0 csv, 1 stix */
+	uint64_t refresh_ms;
+	int level;
+	const char *ca_file;
+};
+
+struct siem_conf {
+	bool enabled;
+	const char *database;
+	int durability; /* 0 full, 1 normal */
+	struct conf_strlist rules;
+	const char *tenant;
+	int tz_offset_min;
+	size_t max_line;
+	size_t relp_max_data;
+	unsigned relp_window;
+	unsigned batch_events;
+	uint64_t flush_ms;
+	unsigned queue_events;
+	unsigned store_inflight;
+	size_t http_body;
+	unsigned http_lines;
+	unsigned corr_groups;
+	uint64_t search_scan;
+	struct siem_retention_sec {
+		uint64_t default_ms;
+		uint64_t interval_ms;
+		struct conf_list policies; /* struct siem_retention_conf */
+	} retention;
+	struct siem_geoip_sec {
+		const char *database;
+		unsigned max_kmh;
+		uint64_t window_ms;
+	} geoip;
+	struct siem_alerts_sec {
+		uint64_t dedup_ms;
+		int min_level;
+		struct conf_list suppress; /* struct siem_suppress_conf */
+		struct conf_list notify;   /* struct siem_notify_conf */
+	} alerts;
+	struct conf_list forward; /* struct siem_fwd_conf */
+	struct siem_intel_sec {
+		struct conf_list feeds; /* struct siem_feed_conf */
+	} intel;
+	struct siem_anomaly_sec {
+		bool enabled;
+		uint64_t bucket_ms;
+		unsigned min_buckets;
+		unsigned threshold; /* z-score */
+		unsigned min_count;
+		struct conf_strlist first_seen; /* fields, per user */
+	} anomaly;
+};
+
+/* Binds the `siem:` section (NULL: defaults) into out; strings and lists
+ * point into section's arena — siem_conf_copy detaches them. */
+int siem_conf_bind(const struct conf_node *section, struct siem_conf *out,
+		   struct bw_err *err) BW_WUR;
+/* Deep copy of c into arena a (strings, lists). -1 when a is full. */
+int siem_conf_copy(const struct siem_conf *c, struct bw_arena *a,
+		   struct siem_conf *out) BW_WUR;
+
+/* ============================================================ generation */
+
+struct siem_gen {
+	_Atomic int refs;
+	uint64_t id;
+	struct bw_arena *arena; /* config copy, rule keys */
+	struct siem_conf conf;
+	struct siem_ruleset *rs;
+	_Atomic uint8_t *disabled; /* [rule count]: set when disabled via API */
+	const char **rule_keys;	   /* [rule count]: id, else name, else title */
+};
+
+void siem_gen_ref(struct siem_gen *g);
+void siem_gen_unref(struct siem_gen *g);
+/* Current generation with a reference taken (never NULL once started). */
+struct siem_gen *siem_gen_get(struct siem_service *svc);
+
+/* ================================================================ batches */
+
+enum siem_src {
+	SIEM_SRC_UDP,
+	SIEM_SRC_TCP,
+	SIEM_SRC_TLS,
+	SIEM_SRC_RELP,
+	SIEM_SRC_HTTP,
+	SIEM_SRC_BUS,
+};
+
+struct siem_rec {
+	struct siem_event ev;
+	uint32_t *matched; /* arena: detection rules matched (generation's) */
+	uint16_t nmatched;
+	uint8_t src;
+	bool parse_failed;
+	/* filled by the pipeline */
+	int64_t id;
+	int64_t day;
+	uint32_t doc_off, doc_len; /* in batch->docs */
+};
+
+struct siem_sconn;
+struct siem_http_wait;
+
+/* What to acknowledge once the batch is durable. */
+struct siem_ack {
+	struct siem_sconn *conn;	/* RELP connection (referenced) */
+	struct siem_http_wait *http; /* an NDJSON request waiting */
+	uint32_t txnr;
+};
+
+struct siem_ictx;
+
+struct siem_alert_row; /* siem_alert.c */
+
+struct siem_batch {
+	struct siem_batch *next;
+	struct siem_service *svc;
+	struct bw_arena *arena;
+	struct siem_gen *gen; /* referenced */
+	struct siem_ictx *ictx; /* where acks go (NULL: none) */
+	struct siem_rec *recs;
+	size_t n, cap;
+	struct siem_ack *acks;
+	size_t nacks, acks_cap;
+	int64_t first_mono_ms;
+	/* pipeline output */
+	struct bw_buf docs;
+	struct siem_alert_row *alerts;
+	size_t nalerts, alerts_cap;
+	int rc; /* store result */
+	struct bw_err err;
+};
+
+/* ========================================================= ingest context */
+
+/* A stream connection (syslog over TCP/TLS, or RELP). Loop thread only;
+ * refs counts the connection itself (until on_close) and every batch
+ * holding an ack for it. */
+struct siem_sconn {
+	struct siem_ictx *ictx;
+	struct net_stream_conn *sc; /* NULL once closed */
+	int proto;		    /* SIEM_INGEST_* */
+	int refs;
+	char peer[48];
+	struct siem_framer fr;
+	/* RELP */
+	bool opened;
+	bool closing;
+	bool paused_window; /* waiting for acks (window or ordered rsp) */
+	bool paused_queue;  /* waiting for queue room */
+	uint32_t pending;   /* syslog transactions not yet acknowledged */
+	struct siem_sconn *pnext; /* ictx->paused list */
+	bool on_plist;
+	struct bw_buf out;
+};
+
+struct siem_ictx {
+	struct siem_ictx *next; /* svc registry */
+	struct siem_service *svc;
+	struct loop *loop;	  /* NULL for the bus context */
+	struct siem_matcher *m;	  /* for m_gen */
+	struct siem_gen *m_gen;
+	struct siem_batch *cur;
+	struct loop_timer timer; /* flushes cur after flush_ms */
+	struct siem_sconn *paused;
+	_Atomic bool resume_posted;
+	_Atomic bool want_resume;
+	struct net_stream *streams[4]; /* per proto, created on attach */
+	struct net_udp *udp[8];
+	size_t nudp;
+	struct siem_http_wait *waits; /* HTTP requests waiting (for stop) */
+};
+
+/* ================================================================ stats */
+
+struct siem_counters {
+	_Atomic uint64_t received, stored, parse_failed, truncated,
+		framing_errors, store_failed, refused_udp, refused_http,
+		refused_bus, refused_relp, paused, relp_acks, relp_conns,
+		stream_conns, udp_datagrams, bus_events, http_requests,
+		alerts, alerts_deduped, alerts_suppressed, correlations,
+		stale_batches, retention_deleted, notify_sent, notify_failed,
+		fwd_sent, fwd_failed, fwd_dropped, intel_matches, anomalies,
+		geo_lookups, auth_failures;
+};
+
+/* ============================================================== service */
+
+struct siem_partition {
+	int64_t day;
+	int64_t min_ts, max_ts, max_id;
+	bool stored; /* catalog row exists */
+};
+
+struct siem_pipe; /* pipeline-thread state (siem_pipeline.c) */
+struct siem_fwd;  /* forwarders (siem_fwd.c) */
+struct siem_intel;
+struct siem_geo;
+struct siem_notify;
+
+struct siem_service {
+	char data_dir[512];
+	char db_path[600];
+	struct store *st;
+
+	pthread_mutex_t gen_mu;
+	struct siem_gen *gen;
+	uint64_t gen_seq;
+
+	/* pipeline queue */
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;	  /* work arrived or stopping */
+	pthread_cond_t inflight_cv; /* a store job finished */
+	struct siem_batch *q_head, *q_tail;
+	unsigned inflight;
+	_Atomic uint64_t queued; /* events accepted, not final */
+	_Atomic uint64_t queue_max;
+	bool stopping;
+	bool started;
+	pthread_t pipe_th;
+	struct siem_pipe *pipe;
+
+	/* ingest contexts */
+	pthread_mutex_t ictx_mu;
+	struct siem_ictx *ictxs;
+	pthread_mutex_t bus_mu;
+	struct siem_ictx *bus;
+
+	/* catalog of partitions (pipeline thread writes; search reads under
+	 * part_mu) */
+	pthread_mutex_t part_mu;
+	struct siem_partition *parts;
+	size_t nparts, parts_cap;
+	int64_t next_id;
+
+	/* ingest keys (siem_http.c), cached from the store */
+	pthread_mutex_t keys_mu;
+	struct siem_key *keys;
+	size_t nkeys;
+
+	/* service thread: loop for timers and outbound HTTP */
+	struct loop *sloop;
+	pthread_t svc_th;
+	bool svc_running;
+	struct loop_timer tick_timer;
+	struct net_fetch *fetch;
+	int64_t last_retention_s;
+
+	struct siem_fwd *fwd;
+	struct siem_intel *intel;
+	struct siem_geo *geo;
+	struct siem_notify *notify;
+	void *alert_state; /* siem_alert.c, pipeline thread only */
+	void *ext;	   /* siem_ext.c */
+
+	struct siem_counters c;
+};
+
+/* ---------------------------------------------------------- storage */
+
+/* Creates the schema (store_migrate "siem") and loads the partition
+ * catalog and next id. */
+int siem_store_open(struct siem_service *svc, struct bw_err *err) BW_WUR;
+/* The write job for one processed batch (events, blocks, alerts). */
+int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err);
+/* Partition table name for a day number ("siem_ev_20240615"). */
+void siem_part_name(int64_t day, char out[32]);
+/* Runs retention now (deletes past policy); returns rows deleted or -1. */
+int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err);
+
+/* Token bloom filters of the full-text skip index. */
+#define SIEM_BLOOM_BYTES 4096u
+void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n);
+void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n);
+bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n);
+/* Calls fn for every token of text: maximal runs of [A-Za-z0-9_] and
+ * bytes >= 0x80 (lowercased by the callee), plus compound runs that also
+ * take . : @ - / (IPs, hosts, addresses) when they differ. */
+void siem_tokens(const char *p, size_t n,
+		 void (*fn)(void *arg, const char *t, size_t tn), void *arg);
+
+/* ---------------------------------------------------------- pipeline */
+
+int siem_pipe_start(struct siem_service *svc, struct bw_err *err) BW_WUR;
+void siem_pipe_stop(struct siem_service *svc);
+/* Hands a full batch to the pipeline (takes it). Never blocks. */
+void siem_pipe_enqueue(struct siem_service *svc, struct siem_batch *b);
+/* Blocks until everything queued so far is final (tests, shutdown). */
+void siem_pipe_drain(struct siem_service *svc);
+/* One pipeline step without the thread (tests): processes every queued
+ * batch on the calling thread. */
+void siem_pipe_run_once(struct siem_service *svc);
+
+/* ------------------------------------------------------------ ingest */
+
+struct siem_batch *siem_batch_new(struct siem_service *svc,
+				  struct siem_ictx *ictx);
+void siem_batch_free(struct siem_batch *b);
+/* Parses one line into the context's current batch (creating it),
+ * matching it with the context's matcher. Returns the record or NULL
+ * when memory ran out (counted). */
+struct siem_rec *siem_ingest_line(struct siem_ictx *x, const char *p,
+				  size_t n, enum siem_src src, const char *peer,
+				  const char *tenant, bool truncated);
+/* Flushes the current batch to the pipeline. */
+void siem_ictx_flush(struct siem_ictx *x);
+/* The context of loop l, created on first use (loop thread). */
+struct siem_ictx *siem_ictx_for_loop(struct siem_service *svc,
+				     struct loop *l);
+/* True when the queue has no room for n more events. */
+bool siem_queue_full(struct siem_service *svc, size_t n);
+/* Called when the queue fell below its low-water mark: resumes paused
+ * senders on every loop (posts to them). */
+void siem_ingest_resume_all(struct siem_service *svc);
+/* Runs on the writer thread after a batch's job: counts, acks, frees. */
+void siem_batch_final(struct siem_batch *b);
+/* Matches ev with the context's matcher (rebuilding it for a new
+ * generation); fills rec->matched. */
+int siem_ictx_match(struct siem_ictx *x, struct siem_batch *b,
+		    struct siem_rec *r);
+
+/* ----------------------------------------------------------- search */
+
+struct siem_query; /* siem_search.c */
+
+/* ------------------------------------------------------------ alerts */
+
+struct siem_alert_row {
+	int64_t id;
+	int64_t ts, first_ts, last_ts;
+	const char *rule_id, *rule_title, *kind, *level;
+	int severity;
+	const char *tenant, *group_key, *dedup_key;
+	int64_t count;
+	int64_t event_id;
+	const char *context; /* JSON object text */
+	bool update;	     /* dedup: bump count on the existing alert */
+};
+
+/* ------------------------------------------------- service internals */
+
+void siem_ictx_free(struct siem_ictx *x);
+/* Rebuilds the generation from the running config (rules changed
+ * through the API). */
+int siem_service_rebuild(struct siem_service *svc, struct bw_err *err) BW_WUR;
+/* Source keys (siem_http.c). */
+struct siem_key;
+int siem_keys_load(struct siem_service *svc, struct bw_err *err) BW_WUR;
+void siem_keys_free(struct siem_service *svc);
+/* Creates a key for tenant; OUT: token (shown once, NUL-terminated) and
+ * its id. Blocking (thread pool or tests). */
+int siem_key_create(struct siem_service *svc, const char *name,
+		    const char *tenant, const char *actor, char token[96],
+		    char id_out[17], struct bw_err *err) BW_WUR;
+int siem_key_revoke(struct siem_service *svc, const char *id,
+		    struct bw_err *err) BW_WUR;
+void siem_keys_write_json(struct siem_service *svc, struct json_writer *w);
+
+/* Extensions that run beside the pipeline: forwarding, notifications,
+ * threat intelligence, GeoIP and anomaly state (siem_ext.c and their own
+ * files). init runs once after the store is open; apply_gen whenever a
+ * generation becomes current (config may have changed); tick every
+ * second on the service thread; fini at shutdown. */
+int siem_ext_init(struct siem_service *svc, struct bw_err *err) BW_WUR;
+void siem_svc_apply_gen(struct siem_service *svc, struct siem_gen *g);
+void siem_ext_tick(struct siem_service *svc, struct siem_gen *g);
+void siem_ext_fini(struct siem_service *svc);
+
+/* Ingest-thread enrichment before matching (GeoIP labels). */
+void siem_ext_enrich(struct siem_service *svc, struct siem_batch *b,
+		     struct siem_event *ev);
+/* Pipeline-thread checks on every stored event (threat intelligence,
+ * anomalies, impossible travel); they raise alerts into b. */
+void siem_ext_event(struct siem_service *svc, struct siem_batch *b,
+		    struct siem_rec *r);
+/* After a batch is durable: new alerts to notify and records to
+ * forward (writer thread; copies what it needs and returns). */
+void siem_ext_stored(struct siem_service *svc, struct siem_batch *b);
+
+/* ingest helpers used by siem_http.c */
+struct siem_rec *siem_ingest_event(struct siem_ictx *x, struct siem_batch *b,
+				   enum siem_src src);
+struct siem_batch *siem_ingest_cur(struct siem_ictx *x);
+int siem_ingest_add_http_ack(struct siem_ictx *x, struct siem_http_wait *w);
+void siem_http_wait_done(struct siem_http_wait *w, bool ok, struct siem_batch *b);
+void siem_bus_steal(struct siem_service *svc, int64_t now_mono_ms);
+
+/* ---------------------------------------------------------- alerting */
+
+struct siem_alert_in {
+	const char *rule_key; /* id, name or title: dedup and suppression */
+	const char *title;
+	const char *kind; /* sigma, correlation, intel, anomaly, travel */
+	enum siem_level level;
+	const char *group;  /* grouping value ("" none) */
+	const char *tenant; /* NULL: none */
+	int64_t ts, first_ts;
+	uint64_t count;
+	int64_t event_id; /* 0: none */
+	const char *context; /* JSON object text, copied */
+};
+/* Pipeline thread: applies suppression and deduplication, then adds an
+ * alert row (or a count update) to b. Returns 1 raised, 0 folded or
+ * suppressed, -1 out of memory. */
+int siem_alert_raise(struct siem_service *svc, struct siem_batch *b,
+		     const struct siem_alert_in *in);
+void siem_alert_state_free(struct siem_service *svc);
+
+/* ----------------------------------------------------------- helpers */
+
+/* Day number (UTC) of ns since the epoch. */
+static inline int64_t siem_day_of(int64_t ts_ns)
+{
+	int64_t d = ts_ns / (86400LL * 1000000000LL);
+	if (ts_ns < 0 && ts_ns % (86400LL * 1000000000LL))
+		d--;
+	return d;
+}
+
+const char *siem_level_name(enum siem_level l);
+
+#endif
