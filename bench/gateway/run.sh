@@ -16,6 +16,7 @@
 # prefix (-p) and config (-c) under a scratch directory; the system nginx is
 # never read or signalled; every process is stopped by the PID we started.
 set -euo pipefail
+[ -n "${BENCH_DEBUG:-}" ] && set -x
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BUILD="${1:-$ROOT/build}"
@@ -98,11 +99,13 @@ wait_port "$UP_PORT"
 
 # nginx as the proxy.
 NGX_PORT=$(pick_port)
+NGX_PROXY_PID=""
 nginx_start proxy "  upstream app { server 127.0.0.1:$UP_PORT; keepalive 32; }
   server { listen 127.0.0.1:$NGX_PORT;
     location / { proxy_pass http://app; proxy_http_version 1.1;
       proxy_set_header Connection \"\"; proxy_set_header Host \$host;
       proxy_set_header X-Forwarded-For \$remote_addr; proxy_buffering on; } }" "$SUT_CPU"
+NGX_PROXY_PID=$NGX_PID
 wait_port "$NGX_PORT"
 
 # bulwark's gateway as the proxy.
@@ -115,7 +118,8 @@ gateway:
     - { name: all, path: /, upstream: app }
 EOF
 taskset -c "$SUT_CPU" "$GWB" "$WORK/gw.yaml" "$BW_PORT" >"$WORK/gwbench.out" 2>"$WORK/gwbench.err" &
-PIDS+=("$!")
+BW_PID=$!
+PIDS+=("$BW_PID")
 wait_port "$BW_PORT"
 
 # Sanity: both proxies relay the same 1 KiB body.
@@ -124,27 +128,47 @@ for p in "$NGX_PORT" "$BW_PORT"; do
   [ "$n" = 1024 ] || { echo "bench/gateway: proxy on $p answered $n bytes:" >&2; curl -s -i "http://127.0.0.1:$p/index.html" >&2; cat "$WORK"/ngx-*/logs/error.log >&2; exit 1; }
 done
 
-run_wrk() {  # $1=port -> "rps p50_ms p99_ms"
-  taskset -c "$WRK_CPU" wrk -t"$WRK_T" -c"$CONNS" -d"${DURATION}s" --latency \
-    "http://127.0.0.1:$1/index.html" 2>&1 | awk '
+cpu_ticks() {  # utime+stime (clock ticks) of PIDs and their children
+  local t=0 p f c
+  for p in "$@"; do
+    for c in $p $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
+      [ -r "/proc/$c/stat" ] || continue
+      f="$(sed 's/^.*) //' "/proc/$c/stat")"
+      set -- $f
+      t=$((t + ${12} + ${13}))
+    done
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+run_wrk() {  # $1=port $2=proxy pid -> "rps p50_ms p99_ms cpu_us_per_req"
+  local c0 c1 out
+  c0=$(cpu_ticks "$2")
+  out=$(taskset -c "$WRK_CPU" wrk -t"$WRK_T" -c"$CONNS" -d"${DURATION}s" --latency \
+    "http://127.0.0.1:$1/index.html" 2>&1)
+  c1=$(cpu_ticks "$2")
+  awk -v dt=$((c1 - c0)) -v hz="$HZ" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /requests in/ { total = $1 }
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
-    END { printf "%d %.3f %.3f\n", rps, p50, p99 }'
+    END { printf "%d %.3f %.3f %.1f\n", rps, p50, p99, (total > 0 ? dt * 1e6 / hz / total : 0) }' <<<"$out"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 : >"$WORK/ngx.txt"; : >"$WORK/bw.txt"
 for r in $(seq 1 "$ROUNDS"); do
-  run_wrk "$NGX_PORT" >>"$WORK/ngx.txt"
-  run_wrk "$BW_PORT" >>"$WORK/bw.txt"
+  run_wrk "$NGX_PORT" "$NGX_PROXY_PID" >>"$WORK/ngx.txt"
+  run_wrk "$BW_PORT" "$BW_PID" >>"$WORK/bw.txt"
 done
 
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 N_RPS=$(col "$WORK/ngx.txt" 1); N_P50=$(col "$WORK/ngx.txt" 2); N_P99=$(col "$WORK/ngx.txt" 3)
 B_RPS=$(col "$WORK/bw.txt" 1); B_P50=$(col "$WORK/bw.txt" 2); B_P99=$(col "$WORK/bw.txt" 3)
+N_CPU=$(col "$WORK/ngx.txt" 4); B_CPU=$(col "$WORK/bw.txt" 4)
 RATIO=$(awk -v b="$B_RPS" -v n="$N_RPS" 'BEGIN { if (n > 0) printf "%.2f", b / n; else print "n/a" }')
 
 echo "### gateway: reverse proxy to a static upstream (1 worker each)"
@@ -152,8 +176,9 @@ echo
 echo "wrk -t$WRK_T -c$CONNS -d${DURATION}s, 1 KiB static body, median of $ROUNDS round(s);"
 echo "CPUs: $NCPU (proxy on $SUT_CPU, upstream on $UP_CPU, wrk on $WRK_CPU)."
 echo
-echo "| proxy | req/s | p50 ms | p99 ms |"
-echo "|---|---:|---:|---:|"
-echo "| nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') (proxy_pass, keepalive 32) | $N_RPS | $N_P50 | $N_P99 |"
-echo "| bulwark gateway (gwbench, pool_idle 32) | $B_RPS | $B_P50 | $B_P99 |"
-echo "| **ratio bulwark / nginx** | **$RATIO** | | |"
+CRATIO=$(awk -v b="$B_CPU" -v n="$N_CPU" 'BEGIN { if (b > 0) printf "%.2f", n / b; else print "n/a" }')
+echo "| proxy | req/s | p50 ms | p99 ms | proxy CPU µs/req |"
+echo "|---|---:|---:|---:|---:|"
+echo "| nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') (proxy_pass, keepalive 32) | $N_RPS | $N_P50 | $N_P99 | $N_CPU |"
+echo "| bulwark gateway (gwbench, pool_idle 32) | $B_RPS | $B_P50 | $B_P99 | $B_CPU |"
+echo "| **ratio bulwark / nginx** | **$RATIO** | | | **$CRATIO** (nginx CPU / bulwark CPU) |"
