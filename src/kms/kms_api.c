@@ -37,43 +37,28 @@ static struct kms_client *K; /* borrowed; set by kms_api_register */
 
 /* ---------------------------------------------------------------- base64 */
 
-/* Standard base64 (RFC 4648 §4, padded) through the url-safe codec. */
 static int b64_decode(struct bw_arena *a, struct bw_str in, uint8_t **out,
 		      size_t *n)
 {
-	size_t len = in.len;
-	if (len > KMS_B64_FIELD_MAX)
+	if (in.len > KMS_B64_FIELD_MAX)
 		return -1;
-	while (len > 0 && in.p[len - 1] == '=')
-		len--;
-	if (in.len - len > 2 || (in.len % 4 != 0 && in.len != len))
+	size_t cap = in.len / 4 * 3 + 3;
+	*out = bw_arena_alloc(a, cap);
+	if (!*out)
 		return -1;
-	char *t = bw_arena_alloc(a, len + 1);
-	*out = bw_arena_alloc(a, len / 4 * 3 + 3);
-	if (!t || !*out)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		char c = in.p[i];
-		if (c == '-' || c == '_')
-			return -1; /* not the standard alphabet */
-		t[i] = c == '+' ? '-' : c == '/' ? '_' : c;
-	}
-	return keystore_b64url_decode(t, len, *out, len / 4 * 3 + 3, n);
+	return kms_b64_decode(in.p, in.len, *out, cap, n);
 }
 
 static void write_b64(struct json_writer *w, const uint8_t *p, size_t n)
 {
 	size_t cap = (n + 2) / 3 * 4 + 1;
 	char *t = malloc(cap);
-	if (!t) {
+	size_t m = t ? kms_b64_encode(p, n, t, cap) : 0;
+	if (!t || (!m && n)) {
 		w->failed = true;
+		free(t);
 		return;
 	}
-	size_t m = keystore_b64url_encode(p, n, t, cap);
-	for (size_t i = 0; i < m; i++)
-		t[i] = t[i] == '-' ? '+' : t[i] == '_' ? '/' : t[i];
-	while (m % 4)
-		t[m++] = '=';
 	json_write_stringn(w, t, m);
 	bw_wipe(t, cap);
 	free(t);

@@ -127,3 +127,44 @@ out:
 	keystore_enc_fini(&e);
 	return rc;
 }
+
+size_t kms_b64_encode(const uint8_t *in, size_t n, char *out, size_t cap)
+{
+	size_t need = (n + 2) / 3 * 4;
+	if (cap == 0 || need > cap - 1)
+		return 0;
+	size_t m = keystore_b64url_encode(in, n, out, cap);
+	if (n && !m)
+		return 0;
+	for (size_t i = 0; i < m; i++)
+		out[i] = out[i] == '-' ? '+' : out[i] == '_' ? '/' : out[i];
+	while (m % 4)
+		out[m++] = '=';
+	out[m] = '\0';
+	return m;
+}
+
+int kms_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap,
+		   size_t *outlen)
+{
+	if (n % 4 != 0)
+		return -1;
+	size_t len = n;
+	while (len > 0 && n - len < 2 && in[len - 1] == '=')
+		len--;
+	char *t = malloc(len + 1);
+	if (!t)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < len && rc == 0; i++) {
+		char c = in[i];
+		if (c == '-' || c == '_' || c == '=')
+			rc = -1; /* url-safe alphabet or inner padding */
+		t[i] = c == '+' ? '-' : c == '/' ? '_' : c;
+	}
+	if (rc == 0)
+		rc = keystore_b64url_decode(t, len, out, cap, outlen);
+	bw_wipe(t, len + 1);
+	free(t);
+	return rc;
+}

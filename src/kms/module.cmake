@@ -2,7 +2,8 @@
 # `bulwark kms` / `bulwark operator` CLI (docs/internals/KEYSTORE.md).
 bw_module(kms
   SOURCES src/kms/kms_client.c src/kms/kms_ops.c src/kms/kms_api.c
-  DEPS core keystore loop api json audit Threads::Threads)
+          src/kms/kms_cli.c
+  DEPS core keystore loop api json audit PkgConfig::CURL Threads::Threads)
 bw_unit_test(test_kms_client kms src/kms/tests/test_kms_client.c)
 set_tests_properties(test_kms_client PROPERTIES TIMEOUT 120)
 bw_unit_test(test_kms_api kms src/kms/tests/test_kms_api.c)

@@ -389,11 +389,100 @@ static void test_rest(void **state)
 	free(log);
 }
 
+/* Runs kms_cli_main with stdin from `in` and returns its exit status;
+ * OUT: what it printed on stdout (static buffer). */
+static int cli(const char *in, char *out, size_t cap, const char *a1, ...)
+{
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", S.port);
+	char *argv[24] = { "kms", "--url", url, "--token", TOKEN, "--tenant", "cli" };
+	int argc = 7;
+	va_list ap;
+	va_start(ap, a1);
+	for (const char *a = a1; a && argc < 23; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	if (strcmp(a1, "operator") == 0) {
+		/* bulwark operator ...: shift "kms" away. */
+		memmove(argv + 7, argv + 8, (size_t)(argc - 8 + 1) * sizeof(*argv));
+		argv[0] = "operator";
+		argc--;
+	}
+	char inpath[300], outpath[300];
+	snprintf(inpath, sizeof(inpath), "%s/cli.in", S.dir);
+	snprintf(outpath, sizeof(outpath), "%s/cli.out", S.dir);
+	FILE *f = fopen(inpath, "w");
+	fputs(in ? in : "", f);
+	fclose(f);
+	fflush(stdout);
+	int save_in = dup(0), save_out = dup(1);
+	FILE *fi = freopen(inpath, "r", stdin);
+	FILE *fo = freopen(outpath, "w", stdout);
+	assert_non_null(fi);
+	assert_non_null(fo);
+	int rc = kms_cli_main(argc, argv);
+	fflush(stdout);
+	dup2(save_in, 0);
+	dup2(save_out, 1);
+	close(save_in);
+	close(save_out);
+	clearerr(stdin);
+	size_t len;
+	struct bw_err err;
+	char *text = bw_file_read(outpath, 1 << 20, &len, &err);
+	snprintf(out, cap, "%s", text ? text : "");
+	free(text);
+	return rc;
+}
+
+static void test_cli(void **state)
+{
+	(void)state;
+	char out[4096], ct[4096];
+	assert_int_equal(cli(NULL, out, sizeof(out), "operator", "status", NULL), 0);
+	assert_non_null(strstr(out, "\"sealed\":false"));
+	assert_int_equal(cli(NULL, out, sizeof(out), "keys", "create", "notes", "--type",
+			     "chacha20-poly1305", NULL), 0);
+	assert_non_null(strstr(out, "\"type\":\"chacha20-poly1305\""));
+	assert_int_equal(cli(NULL, out, sizeof(out), "keys", "list", NULL), 0);
+	assert_non_null(strstr(out, "\"name\":\"notes\""));
+	/* encrypt | decrypt round trip through stdin/stdout, with AAD. */
+	assert_int_equal(cli("top secret\n", out, sizeof(out), "encrypt", "notes", "--aad",
+			     "ctx", NULL), 0);
+	assert_memory_equal(out, "bwk1:", 5);
+	memcpy(ct, out, sizeof(ct));
+	assert_int_equal(cli(ct, out, sizeof(out), "decrypt", "--aad", "ctx", NULL), 0);
+	assert_string_equal(out, "top secret\n");
+	assert_int_equal(cli(ct, out, sizeof(out), "decrypt", "notes", "--aad", "nope", NULL),
+			 1);
+	/* sign | verify. */
+	assert_int_equal(cli(NULL, out, sizeof(out), "keys", "create", "signer", "--type",
+			     "ed25519", NULL), 0);
+	assert_int_equal(cli("document", out, sizeof(out), "sign", "signer", NULL), 0);
+	char sig[4096];
+	memcpy(sig, out, sizeof(sig));
+	sig[strcspn(sig, "\n")] = 0;
+	assert_int_equal(cli("document", out, sizeof(out), "verify", "signer", sig, NULL), 0);
+	assert_string_equal(out, "valid\n");
+	assert_int_equal(cli("documenT", out, sizeof(out), "verify", "signer", sig, NULL), 1);
+	assert_int_equal(cli(NULL, out, sizeof(out), "public-key", "signer", "--jwk", NULL), 0);
+	assert_non_null(strstr(out, "\"crv\":\"Ed25519\""));
+	assert_int_equal(cli(NULL, out, sizeof(out), "random", "16", NULL), 0);
+	assert_int_equal(strlen(out), 25);
+	assert_int_equal(cli(NULL, out, sizeof(out), "keys", "rotate", "notes", NULL), 0);
+	assert_non_null(strstr(out, "\"latest_version\":2"));
+	/* Errors: exit 1, usage: exit 2. */
+	assert_int_equal(cli(NULL, out, sizeof(out), "keys", "get", "missing", NULL), 1);
+	assert_int_equal(cli(NULL, out, sizeof(out), "frobnicate", NULL), 2);
+}
+
 int main(void)
 {
 	log_init("test", BW_LOG_ERROR, 2);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rest, setup, teardown),
+		cmocka_unit_test(test_rest),
+		cmocka_unit_test(test_cli),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }
