@@ -28,6 +28,8 @@ bw_module(siem_svc
   DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL)
 bw_unit_test(test_siem_service siem_svc src/siem/tests/test_siem_service.c)
 set_tests_properties(test_siem_service PROPERTIES TIMEOUT 120)
+bw_unit_test(test_siem_crash siem_svc src/siem/tests/test_siem_crash.c)
+set_tests_properties(test_siem_crash PROPERTIES TIMEOUT 300)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)
 bw_unit_test(test_siem_syslog siem src/siem/tests/test_siem_syslog.c)
 bw_unit_test(test_siem_samples siem src/siem/tests/test_siem_samples.c)

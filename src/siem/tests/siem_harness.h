@@ -32,30 +32,38 @@ struct harness {
 	uint16_t tcp_port, relp_port, udp_port;
 };
 
-static void *h_loop_main(void *arg)
+static __attribute__((unused)) void *h_loop_main(void *arg)
 {
 	struct harness *h = arg;
 	(void)loop_run(h->loop);
 	return NULL;
 }
 
-static const char *h_source_dir(void)
+static __attribute__((unused)) const char *h_source_dir(void)
 {
 	const char *s = getenv("BW_SOURCE_DIR");
 	return s ? s : ".";
 }
 
+/* When set, the data directory to use instead of a new temporary one. */
+static __attribute__((unused)) const char *h_fixed_dir;
+
 /* extra: YAML lines indented for inside `siem:` (may be ""). */
-static int h_start_conf(struct harness *h, const char *extra, bool listen)
+static __attribute__((unused)) int h_start_conf(struct harness *h, const char *extra, bool listen)
 {
 	memset(h, 0, sizeof(*h));
-	bw_snprintf(h->dir, sizeof(h->dir), "/tmp/bw-siem-test-XXXXXX");
-	if (!mkdtemp(h->dir))
-		return -1;
+	if (h_fixed_dir) {
+		bw_snprintf(h->dir, sizeof(h->dir), "%s", h_fixed_dir);
+	} else {
+		bw_snprintf(h->dir, sizeof(h->dir), "/tmp/bw-siem-test-XXXXXX");
+		if (!mkdtemp(h->dir))
+			return -1;
+	}
 	char yaml[8192];
 	bw_snprintf(yaml, sizeof(yaml),
-		    "siem:\n  rules: [%s/tests/siem/rules]\n  durability: normal\n%s",
-		    h_source_dir(), extra ? extra : "");
+		    "siem:\n  rules: [%s/tests/siem/rules]\n%s%s", h_source_dir(),
+		    extra && strstr(extra, "durability:") ? "" : "  durability: normal\n",
+		    extra ? extra : "");
 	struct bw_err err;
 	h->conf_arena = bw_arena_new(8192, 4 << 20);
 	struct conf_doc *doc = conf_load_string("test.yaml", yaml, strlen(yaml),
@@ -100,14 +108,14 @@ static int h_start_conf(struct harness *h, const char *extra, bool listen)
 
 static _Atomic int h_detached;
 
-static void h_detach_task(void *arg)
+static __attribute__((unused)) void h_detach_task(void *arg)
 {
 	struct harness *h = arg;
 	siem_ingest_detach(h->svc, h->loop);
 	atomic_store(&h_detached, 1);
 }
 
-static void h_stop_task(void *arg)
+static __attribute__((unused)) void h_stop_task(void *arg)
 {
 	loop_stop(arg);
 }
@@ -115,7 +123,7 @@ static void h_stop_task(void *arg)
 /* The shutdown order the daemon follows: detach every loop (on its
  * thread), flush the service while the loops still run (so acks are
  * delivered), stop the loops, free the service. */
-static void h_stop(struct harness *h, bool rm)
+static __attribute__((unused)) void h_stop(struct harness *h, bool rm)
 {
 	if (h->running) {
 		atomic_store(&h_detached, 0);
@@ -140,7 +148,7 @@ static void h_stop(struct harness *h, bool rm)
 
 /* ------------------------------------------------------------- clients */
 
-static int h_connect(uint16_t port, int type)
+static __attribute__((unused)) int h_connect(uint16_t port, int type)
 {
 	int fd = socket(AF_INET, type, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -153,7 +161,7 @@ static int h_connect(uint16_t port, int type)
 	return fd;
 }
 
-static int h_send_all(int fd, const char *p, size_t n)
+static __attribute__((unused)) int h_send_all(int fd, const char *p, size_t n)
 {
 	while (n) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -174,7 +182,7 @@ struct relp_client {
 	size_t len;
 };
 
-static int relp_send_frame(struct relp_client *c, uint32_t txnr, const char *cmd,
+static __attribute__((unused)) int relp_send_frame(struct relp_client *c, uint32_t txnr, const char *cmd,
 			   const char *data, size_t n)
 {
 	char hdr[64];
@@ -188,7 +196,7 @@ static int relp_send_frame(struct relp_client *c, uint32_t txnr, const char *cmd
 
 /* Reads one response frame (waits up to timeout_ms). 1 got one, 0
  * timeout, -1 closed/error. */
-static int relp_read_rsp(struct relp_client *c, struct siem_relp_frame *f,
+static __attribute__((unused)) int relp_read_rsp(struct relp_client *c, struct siem_relp_frame *f,
 			 char *data, size_t cap, int timeout_ms)
 {
 	for (;;) {
@@ -217,7 +225,7 @@ static int relp_read_rsp(struct relp_client *c, struct siem_relp_frame *f,
 	}
 }
 
-static int relp_open(struct relp_client *c, uint16_t port)
+static __attribute__((unused)) int relp_open(struct relp_client *c, uint16_t port)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = h_connect(port, SOCK_STREAM);
@@ -236,13 +244,13 @@ static int relp_open(struct relp_client *c, uint16_t port)
 
 /* ------------------------------------------------------------------ SQL */
 
-static int h_int_row(void *arg, const struct store_row *row, struct bw_err *err)
+static __attribute__((unused)) int h_int_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	*(int64_t *)arg = store_row_int64(row, 0);
 	return STORE_ROW_NEXT;
 }
 
-static int64_t h_count(struct harness *h, const char *sql, const struct store_value *v,
+static __attribute__((unused)) int64_t h_count(struct harness *h, const char *sql, const struct store_value *v,
 		       size_t nv)
 {
 	int64_t n = -1;
@@ -255,7 +263,7 @@ static int64_t h_count(struct harness *h, const char *sql, const struct store_va
 }
 
 /* Events stored in every partition. */
-static int64_t h_events(struct harness *h)
+static __attribute__((unused)) int64_t h_events(struct harness *h)
 {
 	return h_count(h, "SELECT COALESCE(SUM(events), 0) FROM siem_partition", NULL, 0);
 }
