@@ -25,16 +25,17 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 echo "== issuance (dev key backend in process; CSR parse, sign, self-check, store, OCSP pre-sign)"
-"$build/pki_bench" issue -d "$dir" -k ec-p256 -n 2000 -t 1 2>/dev/null
-"$build/pki_bench" issue -d "$dir" -k rsa-2048 -n 1000 -t 1 2>/dev/null
-"$build/pki_bench" issue -d "$dir" -k ec-p256 -n 2000 -t 2 2>/dev/null
+mkdir -p "$dir/issue"
+"$build/pki_bench" issue -d "$dir/issue" -k ec-p256 -n 2000 -t 1 2>/dev/null
+"$build/pki_bench" issue -d "$dir/issue" -k rsa-2048 -n 1000 -t 1 2>/dev/null
+"$build/pki_bench" issue -d "$dir/issue" -k ec-p256 -n 2000 -t 2 2>/dev/null
 
 echo "== OCSP: CA with $n certificates, $((n / 10)) revoked"
 "$build/pki_bench" serve -d "$dir" -N "$n" -R $((n / 10)) -w 2 >"$dir/serve.out" 2>"$dir/serve.err" &
 pids+=($!)
 for _ in $(seq 1 3600); do grep -q '^ready' "$dir/serve.out" 2>/dev/null && break; sleep 1; done
-grep -q '^ready' "$dir/serve.out" || { cat "$dir/serve.err"; exit 1; }
-cat "$dir/serve.err"
+grep -q '^ready' "$dir/serve.out" || { grep -v '"level"' "$dir/serve.err" || true; exit 1; }
+grep -v '"level"' "$dir/serve.err" || true
 port=$(awk '/^ready/ {print $2}' "$dir/serve.out")
 ca=$(cat "$dir/ca.id")
 ( cd "$dir" && openssl ocsp -issuer ca.pem -cert leaf.pem -no_nonce -reqout req.der >/dev/null 2>&1 )
@@ -55,7 +56,7 @@ check() { ( cd "$dir" && openssl ocsp -url "$1" -issuer ca.pem -cert leaf.pem -C
 check "http://127.0.0.1:$port/ocsp/$ca"
 run() {  # label url [script]
   local out
-  out=$(wrk -t2 -c64 -d"${secs}s" --latency ${3:+-s "$3"} "$2" 2>&1)
+  out=$(wrk -t2 -c64 -d"${secs}s" --latency ${3:+-s "$3"} "$2" 2>&1) || true
   printf '%-34s %10s req/s   p50 %8s   p99 %8s\n' "$1" \
     "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
     "$(awk '$1=="50%" {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")"

@@ -38,6 +38,7 @@ void pki_responder_unref(struct pki_responder *r)
 	if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
 		return;
 	X509_free(r->cert);
+	X509_free(r->stand_in);
 	pki_signer_free(r->signer);
 	free(r);
 }
@@ -284,7 +285,10 @@ int pki_ca_load_all(struct pki *p, struct bw_err *err)
 				if (pki_time_to_epoch(X509_get0_notAfter(r->cert),
 						      &r->not_after) < 0)
 					r->not_after = 0;
-				if (!r->signer) {
+				if (r->signer)
+					r->stand_in = pki_sign_ocsp_stand_in(
+						r->signer, r->cert, &e);
+				if (!r->signer || !r->stand_in) {
 					pki_responder_unref(r);
 					r = NULL;
 				}
@@ -971,6 +975,9 @@ int pki_ca_new_responder(struct pki *p, struct pki_ca *ca, struct bw_err *err)
 	pki_serial_random(t.serial);
 	r->cert = pki_build_cert(p, ca, ca->signer, &t, err);
 	if (!r->cert)
+		goto out;
+	r->stand_in = pki_sign_ocsp_stand_in(r->signer, r->cert, err);
+	if (!r->stand_in)
 		goto out;
 	r->not_after = t.not_after;
 	if (pki_cert_ins_fill(inv, ca, r->cert, PKI_PROFILE_OCSP, cn, err) < 0)

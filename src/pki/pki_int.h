@@ -51,10 +51,14 @@ X509_REQ *pki_sign_req(const struct pki_signer *s, X509_REQ *req,
  * Signs basic response bs (statuses and extensions added) as the
  * responder whose certificate is rcert (responderID byName, producedAt,
  * rcert in certs), and returns the DER OCSPResponse (malloc'd) in *der.
+ * stand_in comes from pki_sign_ocsp_stand_in for the same signer and
+ * rcert (built once per responder).
  */
-int pki_sign_ocsp(const struct pki_signer *s, X509 *rcert, OCSP_BASICRESP *bs,
-		  int64_t produced_at, uint8_t **der, size_t *der_len,
-		  struct bw_err *err);
+X509 *pki_sign_ocsp_stand_in(const struct pki_signer *s, X509 *rcert,
+			    struct bw_err *err);
+int pki_sign_ocsp(const struct pki_signer *s, X509 *rcert, X509 *stand_in,
+		  OCSP_BASICRESP *bs, int64_t produced_at, uint8_t **der,
+		  size_t *der_len, struct bw_err *err);
 
 /* ---------------------------------------------------------- names */
 
@@ -141,6 +145,7 @@ int pki_policy_check(const struct pki_policy *pol, enum pki_profile prof,
 struct pki_responder {
 	atomic_int refs;
 	X509 *cert;
+	X509 *stand_in; /* see pki_sign_ocsp_stand_in */
 	struct pki_signer *signer;
 	int64_t not_after;
 };

@@ -355,7 +355,7 @@ static int sign_response(struct pki *p, struct pki_responder *r,
 		goto ssl;
 	if (nonce && !OCSP_basic_add1_nonce(bs, (unsigned char *)nonce, (int)nonce_len))
 		goto ssl;
-	rc = pki_sign_ocsp(r->signer, r->cert, bs, now, der, len, err);
+	rc = pki_sign_ocsp(r->signer, r->cert, r->stand_in, bs, now, der, len, err);
 	if (rc == 0)
 		atomic_fetch_add(&p->ocsp_signed, 1);
 	goto out;

@@ -39,6 +39,30 @@ ASN1_SEQUENCE(PKI_SIGNED) = {
 	ASN1_EXP_SEQUENCE_OF_OPT(PKI_SIGNED, certs, X509, 0),
 } static_ASN1_SEQUENCE_END(PKI_SIGNED)
 
+/* OCSPResponse (RFC 6960 4.2.1) around an already-encoded
+ * BasicOCSPResponse, so a response is never parsed back (parsing it
+ * would decode the responder certificate's key, which costs more than
+ * the signature in OpenSSL 3.0). */
+typedef struct pki_respbytes_st {
+	ASN1_OBJECT *type;
+	ASN1_OCTET_STRING *response;
+} PKI_RESPBYTES;
+
+ASN1_SEQUENCE(PKI_RESPBYTES) = {
+	ASN1_SIMPLE(PKI_RESPBYTES, type, ASN1_OBJECT),
+	ASN1_SIMPLE(PKI_RESPBYTES, response, ASN1_OCTET_STRING),
+} static_ASN1_SEQUENCE_END(PKI_RESPBYTES)
+
+typedef struct pki_ocspresp_st {
+	ASN1_ENUMERATED *status;
+	PKI_RESPBYTES *bytes;
+} PKI_OCSPRESP;
+
+ASN1_SEQUENCE(PKI_OCSPRESP) = {
+	ASN1_SIMPLE(PKI_OCSPRESP, status, ASN1_ENUMERATED),
+	ASN1_EXP_OPT(PKI_OCSPRESP, bytes, PKI_RESPBYTES, 0),
+} static_ASN1_SEQUENCE_END(PKI_OCSPRESP)
+
 enum pki_md pki_md_for(enum pki_key_type t)
 {
 	switch (t) {
@@ -276,26 +300,40 @@ X509_REQ *pki_sign_req(const struct pki_signer *s, X509_REQ *req,
 	return out;
 }
 
-int pki_sign_ocsp(const struct pki_signer *s, X509 *rcert, OCSP_BASICRESP *bs,
-		  int64_t produced_at, uint8_t **der, size_t *der_len,
-		  struct bw_err *err)
+X509 *pki_sign_ocsp_stand_in(const struct pki_signer *s, X509 *rcert,
+			    struct bw_err *err)
+{
+	EVP_PKEY *sh = shadow_for(s->type, err);
+	if (!sh)
+		return NULL;
+	/* OCSP_basic_sign wants a certificate matching the key it signs
+	 * with: this stand-in has the shadow key and the responder's
+	 * subject, which gives the right responderID (byName) without the
+	 * real key. Built once per responder: setting a key is costly. */
+	X509 *dummy = X509_new();
+	if (!dummy || !X509_set_subject_name(dummy, X509_get_subject_name(rcert)) ||
+	    !X509_set_pubkey(dummy, sh)) {
+		X509_free(dummy);
+		pki_err_ssl(err, "encode", "OCSP stand-in");
+		return NULL;
+	}
+	return dummy;
+}
+
+int pki_sign_ocsp(const struct pki_signer *s, X509 *rcert, X509 *stand_in,
+		  OCSP_BASICRESP *bs, int64_t produced_at, uint8_t **der,
+		  size_t *der_len, struct bw_err *err)
 {
 	EVP_PKEY *sh = shadow_for(s->type, err);
 	if (!sh)
 		return -1;
 	int rc = -1;
-	X509 *dummy = X509_new();
 	unsigned char *tbs = NULL, *resp_der = NULL;
 	uint8_t *basic = NULL;
 	size_t basic_len = 0;
 	STACK_OF(X509) *certs = sk_X509_new_null();
-	OCSP_BASICRESP *signed_bs = NULL;
-	OCSP_RESPONSE *resp = NULL;
-	/* OCSP_basic_sign wants a certificate matching its key: a stand-in
-	 * with the shadow key and the responder's subject gives the right
-	 * responderID (byName) without the real key. */
-	if (!dummy || !certs || !X509_set_subject_name(dummy, X509_get_subject_name(rcert)) ||
-	    !X509_set_pubkey(dummy, sh) || !sk_X509_push(certs, rcert))
+	PKI_OCSPRESP *resp = NULL;
+	if (!certs || !sk_X509_push(certs, rcert))
 		goto ssl;
 	/* producedAt comes from bulwark's settable clock rather than
 	 * OpenSSL's time(); OCSP_NOTIME makes OCSP_basic_sign leave it
@@ -304,7 +342,7 @@ int pki_sign_ocsp(const struct pki_signer *s, X509 *rcert, OCSP_BASICRESP *bs,
 		(ASN1_GENERALIZEDTIME *)OCSP_resp_get0_produced_at(bs);
 	if (!ASN1_GENERALIZEDTIME_set(pat, (time_t)produced_at))
 		goto ssl;
-	if (OCSP_basic_sign(bs, dummy, sh, pki_md_evp(pki_md_for(s->type)), NULL,
+	if (OCSP_basic_sign(bs, stand_in, sh, pki_md_evp(pki_md_for(s->type)), NULL,
 			    OCSP_NOCERTS | OCSP_NOTIME) != 1)
 		goto ssl;
 	int n = i2d_OCSP_RESPDATA(OCSP_resp_get0_respdata(bs), &tbs);
@@ -313,14 +351,17 @@ int pki_sign_ocsp(const struct pki_signer *s, X509 *rcert, OCSP_BASICRESP *bs,
 	if (assemble(s, tbs, (size_t)n, OCSP_resp_get0_tbs_sigalg(bs), certs,
 		     &basic, &basic_len, err) < 0)
 		goto out;
-	const unsigned char *q = basic;
-	signed_bs = d2i_OCSP_BASICRESP(NULL, &q, (long)basic_len);
-	if (!signed_bs || q != basic + basic_len)
+	resp = (PKI_OCSPRESP *)ASN1_item_new(ASN1_ITEM_rptr(PKI_OCSPRESP));
+	if (!resp || !ASN1_ENUMERATED_set(resp->status, OCSP_RESPONSE_STATUS_SUCCESSFUL))
 		goto ssl;
-	resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, signed_bs);
-	if (!resp)
+	resp->bytes = (PKI_RESPBYTES *)ASN1_item_new(ASN1_ITEM_rptr(PKI_RESPBYTES));
+	if (!resp->bytes)
 		goto ssl;
-	int rn = i2d_OCSP_RESPONSE(resp, &resp_der);
+	ASN1_OBJECT_free(resp->bytes->type);
+	resp->bytes->type = OBJ_nid2obj(NID_id_pkix_OCSP_basic);
+	if (!ASN1_OCTET_STRING_set(resp->bytes->response, basic, (int)basic_len))
+		goto ssl;
+	int rn = ASN1_item_i2d((ASN1_VALUE *)resp, &resp_der, ASN1_ITEM_rptr(PKI_OCSPRESP));
 	if (rn <= 0)
 		goto ssl;
 	*der = malloc((size_t)rn);
@@ -336,11 +377,9 @@ ssl:
 	pki_err_ssl(err, "encode", "OCSP response");
 out:
 	sk_X509_free(certs); /* rcert is borrowed */
-	X509_free(dummy);
 	OPENSSL_free(tbs);
 	OPENSSL_free(basic);
 	OPENSSL_free(resp_der);
-	OCSP_BASICRESP_free(signed_bs);
-	OCSP_RESPONSE_free(resp);
+	ASN1_item_free((ASN1_VALUE *)resp, ASN1_ITEM_rptr(PKI_OCSPRESP));
 	return rc;
 }
