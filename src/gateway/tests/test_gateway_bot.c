@@ -19,7 +19,7 @@
 
 static struct gw_bot_result classify(const char *head)
 {
-	struct gw_bot_result b;
+	struct gw_bot_result b = { 0 };
 	const struct http_request *r = gwt_parse(head);
 	assert_non_null(r);
 	if (r)
