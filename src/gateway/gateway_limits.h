@@ -77,6 +77,11 @@
 #define GW_DEF_POOL_IDLE "32"
 #define GW_MAX_POOL_IDLE 1024
 #define GW_DEF_POOL_IDLE_TIMEOUT "60s"
+/* A pooled connection idle longer than this is checked for a close before
+ * reuse (one recv(MSG_PEEK)); upstream keep-alive timeouts are seconds
+ * (nginx 75 s, Apache 5 s), so a connection used within the last second
+ * is not worth the syscall. */
+#define GW_POOL_PEEK_AFTER_MS 1000
 
 /* Passive health: consecutive failures before the circuit opens, and how
  * long it stays open before a half-open probe. */

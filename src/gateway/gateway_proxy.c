@@ -353,10 +353,15 @@ static struct gw_uconn *pool_get(struct gw_tgen *tg, struct gw_upstream *u,
 				 struct gw_server *s)
 {
 	struct gw_idle *p = &tg->pools[u->index][s->index];
+	int64_t now = loop_now_ms(tg->t->loop);
 	while (p->head) {
 		struct gw_uconn *c = p->head; /* most recent: warmest */
 		idle_unlink(p, c);
-		if (uc_alive(c))
+		/* An upstream closing an idle connection wakes our watch on it
+		 * and we close it; only a connection idle long enough to meet
+		 * the upstream's keep-alive timeout is worth a syscall to
+		 * check for a close we have not seen yet. */
+		if (now - c->idle_since_ms < GW_POOL_PEEK_AFTER_MS || uc_alive(c))
 			return c;
 		uc_close(c);
 	}
