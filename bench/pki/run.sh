@@ -38,7 +38,10 @@ grep -q '^ready' "$dir/serve.out" || { grep -v '"level"' "$dir/serve.err" || tru
 grep -v '"level"' "$dir/serve.err" || true
 port=$(awk '/^ready/ {print $2}' "$dir/serve.out")
 ca=$(cat "$dir/ca.id")
-( cd "$dir" && openssl ocsp -issuer ca.pem -cert leaf.pem -no_nonce -reqout req.der >/dev/null 2>&1 )
+# ask about a certificate both responders know (a synthetic row; the
+# second line of the index is a good one)
+serial=$(sed -n 2p "$dir/index.txt" | cut -f4)
+( cd "$dir" && openssl ocsp -issuer ca.pem -serial "0x$serial" -no_nonce -reqout req.der >/dev/null 2>&1 )
 b64=$(base64 -w0 "$dir/req.der" | sed -e 's/+/%2B/g' -e 's#/#%2F#g' -e 's/=/%3D/g')
 cat >"$dir/post.lua" <<LUA
 local f = io.open("$dir/req.der", "rb"); local body = f:read("*a"); f:close()
@@ -50,10 +53,11 @@ oport=$((port + 1))
 ( cd "$dir" && exec openssl ocsp -index index.txt -port "$oport" -rsigner responder.pem \
     -rkey responder.key -CA ca.pem -nmin 60 -multi 2 >/dev/null 2>&1 ) &
 pids+=($!)
-sleep 2
-check() { ( cd "$dir" && openssl ocsp -url "$1" -issuer ca.pem -cert leaf.pem -CAfile chain.pem \
-    -no_nonce 2>&1 | grep -q 'leaf.pem: good' ) || echo "   (warning: $1 did not answer good)"; }
-check "http://127.0.0.1:$port/ocsp/$ca"
+ask() { ( cd "$dir" && openssl ocsp -url "$1" -issuer ca.pem -serial "0x$serial" -CAfile chain.pem \
+    -no_nonce 2>&1 | grep -q ': good' ); }
+for _ in $(seq 1 120); do ask "http://127.0.0.1:$oport/" && break; sleep 1; done
+ask "http://127.0.0.1:$oport/" || echo "   (warning: openssl ocsp did not answer good)"
+ask "http://127.0.0.1:$port/ocsp/$ca" || echo "   (warning: bulwark did not answer good)"
 run() {  # label url [script]
   local out
   out=$(wrk -t2 -c64 -d"${secs}s" --latency ${3:+-s "$3"} "$2" 2>&1) || true
