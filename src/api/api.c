@@ -23,6 +23,7 @@ struct api_call {
 	const struct api_route *route;
 	const char *actor_id;
 	const char *tenant;
+	struct api_principal who;
 	struct bw_buf out;
 	const char *param_names[API_MAX_PARAMS];
 	const char *param_values[API_MAX_PARAMS];
@@ -98,7 +99,8 @@ void api_respond_error(struct net_exchange *x, int status, const char *code,
 	bw_buf_fini(&b);
 }
 
-static void emit_auth_event(struct net_exchange *x, bool ok, const char *reason)
+static void emit_auth_event(struct net_exchange *x, bool ok, const char *who_or_reason,
+			    const char *tenant)
 {
 	struct bw_event ev;
 	bw_event_init(&ev, "authentication", "api-authenticate",
@@ -106,50 +108,66 @@ static void emit_auth_event(struct net_exchange *x, bool ok, const char *reason)
 	ev.severity = ok ? 0 : 3;
 	BW_EVENT_SET(&ev, source_ip, net_peer_ip(x));
 	BW_EVENT_SET(&ev, request_id, net_request_id(x));
-	BW_EVENT_SET(&ev, tenant, "platform");
+	BW_EVENT_SET(&ev, tenant, tenant);
 	if (ok)
-		BW_EVENT_SET(&ev, user, "bootstrap");
+		BW_EVENT_SET(&ev, user, who_or_reason);
 	else
-		bw_event_add_field(&ev, "reason", reason);
+		bw_event_add_field(&ev, "reason", who_or_reason);
 	(void)bw_event_emit(&ev);
 }
 
-/* Bearer token check: SHA-256 of the presented token compared in constant
- * time with the stored hash. Returns the actor id or NULL. */
-static const char *authenticate(struct api_ctx *ctx, struct net_exchange *x,
-				const char **reason)
+/* Authenticates the bearer token: a real identity (session or API key)
+ * through the identity module, else the bootstrap token, whose SHA-256
+ * is compared in constant time with the stored hash. Returns 0 with who
+ * filled, -1 (401, reason set) or -2 (503). */
+static int authenticate(struct api_ctx *ctx, struct net_exchange *x,
+			struct api_principal *who, const char **reason)
 {
 	const struct http_request *r = net_request(x);
 	const struct http_header *h =
 		http_header_find(r->headers, r->nheaders, "authorization");
 	*reason = "missing_credentials";
 	if (!h)
-		return NULL;
+		return -1;
 	struct bw_str v = h->value;
 	if (v.len < 8 || !bw_str_caseeq_lit(bw_str_make(v.p, 7), "bearer "))
-		return NULL;
+		return -1;
 	*reason = "bad_token";
-	if (!ctx->have_token || v.len - 7 > 512)
-		return NULL;
+	if (v.len - 7 > 1024)
+		return -1;
+	const char *tok = v.p + 7;
+	size_t tlen = v.len - 7;
+	if (ctx->authenticate && !(tlen > 4 && memcmp(tok, "bwt_", 4) == 0)) {
+		char copy[1025];
+		memcpy(copy, tok, tlen);
+		copy[tlen] = '\0';
+		int rc = ctx->authenticate(ctx->authenticate_arg, copy, tlen, who);
+		bw_wipe(copy, tlen);
+		return rc;
+	}
+	if (!ctx->have_token)
+		return -1;
 	uint8_t digest[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)v.p + 7, v.len - 7, digest);
+	SHA256((const unsigned char *)tok, tlen, digest);
 	bool ok = bw_ct_equal(digest, sizeof(digest), ctx->token_hash,
 			      sizeof(ctx->token_hash));
 	bw_wipe(digest, sizeof(digest));
-	return ok ? "bootstrap" : NULL;
+	if (!ok)
+		return -1;
+	bw_snprintf(who->tenant, sizeof(who->tenant), "platform");
+	bw_snprintf(who->subject, sizeof(who->subject), "user:bootstrap");
+	bw_snprintf(who->actor, sizeof(who->actor), "bootstrap");
+	return 0;
 }
 
 /* Every route's permission is decided by the authorization engine, on
  * the caller's platform roles in the call's tenant. */
-static bool authorize(struct api_ctx *ctx, const char *tenant, const char *actor,
+static bool authorize(struct api_ctx *ctx, const struct api_principal *who,
 		      const char *permission)
 {
-	if (!ctx->authorize || !actor)
+	if (!ctx->authorize)
 		return false;
-	char subject[160];
-	if (bw_snprintf(subject, sizeof(subject), "user:%s", actor) < 0)
-		return false;
-	return ctx->authorize(ctx->authorize_arg, tenant, subject, permission);
+	return ctx->authorize(ctx->authorize_arg, who->tenant, who->subject, permission);
 }
 
 /* ---------------------------------------------------------- call API */
@@ -418,10 +436,23 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 		api_respond_error(x, 500, "internal", "route match failed");
 		return true;
 	}
+	if (strcmp(route->permission, API_PUBLIC) == 0) {
+		route->fn(call); /* logins: the handler authenticates */
+		return true;
+	}
 	const char *reason;
-	call->actor_id = authenticate(ctx, x, &reason);
-	emit_auth_event(x, call->actor_id != NULL, reason);
-	if (!call->actor_id) {
+	int rc = authenticate(ctx, x, &call->who, &reason);
+	if (rc == -2) {
+		api_respond_error(x, 503, "unavailable", "cannot check credentials now");
+		call_free(call);
+		return true;
+	}
+	if (rc == 0) {
+		call->actor_id = call->who.actor;
+		call->tenant = call->who.tenant;
+	}
+	emit_auth_event(x, rc == 0, rc == 0 ? call->who.actor : reason, call->tenant);
+	if (rc != 0) {
 		net_set_outcome_reason(x, reason);
 		api_set_details(call, strcmp(reason, "bad_token") == 0 ?
 					      "{\"reason\":\"bad_token\"}" :
@@ -429,13 +460,26 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 		api_fail(call, 401, "unauthenticated", "a valid bearer token is required");
 		return true;
 	}
-	if (!authorize(ctx, call->tenant, call->actor_id, route->permission)) {
+	if (!authorize(ctx, &call->who, route->permission)) {
 		net_set_outcome_reason(x, "forbidden");
 		api_fail(call, 403, "forbidden", "permission denied");
 		return true;
 	}
 	route->fn(call);
 	return true;
+}
+
+static bool mount_dispatch(struct api_ctx *ctx, struct net_exchange *x)
+{
+	const struct http_request *r = net_request(x);
+	for (size_t i = 0; i < ctx->nmounts; i++) {
+		size_t n = strlen(ctx->mounts[i].prefix);
+		if (r->path.len >= n && memcmp(r->path.p, ctx->mounts[i].prefix, n) == 0) {
+			ctx->mounts[i].fn(x, ctx->mounts[i].arg);
+			return true;
+		}
+	}
+	return false;
 }
 
 void api_handle(struct net_exchange *x, void *arg)
@@ -454,6 +498,8 @@ void api_handle(struct net_exchange *x, void *arg)
 			    ready ? 18 : 21);
 	} else if (get && bw_str_eq_lit(r->path, "/metrics")) {
 		api_metrics_respond(ctx, x);
+	} else if (mount_dispatch(ctx, x)) {
+		return;
 	} else if (!api_dispatch(ctx, x)) {
 		api_respond_error(x, 404, "not_found", "no such route");
 	}

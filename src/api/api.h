@@ -21,6 +21,16 @@
 
 #define API_TOKEN_HASH_LEN 32
 
+/* Who a call is made by, as the identity module reports it. */
+struct api_principal {
+	char tenant[64];
+	char subject[160]; /* for the authorization engine */
+	char actor[128];   /* for the audit log */
+};
+
+/* Routes whose permission is API_PUBLIC need no credentials (logins). */
+#define API_PUBLIC "public"
+
 /* Shared by every worker thread; immutable after setup except where
  * noted. Owned by the worker. */
 struct api_ctx {
@@ -41,6 +51,20 @@ struct api_ctx {
 	bool (*authorize)(void *arg, const char *tenant, const char *subject,
 			  const char *permission);
 	void *authorize_arg;
+	/* Bearer tokens of real identities (sessions, API keys): 0 with the
+	 * principal's tenant, authorization subject ("user:ID") and actor id
+	 * filled; -1 not valid (401); -2 cannot tell now (503). NULL: only
+	 * the bootstrap token is known. */
+	int (*authenticate)(void *arg, const char *token, size_t len,
+			    struct api_principal *out);
+	void *authenticate_arg;
+	/* Other handlers on the admin listener by path prefix (OIDC). */
+	struct {
+		const char *prefix;
+		net_handler_fn fn;
+		void *arg;
+	} mounts[4];
+	size_t nmounts;
 };
 
 /* ------------------------------------------------------------- routes */

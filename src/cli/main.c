@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "audit/audit.h"
 #include "authz/authz.h"
@@ -238,6 +239,8 @@ static int cmd_audit_export(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Everything bulwark creates is its own: owner-only by default. */
+	umask(077);
 	if (argc < 2)
 		return usage();
 	const char *cmd = argv[1];

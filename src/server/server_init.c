@@ -4,7 +4,10 @@
  * 0600 file until replaced) and the first-start TLS files; as root it also
  * creates the `bulwark` system user and hands the directory to it.
  */
-#include "server/server.h"
+#include "server/server_int.h"
+#include "authz/authz.h"
+#include "iam/iam.h"
+#include "store/store.h"
 #include "api/api.h"
 #include "net/net.h"
 
@@ -17,6 +20,89 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+int server_seal_key(const char *data_dir, uint8_t key[32], struct bw_err *err)
+{
+	char path[PATH_MAX];
+	if (bw_snprintf(path, sizeof(path), "%s/iam-seal.key", data_dir) < 0)
+		return bw_err_set(err, 400, "server", "path", "path too long");
+	size_t len;
+	char *data = bw_file_read(path, 64, &len, err);
+	if (data) {
+		int rc = 0;
+		if (len != 32)
+			rc = bw_err_set(err, 400, "server", "bad_key",
+					"%s: not a 32-byte key", path);
+		else
+			memcpy(key, data, 32);
+		bw_wipe(data, len);
+		free(data);
+		return rc;
+	}
+	if (err->code != 404)
+		return -1;
+	bw_random(key, 32);
+	return bw_file_write_atomic(path, key, 32, 0600, err);
+}
+
+/* Creates the first platform administrator (once): a user "admin" with a
+ * one-time password that must be changed at first login, holding the
+ * platform-admin role. The password is shown once and kept in a 0600 file
+ * until it is changed. */
+static int bootstrap_admin(const char *data_dir, struct bw_err *err)
+{
+	char path[PATH_MAX];
+	bw_snprintf(path, sizeof(path), "%s/state.db", data_dir);
+	struct store_options so = { .driver = "sqlite", .path = path };
+	struct store *st = store_open(&so, err);
+	if (!st)
+		return -1;
+	int rc = -1;
+	struct iam *iam = NULL;
+	struct authz_engine *az = NULL;
+	struct iam_options io = { .store = st };
+	uint8_t key[32];
+	if (server_seal_key(data_dir, key, err) < 0 ||
+	    iam_sealer_local(&io.sealer, key, err) < 0)
+		goto out;
+	if (!(iam = iam_new(&io, err)))
+		goto out;
+	char pw[IAM_BOOTSTRAP_PW_LEN + 1];
+	struct iam_user u;
+	if (iam_bootstrap_admin(iam, "admin", pw, &u, err) < 0) {
+		if (err->code == 409) {
+			printf("  platform admin exists  admin\n");
+			rc = 0;
+		}
+		goto out;
+	}
+	struct authz_options ao = { .store = st };
+	char subject[128];
+	bw_snprintf(subject, sizeof(subject), "user:%s", u.id);
+	if (!(az = authz_engine_new(&ao, err)) ||
+	    authz_platform_init(az, "platform", err) < 0 ||
+	    authz_platform_assign(az, "platform", subject, "platform-admin", true, err) < 0) {
+		bw_wipe(pw, sizeof(pw));
+		goto out;
+	}
+	char line[64];
+	int n = bw_snprintf(line, sizeof(line), "%s\n", pw);
+	bw_snprintf(path, sizeof(path), "%s/admin-password", data_dir);
+	rc = n < 0 ? -1 : bw_file_write_atomic(path, line, (size_t)n, 0600, err);
+	if (rc == 0)
+		printf("  platform admin        admin / %s\n"
+		       "                        (one-time password, shown once; also in %s\n"
+		       "                        until changed at first login)\n",
+		       pw, path);
+	bw_wipe(line, sizeof(line));
+	bw_wipe(pw, sizeof(pw));
+out:
+	bw_wipe(key, sizeof(key));
+	authz_engine_free(az);
+	iam_free(iam);
+	store_close(st);
+	return rc;
+}
 
 static int ensure_user(const char *user, uid_t *uid, gid_t *gid)
 {
@@ -123,6 +209,11 @@ int server_init(const char *dir_arg, bool force)
 		}
 		printf("  local CA certificate  %s/tls/ca.crt\n", c.server.data_dir);
 	}
+	if (bootstrap_admin(c.server.data_dir, &err) < 0) {
+		fprintf(stderr, "bulwark: platform admin: %s\n", err.msg);
+		bw_arena_free(a);
+		return 1;
+	}
 	if (geteuid() == 0) {
 		uid_t u;
 		gid_t g;
@@ -132,7 +223,8 @@ int server_init(const char *dir_arg, bool force)
 		}
 		/* The data directory belongs to the worker's user; TLS keys
 		 * and the config stay root's (the supervisor reads them). */
-		const char *names[] = { "", "bootstrap-token.sha256" };
+		const char *names[] = { "", "bootstrap-token.sha256", "state.db",
+					"state.db-wal", "state.db-shm", "iam-seal.key" };
 		for (size_t i = 0; i < BW_ARRAY_LEN(names); i++)
 			chown_quiet(c.server.data_dir, names[i], u, g);
 		/* The config stays root's: the supervisor reads it, the worker

@@ -81,4 +81,8 @@ _Noreturn void server_worker_main(const char *config_text, size_t len,
 
 unsigned server_worker_count(const struct server_conf *c);
 
+/* The 32-byte key sealing identity secrets at rest (DATA/iam-seal.key,
+ * 0600, created on first use). A stopgap until the keystore holds it. */
+int server_seal_key(const char *data_dir, uint8_t key[32], struct bw_err *err) BW_WUR;
+
 #endif

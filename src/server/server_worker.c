@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "audit/audit.h"
 #include "authz/authz.h"
+#include "iam/iam.h"
 #include "store/store.h"
 #include "event/event.h"
 #include "loop/loop.h"
@@ -56,6 +57,8 @@ static struct {
 	struct tpool *pool;
 	struct store *store;
 	struct authz_engine *authz;
+	struct iam *iam;
+	struct iam_oidc_http *oidc;
 	int ctl_fd;
 	struct loop_io ctl_io, sig_io;
 	_Atomic unsigned drain_left;
@@ -411,6 +414,19 @@ static bool platform_authorize(void *arg, const char *tenant, const char *subjec
 	return authz_platform_check(arg, tenant, subject, permission);
 }
 
+static int iam_bearer(void *arg, const char *token, size_t len,
+		      struct api_principal *out)
+{
+	struct iam_principal p;
+	int rc = iam_authenticate_bearer(arg, token, len, &p);
+	if (rc != 0)
+		return rc;
+	bw_snprintf(out->tenant, sizeof(out->tenant), "%s", p.tenant);
+	bw_snprintf(out->subject, sizeof(out->subject), "user:%s", p.user_id);
+	bw_snprintf(out->actor, sizeof(out->actor), "%s", p.user_id);
+	return 0;
+}
+
 /* The state store and the modules that keep their state in it. */
 static void open_state(const struct server_conf *c)
 {
@@ -431,6 +447,25 @@ static void open_state(const struct server_conf *c)
 	W.api.authorize_arg = W.authz;
 	if (authz_api_register(W.authz) < 0)
 		fatalx("authorization routes: table full");
+
+	struct iam_options io = { .store = W.store, .pool = W.pool };
+	uint8_t key[32];
+	if (server_seal_key(c->server.data_dir, key, &err) < 0 ||
+	    iam_sealer_local(&io.sealer, key, &err) < 0)
+		fatalx("identity sealer: %s", err.msg);
+	bw_wipe(key, sizeof(key));
+	W.iam = iam_new(&io, &err);
+	if (!W.iam || iam_api_register(W.iam) < 0)
+		fatalx("identity: %s", W.iam ? "route table full" : err.msg);
+	W.api.authenticate = iam_bearer;
+	W.api.authenticate_arg = W.iam;
+	W.oidc = iam_oidc_http_new(W.iam, W.pool, "https://localhost", &err);
+	if (!W.oidc)
+		fatalx("oidc: %s", err.msg);
+	W.api.mounts[W.api.nmounts].prefix = "/oidc/";
+	W.api.mounts[W.api.nmounts].fn = iam_oidc_net_handler;
+	W.api.mounts[W.api.nmounts].arg = W.oidc;
+	W.api.nmounts++;
 }
 
 static int want_reload(void)
@@ -579,6 +614,8 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	}
 	for (unsigned i = 0; i < workers; i++)
 		loop_free(W.threads[i].loop);
+	iam_oidc_http_free(W.oidc);
+	iam_free(W.iam);
 	authz_engine_free(W.authz);
 	store_close(W.store);
 	bw_event_bus_stop();
