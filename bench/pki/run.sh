@@ -49,14 +49,14 @@ wrk.method = "POST"; wrk.body = body
 wrk.headers["Content-Type"] = "application/ocsp-request"
 LUA
 # openssl's own responder on the same index, same responder key
-oport=$((port + 1))
+oport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ( cd "$dir" && exec openssl ocsp -index index.txt -port "$oport" -rsigner responder.pem \
-    -rkey responder.key -CA ca.pem -nmin 60 -multi 2 >/dev/null 2>&1 ) &
+    -rkey responder.key -CA ca.pem -nmin 60 -multi 2 >"$dir/openssl.log" 2>&1 ) &
 pids+=($!)
 ask() { ( cd "$dir" && openssl ocsp -url "$1" -issuer ca.pem -serial "0x$serial" -CAfile chain.pem \
     -no_nonce 2>&1 | grep -q ': good' ); }
 for _ in $(seq 1 120); do ask "http://127.0.0.1:$oport/" && break; sleep 1; done
-ask "http://127.0.0.1:$oport/" || echo "   (warning: openssl ocsp did not answer good)"
+ask "http://127.0.0.1:$oport/" || { echo "   (warning: openssl ocsp did not answer good)"; tail -3 "$dir/openssl.log"; }
 ask "http://127.0.0.1:$port/ocsp/$ca" || echo "   (warning: bulwark did not answer good)"
 run() {  # label url [script]
   local out
