@@ -119,7 +119,7 @@ bench_http() {
   local s proto r url f k n
   for s in bw ngx bwae; do for proto in plain tls; do
     url=$(t_url $s $proto)
-    curl -sk -H 'Connection: close' -o "$WORK/check.$s.$proto" -w "$s $proto: HTTP %{http_code}, %{size_header} B head + %{size_download} B body\n" "$url" >&2
+    curl -sk --http1.1 -H 'Connection: close' -o "$WORK/check.$s.$proto" -w "$s $proto: HTTP %{http_code}, %{size_header} B head + %{size_download} B body\n" "$url" >&2
     cmp -s "$WORK/check.$s.$proto" "$WORK/body.html" || { log "$s $proto serves a different body"; return 1; }
   done; done
   declare -A RPS P50 P99 ERR CPU
