@@ -104,9 +104,11 @@ static int one(void)
 	if (SSL_connect(ssl) != 1)
 		goto out;
 	if (O.request) {
-		static const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n"
-					  "Connection: close\r\n\r\n";
-		if (SSL_write(ssl, req, (int)sizeof(req) - 1) != (int)sizeof(req) - 1)
+		static const char req[] =
+		    "GET / HTTP/1.1\r\nHost: localhost\r\n"
+		    "Connection: close\r\n\r\n";
+		if (SSL_write(ssl, req, (int)sizeof(req) - 1) !=
+		    (int)sizeof(req) - 1)
 			goto out;
 		drain(ssl);
 	} else {
@@ -143,8 +145,9 @@ static void *worker(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: hsbench -p PORT [-H HOST] [-n SNI] [-t THREADS] "
-			"[-d SECONDS] [-m close|request]\n");
+	fprintf(stderr,
+		"usage: hsbench -p PORT [-H HOST] [-n SNI] [-t THREADS] "
+		"[-d SECONDS] [-m close|request]\n");
 	exit(2);
 }
 
@@ -158,15 +161,23 @@ int main(int argc, char **argv)
 	int ch;
 	while ((ch = getopt(argc, argv, "H:p:n:t:d:m:")) != -1) {
 		switch (ch) {
-		case 'H': O.host = optarg; break;
-		case 'p': port = optarg; break;
-		case 'n': O.sni = optarg; break;
+		case 'H':
+			O.host = optarg;
+			break;
+		case 'p':
+			port = optarg;
+			break;
+		case 'n':
+			O.sni = optarg;
+			break;
 		case 't':
-			if (parse_int(optarg, 1, HS_MAX_THREADS, &O.threads) < 0)
+			if (parse_int(optarg, 1, HS_MAX_THREADS, &O.threads) <
+			    0)
 				usage();
 			break;
 		case 'd':
-			if (parse_int(optarg, 1, HS_MAX_SECONDS, &O.seconds) < 0)
+			if (parse_int(optarg, 1, HS_MAX_SECONDS, &O.seconds) <
+			    0)
 				usage();
 			break;
 		case 'm':
@@ -177,18 +188,20 @@ int main(int argc, char **argv)
 			else
 				usage();
 			break;
-		default: usage();
+		default:
+			usage();
 		}
 	}
 	if (!port)
 		usage();
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	int g = getaddrinfo(O.host, port, &hints, &ai);
 	if (g != 0 || !ai || ai->ai_addrlen > sizeof(O.addr)) {
-		fprintf(stderr, "hsbench: bad address %s:%s: %s\n", O.host, port,
-			g ? gai_strerror(g) : "too long");
+		fprintf(stderr, "hsbench: bad address %s:%s: %s\n", O.host,
+			port, g ? gai_strerror(g) : "too long");
 		return 2;
 	}
 	memcpy(&O.addr, ai->ai_addr, ai->ai_addrlen);
@@ -209,8 +222,8 @@ int main(int argc, char **argv)
 	/* A probe first, so a server that is not there fails fast and loud. */
 	deadline = now_s() + 5;
 	if (one() != 0) {
-		fprintf(stderr, "hsbench: first handshake with %s:%s failed\n", O.host,
-			port);
+		fprintf(stderr, "hsbench: first handshake with %s:%s failed\n",
+			O.host, port);
 		return 1;
 	}
 	pthread_t th[HS_MAX_THREADS];
@@ -224,8 +237,10 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	double el = now_s() - t0;
 	unsigned long ok = atomic_load(&n_ok), bad = atomic_load(&n_err);
-	printf("handshakes=%lu errors=%lu seconds=%.2f rate=%.0f/s threads=%d mode=%s\n",
-	       ok, bad, el, (double)ok / el, started, O.request ? "request" : "close");
+	printf("handshakes=%lu errors=%lu seconds=%.2f rate=%.0f/s threads=%d "
+	       "mode=%s\n",
+	       ok, bad, el, (double)ok / el, started,
+	       O.request ? "request" : "close");
 	SSL_CTX_free(ctx);
 	return started == O.threads ? 0 : 1;
 }

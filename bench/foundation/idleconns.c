@@ -123,7 +123,8 @@ static long content_length(const char *p, size_t len)
 			j++;
 		long v = 0;
 		size_t d = j;
-		while (j < len && p[j] >= '0' && p[j] <= '9' && v < IC_MAX_RESPONSE)
+		while (j < len && p[j] >= '0' && p[j] <= '9' &&
+		       v < IC_MAX_RESPONSE)
 			v = v * 10 + (p[j++] - '0');
 		return j > d ? v : -1;
 	}
@@ -162,13 +163,14 @@ static int request(struct io *c)
 	}
 }
 
-static int open_one(const struct sockaddr_storage *sa, socklen_t salen, SSL_CTX *ctx)
+static int open_one(const struct sockaddr_storage *sa, socklen_t salen,
+		    SSL_CTX *ctx)
 {
-	struct io c = { .fd = -1, .ssl = NULL };
+	struct io c = {.fd = -1, .ssl = NULL};
 	c.fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c.fd < 0)
 		return -1;
-	struct timeval tv = { .tv_sec = 10 };
+	struct timeval tv = {.tv_sec = 10};
 	(void)setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int one = 1;
@@ -231,8 +233,10 @@ static void *opener_main(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: idleconns -p PORT -n N [-H HOST] [-s] [-w HOLD_SECONDS] "
-			"[-j THREADS]\n");
+	fprintf(
+	    stderr,
+	    "usage: idleconns -p PORT -n N [-H HOST] [-s] [-w HOLD_SECONDS] "
+	    "[-j THREADS]\n");
 	exit(2);
 }
 
@@ -244,13 +248,19 @@ int main(int argc, char **argv)
 	int ch;
 	while ((ch = getopt(argc, argv, "H:p:n:sw:j:")) != -1) {
 		switch (ch) {
-		case 'H': host = optarg; break;
-		case 'p': port = optarg; break;
+		case 'H':
+			host = optarg;
+			break;
+		case 'p':
+			port = optarg;
+			break;
 		case 'n':
 			if (parse_int(optarg, 1, IC_MAX_CONNS, &n) < 0)
 				usage();
 			break;
-		case 's': tls = true; break;
+		case 's':
+			tls = true;
+			break;
 		case 'j':
 			if (parse_int(optarg, 1, IC_MAX_THREADS, &jobs) < 0)
 				usage();
@@ -259,7 +269,8 @@ int main(int argc, char **argv)
 			if (parse_int(optarg, 0, IC_MAX_HOLD, &hold) < 0)
 				usage();
 			break;
-		default: usage();
+		default:
+			usage();
 		}
 	}
 	if (!port || n == 0)
@@ -270,18 +281,22 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 16) {
-		fprintf(stderr, "idleconns: RLIMIT_NOFILE %llu is below %d + 16 (ulimit -n)\n",
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)n + 16) {
+		fprintf(stderr,
+			"idleconns: RLIMIT_NOFILE %llu is below %d + 16 "
+			"(ulimit -n)\n",
 			(unsigned long long)rl.rlim_cur, n);
 		return 2;
 	}
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	int g = getaddrinfo(host, port, &hints, &ai);
 	struct sockaddr_storage addr;
@@ -296,7 +311,8 @@ int main(int argc, char **argv)
 	SSL_CTX *ctx = NULL;
 	if (tls) {
 		ctx = SSL_CTX_new(TLS_client_method());
-		if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
+		if (!ctx ||
+		    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
 			ERR_print_errors_fp(stderr);
 			return 1;
 		}
@@ -315,8 +331,11 @@ int main(int argc, char **argv)
 	int per = (n + jobs - 1) / jobs, started = 0;
 	for (int j = 0; j < jobs; j++) {
 		int lo = j * per, hi = lo + per < n ? lo + per : n;
-		op[j] = (struct opener){ .sa = &addr, .salen = addrlen, .ctx = ctx,
-					 .fds = fds + lo, .want = hi > lo ? hi - lo : 0 };
+		op[j] = (struct opener){.sa = &addr,
+					.salen = addrlen,
+					.ctx = ctx,
+					.fds = fds + lo,
+					.want = hi > lo ? hi - lo : 0};
 		if (pthread_create(&th[j], NULL, opener_main, &op[j]) != 0)
 			break;
 		started++;
@@ -325,7 +344,8 @@ int main(int argc, char **argv)
 	int opened = 0;
 	for (int j = 0; j < started; j++) {
 		pthread_join(th[j], NULL);
-		memmove(fds + opened, op[j].fds, (size_t)op[j].got * sizeof(*fds));
+		memmove(fds + opened, op[j].fds,
+			(size_t)op[j].got * sizeof(*fds));
 		opened += op[j].got;
 	}
 	printf("ready n=%d seconds=%.2f\n", opened, now_s() - t0);
@@ -339,7 +359,7 @@ int main(int argc, char **argv)
 	 * means the server let it go. */
 	int alive = 0;
 	for (int i = 0; i < opened; i++) {
-		struct pollfd p = { .fd = fds[i], .events = POLLIN | POLLRDHUP };
+		struct pollfd p = {.fd = fds[i], .events = POLLIN | POLLRDHUP};
 		if (poll(&p, 1, 0) == 0)
 			alive++;
 		close(fds[i]);

@@ -34,7 +34,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#define TM_SITES 4096 /* distinct OpenSSL allocation sites; ~1,000 in practice */
+#define TM_SITES                                                               \
+	4096 /* distinct OpenSSL allocation sites; ~1,000 in practice */
 #define TM_MAX_CONNS 100000
 #define TM_HDR 16
 
@@ -143,8 +144,9 @@ static void make_cert(bool rsa, EVP_PKEY **key, X509 **crt)
 	X509_gmtime_adj(X509_getm_notBefore(*crt), 0);
 	X509_gmtime_adj(X509_getm_notAfter(*crt), 86400);
 	X509_NAME *nm = X509_get_subject_name(*crt);
-	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
-				   -1, -1, 0);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+				   (const unsigned char *)"localhost", -1, -1,
+				   0);
 	X509_set_issuer_name(*crt, nm);
 	X509_set_pubkey(*crt, *key);
 	if (!X509_sign(*crt, *key, EVP_sha256()))
@@ -177,7 +179,8 @@ static int pump_handshake(SSL *c, SSL *s)
 static int exchange(SSL *c, SSL *s)
 {
 	static const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char resp[] =
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	char buf[512];
 	if (SSL_write(c, req, (int)sizeof(req) - 1) <= 0)
 		return -1;
@@ -215,7 +218,8 @@ static int by_bytes(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	if (!CRYPTO_set_mem_functions(tm_malloc, tm_realloc, tm_free))
-		die("CRYPTO_set_mem_functions (must run before any other OpenSSL call)");
+		die("CRYPTO_set_mem_functions (must run before any other "
+		    "OpenSSL call)");
 	int n = 1000, ch;
 	bool rsa = false, release = true, tickets = false;
 	while ((ch = getopt(argc, argv, "n:k:RT")) != -1) {
@@ -228,11 +232,18 @@ int main(int argc, char **argv)
 			n = (int)v;
 			break;
 		}
-		case 'k': rsa = strcmp(optarg, "rsa") == 0; break;
-		case 'R': release = false; break;
-		case 'T': tickets = true; break;
+		case 'k':
+			rsa = strcmp(optarg, "rsa") == 0;
+			break;
+		case 'R':
+			release = false;
+			break;
+		case 'T':
+			tickets = true;
+			break;
 		default:
-			fprintf(stderr, "usage: tlsmem [-n N] [-k ec|rsa] [-R] [-T]\n");
+			fprintf(stderr,
+				"usage: tlsmem [-n N] [-k ec|rsa] [-R] [-T]\n");
 			return 2;
 		}
 	}
@@ -245,7 +256,8 @@ int main(int argc, char **argv)
 		die("SSL_CTX_new");
 	SSL_CTX_set_min_proto_version(sctx, TLS1_3_VERSION);
 	SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION);
-	if (SSL_CTX_use_certificate(sctx, crt) != 1 || SSL_CTX_use_PrivateKey(sctx, key) != 1)
+	if (SSL_CTX_use_certificate(sctx, crt) != 1 ||
+	    SSL_CTX_use_PrivateKey(sctx, key) != 1)
 		die("server certificate");
 	if (release)
 		SSL_CTX_set_mode(sctx, SSL_MODE_RELEASE_BUFFERS);
@@ -271,10 +283,14 @@ int main(int argc, char **argv)
 			memcpy(before, sites, sizeof(sites));
 		for (int i = 0; i < count; i++) {
 			int sv[2];
-			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+			if (socketpair(AF_UNIX,
+				       SOCK_STREAM | SOCK_NONBLOCK |
+					   SOCK_CLOEXEC,
+				       0, sv) < 0)
 				die("socketpair (raise ulimit -n)");
 			SSL *c = SSL_new(cctx), *s = SSL_new(sctx);
-			if (!c || !s || SSL_set_fd(c, sv[0]) != 1 || SSL_set_fd(s, sv[1]) != 1)
+			if (!c || !s || SSL_set_fd(c, sv[0]) != 1 ||
+			    SSL_set_fd(s, sv[1]) != 1)
 				die("SSL_new");
 			SSL_set_connect_state(c);
 			SSL_set_accept_state(s);
@@ -293,7 +309,8 @@ int main(int argc, char **argv)
 		if (pass == 0)
 			continue;
 		int64_t per = (live_bytes - live0) / n;
-		printf("server-side OpenSSL heap per idle TLS 1.3 connection (%s, %s, tickets %s): "
+		printf("server-side OpenSSL heap per idle TLS 1.3 connection "
+		       "(%s, %s, tickets %s): "
 		       "%lld bytes\n",
 		       rsa ? "RSA-2048" : "ECDSA P-256",
 		       release ? "SSL_MODE_RELEASE_BUFFERS" : "buffers kept",
@@ -307,13 +324,15 @@ int main(int argc, char **argv)
 			d[i].blocks -= before[i].blocks;
 		}
 		qsort(d, TM_SITES, sizeof(*d), by_bytes);
-		printf("%10s %8s  %s\n", "bytes", "blocks", "allocation site (per connection)");
+		printf("%10s %8s  %s\n", "bytes", "blocks",
+		       "allocation site (per connection)");
 		for (size_t i = 0; i < TM_SITES && d[i].bytes >= n * 16; i++) {
 			const char *f = strstr(d[i].file, "/ssl/");
 			if (!f)
 				f = strstr(d[i].file, "/crypto/");
 			printf("%10.0f %8.1f  %s:%d\n", (double)d[i].bytes / n,
-			       (double)d[i].blocks / n, f ? f + 1 : d[i].file, d[i].line);
+			       (double)d[i].blocks / n, f ? f + 1 : d[i].file,
+			       d[i].line);
 		}
 		free(d);
 	}
