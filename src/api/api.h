@@ -134,8 +134,6 @@ int api_system_register(void) BW_WUR;
 
 /* net handler for admin listeners; arg is the struct api_ctx. */
 void api_handle(struct net_exchange *x, void *arg);
-/* net handler for gateway listeners until the gateway module exists. */
-void api_gateway_demo(struct net_exchange *x, void *arg);
 
 /* Reads the bootstrap token hash from DATA_DIR/bootstrap-token.sha256.
  * Returns 0 (have_token set), or -1 with err. */

@@ -1,7 +1,6 @@
 /*
  * The platform's own admin routes: status, audit annotations and signed
- * tree heads, reload, and the test clock (only with testing.clock_control);
- * plus the gateway's built-in demo page until the gateway module exists.
+ * tree heads, reload, and the test clock (only with testing.clock_control).
  */
 #include "api/api_int.h"
 
@@ -157,30 +156,4 @@ static const struct api_route system_routes[] = {
 int api_system_register(void)
 {
 	return api_register(system_routes, BW_ARRAY_LEN(system_routes));
-}
-
-/* ------------------------------------------------------ gateway demo */
-
-static const char demo_page[] =
-	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-	"<title>bulwark gateway</title></head><body>"
-	"<h1>bulwark gateway</h1><p>This listener will proxy your applications "
-	"behind the WAF. Nothing is routed yet: this is the built-in demo page.</p>"
-	"</body></html>\n";
-
-void api_gateway_demo(struct net_exchange *x, void *arg)
-{
-	const struct http_request *r = net_request(x);
-	if (r->method != HTTP_METHOD_GET && r->method != HTTP_METHOD_HEAD) {
-		net_add_header(x, "Allow", "GET, HEAD");
-		net_respond(x, 405, "text/plain", "method not allowed\n", 19);
-		return;
-	}
-	if (bw_str_eq_lit(r->path, "/") || bw_str_eq_lit(r->path, "/index.html")) {
-		net_add_header(x, "X-Content-Type-Options", "nosniff");
-		net_respond(x, 200, "text/html; charset=utf-8", demo_page,
-			    sizeof(demo_page) - 1);
-		return;
-	}
-	net_respond(x, 404, "text/plain", "not found\n", 10);
 }

@@ -11,6 +11,7 @@
 
 #include "audit/audit.h"
 #include "authz/authz.h"
+#include "gateway/gateway.h"
 #include "core/core.h"
 #include "server/server.h"
 
@@ -51,7 +52,9 @@ static int cmd_config_check(int argc, char **argv)
 	struct bw_arena *a = bw_arena_new(16384, 16 << 20);
 	struct server_conf c;
 	log_init("config", BW_LOG_WARN, 2);
-	if (server_conf_load(argv[0], a, &c, &err) < 0) {
+	struct gateway_conf gw;
+	if (server_conf_load(argv[0], a, &c, &err) < 0 ||
+	    gateway_conf_bind(c.modules.gateway, a, &gw, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		bw_arena_free(a);
 		return 1;

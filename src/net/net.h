@@ -100,6 +100,9 @@ struct net_http_options {
 				       plaintext */
 	net_handler_fn handler;
 	void *handler_arg;
+	/* Called with handler_arg when the server's last reference goes (the
+	 * last connection of a retired generation closed); NULL: nothing. */
+	void (*handler_arg_release)(void *arg);
 	bool access_events;         /* emit one event per request */
 };
 

@@ -151,6 +151,8 @@ void net_http_server_unref(struct net_http_server *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
+	if (s->o.handler_arg_release)
+		s->o.handler_arg_release(s->o.handler_arg);
 	net_tls_free(s->o.tls);
 	free(s);
 }

@@ -305,7 +305,16 @@ char *server_conf_default_text(const char *data_dir)
 "audit:\n"
 "  file: audit.log       # inside data_dir; verify with: bulwark audit verify\n"
 "  sth_every_records: 1000  # signed tree head every N records...\n"
-"  sth_interval: 60s        # ...or this often\n",
+"  sth_interval: 60s        # ...or this often\n"
+"\n"
+"gateway:                # see docs/gateway.md\n"
+"  routes:\n"
+"    # The built-in demo application behind the WAF and bot defences.\n"
+"    # Put your own upstreams and routes here (upstreams: [...]).\n"
+"    - {name: demo, path: /, builtin: demo, waf: block, bot: block}\n"
+"  waf:\n"
+"    rules:                # the OWASP Core Rule Set as Debian installs it\n"
+"      - /usr/share/modsecurity-crs/owasp-crs.load\n",
 			   data_dir);
 	if (rc < 0) {
 		bw_buf_fini(&b);

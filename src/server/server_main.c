@@ -407,7 +407,7 @@ int server_serve(const char *config_path)
 	if (sfd < 0 || start_worker() < 0)
 		return 1;
 
-	bool stopping = false;
+	bool stopping = false, ever_ready = false;
 	int64_t kill_at = 0, restart_at = 0, backoff_ms = 1000;
 	int exit_code = 0;
 	for (;;) {
@@ -471,6 +471,18 @@ int server_serve(const char *config_path)
 							exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 							continue;
 						}
+						if (!ever_ready) {
+							/* It never served: restarting would
+							 * fail the same way (a bad rule
+							 * file, a missing module section). */
+							log_warnx("worker failed to start; stopping "
+								  "(see the error above)");
+							fprintf(stderr, "bulwark: the worker failed to "
+								"start; see the log above\n");
+							stopping = true;
+							exit_code = 1;
+							continue;
+						}
 						log_warnx("worker died (%s %d); restarting in %lld ms",
 							  WIFSIGNALED(st) ? "signal" : "status",
 							  WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
@@ -488,6 +500,7 @@ int server_serve(const char *config_path)
 			int r = ctl_recv(S.ctl, &m, &payload, fds);
 			if (r == 1) {
 				if (m.type == CTL_READY) {
+					ever_ready = true;
 					write_ports();
 					backoff_ms = 1000;
 					log_info("ready");

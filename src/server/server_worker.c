@@ -13,6 +13,7 @@
 #include "audit/audit.h"
 #include "authz/authz.h"
 #include "iam/iam.h"
+#include "gateway/gateway.h"
 #include "store/store.h"
 #include "event/event.h"
 #include "loop/loop.h"
@@ -43,6 +44,8 @@ struct wthread {
 struct generation {
 	struct bw_arena *arena;
 	struct server_conf conf;
+	struct gateway_conf gw_conf;
+	struct gateway *gw; /* one reference per gateway server, plus ours */
 	struct net_http_server *srv[MAX_LISTENERS];
 	size_t nsrv;
 };
@@ -89,6 +92,7 @@ static void generation_free(struct generation *g)
 		return;
 	for (size_t i = 0; i < g->nsrv; i++)
 		net_http_server_unref(g->srv[i]);
+	gateway_free(g->gw);
 	bw_arena_free(g->arena);
 	free(g);
 }
@@ -147,6 +151,11 @@ static struct net_tls *build_tls(const struct server_conf *c,
 	return net_tls_new(&tc, err);
 }
 
+static void release_gateway(void *arg)
+{
+	gateway_free(arg);
+}
+
 static struct generation *generation_build(const char *path, const char *text,
 					   size_t len, const struct server_files *files,
 					   struct bw_err *err)
@@ -159,6 +168,12 @@ static struct generation *generation_build(const char *path, const char *text,
 	}
 	if (server_conf_load_text(path, text, len, g->arena, &g->conf, err) < 0)
 		goto fail;
+	/* The gateway generation: routes, upstreams, limits and WAF rules.
+	 * Built here, before anything is swapped, so a bad rule file or an
+	 * unknown upstream refuses the whole reload. */
+	if (gateway_conf_bind(g->conf.modules.gateway, g->arena, &g->gw_conf, err) < 0 ||
+	    !(g->gw = gateway_new(&g->gw_conf, err)))
+		goto fail;
 	const struct server_listener_conf *ls = g->conf.listeners.v;
 	for (size_t i = 0; i < g->conf.listeners.n && i < MAX_LISTENERS; i++) {
 		struct net_http_options o = {
@@ -170,14 +185,23 @@ static struct generation *generation_build(const char *path, const char *text,
 			.write_timeout_ms = g->conf.http.write_timeout,
 			.max_conns = g->conf.http.max_connections,
 			.handler = ls[i].kind == SERVER_LISTENER_ADMIN ? api_handle :
-									 api_gateway_demo,
-			.handler_arg = &W.api,
+									 gateway_handle,
+			.handler_arg = ls[i].kind == SERVER_LISTENER_ADMIN ? (void *)&W.api :
+									     (void *)g->gw,
+			/* Connections of a retired generation keep calling the
+			 * gateway: each server holds a reference. */
+			.handler_arg_release = ls[i].kind == SERVER_LISTENER_ADMIN ?
+						       NULL : release_gateway,
 			.access_events = g->conf.log.access_events,
 		};
 		if (ls[i].tls && !(o.tls = build_tls(&g->conf, &ls[i], files, err)))
 			goto fail;
+		if (o.handler_arg_release)
+			gateway_ref(g->gw);
 		g->srv[i] = net_http_server_new(&o, err);
 		if (!g->srv[i]) {
+			if (o.handler_arg_release)
+				gateway_free(g->gw);
 			net_tls_free(o.tls);
 			goto fail;
 		}
@@ -605,8 +629,10 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	 * signed tree head; only then are the loops freed, running the
 	 * completions posted to them on the way. */
 	tpool_free(W.pool);
-	for (unsigned i = 0; i < workers; i++)
+	for (unsigned i = 0; i < workers; i++) {
 		net_thread_free(W.threads[i].net);
+		gateway_thread_fini(W.threads[i].loop);
+	}
 	int rc = 0;
 	if (audit_log_close(W.audit, &err) < 0) {
 		log_warnx("audit log close: %s", err.msg);

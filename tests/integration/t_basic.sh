@@ -37,7 +37,7 @@ check "no token in the daemon log" bash -c "! grep -q '$TOKEN' '$D.log'"
 
 v=$(acurl -v "https://localhost:$ADMIN/healthz" "https://localhost:$ADMIN/readyz" 2>&1)
 check "keep-alive reuses the connection" grep -qE 'Re-using existing connection|Reusing existing connection' <<<"$v"
-check "gateway demo page" grep -q 'bulwark gateway' <<<"$(acurl "https://localhost:$GW/")"
+check "gateway demo page" grep -q 'bulwark demo app' <<<"$(acurl "https://localhost:$GW/")"
 check "plaintext listener answers" [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PLAIN/healthz")" = 200 ]
 
 check "data dir is 0700" [ "$(stat -c %a "$D")" = 700 ]
