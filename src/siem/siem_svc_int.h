@@ -418,7 +418,86 @@ int siem_ictx_match(struct siem_ictx *x, struct siem_batch *b,
 
 /* ----------------------------------------------------------- search */
 
-struct siem_query; /* siem_search.c */
+#define SIEM_TERM_MAX 512
+
+/* One query term: a word/phrase (field empty) or field:value. */
+struct siem_term {
+	char field[129];
+	char value[SIEM_TERM_MAX]; /* lowercased */
+	size_t len;
+	bool neg, prefix;
+	int slot;   /* ECS slot of field, or -1 (label) */
+	int column; /* key column index, or -1 */
+};
+
+struct siem_query {
+	struct siem_term terms[SIEM_SEARCH_TERMS_MAX];
+	size_t nterms;
+};
+
+/* Parses query text into q (appending to what q holds). 400 "query" on
+ * syntax errors, 413 past SIEM_SEARCH_QUERY_MAX. */
+int siem_query_parse(struct siem_query *q, const char *text, size_t len,
+		     struct bw_err *err) BW_WUR;
+/* Adds an exact (value* = prefix) field filter. */
+int siem_query_add_filter(struct siem_query *q, const char *field,
+			  const char *value, struct bw_err *err) BW_WUR;
+
+struct siem_scan_opts {
+	int64_t from_ns, to_ns; /* inclusive */
+	const char *tenant;	/* NULL: every tenant */
+	uint64_t max_scan;	/* rows examined at most (0: default) */
+	int64_t per_partition_limit; /* matches per SQL query (0: all) */
+	bool oldest_first;
+};
+
+/* A matching row; col[] are the key columns in the order tenant,
+ * category, action, outcome, dataset, host, source_ip, user_name. */
+struct siem_scan_row {
+	int64_t id, ts;
+	struct bw_str doc;
+	struct bw_str col[8];
+	void *priv;
+};
+/* The row's event parsed from its document (cached per row), or NULL. */
+struct siem_event *siem_scan_event(struct siem_scan_row *r);
+
+/* 0 next row, 1 stop (success), -1 fail. */
+typedef int (*siem_scan_fn)(void *arg, const struct siem_scan_row *r);
+
+struct siem_scan_stats {
+	uint64_t scanned, partitions, blocks, blocks_skipped;
+	bool truncated;
+};
+
+/* Calls fn for every stored event that matches q within o. Any thread. */
+int siem_scan(struct siem_service *svc, const struct siem_query *q,
+	      const struct siem_scan_opts *o, siem_scan_fn fn, void *arg,
+	      struct siem_scan_stats *stats, struct bw_err *err) BW_WUR;
+
+struct siem_hit {
+	int64_t id, ts;
+	char *doc;
+	size_t doc_len;
+};
+
+struct siem_search_result {
+	struct siem_hit *hits;
+	size_t n, cap;
+	bool more; /* matches exist past this page */
+	struct siem_scan_stats stats;
+};
+
+/* One page of matches, newest first. */
+int siem_search(struct siem_service *svc, const struct siem_query *q,
+		const struct siem_scan_opts *o, size_t offset, size_t limit,
+		struct siem_search_result *res, struct bw_err *err) BW_WUR;
+void siem_search_result_free(struct siem_search_result *res);
+/* Counts by time bucket (and by field value, top values) as JSON. */
+int siem_aggregate(struct siem_service *svc, const struct siem_query *q,
+		   const struct siem_scan_opts *o, const char *field,
+		   int64_t interval_ns, size_t top, struct json_writer *w,
+		   struct bw_err *err) BW_WUR;
 
 /* ------------------------------------------------------------ alerts */
 
@@ -502,6 +581,46 @@ struct siem_alert_in {
 int siem_alert_raise(struct siem_service *svc, struct siem_batch *b,
 		     const struct siem_alert_in *in);
 void siem_alert_state_free(struct siem_service *svc);
+
+/* The stored document of event id (ts_hint: its time if known, to try
+ * its day first). Returns 1 found (doc appended, *ts set), 0 not found,
+ * -1 error. */
+int siem_event_doc(struct siem_service *svc, int64_t id, int64_t ts_hint,
+		   struct bw_buf *doc, int64_t *ts, struct bw_err *err);
+
+/* The access report (CSV, or HTML when html). */
+int siem_report_access(struct siem_service *svc, int64_t from, int64_t to,
+		       const char *tenant, bool html, struct bw_buf *out,
+		       struct bw_err *err) BW_WUR;
+bool siem_case_transition_ok(const char *from, const char *to);
+
+/* API jobs (siem_api.c) and the handlers in other files. */
+struct sjob;
+struct bw_arena *siem_sjob_arena(struct sjob *j);
+struct siem_service *siem_sjob_svc(struct sjob *j);
+const struct json_value *siem_sjob_body(struct sjob *j);
+const char *siem_sjob_id(struct sjob *j);
+const char *siem_sjob_actor(struct sjob *j);
+const char *siem_sjob_tenant(struct sjob *j);
+struct bw_buf *siem_sjob_out(struct sjob *j);
+const char *siem_sjob_param(struct sjob *j, const char *name);
+bool siem_sjob_range(struct sjob *j, int64_t span_ns, int64_t *from, int64_t *to,
+		     const char **tenant);
+void siem_sjob_status(struct sjob *j, int status);
+bool siem_sjob_failed(struct sjob *j);
+void siem_sjob_fail(struct sjob *j, int status, const char *code, const char *msg);
+void siem_sjob_fail_err(struct sjob *j, const struct bw_err *err);
+void siem_sjob_content_type(struct sjob *j, const char *ct);
+void siem_sjob_target(struct sjob *j, const char *target);
+void siem_api_cases_list(struct sjob *j);
+void siem_api_case_create(struct sjob *j);
+void siem_api_case_get(struct sjob *j);
+void siem_api_case_timeline(struct sjob *j);
+void siem_api_case_assign(struct sjob *j);
+void siem_api_case_status(struct sjob *j);
+void siem_api_case_note(struct sjob *j);
+void siem_api_case_link(struct sjob *j);
+void siem_api_report(struct sjob *j);
 
 /* ----------------------------------------------------------- helpers */
 

@@ -1,0 +1,795 @@
+/*
+ * siem_search.c — search, aggregation and the scans behind reports.
+ *
+ * Query text (q): whitespace-separated terms, all of which must hold:
+ *   word            the word appears in the event (token match, any case)
+ *   "two words"     the phrase appears
+ *   pre*            a token starting with "pre"
+ *   field:value     the field equals value (any case); field:val* prefix;
+ *                   field is an ECS name (source.ip) or a label key
+ *   -term           negation of any of the above
+ * plus field=value filters given separately (URL parameters), a time
+ * range [from, to] and an optional tenant restriction.
+ *
+ * Execution: only day partitions overlapping the range are opened. When
+ * the query has positive words or key-field filters, the blooms of the
+ * partition's blocks are read first and only id ranges whose bloom holds
+ * every required token are scanned; otherwise rows are read by the ts
+ * index. Every candidate row is verified exactly (a bloom only says
+ * "maybe"). Rows examined are bounded by search_max_scan: past it the
+ * result says truncated. Results are newest first (ts, then id).
+ *
+ * Invariants: the parser is bounded (SIEM_SEARCH_QUERY_MAX bytes,
+ * SIEM_SEARCH_TERMS_MAX terms); no query text reaches SQL (table names
+ * come from day numbers, values are bound).
+ */
+#include "siem/siem_svc_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ----------------------------------------------------------------- parse */
+
+static bool field_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > 128 || !siem_isalpha(p[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!siem_isalnum(p[i]) && p[i] != '.' && p[i] != '_' && p[i] != '-' &&
+		    p[i] != '@')
+			return false;
+	return true;
+}
+
+static int add_term(struct siem_query *q, const char *p, size_t n, bool neg,
+		    bool phrase, struct bw_err *err)
+{
+	if (n == 0)
+		return 0;
+	if (q->nterms == SIEM_SEARCH_TERMS_MAX)
+		return SIEM_SVC_ERR(err, 400, "query", "more than %u terms",
+				    SIEM_SEARCH_TERMS_MAX);
+	struct siem_term *t = &q->terms[q->nterms];
+	memset(t, 0, sizeof(*t));
+	t->neg = neg;
+	const char *colon = phrase ? NULL : memchr(p, ':', n);
+	if (colon && field_name_ok(p, (size_t)(colon - p)) && (size_t)(colon - p) + 1 < n) {
+		size_t fl = (size_t)(colon - p);
+		memcpy(t->field, p, fl);
+		t->field[fl] = '\0';
+		p = colon + 1;
+		n -= fl + 1;
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p++;
+			n -= 2;
+		}
+	}
+	if (!phrase && n > 1 && p[n - 1] == '*') {
+		t->prefix = true;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(t->value))
+		return SIEM_SVC_ERR(err, 400, "query", "empty or overlong term");
+	for (size_t i = 0; i < n; i++)
+		t->value[i] = siem_lower(p[i]);
+	t->value[n] = '\0';
+	t->len = n;
+	if (t->field[0]) {
+		int id = siem_field_by_name(t->field, strlen(t->field));
+		t->slot = id;
+		t->column = -1;
+		static const enum siem_field cols[] = {
+			SIEM_F_TENANT,	      SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_ACTION,
+			SIEM_F_EVENT_OUTCOME, SIEM_F_EVENT_DATASET,  SIEM_F_HOST_NAME,
+			SIEM_F_SOURCE_IP,     SIEM_F_USER_NAME,
+		};
+		for (size_t k = 0; k < BW_ARRAY_LEN(cols); k++)
+			if (id == (int)cols[k])
+				t->column = (int)k;
+	}
+	q->nterms++;
+	return 0;
+}
+
+int siem_query_parse(struct siem_query *q, const char *text, size_t len,
+		     struct bw_err *err)
+{
+	if (len > SIEM_SEARCH_QUERY_MAX)
+		return SIEM_SVC_ERR(err, 413, "query", "query longer than %u bytes",
+				    SIEM_SEARCH_QUERY_MAX);
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' ||
+				   text[i] == '\r' || text[i] == '+'))
+			i++;
+		if (i >= len)
+			break;
+		bool neg = false;
+		if (text[i] == '-' && i + 1 < len && text[i + 1] != ' ') {
+			neg = true;
+			i++;
+		}
+		if (i < len && text[i] == '"') {
+			size_t s = ++i;
+			while (i < len && text[i] != '"')
+				i++;
+			if (i >= len)
+				return SIEM_SVC_ERR(err, 400, "query", "unterminated quote");
+			if (add_term(q, text + s, i - s, neg, true, err) < 0)
+				return -1;
+			i++;
+			continue;
+		}
+		size_t s = i;
+		bool inq = false;
+		while (i < len && (inq || (text[i] != ' ' && text[i] != '\t'))) {
+			if (text[i] == '"')
+				inq = !inq;
+			i++;
+		}
+		if (inq)
+			return SIEM_SVC_ERR(err, 400, "query", "unterminated quote");
+		if (add_term(q, text + s, i - s, neg, false, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int siem_query_add_filter(struct siem_query *q, const char *field, const char *value,
+			  struct bw_err *err)
+{
+	size_t fl = strlen(field), vl = strlen(value);
+	if (!field_name_ok(field, fl))
+		return SIEM_SVC_ERR(err, 400, "query", "bad field name");
+	char buf[SIEM_TERM_MAX + 160];
+	if (fl + vl + 1 >= sizeof(buf))
+		return SIEM_SVC_ERR(err, 400, "query", "filter too long");
+	memcpy(buf, field, fl);
+	buf[fl] = ':';
+	memcpy(buf + fl + 1, value, vl);
+	return add_term(q, buf, fl + 1 + vl, false, false, err);
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static bool tok_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+/* Case-insensitive search of needle (lowercase) in hay with token
+ * boundaries on both sides (only on the left when prefix). */
+static bool find_word(const char *hay, size_t hn, const char *needle, size_t nn,
+		      bool prefix)
+{
+	if (nn == 0 || nn > hn)
+		return nn == 0;
+	char first = needle[0];
+	for (size_t i = 0; i + nn <= hn; i++) {
+		if (siem_lower(hay[i]) != first)
+			continue;
+		size_t k = 1;
+		while (k < nn && siem_lower(hay[i + k]) == needle[k])
+			k++;
+		if (k < nn)
+			continue;
+		if (i > 0 && tok_char((unsigned char)hay[i - 1]) && tok_char((unsigned char)needle[0]))
+			continue;
+		if (!prefix && i + nn < hn && tok_char((unsigned char)hay[i + nn]) &&
+		    tok_char((unsigned char)needle[nn - 1]))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+static bool value_eq(struct bw_str v, const struct siem_term *t)
+{
+	if (!v.p)
+		return false;
+	if (t->prefix ? v.len < t->len : v.len != t->len)
+		return false;
+	for (size_t i = 0; i < t->len; i++)
+		if (siem_lower(v.p[i]) != t->value[i])
+			return false;
+	return true;
+}
+
+struct row {
+	int64_t id, ts;
+	struct bw_str doc;
+	struct bw_str col[8];
+};
+
+struct scan_ctx {
+	struct siem_service *svc;
+	const struct siem_query *q;
+	siem_scan_fn fn;
+	void *arg;
+	uint64_t budget;
+	uint64_t scanned;
+	bool truncated, stopped;
+	struct bw_arena *ev_arena;
+	struct siem_event ev;
+	bool ev_ok;
+	struct row cur;
+	int64_t limit_per_query; /* matches wanted from one SQL query */
+	int64_t matched_here;
+	uint64_t blocks, blocks_skipped;
+};
+
+static struct siem_event *row_event(struct scan_ctx *c)
+{
+	if (c->ev_ok)
+		return &c->ev;
+	bw_arena_free(c->ev_arena);
+	c->ev_arena = bw_arena_new(16384, 8u << 20);
+	struct bw_err err;
+	if (!c->ev_arena ||
+	    siem_event_from_json(c->cur.doc.p, c->cur.doc.len, c->ev_arena, &c->ev, &err) < 0)
+		return NULL;
+	c->ev_ok = true;
+	return &c->ev;
+}
+
+struct siem_event *siem_scan_event(struct siem_scan_row *r)
+{
+	return row_event((struct scan_ctx *)r->priv);
+}
+
+static bool term_holds(struct scan_ctx *c, const struct siem_term *t)
+{
+	if (!t->field[0])
+		return find_word(c->cur.doc.p, c->cur.doc.len, t->value, t->len, t->prefix);
+	if (t->column >= 0)
+		return value_eq(c->cur.col[t->column], t);
+	struct siem_event *ev = row_event(c);
+	if (!ev)
+		return false;
+	struct bw_str v = t->slot >= 0 ? siem_event_get(ev, (enum siem_field)t->slot) :
+					 siem_event_label_get(ev, t->field, strlen(t->field));
+	return value_eq(v, t);
+}
+
+static bool row_matches(struct scan_ctx *c)
+{
+	for (size_t i = 0; i < c->q->nterms; i++) {
+		const struct siem_term *t = &c->q->terms[i];
+		if (term_holds(c, t) == t->neg)
+			return false;
+	}
+	return true;
+}
+
+static int row_cb(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct scan_ctx *c = arg;
+	if (++c->scanned > c->budget) {
+		c->truncated = true;
+		return STORE_ROW_STOP;
+	}
+	c->cur.id = store_row_int64(row, 0);
+	c->cur.ts = store_row_int64(row, 1);
+	c->cur.doc = store_row_text(row, 2);
+	for (int i = 0; i < 8; i++)
+		c->cur.col[i] = store_row_is_null(row, 3 + i) ? bw_str_make(NULL, 0) :
+								store_row_text(row, 3 + i);
+	c->ev_ok = false;
+	if (!row_matches(c))
+		return STORE_ROW_NEXT;
+	struct siem_scan_row r = { .id = c->cur.id, .ts = c->cur.ts, .doc = c->cur.doc,
+				   .priv = c };
+	for (int i = 0; i < 8; i++)
+		r.col[i] = c->cur.col[i];
+	int rc = c->fn(c->arg, &r);
+	if (rc != 0) {
+		c->stopped = rc > 0;
+		return rc > 0 ? STORE_ROW_STOP : -1;
+	}
+	if (c->limit_per_query > 0 && ++c->matched_here >= c->limit_per_query)
+		return STORE_ROW_STOP;
+	return STORE_ROW_NEXT;
+}
+
+/* ------------------------------------------------------------------ scan */
+
+struct range {
+	int64_t lo, hi;
+};
+
+struct block_ctx {
+	const struct siem_query *q;
+	struct range *r;
+	size_t n, cap;
+	uint64_t blocks, skipped;
+};
+
+struct tokcheck {
+	const uint8_t *bloom;
+	bool ok;
+};
+
+static void tokcheck_cb(void *arg, const char *t, size_t n)
+{
+	struct tokcheck *tc = arg;
+	if (tc->ok && !siem_bloom_has_token(tc->bloom, t, n))
+		tc->ok = false;
+}
+
+/* Does a block's bloom admit every positive word and key filter? */
+static bool bloom_admits(const struct siem_query *q, const uint8_t *bloom)
+{
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct siem_term *t = &q->terms[i];
+		if (t->neg || t->prefix)
+			continue;
+		if (!t->field[0]) {
+			struct tokcheck tc = { bloom, true };
+			siem_tokens(t->value, t->len, tokcheck_cb, &tc);
+			if (!tc.ok)
+				return false;
+		} else if (t->column >= 0) {
+			char tok[SIEM_TERM_MAX + 160];
+			int l = snprintf(tok, sizeof(tok), "%s=%s", t->field, t->value);
+			if (l > 0 && (size_t)l < sizeof(tok) &&
+			    !siem_bloom_has_token(bloom, tok, (size_t)l))
+				return false;
+		}
+	}
+	return true;
+}
+
+static int block_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct block_ctx *b = arg;
+	b->blocks++;
+	size_t bl = 0;
+	const uint8_t *bloom = store_row_blob(row, 2, &bl);
+	if (bl == SIEM_BLOOM_BYTES && !bloom_admits(b->q, bloom)) {
+		b->skipped++;
+		return STORE_ROW_NEXT;
+	}
+	int64_t lo = store_row_int64(row, 0), hi = store_row_int64(row, 1);
+	if (b->n && lo <= b->r[b->n - 1].hi + 1 && lo >= b->r[b->n - 1].lo) {
+		if (hi > b->r[b->n - 1].hi)
+			b->r[b->n - 1].hi = hi;
+		return STORE_ROW_NEXT;
+	}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct range *r = realloc(b->r, cap * sizeof(*r));
+		if (!r)
+			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+		b->r = r;
+		b->cap = cap;
+	}
+	b->r[b->n++] = (struct range){ lo, hi };
+	return STORE_ROW_NEXT;
+}
+
+static bool needs_blooms(const struct siem_query *q)
+{
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct siem_term *t = &q->terms[i];
+		if (!t->neg && !t->prefix && (!t->field[0] || t->column >= 0))
+			return true;
+	}
+	return false;
+}
+
+#define COLS "id, ts, doc, tenant, category, action, outcome, dataset, host, source_ip, user_name"
+
+static int scan_partition(struct scan_ctx *c, const struct siem_partition *p,
+			  const struct siem_scan_opts *o, struct bw_err *err)
+{
+	char name[32], sql[4096];
+	siem_part_name(p->day, name);
+	struct store_value v[2 * 64 + 4];
+	if (!needs_blooms(c->q)) {
+		size_t nv = 0;
+		int w = snprintf(sql, sizeof(sql), "SELECT " COLS " FROM %s WHERE ts >= ? AND ts <= ?",
+				 name);
+		v[nv++] = store_int(o->from_ns);
+		v[nv++] = store_int(o->to_ns);
+		if (o->tenant) {
+			w += snprintf(sql + w, sizeof(sql) - (size_t)w, " AND tenant = ?");
+			v[nv++] = store_text_str(o->tenant);
+		}
+		snprintf(sql + w, sizeof(sql) - (size_t)w, " ORDER BY ts %s, id %s",
+			 o->oldest_first ? "ASC" : "DESC", o->oldest_first ? "ASC" : "DESC");
+		c->matched_here = 0;
+		return store_query(c->svc->st, sql, v, nv, row_cb, c, err);
+	}
+	struct block_ctx bc = { .q = c->q };
+	struct store_value bv[] = { store_int(p->day), store_int(o->from_ns), store_int(o->to_ns) };
+	if (store_query(c->svc->st,
+			"SELECT id_first, id_last, bloom FROM siem_block WHERE day = ?"
+			" AND ts_max >= ? AND ts_min <= ? ORDER BY id_first",
+			bv, 3, block_row, &bc, err) < 0) {
+		free(bc.r);
+		return -1;
+	}
+	c->blocks += bc.blocks;
+	c->blocks_skipped += bc.skipped;
+	int rc = 0;
+	/* candidate ranges in groups of 64 per statement */
+	for (size_t g = 0; g < bc.n && rc == 0 && !c->truncated && !c->stopped; g += 64) {
+		size_t k = bc.n - g < 64 ? bc.n - g : 64, nv = 0;
+		int w = snprintf(sql, sizeof(sql), "SELECT " COLS " FROM %s WHERE ts >= ? AND ts <= ?",
+				 name);
+		v[nv++] = store_int(o->from_ns);
+		v[nv++] = store_int(o->to_ns);
+		if (o->tenant) {
+			w += snprintf(sql + w, sizeof(sql) - (size_t)w, " AND tenant = ?");
+			v[nv++] = store_text_str(o->tenant);
+		}
+		w += snprintf(sql + w, sizeof(sql) - (size_t)w, " AND (");
+		for (size_t i = 0; i < k; i++) {
+			w += snprintf(sql + w, sizeof(sql) - (size_t)w, "%s(id >= ? AND id <= ?)",
+				      i ? " OR " : "");
+			v[nv++] = store_int(bc.r[g + i].lo);
+			v[nv++] = store_int(bc.r[g + i].hi);
+		}
+		snprintf(sql + w, sizeof(sql) - (size_t)w, ") ORDER BY ts %s, id %s",
+			 o->oldest_first ? "ASC" : "DESC", o->oldest_first ? "ASC" : "DESC");
+		c->matched_here = 0;
+		rc = store_query(c->svc->st, sql, v, nv, row_cb, c, err);
+	}
+	free(bc.r);
+	return rc;
+}
+
+static int cmp_part_desc(const void *a, const void *b)
+{
+	const struct siem_partition *x = a, *y = b;
+	return x->day < y->day ? 1 : x->day > y->day ? -1 : 0;
+}
+
+int siem_scan(struct siem_service *svc, const struct siem_query *q,
+	      const struct siem_scan_opts *o, siem_scan_fn fn, void *arg,
+	      struct siem_scan_stats *stats, struct bw_err *err)
+{
+	struct scan_ctx c = { .svc = svc, .q = q, .fn = fn, .arg = arg,
+			      .budget = o->max_scan ? o->max_scan : SIEM_SEARCH_SCAN_DEFAULT,
+			      .limit_per_query = o->per_partition_limit };
+	pthread_mutex_lock(&svc->part_mu);
+	size_t n = 0;
+	struct siem_partition *ps = svc->nparts ? malloc(svc->nparts * sizeof(*ps)) : NULL;
+	for (size_t i = 0; ps && i < svc->nparts; i++)
+		if (svc->parts[i].stored && svc->parts[i].max_ts >= o->from_ns &&
+		    svc->parts[i].min_ts <= o->to_ns)
+			ps[n++] = svc->parts[i];
+	pthread_mutex_unlock(&svc->part_mu);
+	if (svc->nparts && !ps)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	qsort(ps, n, sizeof(*ps), cmp_part_desc);
+	int rc = 0;
+	for (size_t k = 0; k < n && rc == 0 && !c.truncated && !c.stopped; k++) {
+		size_t i = o->oldest_first ? n - 1 - k : k;
+		rc = scan_partition(&c, &ps[i], o, err);
+	}
+	free(ps);
+	bw_arena_free(c.ev_arena);
+	if (stats) {
+		stats->scanned = c.scanned > c.budget ? c.budget : c.scanned;
+		stats->truncated = c.truncated;
+		stats->partitions = n;
+		stats->blocks = c.blocks;
+		stats->blocks_skipped = c.blocks_skipped;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- search */
+
+static int collect_cb(void *arg, const struct siem_scan_row *r)
+{
+	struct siem_search_result *res = arg;
+	if (res->n == res->cap) {
+		size_t cap = res->cap ? res->cap * 2 : 64;
+		struct siem_hit *h = realloc(res->hits, cap * sizeof(*h));
+		if (!h)
+			return -1;
+		res->hits = h;
+		res->cap = cap;
+	}
+	struct siem_hit *h = &res->hits[res->n];
+	h->id = r->id;
+	h->ts = r->ts;
+	h->doc = malloc(r->doc.len + 1);
+	if (!h->doc)
+		return -1;
+	memcpy(h->doc, r->doc.p, r->doc.len);
+	h->doc[r->doc.len] = '\0';
+	h->doc_len = r->doc.len;
+	res->n++;
+	return 0;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+	const struct siem_hit *x = a, *y = b;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? 1 : -1;
+	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+int siem_search(struct siem_service *svc, const struct siem_query *q,
+		const struct siem_scan_opts *o, size_t offset, size_t limit,
+		struct siem_search_result *res, struct bw_err *err)
+{
+	memset(res, 0, sizeof(*res));
+	if (limit == 0 || limit > SIEM_SEARCH_PAGE_MAX || offset > SIEM_SEARCH_OFFSET_MAX)
+		return SIEM_SVC_ERR(err, 400, "paging", "limit 1..%u, offset up to %u",
+				    SIEM_SEARCH_PAGE_MAX, SIEM_SEARCH_OFFSET_MAX);
+	struct siem_scan_opts so = *o;
+	/* each SQL query returns rows newest first: the first offset+limit+1
+	 * matches of each are all a page can need */
+	so.per_partition_limit = (int64_t)(offset + limit + 1);
+	so.oldest_first = false;
+	if (siem_scan(svc, q, &so, collect_cb, res, &res->stats, err) < 0) {
+		siem_search_result_free(res);
+		return SIEM_SVC_ERR(err, 500, "search", "%s", err ? err->msg : "scan failed");
+	}
+	qsort(res->hits, res->n, sizeof(*res->hits), cmp_hit);
+	res->more = res->n > offset + limit;
+	/* keep [offset, offset+limit) */
+	size_t keep_from = offset < res->n ? offset : res->n;
+	size_t keep_to = offset + limit < res->n ? offset + limit : res->n;
+	for (size_t i = 0; i < res->n; i++)
+		if (i < keep_from || i >= keep_to)
+			free(res->hits[i].doc);
+	memmove(res->hits, res->hits + keep_from, (keep_to - keep_from) * sizeof(*res->hits));
+	res->n = keep_to - keep_from;
+	return 0;
+}
+
+void siem_search_result_free(struct siem_search_result *res)
+{
+	for (size_t i = 0; i < res->n; i++)
+		free(res->hits[i].doc);
+	free(res->hits);
+	res->hits = NULL;
+	res->n = res->cap = 0;
+}
+
+/* ----------------------------------------------------------- aggregation */
+
+struct agg_ctx {
+	const char *field;
+	int slot, column;
+	int64_t from, interval;
+	size_t nbuckets;
+	/* values: up to SIEM_AGG_VALUES_MAX distinct, then "(other)" */
+	char **values;
+	size_t nvalues;
+	uint64_t *counts; /* [nbuckets][nvalues_max + 1] */
+	uint64_t *totals; /* [nbuckets] */
+	uint64_t matched;
+};
+
+static int agg_cb(void *arg, const struct siem_scan_row *r)
+{
+	struct agg_ctx *a = arg;
+	size_t b = (size_t)((r->ts - a->from) / a->interval);
+	if (r->ts < a->from || b >= a->nbuckets)
+		return 0;
+	a->totals[b]++;
+	a->matched++;
+	if (!a->field)
+		return 0;
+	struct bw_str v = { NULL, 0 };
+	if (a->column >= 0) {
+		v = r->col[a->column];
+	} else {
+		struct siem_event *ev = siem_scan_event((struct siem_scan_row *)r);
+		if (ev)
+			v = a->slot >= 0 ? siem_event_get(ev, (enum siem_field)a->slot) :
+					   siem_event_label_get(ev, a->field, strlen(a->field));
+	}
+	if (!v.p)
+		return 0;
+	if (v.len > 256)
+		v.len = 256;
+	size_t k;
+	for (k = 0; k < a->nvalues; k++)
+		if (strlen(a->values[k]) == v.len && memcmp(a->values[k], v.p, v.len) == 0)
+			break;
+	if (k == a->nvalues) {
+		if (a->nvalues < SIEM_AGG_VALUES_MAX) {
+			char *s = malloc(v.len + 1);
+			if (!s)
+				return -1;
+			memcpy(s, v.p, v.len);
+			s[v.len] = '\0';
+			a->values[a->nvalues++] = s;
+		} else {
+			k = SIEM_AGG_VALUES_MAX; /* "(other)" */
+		}
+	}
+	a->counts[b * (SIEM_AGG_VALUES_MAX + 1) + k]++;
+	return 0;
+}
+
+int siem_aggregate(struct siem_service *svc, const struct siem_query *q,
+		   const struct siem_scan_opts *o, const char *field, int64_t interval_ns,
+		   size_t top, struct json_writer *w, struct bw_err *err)
+{
+	if (interval_ns <= 0 || o->to_ns < o->from_ns)
+		return SIEM_SVC_ERR(err, 400, "interval", "bad interval or range");
+	uint64_t nb = (uint64_t)(o->to_ns - o->from_ns) / (uint64_t)interval_ns + 1;
+	if (nb > SIEM_AGG_BUCKETS_MAX)
+		return SIEM_SVC_ERR(err, 400, "interval",
+				    "%llu buckets; at most %u (use a longer interval)",
+				    (unsigned long long)nb, SIEM_AGG_BUCKETS_MAX);
+	struct agg_ctx a = { .field = field && *field ? field : NULL, .from = o->from_ns,
+			     .interval = interval_ns, .nbuckets = (size_t)nb, .column = -1,
+			     .slot = -1 };
+	if (a.field) {
+		if (!field_name_ok(a.field, strlen(a.field)))
+			return SIEM_SVC_ERR(err, 400, "field", "bad field name");
+		a.slot = siem_field_by_name(a.field, strlen(a.field));
+		static const enum siem_field cols[] = {
+			SIEM_F_TENANT,	      SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_ACTION,
+			SIEM_F_EVENT_OUTCOME, SIEM_F_EVENT_DATASET,  SIEM_F_HOST_NAME,
+			SIEM_F_SOURCE_IP,     SIEM_F_USER_NAME,
+		};
+		for (size_t k = 0; k < BW_ARRAY_LEN(cols); k++)
+			if (a.slot == (int)cols[k])
+				a.column = (int)k;
+		a.values = calloc(SIEM_AGG_VALUES_MAX, sizeof(char *));
+		a.counts = calloc((size_t)nb * (SIEM_AGG_VALUES_MAX + 1), sizeof(uint64_t));
+	}
+	a.totals = calloc((size_t)nb, sizeof(uint64_t));
+	int rc = -1;
+	struct siem_scan_stats st;
+	if ((a.field && (!a.values || !a.counts)) || !a.totals) {
+		SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+		goto out;
+	}
+	struct siem_scan_opts so = *o;
+	so.per_partition_limit = 0;
+	if (siem_scan(svc, q, &so, agg_cb, &a, &st, err) < 0)
+		goto out;
+	/* the top values over the whole range */
+	size_t nv = a.nvalues + (a.field ? 1 : 0);
+	uint64_t *vt = calloc(nv ? nv : 1, sizeof(uint64_t));
+	size_t *order = calloc(nv ? nv : 1, sizeof(size_t));
+	if (!vt || !order) {
+		free(vt);
+		free(order);
+		SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+		goto out;
+	}
+	for (size_t b = 0; b < a.nbuckets && a.field; b++)
+		for (size_t k = 0; k < nv; k++) {
+			size_t col = k < a.nvalues ? k : SIEM_AGG_VALUES_MAX;
+			vt[k] += a.counts[b * (SIEM_AGG_VALUES_MAX + 1) + col];
+		}
+	for (size_t k = 0; k < nv; k++)
+		order[k] = k;
+	/* selection of the top values by total (stable, small n) */
+	for (size_t i = 0; i < nv; i++)
+		for (size_t j = i + 1; j < nv; j++)
+			if (vt[order[j]] > vt[order[i]]) {
+				size_t t = order[i];
+				order[i] = order[j];
+				order[j] = t;
+			}
+	if (top == 0 || top > SIEM_AGG_VALUES_MAX)
+		top = 10;
+	size_t shown = nv < top ? nv : top;
+	json_write_object_begin(w);
+	json_write_kv_int(w, "from_ms", o->from_ns / 1000000);
+	json_write_kv_int(w, "to_ms", o->to_ns / 1000000);
+	json_write_kv_int(w, "interval_ms", interval_ns / 1000000);
+	if (a.field)
+		json_write_kv_string(w, "field", a.field);
+	json_write_key(w, "matched");
+	json_write_uint(w, a.matched);
+	json_write_kv_bool(w, "truncated", st.truncated);
+	if (a.field) {
+		json_write_key(w, "top");
+		json_write_array_begin(w);
+		for (size_t i = 0; i < shown; i++) {
+			size_t k = order[i];
+			if (!vt[k])
+				continue;
+			json_write_object_begin(w);
+			json_write_kv_string(w, "value", k < a.nvalues ? a.values[k] : "(other)");
+			json_write_key(w, "count");
+			json_write_uint(w, vt[k]);
+			json_write_object_end(w);
+		}
+		json_write_array_end(w);
+	}
+	json_write_key(w, "buckets");
+	json_write_array_begin(w);
+	for (size_t b = 0; b < a.nbuckets; b++) {
+		json_write_object_begin(w);
+		json_write_kv_int(w, "t_ms", (o->from_ns + (int64_t)b * interval_ns) / 1000000);
+		json_write_key(w, "count");
+		json_write_uint(w, a.totals[b]);
+		if (a.field) {
+			json_write_key(w, "values");
+			json_write_object_begin(w);
+			for (size_t i = 0; i < shown; i++) {
+				size_t k = order[i];
+				size_t col = k < a.nvalues ? k : SIEM_AGG_VALUES_MAX;
+				uint64_t cnt = a.counts[b * (SIEM_AGG_VALUES_MAX + 1) + col];
+				if (!cnt)
+					continue;
+				json_write_key(w, k < a.nvalues ? a.values[k] : "(other)");
+				json_write_uint(w, cnt);
+			}
+			json_write_object_end(w);
+		}
+		json_write_object_end(w);
+	}
+	json_write_array_end(w);
+	json_write_object_end(w);
+	free(vt);
+	free(order);
+	rc = 0;
+out:
+	for (size_t i = 0; i < a.nvalues; i++)
+		free(a.values[i]);
+	free(a.values);
+	free(a.counts);
+	free(a.totals);
+	return rc;
+}
+
+/* ---------------------------------------------------------- one event */
+
+struct doc_ctx {
+	struct bw_buf *doc;
+	int64_t *ts;
+	int rc;
+};
+
+static int doc_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct doc_ctx *d = arg;
+	struct bw_str s = store_row_text(row, 1);
+	*d->ts = store_row_int64(row, 0);
+	if (bw_buf_append(d->doc, s.p, s.len) < 0)
+		return SIEM_SVC_ERR(err, 413, "too_large", "event document too large");
+	d->rc = 1;
+	return STORE_ROW_STOP;
+}
+
+int siem_event_doc(struct siem_service *svc, int64_t id, int64_t ts_hint,
+		   struct bw_buf *doc, int64_t *ts, struct bw_err *err)
+{
+	pthread_mutex_lock(&svc->part_mu);
+	size_t n = svc->nparts;
+	int64_t *days = n ? malloc(n * sizeof(*days)) : NULL;
+	size_t k = 0;
+	int64_t hint = ts_hint ? siem_day_of(ts_hint) : INT64_MIN;
+	for (size_t i = 0; days && i < n; i++)
+		if (svc->parts[i].stored && svc->parts[i].max_id >= id)
+			days[k++] = svc->parts[i].day;
+	pthread_mutex_unlock(&svc->part_mu);
+	if (n && !days)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	/* the hinted day first */
+	for (size_t i = 0; i < k; i++)
+		if (days[i] == hint) {
+			days[i] = days[0];
+			days[0] = hint;
+			break;
+		}
+	struct doc_ctx d = { doc, ts, 0 };
+	int rc = 0;
+	for (size_t i = 0; i < k && d.rc == 0 && rc == 0; i++) {
+		char name[32], sql[96];
+		siem_part_name(days[i], name);
+		snprintf(sql, sizeof(sql), "SELECT ts, doc FROM %s WHERE id = ?", name);
+		struct store_value v[] = { store_int(id) };
+		rc = store_query_one(svc->st, sql, v, 1, doc_row, &d, err);
+	}
+	free(days);
+	return rc < 0 ? -1 : d.rc;
+}
