@@ -613,7 +613,8 @@ static void case_detail(struct sjob *j, bool timeline_only)
 		}
 	}
 	bw_buf_fini(&doc);
-	qsort(t.e, t.n, sizeof(*t.e), cmp_tl);
+	if (t.n)
+		qsort(t.e, t.n, sizeof(*t.e), cmp_tl);
 	json_write_object_begin(&w);
 	if (json_writer_finish(&hw) == 0) {
 		struct json_value *cv = json_parse(t.a, head.data, head.len, NULL, &err);

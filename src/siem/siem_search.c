@@ -463,7 +463,8 @@ int siem_scan(struct siem_service *svc, const struct siem_query *q,
 	pthread_mutex_unlock(&svc->part_mu);
 	if (svc->nparts && !ps)
 		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
-	qsort(ps, n, sizeof(*ps), cmp_part_desc);
+	if (n)
+		qsort(ps, n, sizeof(*ps), cmp_part_desc);
 	int rc = 0;
 	for (size_t k = 0; k < n && rc == 0 && !c.truncated && !c.stopped; k++) {
 		size_t i = o->oldest_first ? n - 1 - k : k;
@@ -532,7 +533,8 @@ int siem_search(struct siem_service *svc, const struct siem_query *q,
 		siem_search_result_free(res);
 		return SIEM_SVC_ERR(err, 500, "search", "%s", err ? err->msg : "scan failed");
 	}
-	qsort(res->hits, res->n, sizeof(*res->hits), cmp_hit);
+	if (res->n)
+		qsort(res->hits, res->n, sizeof(*res->hits), cmp_hit);
 	res->more = res->n > offset + limit;
 	/* keep [offset, offset+limit) */
 	size_t keep_from = offset < res->n ? offset : res->n;
@@ -540,7 +542,9 @@ int siem_search(struct siem_service *svc, const struct siem_query *q,
 	for (size_t i = 0; i < res->n; i++)
 		if (i < keep_from || i >= keep_to)
 			free(res->hits[i].doc);
-	memmove(res->hits, res->hits + keep_from, (keep_to - keep_from) * sizeof(*res->hits));
+	if (keep_to > keep_from)
+		memmove(res->hits, res->hits + keep_from,
+			(keep_to - keep_from) * sizeof(*res->hits));
 	res->n = keep_to - keep_from;
 	return 0;
 }

@@ -107,7 +107,7 @@ static int load_rules_path(struct siem_ruleset *rs, const char *path,
 		n++;
 	}
 	closedir(d);
-	if (rc == 0)
+	if (rc == 0 && n)
 		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0) {
