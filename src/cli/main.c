@@ -12,6 +12,7 @@
 #include "audit/audit.h"
 #include "authz/authz.h"
 #include "gateway/gateway.h"
+#include "kms/kms.h"
 #include "core/core.h"
 #include "server/server.h"
 
@@ -34,6 +35,8 @@ static int usage(void)
 		"                                 RFC 6962 proofs, JSON on stdout\n"
 		"  audit export FILE              print the records as JSON lines\n"
 		"  authz ...                      authorization models, tuples, checks\n"
+		"  kms ...                        keys, encrypt/decrypt, sign (bulwark kms help)\n"
+		"  operator init|unseal|seal ...  seal and unseal the keystore\n"
 		"                                 (bulwark authz help)\n"
 		"  version\n");
 	return 2;
@@ -277,6 +280,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "authz") == 0)
 		return authz_cli_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "kms") == 0 || strcmp(cmd, "operator") == 0)
+		return kms_cli_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "config") == 0 && argc >= 3 && strcmp(argv[2], "check") == 0)
 		return cmd_config_check(argc - 3, argv + 3);
 	if (strcmp(cmd, "audit") == 0 && argc >= 3) {

@@ -68,7 +68,7 @@ int ctl_recv(int sock, struct ctl_msg *m, char **payload, int *fds)
 	if (r < 0)
 		return errno == EAGAIN ? -1 : 0;
 	if (r != (ssize_t)sizeof(*m) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-	    m->type < CTL_READY || m->type > CTL_WANT_RELOAD ||
+	    m->type < CTL_READY || m->type > CTL_KMS_SOCKET ||
 	    m->len > CTL_MAX_PAYLOAD || m->nfds > CTL_MAX_FDS)
 		fatalx("control channel: malformed message");
 	size_t got = 0;

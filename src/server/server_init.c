@@ -8,6 +8,7 @@
 #include "authz/authz.h"
 #include "iam/iam.h"
 #include "store/store.h"
+#include "keystore/keystore.h"
 #include "api/api.h"
 #include "net/net.h"
 
@@ -209,6 +210,14 @@ int server_init(const char *dir_arg, bool force)
 		}
 		printf("  local CA certificate  %s/tls/ca.crt\n", c.server.data_dir);
 	}
+	if (keystore_init_auto(c.server.data_dir, &err) < 0) {
+		fprintf(stderr, "bulwark: keystore: %s\n", err.msg);
+		bw_arena_free(a);
+		return 1;
+	}
+	printf("  keystore              %s/keystore (auto-unseal: development only;\n"
+	       "                        production: bulwark operator init --shares 5 --threshold 3)\n",
+	       c.server.data_dir);
 	if (bootstrap_admin(c.server.data_dir, &err) < 0) {
 		fprintf(stderr, "bulwark: platform admin: %s\n", err.msg);
 		bw_arena_free(a);

@@ -21,6 +21,7 @@ enum ctl_type {
 	CTL_RELOAD_RESULT,  /* worker → supervisor: status in `arg` */
 	CTL_SHUTDOWN,       /* supervisor → worker */
 	CTL_WANT_RELOAD,    /* worker → supervisor: admin API asked */
+	CTL_KMS_SOCKET,     /* supervisor → worker: a restarted keystore's socket */
 };
 
 struct ctl_msg {
@@ -76,6 +77,7 @@ struct bound_listener {
  * Never returns. */
 _Noreturn void server_worker_main(const char *config_text, size_t len,
 				  const char *config_path, struct server_files *files,
+				  int kms_fd,
 				  struct bound_listener *ls, size_t nls,
 				  unsigned workers, int ctl_fd);
 

@@ -8,6 +8,7 @@
  */
 #include "server/server_int.h"
 #include "net/net.h"
+#include "keystore/keystore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,8 @@ static struct {
 	size_t pending_len;
 	bool reload_in_flight;
 	pid_t worker;
+	pid_t keystore;
+	int ks_fd;    /* the worker's end of the keystore socket, until handed over */
 	int ctl;
 	int pidfd;
 	char pidfile[4096], portsfile[4096];
@@ -148,10 +151,72 @@ static int take_pidfile(const char *run_dir)
 	return 0;
 }
 
+/* ----------------------------------------------------------- keystore */
+
+static enum keystore_seal_type unseal_mode(void)
+{
+	static const char *const modes[] = { "auto", "shamir", "passphrase", NULL };
+	int idx = 0;
+	struct bw_err err;
+	if (S.conf.modules.kms &&
+	    conf_opt_enum(S.conf.modules.kms, "unseal", modes, 0, &idx, &err) < 0)
+		log_warnx("kms.unseal: %s (using auto)", err.msg);
+	return idx == 1 ? KEYSTORE_SEAL_SHAMIR :
+	       idx == 2 ? KEYSTORE_SEAL_PASSPHRASE : KEYSTORE_SEAL_AUTO;
+}
+
+/* Forks the key process on a fresh socketpair. Its end of the pair is the
+ * only descriptor it keeps; ours (S.ks_fd) goes to the worker. The key
+ * process stays root-owned so the worker's user cannot read its files. */
+static int start_keystore(void)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		log_warn("keystore socketpair");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_warn("fork");
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Keep only the socket and stdio. */
+		int keep = sp[1];
+		long maxfd = sysconf(_SC_OPEN_MAX);
+		for (int fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); fd++)
+			if (fd != keep)
+				close(fd);
+		log_set_role("keystore");
+		struct keystore_options o = { .data_dir = S.conf.server.data_dir,
+					      .unseal_mode = unseal_mode(),
+					      .log_level = (enum bw_log_level)S.conf.log.level };
+		keystore_main(keep, &o);
+	}
+	close(sp[1]);
+	if (S.ks_fd >= 0)
+		close(S.ks_fd);
+	S.ks_fd = sp[0];
+	S.keystore = pid;
+	log_info("started keystore (pid %d)", (int)pid);
+	return 0;
+}
+
 /* ------------------------------------------------------------- worker */
 
 static int start_worker(void)
 {
+	/* The worker and the key process come as a pair: a new worker gets a
+	 * new key process (it has a single peer), unsealed automatically or
+	 * waiting for `bulwark operator unseal`. */
+	if (S.keystore > 0) {
+		kill(S.keystore, SIGTERM);
+		S.keystore = -1;
+	}
+	if (start_keystore() < 0)
+		return -1;
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		log_warn("socketpair");
@@ -169,10 +234,12 @@ static int start_worker(void)
 		close(S.pidfd);
 		sigset_t none;
 		sigemptyset(&none);
-		server_worker_main(S.text, S.len, S.config_path, &S.files, S.ls,
-				   S.nls, S.workers, sp[1]);
+		server_worker_main(S.text, S.len, S.config_path, &S.files, S.ks_fd,
+				   S.ls, S.nls, S.workers, sp[1]);
 	}
 	close(sp[1]);
+	close(S.ks_fd); /* the worker has it now */
+	S.ks_fd = -1;
 	S.ctl = sp[0];
 	S.worker = pid;
 	log_info("started worker (pid %d)", (int)pid);
@@ -342,6 +409,8 @@ int server_serve(const char *config_path)
 	struct bw_err err;
 	log_init("supervisor", BW_LOG_INFO, 2);
 	S.config_path = config_path;
+	S.ks_fd = -1;
+	S.keystore = -1;
 	S.text = bw_file_read(config_path, 1024 * 1024, &S.len, &err);
 	S.arena = bw_arena_new(16384, 16 << 20);
 	if (!S.text || server_conf_load_text(config_path, S.text, S.len, S.arena,
@@ -460,6 +529,27 @@ int server_serve(const char *config_path)
 					int st;
 					pid_t p;
 					while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+						if (p == S.keystore) {
+							S.keystore = -1;
+							if (stopping || S.worker <= 0)
+								continue;
+							if (WIFEXITED(st) && WEXITSTATUS(st) == 3) {
+								log_warnx("keystore failed its self-tests; "
+									  "key operations stay unavailable");
+								continue;
+							}
+							log_warnx("keystore died (%s %d); restarting it",
+								  WIFSIGNALED(st) ? "signal" : "status",
+								  WIFSIGNALED(st) ? WTERMSIG(st) :
+										    WEXITSTATUS(st));
+							if (start_keystore() == 0 && S.ctl >= 0) {
+								(void)ctl_send(S.ctl, CTL_KMS_SOCKET, 0, NULL,
+									       0, &S.ks_fd, 1);
+								close(S.ks_fd);
+								S.ks_fd = -1;
+							}
+							continue;
+						}
 						if (p != S.worker)
 							continue;
 						S.worker = -1;
@@ -518,6 +608,13 @@ int server_serve(const char *config_path)
 		}
 		if (stopping && S.worker <= 0)
 			break;
+	}
+	if (S.keystore > 0) {
+		/* The worker is gone, so the key process's peer closed and it
+		 * exits by itself; reap it. */
+		int st;
+		kill(S.keystore, SIGTERM);
+		waitpid(S.keystore, &st, 0);
 	}
 	for (size_t i = 0; i < S.nls; i++)
 		close_listener(&S.ls[i]);

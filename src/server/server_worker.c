@@ -14,6 +14,7 @@
 #include "authz/authz.h"
 #include "iam/iam.h"
 #include "gateway/gateway.h"
+#include "kms/kms.h"
 #include "store/store.h"
 #include "event/event.h"
 #include "loop/loop.h"
@@ -62,6 +63,7 @@ static struct {
 	struct authz_engine *authz;
 	struct iam *iam;
 	struct iam_oidc_http *oidc;
+	struct kms_client *kms;
 	int ctl_fd;
 	struct loop_io ctl_io, sig_io;
 	_Atomic unsigned drain_left;
@@ -396,6 +398,7 @@ static void do_reload(const char *payload, size_t plen, int *fds, size_t nfds)
 
 static void on_ctl(struct loop *l, struct loop_io *io, uint32_t revents)
 {
+	struct bw_err err;
 	struct ctl_msg m;
 	char *payload = NULL;
 	int fds[CTL_MAX_FDS];
@@ -417,6 +420,12 @@ static void on_ctl(struct loop *l, struct loop_io *io, uint32_t revents)
 		break;
 	case CTL_SHUTDOWN:
 		begin_shutdown();
+		break;
+	case CTL_KMS_SOCKET:
+		if (m.nfds != 1 || kms_client_attach(W.kms, fds[0], &err) < 0)
+			log_warnx("keystore socket: %s", m.nfds == 1 ? err.msg : "missing");
+		else
+			log_info("keystore reconnected");
 		break;
 	default:
 		fatalx("control channel: unexpected message %u", m.type);
@@ -452,9 +461,12 @@ static int iam_bearer(void *arg, const char *token, size_t len,
 }
 
 /* The state store and the modules that keep their state in it. */
-static void open_state(const struct server_conf *c)
+static void open_state(const struct server_conf *c, int kms_fd)
 {
 	struct bw_err err;
+	W.kms = kms_client_new(kms_fd, &err);
+	if (!W.kms || kms_api_register(W.kms) < 0)
+		fatalx("kms: %s", W.kms ? "route table full" : err.msg);
 	char path[4096];
 	bw_snprintf(path, sizeof(path), "%s/state.db", c->server.data_dir);
 	struct store_options so = { .driver = "sqlite", .path = path };
@@ -471,6 +483,11 @@ static void open_state(const struct server_conf *c)
 	W.api.authorize_arg = W.authz;
 	if (authz_api_register(W.authz) < 0)
 		fatalx("authorization routes: table full");
+	/* Separation of duties keeps key use out of platform-admin; the
+	 * bootstrap identity (automation, tests) is given key use too. */
+	if (authz_platform_assign(W.authz, "platform", "user:bootstrap", "key-user",
+				  true, &err) < 0)
+		fatalx("authorization: %s", err.msg);
 
 	struct iam_options io = { .store = W.store, .pool = W.pool };
 	uint8_t key[32];
@@ -521,7 +538,7 @@ static void drop_privileges(const struct server_conf *c)
 /* ---------------------------------------------------------------- main */
 
 _Noreturn void server_worker_main(const char *text, size_t len, const char *path,
-				  struct server_files *files,
+				  struct server_files *files, int kms_fd,
 				  struct bound_listener *bls, size_t nls,
 				  unsigned workers, int ctl_fd)
 {
@@ -582,7 +599,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 
 	if (api_system_register() < 0)
 		fatalx("api: route table full");
-	open_state(c);
+	open_state(c, kms_fd);
 	if (bw_event_subscribe(api_metrics_subscriber, NULL) < 0 ||
 	    bw_event_bus_start(&err) < 0)
 		fatalx("event bus: %s", err.msg);
@@ -640,6 +657,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	}
 	for (unsigned i = 0; i < workers; i++)
 		loop_free(W.threads[i].loop);
+	kms_client_free(W.kms);
 	iam_oidc_http_free(W.oidc);
 	iam_free(W.iam);
 	authz_engine_free(W.authz);
