@@ -203,6 +203,19 @@ static enum qkind quantifier(struct rx *x)
 	return q;
 }
 
+/* A quantifier right after something that is not an atom of its own (a
+ * comment, \Q...\E, an option setting) applies to whatever came before;
+ * rather than track that, the analysis gives up. */
+static bool quantifier_next(const struct rx *x)
+{
+	if (x->i >= x->n)
+		return false;
+	char c = x->p[x->i];
+	return c == '?' || c == '*' || c == '+' ||
+	       (c == '{' && x->i + 1 < x->n && x->p[x->i + 1] >= '0' &&
+		x->p[x->i + 1] <= '9');
+}
+
 static void skip_class(struct rx *x)
 {
 	/* x->i is after '[' */
@@ -212,16 +225,24 @@ static void skip_class(struct rx *x)
 		x->i++;
 	while (x->i < x->n) {
 		char c = x->p[x->i];
+		if (c == '\\' && x->i + 1 < x->n &&
+		    (x->p[x->i + 1] == 'Q' || x->p[x->i + 1] == 'E')) {
+			/* \Q...\E inside a class quotes ']' and can make a
+			 * later ']' the class's first character: give up */
+			x->fail = true;
+			return;
+		}
 		if (c == '\\') {
 			x->i += 2;
 			continue;
 		}
-		if (c == '[' && x->i + 1 < x->n && x->p[x->i + 1] == ':') {
-			const char *e = memmem(x->p + x->i + 2, x->n - x->i - 2, ":]", 2);
-			if (e) {
-				x->i = (size_t)(e - x->p) + 2;
-				continue;
-			}
+		if (c == '[' && x->i + 1 < x->n &&
+		    (x->p[x->i + 1] == ':' || x->p[x->i + 1] == '.' ||
+		     x->p[x->i + 1] == '=')) {
+			/* POSIX [:name:] (and PCRE's rules for malformed
+			 * ones) decide where the class ends: give up */
+			x->fail = true;
+			return;
 		}
 		x->i++;
 		if (c == ']')
@@ -302,7 +323,15 @@ static int escape(struct rx *x)
 			}
 			x->i = (size_t)(e - x->p) + 1;
 		} else if (x->i < x->n) {
-			x->i++;
+			/* \g1, \g-2, \g01: a sign and every digit */
+			if (x->p[x->i] == '-' || x->p[x->i] == '+')
+				x->i++;
+			if (x->i < x->n && x->p[x->i] >= '0' && x->p[x->i] <= '9')
+				while (x->i < x->n && x->p[x->i] >= '0' &&
+				       x->p[x->i] <= '9')
+					x->i++;
+			else if (x->i < x->n)
+				x->i++;
 		}
 		return -1;
 	case 'c':
@@ -312,8 +341,13 @@ static int escape(struct rx *x)
 	default:
 		break;
 	}
-	if ((c >= '1' && c <= '9'))
-		return -1; /* backreference */
+	if (c >= '1' && c <= '9') {
+		/* a backreference or (with few groups) an octal escape:
+		 * either way not a known literal; take all its digits */
+		while (x->i < x->n && x->p[x->i] >= '0' && x->p[x->i] <= '9')
+			x->i++;
+		return -1;
+	}
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
 		return -1; /* \d \w \s \b \B \A \z \Z \G \K \h \v \R \X ... */
 	return (unsigned char)c; /* escaped punctuation is itself */
@@ -358,6 +392,8 @@ static struct litset parse_seq(struct rx *x, struct run *exact, bool *is_exact)
 						break;
 					}
 					x->i = (size_t)(e - x->p) + 1;
+					if (quantifier_next(x))
+						x->fail = true;
 					continue;
 				} else if (k == 'P' && x->i + 1 < x->n &&
 					   x->p[x->i + 1] != '<') {
@@ -403,6 +439,8 @@ static struct litset parse_seq(struct rx *x, struct run *exact, bool *is_exact)
 					}
 					if (x->p[j] == ')') {
 						x->i = j + 1;
+						if (quantifier_next(x))
+							x->fail = true;
 						continue; /* option setting only */
 					}
 					if (x->p[j] != ':') {
@@ -467,6 +505,15 @@ static struct litset parse_seq(struct rx *x, struct run *exact, bool *is_exact)
 				size_t end = e ? (size_t)(e - x->p) : x->n;
 				run_add(&r, x->p + x->i, end - x->i);
 				x->i = e ? end + 2 : x->n;
+				if (quantifier_next(x))
+					x->fail = true;
+				continue;
+			}
+			if (peek(x) == 'E') {
+				/* a lone \E is nothing in PCRE */
+				x->i++;
+				if (quantifier_next(x))
+					x->fail = true;
 				continue;
 			}
 			lit = escape(x);

@@ -338,14 +338,25 @@ static bool judge(const struct lexer *lx, bool quoted)
 	}
 	if (n >= 1 && t[0].type == 'v' && t[0].len > 2 && t[0].p[1] == '@')
 		return true;
-	/* SELECT <something> FROM */
+	/* SELECT <column list> FROM: names in a column list are separated
+	 * by commas or operators; two names in a row are prose ("select the
+	 * best option from the list") */
 	if (n >= 3 && t[0].type == 'E' && wordeq(t[0].p, t[0].len, "select")) {
-		for (size_t i = 1; i < n && i < 6; i++)
+		for (size_t i = 1; i < n && i < 7; i++) {
 			if (t[i].type == 'k' && wordeq(t[i].p, t[i].len, "from"))
 				return true;
+			if (t[i].type == 'n' && t[i - 1].type == 'n')
+				break;
+		}
 		if (tok_attack_fn(&t[1]))
 			return true;
 	}
+	/* AND (SELECT ...), OR (CASE WHEN ...) */
+	for (size_t i = 0; i + 2 < n; i++)
+		if (t[i].type == '&' && t[i + 1].type == '(' &&
+		    (t[i + 2].type == 'E' ||
+		     (t[i + 2].type == 'k' && wordeq(t[i + 2].p, t[i + 2].len, "case"))))
+			return true;
 	/* an attack function call on its own: SLEEP(5) */
 	if (n >= 2 && tok_attack_fn(&t[0]) && t[1].type == '(' &&
 	    !wordeq(t[0].p, t[0].len, "if") && !wordeq(t[0].p, t[0].len, "count") &&
@@ -368,14 +379,15 @@ static bool judge(const struct lexer *lx, bool quoted)
 					   t[2].type == 'B' || t[2].type == ')'))
 			return true;
 	}
-	/* 1 OR 1=1, x AND 2>1, 1 AND (...)=... */
+	/* 1 OR 1=1, 1 AND 2>1, 1) OR (1=1: a literal (not a name: "a or
+	 * b = c" is prose), logic, then a compared operand that is not a
+	 * plain name ("price < 100 and rating > 4" is prose too) */
 	for (size_t i = 0; i + 3 < n; i++) {
-		if (!(t[i].type == '1' || t[i].type == 'n' || t[i].type == 's' ||
-		      t[i].type == ')'))
+		if (!(t[i].type == '1' || t[i].type == 's' || t[i].type == ')'))
 			continue;
 		if (t[i + 1].type != '&')
 			continue;
-		if (!operand(t[i + 2].type))
+		if (!operand(t[i + 2].type) || t[i + 2].type == 'n')
 			continue;
 		if (t[i + 3].type == 'o' && i + 4 < n && operand(t[i + 4].type))
 			return true;
