@@ -51,6 +51,15 @@ bw_fuzz_target(fuzz_relp siem src/siem/fuzz/fuzz_relp.c
 bw_fuzz_target(fuzz_sigma siem src/siem/fuzz/fuzz_sigma.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_sigma)
 
+# A stand-alone SIEM for the real-client tests (rsyslog, logger) and the
+# benchmark, until the daemon wires the service.
+add_executable(siem_testd tests/siem/siem_testd.c)
+target_link_libraries(siem_testd PRIVATE bw_siem_svc)
+add_test(NAME siem_rsyslog COMMAND ${CMAKE_SOURCE_DIR}/tests/siem/rsyslog_test.sh
+  $<TARGET_FILE:siem_testd>)
+set_tests_properties(siem_rsyslog PROPERTIES LABELS integration TIMEOUT 180
+  SKIP_RETURN_CODE 77 ENVIRONMENT "BW_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+
 # The benchmark is not a test: bench/siem/run.sh builds and runs it.
 add_executable(siem_bench bench/siem/siem_bench.c)
 target_link_libraries(siem_bench PRIVATE bw_siem)
