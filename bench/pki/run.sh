@@ -21,7 +21,17 @@ ninja -C "$build" pki_bench >/dev/null
 command -v wrk >/dev/null || { echo "bench/pki: wrk is not installed"; exit 1; }
 dir=$(mktemp -d "${BW_BENCH_DIR:-/var/tmp}/bw-pki-bench.XXXXXX")
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+# openssl ocsp -multi forks workers and its parent does not always stop on
+# TERM: stop the children of each process we started, then the process.
+cleanup() {
+  for p in "${pids[@]}"; do
+    pkill -TERM -P "$p" 2>/dev/null || true
+    kill "$p" 2>/dev/null || true
+    sleep 0.2
+    kill -9 "$p" 2>/dev/null || true
+  done
+  rm -rf "$dir"
+}
 trap cleanup EXIT
 
 echo "== issuance (dev key backend in process; CSR parse, sign, self-check, store, OCSP pre-sign)"
