@@ -97,7 +97,8 @@ class Daemon:
         return self
 
     def worker_pid(self):
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        # The keystore process starts first, the worker last.
+        out = subprocess.run(["pgrep", "-n", "-P", str(self.proc.pid)], capture_output=True, text=True)
         return int(out.stdout.split()[0]) if out.stdout.split() else None
 
     def signal(self, sig):

@@ -67,7 +67,7 @@ bw_launch() {
   ADMIN=$(port_of admin)
   GW=$(port_of gateway)
   PLAIN=$(port_of plain)
-  WORKER=$(pgrep -P "$SUP" | head -1)
+  WORKER=$(pgrep -n -P "$SUP") # the keystore starts first, the worker last
 }
 
 bw_start() { # bw_start [bw_config args...]
