@@ -221,6 +221,7 @@ ssize_t net_conn_read(struct net_conn *c)
 	size_t room = c->in.cap - c->in.len - 1;
 	if (room > NET_READ_CHUNK)
 		room = NET_READ_CHUNK;
+	c->short_read = false;
 	char *dst = c->in.data + c->in.len;
 	ssize_t n;
 	if (c->ssl) {
@@ -253,6 +254,9 @@ ssize_t net_conn_read(struct net_conn *c)
 	}
 	c->in.len += (size_t)n;
 	c->in.data[c->in.len] = '\0';
+	/* For TLS a record is at most 16 KiB of data, so "short" means the
+	 * record fit; SSL_has_pending tells whether more is buffered. */
+	c->short_read = (size_t)n < room;
 	return n;
 }
 
@@ -601,8 +605,11 @@ static void dispatch(struct net_conn *c)
 {
 	c->state = CS_HANDLING;
 	loop_timer_cancel(c->t->loop, &c->timer);
-	net_conn_update_interest(c);
 	c->srv->o.handler(c->x, c->srv->o.handler_arg);
+	/* Only a handler that answers later makes us stop reading; one that
+	 * answered already costs no epoll_ctl at all. */
+	if (!c->closed && c->state == CS_HANDLING)
+		net_conn_update_interest(c);
 }
 
 static void send_continue(struct net_conn *c)
@@ -697,7 +704,19 @@ static void conn_do_read(struct net_conn *c)
 	while (!c->closed && (c->state == CS_HEAD || c->state == CS_BODY)) {
 		ssize_t n = net_conn_read(c);
 		if (n > 0) {
+			bool drained = c->short_read &&
+				       !(c->ssl && SSL_has_pending(c->ssl));
 			conn_process(c);
+			/* A short read emptied the socket: epoll (level-
+			 * triggered) says when more comes, so no read is
+			 * spent on EAGAIN. */
+			if (drained && !c->closed &&
+			    (c->state == CS_HEAD || c->state == CS_BODY)) {
+				if (c->in.len == 0)
+					bw_buf_fini(&c->in);
+				net_conn_update_interest(c);
+				return;
+			}
 			continue;
 		}
 		if (n == 0) { /* peer closed */
@@ -743,8 +762,11 @@ static void conn_after_response(struct net_conn *c)
 	net_conn_update_interest(c);
 	if (c->busy > 1)
 		return; /* an outer conn_process continues with what is buffered */
-	conn_process(c);          /* pipelined bytes first */
-	conn_do_read(c);          /* then the socket (and TLS's own buffer) */
+	conn_process(c); /* pipelined bytes first */
+	/* Bytes OpenSSL already holds are invisible to epoll: read them now.
+	 * Anything still in the socket raises EPOLLIN by itself. */
+	if (!c->closed && c->ssl && SSL_has_pending(c->ssl))
+		conn_do_read(c);
 }
 
 static void conn_do_write(struct net_conn *c)

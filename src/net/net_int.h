@@ -76,6 +76,7 @@ struct net_conn {
 	bool closed;         /* fd closed; memory freed when nobody uses it */
 	uint8_t busy;        /* entry points currently on the stack */
 	bool head_started;   /* bytes of the current request have arrived */
+	bool short_read;     /* the last read got less than it asked for */
 	struct net_h2 *h2;   /* set when ALPN chose h2 */
 	uint16_t peer_port;
 	char peer_ip[INET6_ADDRSTRLEN];

@@ -266,6 +266,8 @@ static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_config *cfg,
 	/* Idle connections give their TLS buffers back (memory per idle
 	 * keep-alive connection is a measured target). */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Read whole records (header and body) in one read(2). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (cfg->allow_tls12 &&
 	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20")) {
 		bw_err_openssl(err, "net", "cipher list");
