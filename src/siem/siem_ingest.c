@@ -57,6 +57,7 @@ void siem_batch_free(struct siem_batch *b)
 	if (!b)
 		return;
 	bw_buf_fini(&b->docs);
+	free(b->blocks);
 	free(b->alerts);
 	free(b->acks);
 	free(b->recs);

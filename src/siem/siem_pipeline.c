@@ -179,6 +179,41 @@ static int detection_alerts(struct siem_service *svc, struct siem_batch *b,
 	return 0;
 }
 
+/* Runs of same-day records become blocks; each gets the bloom of its
+ * events' tokens. Done here so the store's writer thread only writes. */
+static void make_blocks(struct siem_batch *b)
+{
+	size_t runs = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (i == 0 || b->recs[i].day != b->recs[i - 1].day)
+			runs++;
+	b->nblocks = 0;
+	if (!runs || !(b->blocks = calloc(runs, sizeof(*b->blocks)))) {
+		if (runs)
+			log_warnx("siem: no memory for a batch's blocks");
+		return;
+	}
+	struct siem_block *bl = NULL;
+	for (size_t i = 0; i < b->n; i++) {
+		struct siem_rec *r = &b->recs[i];
+		if (!bl || bl->day != r->day) {
+			bl = &b->blocks[b->nblocks++];
+			bl->day = r->day;
+			bl->first = i;
+			bl->id_first = r->id;
+			bl->ts_min = INT64_MAX;
+			bl->ts_max = INT64_MIN;
+		}
+		siem_bloom_event(bl->bloom, &r->ev);
+		bl->id_last = r->id;
+		bl->n++;
+		if (r->ev.ts_ns < bl->ts_min)
+			bl->ts_min = r->ev.ts_ns;
+		if (r->ev.ts_ns > bl->ts_max)
+			bl->ts_max = r->ev.ts_ns;
+	}
+}
+
 static void process(struct siem_service *svc, struct siem_batch *b)
 {
 	struct siem_pipe *p = svc->pipe;
@@ -216,6 +251,7 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 	}
 	p->cur_rec = NULL;
 	p->cur = NULL;
+	make_blocks(b);
 }
 
 /* ---------------------------------------------------------- submission */

@@ -300,6 +300,7 @@ struct range {
 
 struct block_ctx {
 	const struct siem_query *q;
+	bool use_bloom;
 	struct range *r;
 	size_t n, cap;
 	uint64_t blocks, skipped;
@@ -346,7 +347,7 @@ static int block_row(void *arg, const struct store_row *row, struct bw_err *err)
 	b->blocks++;
 	size_t bl = 0;
 	const uint8_t *bloom = store_row_blob(row, 2, &bl);
-	if (bl == SIEM_BLOOM_BYTES && !bloom_admits(b->q, bloom)) {
+	if (b->use_bloom && bl == SIEM_BLOOM_BYTES && !bloom_admits(b->q, bloom)) {
 		b->skipped++;
 		return STORE_ROW_NEXT;
 	}
@@ -386,22 +387,9 @@ static int scan_partition(struct scan_ctx *c, const struct siem_partition *p,
 	char name[32], sql[4096];
 	siem_part_name(p->day, name);
 	struct store_value v[2 * 64 + 4];
-	if (!needs_blooms(c->q)) {
-		size_t nv = 0;
-		int w = snprintf(sql, sizeof(sql), "SELECT " COLS " FROM %s WHERE ts >= ? AND ts <= ?",
-				 name);
-		v[nv++] = store_int(o->from_ns);
-		v[nv++] = store_int(o->to_ns);
-		if (o->tenant) {
-			w += snprintf(sql + w, sizeof(sql) - (size_t)w, " AND tenant = ?");
-			v[nv++] = store_text_str(o->tenant);
-		}
-		snprintf(sql + w, sizeof(sql) - (size_t)w, " ORDER BY ts %s, id %s",
-			 o->oldest_first ? "ASC" : "DESC", o->oldest_first ? "ASC" : "DESC");
-		c->matched_here = 0;
-		return store_query(c->svc->st, sql, v, nv, row_cb, c, err);
-	}
-	struct block_ctx bc = { .q = c->q };
+	/* every scan goes through the blocks: their time bounds prune id
+	 * ranges (there is no ts index), their blooms prune words */
+	struct block_ctx bc = { .q = c->q, .use_bloom = needs_blooms(c->q) };
 	struct store_value bv[] = { store_int(p->day), store_int(o->from_ns), store_int(o->to_ns) };
 	if (store_query(c->svc->st,
 			"SELECT id_first, id_last, bloom FROM siem_block WHERE day = ?"

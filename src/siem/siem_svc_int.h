@@ -36,6 +36,8 @@
 #include "event/event.h"
 #include "json/json.h"
 
+#define SIEM_BLOOM_BYTES 4096u
+
 #define SIEM_SVC_ERR(err, code, reason, ...)                                   \
 	bw_err_set((err), (code), "siem", (reason), __VA_ARGS__)
 
@@ -209,6 +211,15 @@ struct siem_ictx;
 
 struct siem_alert_row; /* siem_alert.c */
 
+/* One run of same-day records of a batch, with the bloom of its tokens
+ * (the full-text skip index row). */
+struct siem_block {
+	int64_t day;
+	int64_t id_first, id_last, ts_min, ts_max, n;
+	size_t first; /* index of its first record in the batch */
+	uint8_t bloom[SIEM_BLOOM_BYTES];
+};
+
 struct siem_batch {
 	struct siem_batch *next;
 	struct siem_service *svc;
@@ -224,6 +235,8 @@ struct siem_batch {
 	struct bw_buf docs;
 	struct siem_alert_row *alerts;
 	size_t nalerts, alerts_cap;
+	struct siem_block *blocks;
+	size_t nblocks;
 	int rc; /* store result */
 	struct bw_err err;
 };
@@ -366,7 +379,7 @@ void siem_part_name(int64_t day, char out[32]);
 int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err);
 
 /* Token bloom filters of the full-text skip index. */
-#define SIEM_BLOOM_BYTES 4096u
+void siem_bloom_event(uint8_t *bloom, const struct siem_event *ev);
 void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n);
 void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n);
 bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n);

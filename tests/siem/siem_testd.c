@@ -209,6 +209,36 @@ static int count(const char *dir, const char *q, const char *from)
 	return 0;
 }
 
+static int sum_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	*(int64_t *)arg = store_row_int64(row, 0);
+	return STORE_ROW_NEXT;
+}
+
+/* Events stored, from the partition catalog (cheap: one row per day). */
+static int stats(const char *dir)
+{
+	struct bw_err err;
+	char path[600];
+	snprintf(path, sizeof(path), "%s/siem.db", dir);
+	struct store_options so = { .path = path, .read_pool = 1 };
+	struct store *st = store_open(&so, &err);
+	if (!st) {
+		fprintf(stderr, "store: %s\n", err.msg);
+		return 1;
+	}
+	int64_t n = 0;
+	int rc = store_query_one(st, "SELECT COALESCE(SUM(events), 0) FROM siem_partition", NULL,
+				 0, sum_row, &n, &err);
+	store_close(st);
+	if (rc < 0) {
+		printf("0\n");
+		return 0;
+	}
+	printf("%lld\n", (long long)n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	log_init("siem_testd", BW_LOG_WARN, 2);
@@ -217,6 +247,8 @@ int main(int argc, char **argv)
 			     argc > 5 ? (int)strtol(argv[5], NULL, 10) : 1);
 	if (argc >= 4 && strcmp(argv[1], "count") == 0)
 		return count(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
+	if (argc >= 3 && strcmp(argv[1], "stats") == 0)
+		return stats(argv[2]);
 	fprintf(stderr, "usage: siem_testd serve DIR PORTFILE [RULES] [THREADS]\n"
 			"       siem_testd count DIR QUERY [FROM]\n");
 	return 2;

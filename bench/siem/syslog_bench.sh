@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Syslog over TCP, side by side in one run: rsyslog from Debian (its own
+# instance: imtcp -> one file, no rules) against bulwark's SIEM
+# (siem_testd: receive, parse, match 100+ Sigma rules, correlate, store
+# durably in SQLite), each fed by sysloggen (the project's anchor load
+# generator) with 1 and 4 connections.
+#
+# A run's rate is messages / time until every message sent is in the
+# output (rsyslog: lines in its file; bulwark: events committed), so a
+# receiver cannot look fast by queueing: both must have taken and
+# written everything.
+#
+#   bench/siem/syslog_bench.sh [BUILD_DIR] [SECONDS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+secs=${2:-5}
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+ninja -C "$build" siem_testd >/dev/null
+T=$(mktemp -d /tmp/bw-siem-bench-XXXXXX)
+PIDS=""
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+  for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+gcc -O2 -o "$T/sysloggen" "$root/bench/siem/sysloggen.c" -lpthread
+freeport() { /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+# 120 generated detection rules beside the project's own: equality,
+# contains, startswith, cidr and keyword rules on sshd fields, most of
+# which never match this traffic (as in a real rule set).
+mkdir -p "$T/rules"
+cp "$root"/tests/siem/rules/*.yml "$T/rules/"
+/usr/bin/python3 - "$T/rules" <<'EOF'
+import sys
+d = sys.argv[1]
+for i in range(120):
+    k = i % 5
+    if k == 0:
+        det = "    user.name: benchuser%d\n    event.outcome: failure\n" % i
+    elif k == 1:
+        det = "    message|contains: 'marker-%d-x'\n" % i
+    elif k == 2:
+        det = "    source.ip|cidr: '10.%d.0.0/16'\n" % i
+    elif k == 3:
+        det = "    process.command_line|startswith: '/opt/bench%d/'\n" % i
+    else:
+        det = "    host.name: 'bench-host-%d'\n    event.action: ssh_login\n" % i
+    with open("%s/bench_%03d.yml" % (d, i), "w") as f:
+        f.write("title: bench rule %d\nid: 00000000-0000-4000-8000-%012d\n"
+                "logsource:\n    product: linux\n    service: sshd\n"
+                "detection:\n  sel:\n%s  condition: sel\nlevel: medium\n" % (i, i, det))
+EOF
+nrules=$(cat "$T"/rules/*.yml | grep -c '^title:')
+echo "# $nrules Sigma rules for bulwark; ${secs}s per run; $(nproc) CPUs"
+
+run_rsyslog() { # conns
+  local port dir pid sent t0 t1 lines
+  port=$(freeport); dir="$T/rs$1"; mkdir -p "$dir"
+  cat >"$dir/rsyslog.conf" <<EOF
+global(workDirectory="$dir")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="$port")
+action(type="omfile" file="$dir/out.log")
+EOF
+  rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/pid" >"$dir/stderr" 2>&1 &
+  pid=$!; PIDS="$PIDS $pid"
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  t0=$(now)
+  sent=$("$T/sysloggen" 127.0.0.1 "$port" "$1" "$secs" | sed -n 's/.*msgs=\([0-9]*\).*/\1/p')
+  # the probe connection above sent nothing: lines are exactly the messages
+  for _ in $(seq 600); do
+    lines=$(wc -l <"$dir/out.log" 2>/dev/null || echo 0)
+    [ "$lines" -ge "$sent" ] && break
+    sleep 0.05
+  done
+  t1=$(now)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  printf "rsyslog  conns=%d sent=%d written=%d events_per_s=%.0f\n" "$1" "$sent" "$lines" \
+    "$(awk "BEGIN{print $sent / ($t1 - $t0)}")"
+  rm -rf "$dir"
+}
+
+run_bulwark() { # conns durability threads
+  local dir pid sent t0 t1 stored
+  dir="$T/bw$1$2"; mkdir -p "$dir"
+  SIEM_TESTD_YAML="  durability: $2
+" "$build/siem_testd" serve "$dir" "$dir/ports" "$T/rules" "$3" 2>"$dir/log" &
+  pid=$!; PIDS="$PIDS $pid"
+  for _ in $(seq 100); do [ -s "$dir/ports" ] && break; sleep 0.1; done
+  eval "$(cat "$dir/ports")"
+  t0=$(now)
+  sent=$("$T/sysloggen" 127.0.0.1 "$tcp" "$1" "$secs" | sed -n 's/.*msgs=\([0-9]*\).*/\1/p')
+  for _ in $(seq 1200); do
+    stored=$("$build/siem_testd" stats "$dir")
+    [ "$stored" -ge "$sent" ] && break
+    sleep 0.05
+  done
+  t1=$(now)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  printf "bulwark  conns=%d durability=%s sent=%d stored=%d events_per_s=%.0f  (%s)\n" \
+    "$1" "$2" "$sent" "$stored" "$(awk "BEGIN{print $sent / ($t1 - $t0)}")" \
+    "$(sed -n 's/siem_testd: //p' "$dir/log" | cut -c1-120)"
+  rm -rf "$dir"
+}
+
+run_rsyslog 1
+run_bulwark 1 normal 2
+run_bulwark 1 full 2
+run_rsyslog 4
+run_bulwark 4 normal 2
+run_bulwark 4 full 2
