@@ -246,18 +246,38 @@ static const enum siem_field key_fields[] = {
 	SIEM_F_SOURCE_IP,     SIEM_F_USER_NAME,
 };
 
+/* Fields whose values are vocabulary (set by parsers, not copied from the
+ * line): tokenised even when event.original is present. */
+static const enum siem_field vocab_fields[] = {
+	SIEM_F_EVENT_KIND,    SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_TYPE,
+	SIEM_F_EVENT_ACTION,  SIEM_F_EVENT_OUTCOME,  SIEM_F_EVENT_DATASET,
+	SIEM_F_EVENT_MODULE,  SIEM_F_TENANT,	     SIEM_F_OBSERVER_IP,
+	SIEM_F_NETWORK_TRANSPORT,
+};
+
+/*
+ * The tokens of one event: its raw line when it has one (every value a
+ * parser extracted is a substring of it, so tokenising each field again
+ * would only repeat work), the vocabulary fields parsers set themselves,
+ * labels (enrichment adds them), and "field=value" for the key fields.
+ * An event without a raw line (bus, NDJSON) has every field tokenised.
+ */
 void siem_bloom_event(uint8_t *bloom, const struct siem_event *ev)
 {
-	for (int f = 0; f < SIEM_F__COUNT; f++) {
-		struct bw_str v = ev->f[f];
-		if (!v.p)
-			continue;
-		/* event.original repeats what the fields hold, so tokenising it
-		 * covers them; fields are added for events without it. */
-		if (f != SIEM_F_EVENT_ORIGINAL && ev->f[SIEM_F_EVENT_ORIGINAL].p &&
-		    f == SIEM_F_MESSAGE)
-			continue;
-		siem_bloom_add_text(bloom, v.p, v.len);
+	struct bw_str orig = ev->f[SIEM_F_EVENT_ORIGINAL];
+	if (orig.p) {
+		siem_bloom_add_text(bloom, orig.p, orig.len);
+		for (size_t k = 0; k < BW_ARRAY_LEN(vocab_fields); k++) {
+			struct bw_str v = ev->f[vocab_fields[k]];
+			if (v.p)
+				siem_bloom_add_text(bloom, v.p, v.len);
+		}
+	} else {
+		for (int f = 0; f < SIEM_F__COUNT; f++) {
+			struct bw_str v = ev->f[f];
+			if (v.p)
+				siem_bloom_add_text(bloom, v.p, v.len);
+		}
 	}
 	for (unsigned i = 0; i < ev->nlabels; i++)
 		siem_bloom_add_text(bloom, ev->labels[i].value.p, ev->labels[i].value.len);
