@@ -85,7 +85,7 @@ static int push_node_text(struct waf_tx *tx, xmlNodePtr node,
 	if (!d)
 		return -1;
 	return waf_vals_push(tx, (struct waf_val){ WAF_VAR_XML, false, expr,
-						   bw_str_make(d, l) });
+						   bw_str_make(d, l), 0 });
 }
 
 static int push_count(struct waf_tx *tx, size_t cnt)
@@ -97,7 +97,7 @@ static int push_count(struct waf_tx *tx, size_t cnt)
 		return -1;
 	return waf_vals_push(tx, (struct waf_val){ WAF_VAR_XML, true,
 						   BW_STR(""),
-						   bw_str_make(d, (size_t)l) });
+						   bw_str_make(d, (size_t)l), 0 });
 }
 
 /* Push the text of the nodes expr selects (as_count false) or how many

@@ -232,10 +232,25 @@ out:
 	return rc;
 }
 
+/* Regex selectors with the same pattern get one id, so a transaction can
+ * remember per key whether the pattern matched (16 ids: the CRS has 3). */
+static uint8_t sel_id_of(struct bw_str *pats, size_t *n, struct bw_str sel)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (bw_str_eq(pats[i], sel))
+			return (uint8_t)(i + 1);
+	if (*n >= 16)
+		return 0;
+	pats[(*n)++] = sel;
+	return (uint8_t)*n;
+}
+
 int waf_engine_prepare(struct waf_parse *p)
 {
 	struct waf_ruleset *rs = p->rs;
 	struct prefix_tab pt = { 0 };
+	struct bw_str sel_pats[16];
+	size_t nsel_pats = 0;
 	int rc = 0;
 	rs->gen = atomic_fetch_add(&gen_counter, 1);
 	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX && rc == 0; ph++) {
@@ -252,6 +267,16 @@ int waf_engine_prepare(struct waf_parse *p)
 						l->has_excl = true;
 					if (tg->sel_kind == WAF_SEL_NAME)
 						tg->sel_hash = waf_key_hash(tg->sel);
+					if (tg->sel_kind == WAF_SEL_REGEX)
+						tg->sel_id = sel_id_of(sel_pats, &nsel_pats,
+								       tg->sel);
+					if (tg->sel_kind == WAF_SEL_REGEX && rc == 0 &&
+					    waf_rx_factors(tg->sel.p, tg->sel.len,
+							   p->rs->arena, &tg->sel_factors,
+							   &tg->nsel_factors) != 0)
+						rc = waf_perr(p, 413, "out_of_memory",
+							      "rule set memory limit "
+							      "reached");
 				}
 				if (rc || p->lim.no_hyperscan)
 					continue;

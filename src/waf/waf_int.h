@@ -169,6 +169,10 @@ struct waf_target {
 	struct bw_str sel;   /* selector text without quotes or slashes */
 	pcre2_code *sel_re;  /* WAF_SEL_REGEX only */
 	uint32_t sel_hash;   /* runtime: waf_key_hash(sel) for NAME */
+	struct bw_str *sel_factors; /* runtime: REGEX literal factors */
+	size_t nsel_factors;
+	uint8_t sel_id; /* runtime: REGEX selectors with the same pattern
+			   share an id 1..16 (0: not memoised) */
 };
 
 /* --------------------------------------------------------------- macros */
@@ -601,6 +605,9 @@ void waf_id_forget(struct waf_parse *p, uint64_t id);
 struct waf_kv {
 	struct bw_str key;
 	struct bw_str val;
+	uint32_t vid; /* value id for the transformation cache (0: none) */
+	/* memo of regex selectors (by sel_id bit) tested on this key */
+	uint16_t sel_known, sel_hit;
 };
 
 /* An append-only list; writable collections add a hash index. */
@@ -618,12 +625,13 @@ struct waf_rm_target {
 	const struct waf_ctl *ctl;     /* ids / str / target */
 };
 
-/* Transformation cache entry: (input, chain prefix) -> output. */
-struct waf_tcache_ent {
-	const char *in;
-	size_t in_len;
-	uint32_t prefix; /* 0 = empty slot */
-	struct bw_str out;
+/* Transformation cache of one chain prefix: results indexed by value id,
+ * in chunks of WAF_TCV_CHUNK so a rule walking a collection reads
+ * consecutive memory. An entry with p == NULL is empty. */
+#define WAF_TCV_CHUNK 64
+struct waf_tcv {
+	struct bw_str **chunk;
+	uint32_t nchunk;
 };
 
 /* A value handed to an operator: the variable (and collection key) it
@@ -633,6 +641,7 @@ struct waf_val {
 	bool count;       /* &VAR: key is empty, val is the count */
 	struct bw_str key;
 	struct bw_str val;
+	uint32_t vid;     /* 0: computed on the fly, never cached */
 };
 
 struct waf_vals {
@@ -706,9 +715,10 @@ struct waf_tx {
 	/* match details of the link being evaluated */
 	struct waf_val last_match;
 	struct bw_str last_tfn;
-	/* transformation cache */
-	struct waf_tcache_ent *tc;
-	size_t tc_cap, tc_n;
+	/* transformation cache: tcv[prefix id], value ids from nvid */
+	struct waf_tcv *tcv;
+	uint32_t nvid;
+	uint32_t scal_vid[WAF_VAR__COUNT];
 	/* scratch value lists (reused per rule to avoid allocations) */
 	struct waf_vals vals;
 	/* parsed XML document (xmlDocPtr) or NULL */
@@ -765,10 +775,10 @@ size_t waf_tfn_run(enum waf_tfn t, const unsigned char *in, size_t len,
 		   unsigned char *out);
 /* Apply rule r's transformation chain to v with caching. */
 int waf_tfn_chain(struct waf_tx *tx, const struct waf_rule *r,
-		  struct bw_str v, struct bw_str *out) BW_WUR;
+		  const struct waf_val *v, struct bw_str *out) BW_WUR;
 /* The same for the first nt transformations only (multiMatch). */
 int waf_tfn_prefix(struct waf_tx *tx, const struct waf_rule *r,
-		   struct bw_str v, size_t nt, struct bw_str *out) BW_WUR;
+		   const struct waf_val *v, size_t nt, struct bw_str *out) BW_WUR;
 
 /* ---- operators (waf_op.c) */
 /* Returns 1 match, 0 no match, -1 memory. */

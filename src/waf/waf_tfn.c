@@ -9,12 +9,14 @@
  * (htmlEntityDecode and jsDecode keep only the low byte of a code point,
  * urlDecodeUni maps %uFFxx full-width forms to ASCII, cmdLine's rules).
  *
- * Caching: a transaction keeps a table (input pointer, length, chain
- * prefix id) -> output. Prefix ids are assigned at rule-set load so that
+ * Caching: every stored value of a transaction has a value id (vid);
+ * the transaction keeps, per chain prefix id, the results indexed by vid
+ * (chunked arrays, so a rule walking ARGS reads consecutive memory).
+ * Prefix ids are assigned at rule-set load so that
  * "t:urlDecodeUni,t:lowercase" in one rule shares its first step with
- * "t:urlDecodeUni,t:htmlEntityDecode" in another. Inputs are stable
- * arena strings, so a pointer identifies a value; outputs are arena
- * strings too and may be inputs of later steps.
+ * "t:urlDecodeUni,t:htmlEntityDecode" in another. Values computed on the
+ * fly (counts, XML node texts, MATCHED_VARS) have vid 0 and are not
+ * cached.
  */
 #include "waf/waf_int.h"
 
@@ -906,101 +908,91 @@ size_t waf_tfn_run(enum waf_tfn t, const unsigned char *in, size_t n,
 
 /* ------------------------------------------------------------- caching */
 
-static size_t tc_hash(const char *p, size_t len, uint32_t prefix)
+static struct bw_str *tcv_slot(struct waf_tx *tx, uint32_t prefix,
+			       uint32_t vid, bool create)
 {
-	uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
-	h ^= (uint64_t)len * 0xC2B2AE3D27D4EB4Full;
-	h ^= (uint64_t)prefix * 0x165667B19E3779F9ull;
-	h ^= h >> 29;
-	return (size_t)h;
-}
-
-static struct waf_tcache_ent *tc_find(struct waf_tx *tx, const char *p,
-				      size_t len, uint32_t prefix)
-{
-	if (!tx->tc_cap)
-		return NULL;
-	size_t mask = tx->tc_cap - 1;
-	for (size_t i = tc_hash(p, len, prefix) & mask;; i = (i + 1) & mask) {
-		struct waf_tcache_ent *e = &tx->tc[i];
-		if (!e->prefix)
+	if (!tx->tcv) {
+		if (!create)
 			return NULL;
-		if (e->prefix == prefix && e->in == p && e->in_len == len)
-			return e;
+		tx->tcv = bw_arena_zalloc(tx->arena, (tx->rs->ntfn_prefixes + 1) *
+							     sizeof(*tx->tcv));
+		if (!tx->tcv)
+			return NULL;
 	}
-}
-
-static void tc_put(struct waf_tx *tx, const char *p, size_t len,
-		   uint32_t prefix, struct bw_str out)
-{
-	if ((tx->tc_n + 1) * 2 > tx->tc_cap) {
-		if (tx->tc_n >= WAF_TCACHE_MAX)
-			return; /* full: just stop caching */
-		size_t ncap = tx->tc_cap ? tx->tc_cap * 2 : 256;
-		struct waf_tcache_ent *nt =
-			bw_arena_zalloc(tx->arena, ncap * sizeof(*nt));
-		if (!nt)
-			return;
-		for (size_t i = 0; i < tx->tc_cap; i++) {
-			struct waf_tcache_ent *e = &tx->tc[i];
-			if (!e->prefix)
-				continue;
-			size_t k = tc_hash(e->in, e->in_len, e->prefix) & (ncap - 1);
-			while (nt[k].prefix)
-				k = (k + 1) & (ncap - 1);
-			nt[k] = *e;
-		}
-		tx->tc = nt;
-		tx->tc_cap = ncap;
+	struct waf_tcv *t = &tx->tcv[prefix];
+	uint32_t c = vid / WAF_TCV_CHUNK;
+	if (c >= t->nchunk) {
+		if (!create)
+			return NULL;
+		uint32_t nc = t->nchunk ? t->nchunk : 4;
+		while (nc <= c)
+			nc *= 2;
+		struct bw_str **nd = bw_arena_zalloc(tx->arena, nc * sizeof(*nd));
+		if (!nd)
+			return NULL;
+		if (t->nchunk)
+			memcpy(nd, t->chunk, t->nchunk * sizeof(*nd));
+		t->chunk = nd;
+		t->nchunk = nc;
 	}
-	size_t mask = tx->tc_cap - 1;
-	size_t i = tc_hash(p, len, prefix) & mask;
-	while (tx->tc[i].prefix)
-		i = (i + 1) & mask;
-	tx->tc[i] = (struct waf_tcache_ent){ p, len, prefix, out };
-	tx->tc_n++;
+	if (!t->chunk[c]) {
+		if (!create)
+			return NULL;
+		t->chunk[c] = bw_arena_zalloc(tx->arena,
+					      WAF_TCV_CHUNK * sizeof(struct bw_str));
+		if (!t->chunk[c])
+			return NULL;
+	}
+	return &t->chunk[c][vid % WAF_TCV_CHUNK];
 }
 
 int waf_tfn_chain(struct waf_tx *tx, const struct waf_rule *r,
-		  struct bw_str v, struct bw_str *out)
+		  const struct waf_val *v, struct bw_str *out)
 {
 	return waf_tfn_prefix(tx, r, v, r->eff.ntfns, out);
 }
 
 int waf_tfn_prefix(struct waf_tx *tx, const struct waf_rule *r,
-		   struct bw_str v, size_t nt, struct bw_str *out)
+		   const struct waf_val *v, size_t nt, struct bw_str *out)
 {
+	struct bw_str cur = v->val;
 	if (!nt) {
-		*out = v;
+		*out = cur;
 		return 0;
 	}
-	/* Find the longest cached prefix, then compute the rest. */
-	struct bw_str cur = v;
-	size_t k = nt;
-	while (k > 0) {
-		struct waf_tcache_ent *e = tc_find(tx, v.p, v.len,
-						   r->tfn_ids[k - 1]);
-		if (e) {
-			cur = e->out;
-			break;
+	/* The longest cached prefix, then compute the rest. */
+	size_t k = 0;
+	if (v->vid) {
+		for (k = nt; k > 0; k--) {
+			struct bw_str *e = tcv_slot(tx, r->tfn_ids[k - 1], v->vid,
+						    false);
+			if (e && e->p) {
+				cur = *e;
+				break;
+			}
 		}
-		k--;
 	}
 	for (; k < nt; k++) {
 		enum waf_tfn t = r->eff.tfns[k];
 		size_t cap = waf_tfn_max_out(t, cur.len);
 		unsigned char *o = bw_arena_alloc(tx->arena, cap + 1);
-		if (!o)
+		if (!o) {
+			tx->oom = true;
 			return -1;
+		}
 		size_t l = waf_tfn_run(t, (const unsigned char *)cur.p, cur.len, o);
 		o[l] = 0;
-		/* Unchanged output: keep the input and give the bytes back
-		 * to nobody (arena), but identical pointers cache better. */
-		if (l == cur.len && memcmp(o, cur.p, l) == 0)
-			; /* keep cur */
-		else
+		/* an unchanged value keeps its pointer (multiMatch compares) */
+		if (!(l == cur.len && memcmp(o, cur.p, l) == 0))
 			cur = bw_str_make((const char *)o, l);
-		tc_put(tx, v.p, v.len, r->tfn_ids[k], cur);
+		if (v->vid) {
+			struct bw_str *e = tcv_slot(tx, r->tfn_ids[k], v->vid, true);
+			if (!e) {
+				tx->oom = true;
+				return -1;
+			}
+			*e = cur;
+		}
 	}
 	*out = cur;
 	return 0;

@@ -139,8 +139,9 @@ int waf_add_arg(struct waf_tx *tx, const char *origin, const char *k,
 	char *vv = waf_tx_strdup(tx, v, vlen);
 	if (!kk || !vv)
 		return -1;
-	struct waf_kv kv = { bw_str_make(kk, klen), bw_str_make(vv, vlen) };
-	struct waf_kv nm = { kv.key, kv.key };
+	struct waf_kv kv = { .key = bw_str_make(kk, klen),
+			     .val = bw_str_make(vv, vlen), .vid = ++tx->nvid };
+	struct waf_kv nm = { .key = kv.key, .val = kv.key, .vid = ++tx->nvid };
 	enum waf_var_id c = WAF_VAR_NONE, cn = WAF_VAR_NONE;
 	if (strcmp(origin, "GET") == 0) {
 		c = WAF_VAR_ARGS_GET;
@@ -526,8 +527,10 @@ static int on_value_match(struct waf_tx *tx, const struct waf_rule *l,
 		return -1;
 	tx->scal[WAF_VAR_MATCHED_VAR] = tv;
 	tx->scal_set[WAF_VAR_MATCHED_VAR] = true;
+	tx->scal_vid[WAF_VAR_MATCHED_VAR] = 0; /* changes per match: no cache */
 	tx->scal[WAF_VAR_MATCHED_VAR_NAME] = name;
 	tx->scal_set[WAF_VAR_MATCHED_VAR_NAME] = true;
+	tx->scal_vid[WAF_VAR_MATCHED_VAR_NAME] = 0;
 	/* The collections share the strings: no copies. */
 	struct waf_col *mv = &tx->col[WAF_VAR_MATCHED_VARS];
 	struct waf_col *mn = &tx->col[WAF_VAR_MATCHED_VARS_NAMES];
@@ -546,9 +549,10 @@ static int on_value_match(struct waf_tx *tx, const struct waf_rule *l,
 			c->v = nv;
 			c->cap = nc;
 		}
-		c->v[c->n++] = (struct waf_kv){ name, i ? name : tv };
+		c->v[c->n++] = (struct waf_kv){ .key = name,
+						.val = i ? name : tv };
 	}
-	tx->last_match = (struct waf_val){ v->var, v->count, name, v->val };
+	tx->last_match = (struct waf_val){ v->var, v->count, name, v->val, 0 };
 	return waf_act_setvars(tx, l);
 }
 
@@ -560,7 +564,7 @@ static int eval_link(struct waf_tx *tx, const struct waf_rule *l)
 	tx->cur_link = l;
 	if (l->kind == WAF_RULE_SECACTION) {
 		tx->last_match = (struct waf_val){ WAF_VAR_NONE, false,
-						   BW_STR(""), BW_STR("") };
+						   BW_STR(""), BW_STR(""), 0 };
 		if (waf_act_setvars(tx, l) != 0)
 			return -1;
 		any = true;
@@ -588,7 +592,7 @@ static int eval_link(struct waf_tx *tx, const struct waf_rule *l)
 				struct bw_str prev = { NULL, 0 };
 				for (size_t k = 0; k <= l->eff.ntfns; k++) {
 					struct bw_str tv;
-					if (waf_tfn_prefix(tx, l, v->val, k, &tv))
+					if (waf_tfn_prefix(tx, l, v, k, &tv))
 						return -1;
 					if (k && tv.p == prev.p && tv.len == prev.len)
 						continue;
@@ -605,7 +609,7 @@ static int eval_link(struct waf_tx *tx, const struct waf_rule *l)
 				continue;
 			}
 			struct bw_str tv;
-			if (waf_tfn_chain(tx, l, v->val, &tv) != 0)
+			if (waf_tfn_chain(tx, l, v, &tv) != 0)
 				return -1;
 			int m = waf_op_eval(tx, l, tv);
 			if (m < 0)

@@ -102,6 +102,7 @@ static bool key_eq(struct bw_str a, struct bw_str b)
 
 static int col_push(struct waf_tx *tx, struct waf_col *c, struct waf_kv kv)
 {
+	kv.vid = ++tx->nvid;
 	if (c->n == c->cap) {
 		uint32_t nc = c->cap ? c->cap * 2 : 8;
 		struct waf_kv *nv = bw_arena_alloc(tx->arena, nc * sizeof(*nv));
@@ -126,8 +127,8 @@ int waf_col_add(struct waf_tx *tx, enum waf_var_id col, const char *k,
 	if (!kk || !vv)
 		return -1;
 	return col_push(tx, &tx->col[col],
-			(struct waf_kv){ bw_str_make(kk, klen),
-					 bw_str_make(vv, vlen) });
+			(struct waf_kv){ .key = bw_str_make(kk, klen),
+					 .val = bw_str_make(vv, vlen) });
 }
 
 static int idx_insert(struct waf_tx *tx, struct waf_col *c, uint32_t item)
@@ -192,13 +193,14 @@ int waf_col_set(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
 	struct waf_kv *kv = idx_find(c, k);
 	if (kv) {
 		kv->val = bw_str_make(vv, v.len);
+		kv->vid = ++tx->nvid; /* a new value: new cache identity */
 		return 0;
 	}
 	char *kk = waf_tx_strdup(tx, k.p, k.len);
 	if (!kk)
 		return -1;
-	if (col_push(tx, c, (struct waf_kv){ bw_str_make(kk, k.len),
-					     bw_str_make(vv, v.len) }) != 0)
+	if (col_push(tx, c, (struct waf_kv){ .key = bw_str_make(kk, k.len),
+					     .val = bw_str_make(vv, v.len) }) != 0)
 		return -1;
 	return idx_insert(tx, c, c->n - 1);
 }
@@ -232,6 +234,7 @@ int waf_scal_set(struct waf_tx *tx, enum waf_var_id v, const char *p,
 		return -1;
 	tx->scal[v] = bw_str_make(d, len);
 	tx->scal_set[v] = true;
+	tx->scal_vid[v] = ++tx->nvid;
 	return 0;
 }
 
@@ -438,6 +441,41 @@ static bool is_collection(enum waf_var_id v)
 	}
 }
 
+static inline unsigned char lc(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+/* Caseless substring test without a libc call per position. */
+static bool ci_contains(struct bw_str h, struct bw_str n)
+{
+	if (n.len == 0)
+		return true;
+	if (n.len > h.len)
+		return false;
+	const unsigned char *hp = (const unsigned char *)h.p;
+	const unsigned char *np = (const unsigned char *)n.p;
+	unsigned char first = lc(np[0]);
+	for (size_t i = 0; i + n.len <= h.len; i++) {
+		if (lc(hp[i]) != first)
+			continue;
+		size_t k = 1;
+		while (k < n.len && lc(hp[i + k]) == lc(np[k]))
+			k++;
+		if (k == n.len)
+			return true;
+	}
+	return false;
+}
+
+static bool has_factor(const struct waf_target *t, struct bw_str key)
+{
+	for (size_t i = 0; i < t->nsel_factors; i++)
+		if (ci_contains(key, t->sel_factors[i]))
+			return true;
+	return false;
+}
+
 static bool sel_match(const struct waf_target *t, struct bw_str key)
 {
 	switch (t->sel_kind) {
@@ -446,6 +484,10 @@ static bool sel_match(const struct waf_target *t, struct bw_str key)
 	case WAF_SEL_NAME:
 		return key_eq(key, t->sel);
 	case WAF_SEL_REGEX:
+		/* /__utm/-style selectors run against every key of big
+		 * collections: a literal factor check first (waf_rxlit.c) */
+		if (t->nsel_factors && !has_factor(t, key))
+			return false;
 		return pcre2_match(t->sel_re, (PCRE2_SPTR)key.p, key.len, 0, 0,
 				   waf_match_data(), NULL) >= 0;
 	case WAF_SEL_XPATH:
@@ -454,18 +496,34 @@ static bool sel_match(const struct waf_target *t, struct bw_str key)
 	return false;
 }
 
+/* sel_match on a collection entry, remembering regex results per entry
+ * (a CRS request tests /__utm/ against every key for ~100 rules). */
+static bool sel_match_kv(const struct waf_target *t, struct waf_kv *kv)
+{
+	if (t->sel_kind != WAF_SEL_REGEX || !t->sel_id)
+		return sel_match(t, kv->key);
+	uint16_t bit = (uint16_t)(1u << (t->sel_id - 1));
+	if (kv->sel_known & bit)
+		return (kv->sel_hit & bit) != 0;
+	bool m = sel_match(t, kv->key);
+	kv->sel_known |= bit;
+	if (m)
+		kv->sel_hit |= bit;
+	return m;
+}
+
 /* Is (var, key) removed by one of the rule's "!" targets? Name
  * exclusions compare collection and key; regex exclusions, as in
  * ModSecurity v3, test only the key, whatever its collection. */
 static bool excluded(const struct waf_rule *r, enum waf_var_id var,
-		     struct bw_str key)
+		     struct bw_str key, struct waf_kv *kv)
 {
 	for (size_t i = 0; i < r->ntargets; i++) {
 		const struct waf_target *t = &r->targets[i];
 		if (!t->exclude)
 			continue;
 		if (t->sel_kind == WAF_SEL_REGEX) {
-			if (key.p && sel_match(t, key))
+			if (kv ? sel_match_kv(t, kv) : (key.p && sel_match(t, key)))
 				return true;
 		} else if (t->var == var) {
 			if (t->sel_kind == WAF_SEL_NONE || key_eq(key, t->sel))
@@ -479,7 +537,7 @@ static bool excluded(const struct waf_rule *r, enum waf_var_id var,
 static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 		       const struct waf_target *t, bool apply_excl)
 {
-	const struct waf_col *c = &tx->col[t->var];
+	struct waf_col *c = &tx->col[t->var];
 	if (t->count) {
 		size_t n = 0;
 		if (t->var == WAF_VAR_XML)
@@ -495,7 +553,7 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 		if (!d)
 			return -1;
 		struct bw_str s = bw_str_make(d, nl);
-		return waf_vals_push(tx, (struct waf_val){ t->var, true, BW_STR(""), s });
+		return waf_vals_push(tx, (struct waf_val){ t->var, true, BW_STR(""), s, 0 });
 	}
 	if (t->var == WAF_VAR_XML)
 		return waf_xml_xpath(tx, t->sel_kind == WAF_SEL_NONE
@@ -506,31 +564,31 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 		struct bw_str v;
 		if (t->sel_kind == WAF_SEL_NAME && rule_get(tx, t->sel, &v))
 			return waf_vals_push(tx, (struct waf_val){ t->var, false,
-							   t->sel, v });
+							   t->sel, v, 0 });
 		return 0;
 	}
 	/* A named selector on an indexed collection is one lookup. */
 	if (t->sel_kind == WAF_SEL_NAME && c->idx_cap) {
-		const struct waf_kv *kv = idx_find_h(c, t->sel, t->sel_hash);
+		struct waf_kv *kv = idx_find_h(c, t->sel, t->sel_hash);
 		if (!kv || !kv->val.p)
 			return 0;
-		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key))
+		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key, kv))
 			return 0;
 		if (apply_excl && waf_target_removed(tx, r, t->var, kv->key))
 			return 0;
 		return waf_vals_push(tx, (struct waf_val){ t->var, false, kv->key,
-						   kv->val });
+						   kv->val, kv->vid });
 	}
 	for (uint32_t i = 0; i < c->n; i++) {
-		const struct waf_kv *kv = &c->v[i];
-		if (!kv->val.p || !sel_match(t, kv->key))
+		struct waf_kv *kv = &c->v[i];
+		if (!kv->val.p || !sel_match_kv(t, kv))
 			continue;
-		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key))
+		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key, kv))
 			continue;
 		if (apply_excl && waf_target_removed(tx, r, t->var, kv->key))
 			continue;
 		if (waf_vals_push(tx, (struct waf_val){ t->var, false, kv->key,
-						kv->val }) != 0)
+						kv->val, kv->vid }) != 0)
 			return -1;
 	}
 	return 0;
@@ -557,17 +615,22 @@ int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r)
 			if (t->count &&
 			    waf_vals_push(tx,      (struct waf_val){ t->var, true,
 							BW_STR(""),
-							BW_STR("0") }) != 0)
+							BW_STR("0"), 0 }) != 0)
 				return -1;
 			continue;
 		}
 		if (t->count)
 			v = BW_STR("1");
 		if (!t->count && r->has_excl &&
-		    excluded(r, t->var, bw_str_make(NULL, 0)))
+		    excluded(r, t->var, bw_str_make(NULL, 0), NULL))
 			continue;
+		/* stored scalars are cached by id; computed ones are not */
+		uint32_t vid = !t->count && tx->scal_set[t->var] &&
+					       tx->scal[t->var].p == v.p
+				       ? tx->scal_vid[t->var]
+				       : 0;
 		if (waf_vals_push(tx, (struct waf_val){ t->var, t->count, BW_STR(""),
-						v }) != 0)
+						v, vid }) != 0)
 			return -1;
 	}
 	return tx->oom ? -1 : 0;
