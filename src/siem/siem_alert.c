@@ -112,7 +112,8 @@ static const struct siem_suppress_conf *suppression_for(const struct siem_gen *g
 	const struct siem_suppress_conf *sc = g->conf.alerts.suppress.v;
 	for (size_t i = 0; i < g->conf.alerts.suppress.n; i++) {
 		if (strcmp(sc[i].rule, in->rule_key) != 0 &&
-		    strcmp(sc[i].rule, in->title) != 0)
+		    strcmp(sc[i].rule, in->title) != 0 &&
+		    (!in->name || strcmp(sc[i].rule, in->name) != 0))
 			continue;
 		if (sc[i].group && strcmp(sc[i].group, in->group ? in->group : "") != 0)
 			continue;

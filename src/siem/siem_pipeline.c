@@ -66,6 +66,7 @@ static void corr_alert_cb(const struct siem_alert *a, void *arg)
 	struct siem_alert_in ai = {
 		.rule_key = g->rule_keys[a->rule],
 		.title = in->title,
+		.name = in->name,
 		.kind = "correlation",
 		.level = in->level,
 		.group = group,
@@ -161,6 +162,7 @@ static int detection_alerts(struct siem_service *svc, struct siem_batch *b,
 		struct siem_alert_in ai = {
 			.rule_key = g->rule_keys[id],
 			.title = in->title,
+			.name = in->name,
 			.kind = "sigma",
 			.level = in->level,
 			.group = gbuf,

@@ -579,6 +579,7 @@ void siem_bus_steal(struct siem_service *svc, int64_t now_mono_ms);
 struct siem_alert_in {
 	const char *rule_key; /* id, name or title: dedup and suppression */
 	const char *title;
+	const char *name; /* the rule's name, or NULL */
 	const char *kind; /* sigma, correlation, intel, anomaly, travel */
 	enum siem_level level;
 	const char *group;  /* grouping value ("" none) */
