@@ -293,6 +293,128 @@ static void bus_events_are_stored_and_matched(void **state)
 	h_stop(&H, true);
 }
 
+static void bus_event(const char *cat, const char *tenant, int64_t ts, const char *user)
+{
+	struct bw_event ev;
+	bw_event_init(&ev, cat, "test-action", BW_OUTCOME_FAILURE);
+	BW_EVENT_SET(&ev, tenant, tenant);
+	BW_EVENT_SET(&ev, user, user);
+	ev.time_ns = ts;
+	siem_bus_subscriber(&ev, H.svc);
+}
+
+static int64_t count_user(const char *user)
+{
+	struct siem_query q = { 0 };
+	struct bw_err err;
+	char t[128];
+	snprintf(t, sizeof(t), "user.name:%s", user);
+	assert_int_equal(siem_query_parse(&q, t, strlen(t), &err), 0);
+	struct siem_scan_opts o = { .from_ns = 0, .to_ns = INT64_MAX / 2 };
+	struct siem_search_result res;
+	assert_int_equal(siem_search(H.svc, &q, &o, 0, 1000, &res, &err), 0);
+	int64_t n = (int64_t)res.n;
+	siem_search_result_free(&res);
+	return n;
+}
+
+static void retention_by_category_and_tenant(void **state)
+{
+	assert_int_equal(h_start_conf(&H,
+				      "  retention:\n    default: 90d\n    policies:\n"
+				      "      - category: authentication\n        keep: 365d\n"
+				      "      - tenant: shortlived\n        keep: 7d\n",
+				      false),
+			 0);
+	const int64_t day = 86400LL * 1000000000LL;
+	int64_t now = bw_clock_now_ns();
+	for (int i = 0; i < 3; i++) {
+		bus_event("authentication", "acme", now - 100 * day + i, "authold");
+		bus_event("web", "acme", now - 100 * day + i, "webold");
+		bus_event("web", "acme", now - 10 * day + i, "webrecent");
+		bus_event("web", "shortlived", now - 10 * day + i, "shortrecent");
+		bus_event("authentication", "acme", now - 400 * day + i, "authancient");
+	}
+	siem_service_flush(H.svc);
+	assert_int_equal(h_events(&H), 15);
+	struct bw_err err;
+	int64_t deleted = siem_retention_run(H.svc, &err);
+	/* web older than 90 days, shortlived older than 7 days, and
+	 * authentication older than 365 days go; the rest stays */
+	assert_int_equal(deleted, 9);
+	assert_int_equal(count_user("authold"), 3);
+	assert_int_equal(count_user("webrecent"), 3);
+	assert_int_equal(count_user("webold"), 0);
+	assert_int_equal(count_user("shortrecent"), 0);
+	assert_int_equal(count_user("authancient"), 0);
+	assert_int_equal(h_count(&H, "SELECT COALESCE(SUM(deleted), 0) FROM siem_retention_log",
+				 NULL, 0),
+			 9);
+	/* running again deletes nothing more */
+	assert_int_equal(siem_retention_run(H.svc, &err), 0);
+	/* a year later every partition of that time is dropped whole */
+	bw_clock_advance(400 * day);
+	assert_int_equal(siem_retention_run(H.svc, &err), 6);
+	assert_int_equal(h_count(&H, "SELECT COUNT(*) FROM siem_partition", NULL, 0), 0);
+	assert_true(h_count(&H, "SELECT COUNT(*) FROM siem_retention_log WHERE dropped = 1",
+			    NULL, 0) >= 1);
+	bw_clock_set(1718452860LL * 1000000000LL);
+	h_stop(&H, true);
+}
+
+static void alerts_deduplicate_and_suppress(void **state)
+{
+	assert_int_equal(h_start_conf(&H,
+				      "  alerts:\n    dedup: 5m\n    suppress:\n"
+				      "      - rule: Command run as root through sudo\n        for: 1h\n",
+				      false),
+			 0);
+	/* sudo to root by two users: suppression is per rule and group (the
+	 * group of a detection is source.ip, else user.name, else host) */
+	struct bw_err lerr;
+	struct loop *l = loop_new(64, &lerr); /* never run: batches flushed by hand */
+	struct siem_ictx *x = siem_ictx_for_loop(H.svc, l);
+	char line[256];
+	for (int i = 0; i < 4; i++) {
+		snprintf(line, sizeof(line),
+			 "<86>Jun 15 12:00:%02d db-01 sudo:    %s : TTY=pts/0 ; PWD=/ ;"
+			 " USER=root ; COMMAND=/bin/sh",
+			 i, i % 2 ? "bob" : "alice");
+		assert_non_null(siem_ingest_line(x, line, strlen(line), SIEM_SRC_TCP, "192.0.2.1",
+						 NULL, false));
+	}
+	/* the scanner rule: dedup folds repeats within 5 minutes */
+	for (int i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line),
+			 "192.0.2.50 - - [15/Jun/2024:12:00:%02d +0000] \"GET /x HTTP/1.1\" 404 1"
+			 " \"-\" \"sqlmap/1.7\"",
+			 i);
+		assert_non_null(siem_ingest_line(x, line, strlen(line), SIEM_SRC_TCP, "192.0.2.1",
+						 NULL, false));
+	}
+	siem_ictx_flush(x);
+	siem_service_flush(H.svc);
+	struct siem_stats st;
+	siem_service_stats(H.svc, &st);
+	int64_t sudo = h_count(&H, "SELECT COUNT(*) FROM siem_alert WHERE kind = 'sigma'"
+				   " AND rule_title = 'Command run as root through sudo'",
+			       NULL, 0);
+	int64_t scan = h_count(&H, "SELECT COUNT(*) FROM siem_alert WHERE rule_title LIKE"
+				   " 'Web vulnerability scanner%'",
+			       NULL, 0);
+	int64_t scan_count = h_count(&H, "SELECT MAX(count) FROM siem_alert WHERE rule_title"
+					 " LIKE 'Web vulnerability scanner%'",
+				     NULL, 0);
+	assert_int_equal(scan, 1);
+	assert_int_equal(scan_count, 3);
+	/* two users: one alert each; the other two were suppressed */
+	assert_int_equal(sudo, 2);
+	assert_int_equal(st.alerts_suppressed, 2);
+	assert_int_equal(st.alerts_deduped, 2);
+	h_stop(&H, true);
+	loop_free(l);
+}
+
 static void config_errors_are_positioned(void **state)
 {
 	struct bw_arena *a = bw_arena_new(4096, 1 << 20);
@@ -364,6 +486,8 @@ int main(void)
 		cmocka_unit_test(backpressure_pauses_and_loses_nothing),
 		cmocka_unit_test(bus_events_are_stored_and_matched),
 		cmocka_unit_test(reload_keeps_old_rules_on_error),
+		cmocka_unit_test(retention_by_category_and_tenant),
+		cmocka_unit_test(alerts_deduplicate_and_suppress),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
