@@ -123,6 +123,78 @@ int kms_status_http(unsigned status);
 int kms_reply_check(const struct kms_reply *r, size_t item,
 		    struct bw_err *err) BW_WUR;
 
+/* ------------------------------------------------------------ adapters */
+
+/*
+ * Adapters that move other modules' keys into the keystore
+ * (src/kms/kms_adapt.c, docs/internals/KEYSTORE.md "Adapters"). Every
+ * callback they install blocks on kms_call: pool threads, the CLI and the
+ * audit writer thread only, never an event loop. c is borrowed by each
+ * adapter and must outlive it. Keys the platform creates for itself are
+ * named with a leading '_' and are never exportable.
+ */
+struct pki_keystore;
+struct iam_sealer;
+struct audit_signer;
+
+/*
+ * src/pki's key backend over the keystore. generate() creates a
+ * non-exportable key of the requested type (EC P-256/P-384, Ed25519, RSA
+ * 2048/3072/4096) in the tenant's partition, named "_pki-ca-<32 hex>",
+ * and returns the key id "kms:<name>". open() fetches the newest
+ * version's public key (signer->pub) and returns a signer whose sign()
+ * asks the key process: ECDSA (DER) and RSA PKCS#1 v1.5 over a digest
+ * computed here, Ed25519 over the message itself (at most
+ * KEYSTORE_DATA_MAX bytes, else 413). The signer pins that version: if
+ * the key is rotated later, sign() fails with 409 "key_rotated" instead
+ * of producing a signature the CA certificate does not match.
+ * Tenants must be valid keystore names (400 "bad_name" otherwise).
+ * Returns a keystore freed with pki_keystore_free(), or NULL with err.
+ */
+struct pki_keystore *kms_pki_keystore_new(struct kms_client *c,
+					  struct bw_err *err) BW_WUR;
+
+/*
+ * src/iam's sealer over the keystore: seal() is kms_encrypt under
+ * (tenant, key_name) with the aad string as associated data and appends
+ * the "bwk1:" text to out; open() is kms_decrypt with the same key name
+ * and appends the plaintext (the caller wipes out). Tampered, foreign or
+ * malformed values, or a wrong aad: 400 "bad_tag". The AES-256-GCM key is
+ * created here when the keystore answers, otherwise on the first seal; a
+ * key of that name with another type or not enabled fails with 409.
+ * OUT: *out (its free() releases the context; iam_free calls it).
+ * Returns 0 or -1 with err (400 bad names, 409, 500).
+ */
+int kms_iam_sealer(struct kms_client *c, const char *tenant,
+		   const char *key_name, struct iam_sealer *out,
+		   struct bw_err *err) BW_WUR;
+
+/*
+ * src/audit's tree-head signer over the keystore: an Ed25519 key named
+ * key_name in the "platform" partition, created when absent; out->pubkey
+ * is its raw public key (newest version, pinned as above). sign() asks
+ * the key process and verifies the signature before returning it.
+ * Needs the keystore unsealed (503 otherwise: see kms_wait_ready).
+ * OUT: *out, released with kms_audit_signer_fini after the audit log
+ * that borrows it is closed. Returns 0 or -1 with err.
+ */
+int kms_audit_signer(struct kms_client *c, const char *key_name,
+		     struct audit_signer *out, struct bw_err *err) BW_WUR;
+/* Frees what kms_audit_signer allocated and zeroes s; accepts NULL and a
+ * zeroed signer. */
+void kms_audit_signer_fini(struct audit_signer *s);
+
+/*
+ * Start-up probe: asks the key process for its status until it answers
+ * initialised and unsealed (auto-unseal does this by itself within
+ * moments of starting), or timeout_ms passes (0: ask once). Blocking; for
+ * the worker's start-up and tools. Returns 0 when key operations will
+ * work, or -1 with err: 503 "sealed", "not_initialized" or "unavailable",
+ * 504 "timeout" (the last probe's verdict).
+ */
+int kms_wait_ready(struct kms_client *c, int timeout_ms,
+		   struct bw_err *err) BW_WUR;
+
 /* ---------------------------------------------------------------- REST */
 
 /*

@@ -2,12 +2,15 @@
 # `bulwark kms` / `bulwark operator` CLI (docs/internals/KEYSTORE.md).
 bw_module(kms
   SOURCES src/kms/kms_client.c src/kms/kms_ops.c src/kms/kms_api.c
-          src/kms/kms_cli.c
-  DEPS core keystore loop api json audit PkgConfig::CURL Threads::Threads)
+          src/kms/kms_cli.c src/kms/kms_adapt.c
+  DEPS core keystore loop api json audit pki iam PkgConfig::OPENSSL
+       PkgConfig::CURL Threads::Threads)
 bw_unit_test(test_kms_client kms src/kms/tests/test_kms_client.c)
 set_tests_properties(test_kms_client PROPERTIES TIMEOUT 120)
 bw_unit_test(test_kms_api kms src/kms/tests/test_kms_api.c)
 set_tests_properties(test_kms_api PROPERTIES TIMEOUT 120)
+bw_unit_test(test_kms_adapt kms src/kms/tests/test_kms_adapt.c)
+set_tests_properties(test_kms_adapt PROPERTIES TIMEOUT 300)
 # Benchmark (bench/kms/run.sh), not a test.
 if(NOT BW_FUZZ)
   add_executable(kms_bench ${CMAKE_SOURCE_DIR}/bench/kms/kms_bench.c)
