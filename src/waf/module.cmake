@@ -16,7 +16,7 @@ bw_module(waf
           src/waf/waf_op.c src/waf/waf_act.c src/waf/waf_tx.c
           src/waf/waf_body_json.c src/waf/waf_body_xml.c
           src/waf/waf_body_multipart.c src/waf/waf_sqli.c src/waf/waf_xss.c
-          src/waf/waf_audit.c src/waf/waf_rxlit.c
+          src/waf/waf_audit.c src/waf/waf_rxlit.c src/waf/waf_persist.c
   DEPS core json PkgConfig::PCRE2 PkgConfig::HS PkgConfig::LIBXML2)
 bw_unit_test(test_waf_rule waf src/waf/tests/test_waf_rule.c)
 bw_unit_test(test_waf_conf waf src/waf/tests/test_waf_conf.c)

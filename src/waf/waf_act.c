@@ -27,9 +27,16 @@ static int grow(struct waf_tx *tx, void **arr, size_t *cap, size_t n,
 	return 0;
 }
 
+static bool persistent(enum waf_var_id c)
+{
+	return c == WAF_VAR_IP || c == WAF_VAR_SESSION || c == WAF_VAR_USER ||
+	       c == WAF_VAR_GLOBAL || c == WAF_VAR_RESOURCE;
+}
+
 static int do_setvar(struct waf_tx *tx, const struct waf_exec *x)
 {
 	struct bw_str key, val;
+	char tmp[24];
 	if (waf_macro_expand(tx, x->key, &key) != 0)
 		return -1;
 	if (key.len == 0)
@@ -37,13 +44,16 @@ static int do_setvar(struct waf_tx *tx, const struct waf_exec *x)
 	switch (x->op) {
 	case WAF_SETVAR_DELETE:
 		waf_col_del(tx, x->col, key);
+		if (persistent(x->col))
+			waf_persist_set(tx, x->col, key, NULL, 0);
 		return 0;
 	case WAF_SETVAR_SET_ONE:
-		return waf_col_set(tx, x->col, key, BW_STR("1"));
+		val = BW_STR("1");
+		break;
 	case WAF_SETVAR_SET:
 		if (waf_macro_expand(tx, x->value, &val) != 0)
 			return -1;
-		return waf_col_set(tx, x->col, key, val);
+		break;
 	case WAF_SETVAR_ADD:
 	case WAF_SETVAR_SUB: {
 		if (waf_macro_expand(tx, x->value, &val) != 0)
@@ -53,11 +63,16 @@ static int do_setvar(struct waf_tx *tx, const struct waf_exec *x)
 		if (x->op == WAF_SETVAR_ADD ? __builtin_add_overflow(a, b, &r)
 					    : __builtin_sub_overflow(a, b, &r))
 			r = a; /* saturate by not changing */
-		char tmp[24];
-		size_t n = waf_i64_str(r, tmp);
-		return waf_col_set(tx, x->col, key, bw_str_make(tmp, n));
+		val = bw_str_make(tmp, waf_i64_str(r, tmp));
+		break;
 	}
+	default:
+		return 0;
 	}
+	if (waf_col_set(tx, x->col, key, val) != 0)
+		return -1;
+	if (persistent(x->col))
+		waf_persist_set(tx, x->col, key, &val, 0);
 	return 0;
 }
 
@@ -145,16 +160,29 @@ static int do_ctl(struct waf_tx *tx, const struct waf_ctl *c)
 	return 0;
 }
 
-/* The in-memory collections of initcol/setuid/setsid/setrsc: the key is
- * recorded (for the audit log and write-back) and the collection starts
- * empty in each transaction; see WAF-ENGINE.md on persistence. */
+/* initcol/setuid/setsid/setrsc: remember the collection's key and load
+ * its stored record (waf_persist.c); later setvars write through. */
 static int init_col(struct waf_tx *tx, enum waf_var_id col,
 		    const struct waf_macro *m)
 {
 	struct bw_str k;
 	if (waf_macro_expand(tx, m, &k) != 0)
 		return -1;
+	if (!persistent(col))
+		return 0;
 	tx->initcol_key[col] = k;
+	return waf_persist_load(tx, col, k);
+}
+
+static int expire_var(struct waf_tx *tx, const struct waf_exec *x)
+{
+	struct bw_str key, secs;
+	if (waf_macro_expand(tx, x->key, &key) != 0 ||
+	    waf_macro_expand(tx, x->value, &secs) != 0)
+		return -1;
+	int64_t s = waf_atoi(secs);
+	if (persistent(x->col) && key.len && s > 0)
+		waf_persist_set(tx, x->col, key, NULL, s);
 	return 0;
 }
 
@@ -202,14 +230,15 @@ int waf_act_after_match(struct waf_tx *tx, const struct waf_rule *link)
 			break;
 		}
 		case WAF_EXEC_EXPIREVAR:
+			rc = expire_var(tx, x);
+			break;
 		case WAF_EXEC_SANITISE_ARG:
 		case WAF_EXEC_SANITISE_MATCHED:
 		case WAF_EXEC_SANITISE_MATCHED_BYTES:
 		case WAF_EXEC_SANITISE_REQUEST_HEADER:
 		case WAF_EXEC_SANITISE_RESPONSE_HEADER:
-			/* expirevar only matters for persistent storage; the
-			 * audit writer never logs bodies, so sanitise* has
-			 * nothing left to mask (see WAF-ENGINE.md) */
+			/* the audit writer never logs bodies unless asked,
+			 * so sanitise* has nothing to mask (WAF-ENGINE.md) */
 			break;
 		}
 		if (rc != 0)

@@ -792,6 +792,18 @@ bool waf_rule_removed(struct waf_tx *tx, const struct waf_rule *r);
 bool waf_target_removed(struct waf_tx *tx, const struct waf_rule *r,
 			enum waf_var_id col, struct bw_str key);
 
+/* ---- persistent collections (waf_persist.c) */
+/* Copy the stored record (col, key) into the transaction's collection. */
+int waf_persist_load(struct waf_tx *tx, enum waf_var_id col,
+		     struct bw_str key) BW_WUR;
+/* Write one variable through to the record of col's initcol key: value
+ * NULL and expire_in 0 deletes; expire_in > 0 sets its expiry. */
+void waf_persist_set(struct waf_tx *tx, enum waf_var_id col,
+		     struct bw_str name, const struct bw_str *value,
+		     int64_t expire_in);
+/* Drop every record (tests). */
+void waf_persist_reset(void);
+
 /* ---- body processors */
 int waf_body_urlencoded(struct waf_tx *tx, const char *p, size_t n,
 			const char *origin) BW_WUR;

@@ -88,4 +88,13 @@
 /* Matches recorded per transaction (explain output and audit log). */
 #define WAF_MATCHES_MAX 4096
 
+/* Persistent (IP/SESSION/...) collection records kept in memory per
+ * process: 100k clients at ~1 KiB each is ~100 MiB at worst; past it new
+ * keys start empty instead of growing memory. Variables per record and
+ * bytes per value bound one record (the CRS stores a handful of small
+ * counters per IP). */
+#define WAF_PERSIST_RECORDS_MAX 100000
+#define WAF_PERSIST_VARS_MAX 256
+#define WAF_PERSIST_VALUE_MAX 4096
+
 #endif

@@ -553,6 +553,49 @@ static void test_phase_order(void **s)
 	waf_ruleset_free(rs);
 }
 
+static void test_persistent_collections(void **s)
+{
+	(void)s;
+	waf_persist_reset();
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecCollectionTimeout 600\n"
+		"SecAction \"id:1,phase:1,pass,nolog,initcol:ip=%{REMOTE_ADDR}\"\n"
+		"SecAction \"id:2,phase:1,pass,nolog,setvar:ip.hits=+1\"\n"
+		"SecRule ARGS:temp \"@streq 1\" \"id:3,phase:1,pass,nolog,"
+		"setvar:ip.temp=yes,expirevar:ip.temp=10\"\n"
+		"SecRule ARGS:forget \"@streq 1\" \"id:4,phase:1,pass,nolog,"
+		"setvar:!ip.hits\"\n");
+	bw_clock_set((int64_t)1700000000 * 1000000000);
+	struct treq r = { .uri = "/?temp=1" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_string_equal(txvar(tx, "IP", "hits"), "1");
+	waf_tx_free(tx);
+	r.uri = "/";
+	tx = run_req(rs, &r, NULL);
+	assert_string_equal(txvar(tx, "IP", "hits"), "2"); /* same client */
+	assert_string_equal(txvar(tx, "IP", "temp"), "yes");
+	waf_tx_free(tx);
+	bw_clock_advance((int64_t)11 * 1000000000); /* temp expired */
+	tx = run_req(rs, &r, NULL);
+	assert_string_equal(txvar(tx, "IP", "hits"), "3");
+	assert_null(waf_tx_var(tx, "IP", "temp"));
+	waf_tx_free(tx);
+	r.uri = "/?forget=1"; /* deleted, then the next request starts at 1 */
+	tx = run_req(rs, &r, NULL);
+	waf_tx_free(tx);
+	r.uri = "/";
+	tx = run_req(rs, &r, NULL);
+	assert_string_equal(txvar(tx, "IP", "hits"), "1");
+	waf_tx_free(tx);
+	bw_clock_advance((int64_t)601 * 1000000000); /* record timed out */
+	tx = run_req(rs, &r, NULL);
+	assert_string_equal(txvar(tx, "IP", "hits"), "1");
+	waf_tx_free(tx);
+	bw_clock_set(0);
+	waf_persist_reset();
+	waf_ruleset_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_audit_json),
 		cmocka_unit_test(test_out_of_memory_fails_closed),
 		cmocka_unit_test(test_phase_order),
+		cmocka_unit_test(test_persistent_collections),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
