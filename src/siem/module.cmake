@@ -32,6 +32,8 @@ set_tests_properties(test_siem_service PROPERTIES TIMEOUT 120)
 bw_unit_test(test_siem_api siem_svc src/siem/tests/test_siem_api.c)
 target_link_libraries(test_siem_api PRIVATE PkgConfig::CURL)
 set_tests_properties(test_siem_api PROPERTIES TIMEOUT 120)
+bw_fuzz_target(fuzz_query siem_svc src/siem/fuzz/fuzz_query.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_query)
 bw_unit_test(test_siem_crash siem_svc src/siem/tests/test_siem_crash.c)
 set_tests_properties(test_siem_crash PROPERTIES TIMEOUT 300)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)

@@ -94,11 +94,6 @@ static inline bool tok_char(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
 }
-static inline bool tok_join(unsigned char c)
-{
-	return c == '.' || c == ':' || c == '@' || c == '-' || c == '/';
-}
-
 void siem_tokens(const char *p, size_t n,
 		 void (*fn)(void *arg, const char *t, size_t tn), void *arg)
 {
@@ -106,25 +101,12 @@ void siem_tokens(const char *p, size_t n,
 	while (i < n) {
 		while (i < n && !tok_char((unsigned char)p[i]))
 			i++;
-		if (i >= n)
-			break;
-		/* compound run: tokens joined by . : @ - / */
-		size_t s = i, parts = 0;
-		for (;;) {
-			size_t ps = i;
-			while (i < n && tok_char((unsigned char)p[i]))
-				i++;
-			if (i - ps <= 64)
-				fn(arg, p + ps, i - ps);
-			parts++;
-			if (i + 1 < n && tok_join((unsigned char)p[i]) &&
-			    tok_char((unsigned char)p[i + 1])) {
-				i++;
-				continue;
-			}
-			break;
-		}
-		if (parts > 1 && i - s <= 128)
+		size_t s = i;
+		while (i < n && tok_char((unsigned char)p[i]))
+			i++;
+		/* longer runs (hashes, base64) are not indexed: a query for
+		 * one skips no block, and verification still finds it */
+		if (i > s && i - s <= SIEM_TOKEN_MAX)
 			fn(arg, p + s, i - s);
 	}
 }

@@ -384,8 +384,10 @@ void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n);
 void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n);
 bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n);
 /* Calls fn for every token of text: maximal runs of [A-Za-z0-9_] and
- * bytes >= 0x80 (lowercased by the callee), plus compound runs that also
- * take . : @ - / (IPs, hosts, addresses) when they differ. */
+ * bytes >= 0x80 of at most SIEM_TOKEN_MAX bytes (the callee lowercases).
+ * Only simple runs: a query word like "example.com" must find
+ * "www.example.com", so blocks are pruned by the word's parts. */
+#define SIEM_TOKEN_MAX 64u
 void siem_tokens(const char *p, size_t n,
 		 void (*fn)(void *arg, const char *t, size_t tn), void *arg);
 
