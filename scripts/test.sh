@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-2}
 FUZZ_SECONDS=${FUZZ_SECONDS:-4}
+FUZZ_RUNS=${FUZZ_RUNS:-20000}
 PASSED=0
 FAILED=0
 FAILED_NAMES=()
@@ -94,8 +95,11 @@ fuzz_smoke() {
     [ -n "$name" ] || continue
     local work; work=$(mktemp -d)
     cp -r "$corpus"/. "$work"/ 2>/dev/null
-    if (cd build-fuzz && timeout $((FUZZ_SECONDS + 60)) "./$name" -max_total_time="$FUZZ_SECONDS" \
-          -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 "$work" >"$name.log" 2>&1); then
+    # A fixed seed and a bounded number of runs make this stage repeatable
+    # (the same inputs every time); `make fuzz` is the exploratory run.
+    if (cd build-fuzz && timeout $((FUZZ_SECONDS + 60)) "./$name" -seed=1 -runs="$FUZZ_RUNS" \
+          -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+          -print_final_stats=0 "$work" >"$name.log" 2>&1); then
       p=$((p + 1)); echo "fuzz $name: ok"
     else
       f=$((f + 1)); echo "fuzz $name: FAILED"; tail -30 "build-fuzz/$name.log"
@@ -106,7 +110,7 @@ fuzz_smoke() {
   count "$p" "$f" fuzz
   [ "$f" -eq 0 ]
 }
-stage "fuzz smoke (${FUZZ_SECONDS}s per target)" fuzz_smoke
+stage "fuzz smoke (${FUZZ_RUNS} runs or ${FUZZ_SECONDS}s per target, fixed seed)" fuzz_smoke
 
 checks() {
   if scripts/check-src.sh; then count 1 0 check-src; else count 0 1 check-src; return 1; fi
