@@ -26,7 +26,9 @@ bw_module(siem_svc
           src/siem/siem_pipeline.c src/siem/siem_store.c src/siem/siem_alert.c
           src/siem/siem_http.c src/siem/siem_ext.c src/siem/siem_search.c
           src/siem/siem_api.c src/siem/siem_case.c src/siem/siem_report.c
-  DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL)
+          src/siem/siem_fmt.c src/siem/siem_fwd.c
+  DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL
+       PkgConfig::CURL)
 bw_unit_test(test_siem_service siem_svc src/siem/tests/test_siem_service.c)
 set_tests_properties(test_siem_service PROPERTIES TIMEOUT 120)
 bw_unit_test(test_siem_api siem_svc src/siem/tests/test_siem_api.c)
@@ -34,6 +36,8 @@ target_link_libraries(test_siem_api PRIVATE PkgConfig::CURL)
 set_tests_properties(test_siem_api PROPERTIES TIMEOUT 120)
 bw_fuzz_target(fuzz_query siem_svc src/siem/fuzz/fuzz_query.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_query)
+bw_unit_test(test_siem_fwd siem_svc src/siem/tests/test_siem_fwd.c)
+set_tests_properties(test_siem_fwd PROPERTIES TIMEOUT 120)
 bw_unit_test(test_siem_crash siem_svc src/siem/tests/test_siem_crash.c)
 set_tests_properties(test_siem_crash PROPERTIES TIMEOUT 300)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)

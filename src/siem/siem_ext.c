@@ -10,19 +10,22 @@
 
 int siem_ext_init(struct siem_service *svc, struct bw_err *err)
 {
-	return 0;
+	return siem_fwd_init(svc, err);
 }
 
 void siem_svc_apply_gen(struct siem_service *svc, struct siem_gen *g)
 {
+	siem_fwd_apply_gen(svc, g);
 }
 
 void siem_ext_tick(struct siem_service *svc, struct siem_gen *g)
 {
+	siem_fwd_tick(svc);
 }
 
 void siem_ext_fini(struct siem_service *svc)
 {
+	siem_fwd_fini(svc);
 }
 
 void siem_ext_enrich(struct siem_service *svc, struct siem_batch *b,
@@ -31,9 +34,5 @@ void siem_ext_enrich(struct siem_service *svc, struct siem_batch *b,
 }
 
 void siem_ext_event(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r)
-{
-}
-
-void siem_ext_stored(struct siem_service *svc, struct siem_batch *b)
 {
 }

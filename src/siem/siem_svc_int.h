@@ -638,6 +638,23 @@ void siem_api_case_note(struct sjob *j);
 void siem_api_case_link(struct sjob *j);
 void siem_api_report(struct sjob *j);
 
+/* Output formats (siem_fmt.c): append to o; -1 (o unchanged) when o's
+ * ceiling is reached. severity 0..10. */
+int siem_format_cef(const struct siem_event *ev, const char *sig, const char *name,
+		    int severity, struct bw_buf *o) BW_WUR;
+int siem_format_leef(const struct siem_event *ev, const char *event_id, int severity,
+		     struct bw_buf *o) BW_WUR;
+/* "<PRI>1 TIMESTAMP HOST bulwark - - - MSG" (RFC 5424). */
+int siem_format_syslog(int64_t ts_ns, const char *host, int pri, const char *msg,
+		       size_t n, struct bw_buf *o) BW_WUR;
+
+/* Forwarding and notifications (siem_fwd.c). */
+int siem_fwd_init(struct siem_service *svc, struct bw_err *err) BW_WUR;
+void siem_fwd_apply_gen(struct siem_service *svc, struct siem_gen *g);
+void siem_fwd_tick(struct siem_service *svc);
+void siem_fwd_fini(struct siem_service *svc);
+uint64_t siem_fwd_backlog(struct siem_service *svc, size_t i);
+
 /* ----------------------------------------------------------- helpers */
 
 /* Day number (UTC) of ns since the epoch. */
