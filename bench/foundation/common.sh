@@ -9,6 +9,7 @@
 # by name; the system nginx (/etc/nginx) is never read or signalled.
 # Needs: WORK (scratch dir), BW (bulwark binary), SUT_CPU, AUX_CPU.
 
+FOUNDATION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 STARTED_BW=""     # names of bulwark instances we started
 STARTED_NGX=""    # names of nginx instances we started
 declare -A BW_PID BW_PORT NGX_PORT
@@ -154,21 +155,18 @@ bw_stop() {
 bw_crashes() { local c; c=$(grep -c 'worker died' "$WORK/bw-$1/serve.log" 2>/dev/null) || true; echo "${c:-0}"; }
 
 # ------------------------------------------------------------------ nginx
-# nginx_prepare NAME BODYFILE [CERTNAME]: one worker, access_log off,
-# `return 200` with the same body bytes and content type as bulwark's demo
-# page, keep-alive 300 s without a request cap (wrk would otherwise
-# reconnect every 1000 requests), TLS 1.3 only, no session tickets and no
-# session cache.
+# nginx_prepare NAME BODYFILE [CERTNAME]: one worker, access_log off, the
+# same answer as bulwark's demo page (nginx_location.py: same body bytes,
+# Content-Type and extra headers), keep-alive 300 s without a request cap
+# (wrk would otherwise reconnect every 1000 requests), TLS 1.3 only, no
+# session tickets and no session cache.
 nginx_prepare() {
-  local n="$1" body="$2" cert="${3:-}" d="$WORK/ngx-$1" pp pt b
-  rm -rf "$d"; mkdir -p "$d/logs" "$d/tmp"
+  local n="$1" body="$2" cert="${3:-}" d="$WORK/ngx-$1" pp pt
+  rm -rf "$d"; mkdir -p "$d/logs" "$d/tmp" "$d/html"
   pp=$(pick_port); pt=$(pick_port)
   while [ "$pt" = "$pp" ]; do pt=$(pick_port); done
   NGX_PORT[$n.plain]=$pp; NGX_PORT[$n.tls]=$pt
-  if grep -q "[\$'\\\\]" "$body"; then
-    log "demo page body has \$, ' or \\; cannot inline it into nginx's return"; return 1
-  fi
-  b="$(cat "$body"; echo x)"; b="${b%x}"  # keep the trailing newline
+  python3 "$FOUNDATION_DIR/nginx_location.py" "$body" "$d/html" >"$d/location.conf" || return 1
   local tls_server=""
   if [ -n "$cert" ]; then
     tls_server="
@@ -180,7 +178,7 @@ nginx_prepare() {
         ssl_session_tickets off;
         ssl_session_cache off;
         ssl_conf_command NumTickets 0;  # 1.22 still sends a useless stateful ticket without it
-        location / { add_header X-Content-Type-Options nosniff; return 200 '$b'; }
+        include $d/location.conf;
     }"
   fi
   cat >"$d/nginx.conf" <<EOF
@@ -193,9 +191,9 @@ events { worker_connections 16384; }
 http {
     access_log off;
     server_tokens off;
-    default_type "text/html; charset=utf-8";
     keepalive_timeout 300s;
     keepalive_requests 100000000;
+    open_file_cache max=16;  # used only when the body had to be a file
     client_body_temp_path $d/tmp/body;
     proxy_temp_path $d/tmp/proxy;
     fastcgi_temp_path $d/tmp/fastcgi;
@@ -203,7 +201,7 @@ http {
     scgi_temp_path $d/tmp/scgi;
     server {
         listen 127.0.0.1:$pp;
-        location / { add_header X-Content-Type-Options nosniff; return 200 '$b'; }
+        include $d/location.conf;
     }$tls_server
 }
 EOF

@@ -91,9 +91,10 @@ emit "- servers pinned to CPU $SUT_CPU, load generators to CPU $AUX_CPU; rounds:
 emit "- load on the machine at start (1-min loadavg): $(cut -d' ' -f1 /proc/loadavg)"
 emit ""
 
-# Body bytes of bulwark's demo page, so nginx returns exactly the same.
-fetch_body() {  # $1 = bulwark instance
-  curl -sf -H 'Connection: close' "http://127.0.0.1:${BW_PORT[$1.plain]}/" >"$WORK/body.html"
+# Body bytes and head of bulwark's demo page, so nginx answers the same.
+fetch_body() {  # $1 = bulwark instance; the head goes to body.html.head
+  curl -sf -H 'Connection: close' -D "$WORK/body.html.head" \
+    "http://127.0.0.1:${BW_PORT[$1.plain]}/" >"$WORK/body.html"
   [ -s "$WORK/body.html" ] || { log "could not fetch bulwark's demo page"; return 1; }
 }
 
