@@ -170,6 +170,17 @@ int kms_iam_sealer(struct kms_client *c, const char *tenant,
 		   struct bw_err *err) BW_WUR;
 
 /*
+ * Lets a kms sealer open values sealed before the migration (anything
+ * that is not "bwk1:" text goes to legacy->open, e.g. iam_sealer_local's
+ * format); new values are always sealed by the keystore. Takes ownership
+ * of *legacy (zeroed here; its free runs with s's). Start-up only, before
+ * s is shared. Returns 0, or -1 with err (400 s is not a kms sealer, 409
+ * a legacy sealer is already attached).
+ */
+int kms_iam_sealer_legacy(struct iam_sealer *s, struct iam_sealer *legacy,
+			  struct bw_err *err) BW_WUR;
+
+/*
  * src/audit's tree-head signer over the keystore: an Ed25519 key named
  * key_name in the "platform" partition, created when absent; out->pubkey
  * is its raw public key (newest version, pinned as above). sign() asks
@@ -180,9 +191,27 @@ int kms_iam_sealer(struct kms_client *c, const char *tenant,
  */
 int kms_audit_signer(struct kms_client *c, const char *key_name,
 		     struct audit_signer *out, struct bw_err *err) BW_WUR;
-/* Frees what kms_audit_signer allocated and zeroes s; accepts NULL and a
- * zeroed signer. */
+/* Frees what kms_audit_signer allocated and zeroes s; accepts NULL, a
+ * zeroed signer and leaves other signers (audit_signer_file_*) alone. */
 void kms_audit_signer_fini(struct audit_signer *s);
+
+/*
+ * One-time migration of an installation whose audit log was signed with
+ * a key file (audit_signer_file_init's DATA_DIR/audit-signing.key): the
+ * Ed25519 key in path (PEM, mode 0600) is imported, wrapped
+ * (RSA-OAEP-SHA-256 + AES key wrap with padding to the platform
+ * partition's import key), as the non-exportable key platform/key_name;
+ * once the keystore returns the same public key, the file is overwritten
+ * with zeros, synced and removed. The existing log then verifies under
+ * kms_audit_signer(c, key_name)'s pinned key. Idempotent: a key already in
+ * the keystore with the same public half just removes the file. Call
+ * before kms_audit_signer. Returns 1 migrated (file removed), 0 nothing
+ * to do (no file), or -1 with err: 403 "key_mode" (file readable by
+ * others), 400 "key_type", 409 "key_conflict" (the keystore holds a
+ * different key under that name; the file is kept), 503 sealed, 500.
+ */
+int kms_audit_key_import_file(struct kms_client *c, const char *key_name,
+			      const char *path, struct bw_err *err) BW_WUR;
 
 /*
  * Start-up probe: asks the key process for its status until it answers

@@ -36,16 +36,24 @@
 #include "iam/iam.h"
 #include "pki/pki.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define M "kms"
 #define KMS_PKI_KEY_PREFIX "kms:"
 #define KMS_PKI_NAME_PREFIX "_pki-ca-"
+/* A PEM Ed25519 private key is ~120 bytes; anything past 16 KiB in the
+ * legacy audit key file is not one. */
+#define KMS_LEGACY_KEY_FILE_MAX (16u * 1024u)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -421,6 +429,10 @@ struct kms_sealer {
 	char tenant[KEYSTORE_NAME_MAX + 1];
 	char key[KEYSTORE_NAME_MAX + 1];
 	atomic_bool ready; /* the key is known to exist */
+	/* Opens values sealed before the kms (iam_sealer_local's binary
+	 * format); owned; NULL when none. Never used to seal. */
+	struct iam_sealer legacy;
+	bool has_legacy;
 };
 
 static int sealer_ready(struct kms_sealer *s, struct bw_err *err)
@@ -456,6 +468,11 @@ static int sealer_open(void *ctx, const uint8_t *ct, size_t n, const char *aad,
 		       struct bw_buf *out, struct bw_err *err)
 {
 	struct kms_sealer *s = ctx;
+	/* A value from before the migration: not "bwk1:" text. */
+	if (s->has_legacy &&
+	    (n < sizeof(KEYSTORE_CTEXT_PREFIX) - 1 ||
+	     memcmp(ct, KEYSTORE_CTEXT_PREFIX, sizeof(KEYSTORE_CTEXT_PREFIX) - 1) != 0))
+		return s->legacy.open(s->legacy.ctx, ct, n, aad, out, err);
 	size_t alen = aad ? strlen(aad) : 0;
 	uint8_t *pt = NULL;
 	size_t ptlen = 0;
@@ -521,7 +538,10 @@ out:
 
 static void sealer_free(void *ctx)
 {
-	free(ctx);
+	struct kms_sealer *s = ctx;
+	if (s && s->has_legacy && s->legacy.free)
+		s->legacy.free(s->legacy.ctx);
+	free(s);
 }
 
 int kms_iam_sealer(struct kms_client *c, const char *tenant,
@@ -555,6 +575,22 @@ int kms_iam_sealer(struct kms_client *c, const char *tenant,
 	out->open = sealer_open;
 	out->ctx = s;
 	out->free = sealer_free;
+	return 0;
+}
+
+int kms_iam_sealer_legacy(struct iam_sealer *s, struct iam_sealer *legacy,
+			  struct bw_err *err)
+{
+	if (!s || s->seal != sealer_seal || !s->ctx || !legacy || !legacy->open)
+		return bw_err_set(err, 400, M, "bad_sealer",
+				  "legacy sealers attach to a kms sealer");
+	struct kms_sealer *ks = s->ctx;
+	if (ks->has_legacy)
+		return bw_err_set(err, 409, M, "legacy_set",
+				  "the sealer already has a legacy sealer");
+	ks->legacy = *legacy;
+	ks->has_legacy = true;
+	memset(legacy, 0, sizeof(*legacy));
 	return 0;
 }
 
@@ -630,7 +666,8 @@ fail:
 
 void kms_audit_signer_fini(struct audit_signer *s)
 {
-	if (!s)
+	/* Only ours: a file signer's context is not a struct kms_audit. */
+	if (!s || s->sign != audit_sign)
 		return;
 	struct kms_audit *a = s->ctx;
 	if (a) {
@@ -638,6 +675,249 @@ void kms_audit_signer_fini(struct audit_signer *s)
 		free(a);
 	}
 	memset(s, 0, sizeof(*s));
+}
+
+/* ------------------------------------------------- audit key migration */
+
+/* The tenant's import wrapping key (RSA, PEM) from IMPORT_PARAMS. */
+static EVP_PKEY *import_key_fetch(struct kms_client *c, const char *tenant,
+				  struct bw_err *err)
+{
+	struct keystore_enc e;
+	struct kms_reply *r = NULL;
+	EVP_PKEY *pk = NULL;
+	keystore_enc_init(&e, KEYSTORE_REQUEST, KEYSTORE_OP_IMPORT_PARAMS, 0, 0);
+	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, tenant);
+	if (kms_call(c, &e, 0, &r, err) < 0 || kms_reply_check(r, 0, err) < 0)
+		goto out;
+	const struct keystore_field *f = keystore_msg_get(r->msg, 0, KEYSTORE_TAG_PUBKEY);
+	if (!f || f->len == 0 || f->len > KEYSTORE_PUBKEY_MAX) {
+		bw_err_set(err, 500, M, "reply", "import parameters without a key");
+		goto out;
+	}
+	BIO *bio = BIO_new_mem_buf(f->p, (int)f->len);
+	pk = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (!pk || !EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_get_bits(pk) < 2048) {
+		EVP_PKEY_free(pk);
+		pk = NULL;
+		bw_err_openssl(err, M, "import wrapping key");
+	}
+out:
+	kms_reply_free(r);
+	keystore_enc_fini(&e);
+	return pk;
+}
+
+/*
+ * CKM_RSA_AES_KEY_WRAP as the keystore's import expects it: a fresh
+ * AES-256 key under RSA-OAEP (SHA-256, MGF1-SHA-256), then the RFC 5649
+ * wrap of (in, n) under that key. Appends to out (wiped by the caller).
+ */
+static int rsa_aes_wrap(EVP_PKEY *pub, const uint8_t *in, size_t n,
+			struct bw_buf *out, struct bw_err *err)
+{
+	uint8_t eph[32];
+	size_t mod = (size_t)EVP_PKEY_get_size(pub), l1 = mod;
+	size_t cap = mod + n + 16;
+	uint8_t *blob = malloc(cap);
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+	EVP_CIPHER_CTX *cctx = EVP_CIPHER_CTX_new();
+	int rc = -1, w1 = 0, w2 = 0;
+	bw_random(eph, sizeof(eph));
+	if (!blob || !pctx || !cctx || n == 0 || n > KEYSTORE_WRAPPED_MAX) {
+		bw_err_set(err, 500, M, "wrap", "cannot wrap the key");
+		goto out;
+	}
+	if (EVP_PKEY_encrypt_init(pctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1 ||
+	    EVP_PKEY_encrypt(pctx, blob, &l1, eph, sizeof(eph)) != 1) {
+		bw_err_openssl(err, M, "RSA-OAEP");
+		goto out;
+	}
+	EVP_CIPHER_CTX_set_flags(cctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+	if (EVP_EncryptInit_ex(cctx, EVP_aes_256_wrap_pad(), NULL, eph, NULL) != 1 ||
+	    EVP_EncryptUpdate(cctx, blob + l1, &w1, in, (int)n) != 1 ||
+	    EVP_EncryptFinal_ex(cctx, blob + l1 + w1, &w2) != 1) {
+		bw_err_openssl(err, M, "AES key wrap");
+		goto out;
+	}
+	if (bw_buf_append(out, blob, l1 + (size_t)w1 + (size_t)w2) < 0) {
+		bw_err_set(err, 413, M, "too_large", "wrapped key too large");
+		goto out;
+	}
+	rc = 0;
+out:
+	bw_wipe(eph, sizeof(eph));
+	if (blob) {
+		bw_wipe(blob, cap);
+		free(blob);
+	}
+	EVP_CIPHER_CTX_free(cctx);
+	EVP_PKEY_CTX_free(pctx);
+	return rc;
+}
+
+/* Overwrites the file with zeros, syncs and removes it. */
+static int scrub_file(const char *path, size_t len, struct bw_err *err)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return bw_err_set(err, 500, M, "scrub", "%s: %s", path, strerror(errno));
+	static const uint8_t zero[4096];
+	for (size_t off = 0; off < len;) {
+		size_t k = len - off < sizeof(zero) ? len - off : sizeof(zero);
+		ssize_t w = write(fd, zero, k);
+		if (w <= 0) {
+			if (w < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)w;
+	}
+	(void)fsync(fd);
+	close(fd);
+	if (unlink(path) < 0)
+		return bw_err_set(err, 500, M, "scrub", "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* The Ed25519 private key in path (PEM, 0600 like audit_signer_file
+ * wants it). NULL with err; 404 when the file does not exist. OUT: the
+ * file's size. */
+static EVP_PKEY *legacy_key_load(const char *path, size_t *size,
+				 struct bw_err *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		bw_err_set(err, errno == ENOENT ? 404 : 500, M, "key_open",
+			   "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+		bw_err_set(err, 403, M, "key_mode",
+			   "%s: must be a regular file with mode 0600 (is %03o)",
+			   path, (unsigned)(st.st_mode & 0777));
+		return NULL;
+	}
+	size_t len = 0;
+	char *pem = bw_file_read(path, KMS_LEGACY_KEY_FILE_MAX, &len, err);
+	if (!pem)
+		return NULL;
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	bw_wipe(pem, len);
+	free(pem);
+	if (!pk) {
+		bw_err_openssl(err, M, "legacy audit key");
+		return NULL;
+	}
+	if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(pk);
+		bw_err_set(err, 400, M, "key_type", "%s: not an Ed25519 key", path);
+		return NULL;
+	}
+	*size = (size_t)st.st_size;
+	return pk;
+}
+
+static bool same_public(EVP_PKEY *a, EVP_PKEY *b)
+{
+	uint8_t pa[32], pb[32];
+	size_t la = sizeof(pa), lb = sizeof(pb);
+	return EVP_PKEY_get_raw_public_key(a, pa, &la) == 1 &&
+	       EVP_PKEY_get_raw_public_key(b, pb, &lb) == 1 && la == lb &&
+	       memcmp(pa, pb, la) == 0;
+}
+
+int kms_audit_key_import_file(struct kms_client *c, const char *key_name,
+			      const char *path, struct bw_err *err)
+{
+	if (!c)
+		return bw_err_set(err, 400, M, "no_client", "no kms client");
+	if (name_check(key_name, "key name", err) < 0)
+		return -1;
+	struct bw_err lerr = { 0 };
+	size_t fsize = 0;
+	EVP_PKEY *priv = legacy_key_load(path, &fsize, &lerr), *pub = NULL,
+		 *wrapkey = NULL;
+	unsigned char *der = NULL;
+	int dl = 0, rc = -1;
+	struct bw_buf wrapped;
+	struct keystore_enc e;
+	struct kms_reply *r = NULL;
+	uint32_t have = 0, state = 0, ver = 0;
+	bw_buf_init(&wrapped, KEYSTORE_WRAPPED_MAX + 1024);
+	keystore_enc_init(&e, KEYSTORE_REQUEST, KEYSTORE_OP_KEY_IMPORT, 0, 0);
+	if (!priv) {
+		if (lerr.code == 404)
+			rc = 0; /* nothing to migrate */
+		else if (err)
+			*err = lerr;
+		goto out;
+	}
+	if (key_get(c, KMS_PLATFORM_TENANT, key_name, &have, &state, err) == 0) {
+		/* Already there: a migration that stopped before the file
+		 * was removed, or a different key (then a person decides). */
+		pub = pubkey_fetch(c, KMS_PLATFORM_TENANT, key_name, &ver, err);
+		if (!pub)
+			goto out;
+		if (!same_public(pub, priv)) {
+			bw_err_set(err, 409, M, "key_conflict",
+				   "%s and keystore key platform/%s are different "
+				   "keys; the file is left in place", path, key_name);
+			goto out;
+		}
+		if (scrub_file(path, fsize, err) < 0)
+			goto out;
+		rc = 1;
+		goto out;
+	}
+	if (err->code != 404)
+		goto out;
+	dl = i2d_PrivateKey(priv, &der);
+	if (dl <= 0) {
+		bw_err_openssl(err, M, "PKCS#8 encoding");
+		goto out;
+	}
+	wrapkey = import_key_fetch(c, KMS_PLATFORM_TENANT, err);
+	if (!wrapkey || rsa_aes_wrap(wrapkey, der, (size_t)dl, &wrapped, err) < 0)
+		goto out;
+	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, KMS_PLATFORM_TENANT);
+	keystore_enc_str(&e, KEYSTORE_TAG_KEY, key_name);
+	keystore_enc_u32(&e, KEYSTORE_TAG_KEY_TYPE, KEYSTORE_KT_ED25519);
+	keystore_enc_bytes(&e, KEYSTORE_TAG_WRAPPED, wrapped.data, wrapped.len);
+	keystore_enc_bool(&e, KEYSTORE_TAG_EXPORTABLE, false);
+	if (kms_call(c, &e, 0, &r, err) < 0 || kms_reply_check(r, 0, err) < 0)
+		goto out;
+	/* Believe the import only once the keystore hands back the same
+	 * public key; only then is the file's copy redundant. */
+	pub = pubkey_fetch(c, KMS_PLATFORM_TENANT, key_name, &ver, err);
+	if (!pub)
+		goto out;
+	if (!same_public(pub, priv)) {
+		bw_err_set(err, 500, M, "import_mismatch",
+			   "the imported key's public half differs; %s kept", path);
+		goto out;
+	}
+	if (scrub_file(path, fsize, err) < 0)
+		goto out;
+	log_info("kms: audit signing key moved from %s into the keystore "
+		 "(platform/%s); the file is removed", path, key_name);
+	rc = 1;
+out:
+	if (der)
+		OPENSSL_clear_free(der, (size_t)dl);
+	kms_reply_free(r);
+	keystore_enc_fini(&e);
+	bw_buf_wipe_fini(&wrapped);
+	EVP_PKEY_free(wrapkey);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(priv);
+	return rc;
 }
 
 /* ------------------------------------------------------------ ready */

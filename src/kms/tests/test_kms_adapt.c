@@ -858,6 +858,213 @@ static void test_audit_signer(void **state)
 	stop(c, pid);
 }
 
+/* Values sealed by the in-process stopgap still open after the switch;
+ * new values are keystore ciphertexts. */
+static void test_iam_sealer_legacy(void **state)
+{
+	(void)state;
+	pid_t pid;
+	struct kms_client *c = start(KEYSTORE_SEAL_AUTO, &pid);
+	struct bw_err err;
+	uint8_t key[32];
+	bw_random(key, sizeof(key));
+	struct iam_sealer local, s, other_local;
+	assert_int_equal(iam_sealer_local(&local, key, &err), 0);
+	struct bw_buf old, pt, fresh;
+	bw_buf_init(&old, 4096);
+	bw_buf_init(&pt, 4096);
+	bw_buf_init(&fresh, 4096);
+	static const uint8_t seed[] = "JBSWY3DPEHPK3PXP";
+	assert_int_equal(local.seal(local.ctx, seed, sizeof(seed), "t1/u1/totp",
+				    &old, &err), 0);
+	assert_int_equal(kms_iam_sealer(c, "platform", "_iam-seal", &s, &err), 0);
+	/* before attaching, an old value does not open */
+	assert_int_equal(s.open(s.ctx, (const uint8_t *)old.data, old.len,
+				"t1/u1/totp", &pt, &err), -1);
+	assert_int_equal(err.code, 400);
+	assert_int_equal(kms_iam_sealer_legacy(&s, &local, &err), 0);
+	assert_null(local.ctx); /* ownership moved */
+	assert_int_equal(s.open(s.ctx, (const uint8_t *)old.data, old.len,
+				"t1/u1/totp", &pt, &err), 0);
+	assert_int_equal(pt.len, sizeof(seed));
+	assert_memory_equal(pt.data, seed, sizeof(seed));
+	bw_buf_reset(&pt);
+	/* the old value still needs its own aad */
+	assert_int_equal(s.open(s.ctx, (const uint8_t *)old.data, old.len,
+				"t1/u2/totp", &pt, &err), -1);
+	assert_int_equal(err.code, 400);
+	/* new values go to the keystore */
+	assert_int_equal(s.seal(s.ctx, seed, sizeof(seed), "t1/u1/totp", &fresh,
+				&err), 0);
+	assert_memory_equal(fresh.data, "bwk1:", 5);
+	assert_int_equal(s.open(s.ctx, (const uint8_t *)fresh.data, fresh.len,
+				"t1/u1/totp", &pt, &err), 0);
+	assert_memory_equal(pt.data, seed, sizeof(seed));
+	/* one legacy sealer only; only on kms sealers */
+	assert_int_equal(iam_sealer_local(&other_local, key, &err), 0);
+	assert_int_equal(kms_iam_sealer_legacy(&s, &other_local, &err), -1);
+	assert_int_equal(err.code, 409);
+	struct iam_sealer plain;
+	assert_int_equal(iam_sealer_local(&plain, key, &err), 0);
+	assert_int_equal(kms_iam_sealer_legacy(&plain, &other_local, &err), -1);
+	assert_int_equal(err.code, 400);
+	plain.free(plain.ctx);
+	other_local.free(other_local.ctx);
+	s.free(s.ctx); /* frees the legacy sealer too (ASan: no leak) */
+	bw_buf_wipe_fini(&pt);
+	bw_buf_fini(&old);
+	bw_buf_fini(&fresh);
+	stop(c, pid);
+}
+
+static void append_records(struct audit_log *log, int n)
+{
+	struct bw_err err;
+	for (int i = 0; i < n; i++) {
+		struct audit_record rec = {
+			.actor = { .tenant = BW_STR("platform"),
+				   .kind = AUDIT_ACTOR_SYSTEM, .id = BW_STR("test") },
+			.action = BW_STR("kms.test"), .target = BW_STR("kms:x"),
+			.outcome = AUDIT_OUTCOME_SUCCESS,
+		};
+		if (audit_append(log, &rec, NULL, &err) < 0)
+			fail_msg("append: %s", err.msg);
+	}
+}
+
+/* An installation that signed its audit log with a key file moves the
+ * key into the keystore; the existing log keeps verifying and grows. */
+static void test_audit_key_migration(void **state)
+{
+	(void)state;
+	pid_t pid;
+	struct kms_client *c = start(KEYSTORE_SEAL_AUTO, &pid);
+	struct bw_err err;
+	char adir[512], kpath[600], lpath[600];
+	snprintf(adir, sizeof(adir), "%s/audit", dir);
+	snprintf(kpath, sizeof(kpath), "%s/audit-signing.key", dir);
+	snprintf(lpath, sizeof(lpath), "%s/audit.log", adir);
+	assert_int_equal(mkdir(adir, 0700), 0);
+
+	/* nothing to migrate yet */
+	assert_int_equal(kms_audit_key_import_file(c, "_audit-sth", kpath, &err), 0);
+
+	/* yesterday: the file signer */
+	struct audit_signer fs;
+	assert_int_equal(audit_signer_file_init(&fs, kpath, &err), 0);
+	uint8_t oldpub[AUDIT_PUBKEY_LEN];
+	memcpy(oldpub, fs.pubkey, sizeof(oldpub));
+	struct audit_config cfg;
+	audit_config_defaults(&cfg);
+	cfg.dir = adir;
+	cfg.signer = &fs;
+	struct audit_log *log = audit_log_open(&cfg, &err);
+	assert_non_null(log);
+	append_records(log, 3);
+	assert_int_equal(audit_log_close(log, &err), 0);
+	kms_audit_signer_fini(&fs); /* not ours: left alone */
+	assert_non_null(fs.ctx);
+	audit_signer_file_fini(&fs);
+	size_t flen = 0;
+	uint8_t *keyfile = slurp(kpath, &flen);
+	assert_non_null(keyfile);
+
+	/* a key file others can read is refused, and kept */
+	assert_int_equal(chmod(kpath, 0644), 0);
+	assert_int_equal(kms_audit_key_import_file(c, "_audit-sth", kpath, &err), -1);
+	assert_int_equal(err.code, 403);
+	assert_int_equal(chmod(kpath, 0600), 0);
+
+	/* today: migrate, then sign through the keystore */
+	assert_int_equal(kms_audit_key_import_file(c, "_audit-sth", kpath, &err), 1);
+	assert_int_equal(access(kpath, F_OK), -1);
+	struct audit_signer ks;
+	assert_int_equal(kms_audit_signer(c, "_audit-sth", &ks, &err), 0);
+	assert_memory_equal(ks.pubkey, oldpub, AUDIT_PUBKEY_LEN);
+	/* the imported key is not exportable */
+	assert_int_equal(simple_op(c, KEYSTORE_OP_KEY_EXPORT, "platform", "_audit-sth"),
+			 KEYSTORE_E_DENIED);
+	cfg.signer = &ks;
+	log = audit_log_open(&cfg, &err);
+	if (!log)
+		fail_msg("reopen with the keystore key: %s", err.msg);
+	append_records(log, 4);
+	assert_int_equal(audit_log_close(log, &err), 0);
+	struct audit_verify_opts vo = { .pubkey = oldpub, .require_signed_tail = true };
+	struct audit_verify_result res;
+	if (audit_verify_file(lpath, &vo, &res, &err) < 0)
+		fail_msg("verify: %s", res.what);
+	assert_int_equal(res.records, 7);
+	assert_true(res.sths >= 2);
+
+	/* a crash after the import but before the removal: the file is back
+	 * (same key) and the next start only removes it */
+	write_file(kpath, keyfile, flen);
+	assert_int_equal(chmod(kpath, 0600), 0);
+	assert_int_equal(kms_audit_key_import_file(c, "_audit-sth", kpath, &err), 1);
+	assert_int_equal(access(kpath, F_OK), -1);
+
+	/* another key file under a name the keystore already holds: 409,
+	 * and the file stays for a person to look at */
+	struct audit_signer fs2;
+	assert_int_equal(audit_signer_file_init(&fs2, kpath, &err), 0);
+	audit_signer_file_fini(&fs2);
+	assert_int_equal(kms_audit_key_import_file(c, "_audit-sth", kpath, &err), -1);
+	assert_int_equal(err.code, 409);
+	assert_string_equal(err.reason, "key_conflict");
+	assert_int_equal(access(kpath, F_OK), 0);
+	/* not Ed25519, garbage */
+	unlink(kpath);
+	EVP_PKEY *ec = EVP_EC_gen("P-256");
+	assert_non_null(ec);
+	FILE *f = fopen(kpath, "w");
+	assert_non_null(f);
+	PEM_write_PrivateKey(f, ec, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	EVP_PKEY_free(ec);
+	assert_int_equal(chmod(kpath, 0600), 0);
+	assert_int_equal(kms_audit_key_import_file(c, "_audit-new", kpath, &err), -1);
+	assert_int_equal(err.code, 400);
+	write_file(kpath, "-----BEGIN PRIVATE KEY-----\nAAAA\n", 33);
+	assert_int_equal(kms_audit_key_import_file(c, "_audit-new", kpath, &err), -1);
+	assert_int_equal(access(kpath, F_OK), 0);
+	ERR_clear_error();
+	/* the key bytes are nowhere in the keystore's files in clear */
+	struct needles n = { 0 };
+	EVP_PKEY *orig = NULL;
+	{
+		BIO *b = BIO_new_mem_buf(keyfile, (int)flen);
+		orig = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+		BIO_free(b);
+		assert_non_null(orig);
+		n.raw_len = sizeof(n.raw);
+		assert_int_equal(EVP_PKEY_get_raw_private_key(orig, n.raw, &n.raw_len), 1);
+		EVP_PKEY_free(orig);
+	}
+	char cmd[800];
+	snprintf(cmd, sizeof(cmd), "find '%s/keystore' -type f", dir);
+	FILE *pf = popen(cmd, "r");
+	assert_non_null(pf);
+	char line[700];
+	size_t files = 0;
+	while (fgets(line, sizeof(line), pf)) {
+		line[strcspn(line, "\n")] = '\0';
+		size_t len = 0;
+		uint8_t *p = slurp(line, &len);
+		assert_non_null(p);
+		assert_false(contains(p, len, n.raw, n.raw_len));
+		assert_false(contains(p, len, keyfile, flen));
+		free(p);
+		files++;
+	}
+	pclose(pf);
+	assert_true(files >= 2);
+	bw_wipe(keyfile, flen);
+	free(keyfile);
+	kms_audit_signer_fini(&ks);
+	stop(c, pid);
+}
+
 /* ---------------------------------------------------------------- ready */
 
 struct unsealer {
@@ -947,7 +1154,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pki_ca_in_keystore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pki_key_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iam_sealer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iam_sealer_legacy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_signer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_key_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_ready, setup, teardown),
 	};
 	log_init("test", BW_LOG_WARN, 2);
