@@ -500,6 +500,8 @@ void api_handle(struct net_exchange *x, void *arg)
 		api_metrics_respond(ctx, x);
 	} else if (mount_dispatch(ctx, x)) {
 		return;
+	} else if (ctx->pre_route && ctx->pre_route(x, ctx->pre_route_arg)) {
+		return;
 	} else if (!api_dispatch(ctx, x)) {
 		api_respond_error(x, 404, "not_found", "no such route");
 	}

@@ -58,6 +58,13 @@ struct api_ctx {
 	int (*authenticate)(void *arg, const char *token, size_t len,
 			    struct api_principal *out);
 	void *authenticate_arg;
+	/* Consulted before routing (NDJSON ingest with its own keys): true
+	 * when it took the request. */
+	bool (*pre_route)(struct net_exchange *x, void *arg);
+	void *pre_route_arg;
+	/* Appends more OpenMetrics families to /metrics. */
+	int (*metrics_extra)(void *arg, struct bw_buf *out);
+	void *metrics_extra_arg;
 	/* Other handlers on the admin listener by path prefix (OIDC). */
 	struct {
 		const char *prefix;

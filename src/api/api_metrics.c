@@ -93,6 +93,8 @@ void api_metrics_respond(struct api_ctx *ctx, struct net_exchange *x)
 	      tpool_queued(ctx->pool));
 	COUNTER("bulwark_pool_refused", "Jobs refused by the thread pool.",
 		tpool_refused(ctx->pool));
+	if (ctx->metrics_extra && ctx->metrics_extra(ctx->metrics_extra_arg, &b) < 0)
+		rc = -1;
 	rc |= bw_buf_append_str(&b, "# EOF\n");
 #undef COUNTER
 #undef GAUGE

@@ -16,7 +16,9 @@
 
 static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const tls_versions[] = { "1.3", "1.2", NULL };
-static const char *const listener_kinds[] = { "admin", "gateway", NULL };
+static const char *const listener_kinds[] = { "admin", "gateway", "syslog_udp",
+					      "syslog_tcp", "syslog_tls", "relp",
+					      NULL };
 static const char *const client_certs[] = { "none", "optional", "require", NULL };
 
 #define S struct server_conf
@@ -169,6 +171,12 @@ static int check(const struct conf_doc *doc, struct server_conf *c,
 						"%s port %u is used by listener '%s'",
 						ls[i].address, ls[i].port, ls[j].name);
 		}
+		/* TLS follows from the kind for syslog listeners. */
+		if (ls[i].kind == SERVER_LISTENER_SYSLOG_UDP ||
+		    ls[i].kind == SERVER_LISTENER_SYSLOG_TCP)
+			ls[i].tls = false;
+		if (ls[i].kind == SERVER_LISTENER_SYSLOG_TLS)
+			ls[i].tls = true;
 		if (ls[i].client_cert != SERVER_CC_NONE && !c->tls.client_ca)
 			return conf_err(conf_at(lnode, i), err, "missing",
 					"client_cert needs tls.client_ca");

@@ -72,7 +72,9 @@ static int bind_listener(const struct server_listener_conf *l, unsigned n,
 	out->port_conf = l->port;
 	uint16_t port = l->port;
 	for (unsigned i = 0; i < n; i++) {
-		int fd = net_listen_tcp(l->address, port, true, 511, err);
+		int fd = l->kind == SERVER_LISTENER_SYSLOG_UDP ?
+				 net_udp_bind(l->address, port, true, err) :
+				 net_listen_tcp(l->address, port, true, 511, err);
 		if (fd < 0) {
 			close_listener(out);
 			return -1;
@@ -94,6 +96,29 @@ static const struct bound_listener *find_bound(const struct bound_listener *ls,
 	return NULL;
 }
 
+static const char *kind_name(int kind)
+{
+	static const char *const names[] = { "admin", "gateway", "syslog_udp",
+					     "syslog_tcp", "syslog_tls", "relp" };
+	return kind >= 0 && kind < (int)BW_ARRAY_LEN(names) ? names[kind] : "?";
+}
+
+static const char *url_scheme(const struct server_listener_conf *l)
+{
+	switch (l->kind) {
+	case SERVER_LISTENER_SYSLOG_UDP:
+		return "udp";
+	case SERVER_LISTENER_SYSLOG_TCP:
+		return "tcp";
+	case SERVER_LISTENER_SYSLOG_TLS:
+		return "tls";
+	case SERVER_LISTENER_RELP:
+		return l->tls ? "relp+tls" : "relp";
+	default:
+		return l->tls ? "https" : "http";
+	}
+}
+
 static void write_ports(void)
 {
 	struct bw_buf b;
@@ -110,8 +135,7 @@ static void write_ports(void)
 				    "\"kind\":\"%s\",\"url\":\"%s://%s:%u/\"}",
 				    i ? "," : "", S.ls[i].name, S.ls[i].port,
 				    S.ls[i].address, l->tls ? "true" : "false",
-				    l->kind == SERVER_LISTENER_ADMIN ? "admin" : "gateway",
-				    l->tls ? "https" : "http", host, S.ls[i].port);
+				    kind_name(l->kind), url_scheme(l), host, S.ls[i].port);
 	}
 	rc |= bw_buf_append_str(&b, "}\n");
 	struct bw_err err;

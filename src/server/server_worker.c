@@ -15,6 +15,7 @@
 #include "iam/iam.h"
 #include "gateway/gateway.h"
 #include "kms/kms.h"
+#include "siem/siem.h"
 #include "store/store.h"
 #include "event/event.h"
 #include "loop/loop.h"
@@ -47,8 +48,11 @@ struct generation {
 	struct server_conf conf;
 	struct gateway_conf gw_conf;
 	struct gateway *gw; /* one reference per gateway server, plus ours */
-	struct net_http_server *srv[MAX_LISTENERS];
+	struct net_http_server *srv[MAX_LISTENERS]; /* NULL for SIEM listeners */
 	size_t nsrv;
+	/* TLS for syslog_tls / relp listeners, one per thread (each attach
+	 * takes its own); consumed at start, unused by later generations. */
+	struct net_tls *stream_tls[MAX_LISTENERS][MAX_THREADS];
 };
 
 static struct {
@@ -64,6 +68,7 @@ static struct {
 	struct iam *iam;
 	struct iam_oidc_http *oidc;
 	struct kms_client *kms;
+	struct siem_service *siem;
 	int ctl_fd;
 	struct loop_io ctl_io, sig_io;
 	_Atomic unsigned drain_left;
@@ -92,8 +97,11 @@ static void generation_free(struct generation *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->nsrv; i++)
+	for (size_t i = 0; i < g->nsrv; i++) {
 		net_http_server_unref(g->srv[i]);
+		for (unsigned t = 0; t < MAX_THREADS; t++)
+			net_tls_free(g->stream_tls[i][t]);
+	}
 	gateway_free(g->gw);
 	bw_arena_free(g->arena);
 	free(g);
@@ -178,6 +186,15 @@ static struct generation *generation_build(const char *path, const char *text,
 		goto fail;
 	const struct server_listener_conf *ls = g->conf.listeners.v;
 	for (size_t i = 0; i < g->conf.listeners.n && i < MAX_LISTENERS; i++) {
+		if (!server_listener_is_http(ls[i].kind)) {
+			/* SIEM ingest: only TLS contexts to build here. */
+			for (unsigned t = 0; ls[i].tls && t < W.n; t++)
+				if (!(g->stream_tls[i][t] = build_tls(&g->conf, &ls[i],
+								      files, err)))
+					goto fail;
+			g->nsrv++;
+			continue;
+		}
 		struct net_http_options o = {
 			.name = ls[i].name,
 			.limits = g->conf.limits,
@@ -217,7 +234,8 @@ fail:
 
 /* ------------------------------------------------------ thread tasks */
 
-enum task_op { TASK_LISTEN, TASK_SWAP, TASK_UNLISTEN, TASK_DRAIN, TASK_STOP };
+enum task_op { TASK_LISTEN, TASK_SWAP, TASK_UNLISTEN, TASK_DRAIN, TASK_STOP,
+	       TASK_SIEM_ATTACH };
 
 struct task {
 	enum task_op op;
@@ -225,6 +243,8 @@ struct task {
 	char name[32];
 	int fd;
 	struct net_http_server *srv; /* a reference owned by the task */
+	int kind;                    /* TASK_SIEM_ATTACH: listener kind */
+	struct net_tls *tls;         /* TASK_SIEM_ATTACH: taken */
 };
 
 static void thread_drained(void *arg);
@@ -247,9 +267,23 @@ static void run_task(void *arg)
 		net_thread_unlisten(k->t->net, k->name);
 		break;
 	case TASK_DRAIN:
+		if (W.siem)
+			siem_ingest_detach(W.siem, k->t->loop);
 		net_thread_drain(k->t->net, W.gen->conf.server.shutdown_timeout,
 				 thread_drained, k->t);
 		break;
+	case TASK_SIEM_ATTACH: {
+		int rc = k->kind == SERVER_LISTENER_SYSLOG_UDP ?
+				 siem_ingest_attach_udp(W.siem, k->t->loop, k->fd, &err) :
+				 siem_ingest_attach_stream(W.siem, k->t->loop, k->fd, k->tls,
+							   k->kind == SERVER_LISTENER_RELP ?
+								   SIEM_INGEST_RELP :
+								   SIEM_INGEST_SYSLOG,
+							   &err);
+		if (rc < 0)
+			log_warnx("listener %s: %s", k->name, err.msg);
+		break;
+	}
 	case TASK_STOP:
 		loop_stop(k->t->loop);
 		break;
@@ -352,6 +386,18 @@ static void do_reload(const char *payload, size_t plen, int *fds, size_t nfds)
 	for (size_t i = 0; i < g->conf.listeners.n; i++) {
 		int old = find_ls(ls[i].name);
 		int *lfds = fds + i * W.n;
+		if (!server_listener_is_http(ls[i].kind)) {
+			/* SIEM listeners keep the sockets they started with. */
+			if (old >= 0)
+				keep[old] = true;
+			if (old < 0 || strcmp(W.ls[old].address, ls[i].address) != 0 ||
+			    W.ls[old].port_conf != ls[i].port)
+				log_warnx("listener %s: syslog listener changes take "
+					  "effect on restart", ls[i].name);
+			for (unsigned t = 0; t < W.n; t++)
+				close(lfds[t]);
+			continue;
+		}
 		if (old >= 0 && strcmp(W.ls[old].address, ls[i].address) == 0 &&
 		    W.ls[old].port_conf == ls[i].port) {
 			keep[old] = true;
@@ -384,6 +430,8 @@ static void do_reload(const char *payload, size_t plen, int *fds, size_t nfds)
 		W.ls[i].port_conf = ls[i].port;
 		W.nls++;
 	}
+	if (W.siem && siem_service_reload(W.siem, g->conf.modules.siem, &err) < 0)
+		log_warnx("siem: keeping the running rules: %s", err.msg);
 	struct generation *old = W.gen;
 	W.gen = g;
 	W.api.clock_control = g->conf.testing.clock_control;
@@ -447,6 +495,11 @@ static bool platform_authorize(void *arg, const char *tenant, const char *subjec
 	return authz_platform_check(arg, tenant, subject, permission);
 }
 
+static int siem_metrics_write_cb(void *arg, struct bw_buf *out)
+{
+	return siem_metrics_write(arg, out);
+}
+
 static int iam_bearer(void *arg, const char *token, size_t len,
 		      struct api_principal *out)
 {
@@ -503,6 +556,13 @@ static void open_state(const struct server_conf *c, int kms_fd)
 	W.oidc = iam_oidc_http_new(W.iam, W.pool, "https://localhost", &err);
 	if (!W.oidc)
 		fatalx("oidc: %s", err.msg);
+	W.siem = siem_service_new(c->modules.siem, c->server.data_dir, &err);
+	if (!W.siem || siem_api_register(W.siem) < 0)
+		fatalx("siem: %s", W.siem ? "route table full" : err.msg);
+	W.api.pre_route = siem_http_ingest;
+	W.api.pre_route_arg = W.siem;
+	W.api.metrics_extra = siem_metrics_write_cb;
+	W.api.metrics_extra_arg = W.siem;
 	W.api.mounts[W.api.nmounts].prefix = "/oidc/";
 	W.api.mounts[W.api.nmounts].fn = iam_oidc_net_handler;
 	W.api.mounts[W.api.nmounts].arg = W.oidc;
@@ -600,6 +660,9 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	if (api_system_register() < 0)
 		fatalx("api: route table full");
 	open_state(c, kms_fd);
+	if (bw_event_subscribe(siem_bus_subscriber, W.siem) < 0 ||
+	    siem_service_start(W.siem, &err) < 0)
+		fatalx("siem: %s", err.msg);
 	if (bw_event_subscribe(api_metrics_subscriber, NULL) < 0 ||
 	    bw_event_bus_start(&err) < 0)
 		fatalx("event bus: %s", err.msg);
@@ -616,10 +679,29 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 		bw_event_set(W.ls[l].address, sizeof(W.ls[l].address), bls[l].address);
 		W.ls[l].port_conf = bls[l].port_conf;
 		W.nls++;
-		for (unsigned i = 0; i < workers; i++)
+		const struct server_listener_conf *lc =
+			&((const struct server_listener_conf *)W.gen->conf.listeners.v)[l];
+		for (unsigned i = 0; i < workers; i++) {
+			if (!server_listener_is_http(lc->kind)) {
+				/* On the thread's own loop, once it runs. */
+				struct task *k = calloc(1, sizeof(*k));
+				if (!k)
+					fatalx("out of memory");
+				k->op = TASK_SIEM_ATTACH;
+				k->t = &W.threads[i];
+				k->fd = bls[l].fds[i];
+				k->kind = lc->kind;
+				k->tls = W.gen->stream_tls[l][i];
+				W.gen->stream_tls[l][i] = NULL;
+				bw_event_set(k->name, sizeof(k->name), bls[l].name);
+				if (loop_post(W.threads[i].loop, run_task, k) < 0)
+					fatalx("cannot post to worker thread");
+				continue;
+			}
 			if (net_thread_listen(W.threads[i].net, bls[l].name,
 					      bls[l].fds[i], W.gen->srv[l], &err) < 0)
 				fatalx("listener %s: %s", bls[l].name, err.msg);
+		}
 	}
 
 	int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -663,6 +745,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	authz_engine_free(W.authz);
 	store_close(W.store);
 	bw_event_bus_stop();
+	siem_service_free(W.siem); /* every accepted event is stored first */
 	audit_signer_file_fini(&W.signer);
 	generation_free(W.gen);
 	log_info("worker stopped");
