@@ -9,7 +9,7 @@ BUILD="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libargon2-dev libseccomp-dev libpcre2-dev libnghttp2-dev libxml2-dev
   libhyperscan-dev libqrencode-dev libp11-kit-dev modsecurity-crs"
 # Peers and real clients the tests and benchmarks drive.
-TEST="curl openssl python3 nginx-light wrk nghttp2-client procps psmisc iproute2 libjansson-dev
+TEST="curl openssl python3 bsdutils nginx-light wrk nghttp2-client procps psmisc iproute2 libjansson-dev
   libmodsecurity-dev g++"
 
 want="$BUILD $TEST"
