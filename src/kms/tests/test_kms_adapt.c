@@ -608,6 +608,102 @@ static void test_pki_key_types(void **state)
 	stop(c, pid);
 }
 
+/* One signer, many pool threads at once (as pki uses it): every
+ * signature verifies; also a rough rate for the report. */
+struct signer_arg {
+	struct pki_signer *s;
+	enum pki_md md;
+	int n, ok;
+};
+
+static void *sign_many(void *p)
+{
+	struct signer_arg *a = p;
+	const EVP_MD *md = a->md == PKI_MD_SHA256 ? EVP_sha256() : NULL;
+	for (int i = 0; i < a->n; i++) {
+		uint8_t msg[256], sig[PKI_SIG_MAX];
+		size_t sl = 0;
+		struct bw_err err;
+		bw_random(msg, sizeof(msg));
+		if (a->s->sign(a->s->ctx, a->md, msg, sizeof(msg), sig, sizeof(sig),
+			       &sl, &err) < 0)
+			continue;
+		EVP_MD_CTX *v = EVP_MD_CTX_new();
+		if (EVP_DigestVerifyInit(v, NULL, md, NULL, a->s->pub) == 1 &&
+		    EVP_DigestVerify(v, sig, sl, msg, sizeof(msg)) == 1)
+			a->ok++;
+		EVP_MD_CTX_free(v);
+	}
+	return NULL;
+}
+
+static void test_concurrent_signing(void **state)
+{
+	(void)state;
+	pid_t pid;
+	struct kms_client *c = start(KEYSTORE_SEAL_AUTO, &pid);
+	struct bw_err err;
+	struct pki_keystore *ks = kms_pki_keystore_new(c, &err);
+	assert_non_null(ks);
+	static const struct {
+		enum pki_key_type t;
+		enum pki_md md;
+		int n;
+	} types[] = { { PKI_KEY_EC_P256, PKI_MD_SHA256, 200 },
+		      { PKI_KEY_ED25519, PKI_MD_NONE, 200 },
+		      { PKI_KEY_RSA_2048, PKI_MD_SHA256, 50 } };
+	for (size_t k = 0; k < BW_ARRAY_LEN(types); k++) {
+		char id[PKI_KEY_ID_MAX];
+		assert_int_equal(ks->generate(ks->ctx, "t1", types[k].t, id, &err), 0);
+		struct pki_signer *s = ks->open(ks->ctx, "t1", id, &err);
+		assert_non_null(s);
+		enum { NT = 8 };
+		pthread_t th[NT];
+		struct signer_arg a[NT];
+		int64_t t0 = bw_clock_mono_ns();
+		for (int i = 0; i < NT; i++) {
+			a[i] = (struct signer_arg){ s, types[k].md, types[k].n, 0 };
+			assert_int_equal(pthread_create(&th[i], NULL, sign_many, &a[i]), 0);
+		}
+		int ok = 0;
+		for (int i = 0; i < NT; i++) {
+			pthread_join(th[i], NULL);
+			ok += a[i].ok;
+		}
+		double secs = (double)(bw_clock_mono_ns() - t0) / 1e9;
+		assert_int_equal(ok, NT * types[k].n);
+		fprintf(stderr, "# %s: %d signatures by %d threads through the "
+			"adapter in %.2f s (%.0f/s, each verified)\n",
+			pki_key_type_name(types[k].t), ok, NT, secs, ok / secs);
+		pki_signer_free(s);
+	}
+	pki_keystore_free(ks);
+
+	/* sealer round trips, single thread */
+	struct iam_sealer sl;
+	assert_int_equal(kms_iam_sealer(c, "platform", "_iam-seal", &sl, &err), 0);
+	struct bw_buf ct, pt;
+	bw_buf_init(&ct, 4096);
+	bw_buf_init(&pt, 4096);
+	int64_t t0 = bw_clock_mono_ns();
+	for (int i = 0; i < 500; i++) {
+		bw_buf_reset(&ct);
+		bw_buf_reset(&pt);
+		assert_int_equal(sl.seal(sl.ctx, (const uint8_t *)"0123456789abcdef0123",
+					 20, "t/u/totp", &ct, &err), 0);
+		assert_int_equal(sl.open(sl.ctx, (const uint8_t *)ct.data, ct.len,
+					 "t/u/totp", &pt, &err), 0);
+		assert_int_equal(pt.len, 20);
+	}
+	double secs = (double)(bw_clock_mono_ns() - t0) / 1e9;
+	fprintf(stderr, "# sealer: 500 seal+open pairs in %.2f s (%.0f pairs/s)\n",
+		secs, 500 / secs);
+	bw_buf_wipe_fini(&pt);
+	bw_buf_fini(&ct);
+	sl.free(sl.ctx);
+	stop(c, pid);
+}
+
 /* ---------------------------------------------------------------- iam */
 
 static void test_iam_sealer(void **state)
@@ -1153,6 +1249,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pki_ca_in_keystore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pki_key_types, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_signing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iam_sealer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iam_sealer_legacy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_signer, setup, teardown),
