@@ -5,7 +5,11 @@ bw_module(pki
           src/pki/pki_cert.c src/pki/pki_ca.c src/pki/pki_issue.c
           src/pki/pki_crl.c src/pki/pki_ocsp.c src/pki/pki_http.c
           src/pki/pki_api.c
-  DEPS core json store crypto net api audit event loop PkgConfig::OPENSSL Threads::Threads)
+          src/pki/pki_acme.c src/pki/pki_acme_jws.c src/pki/pki_acme_nonce.c
+          src/pki/pki_acme_store.c src/pki/pki_acme_proto.c
+          src/pki/pki_acme_validate.c
+  DEPS core json store crypto net api audit event loop PkgConfig::OPENSSL Threads::Threads
+       resolv)
 bw_unit_test(test_pki_csr pki src/pki/tests/test_pki_csr.c)
 bw_unit_test(test_pki_ca pki src/pki/tests/test_pki_ca.c)
 bw_unit_test(test_pki_http pki src/pki/tests/test_pki_http.c)

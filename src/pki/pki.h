@@ -540,4 +540,131 @@ void pki_http_handle(struct net_exchange *x, void *arg);
  */
 int pki_api_register(struct pki *p) BW_WUR;
 
+/* ------------------------------------------------------------ ACME */
+
+/*
+ * The ACME server (RFC 8555), one directory per tenant under
+ * /acme/{tenant}/directory: nonces, accounts (JWS with RS256, ES256,
+ * ES384, EdDSA), external account binding, orders, authorizations,
+ * http-01, dns-01 and tls-alpn-01 challenges, finalize, certificate
+ * download, revocation and account key rollover. Issuance goes through
+ * pki_issue (profile tls-server) under the tenant's policy, from the CA
+ * the tenant's ACME configuration names. All state but the nonces is in
+ * the store; every state change is an audit record (when an audit log is
+ * given) and an event. docs/internals/PKI.md has the guide.
+ */
+struct audit_log;
+struct loop;
+
+struct pki_acme_options {
+	struct pki *pki;          /* borrowed; required */
+	struct store *store;      /* borrowed; required (usually pki's) */
+	struct tpool *pool;       /* borrowed; request work runs here; NULL:
+				     inline on the caller's thread (tests) */
+	struct audit_log *audit;  /* borrowed; NULL: no audit records (tests) */
+	/* The external base URL clients use, without a trailing '/', e.g.
+	 * "https://acme.example.net" (a path prefix is allowed). URLs in
+	 * responses are built from it and the JWS "url" must match it. NULL:
+	 * derived per request from the Host header and the listener's TLS. */
+	const char *base_url;
+	/* Validation targets. Ports 0 mean the standard ones (80 for
+	 * http-01, 443 for tls-alpn-01); tests point them at loopback.
+	 * validation_addr, when set (an IPv4/IPv6 literal), is connected to
+	 * instead of resolving the identifier: for tests only. */
+	uint16_t http01_port, tlsalpn01_port;
+	const char *validation_addr;
+	/* dns-01: the resolver asked for _acme-challenge TXT records, "IP" or
+	 * "IP:port" ("[v6]:port"); NULL: the system's resolv.conf. */
+	const char *dns_resolver;
+	/* Seals EAB HMAC keys in the store (AES-256-GCM). NULL: they are kept
+	 * in clear until used (a warning is logged); a used key is wiped
+	 * either way. */
+	const uint8_t *eab_seal_key; /* 32 bytes */
+	const char *terms_of_service; /* URL for the directory's meta; NULL */
+	size_t nonces_max;        /* 0: PKI_ACME_NONCES_DEFAULT */
+	int64_t nonce_ttl_s;      /* 0: default */
+	int64_t order_ttl_s;      /* 0: default */
+	size_t validations_max;   /* in flight; 0: default */
+	unsigned validator_threads; /* 0: default */
+};
+
+struct pki_acme;
+
+/*
+ * Starts the ACME server: applies its store migrations (module
+ * "pki_acme"), loads the tenants' ACME configurations, and starts the
+ * validator (a thread with its own loop and outbound HTTP client for
+ * http-01, and a small pool for the blocking dns-01 and tls-alpn-01
+ * checks). Challenges left "processing" by a previous run are validated
+ * again. net_fetch_global_init must have run. Blocking (start-up).
+ * Returns NULL with err.
+ */
+struct pki_acme *pki_acme_new(const struct pki_acme_options *o,
+			      struct bw_err *err) BW_WUR;
+/* Stops the validator (in-flight validations are cancelled and their
+ * challenges stay "processing" for the next start) and frees. No request
+ * may be in flight. Accepts NULL. */
+void pki_acme_free(struct pki_acme *a);
+
+/*
+ * The net handler for /acme/{tenant}/... (arg: the struct pki_acme).
+ * Mount it on an HTTPS listener (RFC 8555 requires TLS); every answer
+ * carries a fresh Replay-Nonce and errors are RFC 7807 problem documents
+ * with ACME error types. Parsing is bounded on the loop thread; JWS
+ * verification, store work and issuance run on the pool.
+ */
+void pki_acme_handle(struct net_exchange *x, void *arg);
+
+/* A tenant's ACME directory. */
+struct pki_acme_tenant {
+	char ca_id[33];       /* the issuing CA (an ACTIVE CA of the tenant) */
+	bool eab_required;    /* newAccount needs an external account binding */
+	int64_t validity_s;   /* certificate lifetime; 0: the policy's */
+	bool enabled;         /* false: the directory answers 404 */
+};
+
+/*
+ * Creates or replaces tenant's ACME configuration (the CA must be the
+ * tenant's and ACTIVE). Blocking. Returns 0 or -1 with err (400, 404 the
+ * CA, 413 too many tenants).
+ */
+int pki_acme_tenant_set(struct pki_acme *a, const char *tenant,
+			const struct pki_acme_tenant *cfg,
+			struct bw_err *err) BW_WUR;
+/* OUT: cfg. Returns 0, or -1 with err (404 not configured). Fast. */
+int pki_acme_tenant_get(struct pki_acme *a, const char *tenant,
+			struct pki_acme_tenant *cfg, struct bw_err *err) BW_WUR;
+
+/*
+ * Creates an external account binding key for tenant (RFC 8555 section
+ * 7.3.4): OUT kid (22 base64url characters + NUL) and key (32 bytes,
+ * given to the subscriber once, e.g. base64url-encoded). A key binds one
+ * account and is wiped when it does. label (may be NULL) is a note for
+ * administrators. Blocking. Returns 0 or -1 with err (413 too many unused
+ * keys).
+ */
+int pki_acme_eab_create(struct pki_acme *a, const char *tenant,
+			const char *label, char kid[32], uint8_t key[32],
+			struct bw_err *err) BW_WUR;
+/* Deletes an unused EAB key. Returns 0 or -1 with err (404, 409 used). */
+int pki_acme_eab_delete(struct pki_acme *a, const char *tenant,
+			const char *kid, struct bw_err *err) BW_WUR;
+
+/*
+ * Admin REST routes under /api/v1/pki/acme (configuration, EAB keys,
+ * accounts), audited like the CA's. a is borrowed and must outlive the
+ * API. Start-up only. Returns 0 or -1.
+ */
+int pki_acme_api_register(struct pki_acme *a) BW_WUR;
+
+struct pki_acme_stats {
+	uint64_t requests, refused;      /* refused: any problem answered */
+	uint64_t nonces_issued, nonces_accepted, nonces_refused;
+	uint64_t accounts_created, orders_created, certificates_issued,
+		 revocations;
+	uint64_t validations_started, validations_ok, validations_failed,
+		 validations_refused; /* refused: too many in flight */
+};
+void pki_acme_stats_get(struct pki_acme *a, struct pki_acme_stats *out);
+
 #endif
