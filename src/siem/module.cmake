@@ -26,7 +26,8 @@ bw_module(siem_svc
           src/siem/siem_pipeline.c src/siem/siem_store.c src/siem/siem_alert.c
           src/siem/siem_http.c src/siem/siem_ext.c src/siem/siem_search.c
           src/siem/siem_api.c src/siem/siem_case.c src/siem/siem_report.c
-          src/siem/siem_fmt.c src/siem/siem_fwd.c
+          src/siem/siem_fmt.c src/siem/siem_fwd.c src/siem/siem_intel.c
+          src/siem/siem_feeds.c
   DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL
        PkgConfig::CURL)
 bw_unit_test(test_siem_service siem_svc src/siem/tests/test_siem_service.c)
@@ -38,6 +39,10 @@ bw_fuzz_target(fuzz_query siem_svc src/siem/fuzz/fuzz_query.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_query)
 bw_unit_test(test_siem_fwd siem_svc src/siem/tests/test_siem_fwd.c)
 set_tests_properties(test_siem_fwd PROPERTIES TIMEOUT 120)
+bw_unit_test(test_siem_intel siem_svc src/siem/tests/test_siem_intel.c)
+set_tests_properties(test_siem_intel PROPERTIES TIMEOUT 60)
+bw_fuzz_target(fuzz_intel siem_svc src/siem/fuzz/fuzz_intel.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_intel)
 bw_unit_test(test_siem_crash siem_svc src/siem/tests/test_siem_crash.c)
 set_tests_properties(test_siem_crash PROPERTIES TIMEOUT 300)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)

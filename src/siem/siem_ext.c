@@ -10,7 +10,7 @@
 
 int siem_ext_init(struct siem_service *svc, struct bw_err *err)
 {
-	return siem_fwd_init(svc, err);
+	return siem_fwd_init(svc, err) < 0 ? -1 : siem_feeds_init(svc, err);
 }
 
 void siem_svc_apply_gen(struct siem_service *svc, struct siem_gen *g)
@@ -21,11 +21,13 @@ void siem_svc_apply_gen(struct siem_service *svc, struct siem_gen *g)
 void siem_ext_tick(struct siem_service *svc, struct siem_gen *g)
 {
 	siem_fwd_tick(svc);
+	siem_feeds_tick(svc, g);
 }
 
 void siem_ext_fini(struct siem_service *svc)
 {
 	siem_fwd_fini(svc);
+	siem_feeds_fini(svc);
 }
 
 void siem_ext_enrich(struct siem_service *svc, struct siem_batch *b,
@@ -35,4 +37,5 @@ void siem_ext_enrich(struct siem_service *svc, struct siem_batch *b,
 
 void siem_ext_event(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r)
 {
+	siem_feeds_event(svc, b, r);
 }

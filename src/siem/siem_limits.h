@@ -163,6 +163,16 @@
 #define SIEM_AGG_BUCKETS_MAX 10000u
 #define SIEM_AGG_VALUES_MAX 1000u
 
+/* Threat intelligence: one feed's bytes (a large STIX bundle of a public
+ * feed is a few MiB; 64 MiB leaves room without letting a hostile URL
+ * exhaust memory), indicators kept in total across feeds (each costs
+ * ~100 bytes plus trie nodes), one indicator value (long URLs), and the
+ * memory of one indicator set. */
+#define SIEM_INTEL_FEED_MAX (64u * 1024u * 1024u)
+#define SIEM_INTEL_INDICATORS_MAX 1000000u
+#define SIEM_INTEL_VALUE_MAX 2048u
+#define SIEM_INTEL_ARENA_MAX (512u * 1024u * 1024u)
+
 /* Retention: how long events may be kept at most (10 years covers every
  * regulation we know of) and how many per-category/tenant policies. */
 #define SIEM_RETENTION_DAYS_MAX 3660u

@@ -655,6 +655,54 @@ void siem_fwd_tick(struct siem_service *svc);
 void siem_fwd_fini(struct siem_service *svc);
 uint64_t siem_fwd_backlog(struct siem_service *svc, size_t i);
 
+/* Threat intelligence (siem_intel.c: the set and its parsers;
+ * siem_feeds.c: loading feeds and matching events). */
+enum siem_ioc_type { SIEM_IOC_IP, SIEM_IOC_CIDR, SIEM_IOC_DOMAIN, SIEM_IOC_URL, SIEM_IOC_HASH };
+
+struct siem_indicator {
+	int type;
+	const char *value;
+	const char *feed; /* borrowed from the generation's config */
+	const char *name, *description, *ref; /* STIX name, description, id */
+	int level;	/* enum siem_level of the feed */
+	int confidence; /* STIX confidence, -1 unknown */
+};
+
+struct siem_intel_set;
+struct siem_intel_set *siem_intel_set_new(void);
+void siem_intel_set_ref(struct siem_intel_set *s);
+void siem_intel_set_unref(struct siem_intel_set *s); /* accepts NULL */
+size_t siem_intel_set_count(const struct siem_intel_set *s);
+const char *siem_intel_intern(struct siem_intel_set *s, const char *str);
+size_t siem_intel_set_bad(const struct siem_intel_set *s);
+const struct siem_indicator *siem_intel_set_at(const struct siem_intel_set *s, size_t i);
+/* type -1: detect. ctx (may be NULL) gives feed, level and context. */
+int siem_intel_add(struct siem_intel_set *s, int type, const char *v, size_t n,
+		   const struct siem_indicator *ctx);
+/* Parsers: return the number of indicators added, or -1 with err when the
+ * feed as a whole is unusable (too large, not a STIX bundle). Bad
+ * entries are skipped and counted (siem_intel_set_bad). */
+int siem_intel_parse_csv(struct siem_intel_set *s, const char *p, size_t n,
+			 const struct siem_indicator *ctx, struct bw_err *err);
+int siem_intel_parse_stix(struct siem_intel_set *s, const char *p, size_t n,
+			  const struct siem_indicator *ctx, struct bw_err *err);
+/* After the last add: builds the lookup tables. */
+int siem_intel_finish(struct siem_intel_set *s) BW_WUR;
+const struct siem_indicator *siem_intel_match_ip(const struct siem_intel_set *s,
+						 const char *p, size_t n);
+const struct siem_indicator *siem_intel_match_domain(const struct siem_intel_set *s,
+						     const char *p, size_t n);
+const struct siem_indicator *siem_intel_match(const struct siem_intel_set *s, int type,
+					      const char *p, size_t n);
+const char *siem_ioc_type_name(int t);
+
+int siem_feeds_init(struct siem_service *svc, struct bw_err *err) BW_WUR;
+void siem_feeds_tick(struct siem_service *svc, struct siem_gen *g);
+void siem_feeds_fini(struct siem_service *svc);
+void siem_feeds_event(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r);
+/* Indicators loaded now (tests, stats). */
+size_t siem_feeds_count(struct siem_service *svc);
+
 /* ----------------------------------------------------------- helpers */
 
 /* Day number (UTC) of ns since the epoch. */
