@@ -118,6 +118,9 @@ int server_conf_load_text(const char *name, const char *text, size_t len,
 			  struct bw_arena *arena, struct server_conf *out,
 			  struct bw_err *err) BW_WUR;
 
+/* WAF engine settings `bulwark init` writes to DATA/waf-base.conf. */
+extern const char server_waf_base_conf[];
+
 /* The commented default config `bulwark init` writes, for data directory
  * data_dir. Returns malloc'd text. */
 char *server_conf_default_text(const char *data_dir);

@@ -252,6 +252,25 @@ int server_conf_load(const char *path, struct bw_arena *arena,
 	return rc;
 }
 
+/* The engine settings ModSecurity deployments keep in modsecurity.conf:
+ * the route's waf mode (off / detect / block) decides what happens to a
+ * request, so the engine itself is on and reads request bodies. */
+const char server_waf_base_conf[] =
+	"# WAF engine settings, loaded before the rule set (see docs/gateway.md).\n"
+	"# Each gateway route chooses off / detect / block; the engine is on.\n"
+	"SecRuleEngine On\n"
+	"SecRequestBodyAccess On\n"
+	"SecRequestBodyLimit 13107200\n"
+	"SecRequestBodyNoFilesLimit 131072\n"
+	"SecRequestBodyLimitAction Reject\n"
+	"SecRequestBodyJsonDepthLimit 512\n"
+	"SecArgumentsLimit 1000\n"
+	"SecPcreMatchLimit 1000000\n"
+	"SecPcreMatchLimitRecursion 1000000\n"
+	"SecResponseBodyAccess Off\n"
+	"SecArgumentSeparator &\n"
+	"SecCookieFormat 0\n";
+
 char *server_conf_default_text(const char *data_dir)
 {
 	struct bw_buf b;
@@ -321,9 +340,10 @@ char *server_conf_default_text(const char *data_dir)
 "    # Put your own upstreams and routes here (upstreams: [...]).\n"
 "    - {name: demo, path: /, builtin: demo, waf: block, bot: block}\n"
 "  waf:\n"
-"    rules:                # the OWASP Core Rule Set as Debian installs it\n"
-"      - /usr/share/modsecurity-crs/owasp-crs.load\n",
-			   data_dir);
+"    rules:\n"
+"      - \"%s/waf-base.conf\"   # engine settings (bulwark init wrote it)\n"
+"      - /usr/share/modsecurity-crs/owasp-crs.load  # OWASP CRS as Debian installs it\n",
+			   data_dir, data_dir);
 	if (rc < 0) {
 		bw_buf_fini(&b);
 		return NULL;

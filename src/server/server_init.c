@@ -159,6 +159,13 @@ int server_init(const char *dir_arg, bool force)
 	printf("bulwark init: %s\n", dir);
 
 	char conf[PATH_MAX + 32];
+	bw_snprintf(conf, sizeof(conf), "%s/waf-base.conf", dir);
+	if ((force || access(conf, F_OK) != 0) &&
+	    bw_file_write_atomic(conf, server_waf_base_conf, strlen(server_waf_base_conf),
+				 0644, &err) < 0) {
+		fprintf(stderr, "bulwark: %s\n", err.msg);
+		return 1;
+	}
 	bw_snprintf(conf, sizeof(conf), "%s/bulwark.yaml", dir);
 	if (force || access(conf, F_OK) != 0) {
 		char *text = server_conf_default_text(dir);
