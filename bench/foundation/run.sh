@@ -183,6 +183,9 @@ hold_conns() {
   sleep 1
   pids=$(srv_pids "$s" "$n")
   idle=$(rss_kb $pids); ipss=$(pss_kb $pids)
+  local p; for p in $pids; do  # per process, for the report
+    printf '%s/%s kB (%s threads) ' "$(rss_kb $p)" "$(pss_kb $p)" "$(ls "/proc/$p/task" 2>/dev/null | wc -l)"
+  done >"$WORK/idle.$s.$proto.procs"
   # Warm-up: 100 connections opened, used once and closed, so one-time
   # allocations (first TLS session, buffers, tables) are not counted.
   taskset -c "$AUX_CPU" "$WORK/idleconns" -p "$port" -n 100 $tlsflag -w 0 >/dev/null
@@ -228,7 +231,7 @@ bench_memory() {
   done
   emit "## Memory"
   emit ""
-  emit "Idle: RSS (and PSS) of supervisor + worker (bulwark) and master + worker (nginx, worker_connections 16384) one second after start."
+  emit "Idle: RSS (and PSS) summed over all the daemon's processes (bulwark: supervisor and its children, the worker and the key process; nginx: master and worker, worker_connections 16384) one second after start. RSS counts shared libraries once per process; PSS splits them."
   emit "Per connection: (RSS after − RSS before) / N with N = $CONNS idle keep-alive connections held by bench/foundation/idleconns (each made one GET first; TLS: full TLS 1.3 handshake with ECDSA P-256), fresh server for every measurement."
   emit ""
   emit "| measure | bulwark | nginx | ratio | goal |"
@@ -252,6 +255,7 @@ bench_memory() {
   for r in $(seq 1 "$ROUNDS"); do
     emit "- round $r: idle RSS bulwark ${IDLE[$r.bw.plain]} kB nginx ${IDLE[$r.ngx.plain]} kB; HTTP bulwark ${PER[$r.bw.plain]} (${OPEN[$r.bw.plain]}/${ALIVE[$r.bw.plain]}) nginx ${PER[$r.ngx.plain]} (${OPEN[$r.ngx.plain]}/${ALIVE[$r.ngx.plain]}); TLS bulwark ${PER[$r.bw.tls]} (${OPEN[$r.bw.tls]}/${ALIVE[$r.bw.tls]}) nginx ${PER[$r.ngx.tls]} (${OPEN[$r.ngx.tls]}/${ALIVE[$r.ngx.tls]})"
   done
+  emit "- idle, per process (RSS/PSS; first the parent, then its children): bulwark $(cat "$WORK/idle.bw.plain.procs" 2>/dev/null); nginx $(cat "$WORK/idle.ngx.plain.procs" 2>/dev/null)"
   [ "$crashes" = 0 ] || emit "- WARNING: the bulwark worker died $crashes time(s) during this benchmark"
   # The floor under any OpenSSL-based server: what OpenSSL itself keeps
   # per idle server-side TLS 1.3 connection (bench/foundation/tlsmem).
