@@ -27,9 +27,18 @@ bw_module(siem_svc
           src/siem/siem_http.c src/siem/siem_ext.c src/siem/siem_search.c
           src/siem/siem_api.c src/siem/siem_case.c src/siem/siem_report.c
           src/siem/siem_fmt.c src/siem/siem_fwd.c src/siem/siem_intel.c
-          src/siem/siem_feeds.c
+          src/siem/siem_feeds.c src/siem/siem_geo.c
   DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL
-       PkgConfig::CURL)
+       PkgConfig::CURL m)
+# GeoIP enrichment and impossible travel need libmaxminddb
+# (libmaxminddb-dev); without it they are off and say so.
+if(NOT TARGET PkgConfig::MAXMINDDB)
+  pkg_check_modules(MAXMINDDB QUIET IMPORTED_TARGET libmaxminddb)
+endif()
+if(TARGET PkgConfig::MAXMINDDB)
+  target_link_libraries(bw_siem_svc PUBLIC PkgConfig::MAXMINDDB)
+  target_compile_definitions(bw_siem_svc PRIVATE BW_HAVE_MAXMINDDB=1)
+endif()
 bw_unit_test(test_siem_service siem_svc src/siem/tests/test_siem_service.c)
 set_tests_properties(test_siem_service PROPERTIES TIMEOUT 120)
 bw_unit_test(test_siem_api siem_svc src/siem/tests/test_siem_api.c)
@@ -43,6 +52,7 @@ bw_unit_test(test_siem_intel siem_svc src/siem/tests/test_siem_intel.c)
 set_tests_properties(test_siem_intel PROPERTIES TIMEOUT 60)
 bw_fuzz_target(fuzz_intel siem_svc src/siem/fuzz/fuzz_intel.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_intel)
+bw_unit_test(test_siem_geo siem_svc src/siem/tests/test_siem_geo.c)
 bw_unit_test(test_siem_crash siem_svc src/siem/tests/test_siem_crash.c)
 set_tests_properties(test_siem_crash PROPERTIES TIMEOUT 300)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)

@@ -10,12 +10,15 @@
 
 int siem_ext_init(struct siem_service *svc, struct bw_err *err)
 {
-	return siem_fwd_init(svc, err) < 0 ? -1 : siem_feeds_init(svc, err);
+	if (siem_fwd_init(svc, err) < 0 || siem_feeds_init(svc, err) < 0)
+		return -1;
+	return siem_geo_init(svc, err);
 }
 
 void siem_svc_apply_gen(struct siem_service *svc, struct siem_gen *g)
 {
 	siem_fwd_apply_gen(svc, g);
+	siem_geo_apply(svc, g);
 }
 
 void siem_ext_tick(struct siem_service *svc, struct siem_gen *g)
@@ -28,14 +31,17 @@ void siem_ext_fini(struct siem_service *svc)
 {
 	siem_fwd_fini(svc);
 	siem_feeds_fini(svc);
+	siem_geo_fini(svc);
 }
 
 void siem_ext_enrich(struct siem_service *svc, struct siem_batch *b,
 		     struct siem_event *ev)
 {
+	siem_geo_enrich(svc, b, ev);
 }
 
 void siem_ext_event(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r)
 {
 	siem_feeds_event(svc, b, r);
+	siem_geo_travel(svc, b, r);
 }

@@ -703,6 +703,15 @@ void siem_feeds_event(struct siem_service *svc, struct siem_batch *b, struct sie
 /* Indicators loaded now (tests, stats). */
 size_t siem_feeds_count(struct siem_service *svc);
 
+/* GeoIP and impossible travel (siem_geo.c). */
+int siem_geo_init(struct siem_service *svc, struct bw_err *err) BW_WUR;
+void siem_geo_apply(struct siem_service *svc, struct siem_gen *g);
+void siem_geo_fini(struct siem_service *svc);
+void siem_geo_enrich(struct siem_service *svc, struct siem_batch *b, struct siem_event *ev);
+void siem_geo_travel(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r);
+/* Great-circle distance in km. */
+double siem_geo_km(double lat1, double lon1, double lat2, double lon2);
+
 /* ----------------------------------------------------------- helpers */
 
 /* Day number (UTC) of ns since the epoch. */
