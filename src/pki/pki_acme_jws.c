@@ -396,7 +396,7 @@ int acme_eab_verify(struct bw_arena *a, const struct acme_eab *eab,
 	int rc = jose_jws_verify(&v, eab->compact, eab->compact_len, a, &out, &e);
 	jose_jwks_fini(&set);
 	if (rc < 0)
-		return acme_fail(err, 400, "unauthorized",
+		return acme_fail(err, 403, "unauthorized",
 				 "external account binding does not verify (%s)",
 				 e.reason);
 	/* The payload is the account key itself. */
@@ -410,7 +410,7 @@ int acme_eab_verify(struct bw_arena *a, const struct acme_eab *eab,
 	if (rc < 0 || acme_jwk_thumbprint(account_key, t2, err) < 0)
 		return -1;
 	if (strcmp(t1, t2) != 0)
-		return acme_fail(err, 400, "unauthorized",
+		return acme_fail(err, 403, "unauthorized",
 				 "the EAB binds another key than the account's");
 	return 0;
 }

@@ -602,17 +602,9 @@ static int new_order(struct ctx *c, struct bw_err *err)
 			acme_fail(err, 400, "rejectedIdentifier", "identifier %zu: %s", i, e.msg);
 			goto out;
 		}
+		if (names->n == before)
+			continue; /* a duplicate (pki_names_add folds them) */
 		const char *norm = names->v[before].text;
-		bool dup = false;
-		for (size_t k = 0; k < before && !dup; k++)
-			dup = names->v[k].type == names->v[before].type &&
-			      strcmp(names->v[k].text, norm) == 0;
-		if (dup) {
-			free(names->v[before].text);
-			names->v[before].text = NULL;
-			names->n = before;
-			continue;
-		}
 		struct acme_authz *z = &o.authz[o.nauthz];
 		z->pos = (int)o.nauthz;
 		o.nauthz++;
@@ -1389,19 +1381,67 @@ static bool take_id(struct bw_str *rest, char *out, size_t n, bool hex)
 	return true;
 }
 
+enum route {
+	R_NONE, R_DIR, R_NONCE, R_NEWACCT, R_REVOKE, R_NEWORDER, R_KEYCHANGE,
+	R_ACCT, R_ACCT_ORDERS, R_ORDER, R_FINALIZE, R_AUTHZ, R_CHALL, R_CERT,
+};
+
+/* The resource a path below /acme/{tenant}/ names, with its ids. */
+static enum route route_of(struct bw_str rest, char id[PKI_ACME_ID_LEN + 1],
+			   char id2[PKI_ACME_ID_LEN + 1], char serial[41])
+{
+	static const struct { const char *p; enum route r; } fixed[] = {
+		{ "directory", R_DIR }, { "new-nonce", R_NONCE },
+		{ "new-account", R_NEWACCT }, { "revoke-cert", R_REVOKE },
+		{ "new-order", R_NEWORDER }, { "key-change", R_KEYCHANGE },
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(fixed); i++)
+		if (bw_str_eq_lit(rest, fixed[i].p))
+			return fixed[i].r;
+	struct bw_str r = rest;
+	if (seg(&r, "acct/") && take_id(&r, id, PKI_ACME_ID_LEN, false)) {
+		if (r.len == 0)
+			return R_ACCT;
+		if (bw_str_eq_lit(r, "/orders"))
+			return R_ACCT_ORDERS;
+		return R_NONE;
+	}
+	r = rest;
+	if (seg(&r, "order/") && take_id(&r, id, PKI_ACME_ID_LEN, false)) {
+		if (r.len == 0)
+			return R_ORDER;
+		if (bw_str_eq_lit(r, "/finalize"))
+			return R_FINALIZE;
+		return R_NONE;
+	}
+	r = rest;
+	if (seg(&r, "authz/") && take_id(&r, id, PKI_ACME_ID_LEN, false) && r.len == 0)
+		return R_AUTHZ;
+	r = rest;
+	if (seg(&r, "chall/") && take_id(&r, id, PKI_ACME_ID_LEN, false) && seg(&r, "/") &&
+	    take_id(&r, id2, PKI_ACME_ID_LEN, false) && r.len == 0)
+		return R_CHALL;
+	r = rest;
+	if (seg(&r, "cert/") && take_id(&r, serial, 0, true) && r.len == 0)
+		return R_CERT;
+	return R_NONE;
+}
+
 static int dispatch(struct ctx *c, struct bw_str rest, struct bw_err *err)
 {
 	const struct acme_http_req *rq = c->rq;
 	bool get = rq->method == HTTP_METHOD_GET || rq->method == HTTP_METHOD_HEAD;
-	if (bw_str_eq_lit(rest, "directory")) {
+	char id[PKI_ACME_ID_LEN + 1], id2[PKI_ACME_ID_LEN + 1], serial[41];
+	enum route r = route_of(rest, id, id2, serial);
+	switch (r) {
+	case R_NONE:
+		return acme_fail(err, 404, "malformed", "no such resource");
+	case R_DIR:
 		if (!get)
 			return acme_fail(err, 405, "malformed", "GET the directory");
 		directory(c);
 		return 0;
-	}
-	if (bw_str_eq_lit(rest, "new-nonce")) {
-		if (!get && rq->method != HTTP_METHOD_POST)
-			return acme_fail(err, 405, "malformed", "HEAD or GET new-nonce");
+	case R_NONCE:
 		if (rq->method == HTTP_METHOD_POST) {
 			/* POST-as-GET to newNonce is allowed (RFC 8555 7.2) */
 			if (authenticate(c, KEY_KID, err) < 0)
@@ -1409,47 +1449,33 @@ static int dispatch(struct ctx *c, struct bw_str rest, struct bw_err *err)
 			c->rs->status = 204;
 			return 0;
 		}
+		if (!get)
+			return acme_fail(err, 405, "malformed", "HEAD or GET new-nonce");
 		c->rs->status = rq->method == HTTP_METHOD_HEAD ? 200 : 204;
 		return 0;
+	default:
+		break;
 	}
 	if (rq->method != HTTP_METHOD_POST)
 		return acme_fail(err, 405, "malformed",
 				 "ACME resources are fetched with POST-as-GET");
-	char id[PKI_ACME_ID_LEN + 1], id2[PKI_ACME_ID_LEN + 1], serial[41];
-	if (bw_str_eq_lit(rest, "new-account"))
-		return authenticate(c, KEY_JWK, err) < 0 ? -1 : new_account(c, err);
-	if (bw_str_eq_lit(rest, "revoke-cert"))
-		return authenticate(c, KEY_EITHER, err) < 0 ? -1 : revoke(c, err);
-	if (bw_str_eq_lit(rest, "new-order"))
-		return authenticate(c, KEY_KID, err) < 0 ? -1 : new_order(c, err);
-	if (bw_str_eq_lit(rest, "key-change"))
-		return authenticate(c, KEY_KID, err) < 0 ? -1 : key_change(c, err);
-	struct bw_str r = rest;
-	if (seg(&r, "acct/") && take_id(&r, id, PKI_ACME_ID_LEN, false)) {
-		if (r.len == 0)
-			return authenticate(c, KEY_KID, err) < 0 ? -1 : account_res(c, id, err);
-		if (bw_str_eq_lit(r, "/orders"))
-			return authenticate(c, KEY_KID, err) < 0 ? -1 :
-								  account_orders(c, id, err);
+	enum key_rule rule = r == R_NEWACCT ? KEY_JWK : r == R_REVOKE ? KEY_EITHER : KEY_KID;
+	if (authenticate(c, rule, err) < 0)
+		return -1;
+	switch (r) {
+	case R_NEWACCT: return new_account(c, err);
+	case R_REVOKE: return revoke(c, err);
+	case R_NEWORDER: return new_order(c, err);
+	case R_KEYCHANGE: return key_change(c, err);
+	case R_ACCT: return account_res(c, id, err);
+	case R_ACCT_ORDERS: return account_orders(c, id, err);
+	case R_ORDER: return order_res(c, id, err);
+	case R_FINALIZE: return finalize(c, id, err);
+	case R_AUTHZ: return authz_res(c, id, err);
+	case R_CHALL: return chall_res(c, id, id2, err);
+	case R_CERT: return cert_res(c, serial, err);
+	default: return acme_fail(err, 404, "malformed", "no such resource");
 	}
-	r = rest;
-	if (seg(&r, "order/") && take_id(&r, id, PKI_ACME_ID_LEN, false)) {
-		if (r.len == 0)
-			return authenticate(c, KEY_KID, err) < 0 ? -1 : order_res(c, id, err);
-		if (bw_str_eq_lit(r, "/finalize"))
-			return authenticate(c, KEY_KID, err) < 0 ? -1 : finalize(c, id, err);
-	}
-	r = rest;
-	if (seg(&r, "authz/") && take_id(&r, id, PKI_ACME_ID_LEN, false) && r.len == 0)
-		return authenticate(c, KEY_KID, err) < 0 ? -1 : authz_res(c, id, err);
-	r = rest;
-	if (seg(&r, "chall/") && take_id(&r, id, PKI_ACME_ID_LEN, false) && seg(&r, "/") &&
-	    take_id(&r, id2, PKI_ACME_ID_LEN, false) && r.len == 0)
-		return authenticate(c, KEY_KID, err) < 0 ? -1 : chall_res(c, id, id2, err);
-	r = rest;
-	if (seg(&r, "cert/") && take_id(&r, serial, 0, true) && r.len == 0)
-		return authenticate(c, KEY_KID, err) < 0 ? -1 : cert_res(c, serial, err);
-	return acme_fail(err, 404, "malformed", "no such resource");
 }
 
 void acme_serve(struct pki_acme *a, const struct acme_http_req *rq,
