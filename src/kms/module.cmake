@@ -11,6 +11,8 @@ bw_unit_test(test_kms_api kms src/kms/tests/test_kms_api.c)
 set_tests_properties(test_kms_api PROPERTIES TIMEOUT 120)
 bw_unit_test(test_kms_adapt kms src/kms/tests/test_kms_adapt.c)
 set_tests_properties(test_kms_adapt PROPERTIES TIMEOUT 300)
+bw_fuzz_target(fuzz_kms_sealer kms src/kms/fuzz/fuzz_kms_sealer.c
+  ${CMAKE_SOURCE_DIR}/src/kms/fuzz/corpus_kms_sealer)
 # Benchmark (bench/kms/run.sh), not a test.
 if(NOT BW_FUZZ)
   add_executable(kms_bench ${CMAKE_SOURCE_DIR}/bench/kms/kms_bench.c)
