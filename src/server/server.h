@@ -28,13 +28,15 @@ enum server_listener_kind {
 	SERVER_LISTENER_SYSLOG_TCP, /* syslog over TCP (RFC 6587) */
 	SERVER_LISTENER_SYSLOG_TLS, /* syslog over TLS (RFC 5425) */
 	SERVER_LISTENER_RELP,       /* RELP, acknowledged (tls: optional) */
+	SERVER_LISTENER_PKI,        /* CRL, OCSP, CA certificates (plain HTTP) */
 };
 
 /* HTTP listeners are served by net's HTTP server; the others feed the
  * SIEM's ingest. */
 static inline bool server_listener_is_http(int kind)
 {
-	return kind == SERVER_LISTENER_ADMIN || kind == SERVER_LISTENER_GATEWAY;
+	return kind == SERVER_LISTENER_ADMIN || kind == SERVER_LISTENER_GATEWAY ||
+	       kind == SERVER_LISTENER_PKI;
 }
 enum server_client_cert { SERVER_CC_NONE, SERVER_CC_OPTIONAL, SERVER_CC_REQUIRE };
 

@@ -18,7 +18,7 @@ static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL
 static const char *const tls_versions[] = { "1.3", "1.2", NULL };
 static const char *const listener_kinds[] = { "admin", "gateway", "syslog_udp",
 					      "syslog_tcp", "syslog_tls", "relp",
-					      NULL };
+					      "pki", NULL };
 static const char *const client_certs[] = { "none", "optional", "require", NULL };
 
 #define S struct server_conf

@@ -62,9 +62,11 @@ static int bootstrap_admin(const char *data_dir, struct bw_err *err)
 	struct iam *iam = NULL;
 	struct authz_engine *az = NULL;
 	struct iam_options io = { .store = st };
+	/* Creating the administrator seals nothing (a password is hashed, not
+	 * sealed); identity secrets are sealed by the keystore at run time. */
 	uint8_t key[32];
-	if (server_seal_key(data_dir, key, err) < 0 ||
-	    iam_sealer_local(&io.sealer, key, err) < 0)
+	bw_random(key, sizeof(key));
+	if (iam_sealer_local(&io.sealer, key, err) < 0)
 		goto out;
 	if (!(iam = iam_new(&io, err)))
 		goto out;

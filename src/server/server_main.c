@@ -99,7 +99,7 @@ static const struct bound_listener *find_bound(const struct bound_listener *ls,
 static const char *kind_name(int kind)
 {
 	static const char *const names[] = { "admin", "gateway", "syslog_udp",
-					     "syslog_tcp", "syslog_tls", "relp" };
+					     "syslog_tcp", "syslog_tls", "relp", "pki" };
 	return kind >= 0 && kind < (int)BW_ARRAY_LEN(names) ? names[kind] : "?";
 }
 

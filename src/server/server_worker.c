@@ -16,6 +16,7 @@
 #include "gateway/gateway.h"
 #include "kms/kms.h"
 #include "siem/siem.h"
+#include "pki/pki.h"
 #include "store/store.h"
 #include "event/event.h"
 #include "loop/loop.h"
@@ -69,6 +70,11 @@ static struct {
 	struct iam_oidc_http *oidc;
 	struct kms_client *kms;
 	struct siem_service *siem;
+	struct pki_keystore *pki_keys;
+	struct pki *pki;
+	struct pki_http pki_http;
+	struct loop_timer pki_timer;
+	bool kms_signer;
 	int ctl_fd;
 	struct loop_io ctl_io, sig_io;
 	_Atomic unsigned drain_left;
@@ -204,13 +210,15 @@ static struct generation *generation_build(const char *path, const char *text,
 			.write_timeout_ms = g->conf.http.write_timeout,
 			.max_conns = g->conf.http.max_connections,
 			.handler = ls[i].kind == SERVER_LISTENER_ADMIN ? api_handle :
+				   ls[i].kind == SERVER_LISTENER_PKI   ? pki_http_handle :
 									 gateway_handle,
 			.handler_arg = ls[i].kind == SERVER_LISTENER_ADMIN ? (void *)&W.api :
+				       ls[i].kind == SERVER_LISTENER_PKI   ? (void *)&W.pki_http :
 									     (void *)g->gw,
 			/* Connections of a retired generation keep calling the
 			 * gateway: each server holds a reference. */
-			.handler_arg_release = ls[i].kind == SERVER_LISTENER_ADMIN ?
-						       NULL : release_gateway,
+			.handler_arg_release = ls[i].kind == SERVER_LISTENER_GATEWAY ?
+						       release_gateway : NULL,
 			.access_events = g->conf.log.access_events,
 		};
 		if (ls[i].tls && !(o.tls = build_tls(&g->conf, &ls[i], files, err)))
@@ -514,12 +522,11 @@ static int iam_bearer(void *arg, const char *token, size_t len,
 }
 
 /* The state store and the modules that keep their state in it. */
-static void open_state(const struct server_conf *c, int kms_fd)
+static void open_state(const struct server_conf *c)
 {
 	struct bw_err err;
-	W.kms = kms_client_new(kms_fd, &err);
-	if (!W.kms || kms_api_register(W.kms) < 0)
-		fatalx("kms: %s", W.kms ? "route table full" : err.msg);
+	if (kms_api_register(W.kms) < 0)
+		fatalx("kms: route table full");
 	char path[4096];
 	bw_snprintf(path, sizeof(path), "%s/state.db", c->server.data_dir);
 	struct store_options so = { .driver = "sqlite", .path = path };
@@ -542,12 +549,22 @@ static void open_state(const struct server_conf *c, int kms_fd)
 				  true, &err) < 0)
 		fatalx("authorization: %s", err.msg);
 
+	/* Identity secrets (TOTP seeds, OIDC keys) are sealed by the keystore;
+	 * values sealed by the earlier in-process key still open. */
 	struct iam_options io = { .store = W.store, .pool = W.pool };
-	uint8_t key[32];
-	if (server_seal_key(c->server.data_dir, key, &err) < 0 ||
-	    iam_sealer_local(&io.sealer, key, &err) < 0)
+	if (kms_iam_sealer(W.kms, "platform", "_iam-seal", &io.sealer, &err) < 0)
 		fatalx("identity sealer: %s", err.msg);
-	bw_wipe(key, sizeof(key));
+	char legacy_path[4096];
+	bw_snprintf(legacy_path, sizeof(legacy_path), "%s/iam-seal.key", c->server.data_dir);
+	if (access(legacy_path, R_OK) == 0) {
+		uint8_t key[32];
+		struct iam_sealer legacy;
+		if (server_seal_key(c->server.data_dir, key, &err) < 0 ||
+		    iam_sealer_local(&legacy, key, &err) < 0 ||
+		    kms_iam_sealer_legacy(&io.sealer, &legacy, &err) < 0)
+			fatalx("identity sealer (legacy): %s", err.msg);
+		bw_wipe(key, sizeof(key));
+	}
 	W.iam = iam_new(&io, &err);
 	if (!W.iam || iam_api_register(W.iam) < 0)
 		fatalx("identity: %s", W.iam ? "route table full" : err.msg);
@@ -556,6 +573,17 @@ static void open_state(const struct server_conf *c, int kms_fd)
 	W.oidc = iam_oidc_http_new(W.iam, W.pool, "https://localhost", &err);
 	if (!W.oidc)
 		fatalx("oidc: %s", err.msg);
+	/* The CA: keys generated and used only in the keystore. */
+	const char *public_url = NULL;
+	if (c->modules.pki &&
+	    conf_opt_str(c->modules.pki, "public_url", NULL, &public_url, &err) < 0)
+		fatalx("pki: %s", err.msg);
+	W.pki_keys = kms_pki_keystore_new(W.kms, &err);
+	struct pki_options po = { .store = W.store, .keys = W.pki_keys,
+				  .public_url = public_url, .ocsp_sign_nonces = true };
+	if (!W.pki_keys || !(W.pki = pki_new(&po, &err)) || pki_api_register(W.pki) < 0)
+		fatalx("pki: %s", err.msg);
+	W.pki_http = (struct pki_http){ .pki = W.pki, .pool = W.pool };
 	W.siem = siem_service_new(c->modules.siem, c->server.data_dir, &err);
 	if (!W.siem || siem_api_register(W.siem) < 0)
 		fatalx("siem: %s", W.siem ? "route table full" : err.msg);
@@ -567,6 +595,23 @@ static void open_state(const struct server_conf *c, int kms_fd)
 	W.api.mounts[W.api.nmounts].fn = iam_oidc_net_handler;
 	W.api.mounts[W.api.nmounts].arg = W.oidc;
 	W.api.nmounts++;
+}
+
+static void pki_tick_work(void *arg)
+{
+	struct bw_err err;
+	if (pki_tick(W.pki, &err) < 0)
+		log_warnx("pki: scheduled CRL/OCSP refresh: %s", err.msg);
+}
+
+/* CRLs and pre-signed OCSP responses are refreshed every minute, on the
+ * pool (signing goes through the keystore). */
+static void on_pki_timer(struct loop *l, struct loop_timer *t)
+{
+	if (tpool_submit(W.pool, pki_tick_work, NULL, NULL, NULL) < 0)
+		log_warnx("pki: refresh skipped, thread pool full");
+	if (loop_timer_arm(l, t, 60000) < 0)
+		log_warnx("pki: cannot re-arm the refresh timer");
 }
 
 static int want_reload(void)
@@ -631,13 +676,30 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	ac.file_name = c->audit.file;
 	ac.sth_every_records = c->audit.sth_every_records;
 	ac.sth_every_ms = (uint32_t)c->audit.sth_interval;
+	/* The audit log's tree heads are signed in the keystore. A key file
+	 * from an earlier installation is imported once (and scrubbed), so the
+	 * existing log keeps verifying under the same key. */
+	W.kms = kms_client_new(kms_fd, &err);
+	if (!W.kms)
+		fatalx("kms: %s", err.msg);
 	char keypath[4096];
-	bw_snprintf(keypath, sizeof(keypath), "%s/audit-signing.key",
-		    c->server.data_dir);
-	if (audit_signer_file_init(&W.signer, keypath, &err) < 0)
-		fatalx("audit signing key: %s", err.msg);
-	W.have_signer = true;
-	ac.signer = &W.signer;
+	bw_snprintf(keypath, sizeof(keypath), "%s/audit-signing.key", c->server.data_dir);
+	if (kms_wait_ready(W.kms, 10000, &err) == 0) {
+		if (access(keypath, F_OK) == 0 &&
+		    kms_audit_key_import_file(W.kms, "_audit-sth", keypath, &err) < 0)
+			fatalx("audit signing key migration: %s", err.msg);
+		if (kms_audit_signer(W.kms, "_audit-sth", &W.signer, &err) < 0)
+			fatalx("audit signing key: %s", err.msg);
+		W.have_signer = true;
+		W.kms_signer = true;
+		ac.signer = &W.signer;
+	} else {
+		/* Sealed (shares or passphrase not given yet): the log runs
+		 * without signed tree heads until the next start. */
+		log_warnx("keystore not ready (%s): the audit log writes no signed "
+			  "tree heads this run; unseal with bulwark operator unseal",
+			  err.msg);
+	}
 	W.audit = audit_log_open(&ac, &err);
 	if (!W.audit)
 		fatalx("audit log: %s", err.msg);
@@ -659,7 +721,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 
 	if (api_system_register() < 0)
 		fatalx("api: route table full");
-	open_state(c, kms_fd);
+	open_state(c);
 	if (bw_event_subscribe(siem_bus_subscriber, W.siem) < 0 ||
 	    siem_service_start(W.siem, &err) < 0)
 		fatalx("siem: %s", err.msg);
@@ -714,6 +776,9 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	for (unsigned i = 1; i < workers; i++)
 		if (pthread_create(&W.threads[i].th, NULL, thread_main, &W.threads[i]) != 0)
 			fatalx("cannot start worker thread");
+	loop_timer_init(&W.pki_timer, on_pki_timer, NULL);
+	if (loop_timer_arm(W.threads[0].loop, &W.pki_timer, 5000) < 0)
+		fatalx("pki: cannot arm the refresh timer");
 	atomic_store(&W.api.ready, 1);
 	(void)ctl_send(ctl_fd, CTL_READY, workers, NULL, 0, NULL, 0);
 	log_info("worker ready: %u threads", workers);
@@ -739,14 +804,17 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	}
 	for (unsigned i = 0; i < workers; i++)
 		loop_free(W.threads[i].loop);
-	kms_client_free(W.kms);
+	pki_free(W.pki);
+	pki_keystore_free(W.pki_keys);
 	iam_oidc_http_free(W.oidc);
 	iam_free(W.iam);
 	authz_engine_free(W.authz);
 	store_close(W.store);
 	bw_event_bus_stop();
 	siem_service_free(W.siem); /* every accepted event is stored first */
-	audit_signer_file_fini(&W.signer);
+	if (W.kms_signer)
+		kms_audit_signer_fini(&W.signer);
+	kms_client_free(W.kms);
 	generation_free(W.gen);
 	log_info("worker stopped");
 	exit(rc);
