@@ -14,6 +14,7 @@
 #include "pki/pki_acme_int.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <string.h>
 
 #include "audit/audit.h"
@@ -161,13 +162,19 @@ struct pki_acme *pki_acme_new(const struct pki_acme_options *o, struct bw_err *e
 					     PKI_ACME_VALIDATORS_DEFAULT;
 	if (nv > PKI_ACME_VALIDATORS_HARD)
 		nv = PKI_ACME_VALIDATORS_HARD;
+	/* The validator's threads write to peers that may have gone (a TLS
+	 * handshake with a validation target): they never take SIGPIPE,
+	 * whatever the embedding process does with it. */
+	sigset_t pipe, old;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &old);
 	struct bw_err e;
 	a->vpool = tpool_new((int)nv, PKI_ACME_VALIDATIONS_HARD * 2, &e);
-	if (!a->vpool) {
-		bw_err_set(err, 500, PKI_MOD, "validator", "%s", e.msg);
-		goto fail;
-	}
-	if (acme_validator_start(a, err) < 0)
+	int vrc = a->vpool ? acme_validator_start(a, err) :
+			     bw_err_set(err, 500, PKI_MOD, "validator", "%s", e.msg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (vrc < 0)
 		goto fail;
 	log_info("pki acme: %zu tenant directories", a->ntenants);
 	return a;

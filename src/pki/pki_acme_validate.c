@@ -505,10 +505,7 @@ out:
 	ERR_clear_error();
 	ASN1_OBJECT_free(oid);
 	X509_free(peer);
-	if (ssl) {
-		SSL_shutdown(ssl);
-		SSL_free(ssl);
-	}
+	SSL_free(ssl); /* no close_notify: the peer's answer is all we wanted */
 	SSL_CTX_free(ctx);
 	close(fd);
 }
