@@ -27,7 +27,7 @@ bw_module(siem_svc
           src/siem/siem_http.c src/siem/siem_ext.c src/siem/siem_search.c
           src/siem/siem_api.c src/siem/siem_case.c src/siem/siem_report.c
           src/siem/siem_fmt.c src/siem/siem_fwd.c src/siem/siem_intel.c
-          src/siem/siem_feeds.c src/siem/siem_geo.c
+          src/siem/siem_feeds.c src/siem/siem_geo.c src/siem/siem_anomaly.c
   DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL
        PkgConfig::CURL m)
 # GeoIP enrichment and impossible travel need libmaxminddb
@@ -53,6 +53,7 @@ set_tests_properties(test_siem_intel PROPERTIES TIMEOUT 60)
 bw_fuzz_target(fuzz_intel siem_svc src/siem/fuzz/fuzz_intel.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_intel)
 bw_unit_test(test_siem_geo siem_svc src/siem/tests/test_siem_geo.c)
+bw_unit_test(test_siem_anomaly siem_svc src/siem/tests/test_siem_anomaly.c)
 bw_unit_test(test_siem_crash siem_svc src/siem/tests/test_siem_crash.c)
 set_tests_properties(test_siem_crash PROPERTIES TIMEOUT 300)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)

@@ -44,4 +44,5 @@ void siem_ext_event(struct siem_service *svc, struct siem_batch *b, struct siem_
 {
 	siem_feeds_event(svc, b, r);
 	siem_geo_travel(svc, b, r);
+	siem_anomaly_event(svc, b, r);
 }

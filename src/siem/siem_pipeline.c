@@ -30,6 +30,9 @@ struct siem_pipe {
 	struct siem_batch *cur; /* being processed: correlation callback */
 	struct siem_rec *cur_rec;
 	bool busy;
+	/* held while pipeline state (correlation, alerts, anomalies) is in
+	 * use: by the pipeline thread, and by tests driving the timer */
+	pthread_mutex_t state_mu;
 };
 
 /* --------------------------------------------------------- correlation */
@@ -363,25 +366,32 @@ void siem_pipe_enqueue(struct siem_service *svc, struct siem_batch *b)
 static void advance(struct siem_service *svc)
 {
 	struct siem_pipe *p = svc->pipe;
-	if (!p->corr)
-		return;
 	struct siem_batch *b = siem_batch_new(svc, NULL);
 	if (!b)
 		return;
-	if (b->gen != p->corr_gen) {
-		siem_batch_free(b);
-		return;
-	}
 	b->ictx = NULL;
 	p->cur = b;
 	p->cur_rec = NULL;
-	(void)siem_corr_advance(p->corr, bw_clock_now_ns(), corr_alert_cb, svc);
+	int64_t now = bw_clock_now_ns();
+	if (p->corr && b->gen == p->corr_gen)
+		(void)siem_corr_advance(p->corr, now, corr_alert_cb, svc);
+	siem_anomaly_advance(svc, b, now);
 	p->cur = NULL;
 	if (b->nalerts == 0) {
 		siem_batch_free(b);
 		return;
 	}
 	submit(svc, b);
+}
+
+/* Tests: run the timer work now (correlation windows, anomaly buckets)
+ * on the calling thread, which must not race the pipeline thread (call
+ * with the pipeline drained and the clock moved). */
+void siem_pipe_advance_now(struct siem_service *svc)
+{
+	pthread_mutex_lock(&svc->pipe->state_mu);
+	advance(svc);
+	pthread_mutex_unlock(&svc->pipe->state_mu);
 }
 
 static void *pipe_main(void *arg)
@@ -410,7 +420,9 @@ static void *pipe_main(void *arg)
 		bool stop = svc->stopping && !b;
 		pthread_mutex_unlock(&svc->q_mu);
 		if (b) {
+			pthread_mutex_lock(&p->state_mu);
 			process(svc, b);
+			pthread_mutex_unlock(&p->state_mu);
 			submit(svc, b);
 			pthread_mutex_lock(&svc->q_mu);
 			p->busy = false;
@@ -421,7 +433,9 @@ static void *pipe_main(void *arg)
 		siem_bus_steal(svc, mono);
 		if (mono - p->last_advance_ms >= 1000) {
 			p->last_advance_ms = mono;
+			pthread_mutex_lock(&p->state_mu);
 			advance(svc);
+			pthread_mutex_unlock(&p->state_mu);
 		}
 		if (stop)
 			break;
@@ -435,6 +449,7 @@ int siem_pipe_start(struct siem_service *svc, struct bw_err *err)
 	if (!svc->pipe)
 		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
 	svc->pipe->last_advance_ms = bw_clock_mono_ms();
+	pthread_mutex_init(&svc->pipe->state_mu, NULL);
 	if (pthread_create(&svc->pipe_th, NULL, pipe_main, svc) != 0) {
 		free(svc->pipe);
 		svc->pipe = NULL;
@@ -467,6 +482,8 @@ void siem_pipe_stop(struct siem_service *svc)
 	siem_corr_free(svc->pipe->corr);
 	siem_gen_unref(svc->pipe->corr_gen);
 	siem_alert_state_free(svc);
+	siem_anomaly_free(svc);
+	pthread_mutex_destroy(&svc->pipe->state_mu);
 	free(svc->pipe);
 	svc->pipe = NULL;
 }

@@ -361,6 +361,7 @@ struct siem_service {
 	struct siem_geo *geo;
 	struct siem_notify *notify;
 	void *alert_state; /* siem_alert.c, pipeline thread only */
+	void *anomaly;	   /* siem_anomaly.c, pipeline thread only */
 	void *ext;	   /* siem_ext.c */
 
 	struct siem_counters c;
@@ -402,6 +403,7 @@ void siem_pipe_drain(struct siem_service *svc);
 /* One pipeline step without the thread (tests): processes every queued
  * batch on the calling thread. */
 void siem_pipe_run_once(struct siem_service *svc);
+void siem_pipe_advance_now(struct siem_service *svc);
 
 /* ------------------------------------------------------------ ingest */
 
@@ -711,6 +713,11 @@ void siem_geo_enrich(struct siem_service *svc, struct siem_batch *b, struct siem
 void siem_geo_travel(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r);
 /* Great-circle distance in km. */
 double siem_geo_km(double lat1, double lon1, double lat2, double lon2);
+
+/* Anomaly baselines (siem_anomaly.c), pipeline thread. */
+void siem_anomaly_event(struct siem_service *svc, struct siem_batch *b, struct siem_rec *r);
+void siem_anomaly_advance(struct siem_service *svc, struct siem_batch *b, int64_t now_ns);
+void siem_anomaly_free(struct siem_service *svc);
 
 /* ----------------------------------------------------------- helpers */
 
