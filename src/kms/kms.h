@@ -11,6 +11,10 @@
  * number of requests in flight is bounded; past it callers are refused
  * at once ("busy"), never queued without limit.
  *
+ * The adapters (kms_pki_keystore_new, kms_iam_sealer, kms_audit_signer)
+ * put the CA's, identity's and audit log's keys into the key process
+ * behind the small interfaces those modules already call.
+ *
  * Key bytes never pass through here except where an operation's result
  * is key material by definition (a data key's plaintext, a wrapped
  * export) or decrypted data; replies are wiped when freed.
@@ -141,13 +145,16 @@ struct audit_signer;
  * src/pki's key backend over the keystore. generate() creates a
  * non-exportable key of the requested type (EC P-256/P-384, Ed25519, RSA
  * 2048/3072/4096) in the tenant's partition, named "_pki-ca-<32 hex>",
- * and returns the key id "kms:<name>". open() fetches the newest
- * version's public key (signer->pub) and returns a signer whose sign()
- * asks the key process: ECDSA (DER) and RSA PKCS#1 v1.5 over a digest
- * computed here, Ed25519 over the message itself (at most
- * KEYSTORE_DATA_MAX bytes, else 413). The signer pins that version: if
- * the key is rotated later, sign() fails with 409 "key_rotated" instead
- * of producing a signature the CA certificate does not match.
+ * and returns the key id "kms:<name>:1". open() takes "kms:NAME:VERSION"
+ * (or "kms:NAME" for the newest version), fetches that version's public
+ * key (signer->pub) and returns a signer whose sign() asks the key
+ * process: ECDSA (DER) and RSA PKCS#1 v1.5 over a digest computed here,
+ * Ed25519 over the message itself (at most KEYSTORE_DATA_MAX bytes, else
+ * 413). The key process always signs with the newest version, so once
+ * the key is rotated past the pinned one, sign() fails with 409
+ * "key_rotated" instead of producing a signature the CA certificate does
+ * not match. open() errors: 404 (not a kms id, no such key in tenant),
+ * 400 (malformed id), 403 (not a signing key), 409 (no such version).
  * Tenants must be valid keystore names (400 "bad_name" otherwise).
  * Returns a keystore freed with pki_keystore_free(), or NULL with err.
  */

@@ -148,8 +148,8 @@ static int key_ensure(struct kms_client *c, const char *tenant,
 	return 0;
 }
 
-/* The newest version's public key: OUT *version; an EVP_PKEY the caller
- * frees, or NULL with err. */
+/* The public key of *version (0: the newest; then OUT *version names
+ * it); an EVP_PKEY the caller frees, or NULL with err. */
 static EVP_PKEY *pubkey_fetch(struct kms_client *c, const char *tenant,
 			      const char *name, uint32_t *version,
 			      struct bw_err *err)
@@ -161,14 +161,19 @@ static EVP_PKEY *pubkey_fetch(struct kms_client *c, const char *tenant,
 	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, tenant);
 	keystore_enc_str(&e, KEYSTORE_TAG_KEY, name);
 	keystore_enc_u32(&e, KEYSTORE_TAG_FORMAT, KEYSTORE_FMT_PEM);
+	if (*version)
+		keystore_enc_u32(&e, KEYSTORE_TAG_VERSION, *version);
 	if (kms_call(c, &e, 0, &r, err) < 0 || kms_reply_check(r, 0, err) < 0)
 		goto out;
 	const struct keystore_field *f = keystore_msg_get(r->msg, 0, KEYSTORE_TAG_PUBKEY);
+	uint32_t got = 0;
 	if (!f || f->len == 0 || f->len > INT32_MAX ||
-	    !keystore_msg_u32(r->msg, 0, KEYSTORE_TAG_VERSION, version)) {
+	    !keystore_msg_u32(r->msg, 0, KEYSTORE_TAG_VERSION, &got) ||
+	    (*version && got != *version)) {
 		bw_err_set(err, 500, M, "reply", "public key reply incomplete");
 		goto out;
 	}
+	*version = got;
 	BIO *bio = BIO_new_mem_buf(f->p, (int)f->len);
 	pk = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
@@ -290,8 +295,11 @@ static int pki_generate(void *ctx, const char *tenant, enum pki_key_type t,
 	char hex[2 * sizeof(rnd) + 1], name[KEYSTORE_NAME_MAX + 1];
 	bw_random(rnd, sizeof(rnd));
 	bw_hex_encode(rnd, sizeof(rnd), hex);
+	/* The id names version 1, the version the CA certificate will
+	 * carry: a later rotation of the key cannot silently change the
+	 * key the CA signs with. */
 	if (bw_snprintf(name, sizeof(name), KMS_PKI_NAME_PREFIX "%s", hex) < 0 ||
-	    bw_snprintf(key_id, PKI_KEY_ID_MAX, KMS_PKI_KEY_PREFIX "%s", name) < 0)
+	    bw_snprintf(key_id, PKI_KEY_ID_MAX, KMS_PKI_KEY_PREFIX "%s:1", name) < 0)
 		return bw_err_set(err, 500, M, "name", "key name too long");
 	if (key_create(kp->c, tenant, name, kt, err) < 0)
 		return -1;
@@ -363,7 +371,31 @@ static struct pki_signer *pki_open(void *ctx, const char *tenant,
 			   "key id is not a keystore key (kms:NAME)");
 		return NULL;
 	}
-	const char *name = key_id + pl;
+	/* "kms:NAME" (the newest version) or "kms:NAME:VERSION". */
+	char name[KEYSTORE_NAME_MAX + 1];
+	uint32_t version = 0;
+	const char *rest = key_id + pl, *colon = strchr(rest, ':');
+	size_t nl = colon ? (size_t)(colon - rest) : strlen(rest);
+	if (colon) {
+		uint64_t v = 0;
+		const char *d = colon + 1;
+		size_t dl = strlen(d);
+		if (dl == 0 || dl > 4 || d[0] == '0' ||
+		    bw_str_to_u64(bw_str_make(d, dl), &v) < 0 || v == 0 ||
+		    v > KEYSTORE_VERSIONS_MAX) {
+			bw_err_set(err, 400, M, "bad_name",
+				   "key id version must be 1..%u",
+				   KEYSTORE_VERSIONS_MAX);
+			return NULL;
+		}
+		version = (uint32_t)v;
+	}
+	if (nl == 0 || nl >= sizeof(name)) {
+		bw_err_set(err, 400, M, "bad_name", "key name is not a valid keystore name");
+		return NULL;
+	}
+	memcpy(name, rest, nl);
+	name[nl] = '\0';
 	if (name_check(tenant, "tenant", err) < 0 ||
 	    name_check(name, "key name", err) < 0)
 		return NULL;
@@ -376,6 +408,7 @@ static struct pki_signer *pki_open(void *ctx, const char *tenant,
 	sc->c = kp->c;
 	bw_snprintf(sc->tenant, sizeof(sc->tenant), "%s", tenant);
 	bw_snprintf(sc->name, sizeof(sc->name), "%s", name);
+	sc->version = version;
 	s->pub = pubkey_fetch(kp->c, tenant, name, &sc->version, err);
 	if (!s->pub)
 		goto fail;
@@ -645,6 +678,7 @@ int kms_audit_signer(struct kms_client *c, const char *key_name,
 	size_t publen = AUDIT_PUBKEY_LEN;
 	if (key_ensure(c, KMS_PLATFORM_TENANT, a->key, KEYSTORE_KT_ED25519, err) < 0)
 		goto fail;
+	a->version = 0; /* the newest */
 	a->pub = pubkey_fetch(c, KMS_PLATFORM_TENANT, a->key, &a->version, err);
 	if (!a->pub)
 		goto fail;

@@ -169,6 +169,17 @@ static bool contains(const uint8_t *hay, size_t n, const uint8_t *needle,
 
 /* ---------------------------------------------------------------- pki */
 
+/* The keystore key name in a pki key id "kms:NAME[:VERSION]". */
+static const char *id_name(const char *key_id, char *buf, size_t cap)
+{
+	assert_memory_equal(key_id, "kms:", 4);
+	size_t n = strcspn(key_id + 4, ":");
+	assert_true(n < cap);
+	memcpy(buf, key_id + 4, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 static struct store *open_store(const char *path)
 {
 	struct bw_err err;
@@ -246,9 +257,10 @@ static void key_needles(const char *tenant, const char *key_id,
 	if (!e)
 		fail_msg("engine: %s", err.msg);
 	assert_false(ks_engine_sealed(e));
-	assert_memory_equal(key_id, "kms:", 4);
+	char nb[KEYSTORE_NAME_MAX + 1];
+	const char *name = id_name(key_id, nb, sizeof(nb));
 	struct ks_key *k = ks_key_find(e, bw_str_make(tenant, strlen(tenant)),
-				       bw_str_make(key_id + 4, strlen(key_id + 4)));
+				       bw_str_make(name, strlen(name)));
 	assert_non_null(k);
 	assert_false(k->exportable);
 	EVP_PKEY *pk = ks_key_pkey(k, &k->v[k->nv - 1], &err);
@@ -563,19 +575,51 @@ static void test_pki_key_types(void **state)
 	free(huge);
 
 	/* Rotation behind the signer's back: refused, not mis-signed. */
-	assert_int_equal(simple_op(c, KEYSTORE_OP_KEY_ROTATE, "tenant-a", id + 4),
+	char nb[KEYSTORE_NAME_MAX + 1];
+	assert_int_equal(id[strlen(id) - 2], ':');
+	assert_int_equal(id[strlen(id) - 1], '1');
+	assert_int_equal(simple_op(c, KEYSTORE_OP_KEY_ROTATE, "tenant-a",
+				   id_name(id, nb, sizeof(nb))),
 			 KEYSTORE_OK);
 	assert_int_equal(s->sign(s->ctx, PKI_MD_NONE, (const uint8_t *)"x", 1, sig,
 				 sizeof(sig), &sl, &err), -1);
 	assert_int_equal(err.code, 409);
 	assert_string_equal(err.reason, "key_rotated");
+	/* reopened by its id, the signer still has version 1's public key
+	 * (what the CA certificate carries) and still refuses */
+	struct pki_signer *again = ks->open(ks->ctx, "tenant-a", id, &err);
+	assert_non_null(again);
+	assert_int_equal(EVP_PKEY_eq(again->pub, s->pub), 1);
+	assert_int_equal(again->sign(again->ctx, PKI_MD_NONE, (const uint8_t *)"x", 1,
+				     sig, sizeof(sig), &sl, &err), -1);
+	assert_string_equal(err.reason, "key_rotated");
+	pki_signer_free(again);
+	/* by name alone it is the newest version, which signs */
+	char newest[PKI_KEY_ID_MAX];
+	snprintf(newest, sizeof(newest), "kms:%s", nb);
+	again = ks->open(ks->ctx, "tenant-a", newest, &err);
+	assert_non_null(again);
+	assert_int_not_equal(EVP_PKEY_eq(again->pub, s->pub), 1);
+	assert_int_equal(again->sign(again->ctx, PKI_MD_NONE, (const uint8_t *)"x", 1,
+				     sig, sizeof(sig), &sl, &err), 0);
+	pki_signer_free(again);
+	/* version 2 explicitly, and a version that does not exist */
+	snprintf(newest, sizeof(newest), "kms:%s:2", nb);
+	again = ks->open(ks->ctx, "tenant-a", newest, &err);
+	assert_non_null(again);
+	pki_signer_free(again);
+	snprintf(newest, sizeof(newest), "kms:%s:3", nb);
+	assert_null(ks->open(ks->ctx, "tenant-a", newest, &err));
+	assert_int_equal(err.code, 409);
 	pki_signer_free(s);
+	ERR_clear_error();
 
 	/* Suspended key: the keystore's refusal comes through. */
 	assert_int_equal(ks->generate(ks->ctx, "tenant-a", PKI_KEY_EC_P256, id, &err), 0);
 	s = ks->open(ks->ctx, "tenant-a", id, &err);
 	assert_non_null(s);
-	assert_int_equal(simple_op(c, KEYSTORE_OP_KEY_SUSPEND, "tenant-a", id + 4),
+	assert_int_equal(simple_op(c, KEYSTORE_OP_KEY_SUSPEND, "tenant-a",
+				   id_name(id, nb, sizeof(nb))),
 			 KEYSTORE_OK);
 	assert_int_equal(s->sign(s->ctx, PKI_MD_SHA256, (const uint8_t *)"x", 1, sig,
 				 sizeof(sig), &sl, &err), -1);
@@ -586,7 +630,9 @@ static void test_pki_key_types(void **state)
 	static const char *const bad_ids[] = {
 		"dev:0123456789abcdef0123456789abcdef", "kms:", "kms:__import",
 		"kms:../../etc/passwd", "kms:a b", "kms:nosuchkey",
-		"KMS:_pki-ca-00", "",
+		"KMS:_pki-ca-00", "", "kms:aes:0", "kms:aes:", "kms:aes:01",
+		"kms:aes:99999", "kms:aes:1:2", "kms::1", "kms:aes:-1",
+		"kms:aes:+1", "kms:aes:1 ",
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad_ids); i++) {
 		assert_null(ks->open(ks->ctx, "tenant-a", bad_ids[i], &err));
