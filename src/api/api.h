@@ -30,6 +30,8 @@ struct api_principal {
 
 /* Routes whose permission is API_PUBLIC need no credentials (logins). */
 #define API_PUBLIC "public"
+/* Routes acting only on the caller's own account need no role. */
+#define API_SELF "iam.self"
 
 /* Shared by every worker thread; immutable after setup except where
  * noted. Owned by the worker. */
