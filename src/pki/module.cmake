@@ -24,3 +24,5 @@ if(NOT BW_FUZZ)
   target_link_libraries(pki_bench PRIVATE bw_pki)
 endif()
 bw_unit_test(test_pki_acme pki src/pki/tests/test_pki_acme.c)
+bw_fuzz_target(fuzz_pki_acme_jws pki src/pki/fuzz/fuzz_pki_acme_jws.c
+  ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_acme_jws)

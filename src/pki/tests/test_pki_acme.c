@@ -453,6 +453,15 @@ static void serve(const char *method, const char *path, const char *ctype,
 	};
 	acme_resp_init(rs);
 	acme_serve(acme, &rq, rs);
+	/* BW_ACME_SEED_DIR=dir keeps every POST body: the fuzz corpus's
+	 * seeds come from here */
+	static int seed;
+	const char *sd = getenv("BW_ACME_SEED_DIR");
+	if (sd && rq.method == HTTP_METHOD_POST) {
+		char sp[256];
+		bw_snprintf(sp, sizeof(sp), "%s/req-%03d", sd, seed++);
+		tu_write(sp, body, strlen(body));
+	}
 }
 
 static void fresh_nonce(struct client *c)
