@@ -902,6 +902,121 @@ static void test_iam_sealer(void **state)
 	stop(c, pid);
 }
 
+static size_t b32_decode(const char *str, uint8_t *out, size_t cap)
+{
+	static const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	uint32_t buf = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (; *str && *str != '='; str++) {
+		const char *q = strchr(a, *str);
+		assert_non_null(q);
+		buf = (buf << 5) | (uint32_t)(q - a);
+		bits += 5;
+		if (bits >= 8) {
+			assert_true(o < cap);
+			out[o++] = (uint8_t)(buf >> (bits - 8));
+			bits -= 8;
+		}
+	}
+	return o;
+}
+
+/* The identity core with the kms sealer: TOTP enrolment works end to end
+ * (the seed is sealed by the key process and opened again to check
+ * codes), and the seed is in no file of the SQLite database in any
+ * encoding (raw, hex, base32, base64). Without the key process, MFA
+ * answers 503 instead of guessing. */
+static void test_iam_totp_secret_at_rest(void **state)
+{
+	(void)state;
+	pid_t pid;
+	struct kms_client *c = start(KEYSTORE_SEAL_AUTO, &pid);
+	struct bw_err err;
+	char db[512];
+	snprintf(db, sizeof(db), "%s/state.db", dir);
+	struct store *st = open_store(db);
+	struct iam_options o = { .store = st };
+	assert_int_equal(kms_iam_sealer(c, "platform", "_iam-seal", &o.sealer, &err), 0);
+	struct iam *iam = iam_new(&o, &err);
+	if (!iam)
+		fail_msg("iam_new: %s", err.msg);
+	if (iam_tenant_create(iam, "acme", NULL, NULL, NULL, &err) < 0)
+		fail_msg("tenant: %s", err.msg);
+	struct iam_user u;
+	struct iam_user_spec spec = { .name = "ivy@example.com" };
+	if (iam_user_create(iam, "acme", &spec, &u, &err) < 0)
+		fail_msg("user: %s", err.msg);
+	struct iam_totp_enrolment e;
+	if (iam_totp_begin(iam, "acme", u.id, "bulwark test", IAM_TOTP_SHA1, 6,
+			   &e, &err) < 0)
+		fail_msg("totp_begin: %s", err.msg);
+	uint8_t sec[64];
+	size_t n = b32_decode(e.secret_b32, sec, sizeof(sec));
+	assert_true(n >= 16);
+	char code[16];
+	assert_int_equal(iam_hotp(sec, n, IAM_TOTP_SHA1, 6,
+				  (uint64_t)(bw_clock_now_s() / 30), code), 0);
+	char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1];
+	if (iam_totp_confirm(iam, "acme", u.id, code, codes, &err) < 0)
+		fail_msg("totp_confirm: %s (%s)", err.msg, err.reason);
+	/* a wrong code is a wrong code, not a sealing error */
+	assert_int_equal(iam_totp_verify(iam, "acme", u.id, "000000", &err), -1);
+	assert_int_equal(err.code, 400);
+
+	/* Every encoding of the seed, searched in every database file. */
+	char hex[2 * sizeof(sec) + 1], lhex[2 * sizeof(sec) + 1], b64[128];
+	bw_hex_encode(sec, n, hex);
+	for (size_t k = 0; k <= strlen(hex); k++)
+		lhex[k] = (char)(hex[k] >= 'A' && hex[k] <= 'F' ? hex[k] + 32 : hex[k]);
+	EVP_EncodeBlock((unsigned char *)b64, sec, (int)n);
+	char b64nopad[128];
+	snprintf(b64nopad, sizeof(b64nopad), "%.*s", (int)strcspn(b64, "="), b64);
+	char b32[128];
+	snprintf(b32, sizeof(b32), "%.*s", (int)strcspn(e.secret_b32, "="),
+		 e.secret_b32);
+	const struct { const void *p; size_t n; } forms[] = {
+		{ sec, n }, { hex, strlen(hex) }, { lhex, strlen(lhex) },
+		{ b64nopad, strlen(b64nopad) }, { b32, strlen(b32) },
+	};
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	size_t files = 0;
+	bool sealed_seen = false;
+	for (size_t i = 0; i < BW_ARRAY_LEN(sfx); i++) {
+		char path[600];
+		size_t len = 0;
+		snprintf(path, sizeof(path), "%s%s", db, sfx[i]);
+		uint8_t *p = slurp(path, &len);
+		if (!p)
+			continue;
+		files++;
+		for (size_t f = 0; f < BW_ARRAY_LEN(forms); f++)
+			assert_false(contains(p, len, forms[f].p, forms[f].n));
+		sealed_seen |= contains(p, len, (const uint8_t *)"bwk1:", 5);
+		free(p);
+	}
+	assert_true(files >= 1);
+	/* positive control: the scan does see the sealed value */
+	assert_true(sealed_seen);
+
+	/* The key process goes away: MFA checks fail closed with 503. */
+	kill(pid, SIGKILL);
+	int wst;
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	for (int i = 0; i < 200 && kms_client_alive(c); i++) {
+		struct timespec ts = { 0, 10000000L };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(iam_hotp(sec, n, IAM_TOTP_SHA1, 6,
+				  (uint64_t)(bw_clock_now_s() / 30 + 1), code), 0);
+	assert_int_equal(iam_totp_verify(iam, "acme", u.id, code, &err), -1);
+	assert_int_equal(err.code, 503);
+	bw_wipe(sec, sizeof(sec));
+	iam_free(iam); /* frees the sealer */
+	store_close(st);
+	kms_client_free(c);
+}
+
 /* ---------------------------------------------------------------- audit */
 
 static void test_audit_signer(void **state)
@@ -1298,6 +1413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_signing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iam_sealer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iam_sealer_legacy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iam_totp_secret_at_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_signer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_key_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_ready, setup, teardown),
