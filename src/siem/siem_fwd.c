@@ -617,7 +617,7 @@ static void note_done(void *arg, const struct net_fetch_result *r)
 static void notify_webhook(struct siem_service *svc, const struct siem_notify_conf *c,
 			   const char *key, size_t keylen, const char *body, size_t n)
 {
-	char ts[24], sig[80] = "X-Bulwark-Signature: sha256=", tsh[64];
+	char ts[24], sig[128] = "X-Bulwark-Signature: sha256=", tsh[64];
 	snprintf(ts, sizeof(ts), "%lld", (long long)bw_clock_now_s());
 	snprintf(tsh, sizeof(tsh), "X-Bulwark-Timestamp: %s", ts);
 	uint8_t mac[32];
