@@ -55,6 +55,7 @@ bw_fuzz_target(fuzz_intel siem_svc src/siem/fuzz/fuzz_intel.c
 bw_unit_test(test_siem_geo siem_svc src/siem/tests/test_siem_geo.c)
 bw_unit_test(test_siem_anomaly siem_svc src/siem/tests/test_siem_anomaly.c)
 bw_unit_test(test_siem_crash siem_svc src/siem/tests/test_siem_crash.c)
+target_link_libraries(test_siem_crash PRIVATE PkgConfig::CURL)
 set_tests_properties(test_siem_crash PROPERTIES TIMEOUT 300)
 bw_unit_test(test_siem_event siem src/siem/tests/test_siem_event.c)
 bw_unit_test(test_siem_syslog siem src/siem/tests/test_siem_syslog.c)

@@ -1,4 +1,5 @@
-/* kill -9 during ingest: nothing acknowledged is lost.
+/* kill -9 during ingest: nothing acknowledged is lost, over RELP and over
+ * NDJSON (HTTP 200).
  *
  * A child process runs the SIEM (durability full) with its RELP listener;
  * the parent streams numbered syslog messages over RELP, keeping a
@@ -7,7 +8,9 @@
  * while traffic is in flight, reopens the same data directory and checks
  * that every acknowledged message is stored, exactly once. Three rounds
  * on the same directory, killed at different depths, so recovery after a
- * crash (catalog, ids, partitions) is exercised as well. */
+ * crash (catalog, ids, partitions) is exercised as well. Then two rounds
+ * of three concurrent NDJSON posters (20 events per request) killed the
+ * same way: every event of every request answered 200 is stored. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,8 @@
 #include <cmocka.h>
 #include <signal.h>
 #include <sys/wait.h>
+
+#include <curl/curl.h>
 
 #include "siem_harness.h"
 
@@ -24,17 +29,59 @@ static char g_dir[64];
 static uint8_t *acked;	 /* [MAXMSG] acked by the child */
 static uint8_t *seen;	 /* [MAXMSG] found in the store */
 
+static struct harness *child_h;
+
+static void ingest_handler(struct net_exchange *x, void *arg)
+{
+	if (!siem_http_ingest(x, child_h->svc))
+		net_respond(x, 404, "text/plain", "", 0);
+}
+
+struct child_info {
+	uint16_t relp_port, http_port;
+	char key[96];
+};
+
+static void http_task(void *arg)
+{
+	struct child_info *ci = arg;
+	struct bw_err err;
+	struct net_thread *nt = net_thread_new(child_h->loop, &err);
+	struct net_http_options o = { .name = "ingest", .handler = ingest_handler,
+				      .max_conns = 64, .header_timeout_ms = 10000,
+				      .body_timeout_ms = 10000, .idle_timeout_ms = 10000,
+				      .write_timeout_ms = 10000 };
+	http_limits_default(&o.limits);
+	o.limits.max_body = 16u << 20;
+	struct net_http_server *s = net_http_server_new(&o, &err);
+	int fd = net_listen_tcp("127.0.0.1", 0, false, 64, &err);
+	ci->http_port = (uint16_t)net_socket_port(fd);
+	if (!nt || !s || fd < 0 || net_thread_listen(nt, "ingest", fd, s, &err) < 0)
+		_exit(5);
+	net_http_server_unref(s);
+	atomic_store(&h_detached, 1);
+}
+
 static void child(int wfd)
 {
-	struct harness h;
+	static struct harness h;
 	struct bw_err err;
 	if (net_fetch_global_init(&err) < 0)
 		_exit(2);
 	h_fixed_dir = g_dir;
 	if (h_start_conf(&h, "  durability: full\n", true) < 0)
 		_exit(3);
-	uint16_t port = h.relp_port;
-	if (write(wfd, &port, sizeof(port)) != sizeof(port))
+	child_h = &h;
+	struct child_info ci = { .relp_port = h.relp_port };
+	char id[17];
+	if (siem_key_create(h.svc, "crash", "acme", "test", ci.key, id, &err) < 0)
+		_exit(6);
+	atomic_store(&h_detached, 0);
+	if (loop_post(h.loop, http_task, &ci) < 0)
+		_exit(7);
+	while (!atomic_load(&h_detached))
+		usleep(1000);
+	if (write(wfd, &ci, sizeof(ci)) != sizeof(ci))
 		_exit(4);
 	close(wfd);
 	for (;;)
@@ -82,9 +129,10 @@ static long round_trip(long first, long kill_after)
 		child(p[1]);
 	}
 	close(p[1]);
-	uint16_t port = 0;
-	assert_int_equal(read(p[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	struct child_info ci;
+	assert_int_equal(read(p[0], &ci, sizeof(ci)), (ssize_t)sizeof(ci));
 	close(p[0]);
+	uint16_t port = ci.relp_port;
 	struct relp_client c;
 	assert_int_equal(relp_open(&c, port), 0);
 	/* txnr -> message id */
@@ -171,6 +219,98 @@ static void verify(void)
 	h_stop(&h, false);
 }
 
+/* ------------------------------------------------------------ NDJSON */
+
+struct poster {
+	pthread_t th;
+	uint16_t port;
+	const char *key;
+	_Atomic long *next;    /* next message id to use (shared) */
+	_Atomic long *nacked;  /* requests answered 200 */
+	_Atomic int *stop;
+};
+
+static size_t sink(char *p, size_t sz, size_t n, void *arg)
+{
+	return sz * n;
+}
+
+static void *poster_main(void *arg)
+{
+	struct poster *ps = arg;
+	CURL *c = curl_easy_init();
+	char url[128], auth[160];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/api/v1/siem/ingest", ps->port);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ps->key);
+	struct curl_slist *h = curl_slist_append(NULL, auth);
+	static _Thread_local char body[20 * 128];
+	while (!atomic_load(ps->stop)) {
+		long first = atomic_fetch_add(ps->next, 20);
+		if (first + 20 > MAXMSG)
+			break;
+		size_t n = 0;
+		for (long i = first; i < first + 20; i++)
+			n += (size_t)snprintf(body + n, sizeof(body) - n,
+					      "{\"message\":\"crashmsg %ld\",\"event.category\":\"web\"}\n",
+					      i);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+		long status = 0;
+		if (curl_easy_perform(c) == CURLE_OK &&
+		    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+		    status == 200) {
+			/* a 200 promises every event of the body is on disk */
+			for (long i = first; i < first + 20; i++)
+				acked[i] = 1;
+			atomic_fetch_add(ps->nacked, 1);
+		} else if (atomic_load(ps->stop)) {
+			break;
+		}
+	}
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+static long http_round(long first, long kill_after)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		child(p[1]);
+	}
+	close(p[1]);
+	struct child_info ci;
+	assert_int_equal(read(p[0], &ci, sizeof(ci)), (ssize_t)sizeof(ci));
+	close(p[0]);
+	_Atomic long next = first, nacked = 0;
+	_Atomic int stop = 0;
+	struct poster ps[3];
+	for (int i = 0; i < 3; i++) {
+		ps[i] = (struct poster){ .port = ci.http_port, .key = ci.key, .next = &next,
+					 .nacked = &nacked, .stop = &stop };
+		assert_int_equal(pthread_create(&ps[i].th, NULL, poster_main, &ps[i]), 0);
+	}
+	while (atomic_load(&nacked) < kill_after)
+		usleep(1000);
+	/* requests are in flight on the other posters right now */
+	kill(pid, SIGKILL);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 3; i++)
+		pthread_join(ps[i].th, NULL);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	return atomic_load(&next);
+}
+
 static void kill9_loses_nothing_acknowledged(void **state)
 {
 	bw_snprintf(g_dir, sizeof(g_dir), "/tmp/bw-siem-crash-XXXXXX");
@@ -181,6 +321,13 @@ static void kill9_loses_nothing_acknowledged(void **state)
 	static const long depth[] = { 300, 2500, 6000 };
 	for (size_t i = 0; i < BW_ARRAY_LEN(depth); i++) {
 		next = round_trip(next, depth[i]);
+		verify();
+	}
+	/* the same over HTTPS-style NDJSON ingest: a 200 means stored */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	static const long reqs[] = { 20, 150 };
+	for (size_t i = 0; i < BW_ARRAY_LEN(reqs); i++) {
+		next = http_round(next, reqs[i]);
 		verify();
 	}
 	free(acked);
