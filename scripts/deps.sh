@@ -7,9 +7,10 @@ set -euo pipefail
 BUILD="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libssl-dev libsqlite3-dev sqlite3 libyaml-dev libcurl4-openssl-dev libcmocka-dev
   libargon2-dev libseccomp-dev libpcre2-dev libnghttp2-dev libxml2-dev
-  libhyperscan-dev libqrencode-dev libp11-kit-dev modsecurity-crs"
+  libhyperscan-dev libqrencode-dev libp11-kit-dev modsecurity-crs libmaxminddb-dev"
 # Peers and real clients the tests and benchmarks drive.
-TEST="curl openssl python3 bsdutils nginx-light wrk nghttp2-client procps psmisc iproute2 libjansson-dev
+TEST="curl openssl python3 bsdutils nginx-light wrk nghttp2-client
+  rsyslog rsyslog-relp rsyslog-openssl libmaxmind-db-writer-perl mmdb-bin procps psmisc iproute2 libjansson-dev
   libmodsecurity-dev g++"
 
 want="$BUILD $TEST"
@@ -36,7 +37,11 @@ if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/bulwark
   apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/bulwark-apt.log 2>&1 ||
     { tail -20 /tmp/bulwark-apt.log >&2; exit 1; }
 fi
-if printf '%s\n' "${missing[@]}" | grep -qx 'nginx-light'; then
-  (service nginx stop || true) >/dev/null 2>&1
-fi
+# Servers installed as test peers must not keep running as system services:
+# the tests start their own instances on loopback ports.
+for svc in nginx rsyslog; do
+  if printf '%s\n' "${missing[@]}" | grep -q "^$svc"; then
+    (service "$svc" stop || true) >/dev/null 2>&1
+  fi
+done
 exit 0
