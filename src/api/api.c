@@ -249,12 +249,17 @@ static void call_free(struct api_call *call)
 	free(call);
 }
 
-void api_reply(struct api_call *call, int status)
+void api_reply_typed(struct api_call *call, int status, const char *content_type)
 {
 	api_security_headers(call->x);
-	net_respond(call->x, status, "application/json",
+	net_respond(call->x, status, content_type,
 		    call->out.data ? call->out.data : "", call->out.len);
 	call_free(call);
+}
+
+void api_reply(struct api_call *call, int status)
+{
+	api_reply_typed(call, status, "application/json");
 }
 
 /* --------------------------------------------------------- audit glue */

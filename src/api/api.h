@@ -128,6 +128,8 @@ void api_set_details(struct api_call *call, const char *json_object);
 
 /* Sends api_out() with status (not audited: read-only routes). */
 void api_reply(struct api_call *call, int status);
+/* The same with another content type (CSV, HTML reports). */
+void api_reply_typed(struct api_call *call, int status, const char *content_type);
 /* Writes the audit record (outcome) durably, then sends api_out() with
  * status and an X-Audit-Seq header. If the audit log refuses, the caller
  * gets 503 instead: an action is never acknowledged unaudited. */
