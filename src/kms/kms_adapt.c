@@ -51,6 +51,8 @@
 #define M "kms"
 #define KMS_PKI_KEY_PREFIX "kms:"
 #define KMS_PKI_NAME_PREFIX "_pki-ca-"
+/* Time allowed for creating an RSA key (see key_create). */
+#define KMS_KEYGEN_TIMEOUT_MS 120000
 /* A PEM Ed25519 private key is ~120 bytes; anything past 16 KiB in the
  * legacy audit key file is not one. */
 #define KMS_LEGACY_KEY_FILE_MAX (16u * 1024u)
@@ -103,7 +105,13 @@ static int key_create(struct kms_client *c, const char *tenant,
 	keystore_enc_str(&e, KEYSTORE_TAG_KEY, name);
 	keystore_enc_u32(&e, KEYSTORE_TAG_KEY_TYPE, type);
 	keystore_enc_bool(&e, KEYSTORE_TAG_EXPORTABLE, false);
-	if (kms_call(c, &e, 0, &r, err) < 0 || kms_reply_check(r, 0, err) < 0)
+	/* RSA key generation is a prime search: seconds for 4096 bits on
+	 * an idle core, many more on a loaded one. It is rare (a new CA),
+	 * so it gets a longer budget than the client's default. */
+	bool rsa = type == KEYSTORE_KT_RSA_2048 || type == KEYSTORE_KT_RSA_3072 ||
+		   type == KEYSTORE_KT_RSA_4096;
+	if (kms_call(c, &e, rsa ? KMS_KEYGEN_TIMEOUT_MS : 0, &r, err) < 0 ||
+	    kms_reply_check(r, 0, err) < 0)
 		goto out;
 	rc = 0;
 out:
