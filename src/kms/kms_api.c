@@ -498,7 +498,9 @@ static bool c_create(struct api_call *c, const struct json_value *o,
 	memcpy(type, t->u.str.p, t->u.str.len);
 	type[t->u.str.len] = '\0';
 	unsigned kt = keystore_key_type_parse(type);
-	if (!kt || !keystore_name_valid(n->u.str.p, n->u.str.len))
+	/* '_' names are reserved for the platform's own keys. */
+	if (!kt || !keystore_name_valid(n->u.str.p, n->u.str.len) ||
+	    (n->u.str.len > 0 && n->u.str.p[0] == '_'))
 		return false;
 	keystore_enc_strn(e, KEYSTORE_TAG_KEY, n->u.str.p, n->u.str.len);
 	keystore_enc_u32(e, KEYSTORE_TAG_KEY_TYPE, kt);
@@ -812,6 +814,14 @@ static void run(struct api_call *call, const struct kop *k)
 	if (k->scope == SCOPE_KEY) {
 		if (!key || !keystore_name_valid(key, strlen(key))) {
 			api_fail(call, 400, "bad_key_name", "invalid key name");
+			free(p);
+			return;
+		}
+		/* Keys named '_…' are the platform's own (CA keys, the audit
+		 * signer, the identity sealer): used through their modules,
+		 * never over this API. */
+		if (key[0] == '_') {
+			api_fail(call, 403, "reserved_key", "reserved for the platform");
 			free(p);
 			return;
 		}

@@ -38,6 +38,11 @@ check "operations are audited" grep -q '"action":"kms.encrypt"' "$D/audit.log"
 check "the audit log holds no plaintext or ciphertext" \
   bash -c "! grep -qF '$SECRET' '$D/audit.log' && ! grep -qF '$PT' '$D/audit.log' && ! grep -qF '${CT#bwk1:}' '$D/audit.log'"
 
+check "the platform's own keys are not reachable over the API" \
+  [ "$(status_of "${A[@]}" -d "{\"plaintext\":\"$PT\"}" "$U/tenants/platform/keys/_iam-seal/encrypt")" = 403 ]
+check "nobody can create a key with a reserved name" \
+  [ "$(status_of "${A[@]}" -d '{"name":"_mine","type":"aes256-gcm"}' "$U/tenants/platform/keys")" = 400 ]
+
 # Kill the key process: the supervisor restarts it and the worker reconnects.
 KS=$(for p in $(pgrep -P "$SUP"); do [ "$p" != "$WORKER" ] && echo "$p"; done | head -1)
 WORKER=$(for p in $(pgrep -P "$SUP"); do grep -q '^Uid:[[:space:]]*0' "/proc/$p/status" || echo "$p"; done | head -1)
