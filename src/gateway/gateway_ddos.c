@@ -64,7 +64,12 @@ struct gw_ddos *gw_ddos_new(const struct gw_ddos_conf *c, size_t entries)
 	for (size_t i = 0; i < SHARDS; i++) {
 		pthread_mutex_init(&d->shards[i].mu, NULL);
 		d->shards[i].cap = per;
-		d->shards[i].v = calloc(per, sizeof(struct dd_entry));
+		/* One zero-page block for all shards (see gw_rl_new): idle
+		 * tables cost no resident memory. */
+		if (i == 0)
+			d->shards[0].v = calloc(per * SHARDS, sizeof(struct dd_entry));
+		else if (d->shards[0].v)
+			d->shards[i].v = d->shards[0].v + i * per;
 		if (!d->shards[i].v) {
 			gw_ddos_free(d);
 			return NULL;
@@ -78,8 +83,8 @@ void gw_ddos_free(struct gw_ddos *d)
 	if (!d)
 		return;
 	for (size_t i = 0; i < SHARDS; i++) {
-		free(d->shards[i].v);
-		d->shards[i].v = NULL;
+		if (i == 0)
+			free(d->shards[0].v); /* the block all shards point into */
 		pthread_mutex_destroy(&d->shards[i].mu);
 	}
 	free(d);

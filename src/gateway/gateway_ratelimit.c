@@ -60,15 +60,18 @@ struct gw_rl_table *gw_rl_new(size_t entries)
 	size_t per = entries / GW_RL_SHARDS;
 	if (per < PROBE)
 		per = PROBE;
+	/* One block for every shard: large enough to come from mmap as
+	 * untouched zero pages, so an idle table costs no resident memory. */
+	__typeof__(t->shards[0].v) block = calloc(per * GW_RL_SHARDS, sizeof(*block));
 	for (size_t i = 0; i < GW_RL_SHARDS; i++) {
 		struct rl_shard *s = &t->shards[i];
 		pthread_mutex_init(&s->mu, NULL);
 		s->cap = per;
-		s->v = calloc(per, sizeof(*s->v));
-		if (!s->v) {
-			gw_rl_free(t);
-			return NULL;
-		}
+		s->v = block ? block + i * per : NULL;
+	}
+	if (!block) {
+		gw_rl_free(t);
+		return NULL;
 	}
 	return t;
 }
@@ -77,8 +80,8 @@ void gw_rl_free(struct gw_rl_table *t)
 {
 	if (!t)
 		return;
+	free(t->shards[0].v); /* the block all shards point into */
 	for (size_t i = 0; i < GW_RL_SHARDS; i++) {
-		free(t->shards[i].v);
 		t->shards[i].v = NULL;
 		pthread_mutex_destroy(&t->shards[i].mu);
 	}
