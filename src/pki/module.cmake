@@ -26,3 +26,13 @@ endif()
 bw_unit_test(test_pki_acme pki src/pki/tests/test_pki_acme.c)
 bw_fuzz_target(fuzz_pki_acme_jws pki src/pki/fuzz/fuzz_pki_acme_jws.c
   ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_acme_jws)
+# The ACME server alone on loopback, for the real-client test
+# (tests/pki/acme_certbot.sh: lego and certbot; skipped when absent).
+if(NOT BW_FUZZ)
+  add_executable(acme_testd ${CMAKE_SOURCE_DIR}/tests/pki/acme_testd.c)
+  target_link_libraries(acme_testd PRIVATE bw_pki)
+  add_test(NAME pki_acme_real_clients
+    COMMAND ${CMAKE_SOURCE_DIR}/tests/pki/acme_certbot.sh $<TARGET_FILE:acme_testd>)
+  set_tests_properties(pki_acme_real_clients PROPERTIES LABELS integration
+    TIMEOUT 600 SKIP_RETURN_CODE 77)
+endif()

@@ -870,6 +870,8 @@ static int reply_authz(struct ctx *c, const struct acme_authz *z, struct bw_err 
 	if (json_writer_finish(&w) < 0)
 		return fail_json(err);
 	c->rs->status = 200;
+	if (acme_authz_status(z, c->now) == ACME_ST_PENDING)
+		c->rs->retry_after = 1;
 	return 0;
 }
 
@@ -971,6 +973,8 @@ static int chall_res(struct ctx *c, const char *authz_id, const char *chall_id,
 	if (json_writer_finish(&w) < 0)
 		return fail_json(err);
 	c->rs->status = 200;
+	if (ch->status == ACME_ST_PROCESSING)
+		c->rs->retry_after = 1; /* validations take about a second */
 	link(c, url(c, "/authz/%s", z.id), "up");
 	return 0;
 }

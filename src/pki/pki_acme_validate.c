@@ -46,7 +46,6 @@
 static void *vloop_main(void *arg)
 {
 	struct pki_acme *a = arg;
-	log_set_role("acme-validator");
 	if (loop_run(a->vloop) < 0)
 		log_warnx("pki acme: validator loop failed");
 	return NULL;
