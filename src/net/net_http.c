@@ -1043,16 +1043,7 @@ static void listener_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 		loop_timer_init(&c->timer, conn_on_timer, c);
 		bw_buf_init(&c->in, s->o.limits.max_header_bytes + 2 * NET_READ_CHUNK);
 		bw_buf_init(&c->out, NET_MAX_RESPONSE);
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, c->peer_ip, sizeof(c->peer_ip));
-			c->peer_port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, c->peer_ip,
-				  sizeof(c->peer_ip));
-			c->peer_port = ntohs(a->sin6_port);
-		}
+		net_sockaddr_format(&ss, c->peer_ip, &c->peer_port);
 		c->next = t->conns;
 		if (t->conns)
 			t->conns->prev = c;

@@ -4,12 +4,20 @@
 
 #include "net/net.h"
 
-#include <openssl/ssl.h>
-
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 
 SSL *net_tls_session_new(struct net_tls *t, int fd);
+
+/* An IPv4/IPv6 literal and port as a socket address (400 "bad_address"
+ * otherwise), and a peer's address back as text and port. */
+int net_sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+		       socklen_t *len, struct bw_err *err);
+void net_sockaddr_format(const struct sockaddr_storage *ss, char ip[INET6_ADDRSTRLEN],
+			 uint16_t *port);
 
 /* Counters shared by every thread (relaxed atomics). */
 void net_stats_count_rejection(const char *reason);

@@ -354,17 +354,9 @@ static void sl_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 			close(fd);
 			continue;
 		}
-		char ip[INET6_ADDRSTRLEN] = "";
-		uint16_t port = 0;
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-			port = ntohs(a->sin6_port);
-		}
+		char ip[INET6_ADDRSTRLEN];
+		uint16_t port;
+		net_sockaddr_format(&ss, ip, &port);
 		sc->st = t;
 		sc->srv = s;
 		net_stream_ref(s);
@@ -452,21 +444,8 @@ int net_udp_bind(const char *addr, uint16_t port, bool reuseport, struct bw_err 
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons(port);
-		sl = sizeof(*v4);
-	} else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons(port);
-		sl = sizeof(*v6);
-	} else {
-		return bw_err_set(err, 400, "net", "bad_address",
-				  "'%s' is not an IP address", addr);
-	}
+	if (net_sockaddr_parse(addr, port, &ss, &sl, err) < 0)
+		return -1;
 	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return bw_err_set(err, 500, "net", "socket", "socket: %s", strerror(errno));
@@ -506,17 +485,9 @@ static void udp_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 				memcpy(&d, CMSG_DATA(c), sizeof(d));
 				u->drops = d;
 			}
-		char ip[INET6_ADDRSTRLEN] = "";
-		uint16_t port = 0;
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-			port = ntohs(a->sin6_port);
-		}
+		char ip[INET6_ADDRSTRLEN];
+		uint16_t port;
+		net_sockaddr_format(&ss, ip, &port);
 		buf[n] = '\0';
 		u->fn(u->arg, buf, (size_t)n, ip, port);
 	}
