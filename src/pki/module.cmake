@@ -7,7 +7,7 @@ bw_module(pki
           src/pki/pki_api.c
           src/pki/pki_acme.c src/pki/pki_acme_jws.c src/pki/pki_acme_nonce.c
           src/pki/pki_acme_store.c src/pki/pki_acme_proto.c
-          src/pki/pki_acme_validate.c
+          src/pki/pki_acme_validate.c src/pki/pki_acme_api.c
   DEPS core json store crypto net api audit event loop PkgConfig::OPENSSL Threads::Threads
        resolv)
 bw_unit_test(test_pki_csr pki src/pki/tests/test_pki_csr.c)

@@ -30,7 +30,9 @@
 
 #include <openssl/ssl.h>
 
+#include "api/api.h"
 #include "audit/audit.h"
+#include "loop/loop.h"
 #include "net/net.h"
 #include "pki/pki_acme_int.h"
 #include "pki/tests/pki_test_util.h"
@@ -1532,6 +1534,191 @@ static void audit_and_stats(void **state)
 	free(log);
 }
 
+/* ------------------------------------------------------------ REST */
+
+static bool allow_pki(void *arg, const char *tenant, const char *subject,
+		      const char *permission)
+{
+	return strcmp(subject, "user:bootstrap") == 0 && strncmp(permission, "pki.", 4) == 0;
+}
+
+static struct loop *alp;
+static void *run_aloop(void *arg)
+{
+	loop_run(alp);
+	return NULL;
+}
+
+static int rest(const char *token, int port, const char *method, const char *path,
+		const char *body, char *out, size_t cap)
+{
+	char cmd[1024], bf[160];
+	if (body) {
+		bw_snprintf(bf, sizeof(bf), "%s/body.json", dir);
+		tu_write(bf, body, strlen(body));
+	}
+	bw_snprintf(cmd, sizeof(cmd),
+		    "curl -s -X %s -H 'Authorization: Bearer %s' %s%s "
+		    "-w '\\n%%{http_code}' 'http://127.0.0.1:%d%s'", method, token,
+		    body ? "-H 'Content-Type: application/json' --data-binary @" : "",
+		    body ? bf : "", port, path);
+	if (tu_run(cmd, out, cap) != 0)
+		return -1;
+	char *nl = strrchr(out, '\n');
+	if (!nl)
+		return -1;
+	*nl = '\0';
+	return (int)strtol(nl + 1, NULL, 10);
+}
+
+static void json_field(const char *json, const char *key, char *out, size_t cap)
+{
+	char pat[64];
+	bw_snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	const char *p = strstr(json, pat);
+	assert_non_null(p);
+	p += strlen(pat);
+	size_t n = strcspn(p, "\"");
+	assert_true(n < cap);
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+static void rest_routes(void **state)
+{
+	struct bw_err err;
+	char token[64], out[8192], body[512];
+	static struct api_ctx ctx;
+	assert_int_equal(api_create_token(dir, token, &err), 0);
+	assert_int_equal(api_load_token_hash(&ctx, dir, &err), 0);
+	struct tpool *pool = tpool_new(2, 64, &err);
+	alp = loop_new(256, &err);
+	struct net_thread *nt = net_thread_new(alp, &err);
+	assert_non_null(pool);
+	assert_non_null(nt);
+	ctx.audit = audit;
+	ctx.pool = pool;
+	ctx.workers = 1;
+	ctx.authorize = allow_pki;
+	assert_int_equal(pki_acme_api_register(acme), 0);
+	struct net_http_options ho = { .name = "admin", .header_timeout_ms = 5000,
+				       .body_timeout_ms = 5000, .idle_timeout_ms = 5000,
+				       .write_timeout_ms = 5000, .handler = api_handle,
+				       .handler_arg = &ctx };
+	http_limits_default(&ho.limits);
+	struct net_http_server *s = net_http_server_new(&ho, &err);
+	int fd = net_listen_tcp("127.0.0.1", 0, false, 16, &err);
+	assert_true(s && fd >= 0);
+	int port = net_socket_port(fd);
+	assert_int_equal(net_thread_listen(nt, "admin", fd, s, &err), 0);
+	net_http_server_unref(s);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, run_aloop, NULL), 0);
+
+	/* the admin's tenant gets a CA of its own */
+	const char *tenant = "platform";
+	struct pki_ca_spec ps = { .tenant = tenant, .name = "acme-root",
+				  .subject = "CN=Platform ACME Root",
+				  .key_type = PKI_KEY_EC_P256, .path_len = -1 };
+	struct pki_ca_info pca;
+	assert_int_equal(pki_ca_create(pk, &ps, &pca, &err), 0);
+	const char pol[] = "{\"dns\":[\".example.com\"]}";
+	assert_int_equal(pki_policy_set(pk, tenant, pol, sizeof(pol) - 1, &err), 0);
+
+	assert_int_equal(rest(token, port, "GET", "/api/v1/pki/acme", NULL, out, sizeof(out)),
+			 404);
+	assert_int_equal(rest(token, port, "PUT", "/api/v1/pki/acme",
+			      "{\"ca_id\":\"0000000000000000\"}", out, sizeof(out)), 404);
+	assert_int_equal(rest(token, port, "PUT", "/api/v1/pki/acme",
+			      "{\"ca_id\":\"x\",\"surprise\":1}", out, sizeof(out)), 400);
+	bw_snprintf(body, sizeof(body), "{\"ca_id\":\"%s\",\"eab_required\":true}", pca.id);
+	assert_int_equal(rest(token, port, "PUT", "/api/v1/pki/acme", body, out, sizeof(out)),
+			 200);
+	assert_non_null(strstr(out, "\"directory\":\"https://acme.test/acme/platform/directory\""));
+	assert_int_equal(rest(token, port, "GET", "/api/v1/pki/acme", NULL, out, sizeof(out)),
+			 200);
+	assert_non_null(strstr(out, "\"eab_required\":true"));
+
+	/* an EAB key: shown once, then usable by exactly one account */
+	assert_int_equal(rest(token, port, "POST", "/api/v1/pki/acme/eab",
+			      "{\"label\":\"ci runner\"}", out, sizeof(out)), 201);
+	char kid[32], hmac_b64[64];
+	json_field(out, "kid", kid, sizeof(kid));
+	json_field(out, "hmac_key", hmac_b64, sizeof(hmac_b64));
+	uint8_t key[32];
+	size_t kl;
+	assert_int_equal(crypto_b64url_decode(hmac_b64, strlen(hmac_b64), key, sizeof(key),
+					      &kl, &err), 0);
+	assert_int_equal(kl, 32);
+	assert_int_equal(rest(token, port, "GET", "/api/v1/pki/acme/eab", NULL, out,
+			      sizeof(out)), 200);
+	assert_non_null(strstr(out, kid));
+	assert_non_null(strstr(out, "\"used\":false"));
+	assert_null(strstr(out, hmac_b64));
+
+	struct client c;
+	client_init(&c, JOSE_ALG_ES256);
+	c.pfx = BASE "/acme/platform";
+	char *p = eab_json(&c, kid, key, BASE "/acme/platform/new-account", NULL);
+	struct acme_resp rs;
+	post(&c, "new-account", p, true, &rs);
+	assert_int_equal(rs.status, 201);
+	bw_snprintf(c.kid, sizeof(c.kid), "%s", rs.location);
+	acme_resp_fini(&rs);
+	free(p);
+	assert_int_equal(rest(token, port, "GET", "/api/v1/pki/acme/eab", NULL, out,
+			      sizeof(out)), 200);
+	assert_non_null(strstr(out, "\"used\":true"));
+	char path[128];
+	bw_snprintf(path, sizeof(path), "/api/v1/pki/acme/eab/%s", kid);
+	assert_int_equal(rest(token, port, "DELETE", path, NULL, out, sizeof(out)), 409);
+	assert_int_equal(rest(token, port, "POST", "/api/v1/pki/acme/eab", "{}", out,
+			      sizeof(out)), 201);
+	char kid2[32];
+	json_field(out, "kid", kid2, sizeof(kid2));
+	bw_snprintf(path, sizeof(path), "/api/v1/pki/acme/eab/%s", kid2);
+	assert_int_equal(rest(token, port, "DELETE", path, NULL, out, sizeof(out)), 200);
+	assert_int_equal(rest(token, port, "DELETE", path, NULL, out, sizeof(out)), 404);
+	assert_int_equal(rest(token, port, "DELETE", "/api/v1/pki/acme/eab/..%2f..", NULL, out,
+			      sizeof(out)), 404);
+
+	/* accounts: listed, then deactivated by the administrator */
+	assert_int_equal(rest(token, port, "GET", "/api/v1/pki/acme/accounts", NULL, out,
+			      sizeof(out)), 200);
+	const char *id = strrchr(c.kid, '/') + 1;
+	assert_non_null(strstr(out, id));
+	assert_non_null(strstr(out, kid));
+	bw_snprintf(path, sizeof(path), "/api/v1/pki/acme/accounts/%s/deactivate", id);
+	assert_int_equal(rest(token, port, "POST", path, NULL, out, sizeof(out)), 200);
+	post(&c, c.kid, NULL, false, &rs);
+	expect_problem(&rs, 403, "unauthorized");
+	assert_int_equal(rest(token, port, "POST",
+			      "/api/v1/pki/acme/accounts/AAAAAAAAAAAAAAAAAAAAAA/deactivate",
+			      NULL, out, sizeof(out)), 404);
+	assert_int_equal(rest("wrong", port, "GET", "/api/v1/pki/acme", NULL, out,
+			      sizeof(out)), 401);
+	client_fini(&c);
+
+	loop_stop(alp);
+	pthread_join(th, NULL);
+	tpool_free(pool);
+	net_thread_free(nt);
+	loop_free(alp);
+
+	/* audited, and the HMAC key is nowhere in the log */
+	char lp[160];
+	bw_snprintf(lp, sizeof(lp), "%s/audit.log", dir);
+	size_t n;
+	char *log = tu_read(lp, &n);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "pki.acme.configure"));
+	assert_non_null(strstr(log, "pki.acme.eab.create"));
+	assert_non_null(strstr(log, "pki.acme.eab.delete"));
+	assert_non_null(strstr(log, "pki.acme.account.deactivate"));
+	assert_null(strstr(log, hmac_b64));
+	free(log);
+}
+
 int main(void)
 {
 	log_init("test", BW_LOG_ERROR, 2);
@@ -1549,6 +1736,7 @@ int main(void)
 		cmocka_unit_test(key_rollover),
 		cmocka_unit_test(external_account_binding),
 		cmocka_unit_test(audit_and_stats),
+		cmocka_unit_test(rest_routes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
