@@ -4,8 +4,8 @@
  * keys through profiles and per-tenant policy, an inventory in the store,
  * revocation, CRLs and an OCSP responder whose answers are pre-signed and
  * served from memory. The HTTP surfaces (admin REST routes and the public
- * CRL/OCSP/CA-issuer handler) are in this header too; the ACME server
- * follows.
+ * CRL/OCSP/CA-issuer handler) are in this header too, and so is the ACME
+ * server (RFC 8555).
  *
  * Private keys. Every private-key operation goes through struct
  * pki_signer: the CA module hands it the bytes to be signed and receives
