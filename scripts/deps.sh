@@ -10,7 +10,7 @@ BUILD="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libhyperscan-dev libqrencode-dev libp11-kit-dev modsecurity-crs libmaxminddb-dev"
 # Peers and real clients the tests and benchmarks drive.
 TEST="curl openssl python3 bsdutils nginx-light wrk nghttp2-client
-  rsyslog rsyslog-relp rsyslog-openssl libmaxmind-db-writer-perl mmdb-bin procps psmisc iproute2 libjansson-dev
+  rsyslog rsyslog-relp rsyslog-openssl libmaxmind-db-writer-perl mmdb-bin certbot lego procps psmisc iproute2 libjansson-dev
   libmodsecurity-dev g++"
 
 want="$BUILD $TEST"

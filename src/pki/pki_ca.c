@@ -384,7 +384,7 @@ static X509_REQ *build_ca_csr(const struct pki_signer *s, X509_NAME *subj,
 	    !X509_REQ_set_subject_name(req, subj) || !X509_REQ_set_pubkey(req, s->pub))
 		goto ssl;
 	/* The request asks for what this CA needs; the offline root decides. */
-	bc->ca = 1;
+	bc->ca = 0xFF; /* DER: TRUE is 0xFF (strict parsers such as Go refuse 0x01) */
 	if (path_len >= 0) {
 		bc->pathlen = ASN1_INTEGER_new();
 		if (!bc->pathlen || !ASN1_INTEGER_set(bc->pathlen, path_len))

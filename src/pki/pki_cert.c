@@ -361,7 +361,7 @@ static int add_profile_exts(X509 *x, X509V3_CTX *ctx, const struct pki_tbs *t,
 		BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
 		if (!bc)
 			return pki_err_ssl(err, "memory", "basicConstraints");
-		bc->ca = 1;
+		bc->ca = 0xFF; /* DER: TRUE is 0xFF (strict parsers such as Go refuse 0x01) */
 		if (t->path_len >= 0) {
 			bc->pathlen = ASN1_INTEGER_new();
 			if (!bc->pathlen || !ASN1_INTEGER_set(bc->pathlen, t->path_len)) {
