@@ -73,6 +73,7 @@ static struct {
 	struct pki_keystore *pki_keys;
 	struct pki *pki;
 	struct pki_http pki_http;
+	struct pki_acme *acme;
 	struct loop_timer pki_timer;
 	bool kms_signer;
 	int ctl_fd;
@@ -584,6 +585,21 @@ static void open_state(const struct server_conf *c)
 	if (!W.pki_keys || !(W.pki = pki_new(&po, &err)) || pki_api_register(W.pki) < 0)
 		fatalx("pki: %s", err.msg);
 	W.pki_http = (struct pki_http){ .pki = W.pki, .pool = W.pool };
+	/* ACME (RFC 8555) under /acme/{tenant}/ on the admin listener. URLs
+	 * follow the Host a client used unless pki.acme_base_url is set. */
+	const char *acme_base = NULL;
+	if (c->modules.pki &&
+	    conf_opt_str(c->modules.pki, "acme_base_url", NULL, &acme_base, &err) < 0)
+		fatalx("pki: %s", err.msg);
+	struct pki_acme_options ao2 = { .pki = W.pki, .store = W.store, .pool = W.pool,
+					.audit = W.audit, .base_url = acme_base };
+	W.acme = pki_acme_new(&ao2, &err);
+	if (!W.acme || pki_acme_api_register(W.acme) < 0)
+		fatalx("acme: %s", W.acme ? "route table full" : err.msg);
+	W.api.mounts[W.api.nmounts].prefix = "/acme/";
+	W.api.mounts[W.api.nmounts].fn = pki_acme_handle;
+	W.api.mounts[W.api.nmounts].arg = W.acme;
+	W.api.nmounts++;
 	W.siem = siem_service_new(c->modules.siem, c->server.data_dir, &err);
 	if (!W.siem || siem_api_register(W.siem) < 0)
 		fatalx("siem: %s", W.siem ? "route table full" : err.msg);
@@ -804,6 +820,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	}
 	for (unsigned i = 0; i < workers; i++)
 		loop_free(W.threads[i].loop);
+	pki_acme_free(W.acme);
 	pki_free(W.pki);
 	pki_keystore_free(W.pki_keys);
 	iam_oidc_http_free(W.oidc);

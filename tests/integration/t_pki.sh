@@ -56,6 +56,12 @@ o=$(ocsp)
 check "OCSP says revoked after revocation" grep -q "www.crt: revoked" <<<"$o"
 curl -s "http://127.0.0.1:$P/crl/$IID.crl" -o "$X/crl.der"
 check "CRL lists the serial" bash -c "openssl crl -inform DER -in '$X/crl.der' -noout -text | grep -qi '${SERIAL}'"
+check "ACME enabled for the tenant with the issuing CA" \
+  [ "$(status_of -X PUT "${A[@]}" -d "{\"ca_id\":\"$IID\",\"eab_required\":false}" "$U/acme")" = 200 ]
+d=$(acurl "https://localhost:$ADMIN/acme/platform/directory")
+check "ACME directory served on the admin listener" grep -q '"newNonce"' <<<"$d"
+h=$(acurl -I "https://localhost:$ADMIN/acme/platform/new-nonce" 2>/dev/null || acurl -D - -o /dev/null "$("$PY" -c 'import json,sys;print(json.load(sys.stdin)["newNonce"])' <<<"$d")")
+check "ACME hands out nonces" grep -qi '^replay-nonce: ' <<<"$h"
 check "CA keys are not in the state database" bash -c "! grep -qa 'PRIVATE KEY' '$D/state.db'"
 check "clean stop" bw_stop
 finish
