@@ -321,6 +321,13 @@ static unsigned open_item(struct ks_engine *e, const struct keystore_msg *m,
 			st = set(r, KEYSTORE_E_NOT_FOUND, "no such key");
 			goto out;
 		}
+		/* The platform's own keys ('_…': identity sealer, CA and audit
+		 * keys) are used by name through their modules only: a
+		 * ciphertext alone must not open them. */
+		if (k->name[0] == '_') {
+			st = set(r, KEYSTORE_E_DENIED, "reserved key");
+			goto out;
+		}
 		key_due(e, k, bw_clock_now_s());
 		if (k->state != KEYSTORE_STATE_ENABLED) {
 			st = set(r, KEYSTORE_E_KEY_STATE, "key is not enabled");

@@ -213,6 +213,36 @@ static void test_roundtrip_threads(void **state)
 	stop_keystore(c, pid);
 }
 
+/* The platform's own keys ('_…') open only by name: a ciphertext alone
+ * (the tenant-level decrypt route) must not unlock them. */
+static void test_reserved_keys_need_their_name(void **state)
+{
+	(void)state;
+	int fd;
+	pid_t pid = start_keystore(KEYSTORE_SEAL_AUTO, &fd);
+	struct bw_err err;
+	struct kms_client *c = kms_client_new(fd, &err);
+	assert_non_null(c);
+	create_key(c, "acme", "_sealer", KEYSTORE_KT_AES256_GCM);
+	create_key(c, "acme", "plain", KEYSTORE_KT_AES256_GCM);
+	char *ct, *ct2;
+	uint8_t *pt;
+	size_t n;
+	assert_int_equal(kms_encrypt(c, "acme", "_sealer", "seed", 4, NULL, 0, &ct, &err), 0);
+	assert_int_equal(kms_decrypt(c, "acme", "_sealer", ct, NULL, 0, &pt, &n, &err), 0);
+	assert_memory_equal(pt, "seed", 4);
+	free(pt);
+	assert_int_equal(kms_decrypt(c, "acme", NULL, ct, NULL, 0, &pt, &n, &err), -1);
+	assert_int_equal(err.code, 403);
+	/* Ordinary keys still open from the ciphertext alone. */
+	assert_int_equal(kms_encrypt(c, "acme", "plain", "data", 4, NULL, 0, &ct2, &err), 0);
+	assert_int_equal(kms_decrypt(c, "acme", NULL, ct2, NULL, 0, &pt, &n, &err), 0);
+	free(pt);
+	free(ct);
+	free(ct2);
+	stop_keystore(c, pid);
+}
+
 /* --------------------------------------------------------------- async */
 
 struct async_state {
@@ -623,6 +653,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_keys_need_their_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_kills, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardening, setup, teardown),
