@@ -204,17 +204,6 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Appends code point cp as UTF-8; refuses surrogates and > U+10FFFF. */
 static int put_utf8(char *out, size_t *n, uint32_t cp)
 {
@@ -287,7 +276,7 @@ static int lex_string(struct parser *p, bool raw)
 		}
 		if (digits) {
 			for (int i = 0; i < digits; i++) {
-				int h = p->pos < p->len ? hexval(p->s[p->pos]) : -1;
+				int h = p->pos < p->len ? bw_hex_digit(p->s[p->pos]) : -1;
 				if (h < 0)
 					return perr(p, p->pos, "invalid escape sequence");
 				cp = cp * 16 + (uint32_t)h;
@@ -316,7 +305,7 @@ static int lex_number(struct parser *p)
 		hex = true;
 		p->pos += 2;
 		size_t d0 = p->pos;
-		while (p->pos < p->len && hexval(s[p->pos]) >= 0)
+		while (p->pos < p->len && bw_hex_digit(s[p->pos]) >= 0)
 			p->pos++;
 		if (p->pos == d0)
 			return perr(p, start, "invalid hex literal");
@@ -364,7 +353,7 @@ static int lex_number(struct parser *p)
 	}
 	uint64_t v = 0;
 	for (size_t i = hex ? 2 : 0; buf[i]; i++) {
-		int d = hex ? hexval(buf[i]) : buf[i] - '0';
+		int d = hex ? bw_hex_digit(buf[i]) : buf[i] - '0';
 		if (__builtin_mul_overflow(v, (uint64_t)(hex ? 16 : 10), &v) ||
 		    __builtin_add_overflow(v, (uint64_t)d, &v))
 			return perr(p, start, "integer literal out of range");

@@ -130,6 +130,8 @@ bool bw_str_eq_lit(struct bw_str a, const char *lit);
 bool bw_str_caseeq_lit(struct bw_str a, const char *lit);
 /* Parse a decimal unsigned integer with no sign, spaces or overflow. */
 int bw_str_to_u64(struct bw_str s, uint64_t *out) BW_WUR;
+/* The value of one hex digit (either case), or -1. */
+int bw_hex_digit(char c);
 /* Lower-case hex of n bytes into out (2n+1 bytes incl. NUL). */
 void bw_hex_encode(const void *in, size_t n, char *out);
 int bw_hex_decode(const char *in, size_t inlen, void *out, size_t outcap,

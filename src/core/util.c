@@ -92,7 +92,7 @@ void bw_hex_encode(const void *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int bw_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -110,7 +110,7 @@ int bw_hex_decode(const char *in, size_t inlen, void *out, size_t outcap,
 	if (inlen % 2 || inlen / 2 > outcap)
 		return -1;
 	for (size_t i = 0; i < inlen; i += 2) {
-		int hi = hexval(in[i]), lo = hexval(in[i + 1]);
+		int hi = bw_hex_digit(in[i]), lo = bw_hex_digit(in[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		o[i / 2] = (unsigned char)(hi << 4 | lo);

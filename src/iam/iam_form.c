@@ -14,17 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes (p, n) into out (NUL-terminated); -1 on a bad escape or a
  * control character. */
 static int decode(const char *p, size_t n, char *out)
@@ -36,8 +25,8 @@ static int decode(const char *p, size_t n, char *out)
 			c = ' ';
 		} else if (c == '%') {
 			int hi, lo;
-			if (i + 2 >= n || (hi = hexval(p[i + 1])) < 0 ||
-			    (lo = hexval(p[i + 2])) < 0)
+			if (i + 2 >= n || (hi = bw_hex_digit(p[i + 1])) < 0 ||
+			    (lo = bw_hex_digit(p[i + 2])) < 0)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;

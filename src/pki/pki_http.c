@@ -26,17 +26,6 @@ static bool ca_id_ok(const char *p, size_t n)
 	return true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int pki_http_ocsp_get_decode(const char *p, size_t len, uint8_t *out,
 			     size_t cap, size_t *outlen)
 {
@@ -51,7 +40,7 @@ int pki_http_ocsp_get_decode(const char *p, size_t len, uint8_t *out,
 		if (c == '%') {
 			if (i + 2 >= len)
 				return -1;
-			int h = hexval(p[i + 1]), l = hexval(p[i + 2]);
+			int h = bw_hex_digit(p[i + 1]), l = bw_hex_digit(p[i + 2]);
 			if (h < 0 || l < 0)
 				return -1;
 			c = (char)(h << 4 | l);

@@ -173,14 +173,6 @@ static void start(struct api_call *call, sjob_fn fn, bool mutating, bool body)
 
 /* --------------------------------------------------------------- params */
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' :
-	       c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 :
-				      -1;
-}
-
 /* Percent-decodes [p, end) into the arena ('+' is a space). NULL on a bad
  * escape or a NUL byte. */
 static char *pdecode(struct bw_arena *a, const char *p, const char *end)
@@ -194,9 +186,9 @@ static char *pdecode(struct bw_arena *a, const char *p, const char *end)
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0)
+			if (end - p < 3 || bw_hex_digit(p[1]) < 0 || bw_hex_digit(p[2]) < 0)
 				return NULL;
-			c = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+			c = (char)(bw_hex_digit(p[1]) * 16 + bw_hex_digit(p[2]));
 			if (c == '\0')
 				return NULL;
 			p += 2;

@@ -353,14 +353,6 @@ int siem_parse_cef(const char *p, size_t len, const struct siem_parse_opts *o,
 
 /* --------------------------------------------------------------- LEEF */
 
-static int hexval(char c)
-{
-	if (siem_isdigit(c))
-		return c - '0';
-	c = siem_lower(c);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 int siem_leef_body(struct siem_event *ev, char *p, size_t len,
 		   const struct siem_parse_opts *o, struct bw_err *err)
 {
@@ -393,7 +385,7 @@ int siem_leef_body(struct siem_event *ev, char *p, size_t len,
 				return SIEM_ERR(err, 400, "leef_delimiter",
 						"bad hex delimiter");
 			for (size_t k = s; k < d.len; k++) {
-				int hv = hexval(d.p[k]);
+				int hv = bw_hex_digit(d.p[k]);
 				if (hv < 0)
 					return SIEM_ERR(err, 400,
 							"leef_delimiter",
