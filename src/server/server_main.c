@@ -189,26 +189,40 @@ static enum keystore_seal_type unseal_mode(void)
 	       idx == 2 ? KEYSTORE_SEAL_PASSPHRASE : KEYSTORE_SEAL_AUTO;
 }
 
+/* Forks a child connected to us by a fresh SOCK_SEQPACKET socketpair.
+ * Returns the child's pid in the parent (*end is ours; the child's end is
+ * closed), 0 in the child (*end is the child's; ours is closed), or -1. */
+static pid_t fork_with_pair(const char *what, int *end)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		log_warn("%s socketpair", what);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_warn("fork %s", what);
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	close(sp[pid == 0 ? 0 : 1]);
+	*end = sp[pid == 0 ? 1 : 0];
+	return pid;
+}
+
 /* Forks the key process on a fresh socketpair. Its end of the pair is the
  * only descriptor it keeps; ours (S.ks_fd) goes to the worker. The key
  * process stays root-owned so the worker's user cannot read its files. */
 static int start_keystore(void)
 {
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-		log_warn("keystore socketpair");
+	int end;
+	pid_t pid = fork_with_pair("keystore", &end);
+	if (pid < 0)
 		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_warn("fork");
-		close(sp[0]);
-		close(sp[1]);
-		return -1;
-	}
 	if (pid == 0) {
 		/* Keep only the socket and stdio. */
-		int keep = sp[1];
+		int keep = end;
 		long maxfd = sysconf(_SC_OPEN_MAX);
 		for (int fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 65536); fd++)
 			if (fd != keep)
@@ -219,10 +233,9 @@ static int start_keystore(void)
 					      .log_level = (enum bw_log_level)S.conf.log.level };
 		keystore_main(keep, &o);
 	}
-	close(sp[1]);
 	if (S.ks_fd >= 0)
 		close(S.ks_fd);
-	S.ks_fd = sp[0];
+	S.ks_fd = end;
 	S.keystore = pid;
 	log_info("started keystore (pid %d)", (int)pid);
 	return 0;
@@ -241,30 +254,18 @@ static int start_worker(void)
 	}
 	if (start_keystore() < 0)
 		return -1;
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-		log_warn("socketpair");
+	int end;
+	pid_t pid = fork_with_pair("worker", &end);
+	if (pid < 0)
 		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_warn("fork");
-		close(sp[0]);
-		close(sp[1]);
-		return -1;
-	}
 	if (pid == 0) {
-		close(sp[0]);
 		close(S.pidfd);
-		sigset_t none;
-		sigemptyset(&none);
 		server_worker_main(S.text, S.len, S.config_path, &S.files, S.ks_fd,
-				   S.ls, S.nls, S.workers, sp[1]);
+				   S.ls, S.nls, S.workers, end);
 	}
-	close(sp[1]);
 	close(S.ks_fd); /* the worker has it now */
 	S.ks_fd = -1;
-	S.ctl = sp[0];
+	S.ctl = end;
 	S.worker = pid;
 	log_info("started worker (pid %d)", (int)pid);
 	return 0;
