@@ -94,6 +94,18 @@ bw_cleanup() {
 }
 trap bw_cleanup EXIT
 
+# wait_until TRIES COMMAND... — runs COMMAND every 0.1 s until it succeeds
+# (status 0) or TRIES attempts have failed (status 1). For state that
+# settles asynchronously (events reaching the SIEM, logs being written).
+wait_until() {
+  local n=$1; shift
+  for _ in $(seq 1 "$n"); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # curl against the admin listener with the CA and token.
 acurl() { curl -sS --max-time 10 --cacert "$CA" "$@"; }
 status_of() { acurl -o /dev/null -w '%{http_code}' "$@"; }

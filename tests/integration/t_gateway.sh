@@ -67,8 +67,7 @@ sed -i 's/upstream: dead}/upstream: nosuch}/' "$D/bulwark.yaml"
 out=$("$BIN" config check "$D/bulwark.yaml" 2>&1)
 check "config check names the bad upstream" grep -q 'nosuch' <<<"$out"
 kill -HUP "$SUP"
-for _ in $(seq 1 50); do grep -q 'reload refused' "$D.log" && break; sleep 0.1; done
-check "reload with a bad gateway section refused" grep -q 'reload refused' "$D.log"
+check "reload with a bad gateway section refused" wait_until 50 grep -q 'reload refused' "$D.log"
 check "old gateway keeps serving" grep -q '"path": "/app/f"' <<<"$(acurl "$G/app/f")"
 check "clean stop" bw_stop
 finish

@@ -48,8 +48,8 @@ KS=$(for p in $(pgrep -P "$SUP"); do [ "$p" != "$WORKER" ] && echo "$p"; done | 
 WORKER=$(for p in $(pgrep -P "$SUP"); do grep -q '^Uid:[[:space:]]*0' "/proc/$p/status" || echo "$p"; done | head -1)
 KS=$(for p in $(pgrep -P "$SUP"); do [ "$p" != "$WORKER" ] && echo "$p"; done | head -1)
 kill -9 "$KS"
-for _ in $(seq 1 50); do grep -q 'keystore reconnected' "$D.log" && break; sleep 0.1; done
-check "keystore restarted and the worker reconnected" grep -q 'keystore reconnected' "$D.log"
+check "keystore restarted and the worker reconnected" \
+  wait_until 50 grep -q 'keystore reconnected' "$D.log"
 r=$(acurl "${A[@]}" -d "{\"ciphertext\":\"$CT\",\"aad\":\"$(printf order-42 | base64)\"}" "$U/tenants/platform/keys/orders/decrypt")
 check "old ciphertext decrypts after the restart" [ "$(json plaintext <<<"$r" | base64 -d)" = "$SECRET" ]
 

@@ -15,31 +15,17 @@ logger --udp -n 127.0.0.1 -P "$UDP" --rfc5424 -t sshd -p auth.info \
   "Failed password for invalid user mallory from 203.0.113.7 port 4242 ssh2"
 logger --tcp -n 127.0.0.1 -P "$TCP" --rfc5424 -t sshd -p auth.info \
   "Accepted publickey for alice from 198.51.100.4 port 50000 ssh2: ED25519 SHA256:x"
-found=""
-for _ in $(seq 1 50); do
-  r=$(acurl "${A[@]}" "$U/events?q=mallory")
-  grep -q '203.0.113.7' <<<"$r" && { found=1; break; }
-  sleep 0.1
-done
-check "UDP syslog line stored and searchable" [ -n "$found" ]
+# search QUERY PATTERN — the SIEM finds QUERY and the answer (kept in $r)
+# contains PATTERN.
+search() { r=$(acurl "${A[@]}" "$U/events?q=$1"); grep -q "$2" <<<"$r"; }
+check "UDP syslog line stored and searchable" wait_until 50 search mallory 203.0.113.7
 check "sshd failure normalised (authentication, failure)" \
   grep -q '"outcome":"failure"' <<<"$r"
-found=""
-for _ in $(seq 1 50); do
-  r=$(acurl "${A[@]}" "$U/events?q=alice")
-  grep -q '198.51.100.4' <<<"$r" && { found=1; break; }
-  sleep 0.1
-done
-check "TCP syslog line stored and searchable" [ -n "$found" ]
+check "TCP syslog line stored and searchable" wait_until 50 search alice 198.51.100.4
 # Our own events reach the same store through the event bus.
 acurl -o /dev/null -H "Authorization: Bearer wrong" "https://localhost:$ADMIN/api/v1/status"
-found=""
-for _ in $(seq 1 60); do
-  r=$(acurl "${A[@]}" "$U/events?q=api-authenticate")
-  grep -q 'api-authenticate' <<<"$r" && { found=1; break; }
-  sleep 0.1
-done
-check "bulwark's own authentication events are in the SIEM" [ -n "$found" ]
+check "bulwark's own authentication events are in the SIEM" \
+  wait_until 60 search api-authenticate api-authenticate
 m=$(acurl "https://localhost:$ADMIN/metrics")
 check "SIEM counters in /metrics" grep -q 'siem' <<<"$m"
 check "clean stop" bw_stop

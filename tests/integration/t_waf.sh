@@ -21,12 +21,9 @@ check "remote command execution refused" [ "$(code "$G/?cmd=;cat%20/etc/passwd")
 check "SQL injection in a POST body refused" [ "$(code -d "user=admin'--&pw=x" "$G/api/echo")" = 403 ]
 check "attack tool user agent refused" [ "$(code -A 'sqlmap/1.7.2#stable' "$G/")" = 403 ]
 A=(-H "Authorization: Bearer $TOKEN")
-found=""
-for _ in $(seq 1 60); do
-  r=$(acurl "${A[@]}" "https://localhost:$ADMIN/api/v1/siem/events?q=waf")
-  grep -qi 'waf' <<<"$r" && { found=1; break; }
-  sleep 0.1
-done
-check "WAF blocks reach the SIEM as events" [ -n "$found" ]
+waf_in_siem() {
+  grep -qi 'waf' <<<"$(acurl "${A[@]}" "https://localhost:$ADMIN/api/v1/siem/events?q=waf")"
+}
+check "WAF blocks reach the SIEM as events" wait_until 60 waf_in_siem
 check "clean stop" bw_stop
 finish
