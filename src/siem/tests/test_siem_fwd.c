@@ -258,6 +258,23 @@ static size_t count_req(const char *path)
 	return n;
 }
 
+/* occurrences of needle in the bodies received on path: the service may
+ * split events over several batches, so waiting for one request is not
+ * waiting for every event */
+static size_t count_in_bodies(const char *path, const char *needle)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < nreq; i++) {
+		if (strcmp(reqs[i].path, path) != 0)
+			continue;
+		for (char *p = reqs[i].body; (p = strstr(p, needle)) != NULL; p++)
+			n++;
+	}
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
 static void forwarding_and_notifications(void **state)
 {
 	static struct line_srv sys, smtp;
@@ -319,8 +336,10 @@ static void forwarding_and_notifications(void **state)
 	for (int i = 0; i < 200; i++) {
 		struct siem_stats s;
 		siem_service_stats(h.svc, &s);
-		if (count_req("/hec") >= 1 && count_req("/_bulk") >= 1 && count_req("/hook") >= 1 &&
-		    s.notify_sent >= 3 && strstr(sys.buf, "config-reload"))
+		if (count_in_bodies("/hec", "\"sourcetype\":") >= 6 + 1 &&
+		    count_in_bodies("/_bulk", "{\"index\":{") >= 5 && count_req("/hook") >= 1 &&
+		    s.notify_sent >= 3 && strstr(sys.buf, "config-reload") &&
+		    strstr(sys.buf, "suser=carol"))
 			break;
 		usleep(50000);
 	}
