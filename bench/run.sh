@@ -9,7 +9,7 @@
 #   memory         bulwark vs nginx, idle RSS and memory per idle connection
 #   tls-handshake  bulwark vs nginx, TLS 1.3 full handshakes per second
 #   audit          durable audit appends/s, verify time   (bench/audit/run.sh)
-#   json store waf kms siem iam
+#   json store waf gateway kms siem iam authz pki
 #                  each area's own bench/<area>/run.sh, called with the
 #                  build directory; skipped with a note when it is missing
 #
@@ -24,7 +24,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
 BW="$ROOT/build/bulwark"
-ALL="http,memory,tls-handshake,audit,json,store,waf,kms,siem,iam"
+ALL="http,memory,tls-handshake,audit,json,store,waf,gateway,kms,siem,iam,authz,pki"
 ONLY="$ALL"; QUICK=0; ROUNDS=""; OUT="/tmp/bulwark-bench.md"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -79,7 +79,7 @@ if want audit; then
   if [ "$QUICK" = 1 ]; then run_area audit /var/tmp/bw-audit-bench 2 100000
   else run_area audit; fi
 fi
-for a in json store waf kms siem iam; do want "$a" && run_area "$a"; done
+for a in json store waf gateway kms siem iam authz pki; do want "$a" && run_area "$a"; done
 
 note ""
 note "bench/run.sh: results collected in $OUT"
