@@ -48,6 +48,14 @@ int api_register(const struct api_route *routes, size_t n)
 	return 0;
 }
 
+int api_routes_foreach(int (*fn)(const struct api_route *r, void *arg), void *arg)
+{
+	for (size_t i = 0; i < nroutes; i++)
+		if (fn(route_table[i], arg) != 0)
+			return -1;
+	return 0;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static const char *security_headers[][2] = {

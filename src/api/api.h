@@ -106,6 +106,11 @@ struct api_route {
 /* Registers n routes (borrowed: static tables). Returns -1 when the route
  * table is full or a route is malformed. Not thread-safe: start-up only. */
 int api_register(const struct api_route *routes, size_t n) BW_WUR;
+/* Calls fn for every registered route in registration order (the route
+ * listing and the generated authorization matrix test read it); stops and
+ * returns -1 when fn returns non-zero, else 0. Routes are borrowed. Safe
+ * once start-up registration is over (the table is immutable after). */
+int api_routes_foreach(int (*fn)(const struct api_route *r, void *arg), void *arg);
 
 struct net_exchange *api_exchange(struct api_call *call);
 struct api_ctx *api_context(struct api_call *call);
