@@ -63,6 +63,30 @@ struct net_tls *net_tls_new(const struct net_tls_config *cfg,
 void net_tls_free(struct net_tls *t); /* accepts NULL */
 
 /*
+ * Hot swap: builds a context for certificate c (borrowed; checked: the key
+ * must match) with the same settings as the others and makes it slot's
+ * context for new handshakes. Handshakes and connections already using the
+ * old one keep it until they end; its staple is dropped. Safe from any
+ * thread while the server runs. Returns 0, or -1 with err (the running
+ * certificate stays).
+ */
+int net_tls_set_cert(struct net_tls *t, size_t slot, const struct net_tls_cert *c,
+		     struct bw_err *err) BW_WUR;
+/* Sets (len > 0, copied) or clears (len 0) the DER OCSP response stapled
+ * for slot's certificate when a client sends status_request. Any thread.
+ * Returns 0 or -1 with err. */
+int net_tls_set_ocsp(struct net_tls *t, size_t slot, const void *der, size_t len,
+		     struct bw_err *err) BW_WUR;
+/* How many certificate slots t has (slot 0 is the default). */
+size_t net_tls_slots(const struct net_tls *t);
+/* OUT: slot's leaf certificate and extra chain certificates, each with a
+ * reference the caller drops (X509_free, sk_X509_pop_free). 0 or -1. */
+struct x509_st;
+struct stack_st_X509;
+int net_tls_get_chain(struct net_tls *t, size_t slot, struct x509_st **leaf,
+		      struct stack_st_X509 **chain) BW_WUR;
+
+/*
  * Makes sure DIR/tls holds a local CA and a localhost server certificate,
  * creating them on first use (ECDSA P-256). OUT: *out (may be NULL) names
  * the files. Returns 0 or -1 with err.

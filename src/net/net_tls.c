@@ -8,6 +8,15 @@
  * (SNI switches contexts mid-handshake and the verify/ALPN settings must not
  * change when it does); ticket keys live only in memory, are wiped when they
  * retire, and a ticket is accepted for two rotation periods at most.
+ *
+ * Hot swap and stapling: a certificate slot's SSL_CTX can be replaced while
+ * the server runs (net_tls_set_cert). Every reader takes its own reference
+ * to the context under cert_mu, and an SSL object holds a reference to the
+ * context it uses, so a handshake or connection already under way keeps the
+ * old certificate and the old context is freed with its last connection.
+ * Each slot may carry a DER OCSP response that is stapled when a client asks
+ * (status_request); it too is replaced under cert_mu and copied per
+ * handshake, because OpenSSL frees what it is given.
  */
 #include "net/net_int.h"
 
@@ -33,9 +42,21 @@ struct ticket_key {
 	bool valid;
 };
 
+struct tls_staple {
+	unsigned char *der; /* a DER OCSPResponse, or NULL */
+	size_t len;
+};
+
 struct net_tls {
-	SSL_CTX **ctxs; /* ctxs[0] is the default certificate */
+	SSL_CTX **ctxs; /* ctxs[0] is the default certificate; under cert_mu */
+	struct tls_staple *staples; /* one per ctxs[i]; under cert_mu */
 	size_t nctx;
+	pthread_mutex_t cert_mu;
+	/* what a replacement context is built with (copied from the config) */
+	bool allow_tls12;
+	enum net_client_cert client_cert;
+	char *client_ca_pem;
+	size_t client_ca_len;
 	unsigned char alpn[64]; /* wire format: length-prefixed protocols */
 	size_t alpn_len;
 	bool tickets;
@@ -148,15 +169,49 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 	if (!name || t->nctx == 1)
 		return SSL_TLSEXT_ERR_OK;
 	size_t len = strlen(name);
+	pthread_mutex_lock(&t->cert_mu);
 	for (size_t i = 0; i < t->nctx; i++) {
 		X509 *cert = SSL_CTX_get0_certificate(t->ctxs[i]);
 		if (cert && X509_check_host(cert, name, len, 0, NULL) == 1) {
+			/* SSL_set_SSL_CTX takes its own reference. */
 			if (i != 0)
 				SSL_set_SSL_CTX(ssl, t->ctxs[i]);
-			return SSL_TLSEXT_ERR_OK;
+			break;
 		}
 	}
+	pthread_mutex_unlock(&t->cert_mu);
 	return SSL_TLSEXT_ERR_OK; /* no match: the default certificate */
+}
+
+/* Staples the OCSP response of the context the handshake ended on, when
+ * the client asked for one (OpenSSL calls this only then). No response
+ * yet is not an error: the handshake goes on without a staple. */
+static int status_cb(SSL *ssl, void *arg)
+{
+	struct net_tls *t = arg;
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+	unsigned char *copy = NULL;
+	size_t len = 0;
+	pthread_mutex_lock(&t->cert_mu);
+	for (size_t i = 0; i < t->nctx; i++) {
+		if (t->ctxs[i] != ctx || !t->staples[i].der)
+			continue;
+		copy = OPENSSL_malloc(t->staples[i].len);
+		if (copy) {
+			memcpy(copy, t->staples[i].der, t->staples[i].len);
+			len = t->staples[i].len;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&t->cert_mu);
+	if (!copy)
+		return SSL_TLSEXT_ERR_NOACK;
+	/* OpenSSL owns copy from here on. */
+	if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)len) != 1) {
+		OPENSSL_free(copy);
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	return SSL_TLSEXT_ERR_OK;
 }
 
 static int build_alpn(struct net_tls *t, const char *list, struct bw_err *err)
@@ -250,16 +305,16 @@ static int use_client_ca(SSL_CTX *ctx, struct bw_str pem, struct bw_err *err)
 	return 0;
 }
 
-static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_config *cfg,
-			const struct net_tls_cert *c, struct bw_err *err)
+static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_cert *c,
+			struct bw_err *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
 		bw_err_openssl(err, "net", "SSL_CTX_new");
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ctx, cfg->allow_tls12 ? TLS1_2_VERSION :
-							      TLS1_3_VERSION);
+	SSL_CTX_set_min_proto_version(ctx, t->allow_tls12 ? TLS1_2_VERSION :
+							    TLS1_3_VERSION);
 	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 					 SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -268,18 +323,19 @@ static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_config *cfg,
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* Read whole records (header and body) in one read(2). */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	if (cfg->allow_tls12 &&
+	if (t->allow_tls12 &&
 	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20")) {
 		bw_err_openssl(err, "net", "cipher list");
 		goto fail;
 	}
 	if (use_cert_chain(ctx, c, err) < 0 || use_key(ctx, c, err) < 0)
 		goto fail;
-	if (cfg->client_ca_pem.len) {
-		if (use_client_ca(ctx, cfg->client_ca_pem, err) < 0)
+	if (t->client_ca_len) {
+		if (use_client_ca(ctx, bw_str_make(t->client_ca_pem, t->client_ca_len),
+				  err) < 0)
 			goto fail;
 		int mode = SSL_VERIFY_PEER;
-		if (cfg->client_cert == NET_CLIENT_CERT_REQUIRE)
+		if (t->client_cert == NET_CLIENT_CERT_REQUIRE)
 			mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 		SSL_CTX_set_verify(ctx, mode, NULL);
 		SSL_CTX_set_verify_depth(ctx, 4);
@@ -300,6 +356,8 @@ static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_config *cfg,
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, t);
 	SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
 	SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	SSL_CTX_set_tlsext_status_cb(ctx, status_cb);
+	SSL_CTX_set_tlsext_status_arg(ctx, t);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -317,6 +375,16 @@ struct net_tls *net_tls_new(const struct net_tls_config *cfg, struct bw_err *err
 	if (!t)
 		return NULL;
 	pthread_mutex_init(&t->ticket_mu, NULL);
+	pthread_mutex_init(&t->cert_mu, NULL);
+	t->allow_tls12 = cfg->allow_tls12;
+	t->client_cert = cfg->client_cert;
+	if (cfg->client_ca_pem.len) {
+		t->client_ca_pem = malloc(cfg->client_ca_pem.len);
+		if (!t->client_ca_pem)
+			goto fail;
+		memcpy(t->client_ca_pem, cfg->client_ca_pem.p, cfg->client_ca_pem.len);
+		t->client_ca_len = cfg->client_ca_pem.len;
+	}
 	t->tickets = cfg->session_tickets;
 	t->ticket_rotate_ms = cfg->ticket_rotate_s > 0 ? cfg->ticket_rotate_s * 1000 :
 							  3600 * 1000;
@@ -324,10 +392,11 @@ struct net_tls *net_tls_new(const struct net_tls_config *cfg, struct bw_err *err
 	if (cfg->alpn && build_alpn(t, cfg->alpn, err) < 0)
 		goto fail;
 	t->ctxs = calloc(cfg->ncerts, sizeof(*t->ctxs));
-	if (!t->ctxs)
+	t->staples = calloc(cfg->ncerts, sizeof(*t->staples));
+	if (!t->ctxs || !t->staples)
 		goto fail;
 	for (size_t i = 0; i < cfg->ncerts; i++) {
-		t->ctxs[i] = ctx_new(t, cfg, &cfg->certs[i], err);
+		t->ctxs[i] = ctx_new(t, &cfg->certs[i], err);
 		if (!t->ctxs[i])
 			goto fail;
 		t->nctx++;
@@ -342,18 +411,98 @@ void net_tls_free(struct net_tls *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->nctx; i++)
+	for (size_t i = 0; i < t->nctx; i++) {
 		SSL_CTX_free(t->ctxs[i]);
+		free(t->staples[i].der);
+	}
 	free(t->ctxs);
+	free(t->staples);
+	free(t->client_ca_pem);
 	bw_wipe(&t->cur, sizeof(t->cur));
 	bw_wipe(&t->prev, sizeof(t->prev));
 	pthread_mutex_destroy(&t->ticket_mu);
+	pthread_mutex_destroy(&t->cert_mu);
 	free(t);
+}
+
+int net_tls_set_cert(struct net_tls *t, size_t slot, const struct net_tls_cert *c,
+		     struct bw_err *err)
+{
+	if (slot >= t->nctx)
+		return bw_err_set(err, 400, "net", "slot", "no certificate slot %zu", slot);
+	/* Built and checked (key matches certificate) before anything is
+	 * replaced: a bad certificate leaves the running one in place. */
+	SSL_CTX *ctx = ctx_new(t, c, err);
+	if (!ctx)
+		return -1;
+	pthread_mutex_lock(&t->cert_mu);
+	SSL_CTX *old = t->ctxs[slot];
+	t->ctxs[slot] = ctx;
+	/* The staple belonged to the old certificate. */
+	free(t->staples[slot].der);
+	t->staples[slot] = (struct tls_staple){ NULL, 0 };
+	pthread_mutex_unlock(&t->cert_mu);
+	SSL_CTX_free(old); /* connections using it hold their own reference */
+	return 0;
+}
+
+int net_tls_set_ocsp(struct net_tls *t, size_t slot, const void *der, size_t len,
+		     struct bw_err *err)
+{
+	if (slot >= t->nctx)
+		return bw_err_set(err, 400, "net", "slot", "no certificate slot %zu", slot);
+	unsigned char *copy = NULL;
+	if (len) {
+		if (!(copy = malloc(len)))
+			return bw_err_set(err, 500, "net", "nomem", "out of memory");
+		memcpy(copy, der, len);
+	}
+	pthread_mutex_lock(&t->cert_mu);
+	free(t->staples[slot].der);
+	t->staples[slot] = (struct tls_staple){ copy, len };
+	pthread_mutex_unlock(&t->cert_mu);
+	return 0;
+}
+
+size_t net_tls_slots(const struct net_tls *t)
+{
+	return t->nctx;
+}
+
+int net_tls_get_chain(struct net_tls *t, size_t slot, X509 **leaf,
+		      STACK_OF(X509) **chain)
+{
+	*leaf = NULL;
+	*chain = NULL;
+	if (slot >= t->nctx)
+		return -1;
+	pthread_mutex_lock(&t->cert_mu);
+	SSL_CTX *ctx = t->ctxs[slot];
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	STACK_OF(X509) *ch = NULL;
+	int rc = -1;
+	if (x && SSL_CTX_get0_chain_certs(ctx, &ch) == 1) {
+		X509_up_ref(x);
+		*leaf = x;
+		*chain = ch ? X509_chain_up_ref(ch) : sk_X509_new_null();
+		rc = *chain ? 0 : -1;
+		if (rc < 0) {
+			X509_free(x);
+			*leaf = NULL;
+		}
+	}
+	pthread_mutex_unlock(&t->cert_mu);
+	return rc;
 }
 
 SSL *net_tls_session_new(struct net_tls *t, int fd)
 {
-	SSL *ssl = SSL_new(t->ctxs[0]);
+	pthread_mutex_lock(&t->cert_mu);
+	SSL_CTX *ctx = t->ctxs[0];
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&t->cert_mu);
+	SSL *ssl = SSL_new(ctx); /* takes its own reference */
+	SSL_CTX_free(ctx);
 	if (!ssl)
 		return NULL;
 	if (SSL_set_fd(ssl, fd) != 1) {
