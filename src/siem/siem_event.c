@@ -84,6 +84,7 @@ static const struct field_def fields[SIEM_F__COUNT] = {
 
 /* Field ids sorted by name: lookups bisect it, JSON output walks it. */
 static uint8_t by_name[SIEM_F__COUNT];
+static void seg_init(void);
 static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;
 
 static int cmp_field(const void *a, const void *b)
@@ -97,6 +98,7 @@ static void by_name_init(void)
 	for (unsigned i = 0; i < SIEM_F__COUNT; i++)
 		by_name[i] = (uint8_t)i;
 	qsort(by_name, SIEM_F__COUNT, 1, cmp_field);
+	seg_init();
 }
 
 const char *siem_field_name(enum siem_field f)
@@ -276,32 +278,182 @@ static bool is_int_text(struct bw_str s)
 	return true;
 }
 
-/* Writes the JSON key given by (p, n), which json_write_key wants NUL-
- * terminated. Keys here are field-name segments or label keys; a label
- * key longer than the scratch is cut (labels are ours to name). */
-static void write_keyn(struct json_writer *w, const char *p, size_t n)
+/*
+ * The writer below is the storage hot path (one document per stored
+ * event), so it writes straight into the buffer: field names are split
+ * into their dotted segments once (seg_init), every value reserves its
+ * worst case once (6 bytes per input byte: a control character becomes
+ * \u00XX) and strings are scanned 8 bytes at a time, falling back to one
+ * byte at a time only for chunks holding a quote, backslash, control
+ * character or non-ASCII byte. The escaping is RFC 8785's minimal one,
+ * as src/json writes it, with U+FFFD for bytes that are not UTF-8, so the
+ * output reads back with any JSON parser (siem_event_from_json, fuzzed).
+ */
+struct seg_def {
+	uint8_t n;
+	uint8_t off[8], len[8];
+};
+static struct seg_def segs[SIEM_F__COUNT];
+
+static void seg_init(void)
 {
-	char tmp[256];
-	if (n >= sizeof(tmp))
-		n = sizeof(tmp) - 1;
-	memcpy(tmp, p, n);
-	tmp[n] = '\0';
-	json_write_key(w, tmp);
+	for (unsigned f = 0; f < SIEM_F__COUNT; f++) {
+		const char *name = fields[f].name;
+		struct seg_def *d = &segs[f];
+		size_t s = 0, i = 0;
+		for (;; i++) {
+			if (name[i] != '.' && name[i] != '\0')
+				continue;
+			d->off[d->n] = (uint8_t)s;
+			d->len[d->n] = (uint8_t)(i - s);
+			d->n++;
+			if (name[i] == '\0' || d->n == BW_ARRAY_LEN(d->off))
+				break;
+			s = i + 1;
+		}
+	}
+}
+
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 when it is not
+ * well-formed (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t l;
+	unsigned lo = 0x80, hi = 0xBF;
+	if (c >= 0xC2 && c <= 0xDF)
+		l = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		l = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		l = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if (n < l || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < l; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return l;
+}
+
+/* True when the 8 bytes hold a byte that needs a look: < 0x20, '"',
+ * '\\' or >= 0x80 (exact: the has-less-than and has-zero tricks never
+ * miss such a byte; a false alarm only costs the slow path). */
+static inline bool chunk_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+	uint64_t t = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
+	return ((t | x) & high) != 0;
+}
+
+/* Appends the JSON string (p, n) with its quotes; room for 6n+2 bytes must
+ * have been reserved. Returns the new end. */
+static char *put_str(char *o, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	*o++ = '"';
+	while (p < end) {
+		if (end - p >= 8) {
+			uint64_t x;
+			memcpy(&x, p, 8);
+			if (!chunk_special(x)) {
+				memcpy(o, p, 8);
+				o += 8;
+				p += 8;
+				continue;
+			}
+		}
+		/* one byte (or one UTF-8 sequence) at a time, up to the
+		 * end of this 8-byte window */
+		const unsigned char *stop = end - p > 8 ? p + 8 : end;
+		while (p < stop) {
+			unsigned c = *p;
+			if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+				*o++ = (char)c;
+				p++;
+				continue;
+			}
+			if (c >= 0x80) {
+				size_t l = utf8_seq(p, (size_t)(end - p));
+				if (l) {
+					memcpy(o, p, l);
+					o += l;
+					p += l;
+				} else {
+					memcpy(o, "\xEF\xBF\xBD", 3);
+					o += 3;
+					p++;
+				}
+				continue;
+			}
+			*o++ = '\\';
+			switch (c) {
+			case '"': *o++ = '"'; break;
+			case '\\': *o++ = '\\'; break;
+			case '\b': *o++ = 'b'; break;
+			case '\f': *o++ = 'f'; break;
+			case '\n': *o++ = 'n'; break;
+			case '\r': *o++ = 'r'; break;
+			case '\t': *o++ = 't'; break;
+			default:
+				memcpy(o, "u00", 3);
+				o[3] = hex[c >> 4];
+				o[4] = hex[c & 15];
+				o += 5;
+				break;
+			}
+			p++;
+		}
+	}
+	*o++ = '"';
+	return o;
+}
+
+/* Room for n more bytes at the end of out, or NULL past its ceiling. */
+static char *room(struct bw_buf *out, size_t n)
+{
+	return bw_buf_reserve(out, n) < 0 ? NULL : out->data + out->len;
+}
+
+/* Reserves for a key of kn bytes plus a value of vn bytes (worst cases)
+ * and the punctuation around them. */
+static char *room_kv(struct bw_buf *out, size_t kn, size_t vn)
+{
+	size_t need;
+	if (__builtin_mul_overflow(vn + kn, 6, &need) ||
+	    __builtin_add_overflow(need, 16, &need))
+		return NULL;
+	return room(out, need);
 }
 
 int siem_event_write_json(const struct siem_event *ev, struct bw_buf *out)
 {
 	pthread_once(&by_name_once, by_name_init);
-	struct json_writer w;
-	json_writer_init(&w, out);
-	json_write_object_begin(&w);
+	size_t start = out->len;
+	char *o = room(out, 64);
+	if (!o)
+		return -1;
 	char ts[32];
 	size_t tl = bw_time_format(ev->ts_ns, ts);
-	json_write_key(&w, "@timestamp");
-	json_write_stringn(&w, ts, tl);
+	memcpy(o, "{\"@timestamp\":\"", 15);
+	memcpy(o + 15, ts, tl);
+	o += 15 + tl;
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
 
-	/* open[] holds the segments of the objects currently open. */
-	struct bw_str open[8];
+	/* open[] holds the field whose segments are the objects now open */
+	int open_f = -1;
 	size_t nopen = 0;
 	for (unsigned k = 0; k < SIEM_F__COUNT; k++) {
 		enum siem_field f = by_name[k];
@@ -309,72 +461,100 @@ int siem_event_write_json(const struct siem_event *ev, struct bw_buf *out)
 		if (!v.p)
 			continue;
 		const char *name = fields[f].name;
-		struct bw_str seg[8];
-		size_t nseg = 0;
-		const char *s = name;
-		for (;;) {
-			const char *dot = strchr(s, '.');
-			size_t l = dot ? (size_t)(dot - s) : strlen(s);
-			seg[nseg++] = bw_str_make(s, l);
-			if (!dot || nseg == BW_ARRAY_LEN(seg))
-				break;
-			s = dot + 1;
-		}
+		const struct seg_def *sd = &segs[f];
 		size_t common = 0;
-		while (common < nopen && common + 1 < nseg &&
-		       bw_str_eq(open[common], seg[common]))
-			common++;
-		while (nopen > common) {
-			json_write_object_end(&w);
-			nopen--;
+		if (open_f >= 0) {
+			const struct seg_def *od = &segs[open_f];
+			const char *oname = fields[open_f].name;
+			while (common < nopen && common + 1 < sd->n &&
+			       od->len[common] == sd->len[common] &&
+			       memcmp(oname + od->off[common], name + sd->off[common],
+				      sd->len[common]) == 0)
+				common++;
 		}
-		while (nopen + 1 < nseg) {
-			write_keyn(&w, seg[nopen].p, seg[nopen].len);
-			json_write_object_begin(&w);
-			open[nopen] = seg[nopen];
-			nopen++;
+		if (!(o = room_kv(out, strlen(name) + 2 * sd->n + nopen, v.len)))
+			goto fail;
+		for (; nopen > common; nopen--)
+			*o++ = '}';
+		*o++ = ',';
+		for (; nopen + 1 < sd->n; nopen++) {
+			*o++ = '"';
+			memcpy(o, name + sd->off[nopen], sd->len[nopen]);
+			o += sd->len[nopen];
+			memcpy(o, "\":{", 3);
+			o += 3;
 		}
-		write_keyn(&w, seg[nseg - 1].p, seg[nseg - 1].len);
+		open_f = (int)f;
+		size_t last = sd->n - 1u;
+		*o++ = '"';
+		memcpy(o, name + sd->off[last], sd->len[last]);
+		o += sd->len[last];
+		*o++ = '"';
+		*o++ = ':';
 		if (f == SIEM_F_EVENT_CATEGORY || f == SIEM_F_EVENT_TYPE) {
-			json_write_array_begin(&w);
-			json_write_stringn(&w, v.p, v.len);
-			json_write_array_end(&w);
+			*o++ = '[';
+			o = put_str(o, v.p, v.len);
+			*o++ = ']';
 		} else if (fields[f].numeric && is_int_text(v)) {
-			/* is_int_text bounds the text to 18 digits, which
-			 * always fits an int64_t */
-			char tmp[24];
-			memcpy(tmp, v.p, v.len);
-			tmp[v.len] = '\0';
-			json_write_int(&w, strtoll(tmp, NULL, 10));
+			/* is_int_text admits canonical integers only; "-0"
+			 * is the one text JSON writes differently */
+			if (v.len == 2 && v.p[0] == '-' && v.p[1] == '0') {
+				*o++ = '0';
+			} else {
+				memcpy(o, v.p, v.len);
+				o += v.len;
+			}
 		} else {
-			json_write_stringn(&w, v.p, v.len);
+			o = put_str(o, v.p, v.len);
 		}
+		out->len = (size_t)(o - out->data);
 	}
-	while (nopen > 0) {
-		json_write_object_end(&w);
-		nopen--;
-	}
+	if (!(o = room(out, 16)))
+		goto fail;
+	for (; nopen > 0; nopen--)
+		*o++ = '}';
+	out->len = (size_t)(o - out->data);
 	if (ev->nlabels) {
-		json_write_key(&w, "labels");
-		json_write_object_begin(&w);
+		if (!(o = room(out, 16)))
+			goto fail;
+		memcpy(o, ",\"labels\":{", 11);
+		o += 11;
+		out->len = (size_t)(o - out->data);
+		bool first = true;
 		for (size_t i = 0; i < ev->nlabels; i++) {
 			/* JSON objects should not repeat keys; keep the
 			 * first of a repeated label, as lookups do */
 			bool dup = false;
 			for (size_t j = 0; j < i && !dup; j++)
-				dup = bw_str_eq(ev->labels[j].key,
-						ev->labels[i].key);
+				dup = bw_str_eq(ev->labels[j].key, ev->labels[i].key);
 			if (dup)
 				continue;
-			write_keyn(&w, ev->labels[i].key.p,
-				   ev->labels[i].key.len);
-			json_write_stringn(&w, ev->labels[i].value.p,
-					   ev->labels[i].value.len);
+			/* label keys are ours to name: one longer than 255
+			 * bytes is cut */
+			size_t kl = ev->labels[i].key.len < 255 ? ev->labels[i].key.len : 255;
+			if (!(o = room_kv(out, kl, ev->labels[i].value.len)))
+				goto fail;
+			if (!first)
+				*o++ = ',';
+			first = false;
+			o = put_str(o, ev->labels[i].key.p, kl);
+			*o++ = ':';
+			o = put_str(o, ev->labels[i].value.p, ev->labels[i].value.len);
+			out->len = (size_t)(o - out->data);
 		}
-		json_write_object_end(&w);
+		if (!(o = room(out, 2)))
+			goto fail;
+		*o++ = '}';
+		out->len = (size_t)(o - out->data);
 	}
-	json_write_object_end(&w);
-	return json_writer_finish(&w);
+	if (!(o = room(out, 2)))
+		goto fail;
+	*o++ = '}';
+	out->len = (size_t)(o - out->data);
+	return 0;
+fail:
+	out->len = start;
+	return -1;
 }
 
 /* --------------------------------------------------------- JSON input */

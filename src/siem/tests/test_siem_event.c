@@ -11,6 +11,7 @@
 
 #include "event/event.h"
 #include "siem/siem_int.h"
+#include "json/json.h"
 
 static struct bw_arena *A;
 
@@ -170,6 +171,69 @@ static void writes_nested_ecs_json(void **state)
 	bw_buf_fini(&b);
 }
 
+/* The document writer escapes in 8-byte chunks on its own; its strings
+ * must be byte for byte what src/json writes, for hostile bytes too
+ * (quotes, backslashes, controls, broken and overlong UTF-8, surrogates,
+ * runs crossing the 8-byte windows), and must read back. */
+static void escapes_like_the_json_writer(void **state)
+{
+	static const char *const pieces[] = {
+		"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "a", "abcdefgh",
+		"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3",
+		"\xe2\x82", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\xff", "\x80", " ", "\t",
+	};
+	uint32_t seed = 12345;
+	for (int round = 0; round < 2000; round++) {
+		char v[300];
+		size_t n = 0;
+		seed = seed * 1103515245u + 12345u;
+		size_t parts = (seed >> 16) % 40;
+		for (size_t i = 0; i < parts; i++) {
+			seed = seed * 1103515245u + 12345u;
+			const char *pc = pieces[(seed >> 16) % BW_ARRAY_LEN(pieces)];
+			size_t pl = strlen(pc);
+			if (pl == 0)
+				pl = 1; /* never: pieces are non-empty */
+			if (n + pl > sizeof(v))
+				break;
+			memcpy(v + n, pc, pl);
+			n += pl;
+		}
+		struct bw_arena *a = bw_arena_new(8192, 1 << 20);
+		assert_non_null(a);
+		struct siem_event ev;
+		siem_event_init(&ev, a);
+		ev.ts_ns = 1700000000000000000LL;
+		siem_event_set(&ev, SIEM_F_MESSAGE, v, n);
+		assert_int_equal(siem_event_label(&ev, v, n, v, n), 0);
+		struct bw_buf got, ref;
+		bw_buf_init(&got, 1 << 16);
+		bw_buf_init(&ref, 1 << 16);
+		assert_int_equal(siem_event_write_json(&ev, &got), 0);
+		struct json_writer w;
+		json_writer_init(&w, &ref);
+		json_write_stringn(&w, v, n);
+		assert_int_equal(json_writer_finish(&w), 0);
+		/* {"@timestamp":"...","message":REF,"labels":{REF:REF}} */
+		struct bw_buf want;
+		bw_buf_init(&want, 1 << 16);
+		assert_int_equal(bw_buf_printf(&want,
+			"{\"@timestamp\":\"2023-11-14T22:13:20.000Z\",\"message\":%.*s,"
+			"\"labels\":{%.*s:%.*s}}", (int)ref.len, ref.data,
+			(int)ref.len, ref.data, (int)ref.len, ref.data), 0);
+		assert_int_equal(got.len, want.len);
+		assert_memory_equal(got.data, want.data, got.len);
+		struct siem_event back;
+		struct bw_err err;
+		assert_int_equal(siem_event_from_json(got.data, got.len, a, &back, &err), 0);
+		bw_buf_fini(&got);
+		bw_buf_fini(&ref);
+		bw_buf_fini(&want);
+		bw_arena_free(a);
+	}
+}
+
 static void reads_dotted_and_odd_json(void **state)
 {
 	struct siem_event ev;
@@ -253,6 +317,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(converts_bus_events, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(writes_nested_ecs_json, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(escapes_like_the_json_writer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(reads_dotted_and_odd_json,
 						setup, teardown),
