@@ -10,7 +10,12 @@
  *  - in block mode a transaction that runs out of memory fails closed
  *    (403 "waf_error"); in detect mode it fails open and says so;
  *  - every transaction that matched a logged rule or disrupted emits one
- *    event with the rule ids, the anomaly score and the verdict.
+ *    event with the rule ids, the anomaly score and the verdict, and
+ *    leaves its match details in the explain ring (GET
+ *    /api/v1/waf/explain/{request id});
+ *  - the rule set's JSON audit log (SecAuditEngine / SecAuditLog in the
+ *    rule files) is opened with the rule set and written at phase 5 by
+ *    the engine, off the data path (src/waf/waf_auditlog.c).
  */
 #include "gateway/gateway_int.h"
 #include "event/event.h"
@@ -21,6 +26,7 @@
 struct gw_waf_tx {
 	struct waf_tx *tx;
 	enum gateway_waf_mode mode;
+	const char *route; /* the route's name, owned by the generation */
 	bool blocked;
 	int status;
 	const char *reason;   /* static token */
@@ -35,6 +41,14 @@ int gw_waf_load(struct gateway *gw, const struct gateway_conf *c, struct bw_err 
 	struct waf_ruleset *rs = NULL;
 	if (waf_ruleset_load(c->waf.rules.v, c->waf.rules.n, NULL, &rs, err) < 0)
 		return -1;
+	int al = waf_ruleset_audit_log_open(rs, NULL, err);
+	if (al < 0) {
+		waf_ruleset_free(rs);
+		return -1;
+	}
+	if (al > 0)
+		log_info("gateway: WAF JSON audit log: %s",
+			 waf_ruleset_settings(rs)->audit_log);
 	gw->waf = rs;
 	size_t n = 0;
 	for (int p = WAF_PHASE_MIN; p <= WAF_PHASE_MAX; p++)
@@ -67,6 +81,7 @@ void *gw_waf_begin(struct gateway *gw, const struct gw_route *r,
 	struct bw_err err;
 	w->tx = waf_tx_new(gw->waf, &o, &err);
 	w->mode = r->waf;
+	w->route = r->name;
 	if (!w->tx)
 		log_warnx("gateway: WAF transaction: %s", err.msg);
 	return w;
@@ -138,6 +153,13 @@ int gw_waf_request(struct gateway *gw, const struct gw_route *r, void *txp,
 		const char *proto = req->version_minor ? "HTTP/1.1" : "HTTP/1.0";
 		rc = waf_tx_request_line(w->tx, req->method_str.p, req->method_str.len,
 					 req->target.p, req->target.len, proto, 8);
+		/* The HTTP parser keeps Host (or HTTP/2's :authority) apart
+		 * from the other fields; the rules must see it as a header,
+		 * or the CRS scores every request as "missing a Host header"
+		 * (920280). */
+		if (rc == 0 && req->host.len)
+			rc = waf_tx_request_header(w->tx, "Host", 4, req->host.p,
+						   req->host.len);
 		for (size_t i = 0; rc == 0 && i < req->nheaders; i++)
 			rc = waf_tx_request_header(w->tx, req->headers[i].name.p,
 						   req->headers[i].name.len,
@@ -221,6 +243,9 @@ void gw_waf_end(void *txp, struct net_exchange *x, const struct gw_client *cl)
 		len += (size_t)wr;
 	}
 	if (w->blocked || logged) {
+		if (waf_explain_record(w->tx, w->route,
+				       w->mode == GATEWAY_WAF_BLOCK ? "block" : "detect") < 0)
+			log_warnx("gateway: WAF explain record: out of memory");
 		char score[24], st[8];
 		bw_snprintf(score, sizeof(score), "%lld",
 			    (long long)waf_tx_score(w->tx, "anomaly_score"));

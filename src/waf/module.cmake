@@ -17,7 +17,11 @@ bw_module(waf
           src/waf/waf_body_json.c src/waf/waf_body_xml.c
           src/waf/waf_body_multipart.c src/waf/waf_sqli.c src/waf/waf_xss.c
           src/waf/waf_audit.c src/waf/waf_rxlit.c src/waf/waf_persist.c
+          src/waf/waf_auditlog.c src/waf/waf_explain.c
   DEPS core json PkgConfig::PCRE2 PkgConfig::HS PkgConfig::LIBXML2)
+# The WAF's admin REST routes (explain), apart so the engine does not
+# depend on the admin API.
+bw_module(waf_api SOURCES src/waf/waf_api.c DEPS waf api)
 bw_unit_test(test_waf_rule waf src/waf/tests/test_waf_rule.c)
 bw_unit_test(test_waf_conf waf src/waf/tests/test_waf_conf.c)
 bw_unit_test(test_waf_crs waf src/waf/tests/test_waf_crs.c)

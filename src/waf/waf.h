@@ -250,6 +250,11 @@ struct waf_match {
 	bool disruptive;       /* this match decided the verdict */
 	const char *ver, *rev;
 	int maturity, accuracy;
+	/* How much the anomaly totals (TX:anomaly_score_pl1..4 and
+	 * TX:outbound_anomaly_score_pl1..4, the CRS's per-paranoia-level
+	 * sums) grew since the previous logged match: the score this rule
+	 * contributed. 0 for nolog rules. */
+	int64_t score;
 };
 
 /*
@@ -329,5 +334,86 @@ const char *waf_tx_unique_id(const struct waf_tx *tx);
  */
 int waf_tx_audit_json(const struct waf_tx *tx, struct bw_buf *out,
 		      bool include_bodies) BW_WUR;
+
+/* ----------------------------------------------------- audit log file */
+
+/*
+ * The JSON audit log file of a rule set, configured the ModSecurity way by
+ * the rule files themselves: SecAuditEngine (On: every transaction;
+ * RelevantOnly: those with a logged match, a disruption or a response
+ * status matching SecAuditLogRelevantStatus; Off), SecAuditLog (the file)
+ * and SecAuditLogParts (bodies only with part C / E). One JSON object per
+ * line, as libmodsecurity3 writes with SecAuditLogFormat JSON.
+ *
+ * Writing never blocks the data path: entries are copied into a bounded
+ * in-memory queue (WAF_AUDITLOG_QUEUE_*) that a writer thread drains into
+ * the file; when the queue is full the entry is dropped and counted
+ * (telemetry durability class — bulwark's own audit log carries the
+ * durable record of every block, through the event bus).
+ *
+ * waf_ruleset_audit_log_open opens the file named by the rule set's
+ * SecAuditLog (when SecAuditEngine is not Off) and attaches the writer to
+ * rs, which owns it from then on (waf_ruleset_free flushes and closes).
+ * Call it once, right after loading and before any transaction starts.
+ * path_override: when non-NULL, used instead of SecAuditLog. Returns 1 when
+ * a log was opened, 0 when the rule set asks for none, -1 with err (file
+ * cannot be opened, 500 memory or thread).
+ */
+int waf_ruleset_audit_log_open(struct waf_ruleset *rs, const char *path_override,
+			       struct bw_err *err) BW_WUR;
+
+struct waf_audit_stats {
+	uint64_t written;  /* entries written to the file */
+	uint64_t dropped;  /* entries dropped: queue full or write error */
+	uint64_t skipped;  /* transactions not relevant (RelevantOnly) */
+};
+/* The counters of rs's audit log (zeros when none). Thread-safe. */
+void waf_ruleset_audit_stats(const struct waf_ruleset *rs,
+			     struct waf_audit_stats *out);
+
+/*
+ * Queue tx's audit log entry if the rule set has an audit log and the
+ * transaction is relevant under SecAuditEngine (and ctl:auditEngine).
+ * waf_tx_process_logging calls it; exported for callers that end a
+ * transaction some other way. Never blocks on I/O. Returns 1 queued,
+ * 0 not relevant or no log, -1 dropped (counted).
+ */
+int waf_tx_audit_log(struct waf_tx *tx);
+
+/* ------------------------------------------------------------ explain */
+
+/*
+ * The explain ring: the match details of the last WAF_EXPLAIN_ENTRIES_*
+ * relevant transactions (a logged match or a disruption), process-wide,
+ * so the admin API can answer "why was request X blocked": which rules
+ * matched, on which variable and value, after which transformations, with
+ * what score, and the anomaly totals. Entries are rendered to JSON when
+ * recorded (bounded to WAF_EXPLAIN_ENTRY_MAX bytes each) and the oldest is
+ * overwritten. Thread-safe.
+ */
+
+/* Size the ring (entries, 0 = default); clamps to the hard maximum.
+ * Existing entries are dropped. Call at start-up. */
+void waf_explain_configure(size_t entries);
+
+/* Record tx (after phase 5) when it is relevant. mode_text: the route's
+ * mode as the operator configured it ("block", "detect"), borrowed.
+ * Returns 1 recorded, 0 not relevant, -1 memory. */
+int waf_explain_record(const struct waf_tx *tx, const char *route,
+		       const char *mode_text);
+
+/* Copy the JSON explain document of request id into out (appended).
+ * Returns 1 found, 0 not in the ring, -1 out's ceiling reached. */
+int waf_explain_get(const char *id, struct bw_buf *out) BW_WUR;
+
+/* Append a JSON array of the ring's most recent entries (newest first, at
+ * most max) as short summaries {request_id, time, method, uri, verdict,
+ * status, anomaly_score, rule_ids}. Returns 0 or -1 (ceiling). */
+int waf_explain_list(size_t max, struct bw_buf *out) BW_WUR;
+
+/* Render tx's explain document (the same JSON waf_explain_get returns)
+ * into out. Returns 0 or -1 (ceiling). */
+int waf_tx_explain_json(const struct waf_tx *tx, const char *route,
+			const char *mode_text, struct bw_buf *out) BW_WUR;
 
 #endif

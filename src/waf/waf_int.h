@@ -522,7 +522,13 @@ struct waf_ruleset {
 	uint32_t ntfn_prefixes;
 	struct hs_scratch *hs_proto; /* scratch sized for every database */
 	size_t nhs;
+	/* JSON audit log writer (waf_auditlog.c), attached after load by
+	 * waf_ruleset_audit_log_open; NULL: none. Owned, internally locked. */
+	struct waf_auditlog *auditlog;
 };
+
+/* waf_auditlog.c: flush, stop the writer thread, close (accepts NULL). */
+void waf_auditlog_free(struct waf_auditlog *l);
 
 /* ------------------------------------------------------ loader internals */
 
@@ -712,6 +718,7 @@ struct waf_tx {
 	struct waf_match_int *matches;
 	size_t nmatches, cap_matches;
 	int highest_severity;
+	int64_t score_seen; /* anomaly totals at the last logged match */
 	/* match details of the link being evaluated */
 	struct waf_val last_match;
 	struct bw_str last_tfn;

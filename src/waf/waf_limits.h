@@ -97,4 +97,25 @@
 #define WAF_PERSIST_VARS_MAX 256
 #define WAF_PERSIST_VALUE_MAX 4096
 
+/* JSON audit log queue: bytes of entries waiting for the writer thread.
+ * 4 MiB holds ~1,000 typical entries (a few KiB each), seconds of a heavy
+ * attack; past it entries are dropped and counted rather than stalling the
+ * proxy. The hard maximum keeps a typo from pinning gigabytes. */
+#define WAF_AUDITLOG_QUEUE_DEFAULT ((size_t)4 << 20)
+#define WAF_AUDITLOG_QUEUE_HARD ((size_t)256 << 20)
+/* One audit log entry: headers, 4,096 matches and (with parts C/E)
+ * bodies; larger entries are dropped and counted. */
+#define WAF_AUDITLOG_ENTRY_MAX ((size_t)1 << 20)
+
+/* Explain ring: the last transactions with detections kept in memory for
+ * the admin API. 1,024 entries of at most 32 KiB is 32 MiB at worst; the
+ * hard maximum keeps the ring under 512 MiB. Per entry, matches beyond
+ * WAF_EXPLAIN_MATCHES_MAX and values beyond WAF_EXPLAIN_VALUE_MAX bytes are
+ * cut (the CRS rarely logs more than a dozen rules per request). */
+#define WAF_EXPLAIN_ENTRIES_DEFAULT 1024
+#define WAF_EXPLAIN_ENTRIES_HARD 16384
+#define WAF_EXPLAIN_ENTRY_MAX ((size_t)32 << 10)
+#define WAF_EXPLAIN_MATCHES_MAX 64
+#define WAF_EXPLAIN_VALUE_MAX 256
+
 #endif

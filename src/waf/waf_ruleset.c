@@ -562,6 +562,8 @@ void waf_ruleset_free(struct waf_ruleset *rs)
 {
 	if (!rs)
 		return;
+	waf_auditlog_free(rs->auditlog);
+	rs->auditlog = NULL;
 	bw_arena_free(rs->arena);
 	rs->arena = NULL;
 	free(rs);

@@ -633,6 +633,27 @@ static int eval_link(struct waf_tx *tx, const struct waf_rule *l)
 	return waf_act_after_match(tx, l) == 0 ? 1 : -1;
 }
 
+/* The CRS's running anomaly totals: inbound and outbound, every paranoia
+ * level. A rule's score is how much they grew since the last logged
+ * match (explain output). */
+static int64_t anomaly_totals(const struct waf_tx *tx)
+{
+	static const char *const keys[] = {
+		"anomaly_score_pl1", "anomaly_score_pl2", "anomaly_score_pl3",
+		"anomaly_score_pl4", "outbound_anomaly_score_pl1",
+		"outbound_anomaly_score_pl2", "outbound_anomaly_score_pl3",
+		"outbound_anomaly_score_pl4",
+	};
+	int64_t sum = 0;
+	for (size_t i = 0; i < BW_ARRAY_LEN(keys); i++) {
+		const struct waf_kv *kv = waf_col_get(
+			tx, WAF_VAR_TX, bw_str_make(keys[i], strlen(keys[i])));
+		if (kv)
+			sum += waf_atoi(kv->val);
+	}
+	return sum;
+}
+
 static int record_match(struct waf_tx *tx, const struct waf_rule *r,
 			int phase)
 {
@@ -684,6 +705,11 @@ static int record_match(struct waf_tx *tx, const struct waf_rule *r,
 			  : "";
 	m->op = waf_op_name(last->op.id);
 	m->logged = r->eff.logged;
+	if (m->logged) {
+		int64_t now = anomaly_totals(tx);
+		m->score = now - tx->score_seen;
+		tx->score_seen = now;
+	}
 	m->ver = r->act.ver;
 	m->rev = r->act.rev;
 	m->maturity = r->act.maturity;
@@ -981,6 +1007,8 @@ int waf_tx_process_logging(struct waf_tx *tx)
 	tx->skip_next = 0;
 	int rc = run_phase(tx, 5);
 	tx->disrupted = dis || tx->disrupted;
+	if (rc == 0 && !tx->oom)
+		(void)waf_tx_audit_log(tx);
 	return rc;
 }
 
