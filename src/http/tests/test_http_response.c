@@ -196,6 +196,23 @@ static void write_basics(void **state)
 	assert_string_equal(o.data, "HTTP/1.1 404 Not Found\r\nServer: bulwark\r\n"
 				    "Content-Length: 12345678901\r\n"
 				    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+	/* the per-thread Date cache follows the clock, both ways */
+	bw_buf_reset(&o);
+	assert_int_equal(http_write_date(&o, 784111778), 0);
+	assert_int_equal(http_write_date(&o, 784111778), 0);
+	assert_int_equal(http_write_date(&o, 4102444799), 0);
+	assert_int_equal(http_write_date(&o, 0), 0);
+	assert_string_equal(o.data, "Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n"
+				    "Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n"
+				    "Date: Thu, 31 Dec 2099 23:59:59 GMT\r\n"
+				    "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n");
+	bw_buf_reset(&o);
+	assert_int_equal(http_write_content_length(&o, 0), 0);
+	assert_int_equal(http_write_content_length(&o, UINT64_MAX), 0);
+	assert_int_equal(http_write_status_line(&o, 599), 0);
+	assert_string_equal(o.data, "Content-Length: 0\r\n"
+				    "Content-Length: 18446744073709551615\r\n"
+				    "HTTP/1.1 599 Unknown\r\n");
 	assert_int_equal(http_write_status_line(&o, 99), -1);
 	assert_int_equal(http_write_status_line(&o, 600), -1);
 	assert_string_equal(http_reason_phrase(431),
