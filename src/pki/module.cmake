@@ -8,8 +8,10 @@ bw_module(pki
           src/pki/pki_acme.c src/pki/pki_acme_jws.c src/pki/pki_acme_nonce.c
           src/pki/pki_acme_store.c src/pki/pki_acme_proto.c
           src/pki/pki_acme_validate.c src/pki/pki_acme_api.c
-  DEPS core json store crypto net api audit event loop PkgConfig::OPENSSL Threads::Threads
-       resolv)
+          src/pki/pki_conf.c src/pki/pki_lcert.c src/pki/pki_lcert_acme.c
+          src/pki/pki_lcert_http.c src/pki/pki_lcert_api.c
+  DEPS core json store crypto net api audit event loop conf PkgConfig::OPENSSL
+       PkgConfig::CURL Threads::Threads resolv)
 bw_unit_test(test_pki_csr pki src/pki/tests/test_pki_csr.c)
 bw_unit_test(test_pki_ca pki src/pki/tests/test_pki_ca.c)
 bw_unit_test(test_pki_http pki src/pki/tests/test_pki_http.c)

@@ -527,9 +527,14 @@ void pki_stats_get(struct pki *p, struct pki_stats *out);
  * Answers from memory on the loop thread; OCSP answers that need a
  * signature go to the thread pool.
  */
+struct pki_lcert;
 struct pki_http {
 	struct pki *pki;     /* borrowed */
 	struct tpool *pool;  /* borrowed */
+	/* borrowed; may be NULL. When set, GET
+	 * /.well-known/acme-challenge/{token} answers the http-01 key
+	 * authorizations of bulwark's own ACME client (pki_lcert). */
+	struct pki_lcert *lcert;
 };
 void pki_http_handle(struct net_exchange *x, void *arg);
 
@@ -666,5 +671,108 @@ struct pki_acme_stats {
 		 validations_refused; /* refused: too many in flight */
 };
 void pki_acme_stats_get(struct pki_acme *a, struct pki_acme_stats *out);
+
+/* ------------------------------------------------ listener certificates */
+
+/*
+ * The certificates of bulwark's own TLS listeners (pki_lcert.c): obtained
+ * and renewed from the private CA directly or from any ACME CA (RFC 8555
+ * client, http-01 answered by the pki listener, account key in the
+ * keystore), hot-swapped into the running listeners without dropping a
+ * connection, stapled with a verified OCSP response (from this process's
+ * responder for local CAs, else from the certificate's AIA OCSP URL), and
+ * watched for expiry with every certificate the CA issued: events
+ * "certificate-expiring" / "certificate-expired" once per certificate and
+ * threshold, "listener-certificate-renewed" / "-renewal-failed", audit
+ * records "pki.listener_cert.install". docs/certificates.md is the guide.
+ */
+enum pki_lcert_source { PKI_LCERT_SOURCE_CA = 1, PKI_LCERT_SOURCE_ACME };
+
+struct pki_lcert_spec {
+	const char *listener;      /* the listener's name */
+	enum pki_lcert_source source;
+	const char *const *names;  /* DNS names or IP literals; first = CN */
+	size_t nnames;             /* 1..PKI_LCERT_NAMES_MAX */
+	enum pki_key_type key_type;/* NONE: EC P-256 */
+	int64_t renew_before_s;    /* 0: a third of the lifetime */
+	/* source CA */
+	const char *tenant, *ca;   /* the CA's tenant and id */
+	int64_t validity_s;        /* 0: the CA's default */
+	/* source ACME */
+	const char *directory;     /* directory URL */
+	const char *ca_file;       /* trust for the ACME server; NULL: system */
+	const char *contact;       /* "mailto:..."; may be NULL */
+	const char *eab_kid, *eab_hmac; /* external account binding; may be NULL */
+};
+
+struct pki_lcert_options {
+	struct pki *pki;                 /* borrowed; required */
+	struct store *store;             /* borrowed; required */
+	const struct pki_keystore *keys; /* borrowed; ACME account keys */
+	struct audit_log *audit;         /* borrowed; may be NULL */
+	const char *key_tenant;          /* keystore partition; NULL: "platform" */
+	const struct pki_lcert_spec *specs; /* copied */
+	size_t nspecs;                   /* 0..PKI_LCERT_MAX */
+	int64_t check_interval_ms;       /* 0: PKI_LCERT_CHECK_DEFAULT_MS */
+	const int *alert_days;           /* NULL: 30, 14, 7 */
+	size_t nalerts;
+	bool no_staple;                  /* true: no OCSP stapling */
+};
+
+struct pki_lcert;
+struct net_tls;
+struct json_writer;
+
+/* Starts the manager's thread (it obtains missing certificates at once).
+ * Returns NULL with err (400 bad options, 500). */
+struct pki_lcert *pki_lcert_new(const struct pki_lcert_options *o,
+				struct bw_err *err) BW_WUR;
+/* Stops the thread (an ACME run in progress gives up) and frees. Every
+ * net_tls must be detached first or outlive m. Accepts NULL. */
+void pki_lcert_free(struct pki_lcert *m);
+/* Listener `listener` serves with t (borrowed until detached): t's slot 0
+ * gets the managed certificate (now, if there is one, and at every
+ * renewal) and a staple. 0, or -1 with err (503 table full). m may be
+ * NULL (no-op). */
+int pki_lcert_attach(struct pki_lcert *m, const char *listener,
+		     struct net_tls *t, struct bw_err *err) BW_WUR;
+/* Forgets t (before its server is freed). m may be NULL. */
+void pki_lcert_detach(struct pki_lcert *m, struct net_tls *t);
+/* Checks now instead of at the next interval. */
+void pki_lcert_kick(struct pki_lcert *m);
+/* Renews listener's certificate now. 0, or -1 with 404. */
+int pki_lcert_renew(struct pki_lcert *m, const char *listener,
+		    struct bw_err *err) BW_WUR;
+/* The http-01 key authorization for token (len bytes) appended to out:
+ * 1 found, 0 unknown, -1 out full. m may be NULL. */
+int pki_lcert_challenge(struct pki_lcert *m, const char *token, size_t len,
+			struct bw_buf *out);
+/* Writes the status object ({listeners: [...], alert_days, alerts_sent}). */
+int pki_lcert_status(struct pki_lcert *m, struct json_writer *w);
+/* Admin routes: GET /api/v1/pki/listener-certs, POST
+ * /api/v1/pki/listener-certs/{listener}/renew. m is kept. */
+int pki_lcert_api_register(struct pki_lcert *m) BW_WUR;
+
+/*
+ * The `pki:` section of the configuration, bound strictly (unknown keys
+ * are errors). Strings point into the document's arena. Listener
+ * certificates become specs (names, key types and durations checked).
+ */
+struct conf_node;
+struct bw_arena;
+struct pki_conf {
+	const char *public_url;
+	const char *acme_base_url;
+	const char *acme_validation_addr; /* tests: connect here to validate */
+	uint16_t acme_http01_port, acme_tlsalpn01_port;
+	uint64_t cert_check_interval_ms;
+	int alert_days[PKI_LCERT_ALERTS_MAX];
+	size_t nalerts;
+	bool staple;
+	struct pki_lcert_spec specs[PKI_LCERT_MAX];
+	size_t nspecs;
+};
+int pki_conf_bind(const struct conf_node *node, struct bw_arena *arena,
+		  struct pki_conf *out, struct bw_err *err) BW_WUR;
 
 #endif

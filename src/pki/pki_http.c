@@ -203,6 +203,20 @@ static void serve_file(struct pki_http *h, struct net_exchange *x, struct bw_str
 	bw_buf_fini(&out);
 }
 
+/* http-01 (RFC 8555 section 8.3) for bulwark's own ACME client: the key
+ * authorization of a token it published, text/plain; anything else 404. */
+static void serve_challenge(struct pki_http *h, struct net_exchange *x,
+			    struct bw_str token)
+{
+	struct bw_buf out;
+	bw_buf_init(&out, PKI_LCERT_TOKEN_MAX + 64);
+	if (pki_lcert_challenge(h->lcert, token.p, token.len, &out) == 1)
+		net_respond(x, 200, "text/plain", out.data, out.len);
+	else
+		not_found(x);
+	bw_buf_fini(&out);
+}
+
 void pki_http_handle(struct net_exchange *x, void *arg)
 {
 	struct pki_http *h = arg;
@@ -213,6 +227,12 @@ void pki_http_handle(struct net_exchange *x, void *arg)
 		if (!get)
 			goto method;
 		serve_file(h, x, id, false);
+		return;
+	}
+	if (prefix(r->path, "/.well-known/acme-challenge/", &rest)) {
+		if (!get)
+			goto method;
+		serve_challenge(h, x, rest);
 		return;
 	}
 	if (prefix(r->path, "/crl/", &rest) && suffix(rest, ".crl", &id)) {

@@ -107,4 +107,40 @@
 /* Public URL prefix put into AIA/CDP extensions. */
 #define PKI_URL_MAX 256
 
+/* ------------------------------------------------ listener certificates */
+
+/* Certificates bulwark manages for its own listeners: one per listener
+ * is the use; 32 matches the daemon's listener limit. */
+#define PKI_LCERT_MAX 32
+/* Names on one listener certificate (the ACME order's identifiers). */
+#define PKI_LCERT_NAMES_MAX 16
+/* Listener TLS contexts attached at once: listeners times generations
+ * still alive after reloads. */
+#define PKI_LCERT_ATTACH_MAX 256
+/* How often the manager looks at its certificates (the decisions use the
+ * settable clock; this is only the polling period). */
+#define PKI_LCERT_CHECK_DEFAULT_MS 60000
+#define PKI_LCERT_CHECK_MIN_MS 200
+#define PKI_LCERT_CHECK_MAX_MS 3600000
+/* After a failed renewal the next attempt waits this long (doubling up to
+ * the maximum), so a broken ACME server is not hammered. */
+#define PKI_LCERT_RETRY_MIN_S 30
+#define PKI_LCERT_RETRY_MAX_S 3600
+/* Expiry alert thresholds (days): at most this many, each 1..365. */
+#define PKI_LCERT_ALERTS_MAX 8
+/* Alerts remembered (certificate, threshold) so each fires once per run;
+ * beyond this the oldest are forgotten and may fire again. */
+#define PKI_LCERT_ALERTED_MAX 65536
+/* Inventory rows the expiry scan reads per tick. */
+#define PKI_LCERT_SCAN_MAX 10000
+/* Blocking HTTP of the ACME client and OCSP fetches: whole response body
+ * (a PEM chain of a few certificates is far below), time per request. */
+#define PKI_LCERT_HTTP_BODY_MAX (256 * 1024)
+#define PKI_LCERT_HTTP_TIMEOUT_MS 15000
+/* One ACME run (all polling included) gives up after this long. */
+#define PKI_LCERT_ACME_DEADLINE_S 120
+/* http-01 tokens published at once (one per authorization in flight). */
+#define PKI_LCERT_TOKENS_MAX 64
+#define PKI_LCERT_TOKEN_MAX 128
+
 #endif
