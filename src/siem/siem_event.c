@@ -161,11 +161,14 @@ int siem_event_setc(struct siem_event *ev, enum siem_field f, const char *p,
 
 int siem_event_setu(struct siem_event *ev, enum siem_field f, uint64_t v)
 {
+	/* parsers call this for every syslog PRI: no printf on that path */
 	char tmp[24];
-	int n = bw_snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-	if (n < 0)
-		return -1;
-	return siem_event_setc(ev, f, tmp, (size_t)n);
+	size_t i = sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return siem_event_setc(ev, f, tmp + i, sizeof(tmp) - i);
 }
 
 int siem_event_label(struct siem_event *ev, const char *k, size_t klen,

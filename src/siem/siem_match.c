@@ -63,6 +63,11 @@ struct siem_matcher {
 	uint32_t lcgen[SIEM_F__COUNT];
 	struct bw_str lcl[SIEM_MAX_LABELS];
 	uint32_t lclgen[SIEM_MAX_LABELS];
+	/* addresses of slot fields, parsed once per event for cidr tests
+	 * (ipfam 0: not an address) */
+	uint32_t ipgen[SIEM_F__COUNT];
+	uint8_t ipfam[SIEM_F__COUNT];
+	unsigned char ip[SIEM_F__COUNT][16];
 	uint32_t gen;
 	uint32_t *stamp;
 	uint32_t *cand;
@@ -156,15 +161,38 @@ static bool num_of(struct bw_str v, double *out)
 	return *end == '\0' && *out == *out;
 }
 
-static bool cidr_match(const struct sv *v, struct bw_str raw)
+/* 4 or 6 with the address in out, 0 when raw is not an address. */
+static uint8_t parse_ip(struct bw_str raw, unsigned char out[16])
 {
 	char tmp[64];
-	unsigned char addr[16];
 	if (raw.len == 0 || raw.len >= sizeof(tmp))
-		return false;
+		return 0;
 	memcpy(tmp, raw.p, raw.len);
 	tmp[raw.len] = '\0';
-	if (inet_pton(v->family == 4 ? AF_INET : AF_INET6, tmp, addr) != 1)
+	if (memchr(raw.p, ':', raw.len))
+		return inet_pton(AF_INET6, tmp, out) == 1 ? 6 : 0;
+	return inet_pton(AF_INET, tmp, out) == 1 ? 4 : 0;
+}
+
+/* Many cidr rules test the same field (source.ip): a slot's address is
+ * parsed once per event, not once per rule. */
+static bool cidr_match(struct siem_matcher *m, const struct sv *v,
+		       const struct fref *f, struct bw_str raw)
+{
+	unsigned char local[16];
+	const unsigned char *addr = local;
+	uint8_t fam;
+	if (f->kind == FREF_SLOT) {
+		if (m->ipgen[f->id] != m->gen) {
+			m->ipgen[f->id] = m->gen;
+			m->ipfam[f->id] = parse_ip(raw, m->ip[f->id]);
+		}
+		fam = m->ipfam[f->id];
+		addr = m->ip[f->id];
+	} else {
+		fam = parse_ip(raw, local);
+	}
+	if (fam != v->family)
 		return false;
 	unsigned full = v->bits / 8, rest = v->bits % 8;
 	if (memcmp(addr, v->addr, full) != 0)
@@ -202,7 +230,7 @@ static bool sv_test(struct siem_matcher *m, const struct sv *v,
 		return pcre2_match(v->re, (PCRE2_SPTR)raw.p, raw.len, 0, 0,
 				   m->md, NULL) >= 0;
 	case SV_CIDR:
-		return cidr_match(v, raw);
+		return cidr_match(m, v, f, raw);
 	case SV_LT:
 	case SV_LTE:
 	case SV_GT:
@@ -733,6 +761,7 @@ static int begin(struct siem_matcher *m, const struct siem_event *ev)
 		memset(m->stamp, 0, m->rs->n * sizeof(*m->stamp));
 		memset(m->lcgen, 0, sizeof(m->lcgen));
 		memset(m->lclgen, 0, sizeof(m->lclgen));
+		memset(m->ipgen, 0, sizeof(m->ipgen));
 		m->gen = 1;
 	}
 	size_t need = 1;
@@ -832,8 +861,19 @@ long siem_match(struct siem_matcher *m, const struct siem_event *ev,
 	}
 	for (size_t i = 0; i < x->nalways; i++)
 		mark(m, x->always[i]);
-	if (m->ncand > 1)
+	/* candidates come mostly in order and are few: insertion sort,
+	 * qsort only for long lists */
+	if (m->ncand > 32) {
 		qsort(m->cand, m->ncand, sizeof(*m->cand), u32cmp);
+	} else {
+		for (size_t i = 1; i < m->ncand; i++) {
+			uint32_t c = m->cand[i];
+			size_t j = i;
+			for (; j > 0 && m->cand[j - 1] > c; j--)
+				m->cand[j] = m->cand[j - 1];
+			m->cand[j] = c;
+		}
+	}
 	m->st.candidates += m->ncand;
 	long hits = 0;
 	for (size_t i = 0; i < m->ncand; i++) {

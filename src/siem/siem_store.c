@@ -273,18 +273,24 @@ static struct store_value opt_text(struct bw_str s)
 	return s.p ? store_text(s.p, s.len) : store_null();
 }
 
-static int ensure_partition(struct store_tx *tx, int64_t day, struct bw_err *err)
+static int ensure_partition(struct store_tx *tx, int64_t day, bool sqlite,
+			    struct bw_err *err)
 {
 	char name[32], sql[512];
 	siem_part_name(day, name);
 	snprintf(sql, sizeof(sql),
 		 /* no index on ts: time ranges are found through siem_block
-		  * (ts_min/ts_max per id range), which costs nothing per row */
-		 "CREATE TABLE IF NOT EXISTS %s (id BIGINT PRIMARY KEY,"
+		  * (ts_min/ts_max per id range), which costs nothing per row.
+		  * On SQLite "INTEGER PRIMARY KEY" makes the id the rowid
+		  * (64-bit there), so a row is one B-tree insert instead of
+		  * two (table plus primary-key index); other engines keep
+		  * BIGINT, whose INTEGER is 32-bit. Tables made before keep
+		  * their layout; both read the same. */
+		 "CREATE TABLE IF NOT EXISTS %s (id %s PRIMARY KEY,"
 		 " ts BIGINT NOT NULL, tenant TEXT, category TEXT, action TEXT,"
 		 " outcome TEXT, dataset TEXT, host TEXT, source_ip TEXT,"
 		 " user_name TEXT, doc TEXT NOT NULL)",
-		 name);
+		 name, sqlite ? "INTEGER" : "BIGINT");
 	if (store_tx_exec(tx, sql, NULL, 0, err) < 0)
 		return -1;
 	return 0;
@@ -413,9 +419,10 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
 	int rc = -1;
 	char name[32];
+	bool sqlite = strcmp(store_driver_name(b->svc->st), "sqlite") == 0;
 	for (size_t k = 0; k < b->nblocks; k++) {
 		const struct siem_block *bl = &b->blocks[k];
-		if (ensure_partition(tx, bl->day, err) < 0)
+		if (ensure_partition(tx, bl->day, sqlite, err) < 0)
 			goto out;
 		siem_part_name(bl->day, name);
 		size_t i = bl->first;
