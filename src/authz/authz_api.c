@@ -39,6 +39,7 @@ struct job {
 	bool mutating;
 	int status;
 	struct bw_buf *out;
+	const char *body_error; /* reported after the store is found */
 	bool quiet;     /* batch items: record errors, leave out alone */
 	char qmsg[160]; /* the recorded error */
 };
@@ -110,6 +111,26 @@ static void job_work(void *arg)
 {
 	struct job *j = arg;
 	j->status = 200;
+	/* The platform store holds bulwark's own role grants: through this
+	 * API it does not exist (404 like any other unknown id), so the
+	 * authz.tuple.write permission cannot be turned into any role. */
+	if (j->store_id && authz_platform_store_is(engine, j->tenant, j->store_id)) {
+		jerr_reason(j, 404, "store_id_not_found", "store not found", "store_not_found");
+		return;
+	}
+	/* An unknown (or another tenant's) store answers 404 before anything
+	 * about the request is judged: a body error must not be what tells
+	 * a caller that some other tenant's store id was wrong or right. */
+	struct authz_store_info info;
+	struct bw_err err;
+	if (j->store_id && authz_store_get(engine, j->tenant, j->store_id, &info, &err) < 0) {
+		fail_err(j, &err);
+		return;
+	}
+	if (j->body_error) {
+		jerr(j, 400, "validation_error", j->body_error);
+		return;
+	}
 	if (j->fn(j) == 0 && j->status == 0)
 		j->status = 200;
 }
@@ -156,12 +177,9 @@ static void start(struct api_call *call, job_fn fn, bool mutating, bool needs_bo
 	if (needs_body) {
 		struct bw_err err;
 		j->body = api_body_json(call, &err);
-		if (!j->body || j->body->type != JSON_OBJECT) {
-			jerr(j, 400, "validation_error",
-			     j->body ? "the body must be a JSON object" : err.msg);
-			job_done(j);
-			return;
-		}
+		if (!j->body || j->body->type != JSON_OBJECT)
+			j->body_error = j->body ? "the body must be a JSON object" :
+						  bw_arena_strdup(a, err.msg);
 	}
 	struct tpool *pool = api_context(call)->pool;
 	if (!pool) {
@@ -363,6 +381,8 @@ static int do_store_create(struct job *j)
 	struct bw_err err;
 	if (!name)
 		return bad(j, "name is required");
+	if (strcmp(name, AUTHZ_PLATFORM_STORE) == 0)
+		return bad(j, "the store name '" AUTHZ_PLATFORM_STORE "' is reserved");
 	if (authz_store_create(engine, j->tenant, name, &info, &err) < 0)
 		return fail_err(j, &err);
 	api_set_target(j->call, info.id);
@@ -393,7 +413,8 @@ static int do_store_list(struct job *j)
 	json_write_key(&w, "stores");
 	json_write_array_begin(&w);
 	for (size_t i = 0; i < n && i < ps; i++)
-		write_store(&w, &v[i]);
+		if (strcmp(v[i].name, AUTHZ_PLATFORM_STORE) != 0)
+			write_store(&w, &v[i]);
 	json_write_array_end(&w);
 	json_write_kv_string(&w, "continuation_token", n > ps ? v[ps - 1].id : "");
 	json_write_object_end(&w);
@@ -795,6 +816,236 @@ static int do_list_users(struct job *j)
 
 /* ------------------------------------------------------------- routes */
 
+/* ------------------------------------------- platform roles, route list */
+
+/*
+ * bulwark's own roles, granted and revoked through these routes only (the
+ * platform store is invisible to the generic API). The tenant in the path
+ * must be the caller's own, or any tenant for a caller of the platform
+ * tenant (operators), as the identity routes do. Granting or revoking
+ * platform-admin additionally needs platform-admin: a platform tenant-admin
+ * holds authz.role.assign but must not mint the role above its own.
+ */
+
+/* The path's {tenant} when the caller may act in it; NULL with 403 set. */
+static const char *role_tenant(struct job *j)
+{
+	const char *t = api_param(j->call, "tenant");
+	if (!t || !j->tenant ||
+	    (strcmp(t, j->tenant) != 0 && strcmp(j->tenant, AUTHZ_PLATFORM_TENANT) != 0)) {
+		jerr_reason(j, 403, "forbidden", "not your tenant", "forbidden");
+		return NULL;
+	}
+	return t;
+}
+
+/* Percent-decodes a path segment ("group:eng%23member") into the arena;
+ * NULL when malformed, empty, too long or decoding to a NUL. */
+static const char *path_decode(struct job *j, const char *in)
+{
+	size_t n = in ? strlen(in) : 0;
+	char *out = n && n <= AUTHZ_SUBJECT_MAX * 3 ? bw_arena_alloc(j->a, n + 1) : NULL;
+	size_t k = 0;
+	for (size_t i = 0; out && i < n; i++) {
+		if (in[i] != '%') {
+			out[k++] = in[i];
+			continue;
+		}
+		int hi = i + 2 < n ? bw_hex_digit(in[i + 1]) : -1;
+		int lo = hi >= 0 ? bw_hex_digit(in[i + 2]) : -1;
+		if (lo < 0 || (hi | lo) == 0)
+			return NULL;
+		out[k++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	if (!out || k > AUTHZ_SUBJECT_MAX)
+		return NULL;
+	out[k] = 0;
+	return out;
+}
+
+/* May the caller change platform-admin grants? Only platform-admin. */
+static bool caller_is_platform_admin(struct job *j)
+{
+	const char *actor = api_actor(j->call);
+	char subject[AUTHZ_SUBJECT_MAX + 8];
+	return actor && strcmp(j->tenant, AUTHZ_PLATFORM_TENANT) == 0 &&
+	       bw_snprintf(subject, sizeof(subject), "user:%s", actor) >= 0 &&
+	       authz_platform_check(engine, AUTHZ_PLATFORM_TENANT, subject,
+				    "platform.tenant.manage");
+}
+
+static int role_change(struct job *j, bool grant)
+{
+	const char *tenant = role_tenant(j);
+	if (!tenant)
+		return -1;
+	const char *role = api_param(j->call, "role");
+	const char *subject = path_decode(j, api_param(j->call, "subject"));
+	if (!subject)
+		return bad(j, "the subject must be user:ID, apikey:ID or group:ID#member");
+	char target[AUTHZ_SUBJECT_MAX + AUTHZ_OBJECT_MAX + 80];
+	bw_snprintf(target, sizeof(target), "tenant:%s#%s@%s", tenant, role ? role : "", subject);
+	api_set_target(j->call, target);
+	if (role && strcmp(role, "platform-admin") == 0 && !caller_is_platform_admin(j)) {
+		jerr_reason(j, 403, "forbidden", "only platform-admin grants platform-admin",
+			    "forbidden");
+		return -1;
+	}
+	struct bw_err err;
+	/* A tenant's platform store is made on its first grant. */
+	if (grant && !authz_platform_has_store(engine, tenant) &&
+	    authz_platform_init(engine, tenant, &err) < 0)
+		return fail_err(j, &err);
+	if (authz_platform_assign(engine, tenant, subject, role, grant, &err) < 0) {
+		if (!grant && strcmp(err.reason, "store_not_found") == 0)
+			return 0; /* nothing was granted in that tenant: nothing to revoke */
+		return fail_err(j, &err);
+	}
+	struct json_writer w;
+	json_writer_init(&w, j->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "tenant", tenant);
+	json_write_kv_string(&w, "role", role);
+	json_write_kv_string(&w, "subject", subject);
+	json_write_kv_bool(&w, "granted", grant);
+	json_write_object_end(&w);
+	return finish(j, &w, 200);
+}
+
+static int do_role_grant(struct job *j)
+{
+	return role_change(j, true);
+}
+
+static int do_role_revoke(struct job *j)
+{
+	return role_change(j, false);
+}
+
+static int write_assignment(void *arg, const char *role, const char *subject)
+{
+	struct json_writer *w = arg;
+	json_write_object_begin(w);
+	json_write_kv_string(w, "role", role);
+	json_write_kv_string(w, "subject", subject);
+	json_write_object_end(w);
+	return 0;
+}
+
+static int do_role_list(struct job *j)
+{
+	const char *tenant = role_tenant(j);
+	if (!tenant)
+		return -1;
+	struct json_writer w;
+	json_writer_init(&w, j->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "tenant", tenant);
+	json_write_key(&w, "assignments");
+	json_write_array_begin(&w);
+	struct bw_err err;
+	if (authz_platform_assignments(engine, tenant, AUTHZ_ROLE_LIST_MAX, write_assignment, &w,
+				       &err) < 0)
+		return fail_err(j, &err);
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	return finish(j, &w, 200);
+}
+
+struct roles_out {
+	struct json_writer *w;
+	const char *open; /* the role whose object is open */
+};
+
+static int write_grant(void *arg, const char *role, const char *perm)
+{
+	struct roles_out *o = arg;
+	if (o->open != role) {
+		if (o->open) {
+			json_write_array_end(o->w);
+			json_write_object_end(o->w);
+		}
+		json_write_object_begin(o->w);
+		json_write_kv_string(o->w, "name", role);
+		json_write_key(o->w, "permissions");
+		json_write_array_begin(o->w);
+		o->open = role;
+	}
+	json_write_string(o->w, perm);
+	return 0;
+}
+
+/* The 18 roles and the permissions each holds, from the built-in model. */
+static int do_roles(struct job *j)
+{
+	struct json_writer w;
+	json_writer_init(&w, j->out);
+	json_write_object_begin(&w);
+	json_write_key(&w, "roles");
+	json_write_array_begin(&w);
+	struct roles_out o = { .w = &w };
+	if (authz_platform_grants(write_grant, &o) < 0) {
+		jerr(j, 500, "internal_error", "the platform model cannot be read");
+		return -1;
+	}
+	if (o.open) {
+		json_write_array_end(&w);
+		json_write_object_end(&w);
+	}
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	return finish(j, &w, 200);
+}
+
+static int write_route(const struct api_route *r, void *arg)
+{
+	struct json_writer *w = arg;
+	json_write_object_begin(w);
+	json_write_kv_string(w, "method", http_method_name(r->method));
+	json_write_kv_string(w, "path", r->path);
+	json_write_kv_string(w, "permission", r->permission);
+	json_write_kv_bool(w, "mutating", r->mutating);
+	if (r->action)
+		json_write_kv_string(w, "action", r->action);
+	json_write_object_end(w);
+	return 0;
+}
+
+/* Every registered admin route with the permission it declares: what the
+ * generated authorization matrix test enumerates. Not secret (it is the
+ * documentation of the API), but only for authenticated callers. */
+static int do_routes(struct job *j)
+{
+	struct json_writer w;
+	json_writer_init(&w, j->out);
+	json_write_object_begin(&w);
+	json_write_key(&w, "routes");
+	json_write_array_begin(&w);
+	(void)api_routes_foreach(write_route, &w);
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	return finish(j, &w, 200);
+}
+
+static void r_routes(struct api_call *c) { start(c, do_routes, false, false); }
+static void r_roles(struct api_call *c) { start(c, do_roles, false, false); }
+static void r_role_list(struct api_call *c) { start(c, do_role_list, false, false); }
+static void r_role_grant(struct api_call *c) { start(c, do_role_grant, true, false); }
+static void r_role_revoke(struct api_call *c) { start(c, do_role_revoke, true, false); }
+
+#define RT "/api/v1/authz/tenants/{tenant}"
+static const struct api_route role_routes[] = {
+	{ HTTP_METHOD_GET, "/api/v1/authz/routes", "platform.system.read", NULL, false, r_routes },
+	{ HTTP_METHOD_GET, "/api/v1/authz/roles", "platform.system.read", NULL, false, r_roles },
+	{ HTTP_METHOD_GET, RT "/role-assignments", "authz.role.read", NULL, false, r_role_list },
+	{ HTTP_METHOD_PUT, RT "/roles/{role}/members/{subject}", "authz.role.assign",
+	  "authz.role.grant", true, r_role_grant },
+	{ HTTP_METHOD_DELETE, RT "/roles/{role}/members/{subject}", "authz.role.assign",
+	  "authz.role.revoke", true, r_role_revoke },
+};
+#undef RT
+
 static void r_store_create(struct api_call *c) { start(c, do_store_create, true, true); }
 static void r_store_list(struct api_call *c) { start(c, do_store_list, false, false); }
 static void r_store_get(struct api_call *c) { start(c, do_store_get, false, false); }
@@ -845,5 +1096,7 @@ int authz_api_register(struct authz_engine *e)
 	if (!e)
 		return -1;
 	engine = e;
+	if (api_register(role_routes, BW_ARRAY_LEN(role_routes)) < 0)
+		return -1;
 	return api_register(routes, BW_ARRAY_LEN(routes));
 }

@@ -437,6 +437,33 @@ int authz_redges_build(struct authz_model *m) BW_WUR;
  * embed.cmake into authz_platform_fga.c. NUL-terminated. */
 extern const char authz_platform_fga[];
 
+/* The reserved name of every tenant's platform store. The generic
+ * (OpenFGA) API neither lists, opens nor creates a store of this name:
+ * role grants go only through the role routes, which require
+ * authz.role.assign (a security-admin must not grant itself roles by
+ * writing tuples). */
+#define AUTHZ_PLATFORM_STORE "bulwark-platform"
+#define AUTHZ_PLATFORM_TENANT "platform"
+#define AUTHZ_PLATFORM_NROLES 18
+
+/* Is store_id the tenant's platform store? */
+bool authz_platform_store_is(struct authz_engine *e, const char *tenant, const char *store_id);
+/* Does the tenant have its platform store yet? */
+bool authz_platform_has_store(struct authz_engine *e, const char *tenant);
+/* Role i (0..AUTHZ_PLATFORM_NROLES-1) by its public name ("key-admin"). */
+const char *authz_platform_role(size_t i);
+/* Calls fn(arg, role, permission) for every permission each role holds in
+ * the built-in model ("kms.key.use"), roles in table order, permissions in
+ * model order. Returns 0, -1 when the model cannot be read or fn returned
+ * non-zero. */
+int authz_platform_grants(int (*fn)(void *arg, const char *role, const char *perm), void *arg);
+/* Calls fn(arg, role, subject) for each direct role grant in the tenant
+ * (tuples on tenant:<tenant> in its platform store), at most max of them.
+ * A tenant without a platform store has none. Returns 0 or -1 with err. */
+int authz_platform_assignments(struct authz_engine *e, const char *tenant, size_t max,
+			       int (*fn)(void *arg, const char *role, const char *subject),
+			       void *arg, struct bw_err *err);
+
 /* -------------------------------------------------------------- helpers */
 
 /* A 26-character ULID (Crockford base32, ms time + 80 random bits) for

@@ -116,4 +116,14 @@
 /* Tenant id length (matches the event bus's tenant field). */
 #define AUTHZ_TENANT_MAX 63
 
+/* ------------------------------------------------------- platform roles */
+
+/* Role grants listed by GET .../role-assignments in one answer: a tenant's
+ * people, keys and groups, not a bulk export (read the changes feed for
+ * that); 10,000 grants of ~100 bytes stay far under the 4 MiB response. */
+#define AUTHZ_ROLE_LIST_MAX 10000
+/* A role subject in a path ("group:ID#member", percent-encoded): the
+ * object and relation limits bound it. */
+#define AUTHZ_SUBJECT_MAX (AUTHZ_OBJECT_MAX + 1 + AUTHZ_RELATION_NAME_MAX)
+
 #endif

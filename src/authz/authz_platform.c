@@ -20,9 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PLATFORM_STORE "bulwark-platform"
-#define PLATFORM_TENANT "platform"
-
 static const char *const roles[] = {
 	"platform-admin", "tenant-admin",   "security-admin",     "user-admin",
 	"auditor",        "compliance-officer", "key-admin",      "key-user",
@@ -30,6 +27,12 @@ static const char *const roles[] = {
 	"siem-admin",     "siem-analyst",   "incident-responder", "forensic-investigator",
 	"backup-operator", "viewer",
 };
+_Static_assert(BW_ARRAY_LEN(roles) == AUTHZ_PLATFORM_NROLES, "18 platform roles");
+
+const char *authz_platform_role(size_t i)
+{
+	return i < BW_ARRAY_LEN(roles) ? roles[i] : NULL;
+}
 
 const char *authz_platform_model_text(void)
 {
@@ -77,7 +80,7 @@ static bool find_store(struct authz_engine *e, const char *tenant, char id[AUTHZ
 	pthread_rwlock_rdlock(&e->lock);
 	for (size_t i = 0; i < e->nstores && !found; i++)
 		if (strcmp(e->stores[i]->tenant, tenant) == 0 &&
-		    strcmp(e->stores[i]->name, PLATFORM_STORE) == 0) {
+		    strcmp(e->stores[i]->name, AUTHZ_PLATFORM_STORE) == 0) {
 			memcpy(id, e->stores[i]->id, AUTHZ_ID_LEN + 1);
 			found = true;
 		}
@@ -85,12 +88,51 @@ static bool find_store(struct authz_engine *e, const char *tenant, char id[AUTHZ
 	return found;
 }
 
+bool authz_platform_has_store(struct authz_engine *e, const char *tenant)
+{
+	char id[AUTHZ_ID_LEN + 1];
+	return e && tenant && find_store(e, tenant, id);
+}
+
+bool authz_platform_store_is(struct authz_engine *e, const char *tenant, const char *store_id)
+{
+	char id[AUTHZ_ID_LEN + 1];
+	return e && tenant && store_id && find_store(e, tenant, id) && strcmp(id, store_id) == 0;
+}
+
+static int init_one(struct authz_engine *e, const char *tenant, struct bw_err *err);
+
+/* The platform tenant's start-up also brings every other tenant's platform
+ * store to the built-in model, so a permission added to platform.fga
+ * exists in every tenant after an upgrade (not only in the platform one). */
 int authz_platform_init(struct authz_engine *e, const char *tenant, struct bw_err *err)
+{
+	if (init_one(e, tenant, err) < 0)
+		return -1;
+	if (strcmp(tenant, AUTHZ_PLATFORM_TENANT) != 0)
+		return 0;
+	for (size_t i = 0;; i++) {
+		char other[AUTHZ_TENANT_MAX + 1] = "";
+		pthread_rwlock_rdlock(&e->lock);
+		size_t k = 0;
+		for (size_t j = 0; j < e->nstores && !other[0]; j++)
+			if (strcmp(e->stores[j]->name, AUTHZ_PLATFORM_STORE) == 0 &&
+			    strcmp(e->stores[j]->tenant, AUTHZ_PLATFORM_TENANT) != 0 && k++ == i)
+				memcpy(other, e->stores[j]->tenant, sizeof(other));
+		pthread_rwlock_unlock(&e->lock);
+		if (!other[0])
+			return 0;
+		if (init_one(e, other, err) < 0)
+			return -1;
+	}
+}
+
+static int init_one(struct authz_engine *e, const char *tenant, struct bw_err *err)
 {
 	char id[AUTHZ_ID_LEN + 1];
 	if (!find_store(e, tenant, id)) {
 		struct authz_store_info info;
-		if (authz_store_create(e, tenant, PLATFORM_STORE, &info, err) < 0)
+		if (authz_store_create(e, tenant, AUTHZ_PLATFORM_STORE, &info, err) < 0)
 			return -1;
 		memcpy(id, info.id, sizeof(id));
 	}
@@ -136,7 +178,7 @@ int authz_platform_assign(struct authz_engine *e, const char *tenant, const char
 	if (!role || !role_relation(role, rel, sizeof(rel)))
 		return bw_err_set(err, 400, "authz", "validation_error", "unknown role '%.40s'",
 				  role ? role : "");
-	if (strcmp(role, "platform-admin") == 0 && strcmp(tenant, PLATFORM_TENANT) != 0)
+	if (strcmp(role, "platform-admin") == 0 && strcmp(tenant, AUTHZ_PLATFORM_TENANT) != 0)
 		return bw_err_set(err, 400, "authz", "validation_error",
 				  "platform-admin exists only in the platform tenant");
 	char id[AUTHZ_ID_LEN + 1];
@@ -197,6 +239,55 @@ bool authz_platform_check(struct authz_engine *e, const char *tenant, const char
 }
 
 /* ----------------------------------------------------------- role table */
+
+struct assign_ctx {
+	int (*fn)(void *arg, const char *role, const char *subject);
+	void *arg;
+};
+
+int authz_platform_assignments(struct authz_engine *e, const char *tenant, size_t max,
+			       int (*fn)(void *arg, const char *role, const char *subject),
+			       void *arg, struct bw_err *err)
+{
+	char id[AUTHZ_ID_LEN + 1], obj[AUTHZ_OBJECT_MAX + 1];
+	if (!find_store(e, tenant, id))
+		return 0;
+	if (bw_snprintf(obj, sizeof(obj), "tenant:%s", tenant) < 0)
+		return bw_err_set(err, 400, "authz", "validation_error", "tenant id too long");
+	const char *token = "";
+	char tok[256]; /* the continuation token outlives its page's arena */
+	size_t seen = 0;
+	int rc = 0;
+	do {
+		struct bw_arena *a = bw_arena_new(16384, AUTHZ_QUERY_ARENA_MAX);
+		struct authz_tuple_rec *recs;
+		size_t n;
+		const char *next;
+		if (!a)
+			return bw_err_set(err, 500, "authz", "memory", "out of memory");
+		rc = authz_read(e, tenant, id, obj, NULL, NULL, AUTHZ_PAGE_MAX, token, a, &recs, &n,
+				&next, err);
+		for (size_t i = 0; rc == 0 && i < n && seen < max; i++, seen++) {
+			/* relation "key_admin" -> role "key-admin" */
+			char role[AUTHZ_RELATION_NAME_MAX + 1];
+			size_t k = 0;
+			for (; recs[i].relation[k] && k < sizeof(role) - 1; k++)
+				role[k] = recs[i].relation[k] == '_' ? '-' : recs[i].relation[k];
+			role[k] = 0;
+			if (fn(arg, role, recs[i].user) != 0)
+				rc = bw_err_set(err, 500, "authz", "internal", "listing stopped");
+		}
+		bool more = rc == 0 && next && *next && seen < max && strlen(next) < sizeof(tok);
+		if (more) {
+			memcpy(tok, next, strlen(next) + 1);
+			token = tok;
+		}
+		bw_arena_free(a);
+		if (!more)
+			break;
+	} while (rc == 0);
+	return rc;
+}
 
 /* Does relation `rel` of t include role relation `role` through unions
  * and computed usersets (how the platform model composes roles)? */
@@ -291,4 +382,32 @@ int authz_platform_roles_md(struct bw_buf *o)
 	}
 	authz_model_free(m);
 	return rc ? -1 : 0;
+}
+
+int authz_platform_grants(int (*fn)(void *arg, const char *role, const char *perm), void *arg)
+{
+	struct bw_err err;
+	struct authz_model *m =
+		authz_model_parse_dsl(authz_platform_fga, strlen(authz_platform_fga), &err);
+	const struct authz_type *t = m ? authz_model_type(m, "tenant", 6) : NULL;
+	int rc = t ? 0 : -1;
+	for (size_t r = 0; t && r < BW_ARRAY_LEN(roles) && rc == 0; r++) {
+		char rel[AUTHZ_RELATION_NAME_MAX + 1];
+		const struct authz_rel *rr = role_relation(roles[r], rel, sizeof(rel)) ?
+						     authz_type_rel(t, rel, strlen(rel)) : NULL;
+		for (size_t p = 0; rr && p < t->nrels && rc == 0; p++) {
+			const struct authz_rel *pr = &t->rels[p];
+			if (strncmp(pr->name, "can_", 4) != 0 || !includes(t, pr, rr, 0))
+				continue;
+			char perm[AUTHZ_RELATION_NAME_MAX + 1];
+			size_t i = 0;
+			for (const char *c = pr->name + 4; *c && i < sizeof(perm) - 1; c++)
+				perm[i++] = *c == '_' ? '.' : *c;
+			perm[i] = 0;
+			if (fn(arg, roles[r], perm) != 0)
+				rc = -1;
+		}
+	}
+	authz_model_free(m);
+	return rc;
 }

@@ -27,7 +27,7 @@ struct api_call {
 	struct api_ctx ctx;
 	int status;
 	bool audited;
-	char target[128];
+	char target[1024];
 	char details[256];
 };
 
@@ -82,7 +82,21 @@ int tpool_submit(struct tpool *p, void (*work)(void *), void (*done)(void *), vo
 int api_register(const struct api_route *r, size_t n)
 {
 	(void)r;
-	return n == 30 ? 0 : -1;
+	return n == 30 || n == BW_ARRAY_LEN(role_routes) ? 0 : -1;
+}
+/* The caller's actor id (the authorization subject is user:<actor>). */
+static const char *cur_actor = "admin";
+const char *api_actor(struct api_call *c)
+{
+	(void)c;
+	return cur_actor;
+}
+int api_routes_foreach(int (*fn)(const struct api_route *r, void *arg), void *arg)
+{
+	for (size_t i = 0; i < BW_ARRAY_LEN(routes); i++)
+		if (fn(&routes[i], arg) != 0)
+			return -1;
+	return 0;
 }
 
 /* Matches path against a route pattern, filling the call's params. */
@@ -132,8 +146,13 @@ static const struct json_value *call(const char *tenant, enum http_method m, con
 	for (size_t i = 0; i < BW_ARRAY_LEN(routes) && !r; i++)
 		if (routes[i].method == m && match(routes[i].path, p, c))
 			r = &routes[i];
-	if (!r)
+	for (size_t i = 0; i < BW_ARRAY_LEN(role_routes) && !r; i++)
+		if (role_routes[i].method == m && match(role_routes[i].path, p, c))
+			r = &role_routes[i];
+	if (!r) {
 		fail_msg("no route for %s", path);
+		return NULL;
+	}
 	last = NULL;
 	r->fn(c);
 	assert_ptr_equal(last, c);
@@ -376,9 +395,179 @@ static void test_flow(void **state)
 	assert_int_equal(s, 404);
 }
 
+static size_t count_assignments(const char *tenant, const char *as, const char *role,
+				const char *subject)
+{
+	char path[256];
+	int s;
+	snprintf(path, sizeof(path), "/api/v1/authz/tenants/%s/role-assignments", tenant);
+	const struct json_value *v = call(as, HTTP_METHOD_GET, path, NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	const struct json_value *a = json_get(v, "assignments");
+	assert_non_null(a);
+	size_t n = 0;
+	for (size_t i = 0; i < a->u.arr.n; i++)
+		n += strcmp(str(a->u.arr.items[i], "role"), role) == 0 &&
+		     strcmp(str(a->u.arr.items[i], "subject"), subject) == 0;
+	return n;
+}
+
+/* Role grants: through the role routes only, tenant-bound, platform-admin
+ * minted only by platform-admin; the platform store is invisible to the
+ * generic API (no escalation through authz.tuple.write). */
+static void test_roles(void **state)
+{
+	(void)state;
+	int s;
+	bool aud;
+	struct bw_err err;
+	assert_int_equal(authz_platform_init(e, "platform", &err), 0);
+	assert_int_equal(authz_platform_assign(e, "platform", "user:admin", "platform-admin", true,
+					       &err), 0);
+	/* a new tenant's platform store is made on its first grant */
+	assert_false(authz_platform_has_store(e, "initech"));
+	cur_actor = "admin";
+	const struct json_value *v =
+		call("platform", HTTP_METHOD_PUT,
+		     "/api/v1/authz/tenants/initech/roles/key-admin/members/user:kim", NULL, &s, &aud);
+	assert_int_equal(s, 200);
+	assert_true(aud);
+	assert_true(json_get_bool(v, "granted", false));
+	assert_true(authz_platform_has_store(e, "initech"));
+	assert_true(authz_platform_check(e, "initech", "user:kim", "kms.key.manage"));
+	assert_false(authz_platform_check(e, "initech", "user:kim", "kms.key.use"));
+	assert_int_equal(count_assignments("initech", "initech", "key-admin", "user:kim"), 1);
+	/* idempotent grant; a percent-encoded userset subject */
+	call("platform", HTTP_METHOD_PUT,
+	     "/api/v1/authz/tenants/initech/roles/key-admin/members/user:kim", NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	call("initech", HTTP_METHOD_PUT,
+	     "/api/v1/authz/tenants/initech/roles/auditor/members/group:audit%23member", NULL, &s,
+	     NULL);
+	assert_int_equal(s, 200);
+	assert_int_equal(count_assignments("initech", "initech", "auditor", "group:audit#member"), 1);
+	assert_int_equal(count_assignments("initech", "initech", "key-admin", "user:kim"), 1);
+
+	/* another tenant's caller: 403, for reads and writes */
+	call("globex", HTTP_METHOD_PUT,
+	     "/api/v1/authz/tenants/initech/roles/tenant-admin/members/user:eve", NULL, &s, &aud);
+	assert_int_equal(s, 403);
+	assert_true(aud);
+	call("globex", HTTP_METHOD_GET, "/api/v1/authz/tenants/initech/role-assignments", NULL, &s,
+	     NULL);
+	assert_int_equal(s, 403);
+	assert_false(authz_platform_check(e, "initech", "user:eve", "platform.system.read"));
+
+	/* hostile or malformed input */
+	static const char *const bad_paths[] = {
+		"/api/v1/authz/tenants/initech/roles/root/members/user:kim",
+		"/api/v1/authz/tenants/initech/roles/platform-admin/members/user:kim",
+		"/api/v1/authz/tenants/initech/roles/viewer/members/user:kim%00x",
+		"/api/v1/authz/tenants/initech/roles/viewer/members/user:kim%2",
+		"/api/v1/authz/tenants/initech/roles/viewer/members/user:kim%zz",
+		"/api/v1/authz/tenants/initech/roles/viewer/members/group:audit",
+		"/api/v1/authz/tenants/initech/roles/viewer/members/tenant:initech",
+		"/api/v1/authz/tenants/initech/roles/viewer/members/nobody",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(bad_paths); i++) {
+		call("initech", HTTP_METHOD_PUT, bad_paths[i], NULL, &s, NULL);
+		if (s != 400 && s != 403)
+			fail_msg("%s: %d", bad_paths[i], s);
+	}
+	char longp[4096];
+	int n = snprintf(longp, sizeof(longp),
+			 "/api/v1/authz/tenants/initech/roles/viewer/members/user:");
+	memset(longp + n, 'a', 400);
+	longp[n + 400] = 0;
+	call("initech", HTTP_METHOD_PUT, longp, NULL, &s, NULL);
+	assert_int_equal(s, 400);
+
+	/* platform-admin: only in the platform tenant, only from platform-admin */
+	assert_int_equal(authz_platform_assign(e, "platform", "user:ta", "tenant-admin", true, &err),
+			 0);
+	cur_actor = "ta";
+	call("platform", HTTP_METHOD_PUT,
+	     "/api/v1/authz/tenants/platform/roles/platform-admin/members/user:ta", NULL, &s, &aud);
+	assert_int_equal(s, 403);
+	assert_true(aud);
+	assert_false(authz_platform_check(e, "platform", "user:ta", "platform.tenant.manage"));
+	cur_actor = "admin";
+	call("platform", HTTP_METHOD_PUT,
+	     "/api/v1/authz/tenants/platform/roles/platform-admin/members/user:ta", NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	assert_true(authz_platform_check(e, "platform", "user:ta", "platform.tenant.manage"));
+	call("platform", HTTP_METHOD_DELETE,
+	     "/api/v1/authz/tenants/platform/roles/platform-admin/members/user:ta", NULL, &s, &aud);
+	assert_int_equal(s, 200);
+	assert_true(aud);
+	assert_false(authz_platform_check(e, "platform", "user:ta", "platform.tenant.manage"));
+
+	/* revoke */
+	call("initech", HTTP_METHOD_DELETE,
+	     "/api/v1/authz/tenants/initech/roles/key-admin/members/user:kim", NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	assert_false(authz_platform_check(e, "initech", "user:kim", "kms.key.manage"));
+	assert_int_equal(count_assignments("initech", "initech", "key-admin", "user:kim"), 0);
+	call("nowhere", HTTP_METHOD_DELETE,
+	     "/api/v1/authz/tenants/nowhere/roles/viewer/members/user:kim", NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	assert_false(authz_platform_has_store(e, "nowhere"));
+
+	/* the platform store does not exist for the generic API */
+	v = call("initech", HTTP_METHOD_GET, "/stores", NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	const struct json_value *stores = json_get(v, "stores");
+	for (size_t i = 0; i < stores->u.arr.n; i++)
+		assert_string_not_equal(str(stores->u.arr.items[i], "name"), AUTHZ_PLATFORM_STORE);
+	char pid[AUTHZ_ID_LEN + 1] = "";
+	struct authz_store_info infos[8];
+	size_t ninfo;
+	assert_int_equal(authz_store_list(e, "initech", NULL, 8, infos, &ninfo, &err), 0);
+	for (size_t i = 0; i < ninfo; i++)
+		if (strcmp(infos[i].name, AUTHZ_PLATFORM_STORE) == 0)
+			memcpy(pid, infos[i].id, sizeof(pid));
+	assert_true(authz_platform_store_is(e, "initech", pid));
+	static const char *const paths[] = { "", "/write", "/read", "/authorization-models" };
+	static const enum http_method ms[] = { HTTP_METHOD_DELETE, HTTP_METHOD_POST,
+					       HTTP_METHOD_POST, HTTP_METHOD_POST };
+	for (size_t i = 0; i < BW_ARRAY_LEN(paths); i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "/stores/%s%s", pid, paths[i]);
+		v = call("initech", ms[i], path,
+			 "{\"writes\":{\"tuple_keys\":[{\"user\":\"user:eve\",\"relation\":"
+			 "\"tenant_admin\",\"object\":\"tenant:initech\"}]}}",
+			 &s, NULL);
+		assert_int_equal(s, 404);
+		assert_string_equal(str(v, "code"), "store_id_not_found");
+	}
+	assert_false(authz_platform_check(e, "initech", "user:eve", "iam.user.manage"));
+	call("initech", HTTP_METHOD_POST, "/stores", "{\"name\":\"" AUTHZ_PLATFORM_STORE "\"}", &s,
+	     NULL);
+	assert_int_equal(s, 400);
+
+	/* the role table and the route listing */
+	v = call("initech", HTTP_METHOD_GET, "/api/v1/authz/roles", NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	const struct json_value *roles_v = json_get(v, "roles");
+	assert_int_equal(roles_v->u.arr.n, AUTHZ_PLATFORM_NROLES);
+	const struct json_value *ku = roles_v->u.arr.items[7];
+	assert_string_equal(str(ku, "name"), "key-user");
+	bool uses = false;
+	for (size_t i = 0; i < json_get(ku, "permissions")->u.arr.n; i++)
+		uses |= strcmp(json_get(ku, "permissions")->u.arr.items[i]->u.str.p,
+			       "kms.key.use") == 0;
+	assert_true(uses);
+	v = call("initech", HTTP_METHOD_GET, "/api/v1/authz/routes", NULL, &s, NULL);
+	assert_int_equal(s, 200);
+	assert_int_equal(json_get(v, "routes")->u.arr.n, BW_ARRAY_LEN(routes));
+	assert_string_equal(str(json_get(v, "routes")->u.arr.items[0], "permission"),
+			    "authz.store.manage");
+}
+
 int main(void)
 {
 	log_init("test", BW_LOG_WARN, 2);
-	const struct CMUnitTest tests[] = { cmocka_unit_test(test_flow) };
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_flow),
+					    cmocka_unit_test(test_roles) };
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
