@@ -153,11 +153,14 @@ int gw_waf_request(struct gateway *gw, const struct gw_route *r, void *txp,
 		const char *proto = req->version_minor ? "HTTP/1.1" : "HTTP/1.0";
 		rc = waf_tx_request_line(w->tx, req->method_str.p, req->method_str.len,
 					 req->target.p, req->target.len, proto, 8);
-		/* The HTTP parser keeps Host (or HTTP/2's :authority) apart
-		 * from the other fields; the rules must see it as a header,
-		 * or the CRS scores every request as "missing a Host header"
-		 * (920280). */
-		if (rc == 0 && req->host.len)
+		/* HTTP/2 carries the host in :authority, which is not among
+		 * the fields; the rules must see it as a Host header, or the
+		 * CRS scores every HTTP/2 request as "missing a Host header"
+		 * (920280). HTTP/1.1's Host is in the list already. */
+		bool have_host = false;
+		for (size_t i = 0; i < req->nheaders && !have_host; i++)
+			have_host = bw_str_caseeq_lit(req->headers[i].name, "host");
+		if (rc == 0 && !have_host && req->host.len)
 			rc = waf_tx_request_header(w->tx, "Host", 4, req->host.p,
 						   req->host.len);
 		for (size_t i = 0; rc == 0 && i < req->nheaders; i++)
