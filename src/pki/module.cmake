@@ -38,3 +38,4 @@ if(NOT BW_FUZZ)
   set_tests_properties(pki_acme_real_clients PROPERTIES LABELS integration
     TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
+bw_unit_test(test_pki_lcert pki src/pki/tests/test_pki_lcert.c)

@@ -1,0 +1,319 @@
+/*
+ * Listener certificates (pki_lcert.c) and the pki config section
+ * (pki_conf.c): the strict binder with malformed and hostile sections; the
+ * manager with a private-CA source obtaining a certificate for an
+ * attached TLS context, stapling it from the local responder, renewing it
+ * when the settable clock enters the renewal window, and raising expiry alerts
+ * once per threshold; http-01 token lookups. (The staple as a TLS client
+ * sees it is tests/integration/t_pki_lcert.sh, with openssl s_client.)
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "json/json.h"
+#include "net/net.h"
+#include "pki/pki_lcert_int.h"
+#include "pki/tests/pki_test_util.h"
+#include "store/store.h"
+
+/* ----------------------------------------------------------- config */
+
+static int bind_text(const char *yaml, struct pki_conf *out, struct bw_err *err)
+{
+	struct bw_arena *a = bw_arena_new(4096, 1 << 20);
+	struct conf_doc *doc = conf_load_string("t.yaml", yaml, strlen(yaml), a, err);
+	int rc = doc ? pki_conf_bind(conf_get(doc->root, "pki"), a, out, err) : -1;
+	/* Strings point into the arena: only counts and enums are compared
+	 * after this. */
+	bw_arena_free(a);
+	return rc;
+}
+
+static void conf_good(void **state)
+{
+	struct pki_conf c;
+	struct bw_err err;
+	const char *y = "pki:\n"
+			"  public_url: http://pki.example\n"
+			"  cert_check_interval: 5s\n"
+			"  expiry_alerts: [45d, 10d]\n"
+			"  listener_certs:\n"
+			"    - {listener: gw, source: ca, ca: abc, names: [a.example, 10.0.0.1],"
+			" key_type: ec-p384, renew_before: 20d}\n"
+			"    - {listener: adm, source: acme, directory: https://acme.example/dir,"
+			" names: [b.example], eab_kid: k, eab_hmac: aGVsbG8}\n";
+	assert_int_equal(bind_text(y, &c, &err), 0);
+	assert_int_equal(c.nspecs, 2);
+	assert_int_equal(c.specs[0].source, PKI_LCERT_SOURCE_CA);
+	assert_int_equal(c.specs[0].key_type, PKI_KEY_EC_P384);
+	assert_int_equal(c.specs[0].renew_before_s, 20 * 86400);
+	assert_int_equal(c.specs[0].nnames, 2);
+	assert_int_equal(c.specs[1].source, PKI_LCERT_SOURCE_ACME);
+	assert_int_equal(c.nalerts, 2);
+	assert_int_equal(c.alert_days[0], 45);
+	assert_int_equal(c.cert_check_interval_ms, 5000);
+	assert_true(c.staple);
+	/* no section at all: defaults, 30/14/7 */
+	assert_int_equal(bind_text("server: {}\n", &c, &err), 0);
+	assert_int_equal(c.nalerts, 3);
+	assert_int_equal(c.alert_days[2], 7);
+	assert_int_equal(c.nspecs, 0);
+}
+
+static void conf_bad(void **state)
+{
+	struct pki_conf c;
+	struct bw_err err;
+	static const char *const bad[] = {
+		"pki: {publc_url: x}\n",                                   /* typo */
+		"pki: {expiry_alerts: [3h]}\n",                            /* not days */
+		"pki: {expiry_alerts: [400d]}\n",                          /* too far */
+		"pki: {expiry_alerts: [1d,2d,3d,4d,5d,6d,7d,8d,9d]}\n",    /* too many */
+		"pki: {cert_check_interval: 1ms}\n",                       /* too often */
+		"pki: {listener_certs: [{listener: a, source: ca, names: [x.example]}]}\n",
+		"pki: {listener_certs: [{listener: a, source: acme, names: [x.example]}]}\n",
+		"pki: {listener_certs: [{listener: a, source: acme, directory: ftp://x, names: [x]}]}\n",
+		"pki: {listener_certs: [{listener: a, source: tls, ca: c, names: [x]}]}\n",
+		"pki: {listener_certs: [{listener: a, source: ca, ca: c, names: []}]}\n",
+		"pki: {listener_certs: [{listener: a, source: ca, ca: c, names: [\"a/b\"]}]}\n",
+		"pki: {listener_certs: [{listener: a, source: ca, ca: c, names: [x], key_type: dsa}]}\n",
+		"pki: {listener_certs: [{listener: a, source: ca, ca: c, names: [x], eab_kid: k}]}\n",
+		"pki: {listener_certs: [{listener: a, source: ca, ca: c, names: [x]},"
+		" {listener: a, source: ca, ca: c, names: [y]}]}\n",
+		"pki: {listener_certs: [{listener: a, source: ca, ca: c, names: [x], extra: 1}]}\n",
+		"pki: [1, 2]\n",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(bind_text(bad[i], &c, &err), -1);
+		assert_true(err.msg[0] != '\0');
+	}
+}
+
+/* ----------------------------------------------------------- manager */
+
+static char dir[64];
+static struct store *st;
+static struct pki_keystore *ks;
+static struct pki *pk;
+static struct pki_ca_info root;
+
+static int setup(void **state)
+{
+	struct bw_err err;
+	bw_snprintf(dir, sizeof(dir), "/tmp/bw-pkil-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	char db[128];
+	bw_snprintf(db, sizeof(db), "%s/pki.db", dir);
+	struct store_options so = { .path = db, .durability = STORE_DURABILITY_NORMAL };
+	st = store_open(&so, &err);
+	ks = st ? pki_keystore_dev_new(st, &err) : NULL;
+	if (!ks)
+		return -1;
+	struct pki_options o = { .store = st, .keys = ks };
+	pk = pki_new(&o, &err);
+	struct pki_ca_spec rs = { .tenant = "platform", .name = "root",
+				  .subject = "CN=Listener Root", .key_type = PKI_KEY_EC_P256,
+				  .path_len = -1 };
+	if (!pk || pki_ca_create(pk, &rs, &root, &err) < 0)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	bw_clock_set(0);
+	pki_free(pk);
+	pki_keystore_free(ks);
+	store_close(st);
+	char cmd[128];
+	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A TLS context with a throwaway self-signed certificate. */
+static struct net_tls *tls_throwaway(void)
+{
+	struct bw_err err;
+	struct net_selfca_paths p;
+	assert_int_equal(net_selfca_ensure(dir, &p, &err), 0);
+	size_t cl, kl;
+	char *c = bw_file_read(p.cert_file, 1 << 20, &cl, &err);
+	char *k = bw_file_read(p.key_file, 1 << 20, &kl, &err);
+	assert_non_null(c);
+	assert_non_null(k);
+	struct net_tls_cert tc = { .name = "t", .cert_pem = bw_str_make(c, cl),
+				   .key_pem = bw_str_make(k, kl) };
+	struct net_tls_config cfg = { .certs = &tc, .ncerts = 1 };
+	struct net_tls *t = net_tls_new(&cfg, &err);
+	assert_non_null(t);
+	free(c);
+	bw_wipe(k, kl);
+	free(k);
+	return t;
+}
+
+static bool issued_by_root(struct net_tls *t, char serial[41])
+{
+	X509 *leaf = NULL;
+	STACK_OF(X509) *ch = NULL;
+	if (net_tls_get_chain(t, 0, &leaf, &ch) < 0)
+		return false;
+	char iss[128];
+	X509_NAME_oneline(X509_get_issuer_name(leaf), iss, sizeof(iss));
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(leaf);
+	pki_serial_hex(ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn), serial);
+	bool ok = strstr(iss, "Listener Root") != NULL;
+	X509_free(leaf);
+	sk_X509_pop_free(ch, X509_free);
+	return ok;
+}
+
+static void status_json(struct pki_lcert *m, struct bw_buf *b)
+{
+	struct json_writer w;
+	bw_buf_reset(b);
+	json_writer_init(&w, b);
+	assert_int_equal(pki_lcert_status(m, &w), 0);
+	assert_int_equal(json_writer_finish(&w), 0);
+	assert_int_equal(bw_buf_append_byte(b, '\0'), 0);
+}
+
+static bool wait_for(bool (*cond)(void *), void *arg)
+{
+	for (int i = 0; i < 300; i++) {
+		if (cond(arg))
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+struct waitarg {
+	struct pki_lcert *m;
+	struct net_tls *t;
+	char serial[41];
+	const char *not_serial;
+	struct bw_buf *b;
+	const char *needle;
+};
+
+static bool cond_issued(void *arg)
+{
+	struct waitarg *w = arg;
+	return issued_by_root(w->t, w->serial) &&
+	       (!w->not_serial || strcmp(w->serial, w->not_serial) != 0);
+}
+
+static bool cond_status(void *arg)
+{
+	struct waitarg *w = arg;
+	status_json(w->m, w->b);
+	return strstr(w->b->data, w->needle) != NULL;
+}
+
+static void manager_private_ca(void **state)
+{
+	struct bw_err err;
+	struct net_tls *t = tls_throwaway();
+	const char *names[] = { "localhost", "127.0.0.1" };
+	struct pki_lcert_spec spec = { .listener = "gw", .source = PKI_LCERT_SOURCE_CA,
+				       .names = names, .nnames = 2, .tenant = "platform",
+				       .ca = root.id, .validity_s = 10 * 86400,
+				       .renew_before_s = 3 * 86400 };
+	static const int alerts[] = { 7, 2 };
+	struct pki_lcert_options o = { .pki = pk, .store = st, .keys = ks, .specs = &spec,
+				       .nspecs = 1, .check_interval_ms = 100,
+				       .alert_days = alerts, .nalerts = 2 };
+	struct pki_lcert *m = pki_lcert_new(&o, &err);
+	assert_non_null(m);
+	assert_int_equal(pki_lcert_attach(m, "gw", t, &err), 0);
+	struct bw_buf b;
+	bw_buf_init(&b, 1 << 20);
+	struct waitarg w = { .m = m, .t = t, .b = &b };
+	assert_true(wait_for(cond_issued, &w));
+	char first[41];
+	memcpy(first, w.serial, sizeof(first));
+	/* stapled from the local responder */
+	w.needle = "\"stapled\":true";
+	assert_true(wait_for(cond_status, &w));
+	assert_non_null(strstr(b.data, "\"source\":\"ca\""));
+	assert_non_null(strstr(b.data, first));
+
+	/* 6 days on: not yet in the window (3 days before the end) */
+	bw_clock_set(bw_clock_now_ns());
+	bw_clock_advance(6LL * 86400 * 1000000000LL);
+	pki_lcert_kick(m);
+	usleep(400000);
+	assert_true(issued_by_root(t, w.serial));
+	assert_string_equal(w.serial, first);
+	/* 8 days on: 2 days left, renewed; the old one crosses 7 and 2 */
+	bw_clock_advance(2LL * 86400 * 1000000000LL);
+	pki_lcert_kick(m);
+	w.not_serial = first;
+	assert_true(wait_for(cond_issued, &w));
+	w.needle = "\"renewals\":2";
+	assert_true(wait_for(cond_status, &w));
+	w.needle = "\"alerts_sent\":";
+	status_json(m, &b);
+	const char *as = strstr(b.data, w.needle);
+	assert_non_null(as);
+	long sent = strtol(as + strlen(w.needle), NULL, 10);
+	assert_true(sent >= 1);
+	/* alerts fire once per certificate and threshold */
+	pki_lcert_kick(m);
+	usleep(400000);
+	status_json(m, &b);
+	as = strstr(b.data, w.needle);
+	assert_int_equal(strtol(as + strlen(w.needle), NULL, 10), sent);
+
+	assert_int_equal(pki_lcert_renew(m, "nope", &err), -1);
+	assert_int_equal(err.code, 404);
+	struct bw_buf ka;
+	bw_buf_init(&ka, 256);
+	assert_int_equal(pki_lcert_challenge(m, "unknown-token", 13, &ka), 0);
+	assert_int_equal(pki_lcert_challenge(m, "", 0, &ka), 0);
+	assert_int_equal(pki_lcert_challenge(NULL, "x", 1, &ka), 0);
+	bw_buf_fini(&ka);
+
+	pki_lcert_detach(m, t);
+	pki_lcert_free(m);
+	net_tls_free(t);
+	bw_buf_fini(&b);
+	bw_clock_set(0);
+}
+
+static void manager_bad_options(void **state)
+{
+	struct bw_err err;
+	const char *names[] = { "x.example" };
+	struct pki_lcert_spec spec = { .listener = "gw", .source = PKI_LCERT_SOURCE_CA,
+				       .names = names, .nnames = 1 };
+	struct pki_lcert_options o = { .pki = pk, .store = st, .keys = ks, .specs = &spec,
+				       .nspecs = 1 };
+	assert_null(pki_lcert_new(&o, &err)); /* no CA */
+	spec.source = PKI_LCERT_SOURCE_ACME;
+	assert_null(pki_lcert_new(&o, &err)); /* no directory */
+	assert_null(pki_lcert_new(NULL, &err));
+	/* attaching to nothing is harmless */
+	assert_int_equal(pki_lcert_attach(NULL, "gw", NULL, &err), 0);
+	pki_lcert_detach(NULL, NULL);
+	pki_lcert_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(conf_good),
+		cmocka_unit_test(conf_bad),
+		cmocka_unit_test(manager_bad_options),
+		cmocka_unit_test(manager_private_ca),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
