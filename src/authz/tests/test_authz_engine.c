@@ -394,6 +394,134 @@ static void test_concurrency(void **state)
 	assert_true(total > 0);
 }
 
+/*
+ * Consistency under concurrent writes, four properties at once, on four
+ * reader threads while two writer threads commit:
+ *  1. a transaction is atomic for readers: the writers move user:anne
+ *     between doc:1#a and doc:1#b with one delete+write transaction, so
+ *     `either` (a or b) is always true and `both` (a and b) never is;
+ *  2. a write is visible to every check that starts after authz_write
+ *     returned, on any thread and at both consistency levels: the second
+ *     writer grants user:u<g> and then publishes g; a reader that loads g
+ *     must find u<g> (a stale cached "false" would fail this);
+ *  3. caching never carries contextual tuples over: a check with a
+ *     contextual grant is true, the same check without it stays false;
+ *  4. a group edge change (the nested path) is seen as in 2.
+ */
+static const char *cons_model =
+	"model\n  schema 1.1\ntype user\ntype group\n  relations\n"
+	"    define member: [user, group#member]\n"
+	"type doc\n  relations\n"
+	"    define a: [user]\n    define b: [user]\n"
+	"    define either: a or b\n    define both: a and b\n"
+	"    define viewer: [user, group#member]\n";
+
+struct cons {
+	const char *id;
+	_Atomic int stop;
+	_Atomic int published; /* highest g whose grant has returned */
+	_Atomic long checks, violations;
+};
+
+static void *cons_reader(void *arg)
+{
+	struct cons *c = arg;
+	struct bw_err e2;
+	unsigned n = 0;
+	while (!atomic_load(&c->stop)) {
+		struct authz_query q = { .tenant = "t7", .store_id = c->id,
+					 .consistency = n++ % 2 ? AUTHZ_CONSISTENCY_HIGHER :
+								  AUTHZ_CONSISTENCY_MINIMIZE_LATENCY };
+		bool either = false, both = true, seen = false, ctx_on = false, ctx_off = true;
+		int g = atomic_load(&c->published);
+		char u[32];
+		snprintf(u, sizeof(u), "user:u%d", g);
+		int rc = authz_check(e, &q, "user:anne", "either", "doc:1", &either, &e2);
+		rc |= authz_check(e, &q, "user:anne", "both", "doc:1", &both, &e2);
+		if (g > 0)
+			rc |= authz_check(e, &q, u, "viewer", "doc:2", &seen, &e2);
+		else
+			seen = true;
+		struct authz_tuple ct = { .object = "doc:3", .relation = "a", .user = "user:zed" };
+		struct authz_query qc = q;
+		qc.contextual = &ct;
+		qc.ncontextual = 1;
+		rc |= authz_check(e, &qc, "user:zed", "either", "doc:3", &ctx_on, &e2);
+		rc |= authz_check(e, &q, "user:zed", "either", "doc:3", &ctx_off, &e2);
+		if (rc < 0 || !either || both || !seen || !ctx_on || ctx_off)
+			atomic_fetch_add(&c->violations, 1);
+		atomic_fetch_add(&c->checks, 5);
+	}
+	return NULL;
+}
+
+static void *cons_mover(void *arg)
+{
+	struct cons *c = arg;
+	struct authz_tuple ta = { .object = "doc:1", .relation = "a", .user = "user:anne" };
+	struct authz_tuple tb = { .object = "doc:1", .relation = "b", .user = "user:anne" };
+	struct bw_err e2;
+	for (int i = 0; i < 40; i++) {
+		bool to_b = i % 2 == 0;
+		struct authz_write_req req = { .writes = to_b ? &tb : &ta, .nwrites = 1,
+					       .deletes = to_b ? &ta : &tb, .ndeletes = 1 };
+		if (authz_write(e, "t7", c->id, &req, &e2) < 0)
+			atomic_fetch_add(&c->violations, 1);
+	}
+	return NULL;
+}
+
+static void *cons_granter(void *arg)
+{
+	struct cons *c = arg;
+	struct bw_err e2;
+	for (int g = 1; g <= 40; g++) {
+		char u[32], grp[32], mem[40];
+		snprintf(u, sizeof(u), "user:u%d", g);
+		snprintf(grp, sizeof(grp), "group:g%d", g);
+		snprintf(mem, sizeof(mem), "group:g%d#member", g);
+		/* odd g directly, even g through a fresh group (the nested path) */
+		struct authz_tuple t[2] = {
+			{ .object = "doc:2", .relation = "viewer", .user = g % 2 ? u : mem },
+			{ .object = grp, .relation = "member", .user = u },
+		};
+		struct authz_write_req req = { .writes = t, .nwrites = g % 2 ? 1 : 2 };
+		if (authz_write(e, "t7", c->id, &req, &e2) < 0)
+			atomic_fetch_add(&c->violations, 1);
+		atomic_store(&c->published, g);
+	}
+	return NULL;
+}
+
+static void test_concurrent_consistency(void **state)
+{
+	(void)state;
+	struct authz_store_info info;
+	char mid[AUTHZ_ID_LEN + 1];
+	assert_int_equal(authz_store_create(e, "t7", "consistency", &info, &err), 0);
+	struct authz_model *m = authz_model_parse_dsl(cons_model, strlen(cons_model), &err);
+	assert_non_null(m);
+	assert_int_equal(authz_model_write(e, "t7", info.id, m, mid, &err), 0);
+	write1("t7", info.id, "doc:1", "a", "user:anne", false);
+	struct cons c = { .id = info.id };
+	pthread_t rd[4], wr[2];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&rd[i], NULL, cons_reader, &c), 0);
+	assert_int_equal(pthread_create(&wr[0], NULL, cons_mover, &c), 0);
+	assert_int_equal(pthread_create(&wr[1], NULL, cons_granter, &c), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(wr[i], NULL);
+	atomic_store(&c.stop, 1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(rd[i], NULL);
+	assert_int_equal(atomic_load(&c.violations), 0);
+	assert_true(atomic_load(&c.checks) > 100);
+	/* and the final state is the last transaction's */
+	assert_true(check("t7", info.id, "user:anne", "a", "doc:1", NULL));
+	assert_false(check("t7", info.id, "user:anne", "b", "doc:1", NULL));
+	assert_true(check("t7", info.id, "user:u40", "viewer", "doc:2", NULL));
+}
+
 int main(void)
 {
 	log_init("test", BW_LOG_WARN, 2);
@@ -404,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_model_versions_and_limits),
 		cmocka_unit_test(test_index_churn),
 		cmocka_unit_test(test_concurrency),
+		cmocka_unit_test(test_concurrent_consistency),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
