@@ -63,6 +63,13 @@ struct siem_anomaly {
 	struct entity *e; /* ENT_MAX */
 	size_t n;
 	int64_t closed_upto; /* timer: buckets before this are closed */
+	/* first-seen fields resolved once: name (borrowed from the
+	 * generation's config or the defaults), its length and ECS slot
+	 * (-1: a label) */
+	const char *fs_name[FS_FIELDS];
+	size_t fs_len[FS_FIELDS];
+	int fs_slot[FS_FIELDS];
+	uint64_t fs_gen; /* generation they were resolved for */
 };
 
 static uint64_t h64(const char *p, size_t n, uint64_t seed)
@@ -217,9 +224,19 @@ static void first_seen(struct siem_service *svc, struct siem_batch *b, struct en
 	size_t nf = c->first_seen.n ? c->first_seen.n : BW_ARRAY_LEN(defaults);
 	for (size_t f = 0; f < nf && f < FS_FIELDS; f++) {
 		const char *name = c->first_seen.n ? c->first_seen.v[f] : defaults[f];
-		int slot = siem_field_by_name(name, strlen(name));
+		struct siem_anomaly *an = svc->anomaly;
+		if (an->fs_gen != b->gen->id) { /* config memory may be new */
+			memset(an->fs_name, 0, sizeof(an->fs_name));
+			an->fs_gen = b->gen->id;
+		}
+		if (an->fs_name[f] != name) {
+			an->fs_name[f] = name;
+			an->fs_len[f] = strlen(name);
+			an->fs_slot[f] = siem_field_by_name(name, an->fs_len[f]);
+		}
+		int slot = an->fs_slot[f];
 		struct bw_str v = slot >= 0 ? siem_event_get(ev, (enum siem_field)slot) :
-					      siem_event_label_get(ev, name, strlen(name));
+					      siem_event_label_get(ev, name, an->fs_len[f]);
 		if (!v.p || v.len == 0)
 			continue;
 		uint64_t h = h64(v.p, v.len, f + 1);

@@ -119,12 +119,17 @@ static long parse_sd(struct siem_event *ev, char *p, size_t len)
 			size_t vl = w - v0;
 			i++; /* closing quote */
 			/* key "sd.<id>.<name>" in the arena */
-			char *k = bw_arena_printf(ev->arena, "sd.%.*s.%.*s",
-						  (int)idl, p + id0, (int)nl,
-						  p + n0);
+			/* (names are at most 32 bytes, checked above) */
+			size_t kl = 3 + idl + 1 + nl;
+			char *k = bw_arena_alloc(ev->arena, kl + 1);
 			if (!k)
 				return -2;
-			(void)siem_event_label(ev, k, strlen(k), p + v0, vl);
+			memcpy(k, "sd.", 3);
+			memcpy(k + 3, p + id0, idl);
+			k[3 + idl] = '.';
+			memcpy(k + 4 + idl, p + n0, nl);
+			k[kl] = '\0';
+			(void)siem_event_label(ev, k, kl, p + v0, vl);
 		}
 		if (i >= len || p[i] != ']')
 			return -1;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "event/event.h"
@@ -234,6 +235,32 @@ static void escapes_like_the_json_writer(void **state)
 	}
 }
 
+/* @timestamp reuses the text of the previous event's second: it must
+ * still be exactly bw_time_format's, across seconds, before 1970 and
+ * in the same second with other milliseconds. */
+static void timestamps_match_bw_time_format(void **state)
+{
+	static const int64_t ts[] = {
+		1700000000123000000LL, 1700000000999000000LL, 1700000000000000000LL,
+		1700000001001000000LL, -1500000000LL, -1000000000LL, -1LL, 0,
+		1700000000123000000LL,
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(ts); i++) {
+		struct siem_event ev;
+		siem_event_init(&ev, A);
+		ev.ts_ns = ts[i];
+		struct bw_buf b;
+		bw_buf_init(&b, 4096);
+		assert_int_equal(siem_event_write_json(&ev, &b), 0);
+		char want[32], doc[96];
+		size_t n = bw_time_format(ts[i], want);
+		int dn = snprintf(doc, sizeof(doc), "{\"@timestamp\":\"%.*s\"}", (int)n, want);
+		assert_int_equal(b.len, (size_t)dn);
+		assert_memory_equal(b.data, doc, b.len);
+		bw_buf_fini(&b);
+	}
+}
+
 static void reads_dotted_and_odd_json(void **state)
 {
 	struct siem_event ev;
@@ -319,6 +346,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(writes_nested_ecs_json, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(escapes_like_the_json_writer, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(timestamps_match_bw_time_format, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(reads_dotted_and_odd_json,
 						setup, teardown),
