@@ -269,7 +269,27 @@ const char server_waf_base_conf[] =
 	"SecPcreMatchLimitRecursion 1000000\n"
 	"SecResponseBodyAccess Off\n"
 	"SecArgumentSeparator &\n"
-	"SecCookieFormat 0\n";
+	"SecCookieFormat 0\n"
+	"\n"
+	"# Body processors by Content-Type and the rejection of bodies that do not\n"
+	"# parse, as ModSecurity's recommended configuration has them (without the\n"
+	"# JSON processor, JSON API bodies would not be inspected argument by argument).\n"
+	"SecRule REQUEST_HEADERS:Content-Type \"^(?:application(?:/soap\\+|/)|text/)xml\" \\\n"
+	"    \"id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML\"\n"
+	"SecRule REQUEST_HEADERS:Content-Type \"^application/json\" \\\n"
+	"    \"id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON\"\n"
+	"SecRule REQBODY_ERROR \"!@eq 0\" \\\n"
+	"    \"id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%{reqbody_error_msg}',severity:2\"\n"
+	"SecRule MULTIPART_STRICT_ERROR \"!@eq 0\" \\\n"
+	"    \"id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation'\"\n"
+	"\n"
+	"# JSON audit log (ModSecurity v3's format) of every blocked or flagged\n"
+	"# request; a relative name is relative to this file. See docs/waf.md.\n"
+	"SecAuditEngine RelevantOnly\n"
+	"SecAuditLogParts ABFHZ\n"
+	"SecAuditLogType Serial\n"
+	"SecAuditLogFormat JSON\n"
+	"SecAuditLog waf-audit.json\n";
 
 char *server_conf_default_text(const char *data_dir)
 {
