@@ -820,8 +820,24 @@ static int d_setting(struct waf_parse *p, struct bw_str dname,
 					"got '%s'", name, v.p);
 		return 0;
 	}
-	if (IS("SecAuditLog"))
-		STR(audit_log);
+	if (IS("SecAuditLog")) {
+		ONE();
+		/* A relative file name is relative to the directory of the
+		 * file that names it (so a rule file next to the data can say
+		 * "SecAuditLog waf-audit.json"); a pipe is refused below. */
+		if (v.p[0] == '|')
+			return waf_perr(p, 400, "bad_value",
+					"%s: piped audit logs are not supported",
+					name);
+		if (v.p[0] != '/' && p->dir) {
+			s->audit_log = bw_arena_printf(p->rs->arena, "%s/%s", p->dir, v.p);
+			if (!s->audit_log)
+				return waf_perr(p, 500, "no_memory", "out of memory");
+		} else {
+			s->audit_log = v.p;
+		}
+		return 0;
+	}
 	if (IS("SecAuditLog2"))
 		STR(audit_log2);
 	if (IS("SecAuditLogParts")) {
