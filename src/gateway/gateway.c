@@ -46,6 +46,8 @@ void gateway_stats_get(struct gateway_stats *o)
 	o->pool_reused = G(pool_reused);
 	o->pool_new = G(pool_new);
 	o->circuit_opened = G(circuit_opened);
+	o->streamed = G(streamed);
+	o->websockets = G(websockets);
 #undef G
 }
 
@@ -202,6 +204,8 @@ static int build_route(struct gateway *gw, const struct gateway_conf *c,
 	r->bot = (enum gateway_bot_mode)rc->bot;
 	r->auth = (enum gateway_auth)rc->auth;
 	r->preserve_host = rc->preserve_host;
+	r->websocket = rc->websocket;
+	r->websocket_idle_ms = rc->websocket_idle_ms ? rc->websocket_idle_ms : 300000;
 	r->upstream = -1;
 	pthread_mutex_init(&r->anomaly_mu, NULL);
 	if (!r->name || !r->prefix.p)
@@ -547,11 +551,32 @@ static void serve_builtin(const struct gw_route *r, struct net_exchange *x,
 	serve_local(x, &lr);
 }
 
+/* Whether a route needs the whole request body before it can go on: the
+ * WAF inspects it (phase 2), or the builtin app answers from it. Anything
+ * else streams it to the upstream. */
+static bool route_needs_body(const struct gateway *gw, const struct gw_route *r)
+{
+	return r->builtin != GATEWAY_BUILTIN_NONE ||
+	       (r->waf != GATEWAY_WAF_OFF && gw->waf != NULL);
+}
+
 void gateway_handle(struct net_exchange *x, void *arg)
 {
 	struct gateway *gw = arg;
-	GW_COUNT(requests);
 	const struct http_request *req = net_request(x);
+	if (net_request_body_pending(x)) {
+		/* net dispatched at the end of the head: buffer the body when
+		 * something must see all of it, and come back here with it */
+		const struct gw_route *br =
+			gw->configured ? gw_route_select(gw->routes, gw->nroutes,
+							 req->host_name, req->path,
+							 req->method_str) : NULL;
+		if (!gw->configured || (br && route_needs_body(gw, br))) {
+			net_request_body_buffer(x, gateway_handle, gw);
+			return;
+		}
+	}
+	GW_COUNT(requests);
 	struct gw_client cl;
 	if (gw_client_derive(gw->trusted, gw->ntrusted, net_peer_ip(x), req, &cl) < 0) {
 		memset(&cl, 0, sizeof(cl));

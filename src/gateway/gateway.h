@@ -95,6 +95,8 @@ struct gateway_route_conf {
 	int bot;                     /* enum gateway_bot_mode */
 	int auth;                    /* enum gateway_auth (edge auth hook) */
 	bool preserve_host;          /* send the client's Host (default) */
+	bool websocket;              /* WebSocket upgrades become tunnels */
+	uint64_t websocket_idle_ms;  /* a tunnel without traffic closes */
 	struct conf_list rate_limits; /* of struct gateway_limit_conf */
 };
 
@@ -217,6 +219,7 @@ struct gateway_stats {
 	uint64_t rate_limited, ddos_blocked, bot_blocked, bot_challenged;
 	uint64_t waf_blocked, waf_detected;
 	uint64_t pool_reused, pool_new, circuit_opened;
+	uint64_t streamed, websockets; /* streamed responses, tunnels opened */
 };
 void gateway_stats_get(struct gateway_stats *out);
 

@@ -319,6 +319,19 @@ static bool replaced_header(struct bw_str name)
 	for (size_t i = 0; names[i]; i++)
 		if (bw_str_caseeq_lit(name, names[i]))
 			return true;
+	/* X-Bulwark-* is the gateway's own namespace (the signed identity
+	 * headers): a client can never send one upstream. */
+	static const char pfx[] = "x-bulwark-";
+	if (name.len >= sizeof(pfx) - 1) {
+		for (size_t i = 0; i < sizeof(pfx) - 1; i++) {
+			char ch = name.p[i];
+			if (ch >= 'A' && ch <= 'Z')
+				ch = (char)(ch + 32);
+			if (ch != pfx[i])
+				return false;
+		}
+		return true;
+	}
 	return false;
 }
 
@@ -451,8 +464,19 @@ int gw_build_request(struct bw_buf *out, const struct http_request *req,
 	bool body_method = req->method == HTTP_METHOD_POST ||
 			   req->method == HTTP_METHOD_PUT ||
 			   req->method == HTTP_METHOD_PATCH;
-	if ((o->body_len > 0 || body_method) &&
-	    http_write_content_length(out, o->body_len) < 0)
+	int rc = 0;
+	if (o->body_chunked)
+		rc = http_write_header_lit(out, "Transfer-Encoding", "chunked");
+	else if (o->body_len > 0 || body_method)
+		rc = http_write_content_length(out, o->body_len);
+	if (o->websocket) /* the one upgrade passed on, named again */
+		rc |= http_write_header_lit(out, "Connection", "Upgrade") |
+		      http_write_header_lit(out, "Upgrade", "websocket");
+	for (size_t i = 0; o->extra && i < o->nextra; i++)
+		rc |= http_write_header(out, bw_str_make(o->extra[i].name, strlen(o->extra[i].name)),
+					bw_str_make(o->extra[i].value, strlen(o->extra[i].value)),
+					err);
+	if (rc)
 		return bw_err_set(err, 500, "gateway", "head_too_large",
 				  "upstream request head too large");
 	if (http_write_head_end(out) < 0)

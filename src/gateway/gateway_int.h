@@ -102,6 +102,8 @@ struct gw_route {
 	enum gateway_bot_mode bot;
 	enum gateway_auth auth;
 	bool preserve_host;
+	bool websocket;
+	uint64_t websocket_idle_ms;
 	struct gw_limit limits[GW_MAX_ROUTE_LIMITS];
 	size_t nlimits;
 	size_t index;
@@ -156,6 +158,10 @@ int gw_forwarded_next(struct bw_str *rest, struct bw_str *for_value);
  * an optional port; "unknown" and obfuscated names fail. 0 or -1. */
 int gw_node_addr(struct bw_str node, struct gw_ip *out) BW_WUR;
 
+struct gw_hdr {
+	const char *name, *value;
+};
+
 /* Hop-by-hop set of a message: the fixed names plus every token listed
  * in its Connection headers. */
 struct gw_hop {
@@ -182,6 +188,12 @@ struct gw_fwd_opts {
 	bool send_forwarded;
 	const char *request_id;
 	size_t body_len;
+	bool body_chunked; /* streamed body of unknown length: chunked */
+	bool websocket;    /* pass the client's WebSocket upgrade on */
+	/* Headers the gateway adds (the signed identity, X-Bulwark-*: any
+	 * client header in that namespace is dropped). */
+	const struct gw_hdr *extra;
+	size_t nextra;
 };
 int gw_build_request(struct bw_buf *out, const struct http_request *req,
 		     const struct gw_fwd_opts *o, struct bw_err *err) BW_WUR;
@@ -356,6 +368,7 @@ struct gw_counters {
 	_Atomic uint64_t rate_limited, ddos_blocked, bot_blocked, bot_challenged;
 	_Atomic uint64_t waf_blocked, waf_detected;
 	_Atomic uint64_t pool_reused, pool_new, circuit_opened;
+	_Atomic uint64_t streamed, websockets;
 };
 extern struct gw_counters gw_stats;
 #define GW_COUNT(f) atomic_fetch_add_explicit(&gw_stats.f, 1, memory_order_relaxed)

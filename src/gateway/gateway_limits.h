@@ -134,6 +134,21 @@
 /* WAF rule files listed in config. */
 #define GW_MAX_WAF_FILES 64
 
+/* Streaming: bytes queued towards one side (client or upstream) before
+ * the gateway stops reading the other. 256 KiB keeps a 1 Gbit/s path at
+ * 2 ms of buffering per exchange while bounding memory under many slow
+ * readers. */
+#define GW_STREAM_HIGH (256u * 1024)
+
+/* A streamed response is not buffered, so max_response does not bound
+ * it; this only keeps the decoder's counter finite. */
+#define GW_STREAM_MAX_BODY (1ull << 62)
+
+/* WebSocket tunnels: closed after this long without a byte either way
+ * (clients ping well within it; nginx's default is 60 s, which cuts
+ * quiet chats). */
+#define GW_DEF_WS_IDLE "300s"
+
 /* Bot heuristics: reasons recorded per decision. */
 #define GW_BOT_MAX_REASONS 8
 

@@ -44,7 +44,8 @@
 #define SWEEP_MS 1000
 #define READ_CHUNK 16384
 
-enum uc_state { UC_CONNECTING, UC_HANDSHAKE, UC_WRITING, UC_READING, UC_IDLE };
+enum uc_state { UC_CONNECTING, UC_HANDSHAKE, UC_WRITING, UC_READING, UC_IDLE,
+	       UC_TUNNEL };
 
 enum fail_kind {
 	F_CONNECT, /* nothing reached the upstream: any method may retry */
@@ -67,6 +68,8 @@ struct gw_uconn {
 	uint8_t state;
 	bool ssl_want_write; /* OpenSSL waits for writability */
 	bool ssl_want_read;  /* ... or, while we write, for readability */
+	bool unwatched;      /* removed from epoll while it waits for the
+				client (a hang-up must not spin the loop) */
 };
 
 struct gw_idle {
@@ -138,6 +141,22 @@ struct gw_req {
 	bool head_done;
 	int last_status;
 	const char *last_reason;
+	/* Streaming (see "Streaming" below). */
+	struct bw_buf sbuf;     /* bytes for the upstream: body or tunnel */
+	size_t sbuf_pos;
+	const char *body_fail;  /* the client's streamed body failed: why */
+	bool stream_req;        /* the request body streams upstream */
+	bool body_chunked;      /* ... re-chunked: its length is unknown */
+	bool body_requested;    /* net delivers it to us: no retry now */
+	bool body_end;          /* the client's body ended */
+	bool client_paused;     /* we paused the client's body or tunnel */
+	bool in_pump;           /* inside a net_* call that may call back */
+	bool stream_resp;       /* the response streams to the client */
+	bool resp_started;      /* net_respond_start was called */
+	bool up_paused;         /* upstream not read: the client is slow */
+	bool websocket;         /* the client asked for a WebSocket */
+	bool tunnel;            /* after the 101 */
+	bool client_eof;        /* tunnel: the client closed its side */
 };
 
 /* ------------------------------------------------------------ registry */
@@ -266,9 +285,31 @@ static void attempt_start(struct gw_req *rq);
 static void uc_write(struct gw_uconn *c);
 static void uc_read(struct gw_uconn *c);
 
+/* Sets the epoll interest; an empty set takes the fd out of epoll, so a
+ * hang-up seen while we wait for the client cannot spin the loop. */
+static void uc_watch(struct gw_uconn *c, uint32_t ev)
+{
+	struct loop *l = c->tg->t->loop;
+	if (ev == 0) {
+		if (!c->unwatched)
+			loop_io_del(l, &c->io);
+		c->unwatched = true;
+		return;
+	}
+	if (c->unwatched) {
+		c->unwatched = false;
+		if (loop_io_add(l, &c->io, ev) < 0)
+			log_warn("gateway: epoll_ctl");
+		return;
+	}
+	if (loop_io_mod(l, &c->io, ev) < 0)
+		log_warn("gateway: epoll_ctl");
+}
+
 static void uc_interest(struct gw_uconn *c)
 {
 	uint32_t ev = 0;
+	struct gw_req *rq = c->req;
 	switch (c->state) {
 	case UC_CONNECTING:
 		ev = EPOLLOUT;
@@ -283,9 +324,19 @@ static void uc_interest(struct gw_uconn *c)
 	case UC_IDLE:
 		ev = EPOLLIN; /* any byte or EOF on an idle connection closes it */
 		break;
+	case UC_TUNNEL:
+		if (!rq->up_paused)
+			ev |= EPOLLIN;
+		if (rq->sbuf_pos < rq->sbuf.len || c->ssl_want_write)
+			ev |= EPOLLOUT;
+		break;
 	}
-	if (loop_io_mod(c->tg->t->loop, &c->io, ev) < 0)
-		log_warn("gateway: epoll_ctl");
+	if (rq && rq->up_paused && c->state == UC_READING)
+		ev = 0;
+	if (rq && c->state == UC_WRITING && rq->stream_req && rq->sent == rq->total &&
+	    rq->sbuf_pos == rq->sbuf.len && !c->ssl_want_read)
+		ev = 0; /* waiting for the client's next body bytes */
+	uc_watch(c, ev);
 }
 
 static void uc_arm(struct gw_uconn *c, uint64_t ms)
@@ -298,7 +349,8 @@ static void uc_close(struct gw_uconn *c)
 {
 	struct loop *l = c->tg->t->loop;
 	loop_timer_cancel(l, &c->timer);
-	loop_io_del(l, &c->io);
+	if (!c->unwatched)
+		loop_io_del(l, &c->io);
 	if (c->ssl) {
 		SSL_free(c->ssl);
 		c->ssl = NULL;
@@ -570,6 +622,8 @@ static void uc_connected(struct gw_uconn *c)
 	uc_begin_write(c);
 }
 
+static bool body_pump(struct gw_uconn *c);
+
 static void uc_write(struct gw_uconn *c)
 {
 	struct gw_req *rq = c->req;
@@ -597,11 +651,15 @@ static void uc_write(struct gw_uconn *c)
 		attempt_fail(rq, F_OTHER, 502, "upstream_write_failed");
 		return;
 	}
+	if (rq->stream_req && !body_pump(c))
+		return;
 	c->state = UC_READING;
 	c->ssl_want_write = false;
 	uc_arm(c, rq->read_ms);
 	uc_interest(c);
 }
+
+static void tunnel_on_io(struct gw_uconn *c, uint32_t revents);
 
 static void uc_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 {
@@ -624,6 +682,9 @@ static void uc_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 	case UC_READING:
 		uc_read(c);
 		return;
+	case UC_TUNNEL:
+		tunnel_on_io(c, revents);
+		return;
 	}
 }
 
@@ -642,6 +703,7 @@ static void uc_on_timer(struct loop *l, struct loop_timer *tm)
 		attempt_fail(c->req, F_OTHER, 504, "upstream_read_timeout");
 		return;
 	case UC_IDLE:
+	case UC_TUNNEL: /* net's idle timer watches tunnels */
 		return;
 	}
 }
@@ -675,6 +737,7 @@ static void req_buffers_fini(struct gw_req *rq)
 	bw_buf_fini(&rq->head);
 	bw_buf_fini(&rq->in);
 	bw_buf_fini(&rq->rbody);
+	bw_buf_wipe_fini(&rq->sbuf); /* request bodies may carry secrets */
 }
 
 static void probe_done(struct gw_req *rq, bool ok);
@@ -695,6 +758,11 @@ static void finish_error(struct gw_req *rq, int status, const char *reason)
 		 rq->u ? rq->u->name : "", "server", server,
 		 "http.response.status_code", st, "route", rq->r->name, NULL);
 	gw_waf_end(rq->waf_tx, x, &rq->client);
+	if (rq->resp_started) {
+		/* bytes already reached the client: cut it, never pretend */
+		net_abort(x);
+		return;
+	}
 	gw_respond_error(x, status, reason);
 }
 
@@ -732,8 +800,10 @@ static void attempt_fail(struct gw_req *rq, enum fail_kind k, int status,
 	rq->probe = false;
 	rq->last_status = status;
 	rq->last_reason = reason;
-	if (rq->attempts <= rq->u->retries &&
-	    (k == F_CONNECT || idempotent(rq->method))) {
+	/* a body streamed from the client cannot be sent twice, nor a
+	 * response that started */
+	if (rq->attempts <= rq->u->retries && !rq->body_requested &&
+	    !rq->resp_started && (k == F_CONNECT || idempotent(rq->method))) {
 		GW_COUNT(retries);
 		attempt_start(rq);
 		return;
@@ -761,23 +831,12 @@ static int relocate_resp(struct gw_req *rq)
 	return 0;
 }
 
-static void respond_upstream(struct gw_req *rq)
+/* Copies the upstream's end-to-end response headers to the client's
+ * response; returns its Content-Type (arena copy) or NULL. */
+static const char *copy_resp_headers(struct gw_req *rq)
 {
 	struct net_exchange *x = rq->x;
 	struct bw_arena *a = net_arena(x);
-	int status = rq->resp.status;
-	int waf = gw_waf_response(rq->waf_tx, rq->r, status, rq->resp.headers,
-				  rq->resp.nheaders,
-				  bw_str_make(rq->rbody.data ? rq->rbody.data : "",
-					      rq->rbody.len),
-				  x, &rq->client);
-	req_unlink(rq);
-	if (waf) {
-		req_buffers_fini(rq);
-		gw_waf_end(rq->waf_tx, x, &rq->client);
-		gw_respond_error(x, waf, "waf_blocked_response");
-		return;
-	}
 	struct gw_hop hop;
 	gw_hop_collect(rq->resp.headers, rq->resp.nheaders, &hop);
 	const char *ctype = NULL;
@@ -794,6 +853,26 @@ static void respond_upstream(struct gw_req *rq)
 		if (n && v)
 			net_add_header(x, n, v);
 	}
+	return ctype;
+}
+
+static void respond_upstream(struct gw_req *rq)
+{
+	struct net_exchange *x = rq->x;
+	int status = rq->resp.status;
+	int waf = gw_waf_response(rq->waf_tx, rq->r, status, rq->resp.headers,
+				  rq->resp.nheaders,
+				  bw_str_make(rq->rbody.data ? rq->rbody.data : "",
+					      rq->rbody.len),
+				  x, &rq->client);
+	req_unlink(rq);
+	if (waf) {
+		req_buffers_fini(rq);
+		gw_waf_end(rq->waf_tx, x, &rq->client);
+		gw_respond_error(x, waf, "waf_blocked_response");
+		return;
+	}
+	const char *ctype = copy_resp_headers(rq);
 	struct bw_buf body = rq->rbody;
 	rq->rbody = (struct bw_buf){ 0 };
 	req_buffers_fini(rq);
@@ -820,8 +899,20 @@ static void attempt_done(struct gw_req *rq, bool reusable)
 	req_release_attempt(rq);
 	gw_server_success(rq->s, rq->probe);
 	rq->probe = false;
+	if (rq->stream_resp) {
+		struct net_exchange *x = rq->x;
+		req_unlink(rq);
+		req_buffers_fini(rq);
+		GW_COUNT(proxied);
+		net_respond_end(x); /* frees rq (exchange arena) */
+		return;
+	}
 	respond_upstream(rq);
 }
+
+static int tunnel_begin(struct gw_req *rq);
+static void resp_start(struct gw_req *rq);
+static int resp_pump(struct gw_req *rq);
 
 /* Parses what is buffered. Returns 1 when the response is complete
  * (attempt finished), 0 to wait for more, -1 when the attempt failed. */
@@ -836,6 +927,14 @@ static int parse_response(struct gw_req *rq)
 		if (rc == HTTP_ERROR) {
 			attempt_fail(rq, F_OTHER, 502, "upstream_bad_response");
 			return -1;
+		}
+		if (rq->websocket && rq->resp.status == 101) {
+			if (relocate_resp(rq) < 0) {
+				attempt_fail(rq, F_OTHER, 502, "upstream_head_too_large");
+				return -1;
+			}
+			bw_buf_consume(&rq->in, rq->resp.head_len);
+			return tunnel_begin(rq);
 		}
 		if (rq->resp.status == 101 || rq->resp.framing == HTTP_FRAMING_TUNNEL) {
 			attempt_fail(rq, F_OTHER, 502, "upstream_unexpected_upgrade");
@@ -856,12 +955,20 @@ static int parse_response(struct gw_req *rq)
 			return -1;
 		}
 		bw_buf_consume(&rq->in, rq->resp.head_len);
+		/* Without a WAF transaction nothing needs the whole body:
+		 * it streams, and max_response does not apply. */
+		rq->stream_resp = rq->waf_tx == NULL;
 		http_body_init(&rq->bd, &rq->lim, rq->resp.framing,
-			       rq->resp.content_length, rq->gw->max_response,
+			       rq->resp.content_length,
+			       rq->stream_resp ? GW_STREAM_MAX_BODY : rq->gw->max_response,
 			       rq->trailers, BW_ARRAY_LEN(rq->trailers),
 			       HTTP_BODY_RESPONSE);
 		rq->head_done = true;
+		if (rq->stream_resp)
+			resp_start(rq);
 	}
+	if (rq->stream_resp)
+		return resp_pump(rq);
 	size_t consumed = 0;
 	enum http_rc rc = http_body_feed_buf(&rq->bd, rq->in.data, rq->in.len,
 					     &consumed, &rq->rbody, &err);
@@ -902,6 +1009,8 @@ static void uc_read(struct gw_uconn *c)
 			uc_arm(c, rq->read_ms);
 			if (parse_response(rq) != 0)
 				return;
+			if (rq->up_paused)
+				return; /* the client is slow: net calls back */
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -924,6 +1033,408 @@ static void uc_read(struct gw_uconn *c)
 	/* fairness: let other connections run; level-triggered epoll
 	 * brings us back */
 	uc_interest(c);
+}
+
+/* ------------------------------------------------------------ streaming
+ *
+ * Request bodies the WAF does not need arrive from net as they come
+ * (net_request_body_stream) and go upstream through sbuf, re-chunked
+ * when their length is unknown; above GW_STREAM_HIGH queued bytes the
+ * client is paused. Responses without a WAF transaction stream back
+ * through net_respond_data; above GW_STREAM_HIGH pending in net the
+ * upstream is no longer read until net says the client caught up. Once a
+ * body byte was taken from the client or a response byte sent to it, an
+ * attempt is never retried and a failure cuts the client connection
+ * (net_abort) instead of answering.
+ *
+ * Callbacks from net may run inside the net_* calls made here; in_pump
+ * marks those stretches, and callbacks then only record what happened
+ * (rq stays valid: it lives in the exchange, which only a response or
+ * an abort frees).
+ */
+
+/* The client's streamed body failed (too large, too slow, gone). */
+static void body_failed(struct gw_req *rq)
+{
+	const char *why = rq->body_fail;
+	int st = strcmp(why, "body_too_large") == 0 ? 413 :
+		 strcmp(why, "body_timeout") == 0  ? 408 : 400;
+	if (rq->c) {
+		uc_close(rq->c);
+		rq->c = NULL;
+	}
+	req_release_attempt(rq);
+	if (rq->probe)
+		atomic_store(&rq->s->probing, 0);
+	rq->probe = false;
+	struct net_exchange *x = rq->x;
+	req_unlink(rq);
+	req_buffers_fini(rq);
+	gw_waf_end(rq->waf_tx, x, &rq->client);
+	if (rq->resp_started)
+		net_abort(x);
+	else
+		gw_respond_error(x, st, why);
+}
+
+static void on_client_body(void *arg, const char *p, size_t n, bool end)
+{
+	struct gw_req *rq = arg;
+	int rc = 0;
+	if (n)
+		rc = rq->body_chunked ? http_write_chunk(&rq->sbuf, p, n) :
+					bw_buf_append(&rq->sbuf, p, n);
+	if (rc < 0)
+		rq->body_fail = "body_too_large";
+	if (end) {
+		const char *why = NULL;
+		if (net_request_body_failed(rq->x, &why))
+			rq->body_fail = why ? why : "client_closed";
+		else if (rq->body_chunked &&
+			 http_write_last_chunk(&rq->sbuf, NULL, 0) < 0)
+			rq->body_fail = "body_too_large";
+		rq->body_end = true;
+	}
+	if (!end && rq->sbuf.len - rq->sbuf_pos >= GW_STREAM_HIGH) {
+		rq->client_paused = true;
+		net_request_body_pause(rq->x);
+	}
+	if (rq->in_pump)
+		return;
+	if (rq->body_fail && !rq->c) {
+		body_failed(rq);
+		return;
+	}
+	if (rq->c && rq->c->state == UC_WRITING)
+		uc_write(rq->c);
+}
+
+/* Moves the client's body upstream. Returns true when all of it was sent
+ * (go on reading the response), false when waiting (or finished). */
+static bool body_pump(struct gw_uconn *c)
+{
+	struct gw_req *rq = c->req;
+	for (;;) {
+		if (rq->body_fail) {
+			body_failed(rq);
+			return false;
+		}
+		if (!rq->body_requested) {
+			rq->body_requested = true;
+			rq->in_pump = true;
+			net_request_body_stream(rq->x, on_client_body, rq);
+			rq->in_pump = false;
+			continue;
+		}
+		while (rq->sbuf_pos < rq->sbuf.len) {
+			ssize_t w = uc_send(c, rq->sbuf.data + rq->sbuf_pos,
+					    rq->sbuf.len - rq->sbuf_pos);
+			if (w > 0) {
+				rq->sbuf_pos += (size_t)w;
+				uc_arm(c, rq->write_ms);
+				continue;
+			}
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+				      errno == EINTR)) {
+				uc_interest(c);
+				return false;
+			}
+			attempt_fail(rq, F_OTHER, 502, "upstream_write_failed");
+			return false;
+		}
+		bw_buf_reset(&rq->sbuf);
+		rq->sbuf_pos = 0;
+		if (rq->body_end)
+			return true;
+		if (rq->client_paused) {
+			rq->client_paused = false;
+			rq->in_pump = true;
+			net_request_body_resume(rq->x);
+			rq->in_pump = false;
+			if (rq->sbuf.len || rq->body_end || rq->body_fail)
+				continue;
+		}
+		/* the client's pace now; net's body timeout bounds it */
+		loop_timer_cancel(c->tg->t->loop, &c->timer);
+		uc_interest(c);
+		return false;
+	}
+}
+
+/* The Content-Length an upstream announced in answer to HEAD (the codec
+ * frames such a response as bodiless), or -1 when absent or malformed. */
+static int64_t head_length(const struct http_response *r)
+{
+	const struct http_header *h =
+		http_header_find(r->headers, r->nheaders, "content-length");
+	if (!h || h->value.len == 0 || h->value.len > 18)
+		return -1;
+	int64_t n = 0;
+	for (size_t i = 0; i < h->value.len; i++) {
+		char d = h->value.p[i];
+		if (d < '0' || d > '9')
+			return -1;
+		n = n * 10 + (d - '0');
+	}
+	return n;
+}
+
+/* Streams the response head to the client. */
+static void resp_start(struct gw_req *rq)
+{
+	const char *ctype = copy_resp_headers(rq);
+	int64_t len = rq->resp.framing == HTTP_FRAMING_LENGTH ?
+			      (int64_t)rq->resp.content_length : -1;
+	if (rq->resp.framing == HTTP_FRAMING_NONE)
+		len = 0;
+	if (rq->method == HTTP_METHOD_HEAD) /* the upstream's length, kept */
+		len = head_length(&rq->resp);
+	gw_waf_end(rq->waf_tx, rq->x, &rq->client);
+	rq->waf_tx = NULL;
+	rq->resp_started = true;
+	GW_COUNT(streamed);
+	net_respond_start(rq->x, rq->resp.status, ctype, len);
+}
+
+static void on_client_writable(void *arg, bool gone)
+{
+	struct gw_req *rq = arg;
+	if (gone) {
+		attempt_fail(rq, F_OTHER, 502, "client_gone");
+		return;
+	}
+	rq->up_paused = false;
+	if (!rq->c)
+		return;
+	struct gw_uconn *c = rq->c;
+	if (resp_pump(rq) != 0 || rq->up_paused)
+		return;
+	uc_arm(c, rq->read_ms);
+	uc_interest(c);
+}
+
+/* Passes decoded body bytes from `in` to the client. 1: the response is
+ * complete (attempt done), 0: wait, -1: failed. */
+static int resp_pump(struct gw_req *rq)
+{
+	struct net_exchange *x = rq->x;
+	for (;;) {
+		struct bw_err err;
+		struct bw_str d = { 0 };
+		size_t used = 0;
+		enum http_rc rc = http_body_feed(&rq->bd, rq->in.data, rq->in.len,
+						 &used, &d, &err);
+		if (rc == HTTP_ERROR) {
+			attempt_fail(rq, F_OTHER, 502, "upstream_bad_body");
+			return -1;
+		}
+		if (d.len && net_respond_data(x, d.p, d.len) < 0) {
+			attempt_fail(rq, F_OTHER, 502, "client_gone");
+			return -1;
+		}
+		bw_buf_consume(&rq->in, used);
+		if (rc == HTTP_DONE) {
+			attempt_done(rq, rq->resp.keep_alive && rq->in.len == 0);
+			return 1;
+		}
+		if (used == 0 && d.len == 0)
+			break;
+	}
+	if (net_respond_pending(x) > GW_STREAM_HIGH) {
+		rq->up_paused = true;
+		if (rq->c) {
+			loop_timer_cancel(rq->c->tg->t->loop, &rq->c->timer);
+			uc_interest(rq->c);
+		}
+		net_on_writable(x, on_client_writable, rq);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ tunnels */
+
+/* Ends a WebSocket tunnel: the upstream connection closes, the client's
+ * after what is queued for it (clean) or at once. */
+static void tunnel_end(struct gw_req *rq, bool clean)
+{
+	struct net_exchange *x = rq->x;
+	if (rq->c) {
+		uc_close(rq->c);
+		rq->c = NULL;
+	}
+	req_release_attempt(rq);
+	req_unlink(rq);
+	req_buffers_fini(rq);
+	if (clean)
+		net_respond_end(x);
+	else
+		net_abort(x);
+}
+
+static void tunnel_write(struct gw_uconn *c)
+{
+	struct gw_req *rq = c->req;
+	for (;;) {
+		while (rq->sbuf_pos < rq->sbuf.len) {
+			ssize_t w = uc_send(c, rq->sbuf.data + rq->sbuf_pos,
+					    rq->sbuf.len - rq->sbuf_pos);
+			if (w > 0) {
+				rq->sbuf_pos += (size_t)w;
+				continue;
+			}
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+				      errno == EINTR))
+				return;
+			tunnel_end(rq, false);
+			return;
+		}
+		bw_buf_reset(&rq->sbuf);
+		rq->sbuf_pos = 0;
+		if (!rq->client_paused)
+			break;
+		rq->client_paused = false;
+		rq->in_pump = true;
+		net_request_body_resume(rq->x);
+		rq->in_pump = false;
+		if (rq->body_fail) {
+			tunnel_end(rq, false);
+			return;
+		}
+		if (!rq->sbuf.len)
+			break;
+	}
+	if (rq->client_eof && !rq->body_end) {
+		/* pass the client's half-close on */
+		rq->body_end = true;
+		if (!c->ssl)
+			(void)shutdown(c->io.fd, SHUT_WR);
+	}
+}
+
+static void on_tunnel_client(void *arg, const char *p, size_t n, bool end)
+{
+	struct gw_req *rq = arg;
+	if (n && bw_buf_append(&rq->sbuf, p, n) < 0)
+		rq->body_fail = "tunnel_overflow";
+	if (end) {
+		if (net_request_body_failed(rq->x, NULL))
+			rq->body_fail = "tunnel_closed";
+		rq->client_eof = true;
+	}
+	if (!end && rq->sbuf.len - rq->sbuf_pos >= GW_STREAM_HIGH) {
+		rq->client_paused = true;
+		net_request_body_pause(rq->x);
+	}
+	if (rq->in_pump || !rq->c)
+		return;
+	if (rq->body_fail) {
+		tunnel_end(rq, false);
+		return;
+	}
+	struct gw_uconn *c = rq->c;
+	tunnel_write(c);
+	if (rq->c == c) /* still open */
+		uc_interest(c);
+}
+
+static void on_tunnel_writable(void *arg, bool gone)
+{
+	struct gw_req *rq = arg;
+	if (gone) {
+		tunnel_end(rq, false);
+		return;
+	}
+	rq->up_paused = false;
+	if (rq->c)
+		uc_interest(rq->c);
+}
+
+static void tunnel_read(struct gw_uconn *c)
+{
+	struct gw_req *rq = c->req;
+	char buf[READ_CHUNK];
+	for (int i = 0; i < 16 && !rq->up_paused; i++) {
+		ssize_t n = uc_recv(c, buf, sizeof(buf));
+		if (n > 0) {
+			if (net_respond_data(rq->x, buf, (size_t)n) < 0) {
+				tunnel_end(rq, false);
+				return;
+			}
+			if (net_respond_pending(rq->x) > GW_STREAM_HIGH) {
+				rq->up_paused = true;
+				net_on_writable(rq->x, on_tunnel_writable, rq);
+			}
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		/* the upstream closed (or failed): the client gets what is
+		 * queued, then its connection closes */
+		tunnel_end(rq, n == 0);
+		return;
+	}
+}
+
+static void tunnel_on_io(struct gw_uconn *c, uint32_t revents)
+{
+	struct gw_req *rq = c->req;
+	if (rq->sbuf_pos < rq->sbuf.len) {
+		tunnel_write(c);
+		if (rq->c != c)
+			return;
+	}
+	if (!rq->up_paused && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+		tunnel_read(c);
+		if (rq->c != c)
+			return;
+	}
+	uc_interest(c);
+}
+
+/* The upstream accepted the WebSocket upgrade (101): answer the client
+ * with it and relay bytes both ways. Returns 1 (the exchange is no
+ * longer a request/response) or -1 on failure. */
+static int tunnel_begin(struct gw_req *rq)
+{
+	struct gw_uconn *c = rq->c;
+	struct net_exchange *x = rq->x;
+	(void)copy_resp_headers(rq);
+	net_add_header(x, "Connection", "Upgrade");
+	net_add_header(x, "Upgrade", "websocket");
+	gw_waf_end(rq->waf_tx, x, &rq->client);
+	rq->waf_tx = NULL;
+	gw_server_success(rq->s, rq->probe);
+	rq->probe = false;
+	loop_timer_cancel(c->tg->t->loop, &c->timer);
+	c->state = UC_TUNNEL;
+	rq->tunnel = true;
+	rq->resp_started = true;
+	rq->body_end = false;
+	bw_buf_init(&rq->sbuf, GW_STREAM_HIGH + READ_CHUNK * 2);
+	rq->in_pump = true;
+	int rc = net_upgrade(x, rq->r->websocket_idle_ms, on_tunnel_client, rq);
+	rq->in_pump = false;
+	if (rc < 0) {
+		rq->resp_started = false;
+		attempt_fail(rq, F_OTHER, 502, "upgrade_failed");
+		return -1;
+	}
+	GW_COUNT(proxied);
+	GW_COUNT(websockets);
+	/* bytes the upstream sent right after its 101 */
+	if (rq->in.len && net_respond_data(x, rq->in.data, rq->in.len) < 0) {
+		tunnel_end(rq, false);
+		return 1;
+	}
+	bw_buf_fini(&rq->in);
+	if (rq->body_fail) {
+		tunnel_end(rq, false);
+		return 1;
+	}
+	tunnel_write(c);
+	if (rq->c == c)
+		uc_interest(c);
+	return 1;
 }
 
 /* ------------------------------------------------------------ attempts */
@@ -955,7 +1466,9 @@ static int build_head(struct gw_req *rq)
 		.tls = net_is_tls(rq->x),
 		.send_forwarded = rq->gw->send_forwarded,
 		.request_id = net_request_id(rq->x),
-		.body_len = rq->body.len,
+		.body_len = rq->stream_req ? rq->creq->content_length : rq->body.len,
+		.body_chunked = rq->body_chunked,
+		.websocket = rq->websocket,
 	};
 	if (gw_build_request(&rq->head, rq->creq, &o, &err) < 0) {
 		finish_error(rq, err.code == 405 ? 405 : err.code == 414 ? 414 : 500,
@@ -1037,6 +1550,13 @@ void gw_proxy_start(struct gateway *gw, const struct gw_route *r,
 	rq->creq = net_request(x);
 	rq->method = rq->creq->method;
 	rq->body = net_request_body(x);
+	rq->stream_req = net_request_body_pending(x);
+	if (rq->stream_req) {
+		rq->body_chunked = rq->creq->framing != HTTP_FRAMING_LENGTH;
+		bw_buf_init(&rq->sbuf, GW_STREAM_HIGH + READ_CHUNK * 2 + 64);
+	}
+	rq->websocket = r->websocket && rq->creq->websocket &&
+			rq->method == HTTP_METHOD_GET && !rq->stream_req;
 	rq->hdrs = h;
 	rq->connect_ms = rq->u->connect_ms;
 	rq->read_ms = rq->u->read_ms;

@@ -128,6 +128,11 @@ struct net_http_options {
 	 * last connection of a retired generation closed); NULL: nothing. */
 	void (*handler_arg_release)(void *arg);
 	bool access_events;         /* emit one event per request */
+	/* Call the handler at the end of the request head, before any body
+	 * is read; the handler then chooses net_request_body_buffer or
+	 * net_request_body_stream (see "Streaming" below). Off: the handler
+	 * always sees the complete body. */
+	bool dispatch_at_head;
 };
 
 struct net_http_server;
@@ -197,6 +202,93 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 		 const void *body, size_t len);
 /* Marks the request as one for the audit trail of what was rejected. */
 void net_set_outcome_reason(struct net_exchange *x, const char *reason);
+
+/* ------------------------------------------------------------ streaming */
+
+/*
+ * Streaming bodies. HTTP/1.1 and HTTP/2 behave alike; every limit of the
+ * listener (max_body, body timeout, write timeout) still holds.
+ *
+ * Request bodies (servers with dispatch_at_head): the handler runs when
+ * the head is complete. When net_request_body_pending(x) is true, no body
+ * byte has been read yet and the handler must pick one of:
+ *  - net_request_body_buffer(x, fn, arg): net reads the whole body (up
+ *    to max_body) and then calls fn(x, arg) as if the server dispatched
+ *    at the end of the body. On a body error net answers itself (413,
+ *    408, 400) and fn is never called;
+ *  - net_request_body_stream(x, fn, arg): fn(arg, data, len, end) gets
+ *    the decoded body as it arrives, end set exactly once on the last
+ *    call; net_request_body_pause / _resume stop and restart delivery
+ *    (a paused connection is not read: TCP or HTTP/2 flow control slows
+ *    the client). A body error (too large, timeout, bad chunk) arrives as
+ *    fn(arg, NULL, 0, true) with net_request_body_failed(x) true; the
+ *    handler then answers (or aborts) as it sees fit.
+ * A handler that answers while a body is still unread gets its response
+ * sent and the HTTP/1.1 connection closed after it (HTTP/2: the rest of
+ * the stream is discarded).
+ *
+ * Responses: net_respond_start sends the head, net_respond_data queues
+ * body bytes (copied), net_respond_end finishes the exchange (x is
+ * invalid afterwards), net_abort ends it abnormally (HTTP/1.1: the
+ * connection is closed, so a truncated body is never mistaken for a
+ * complete one; HTTP/2: the stream is reset). Flow control: the handler
+ * looks at net_respond_pending(x) after queuing and, above its own high
+ * mark, waits for net_on_writable's callback, which runs once, from the
+ * loop, when everything queued is written — or with gone = true when the
+ * client went away (the handler must then call net_abort). Never called
+ * from inside a net_* call.
+ */
+typedef void (*net_body_fn)(void *arg, const char *data, size_t len, bool end);
+typedef void (*net_writable_fn)(void *arg, bool gone);
+
+/* Whether a request body follows the head and has not been read yet
+ * (only with dispatch_at_head). */
+bool net_request_body_pending(const struct net_exchange *x);
+/* Whether the streamed body ended with an error (too large, timeout,
+ * malformed); its reason token in *reason (static) when not NULL. */
+bool net_request_body_failed(const struct net_exchange *x, const char **reason);
+void net_request_body_buffer(struct net_exchange *x, net_handler_fn fn, void *arg);
+void net_request_body_stream(struct net_exchange *x, net_body_fn fn, void *arg);
+void net_request_body_pause(struct net_exchange *x);
+void net_request_body_resume(struct net_exchange *x);
+
+/*
+ * Starts a streamed response: status line and headers (those added with
+ * net_add_header). length: the body length when known (then exactly that
+ * many bytes must follow), or -1: HTTP/1.1 uses chunked coding (HTTP/1.0
+ * clients: the body ends with the connection), HTTP/2 just DATA frames.
+ * For HEAD requests the length is announced and data is discarded.
+ */
+void net_respond_start(struct net_exchange *x, int status, const char *content_type,
+		       int64_t length);
+/* Queues body bytes. Returns 0, or -1 when the client is gone (call
+ * net_abort) or the output bound (NET_MAX_RESPONSE) would be passed. */
+int net_respond_data(struct net_exchange *x, const void *p, size_t n) BW_WUR;
+/* Bytes queued and not yet written to the socket. */
+size_t net_respond_pending(const struct net_exchange *x);
+void net_on_writable(struct net_exchange *x, net_writable_fn fn, void *arg);
+/* Ends a streamed response (x is invalid afterwards). */
+void net_respond_end(struct net_exchange *x);
+/* Ends the exchange without a proper response: before net_respond_start
+ * it is like a connection failure (the client sees the connection close);
+ * afterwards the body is cut. x is invalid afterwards. */
+void net_abort(struct net_exchange *x);
+
+/*
+ * net_upgrade — switches an HTTP/1.1 connection to a raw byte tunnel
+ * (WebSocket after the upstream accepted it): writes "101 Switching
+ * Protocols" with the headers added by net_add_header, then delivers
+ * every byte the client sends to fn (end = the client closed its side),
+ * with pause/resume as for request bodies, while net_respond_data sends
+ * raw bytes back. net_respond_end closes the tunnel after the queued
+ * bytes are written, net_abort at once. idle_ms: the tunnel is closed
+ * (fn gets end with net_request_body_failed "tunnel_idle") after that
+ * long without a byte in either direction. Returns -1 when the exchange
+ * cannot be upgraded (HTTP/2, a request that did not ask for an upgrade,
+ * or a request with a body); nothing was sent then.
+ */
+int net_upgrade(struct net_exchange *x, uint64_t idle_ms, net_body_fn fn,
+		void *arg) BW_WUR;
 
 /* ------------------------------------------------- raw streams and UDP */
 

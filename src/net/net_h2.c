@@ -40,7 +40,11 @@ struct net_h2 {
 struct h2_req {
 	struct bw_str method, path, scheme, authority;
 	size_t header_bytes;
+	uint64_t body_total; /* DATA bytes received: bounded by max_body */
 	bool dispatched, responded, cancelled, too_large, bad;
+	bool early;    /* dispatched at the end of the head (body follows) */
+	bool told;     /* a streaming handler heard that the stream is gone */
+	bool provider; /* a data provider streams the response */
 };
 
 static struct h2_req *req_of(struct net_exchange *x)
@@ -144,7 +148,13 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id,
 	if (!x)
 		return 0;
 	struct h2_req *r = req_of(x);
-	if (!r->too_large && bw_buf_append(&x->bodybuf, data, len) < 0)
+	struct net_conn *c = ud;
+	r->body_total += len;
+	/* Streamed bodies leave bodybuf as they are delivered, so the bound
+	 * is on the total, as for HTTP/1.1. Windows are granted as data
+	 * arrives: a paused stream holds at most max_body bytes. */
+	if (r->body_total > c->srv->o.limits.max_body ||
+	    (!r->too_large && bw_buf_append(&x->bodybuf, data, len) < 0))
 		r->too_large = true; /* keep reading; answer 413 at the end */
 	return 0;
 }
@@ -179,6 +189,21 @@ static int build_request(struct net_exchange *x, struct h2_req *r)
 	q->host_name = q->host;
 	q->framing = x->bodybuf.len ? HTTP_FRAMING_LENGTH : HTTP_FRAMING_NONE;
 	q->content_length = x->bodybuf.len;
+	if (r->early) {
+		/* the body is still to come: its length only if announced */
+		const struct http_header *cl =
+			http_header_find(q->headers, q->nheaders, "content-length");
+		uint64_t n = 0;
+		bool ok = cl && cl->value.len > 0 && cl->value.len < 19;
+		for (size_t i = 0; ok && i < cl->value.len; i++) {
+			char d = cl->value.p[i];
+			ok = d >= '0' && d <= '9';
+			n = n * 10 + (uint64_t)(d - '0');
+		}
+		q->framing = ok ? HTTP_FRAMING_LENGTH : HTTP_FRAMING_CHUNKED;
+		q->content_length = ok ? n : 0;
+		x->body_mode = NET_BODY_PENDING;
+	}
 	q->keep_alive = true;
 	x->head_done = true;
 	return 0;
@@ -189,15 +214,27 @@ static void h2_flush(struct net_conn *c);
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
 	struct net_conn *c = ud;
-	if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
-	    !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
+	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
 	struct net_exchange *x = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
 	if (!x)
 		return 0;
 	struct h2_req *r = req_of(x);
-	if (r->dispatched)
+	if (r->dispatched) {
+		/* an early-dispatched body ends: net_h2_kick delivers it
+		 * once nghttp2 has returned */
+		if (end)
+			x->h2_body_end = true;
 		return 0;
+	}
+	if (!end) {
+		/* a body follows: handlers that choose get the head now */
+		if (f->hd.type != NGHTTP2_HEADERS || !c->srv->o.dispatch_at_head ||
+		    r->bad)
+			return 0;
+		r->early = true;
+	}
 	r->dispatched = true;
 	if (r->bad || build_request(x, r) < 0) {
 		net_stats_count_rejection(r->bad ? "header_too_large" : "bad_h2_request");
@@ -223,7 +260,8 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id,
 	nghttp2_session_set_stream_user_data(s, stream_id, NULL);
 	struct h2_req *r = req_of(x);
 	if (r->dispatched && !r->responded) {
-		/* The client reset the stream while a handler works on it. */
+		/* The client reset the stream (or it ended) while a handler
+		 * works on it; a streaming handler is told by net_h2_kick. */
 		r->cancelled = true;
 		c->h2->orphans++;
 		return 0;
@@ -239,10 +277,12 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
 	struct net_exchange *x = src->ptr;
 	size_t left = x->h2_body.len - x->h2_body_pos;
 	size_t n = left < length ? left : length;
+	if (n == 0 && x->rs_started && !x->rs_ended)
+		return NGHTTP2_ERR_DEFERRED; /* streamed: more comes later */
 	if (n)
 		memcpy(buf, x->h2_body.data + x->h2_body_pos, n);
 	x->h2_body_pos += n;
-	if (x->h2_body_pos == x->h2_body.len)
+	if (x->h2_body_pos == x->h2_body.len && (!x->rs_started || x->rs_ended))
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 	return (ssize_t)n;
 }
@@ -379,8 +419,13 @@ void net_h2_on_io(struct net_conn *c, uint32_t revents)
 					net_conn_close(c);
 					return;
 				}
-				/* Answers produced while parsing go out now, so
-				 * a burst of streams cannot grow out unbounded. */
+				/* Streaming handlers hear about their streams
+				 * now that nghttp2 has returned. Answers
+				 * produced while parsing go out now, so a burst
+				 * of streams cannot grow out unbounded. */
+				net_h2_kick(c);
+				if (c->closed)
+					return;
 				h2_flush(c);
 				if (c->closed || c->out.len - c->out_pos >= H2_OUT_HIGH_WATER)
 					break;
@@ -397,29 +442,21 @@ void net_h2_on_io(struct net_conn *c, uint32_t revents)
 		}
 		bw_buf_fini(&c->in);
 	}
-	if (!c->closed)
+	if (!c->closed) {
 		h2_flush(c);
+		net_h2_kick(c); /* writable callbacks of drained streams */
+	}
 }
 
-void net_h2_respond(struct net_exchange *x, int status, const char *content_type,
-		    const void *body, size_t len)
+/* Submits the response head of x (and its body through read_body when
+ * provider is set). length < 0: no content-length. 0 or -1. */
+static int submit_head(struct net_exchange *x, int status, const char *content_type,
+		       int64_t length, bool provider)
 {
 	struct net_conn *c = x->c;
-	struct h2_req *r = req_of(x);
-	c->busy++;
-	if (c->closed || r->cancelled) {
-		/* Nobody to answer: the stream or the connection is gone. */
-		if (r->cancelled)
-			c->h2->orphans--;
-		release(c, x);
-		net_conn_leave(c);
-		return;
-	}
-	r->responded = true;
-	bool head_only = x->req.method == HTTP_METHOD_HEAD;
 	char st[8], cl[24];
 	bw_snprintf(st, sizeof(st), "%d", status);
-	bw_snprintf(cl, sizeof(cl), "%zu", len);
+	bw_snprintf(cl, sizeof(cl), "%lld", (long long)length);
 	/* Date comes pre-formatted as a header line: take its value. */
 	const char *date = net_date_header(c->t);
 	const char *dv = strchr(date, ':');
@@ -438,9 +475,10 @@ void net_h2_respond(struct net_exchange *x, int status, const char *content_type
 	NV(":status", st, strlen(st));
 	if (dv)
 		NV("date", dv + 2, dlen);
-	if (content_type && len)
+	if (content_type && length != 0)
 		NV("content-type", content_type, strlen(content_type));
-	NV("content-length", cl, strlen(cl));
+	if (length >= 0 && status != 204 && status != 304)
+		NV("content-length", cl, strlen(cl));
 	NV("x-request-id", x->request_id, strlen(x->request_id));
 	/* Extra headers were validated as HTTP/1.1 lines "Name: value\r\n";
 	 * HTTP/2 wants lower-case names and no connection-specific fields. */
@@ -466,17 +504,253 @@ void net_h2_respond(struct net_exchange *x, int status, const char *content_type
 	}
 #undef NV
 	nghttp2_data_provider prd = { .source.ptr = x, .read_callback = read_body };
+	int rc = nghttp2_submit_response(c->h2->s, x->stream_id, nva, n,
+					 provider ? &prd : NULL);
+	if (rc != 0) {
+		nghttp2_submit_rst_stream(c->h2->s, NGHTTP2_FLAG_NONE, x->stream_id,
+					  NGHTTP2_INTERNAL_ERROR);
+		return -1;
+	}
+	return 0;
+}
+
+void net_h2_respond(struct net_exchange *x, int status, const char *content_type,
+		    const void *body, size_t len)
+{
+	struct net_conn *c = x->c;
+	struct h2_req *r = req_of(x);
+	c->busy++;
+	if (c->closed || r->cancelled) {
+		/* Nobody to answer: the stream or the connection is gone. */
+		if (r->cancelled)
+			c->h2->orphans--;
+		release(c, x);
+		net_conn_leave(c);
+		return;
+	}
+	r->responded = true;
+	bool head_only = x->req.method == HTTP_METHOD_HEAD;
 	if (!head_only && len) {
 		bw_buf_init(&x->h2_body, NET_MAX_RESPONSE);
 		if (bw_buf_append(&x->h2_body, body, len) < 0)
 			len = 0;
 	}
 	net_count_response(x, status, len);
-	int rc = nghttp2_submit_response(c->h2->s, x->stream_id, nva, n,
-					 (!head_only && len) ? &prd : NULL);
-	if (rc != 0)
-		nghttp2_submit_rst_stream(c->h2->s, NGHTTP2_FLAG_NONE, x->stream_id,
-					  NGHTTP2_INTERNAL_ERROR);
+	/* An early-dispatched request whose body is still arriving: the
+	 * rest of it is received and dropped (bounded by max_body). */
+	(void)submit_head(x, status, content_type, (int64_t)len, !head_only && len);
+	h2_flush(c);
+	net_conn_leave(c);
+}
+
+/* ------------------------------------------------------------ streaming */
+
+/* Ends the exchange of a stream the client reset or whose connection
+ * closed; the handler owned it until now. */
+static void release_orphan(struct net_conn *c, struct net_exchange *x)
+{
+	struct h2_req *r = req_of(x);
+	if (r->cancelled)
+		c->h2->orphans--;
+	release(c, x);
+}
+
+void net_h2_body_choose(struct net_exchange *x)
+{
+	struct net_conn *c = x->c;
+	if (x->body_mode == NET_BODY_PENDING)
+		x->body_mode = x->buf_fn ? NET_BODY_BUFFER : NET_BODY_STREAM;
+	else if (x->buf_fn || x->body_fn)
+		x->body_mode = x->buf_fn ? NET_BODY_BUFFER : NET_BODY_STREAM;
+	c->busy++;
+	net_h2_kick(c);
+	net_conn_leave(c);
+}
+
+/* One step of delivery for x. Returns true when a callback ran (x may be
+ * gone: the caller restarts its walk). */
+static bool stream_step(struct net_conn *c, struct net_exchange *x)
+{
+	struct h2_req *r = req_of(x);
+	bool gone = c->closed || r->cancelled;
+	if (gone && !r->told && (x->body_fn || x->wr_fn || x->buf_fn)) {
+		r->told = true;
+		x->gone = true;
+		if (x->buf_fn) { /* the body will never be complete */
+			x->buf_fn = NULL;
+			release_orphan(c, x);
+			return true;
+		}
+		if (x->body_fn && (x->body_mode == NET_BODY_STREAM ||
+				   x->body_mode == NET_BODY_PENDING)) {
+			x->body_mode = NET_BODY_DONE;
+			x->body_error = "client_closed";
+			x->body_fn(x->body_arg, NULL, 0, true);
+			return true;
+		}
+		if (x->wr_fn) {
+			net_writable_fn fn = x->wr_fn;
+			x->wr_fn = NULL;
+			fn(x->wr_arg, true);
+			return true;
+		}
+		return false;
+	}
+	if (gone)
+		return false;
+	if (x->body_mode == NET_BODY_BUFFER && (x->h2_body_end || r->too_large)) {
+		net_handler_fn fn = x->buf_fn;
+		x->buf_fn = NULL;
+		x->body_mode = NET_BODY_NONE;
+		if (r->too_large) {
+			net_stats_count_rejection("body_too_large");
+			net_h2_respond(x, 413, "text/plain", "payload too large\n", 18);
+			return true;
+		}
+		x->req.framing = x->bodybuf.len ? HTTP_FRAMING_LENGTH : HTTP_FRAMING_NONE;
+		x->req.content_length = x->bodybuf.len;
+		fn(x, x->buf_arg);
+		return true;
+	}
+	if (x->body_mode == NET_BODY_STREAM && !x->body_paused && x->body_fn) {
+		if (r->too_large) {
+			x->body_mode = NET_BODY_DONE;
+			x->body_error = "body_too_large";
+			net_stats_count_rejection("body_too_large");
+			x->body_fn(x->body_arg, NULL, 0, true);
+			return true;
+		}
+		if (x->bodybuf.len) {
+			/* deliver from a copy: the callback may end x */
+			size_t n = x->bodybuf.len;
+			char *tmp = malloc(n);
+			if (!tmp)
+				return false;
+			memcpy(tmp, x->bodybuf.data, n);
+			bw_buf_reset(&x->bodybuf);
+			x->body_fn(x->body_arg, tmp, n, false);
+			bw_wipe(tmp, n);
+			free(tmp);
+			return true;
+		}
+		if (x->h2_body_end) {
+			x->body_mode = NET_BODY_DONE;
+			x->body_fn(x->body_arg, NULL, 0, true);
+			return true;
+		}
+	}
+	if (x->wr_fn && x->rs_started && net_h2_pending(x) == 0 &&
+	    c->out.len == c->out_pos) {
+		net_writable_fn fn = x->wr_fn;
+		x->wr_fn = NULL;
+		fn(x->wr_arg, false);
+		return true;
+	}
+	return false;
+}
+
+void net_h2_kick(struct net_conn *c)
+{
+	if (!c->h2 || c->h2->in_recv)
+		return;
+	/* Restart after every callback: it may have ended any exchange.
+	 * Each step consumes state (a flag, a callback, buffered bytes), so
+	 * the walk ends; the bound is a guard against a handler that keeps
+	 * re-registering from inside its own callback. */
+	for (int guard = 0; guard < 4 * H2_MAX_STREAMS + 16; guard++) {
+		bool ran = false;
+		for (struct net_exchange *x = c->h2->streams; x; x = x->h2_next)
+			if ((ran = stream_step(c, x)))
+				break;
+		if (!ran)
+			return;
+	}
+}
+
+void net_h2_respond_start(struct net_exchange *x, int status,
+			  const char *content_type, int64_t length)
+{
+	struct net_conn *c = x->c;
+	struct h2_req *r = req_of(x);
+	if (c->closed || r->cancelled)
+		return;
+	c->busy++;
+	bool bodyless = x->req.method == HTTP_METHOD_HEAD || status < 200 ||
+			status == 204 || status == 304;
+	x->rs_head_only = bodyless;
+	bw_buf_init(&x->h2_body, NET_MAX_RESPONSE);
+	r->provider = !bodyless;
+	(void)submit_head(x, status, content_type, length, r->provider);
+	h2_flush(c);
+	net_conn_leave(c);
+}
+
+int net_h2_respond_data(struct net_exchange *x, const void *p, size_t n)
+{
+	struct net_conn *c = x->c;
+	struct h2_req *r = req_of(x);
+	if (x->rs_head_only)
+		return 0;
+	if (c->closed || r->cancelled)
+		return -1;
+	if (x->h2_body_pos == x->h2_body.len) {
+		bw_buf_reset(&x->h2_body);
+		x->h2_body_pos = 0;
+	} else if (x->h2_body_pos > NET_STREAM_CHUNK) {
+		bw_buf_consume(&x->h2_body, x->h2_body_pos);
+		x->h2_body_pos = 0;
+	}
+	if (bw_buf_append(&x->h2_body, p, n) < 0)
+		return -1;
+	x->rs_bytes += n;
+	c->busy++;
+	nghttp2_session_resume_data(c->h2->s, x->stream_id);
+	h2_flush(c);
+	int rc = c->closed ? -1 : 0;
+	net_conn_leave(c);
+	return rc;
+}
+
+size_t net_h2_pending(const struct net_exchange *x)
+{
+	return x->h2_body.len - x->h2_body_pos;
+}
+
+void net_h2_respond_end(struct net_exchange *x)
+{
+	struct net_conn *c = x->c;
+	struct h2_req *r = req_of(x);
+	c->busy++;
+	if (c->closed || r->cancelled) {
+		release_orphan(c, x);
+		net_conn_leave(c);
+		return;
+	}
+	r->responded = true;
+	net_count_response(x, x->rs_status, (size_t)x->rs_bytes);
+	if (r->provider)
+		nghttp2_session_resume_data(c->h2->s, x->stream_id);
+	h2_flush(c);
+	net_conn_leave(c);
+}
+
+void net_h2_abort(struct net_exchange *x)
+{
+	struct net_conn *c = x->c;
+	struct h2_req *r = req_of(x);
+	c->busy++;
+	if (c->closed || r->cancelled) {
+		release_orphan(c, x);
+		net_conn_leave(c);
+		return;
+	}
+	r->responded = true;
+	x->rs_ended = true;
+	net_count_response(x, x->rs_started ? x->rs_status : 502, (size_t)x->rs_bytes);
+	/* the stream's close releases x */
+	if (nghttp2_submit_rst_stream(c->h2->s, NGHTTP2_FLAG_NONE, x->stream_id,
+				      NGHTTP2_INTERNAL_ERROR) != 0)
+		release(c, x);
 	h2_flush(c);
 	net_conn_leave(c);
 }

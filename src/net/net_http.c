@@ -468,6 +468,16 @@ void net_add_header(struct net_exchange *x, const char *name, const char *value)
 			  err.msg);
 }
 
+/* Whether part of the request body is still unread: then the next
+ * request's start is unknown and the connection must close after the
+ * response. */
+static bool body_unread(const struct net_exchange *x)
+{
+	return x->body_mode == NET_BODY_PENDING || x->body_mode == NET_BODY_BUFFER ||
+	       x->body_mode == NET_BODY_STREAM || x->tunnel ||
+	       (x->body_mode == NET_BODY_DONE && x->body_error);
+}
+
 void net_respond(struct net_exchange *x, int status, const char *content_type,
 		 const void *body, size_t len)
 {
@@ -484,7 +494,7 @@ void net_respond(struct net_exchange *x, int status, const char *content_type,
 		net_conn_leave(c);
 		return;
 	}
-	if (c->t->draining || !x->req.keep_alive)
+	if (c->t->draining || !x->req.keep_alive || body_unread(x))
 		c->close_after = true;
 	bool head_only = x->req.method == HTTP_METHOD_HEAD;
 	struct bw_buf *o = &c->out;
@@ -603,9 +613,17 @@ const char *net_alpn(const struct net_exchange *x)
 
 static void dispatch(struct net_conn *c)
 {
+	struct net_exchange *x = c->x;
 	c->state = CS_HANDLING;
 	loop_timer_cancel(c->t->loop, &c->timer);
-	c->srv->o.handler(c->x, c->srv->o.handler_arg);
+	if (x->buf_fn) { /* the body a handler asked for is complete */
+		net_handler_fn fn = x->buf_fn;
+		x->buf_fn = NULL;
+		x->body_mode = NET_BODY_NONE;
+		fn(x, x->buf_arg);
+	} else {
+		c->srv->o.handler(x, c->srv->o.handler_arg);
+	}
 	/* Only a handler that answers later makes us stop reading; one that
 	 * answered already costs no epoll_ctl at all. */
 	if (!c->closed && c->state == CS_HANDLING)
@@ -673,6 +691,17 @@ static void conn_process(struct net_conn *c)
 			http_body_init(&x->body, &c->srv->o.limits, x->req.framing,
 				       x->req.content_length,
 				       c->srv->o.limits.max_body, NULL, 0, 0);
+			x->body_deadline_ms = bw_clock_mono_ms() +
+					      (int64_t)c->srv->o.body_timeout_ms;
+			if (c->srv->o.dispatch_at_head &&
+			    !(x->req.framing == HTTP_FRAMING_LENGTH &&
+			      x->req.content_length == 0)) {
+				/* the handler chooses; 100-continue waits for it */
+				x->body_mode = NET_BODY_PENDING;
+				x->consume_after = 0;
+				dispatch(c);
+				continue;
+			}
 			c->state = CS_BODY;
 			net_conn_arm(c, c->srv->o.body_timeout_ms);
 			if (x->req.expect_continue && c->in.len == 0)
@@ -805,6 +834,524 @@ static void conn_do_linger(struct net_conn *c)
 	net_conn_close(c);
 }
 
+
+/* ------------------------------------------------------------ streaming */
+
+/* Whether the connection reads for the handler now: a streamed request
+ * body or a tunnel that is neither paused nor finished. */
+static bool stream_reading(const struct net_conn *c)
+{
+	const struct net_exchange *x = c->x;
+	if (c->state != CS_STREAM || !x || x->body_paused)
+		return false;
+	if (x->tunnel)
+		return !x->tunnel_eof;
+	return x->body_mode == NET_BODY_STREAM;
+}
+
+/* The one timer of a streaming connection: the tunnel's idle time, else
+ * the body deadline while a body is read, else the write timeout while
+ * bytes wait; nothing while the handler alone is working. */
+static void stream_arm(struct net_conn *c)
+{
+	struct net_exchange *x = c->x;
+	if (!x || c->closed)
+		return;
+	if (x->tunnel) {
+		net_conn_arm(c, x->tunnel_idle_ms);
+	} else if (x->body_mode == NET_BODY_STREAM) {
+		int64_t left = x->body_deadline_ms - bw_clock_mono_ms();
+		net_conn_arm(c, left > 0 ? (uint64_t)left : 0);
+	} else if (c->out_pos < c->out.len) {
+		net_conn_arm(c, c->srv->o.write_timeout_ms);
+	} else {
+		loop_timer_cancel(c->loop, &c->timer);
+	}
+}
+
+/* Ends a streamed body with an error the handler hears about through its
+ * body callback. */
+static void body_fail(struct net_conn *c, const char *reason)
+{
+	struct net_exchange *x = c->x;
+	STAT_ADD(rejected, 1);
+	net_stats_count_rejection(reason);
+	x->body_error = reason;
+	x->body_mode = NET_BODY_DONE;
+	c->close_after = true;
+	if (x->body_fn)
+		x->body_fn(x->body_arg, NULL, 0, true);
+}
+
+/* Hands what `in` holds to the body callback until it pauses, the body
+ * ends or the exchange is gone. Callbacks may end the exchange. */
+static void stream_feed(struct net_conn *c)
+{
+	struct net_exchange *x = c->x;
+	if (!x || x->feeding)
+		return;
+	x->feeding = true;
+	while (!c->closed && c->x == x && x->body_mode == NET_BODY_STREAM &&
+	       !x->body_paused && x->body_fn) {
+		if (x->tunnel) {
+			size_t n = c->in.len;
+			if (n == 0)
+				break;
+			x->body_fn(x->body_arg, c->in.data, n, false);
+			if (c->closed || c->x != x)
+				return; /* x is gone: no flag to reset */
+			bw_buf_consume(&c->in, n);
+			continue;
+		}
+		struct bw_err err;
+		struct bw_str d = { 0 };
+		size_t used = 0;
+		enum http_rc rc = http_body_feed(&x->body, c->in.data, c->in.len,
+						 &used, &d, &err);
+		if (rc == HTTP_ERROR) {
+			x->feeding = false;
+			body_fail(c, err.reason);
+			return;
+		}
+		if (d.len) {
+			x->body_fn(x->body_arg, d.p, d.len, false);
+			if (c->closed || c->x != x)
+				return;
+		}
+		bw_buf_consume(&c->in, used);
+		if (rc == HTTP_DONE) {
+			x->body_mode = NET_BODY_DONE;
+			x->body_fn(x->body_arg, NULL, 0, true);
+			if (c->closed || c->x != x)
+				return;
+			break;
+		}
+		if (used == 0 && d.len == 0)
+			break; /* NEED_MORE */
+	}
+	x->feeding = false;
+	if (!c->closed && c->x == x) {
+		stream_arm(c);
+		net_conn_update_interest(c);
+	}
+}
+
+/* Writes what is queued; never calls the handler. False when the
+ * connection was closed. */
+static bool stream_write(struct net_conn *c)
+{
+	while (c->out_pos < c->out.len) {
+		ssize_t w = net_conn_write(c, c->out.data + c->out_pos,
+					   c->out.len - c->out_pos);
+		if (w > 0) {
+			c->out_pos += (size_t)w;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		net_conn_close(c);
+		return false;
+	}
+	if (c->out_pos == c->out.len) {
+		bw_buf_reset(&c->out);
+		c->out_pos = 0;
+	}
+	return true;
+}
+
+static void stream_read(struct net_conn *c)
+{
+	for (int i = 0; i < 16 && stream_reading(c); i++) {
+		ssize_t n = net_conn_read(c);
+		if (n > 0) {
+			if (c->x->tunnel)
+				stream_arm(c);
+			stream_feed(c);
+			continue;
+		}
+		if (n == 0) {
+			struct net_exchange *x = c->x;
+			if (x->tunnel) { /* half-close: the other way may go on */
+				x->tunnel_eof = true;
+				x->body_fn(x->body_arg, NULL, 0, true);
+				return;
+			}
+			x->body_error = "client_closed";
+			net_conn_close(c);
+			return;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		net_conn_close(c);
+		return;
+	}
+}
+
+static void stream_on_io(struct net_conn *c, uint32_t revents)
+{
+	struct net_exchange *x = c->x;
+	bool had_out = c->out_pos < c->out.len;
+	if (!stream_write(c))
+		return;
+	if (had_out && c->out.len == 0 && x->wr_fn) {
+		net_writable_fn fn = x->wr_fn;
+		x->wr_fn = NULL;
+		fn(x->wr_arg, false);
+		if (c->closed || c->state != CS_STREAM || c->x != x)
+			return;
+	}
+	if (stream_reading(c)) {
+		stream_read(c);
+	} else if (revents & (EPOLLHUP | EPOLLERR)) {
+		/* nobody reads: a hang-up must not spin the loop */
+		net_conn_close(c);
+		return;
+	}
+	if (!c->closed && c->state == CS_STREAM && c->x == x) {
+		if (x->tunnel && (revents & EPOLLOUT) && had_out)
+			stream_arm(c); /* progress keeps a tunnel alive */
+		else if (!x->tunnel)
+			stream_arm(c);
+		net_conn_update_interest(c);
+	}
+}
+
+static void stream_on_timer(struct net_conn *c)
+{
+	struct net_exchange *x = c->x;
+	STAT_ADD(timeouts, 1);
+	if (x && x->body_mode == NET_BODY_STREAM && !x->tunnel) {
+		body_fail(c, "body_timeout");
+		return;
+	}
+	if (x)
+		x->body_error = x->tunnel ? "tunnel_idle" : "write_timeout";
+	net_conn_close(c);
+}
+
+/* Runs from the timer net_conn_close armed: the handler that owns a
+ * streaming exchange of a closed connection hears that the client left. */
+static void notify_gone(struct net_conn *c)
+{
+	if (c->h2) {
+		net_h2_kick(c);
+		return;
+	}
+	struct net_exchange *x = c->x;
+	if (!x || !x->gone)
+		return;
+	if (x->body_fn && (x->body_mode == NET_BODY_STREAM ||
+			   (x->tunnel && !x->tunnel_eof))) {
+		if (!x->body_error)
+			x->body_error = "client_closed";
+		x->body_mode = NET_BODY_DONE;
+		x->tunnel_eof = true;
+		x->body_fn(x->body_arg, NULL, 0, true);
+		return;
+	}
+	if (x->wr_fn) {
+		net_writable_fn fn = x->wr_fn;
+		x->wr_fn = NULL;
+		fn(x->wr_arg, true);
+	}
+}
+
+bool net_request_body_pending(const struct net_exchange *x)
+{
+	return x->body_mode == NET_BODY_PENDING;
+}
+
+bool net_request_body_failed(const struct net_exchange *x, const char **reason)
+{
+	if (reason)
+		*reason = x->body_error;
+	return x->body_error != NULL;
+}
+
+void net_request_body_buffer(struct net_exchange *x, net_handler_fn fn, void *arg)
+{
+	struct net_conn *c = x->c;
+	x->buf_fn = fn;
+	x->buf_arg = arg;
+	if (x->stream_id) {
+		net_h2_body_choose(x);
+		return;
+	}
+	if (x->body_mode != NET_BODY_PENDING || c->closed) {
+		/* nothing to read (or nobody to read from): go on at once */
+		x->buf_fn = NULL;
+		if (!c->closed)
+			fn(x, arg);
+		else
+			net_respond(x, 503, NULL, NULL, 0); /* releases x */
+		return;
+	}
+	x->body_mode = NET_BODY_BUFFER;
+	c->busy++;
+	c->state = CS_BODY;
+	int64_t left = x->body_deadline_ms - bw_clock_mono_ms();
+	net_conn_arm(c, left > 0 ? (uint64_t)left : 0);
+	if (x->req.expect_continue && c->in.len == 0)
+		send_continue(c);
+	if (c->busy == 1) { /* not inside conn_process: drive it here */
+		conn_process(c);
+		if (!c->closed && c->ssl && SSL_has_pending(c->ssl) &&
+		    c->state == CS_BODY)
+			conn_do_read(c);
+	}
+	if (!c->closed && c->state == CS_BODY)
+		net_conn_update_interest(c);
+	net_conn_leave(c);
+}
+
+void net_request_body_stream(struct net_exchange *x, net_body_fn fn, void *arg)
+{
+	struct net_conn *c = x->c;
+	x->body_fn = fn;
+	x->body_arg = arg;
+	if (x->stream_id) {
+		net_h2_body_choose(x);
+		return;
+	}
+	if (x->body_mode != NET_BODY_PENDING) {
+		x->body_mode = NET_BODY_DONE;
+		fn(arg, NULL, 0, true);
+		return;
+	}
+	x->body_mode = NET_BODY_STREAM;
+	c->busy++;
+	if (!c->closed) {
+		c->state = CS_STREAM;
+		if (x->req.expect_continue && c->in.len == 0)
+			send_continue(c);
+		stream_feed(c);
+		if (!c->closed && c->ssl && SSL_has_pending(c->ssl))
+			stream_read(c);
+	} else {
+		x->gone = true;
+		notify_gone(c);
+	}
+	net_conn_leave(c);
+}
+
+void net_request_body_pause(struct net_exchange *x)
+{
+	x->body_paused = true;
+	if (x->stream_id || x->c->closed)
+		return;
+	net_conn_update_interest(x->c);
+}
+
+void net_request_body_resume(struct net_exchange *x)
+{
+	struct net_conn *c = x->c;
+	if (!x->body_paused)
+		return;
+	x->body_paused = false;
+	if (x->stream_id) {
+		c->busy++;
+		net_h2_kick(c);
+		net_conn_leave(c);
+		return;
+	}
+	if (c->closed)
+		return;
+	c->busy++;
+	stream_feed(c); /* bytes already buffered first */
+	if (!c->closed && c->x == x && c->ssl && SSL_has_pending(c->ssl))
+		stream_read(c);
+	if (!c->closed && c->x == x)
+		net_conn_update_interest(c);
+	net_conn_leave(c);
+}
+
+void net_respond_start(struct net_exchange *x, int status, const char *content_type,
+		       int64_t length)
+{
+	struct net_conn *c = x->c;
+	x->rs_started = true;
+	x->rs_status = status;
+	if (x->stream_id) {
+		net_h2_respond_start(x, status, content_type, length);
+		return;
+	}
+	if (c->closed)
+		return;
+	c->busy++;
+	bool head_only = x->req.method == HTTP_METHOD_HEAD;
+	bool bodyless = status < 200 || status == 204 || status == 304;
+	x->rs_head_only = head_only || bodyless;
+	if (c->t->draining || !x->req.keep_alive || body_unread(x))
+		c->close_after = true;
+	if (length < 0 && !x->rs_head_only) {
+		if (x->req.version_minor >= 1)
+			x->rs_chunked = true;
+		else
+			c->close_after = true; /* the close ends the body */
+	}
+	struct bw_buf *o = &c->out;
+	o->max = NET_MAX_RESPONSE;
+	if (c->out_pos == c->out.len) {
+		bw_buf_reset(o);
+		c->out_pos = 0;
+	}
+	int rc = http_write_status_line(o, status);
+	rc |= bw_buf_append_str(o, net_date_header(c->t));
+	if (content_type)
+		rc |= http_write_header_lit(o, "Content-Type", content_type);
+	if (length >= 0 && !bodyless)
+		rc |= http_write_content_length(o, (uint64_t)length);
+	if (x->rs_chunked)
+		rc |= http_write_header_lit(o, "Transfer-Encoding", "chunked");
+	rc |= http_write_header_lit(o, "X-Request-Id", x->request_id);
+	if (x->extra.len)
+		rc |= bw_buf_append(o, x->extra.data, x->extra.len);
+	if (c->close_after && !x->tunnel) /* a 101 names the upgrade */
+		rc |= http_write_header_lit(o, "Connection", "close");
+	rc |= http_write_head_end(o);
+	if (rc) {
+		log_warnx("streamed response head too large");
+		x->gone = true;
+		net_conn_close(c);
+		net_conn_leave(c);
+		return;
+	}
+	c->state = CS_STREAM;
+	if (stream_write(c)) {
+		stream_arm(c);
+		net_conn_update_interest(c);
+	}
+	net_conn_leave(c);
+}
+
+int net_respond_data(struct net_exchange *x, const void *p, size_t n)
+{
+	struct net_conn *c = x->c;
+	if (!x->rs_started || x->rs_ended)
+		return -1;
+	if (x->stream_id)
+		return net_h2_respond_data(x, p, n);
+	if (c->closed || x->gone)
+		return -1;
+	if ((x->rs_head_only && !x->tunnel) || n == 0)
+		return 0;
+	if (c->out_pos) {
+		bw_buf_consume(&c->out, c->out_pos);
+		c->out_pos = 0;
+	}
+	int rc = x->rs_chunked ? http_write_chunk(&c->out, p, n) :
+				 bw_buf_append(&c->out, p, n);
+	if (rc < 0)
+		return -1;
+	x->rs_bytes += n;
+	c->busy++;
+	bool was_idle = !loop_timer_armed(&c->timer);
+	bool ok = stream_write(c);
+	if (ok && (was_idle || x->tunnel || c->out.len == 0))
+		stream_arm(c); /* tunnels: outgoing bytes are activity too */
+	if (ok)
+		net_conn_update_interest(c);
+	net_conn_leave(c);
+	return ok ? 0 : -1;
+}
+
+size_t net_respond_pending(const struct net_exchange *x)
+{
+	if (x->stream_id)
+		return net_h2_pending(x);
+	return x->c->out.len - x->c->out_pos;
+}
+
+void net_on_writable(struct net_exchange *x, net_writable_fn fn, void *arg)
+{
+	x->wr_fn = fn;
+	x->wr_arg = arg;
+	if (x->stream_id)
+		return;
+	struct net_conn *c = x->c;
+	if (c->closed && !loop_timer_armed(&c->timer)) {
+		x->gone = true; /* closed before: still say it from the loop */
+		if (loop_timer_arm(c->loop, &c->timer, 0) < 0)
+			log_warnx("timer table full; a streaming handler is not told");
+	}
+}
+
+void net_respond_end(struct net_exchange *x)
+{
+	struct net_conn *c = x->c;
+	x->rs_ended = true;
+	if (x->stream_id) {
+		net_h2_respond_end(x);
+		return;
+	}
+	c->busy++;
+	if (c->closed) {
+		finish_exchange(c);
+		net_conn_leave(c);
+		return;
+	}
+	if (x->tunnel || body_unread(x))
+		c->close_after = true;
+	if (x->rs_chunked && !x->rs_head_only &&
+	    http_write_last_chunk(&c->out, NULL, 0) < 0) {
+		finish_exchange(c);
+		net_conn_close(c);
+		net_conn_leave(c);
+		return;
+	}
+	net_count_response(x, x->rs_status, (size_t)x->rs_bytes);
+	finish_exchange(c);
+	c->state = CS_WRITING;
+	net_conn_arm(c, c->srv->o.write_timeout_ms);
+	conn_do_write(c);
+	net_conn_leave(c);
+}
+
+void net_abort(struct net_exchange *x)
+{
+	struct net_conn *c = x->c;
+	if (x->stream_id) {
+		net_h2_abort(x);
+		return;
+	}
+	c->busy++;
+	if (!c->closed) {
+		net_count_response(x, x->rs_started ? x->rs_status : 502,
+				   (size_t)x->rs_bytes);
+		net_conn_close(c);
+	}
+	finish_exchange(c);
+	net_conn_leave(c);
+}
+
+int net_upgrade(struct net_exchange *x, uint64_t idle_ms, net_body_fn fn, void *arg)
+{
+	struct net_conn *c = x->c;
+	if (x->stream_id || !x->req.upgrade || x->req.framing != HTTP_FRAMING_NONE ||
+	    c->closed || x->rs_started)
+		return -1;
+	/* The head still lives in `in`, where the client's first tunnel
+	 * bytes may follow it: move it out, then drop it. */
+	if (relocate_head(x, c->in.data, x->req.head_len) < 0)
+		return -1;
+	bw_buf_consume(&c->in, x->req.head_len);
+	x->consume_after = 0;
+	x->tunnel = true;
+	x->tunnel_idle_ms = idle_ms ? idle_ms : c->srv->o.idle_timeout_ms;
+	x->body_mode = NET_BODY_STREAM;
+	x->body_fn = fn;
+	x->body_arg = arg;
+	net_respond_start(x, 101, NULL, -1);
+	if (c->closed)
+		return 0; /* the handler hears it through fn */
+	c->busy++;
+	stream_feed(c);
+	if (!c->closed && c->x == x && c->ssl && SSL_has_pending(c->ssl))
+		stream_read(c);
+	net_conn_leave(c);
+	return 0;
+}
+
 static void conn_do_handshake(struct net_conn *c)
 {
 	ERR_clear_error();
@@ -867,6 +1414,12 @@ void net_conn_update_interest(struct net_conn *c)
 	case CS_H2:
 		ev = net_h2_interest(c);
 		break;
+	case CS_STREAM:
+		if (c->out_pos < c->out.len || c->ssl_want_write)
+			ev |= EPOLLOUT;
+		if (stream_reading(c) && !c->ssl_want_write)
+			ev |= EPOLLIN;
+		break;
 	}
 	if (loop_io_mod(c->t->loop, &c->io, ev) < 0)
 		log_warn("epoll_ctl");
@@ -901,6 +1454,9 @@ static void conn_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 	case CS_H2:
 		net_h2_on_io(c, revents);
 		break;
+	case CS_STREAM:
+		stream_on_io(c, revents);
+		break;
 	}
 	net_conn_leave(c);
 }
@@ -909,6 +1465,11 @@ static void conn_on_timer(struct loop *l, struct loop_timer *tm)
 {
 	struct net_conn *c = tm->data;
 	c->busy++;
+	if (c->closed) { /* armed by net_conn_close: tell the handler */
+		notify_gone(c);
+		net_conn_leave(c);
+		return;
+	}
 	switch (c->state) {
 	case CS_HANDSHAKE:
 		STAT_ADD(timeouts, 1);
@@ -939,6 +1500,9 @@ static void conn_on_timer(struct loop *l, struct loop_timer *tm)
 		/* No stream for the idle timeout (or a write stalled). */
 		net_conn_close(c);
 		break;
+	case CS_STREAM:
+		stream_on_timer(c);
+		break;
 	}
 	net_conn_leave(c);
 }
@@ -958,6 +1522,7 @@ void net_conn_maybe_free(struct net_conn *c)
 {
 	if (!c->closed || c->busy > 0 || c->x || net_h2_busy(c))
 		return;
+	loop_timer_cancel(c->loop, &c->timer); /* a pending notification */
 	net_h2_free(c);
 	bw_buf_fini(&c->in);
 	bw_buf_fini(&c->out);
@@ -999,8 +1564,16 @@ void net_conn_close(struct net_conn *c)
 	c->prev = c->next = NULL;
 	t->nconns--;
 	atomic_fetch_sub(&stats.active_conns, 1);
-	if (c->state != CS_HANDLING)
+	if (c->state != CS_HANDLING && c->state != CS_STREAM)
 		finish_exchange(c);
+	else if (c->x && (c->x->body_fn || c->x->wr_fn))
+		c->x->gone = true;
+	if ((c->h2 && net_h2_busy(c)) || (c->x && c->x->gone)) {
+		/* The handler learns it from the loop, never from inside
+		 * the net_* call it may be making right now. */
+		if (loop_timer_arm(c->loop, &c->timer, 0) < 0)
+			log_warnx("timer table full; a streaming handler is not told");
+	}
 	net_conn_maybe_free(c);
 	thread_check_drained(t);
 }
@@ -1035,6 +1608,7 @@ static void listener_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 		int one = 1;
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->t = t;
+		c->loop = t->loop;
 		c->srv = s;
 		net_http_server_ref(s);
 		c->io.fd = fd;

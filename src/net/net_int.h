@@ -33,6 +33,17 @@ enum conn_state {
 	CS_WRITING,
 	CS_LINGER,
 	CS_H2,       /* HTTP/2: streams multiplexed, see net_h2.c */
+	CS_STREAM,   /* HTTP/1.1: the handler owns the exchange while its
+			request body, its response or a tunnel streams */
+};
+
+/* How far an exchange's request body has come (see net.h "Streaming"). */
+enum net_body_mode {
+	NET_BODY_NONE,    /* no body, or read before dispatch */
+	NET_BODY_PENDING, /* dispatched at head; the handler has not chosen */
+	NET_BODY_BUFFER,  /* being read whole, then buf_fn */
+	NET_BODY_STREAM,  /* delivered to body_fn as it arrives (or tunnel) */
+	NET_BODY_DONE,    /* streamed to its end (or failed) */
 };
 
 struct net_http_server {
@@ -66,7 +77,31 @@ struct net_exchange {
 	struct bw_buf h2_body;
 	size_t h2_body_pos;
 	struct net_exchange *h2_next; /* the connection's list of streams */
+	/* Streaming (net.h): request body delivery, response progress, the
+	 * handler's callbacks and whether the client went away. */
+	net_handler_fn buf_fn;
+	void *buf_arg;
+	net_body_fn body_fn;
+	void *body_arg;
+	net_writable_fn wr_fn;
+	void *wr_arg;
+	const char *body_error;   /* reason token of a failed streamed body */
+	int64_t body_deadline_ms; /* monotonic: end of head + body timeout */
+	uint64_t tunnel_idle_ms;
+	uint64_t rs_bytes;        /* response body bytes queued */
+	int rs_status;
+	uint8_t body_mode;        /* enum net_body_mode */
+	bool body_paused;
+	bool feeding;             /* inside body delivery: no recursion */
+	bool rs_started, rs_chunked, rs_head_only, rs_ended;
+	bool tunnel, tunnel_eof;
+	bool gone;                /* the client left while the handler owned x */
+	bool h2_body_end;         /* HTTP/2: END_STREAM seen on the request */
 };
+
+/* Queued response bytes above which HTTP/2 stops asking nghttp2 for more
+ * of a streamed body; streaming handlers keep their own mark. */
+#define NET_STREAM_CHUNK 16384
 
 struct net_conn {
 	struct loop_io io;
@@ -86,6 +121,7 @@ struct net_conn {
 	bool head_started;   /* bytes of the current request have arrived */
 	bool short_read;     /* the last read got less than it asked for */
 	struct net_h2 *h2;   /* set when ALPN chose h2 */
+	struct loop *loop;   /* = t->loop, kept for after the thread is gone */
 	uint16_t peer_port;
 	char peer_ip[INET6_ADDRSTRLEN];
 };
@@ -141,5 +177,14 @@ void net_h2_close(struct net_conn *c);         /* connection closed: orphan stre
 bool net_h2_busy(const struct net_conn *c);    /* streams a handler still owns */
 void net_h2_free(struct net_conn *c);
 uint32_t net_h2_interest(const struct net_conn *c);
+/* Streaming on HTTP/2 streams (net_h2.c), behind the net.h functions. */
+void net_h2_body_choose(struct net_exchange *x);
+void net_h2_respond_start(struct net_exchange *x, int status,
+			  const char *content_type, int64_t length);
+int net_h2_respond_data(struct net_exchange *x, const void *p, size_t n);
+void net_h2_respond_end(struct net_exchange *x);
+void net_h2_abort(struct net_exchange *x);
+size_t net_h2_pending(const struct net_exchange *x);
+void net_h2_kick(struct net_conn *c);
 
 #endif

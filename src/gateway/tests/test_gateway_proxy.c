@@ -257,6 +257,7 @@ static const char yaml_fmt[] =
 	"    - { name: chal, path: /chal, builtin: demo, bot: challenge }\n"
 	"    - { name: wafblock, path: /wafb, builtin: demo, waf: block }\n"
 	"    - { name: wafdetect, path: /wafd, builtin: demo, waf: detect }\n"
+	"    - { name: wafproxy, path: /wafp, upstream: rr, waf: detect }\n"
 	"    - { name: vhost, hosts: [\"*.vhost.test\"], path: /, upstream: rr,\n"
 	"        methods: [GET] }\n";
 
@@ -369,7 +370,8 @@ static int setup(void **state)
 	struct net_http_options o = { .name = "gw", .header_timeout_ms = 5000,
 				      .body_timeout_ms = 5000, .idle_timeout_ms = 5000,
 				      .write_timeout_ms = 5000, .max_conns = 1000,
-				      .handler = gateway_handle, .handler_arg = gw };
+				      .handler = gateway_handle, .handler_arg = gw,
+				      .dispatch_at_head = true };
 	http_limits_default(&o.limits);
 	struct net_http_server *s = net_http_server_new(&o, &err);
 	int fd = net_listen_tcp("127.0.0.1", 0, false, 64, &err);
@@ -425,7 +427,7 @@ static int req(const char *method, const char *path, const char *headers,
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	struct timeval tv = { 5, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	char out[8192];
+	static char out[70000];
 	size_t bl = body ? strlen(body) : 0;
 	/* a browser-like head unless the test brings its own User-Agent */
 	bool own_ua = headers && strstr(headers, "User-Agent:");
@@ -591,8 +593,14 @@ static void circuit_with_one_server_answers_503(void **state)
 
 static void response_bounds_and_interim(void **state)
 {
-	/* chunked bodies are decoded and sent with a length */
+	/* without a WAF transaction a chunked body streams, re-chunked
+	 * (the upstream's trailer is dropped) */
 	assert_int_equal(req("GET", "/rr/chunked", NULL, NULL), 200);
+	assert_string_equal(R.body, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+	assert_non_null(strstr(R.head, "Transfer-Encoding: chunked\r\n"));
+	assert_null(strstr(R.head, "X-T"));
+	/* the WAF needs the whole body: decoded, sent with a length */
+	assert_int_equal(req("GET", "/wafp/chunked", NULL, NULL), 200);
 	assert_string_equal(R.body, "hello world");
 	assert_non_null(strstr(R.head, "Content-Length: 11\r\n"));
 	assert_null(strstr(R.head, "Transfer-Encoding"));
@@ -600,11 +608,51 @@ static void response_bounds_and_interim(void **state)
 	assert_int_equal(req("GET", "/rr/interim", NULL, NULL), 204);
 	assert_non_null(strstr(R.head, "X-Upstream: "));
 	assert_null(strstr(R.head, "Early"));
-	/* past max_response (32k): 502 */
-	assert_int_equal(req("GET", "/rr/big", NULL, NULL), 502);
+	/* streamed, a body past max_response (32k) goes through whole */
+	assert_int_equal(req("GET", "/rr/big", NULL, NULL), 200);
+	assert_int_equal(R.body_len, 65000);
+	assert_non_null(strstr(R.head, "Content-Length: 65000\r\n"));
+	/* HEAD keeps the upstream's length (and sends no body) */
+	assert_int_equal(req("HEAD", "/rr/big", NULL, NULL), 200);
+	assert_non_null(strstr(R.head, "Content-Length: 65000\r\n"));
+	assert_int_equal(R.body_len, 0);
+	/* buffered for the WAF, past max_response: 502 */
+	assert_int_equal(req("GET", "/wafp/big", NULL, NULL), 502);
 	assert_non_null(strstr(R.body, "upstream_response_too_large"));
 	/* the pool still works afterwards */
 	assert_int_equal(req("GET", "/rr", NULL, NULL), 200);
+}
+
+static void request_bodies_stream(void **state)
+{
+	/* a 40 KB body streams upstream with its length */
+	static char big[40001];
+	memset(big, 'q', 40000);
+	big[40000] = '\0';
+	int before = atomic_load(&ups[0].requests);
+	assert_int_equal(req("POST", "/one/upload", NULL, big), 200);
+	assert_non_null(strstr(R.body, "Content-Length: 40000\r\n"));
+	assert_non_null(strstr(R.body, "qqqq"));
+	assert_int_equal(atomic_load(&ups[0].requests), before + 1);
+	/* past http.max_body (1 MiB): refused at once from the length */
+	char head[160];
+	int n = bw_snprintf(head, sizeof(head), "X-Big: 1\r\n");
+	assert_true(n > 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	const char huge[] = "POST /one/x HTTP/1.1\r\nHost: gw.test\r\n"
+			    "Content-Length: 99999999\r\n\r\nabc";
+	assert_true(send_all(fd, huge, sizeof(huge) - 1));
+	char in[512];
+	ssize_t got = recv(fd, in, sizeof(in) - 1, 0);
+	close(fd);
+	assert_true(got > 12);
+	in[got > 0 ? got : 0] = '\0';
+	assert_non_null(strstr(in, " 413 "));
+	/* a demo (builtin) route still sees the whole body */
+	assert_int_equal(req("POST", "/api/items", NULL, "{\"a\":1}"), 201);
 }
 
 static void rate_limits_answer_429(void **state)
@@ -716,6 +764,7 @@ int main(void)
 		cmocka_unit_test(bodies_and_framing),
 		cmocka_unit_test(retries_get_but_not_post),
 		cmocka_unit_test(response_bounds_and_interim),
+		cmocka_unit_test(request_bodies_stream),
 		cmocka_unit_test(bots_and_demo),
 		cmocka_unit_test(challenge_then_pass),
 		cmocka_unit_test(waf_blocks_and_detects),
