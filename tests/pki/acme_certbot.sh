@@ -1,7 +1,10 @@
 #!/bin/sh
-# Real ACME clients against bulwark's ACME server: lego and certbot each
-# register, obtain a certificate with http-01 on loopback, renew it and
-# revoke it; lego also registers with an external account binding. Every
+# Real ACME clients against bulwark's ACME server: lego, certbot and uacme
+# each register, obtain a certificate with http-01 on loopback, renew it
+# and revoke it (a second revocation is refused with alreadyRevoked); lego
+# also registers with an external account binding. uacme trusts only the
+# system store, so it runs in a private mount namespace (unshare -m) with a
+# bundle that adds the test CA bind-mounted over the system one. Every
 # certificate is checked with `openssl verify` against the CA's root.
 #
 # Against a running daemon (the lead wires the listener):
@@ -155,4 +158,65 @@ if certbot certonly --standalone --http-01-port "$ACME_HTTP_PORT" --server "$ACM
 fi
 grep -q "rejectedIdentifier" "$WORK/cb-bad.log" "$WORK/cb/logs/letsencrypt.log" ||
 	fail "no rejectedIdentifier problem"
+
+# ------------------------------------------------------------------ uacme
+# uacme trusts only the system store (/etc/ssl/certs/ca-certificates.crt),
+# so it runs in a private mount namespace where that file is a bundle with
+# the test CA added: the machine's trust is never touched. http-01 goes
+# through its hook, which writes the key authorization into a web root a
+# python http.server serves on the validation port.
+if command -v uacme >/dev/null 2>&1 && unshare -m true 2>/dev/null; then
+	U="$WORK/uacme"
+	mkdir -p "$U/conf" "$U/www/.well-known/acme-challenge"
+	cat /etc/ssl/certs/ca-certificates.crt "$ACME_CA_BUNDLE" >"$U/bundle.pem" 2>/dev/null ||
+		cat "$ACME_CA_BUNDLE" >"$U/bundle.pem"
+	cat >"$U/hook" <<HOOK
+#!/bin/sh
+# uacme hook: METHOD TYPE IDENT TOKEN KEY_AUTH
+[ "\$2" = http-01 ] || exit 1
+f="$U/www/.well-known/acme-challenge/\$4"
+case "\$1" in
+begin) printf '%s' "\$5" >"\$f" ;;
+done|failed) rm -f "\$f" ;;
+esac
+HOOK
+	chmod +x "$U/hook"
+	/usr/bin/python3 -m http.server "$ACME_HTTP_PORT" --bind 127.0.0.1 --directory "$U/www" \
+		>"$U/web.log" 2>&1 &
+	WEB_PID=$!
+	uac() { # uac ARGS... inside the private namespace
+		unshare -m sh -c 'mount --bind "$1" /etc/ssl/certs/ca-certificates.crt && shift &&
+			exec uacme -v -y -c "$0" -a "$ACME_DIRECTORY" "$@"' "$U/conf" "$U/bundle.pem" "$@"
+	}
+	export ACME_DIRECTORY
+	ufail() { kill "$WEB_PID" 2>/dev/null; wait "$WEB_PID" 2>/dev/null; fail "$@"; }
+	sleep 0.3
+	uac new "ops@$ACME_DOMAIN" >"$U/new.log" 2>&1 || { cat "$U/new.log"; ufail "uacme new"; }
+	uac -h "$U/hook" -t EC issue "u.$ACME_DOMAIN" >"$U/issue.log" 2>&1 ||
+		{ cat "$U/issue.log"; ufail "uacme issue"; }
+	UC="$U/conf/u.$ACME_DOMAIN/cert.pem"
+	awk 'n>0; /END CERT/{n=1}' "$UC" >"$U/chain.pem"
+	verify "$UC" "$U/chain.pem"
+	S1=$(openssl x509 -in "$UC" -noout -serial)
+	uac -h "$U/hook" -t EC -f issue "u.$ACME_DOMAIN" >"$U/renew.log" 2>&1 ||
+		{ cat "$U/renew.log"; ufail "uacme renew (issue -f)"; }
+	verify "$UC" "$U/chain.pem"
+	S2=$(openssl x509 -in "$UC" -noout -serial)
+	[ "$S1" != "$S2" ] || ufail "uacme renew kept the old certificate"
+	uac -r 4 revoke "$UC" >"$U/revoke.log" 2>&1 || { cat "$U/revoke.log"; ufail "uacme revoke"; }
+	# uacme renames what it revoked; a second revocation of that file is
+	# refused by the server with alreadyRevoked
+	RV=$(ls "$U/conf/u.$ACME_DOMAIN"/revoked-*.pem 2>/dev/null | head -1)
+	[ -n "$RV" ] || ufail "uacme did not keep the revoked certificate"
+	cp "$RV" "$U/again.pem"
+	if uac revoke "$U/again.pem" >"$U/revoke2.log" 2>&1; then
+		ufail "uacme: a second revocation was accepted"
+	fi
+	grep -q "alreadyRevoked" "$U/revoke2.log" || { cat "$U/revoke2.log"; ufail "uacme: no alreadyRevoked"; }
+	kill "$WEB_PID" 2>/dev/null; wait "$WEB_PID" 2>/dev/null || true
+	echo "acme_certbot: uacme obtained, renewed and revoked (private mount namespace trust)"
+else
+	echo "acme_certbot: uacme or unshare -m unavailable: uacme part NOT run (apt-get install uacme)" >&2
+	[ "${ACME_REQUIRE_UACME:-}" = "" ] || fail "uacme required"
+fi
 echo "acme_certbot: ok"
