@@ -61,3 +61,4 @@ bw_fuzz_target(fuzz_waf_sqli waf src/waf/fuzz/fuzz_waf_sqli.c
   ${CMAKE_SOURCE_DIR}/src/waf/fuzz/corpus_waf_sqli)
 bw_fuzz_target(fuzz_waf_rxlit waf src/waf/fuzz/fuzz_waf_rxlit.c
   ${CMAKE_SOURCE_DIR}/src/waf/fuzz/corpus_waf_rxlit)
+bw_unit_test(test_waf_log waf src/waf/tests/test_waf_log.c)

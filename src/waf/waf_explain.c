@@ -133,7 +133,9 @@ static void str_cut(struct json_writer *w, const char *k, const char *v,
 	json_write_key(w, k);
 	json_write_stringn(w, v ? v : "", n > max ? max : n);
 	if (n > max) {
-		json_write_key(w, "value_truncated");
+		char tk[32];
+		(void)bw_snprintf(tk, sizeof(tk), "%s_truncated", k);
+		json_write_key(w, tk);
 		json_write_bool(w, true);
 	}
 }
