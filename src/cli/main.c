@@ -14,6 +14,7 @@
 #include "authz/authz.h"
 #include "gateway/gateway.h"
 #include "kms/kms.h"
+#include "pki/pki.h"
 #include "core/core.h"
 #include "server/server.h"
 
@@ -57,8 +58,10 @@ static int cmd_config_check(int argc, char **argv)
 	struct server_conf c;
 	log_init("config", BW_LOG_WARN, 2);
 	struct gateway_conf gw;
+	static struct pki_conf pc;
 	if (server_conf_load(argv[0], a, &c, &err) < 0 ||
-	    gateway_conf_bind(c.modules.gateway, a, &gw, &err) < 0) {
+	    gateway_conf_bind(c.modules.gateway, a, &gw, &err) < 0 ||
+	    pki_conf_bind(c.modules.pki, a, &pc, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		bw_arena_free(a);
 		return 1;
