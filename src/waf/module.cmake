@@ -42,6 +42,13 @@ if(NOT BW_FUZZ)
     # tests, which run with leak detection.
     set_tests_properties(waf_diff PROPERTIES LABELS waf-diff
       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+    # The JSON audit log has libmodsecurity3's shape: both engines write
+    # their own log for the same request and the keys are compared.
+    add_executable(waf_audit_shape tests/waf/audit_shape.c)
+    target_link_libraries(waf_audit_shape PRIVATE bw_waf PkgConfig::MODSEC)
+    add_test(NAME waf_audit_shape COMMAND waf_audit_shape ${CMAKE_CURRENT_BINARY_DIR})
+    set_tests_properties(waf_audit_shape PROPERTIES LABELS waf-diff
+      ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
     # Engine benchmark (bench/waf/run.sh), not a test.
     add_executable(waf_bench bench/waf/waf_bench.c)
     target_link_libraries(waf_bench PRIVATE bw_waf PkgConfig::MODSEC)

@@ -54,6 +54,42 @@ static void num_str(struct json_writer *w, const char *k, long long v)
 	kv_str(w, k, tmp);
 }
 
+/* v3's "match" text: Matched "Operator `Rx' with parameter `...' against
+ * variable `ARGS:q' (Value: `...' ). v3 names operators by their class
+ * (Rx, Pm, DetectSQLi): the SecLang name with its first letter raised. The
+ * parameter and value are cut at WAF_AUDIT_MATCH_TEXT_MAX bytes each so one
+ * CRS regex does not dominate every entry. */
+#define WAF_AUDIT_MATCH_TEXT_MAX 1024
+static void match_text(struct json_writer *w, const struct waf_match_int *mi)
+{
+	const struct waf_match *m = &mi->pub;
+	const struct waf_rule *last = mi->rule;
+	while (last && last->chain_next)
+		last = last->chain_next;
+	struct bw_str param = last ? last->op.arg : bw_str_make("", 0);
+	size_t pl = param.p ? param.len : 0, vl = strlen(m->var_value);
+	if (pl > WAF_AUDIT_MATCH_TEXT_MAX)
+		pl = WAF_AUDIT_MATCH_TEXT_MAX;
+	if (vl > WAF_AUDIT_MATCH_TEXT_MAX)
+		vl = WAF_AUDIT_MATCH_TEXT_MAX;
+	char op[48];
+	(void)bw_snprintf(op, sizeof(op), "%s", m->op ? m->op : "");
+	if (op[0] >= 'a' && op[0] <= 'z')
+		op[0] = (char)(op[0] - 'a' + 'A');
+	struct bw_buf b;
+	bw_buf_init(&b, 3 * WAF_AUDIT_MATCH_TEXT_MAX);
+	int rc = bw_buf_printf(&b, "Matched \"Operator `%s' with parameter `%.*s' "
+			       "against variable `%s' (Value: `%.*s' )", op, (int)pl,
+			       param.p ? param.p : "", m->var_name, (int)vl,
+			       m->var_value);
+	json_write_key(w, "match");
+	if (rc < 0)
+		json_write_string(w, "");
+	else
+		json_write_stringn(w, b.data, b.len);
+	bw_buf_fini(&b);
+}
+
 int waf_tx_audit_json(const struct waf_tx *tx, struct bw_buf *out,
 		      bool include_bodies)
 {
@@ -132,11 +168,7 @@ int waf_tx_audit_json(const struct waf_tx *tx, struct bw_buf *out,
 		kv_str(&w, "message", m->msg);
 		json_write_key(&w, "details");
 		json_write_object_begin(&w);
-		char match[512];
-		(void)bw_snprintf(match, sizeof(match),
-				  "Matched \"Operator `%s' against variable "
-				  "`%s'", m->op, m->var_name);
-		kv_str(&w, "match", match);
+		match_text(&w, &tx->matches[i]);
 		kv_str(&w, "reference", m->tfns);
 		num_str(&w, "ruleId", (long long)m->rule_id);
 		kv_str(&w, "file", m->file);
