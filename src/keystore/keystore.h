@@ -78,7 +78,15 @@ enum keystore_op {
 	KEYSTORE_OP_HMAC_VERIFY = 55,
 	KEYSTORE_OP_RANDOM = 56,
 	KEYSTORE_OP_PUBKEY = 57,
+	/* Plain AES-256-GCM with the caller's 12-byte NONCE (PKCS#11
+	 * CKM_AES_GCM): RAW = ciphertext || 16-byte tag, no bwk1 framing.
+	 * Encrypt uses the newest version and answers VERSION; decrypt tries
+	 * VERSION if given, else every usable version newest first. */
+	KEYSTORE_OP_GCM_ENCRYPT = 58,
+	KEYSTORE_OP_GCM_DECRYPT = 59,
 };
+/* The last operation with item (batch) semantics. */
+#define KEYSTORE_OP_ITEM_LAST_ KEYSTORE_OP_GCM_DECRYPT
 
 enum keystore_tag {
 	KEYSTORE_TAG_TENANT = 1,     /* text */
@@ -130,11 +138,12 @@ enum keystore_tag {
 	KEYSTORE_TAG_BITS = 47,          /* u32: data key size */
 	KEYSTORE_TAG_KEYDATA = 48,       /* bytes: file-internal key material */
 	KEYSTORE_TAG_SALT = 49,          /* bytes: file-internal KDF salt */
-	KEYSTORE_TAG_NONCE = 50,         /* bytes: file-internal */
+	KEYSTORE_TAG_NONCE = 50,         /* bytes: file-internal; GCM_* nonce */
 	KEYSTORE_TAG_SEAL_ID = 51,       /* bytes: file-internal seal id */
 	KEYSTORE_TAG_UPDATED = 52,       /* u64: unix seconds */
 	KEYSTORE_TAG_NO_PLAINTEXT = 53,  /* bool: data key wrapped only */
-	KEYSTORE_TAG_MAX_ = 54,
+	KEYSTORE_TAG_RAW = 54,           /* bytes: GCM ciphertext || tag */
+	KEYSTORE_TAG_MAX_ = 55,
 };
 
 enum keystore_status {

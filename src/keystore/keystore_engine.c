@@ -400,6 +400,104 @@ static unsigned op_rewrap(struct ks_engine *e, const struct keystore_msg *m,
 	return st;
 }
 
+/*
+ * Plain AES-256-GCM for PKCS#11's CKM_AES_GCM: the caller chooses the
+ * 12-byte nonce (uniqueness is the caller's duty, as the standard says),
+ * AAD is only the caller's, and the result is ciphertext || tag with no
+ * bwk1 framing. AES-256-GCM keys only; ChaCha20 has no PKCS#11 v2.40
+ * mechanism.
+ */
+static unsigned gcm_params(struct ks_engine *e, const struct keystore_msg *m,
+			   size_t it, struct ks_key **k,
+			   const struct keystore_field **nonce, struct res *r)
+{
+	if (get_key(e, m, it, true, k, r))
+		return r->status;
+	if ((*k)->type != KEYSTORE_KT_AES256_GCM)
+		return set(r, KEYSTORE_E_DENIED, "not an AES-256-GCM key");
+	*nonce = keystore_msg_find(m, it, KEYSTORE_TAG_NONCE);
+	if (!*nonce)
+		return set(r, KEYSTORE_E_BAD_REQUEST, "a 12-byte nonce is required");
+	return KEYSTORE_OK;
+}
+
+static unsigned op_gcm_encrypt(struct ks_engine *e, const struct keystore_msg *m,
+			       size_t it, struct keystore_enc *o, struct res *r)
+{
+	struct ks_key *k;
+	const struct keystore_field *nonce;
+	if (gcm_params(e, m, it, &k, &nonce, r))
+		return r->status;
+	const struct keystore_field *pt = keystore_msg_get(m, it, KEYSTORE_TAG_PLAINTEXT);
+	if (!pt)
+		return set(r, KEYSTORE_E_BAD_REQUEST, "plaintext is required");
+	const uint8_t *aad;
+	size_t aadlen;
+	aad_of(m, it, &aad, &aadlen);
+	struct ks_version *v = &k->v[k->nv - 1];
+	uint8_t *ct = malloc(pt->len + KEYSTORE_CTEXT_TAG);
+	struct bw_err err;
+	if (!ct)
+		return set(r, KEYSTORE_E_INTERNAL, "out of memory");
+	unsigned st = KEYSTORE_OK;
+	if (ks_aead_seal(1, v->mat.p, nonce->p, aad, aadlen, NULL, 0, pt->p,
+			 pt->len, ct, ct + pt->len, &err) < 0) {
+		st = from_err(r, &err);
+	} else {
+		keystore_enc_bytes(o, KEYSTORE_TAG_RAW, ct, pt->len + KEYSTORE_CTEXT_TAG);
+		keystore_enc_u32(o, KEYSTORE_TAG_VERSION, v->version);
+	}
+	free(ct);
+	return st;
+}
+
+static unsigned op_gcm_decrypt(struct ks_engine *e, const struct keystore_msg *m,
+			       size_t it, struct keystore_enc *o, struct res *r)
+{
+	struct ks_key *k;
+	const struct keystore_field *nonce;
+	if (gcm_params(e, m, it, &k, &nonce, r))
+		return r->status;
+	const struct keystore_field *ct = keystore_msg_get(m, it, KEYSTORE_TAG_RAW);
+	if (!ct || ct->len < KEYSTORE_CTEXT_TAG)
+		return set(r, KEYSTORE_E_BAD_REQUEST, "ciphertext and tag are required");
+	const uint8_t *aad;
+	size_t aadlen;
+	aad_of(m, it, &aad, &aadlen);
+	uint32_t want = 0;
+	keystore_msg_u32(m, it, KEYSTORE_TAG_VERSION, &want);
+	size_t n = ct->len - KEYSTORE_CTEXT_TAG;
+	uint8_t *pt = malloc(n ? n : 1);
+	struct bw_err err;
+	if (!pt)
+		return set(r, KEYSTORE_E_INTERNAL, "out of memory");
+	unsigned st = KEYSTORE_E_AUTH;
+	/* Without a version, newest first down to the minimum: the tag
+	 * tells which version made it. */
+	uint32_t top = want ? want : k->nv;
+	for (uint32_t ver = top; ver >= 1 && ver >= k->min_version && ver <= k->nv;
+	     ver--) {
+		struct ks_version *v = &k->v[ver - 1];
+		if (v->mat.p &&
+		    ks_aead_open(1, v->mat.p, nonce->p, aad, aadlen, NULL, 0, ct->p,
+				 n, ct->p + n, pt, &err) == 0) {
+			st = KEYSTORE_OK;
+			keystore_enc_bytes(o, KEYSTORE_TAG_PLAINTEXT, pt, n);
+			keystore_enc_u32(o, KEYSTORE_TAG_VERSION, ver);
+			break;
+		}
+		if (want)
+			break;
+	}
+	if (st != KEYSTORE_OK)
+		set(r, KEYSTORE_E_AUTH,
+		    "ciphertext failed authentication (tampered, wrong nonce or "
+		    "associated data)");
+	OPENSSL_cleanse(pt, n ? n : 1);
+	free(pt);
+	return st;
+}
+
 static unsigned op_datakey(struct ks_engine *e, const struct keystore_msg *m,
 			   size_t it, struct keystore_enc *o, struct res *r)
 {
@@ -1156,14 +1254,14 @@ static unsigned op_unseal(struct ks_engine *e, const struct keystore_msg *m,
 static bool is_key_op(unsigned op)
 {
 	return (op >= KEYSTORE_OP_KEY_CREATE && op <= KEYSTORE_OP_IMPORT_PARAMS) ||
-	       (op >= KEYSTORE_OP_ENCRYPT && op <= KEYSTORE_OP_PUBKEY &&
+	       (op >= KEYSTORE_OP_ENCRYPT && op <= KEYSTORE_OP_ITEM_LAST_ &&
 		op != KEYSTORE_OP_RANDOM) ||
 	       op == KEYSTORE_OP_ROTATE_MASTER;
 }
 
 static bool batchable(unsigned op)
 {
-	return op >= KEYSTORE_OP_ENCRYPT && op <= KEYSTORE_OP_PUBKEY;
+	return op >= KEYSTORE_OP_ENCRYPT && op <= KEYSTORE_OP_ITEM_LAST_;
 }
 
 static unsigned dispatch(struct ks_engine *e, const struct keystore_msg *m,
@@ -1241,8 +1339,11 @@ static unsigned dispatch(struct ks_engine *e, const struct keystore_msg *m,
 		[KEYSTORE_OP_HMAC_VERIFY - KEYSTORE_OP_ENCRYPT] = op_hmac,
 		[KEYSTORE_OP_RANDOM - KEYSTORE_OP_ENCRYPT] = op_random,
 		[KEYSTORE_OP_PUBKEY - KEYSTORE_OP_ENCRYPT] = op_pubkey,
+		[KEYSTORE_OP_GCM_ENCRYPT - KEYSTORE_OP_ENCRYPT] = op_gcm_encrypt,
+		[KEYSTORE_OP_GCM_DECRYPT - KEYSTORE_OP_ENCRYPT] = op_gcm_decrypt,
 	};
-	if (m->op >= KEYSTORE_OP_ENCRYPT && m->op <= KEYSTORE_OP_PUBKEY) {
+	if (m->op >= KEYSTORE_OP_ENCRYPT && m->op <= KEYSTORE_OP_ITEM_LAST_ &&
+	    fns[m->op - KEYSTORE_OP_ENCRYPT]) {
 		run_items(e, m, o, fns[m->op - KEYSTORE_OP_ENCRYPT]);
 		/* run_items wrote the status itself. */
 		return UINT32_MAX;

@@ -79,6 +79,8 @@ static const struct tag_info tag_info[KEYSTORE_TAG_MAX_] = {
 	[KEYSTORE_TAG_SEAL_ID] = { F_BYTES, false, 8, 8 },
 	[KEYSTORE_TAG_UPDATED] = { F_U64, false, 8, 8 },
 	[KEYSTORE_TAG_NO_PLAINTEXT] = { F_BOOL, false, 1, 1 },
+	[KEYSTORE_TAG_RAW] = { F_BYTES, false, 0,
+			       KEYSTORE_DATA_MAX + KEYSTORE_CTEXT_TAG },
 };
 
 /* The decoder's repeat check keeps one bit per tag in a uint64_t. */
@@ -509,6 +511,8 @@ static const char *const op_names[] = {
 	[KEYSTORE_OP_HMAC_VERIFY] = "hmac_verify",
 	[KEYSTORE_OP_RANDOM] = "random",
 	[KEYSTORE_OP_PUBKEY] = "public_key",
+	[KEYSTORE_OP_GCM_ENCRYPT] = "gcm_encrypt",
+	[KEYSTORE_OP_GCM_DECRYPT] = "gcm_decrypt",
 };
 
 static const char *const status_names[KEYSTORE_STATUS_MAX_] = {

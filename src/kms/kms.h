@@ -250,4 +250,60 @@ int kms_api_register(struct kms_client *c) BW_WUR;
  */
 int kms_cli_main(int argc, char **argv);
 
+/* ------------------------------------------------------------- PKCS#11 */
+
+/*
+ * The socket libbulwark-pkcs11.so talks to (src/kms/kms_p11.c, protocol in
+ * src/p11/p11_wire.h): one thread per connection, PIN = an API key or
+ * session token of the slot's tenant (or the bootstrap token for
+ * "platform"), rights from the platform roles (kms.key.read / manage /
+ * use), every login and key operation audited.
+ */
+struct conf_node;
+struct iam;
+struct authz_engine;
+struct audit_log;
+
+/* The kms section's `pkcs11:` map: enabled (default true), socket
+ * (default RUN_DIR/pkcs11.sock), mode (octal text, default "0660"),
+ * max_sessions (1..P11_CONN_MAX, default 64). */
+struct kms_p11_conf {
+	bool enabled;
+	char socket[108];
+	unsigned mode;
+	unsigned max_conns;
+};
+/* Parses kms (the raw kms section, may be NULL) into out. 0, or -1 with
+ * a positioned err for unknown keys and out-of-range values. */
+int kms_p11_conf_parse(const struct conf_node *kms, const char *run_dir,
+		       struct kms_p11_conf *out, struct bw_err *err) BW_WUR;
+
+struct kms_p11_options {
+	struct kms_client *kms;     /* borrowed; required */
+	struct iam *iam;            /* borrowed; NULL: bootstrap token only */
+	struct authz_engine *authz; /* borrowed; required */
+	struct audit_log *audit;    /* borrowed; NULL: not audited (tests) */
+	const uint8_t *bootstrap_hash; /* SHA-256 of the bootstrap token, or NULL */
+	const char *path;           /* socket path (copied) */
+	unsigned mode;              /* socket mode; 0: 0660 */
+	unsigned max_conns;         /* 0: P11_CONN_DEFAULT */
+};
+
+struct kms_p11_server;
+/*
+ * Binds the socket (replacing a stale socket, refusing any other file),
+ * sets its mode and starts the accept thread. Everything in o is borrowed
+ * and must outlive kms_p11_serve_stop. Returns the server, or NULL with
+ * err (400 bad path, 409 path is not a socket, 500).
+ */
+struct kms_p11_server *kms_p11_serve_start(const struct kms_p11_options *o,
+					   struct bw_err *err) BW_WUR;
+/* Stops accepting, ends every connection, joins the threads, removes the
+ * socket and frees. Call before the kms client, iam, authz and audit log
+ * it borrows are freed. Accepts NULL. */
+void kms_p11_serve_stop(struct kms_p11_server *s);
+/* Counters for /metrics (0 for NULL). */
+void kms_p11_stats(struct kms_p11_server *s, uint64_t *requests,
+		   uint64_t *logins_failed);
+
 #endif

@@ -1,10 +1,12 @@
-# kms: the worker-side keystore client, the /api/v1/kms routes and the
-# `bulwark kms` / `bulwark operator` CLI (docs/internals/KEYSTORE.md).
+# kms: the worker-side keystore client, the /api/v1/kms routes, the
+# PKCS#11 socket server and the `bulwark kms` / `bulwark operator` CLI
+# (docs/internals/KEYSTORE.md).
 bw_module(kms
   SOURCES src/kms/kms_client.c src/kms/kms_ops.c src/kms/kms_api.c
-          src/kms/kms_cli.c src/kms/kms_adapt.c
-  DEPS core keystore loop api json audit pki iam PkgConfig::OPENSSL
-       PkgConfig::CURL Threads::Threads)
+          src/kms/kms_cli.c src/kms/kms_adapt.c src/kms/kms_p11.c
+  DEPS core keystore loop api json audit pki iam authz conf p11
+       PkgConfig::OPENSSL PkgConfig::CURL Threads::Threads)
+target_include_directories(bw_kms PRIVATE /usr/include/p11-kit-1)
 bw_unit_test(test_kms_client kms src/kms/tests/test_kms_client.c)
 set_tests_properties(test_kms_client PROPERTIES TIMEOUT 120)
 bw_unit_test(test_kms_api kms src/kms/tests/test_kms_api.c)
