@@ -7,7 +7,10 @@
  *  3. bearer authentication (session lookup) per second;
  *  4. JWS sign and JWT verify per second for ES256, EdDSA, RS256, HS256;
  *  5. event-loop latency while 200 logins hash on the thread pool
- *     (iam_login_async): a 1 ms timer's lateness, p50/p99/max.
+ *     (iam_login_async): a 1 ms timer's lateness, p50/p99/max;
+ *  6. client-credentials token issuance and introspection per second.
+ * The same latency measured against a running daemon over HTTP is
+ * iam_loadlat.c.
  * Usage: iam_bench [-n hashes] [-s seconds] [-d dir]
  */
 #include <getopt.h>
@@ -138,6 +141,58 @@ static void loop_latency(struct iam *iam)
 	free(s.samples);
 }
 
+/* The OIDC token endpoint's core: client-credentials issuance (client
+ * secret check, ES256 signature through the sealed tenant key) and RFC
+ * 7662 introspection of the issued access token (signature, claims,
+ * revocation list), one core each, in process (no HTTP). */
+static void bench_oidc(struct iam *iam, double secs)
+{
+	struct bw_err err;
+	char cid[IAM_ID_LEN + 1], sec[IAM_TOKEN_MAX];
+	struct iam_oidc_client_spec cs = {.name = "bench",
+					  .redirect_uris = "https://rp.example/cb",
+					  .grant_types = "client_credentials",
+					  .scopes = "api.read"};
+	const char *iss = "https://idp.example/oidc/bench";
+	if (iam_oidc_client_create(iam, "bench", &cs, cid, sec, &err) < 0) {
+		fprintf(stderr, "client: %s\n", err.msg);
+		exit(1);
+	}
+	struct iam_oidc_tokens t;
+	int64_t end = bw_clock_mono_ns() + (int64_t)(secs * 1e9),
+		start = bw_clock_mono_ns();
+	long n = 0;
+	while (bw_clock_mono_ns() < end) {
+		if (iam_oidc_token_client(iam, "bench", iss, cid, sec,
+					  "api.read", &t, &err) < 0) {
+			fprintf(stderr, "client_credentials: %s\n", err.msg);
+			exit(1);
+		}
+		n++;
+	}
+	double el = (double)(bw_clock_mono_ns() - start) / 1e9;
+	printf("client-credentials tokens (ES256), one core: %.0f/s\n", n / el);
+	struct bw_buf out;
+	bw_buf_init(&out, 8192);
+	end = bw_clock_mono_ns() + (int64_t)(secs * 1e9);
+	start = bw_clock_mono_ns();
+	n = 0;
+	while (bw_clock_mono_ns() < end) {
+		bw_buf_reset(&out);
+		if (iam_oidc_introspect(iam, "bench", iss, t.access_token, &out,
+					&err) < 0 ||
+		    !strstr(out.data, "\"active\":true")) {
+			fprintf(stderr, "introspect failed\n");
+			exit(1);
+		}
+		n++;
+	}
+	el = (double)(bw_clock_mono_ns() - start) / 1e9;
+	printf("introspections (active ES256 token), one core: %.0f/s\n",
+	       n / el);
+	bw_buf_fini(&out);
+}
+
 static void bench_logins(const char *dir, double secs)
 {
 	struct bw_err err;
@@ -199,6 +254,7 @@ static void bench_logins(const char *dir, double secs)
 	}
 	el = (double)(bw_clock_mono_ns() - start) / 1e9;
 	printf("bearer (session) authentications, one core: %.0f/s\n", n / el);
+	bench_oidc(iam, secs);
 	iam_free(iam);
 	store_close(st);
 	const char *sfx[] = {"", "-wal", "-shm"};

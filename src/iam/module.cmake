@@ -17,6 +17,8 @@ bw_unit_test(test_iam_oidc_http iam src/iam/tests/test_iam_oidc_http.c)
 if(NOT BW_FUZZ)
   add_executable(iam_bench ${CMAKE_SOURCE_DIR}/bench/iam/iam_bench.c)
   target_link_libraries(iam_bench PRIVATE bw_iam)
+  add_executable(iam_loadlat ${CMAKE_SOURCE_DIR}/bench/iam/iam_loadlat.c)
+  target_link_libraries(iam_loadlat PRIVATE PkgConfig::CURL Threads::Threads)
 endif()
 bw_fuzz_target(fuzz_iam_parse iam src/iam/fuzz/fuzz_iam_parse.c
   ${CMAKE_SOURCE_DIR}/src/iam/fuzz/corpus_iam_parse)
