@@ -30,6 +30,7 @@
 
 #include "core/core.h"
 #include "iam/iam_limits.h"
+#include "iam/iam_web_limits.h"
 
 struct store;
 struct tpool;
@@ -648,6 +649,7 @@ struct iam_http_req {
 	struct bw_str body;
 	struct bw_str authorization; /* Authorization header value */
 	struct bw_str content_type;
+	struct bw_str cookie; /* Cookie header: the login pages' session */
 	const char *peer_ip;
 };
 struct iam_http_resp {
@@ -665,6 +667,150 @@ void iam_oidc_http_dispatch(struct iam_oidc_http *h,
  * and answers from the loop. Mount it for paths under /oidc/. */
 struct net_exchange;
 void iam_oidc_net_handler(struct net_exchange *x, void *arg);
+
+/* ----------------------------------------------------- WebAuthn / FIDO2 */
+
+/*
+ * Security keys (W3C WebAuthn Level 2; iam_webauthn*.c): registration and
+ * assertion with ES256, EdDSA and RS256, attestation "none" and "packed"
+ * (self or x5c), signature counters (a counter that does not grow is
+ * refused and reported with reason "counter"). Credentials are stored per
+ * user per tenant: public keys only. All blocking (store).
+ */
+struct iam_webauthn_rp {
+	const char *rp_id;	    /* "id.example"; a registrable suffix of
+				       the origins' hosts */
+	const char *rp_name;	    /* shown by the browser */
+	const char *const *origins; /* exact origins accepted in client data */
+	size_t norigins;
+	bool require_uv; /* demand user verification (PIN, biometrics) */
+};
+
+struct iam_webauthn_cred_info {
+	char handle[IAM_ID_LEN + 1]; /* hex of SHA-256(credential id)[0..16) */
+	char name[IAM_WEBAUTHN_NAME_MAX + 1];
+	int alg; /* COSE: -7 ES256, -8 EdDSA, -257 RS256 */
+	uint32_t sign_count;
+	char fmt[8], att_type[8];
+	int64_t created, last_used;
+};
+
+/* Starts a registration for a user: a fresh challenge (stored hashed,
+ * IAM_WEBAUTHN_CHALLENGE_TTL_S) and, appended to options, the JSON of
+ * PublicKeyCredentialCreationOptions with binary members in base64url.
+ * 409 "too_many" past IAM_WEBAUTHN_CREDS_PER_USER. */
+int iam_webauthn_register_begin(struct iam *iam,
+				const struct iam_webauthn_rp *rp,
+				const char *tenant, const char *user_id,
+				struct bw_buf *options,
+				struct bw_err *err) BW_WUR;
+/* Finishes it: client data JSON and attestation object in base64url;
+ * the challenge must be one issued to this user (used once). OUT: info
+ * (may be NULL). 400 with the failed check's reason. */
+int iam_webauthn_register_finish(struct iam *iam,
+				 const struct iam_webauthn_rp *rp,
+				 const char *tenant, const char *user_id,
+				 const char *name, const char *client_data_b64,
+				 const char *attestation_b64,
+				 struct iam_webauthn_cred_info *info,
+				 struct bw_err *err) BW_WUR;
+/* Starts an assertion for a user (allowCredentials = their keys):
+ * appends PublicKeyCredentialRequestOptions JSON. 404 when the user has
+ * no security key. */
+int iam_webauthn_assert_begin(struct iam *iam, const struct iam_webauthn_rp *rp,
+			      const char *tenant, const char *user_id,
+			      struct bw_buf *options, struct bw_err *err) BW_WUR;
+/* Verifies an assertion (all base64url) for that user, updates the
+ * counter. A counter that did not grow: 400 "counter" and an event. */
+int iam_webauthn_assert_finish(struct iam *iam,
+			       const struct iam_webauthn_rp *rp,
+			       const char *tenant, const char *user_id,
+			       const char *cred_id_b64,
+			       const char *client_data_b64,
+			       const char *auth_data_b64, const char *sig_b64,
+			       struct bw_err *err) BW_WUR;
+int iam_webauthn_list(struct iam *iam, const char *tenant, const char *user_id,
+		      int (*fn)(void *arg,
+				const struct iam_webauthn_cred_info *c),
+		      void *arg, struct bw_err *err) BW_WUR;
+int iam_webauthn_delete(struct iam *iam, const char *tenant,
+			const char *user_id, const char *handle,
+			struct bw_err *err) BW_WUR;
+
+/* ------------------------------------------- one-time codes: e-mail, SMS */
+
+enum iam_otp_channel { IAM_OTP_EMAIL = 1, IAM_OTP_SMS };
+
+/* Where codes go. smtp_url "smtp://host:port" (plain, or STARTTLS when
+ * the server offers it and smtp_starttls is set); sms_url an http(s)
+ * webhook that receives {"to","message","code"} as JSON. */
+struct iam_otp_delivery {
+	const char *smtp_url, *smtp_from;
+	bool smtp_starttls;
+	const char *sms_url, *sms_bearer; /* bearer: optional */
+	const char *issuer;		  /* names the service in messages */
+};
+
+/*
+ * Sends a fresh 6-digit code to the user's e-mail address or phone (user
+ * attribute "phone"), stored as SHA-256 keyed by the user, valid
+ * IAM_OTP_TTL_S, single use. Rate limited per user and channel (429
+ * "rate_limited"; IAM_OTP_* in iam_web_limits.h). 404 "no_address" when
+ * the user has none. Blocking (store, network).
+ */
+int iam_otp_send(struct iam *iam, const struct iam_otp_delivery *d,
+		 const char *tenant, const char *user_id,
+		 enum iam_otp_channel ch, struct bw_err *err) BW_WUR;
+/* Checks a code (constant time); it works once. 400 "bad_code". */
+int iam_otp_verify(struct iam *iam, const char *tenant, const char *user_id,
+		   enum iam_otp_channel ch, const char *code,
+		   struct bw_err *err) BW_WUR;
+
+/* ------------------------------------------------- MFA policy, step-up */
+
+/* Members of these groups must pass MFA at login even when the tenant
+ * does not require it (per-role policy). */
+int iam_mfa_group_set(struct iam *iam, const char *tenant,
+		      const char *group_id, bool required,
+		      struct bw_err *err) BW_WUR;
+/* 1 when the tenant or one of the user's groups requires MFA, 0 not, -1
+ * store error. */
+int iam_mfa_required_for(struct iam *iam, const char *tenant,
+			 const char *user_id, struct bw_err *err);
+/* Records that the session of token passed MFA now (step-up). */
+int iam_stepup_mark(struct iam *iam, const char *token, size_t len,
+		    struct bw_err *err) BW_WUR;
+/* 1 when the session of token passed MFA within max_age_s, 0 not, -1
+ * store error. */
+int iam_stepup_fresh(struct iam *iam, const char *token, size_t len,
+		     int64_t max_age_s, struct bw_err *err);
+
+/* ----------------------------------------------------- login HTML pages */
+
+/*
+ * Server-rendered login, MFA, consent, password-change and account pages
+ * (iam_pages*.c) under /auth/{tenant}/, for the OIDC authorization-code
+ * flow and the platform's own sign-in. They work without JavaScript
+ * (WebAuthn aside), carry a strict CSP, a CSRF token on every form, and
+ * set __Host- cookies (HttpOnly, Secure, SameSite).
+ */
+struct audit_log;
+struct iam_pages_options {
+	struct iam *iam;	  /* borrowed */
+	struct tpool *pool;	  /* borrowed; NULL: run inline (tests) */
+	struct audit_log *audit;  /* borrowed; NULL: no audit records */
+	const char *rp_id;	  /* WebAuthn RP id; NULL: the request host */
+	const char *const *origins; /* accepted origins; none: the request's */
+	size_t norigins;
+	struct iam_otp_delivery otp;
+	int64_t stepup_s; /* 0: IAM_STEPUP_DEFAULT_S */
+};
+struct iam_pages;
+struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
+				struct bw_err *err);
+void iam_pages_free(struct iam_pages *p); /* accepts NULL */
+/* net handler (arg: the struct iam_pages), mounted at /auth/. */
+void iam_pages_net_handler(struct net_exchange *x, void *arg);
 
 /* ------------------------------------------------------------ bootstrap */
 

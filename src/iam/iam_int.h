@@ -86,6 +86,7 @@ struct iam {
 	char dummy_hash[IAM_PHC_MAX];
 	_Atomic uint64_t logins_ok, logins_failed, logins_throttled;
 	_Atomic uint64_t dummy_verifications, rehashes, mfa_ok, mfa_failed;
+	_Atomic int mfa_schema; /* 1 once iam_mfa_ready migrated */
 };
 
 /* Argon2id PHC hashing (iam_password.c). */
@@ -172,5 +173,157 @@ int iam_seal(struct iam *iam, const char *tenant, const char *user_id,
 int iam_unseal(struct iam *iam, const char *tenant, const char *user_id,
 	       const char *purpose, const uint8_t *ct, size_t n,
 	       struct bw_buf *out, struct bw_err *err);
+
+/* ------------------------------------------- browser half: MFA and pages */
+
+#include <sys/types.h> /* ssize_t */
+
+/* The schema of the MFA extras (WebAuthn credentials and challenges,
+ * one-time codes, consents, step-up, MFA groups; iam_pages_state.c),
+ * migrated on first use as store module "iam_mfa". 0 or -1 with err. */
+int iam_mfa_ready(struct iam *iam, struct bw_err *err);
+
+/* Consents (iam_pages_state.c): 1 when the user granted client at least
+ * scope before, 0 not, -1 error. */
+int iam_consent_has(struct iam *iam, const char *tenant, const char *user_id,
+		    const char *client_id, const char *scope,
+		    struct bw_err *err);
+int iam_consent_scope(struct iam *iam, const char *tenant, const char *user_id,
+		      const char *client_id, char *out, size_t cap,
+		      struct bw_err *err);
+int iam_consent_grant(struct iam *iam, const char *tenant, const char *user_id,
+		      const char *client_id, const char *scope,
+		      struct bw_err *err);
+/* True when every space-separated word of want is in have. */
+bool iam_scope_subset(const char *want, const char *have);
+/* The user's phone number for SMS codes: attribute "phone" in E.164
+ * ("+" and 8..15 digits). 0 (copied to out when out is not NULL) or -1. */
+int iam_user_phone(const struct iam_user *u, char *out, size_t cap);
+/* Second factors a user has. */
+struct iam_mfa_methods {
+	bool totp, webauthn;
+	bool email, phone; /* an address on file for one-time codes */
+};
+int iam_mfa_methods(struct iam *iam, const char *tenant, const char *user_id,
+		    struct iam_mfa_methods *m, struct bw_err *err);
+
+/* CBOR (iam_cbor.c): a flat pre-order decode; node[i].end is the index
+ * just past node i's subtree. */
+enum iam_cbor_type {
+	IAM_CBOR_UINT,
+	IAM_CBOR_NINT, /* value -1 - val */
+	IAM_CBOR_BYTES,
+	IAM_CBOR_TEXT,
+	IAM_CBOR_ARRAY, /* val: items */
+	IAM_CBOR_MAP,	/* val: pairs; children alternate key, value */
+	IAM_CBOR_TAG,	/* val: tag; one child */
+	IAM_CBOR_SIMPLE,
+	IAM_CBOR_FLOAT,
+};
+struct iam_cbor_node {
+	enum iam_cbor_type type;
+	uint64_t val;	     /* integer, length, count, tag or simple value */
+	const uint8_t *data; /* BYTES / TEXT payload */
+	const uint8_t *raw;  /* the whole encoded item */
+	size_t raw_len;
+	size_t end;
+};
+/* Decodes one item from (p, len) into nodes[0..cap). consumed NULL: the
+ * item must fill the input; else *consumed says how much it used. 0, or
+ * -1 with 400 "bad_cbor" (413 when cap nodes do not suffice). */
+int iam_cbor_parse(const uint8_t *p, size_t len, struct iam_cbor_node *nodes,
+		   size_t cap, size_t *count, size_t *consumed,
+		   struct bw_err *err);
+/* Index of the value under an integer / text key of map node `map`, or
+ * -1. */
+ssize_t iam_cbor_map_find_int(const struct iam_cbor_node *nodes, size_t map,
+			      int64_t key);
+ssize_t iam_cbor_map_find_text(const struct iam_cbor_node *nodes, size_t map,
+			       const char *key);
+/* A UINT / NINT node as int64: 0, or -1 (other type or out of range). */
+int iam_cbor_int(const struct iam_cbor_node *n, int64_t *out);
+
+/* WebAuthn verification (iam_webauthn.c). */
+#define IAM_COSE_ES256 (-7)
+#define IAM_COSE_EDDSA (-8)
+#define IAM_COSE_RS256 (-257)
+#define IAM_WA_FLAG_UP 0x01
+#define IAM_WA_FLAG_UV 0x04
+#define IAM_WA_FLAG_AT 0x40
+#define IAM_WA_FLAG_ED 0x80
+struct iam_authdata {
+	const uint8_t *rp_id_hash; /* 32 bytes */
+	uint8_t flags;
+	uint32_t sign_count;
+	uint8_t aaguid[16];
+	const uint8_t *cred_id, *cose_key; /* AT only */
+	size_t cred_id_len, cose_key_len;
+};
+int iam_authdata_parse(const uint8_t *p, size_t n, struct iam_authdata *ad,
+		       struct bw_err *err);
+/* COSE_Key -> EVP_PKEY (OUT *pkey, caller frees) and its COSE alg. */
+int iam_cose_key_parse(const uint8_t *p, size_t n, int *alg, void **pkey,
+		       struct bw_err *err);
+/* 0 when sig is alg's signature of msg under pkey, else -1. */
+int iam_webauthn_sig_verify(void *pkey, int alg, const uint8_t *msg,
+			    size_t n, const uint8_t *sig, size_t siglen);
+/* Checks type, origin and crossOrigin; OUT: the decoded challenge. */
+int iam_webauthn_client_data_check(const struct iam_webauthn_rp *rp,
+				   const uint8_t *cdj, size_t n,
+				   const char *type, uint8_t *challenge,
+				   size_t *challenge_len, struct bw_err *err);
+struct iam_webauthn_reg {
+	uint8_t challenge[IAM_WEBAUTHN_CHALLENGE_LEN];
+	size_t challenge_len;
+	uint8_t cred_id[IAM_WEBAUTHN_CRED_ID_MAX];
+	size_t cred_id_len;
+	uint8_t cose_key[IAM_WEBAUTHN_COSE_MAX];
+	size_t cose_key_len;
+	uint8_t aaguid[16];
+	int alg;
+	uint32_t sign_count;
+	bool uv;
+	char fmt[8];	  /* "none" / "packed" */
+	char att_type[8]; /* "none" / "self" / "basic" */
+};
+struct iam_webauthn_assert {
+	uint8_t challenge[IAM_WEBAUTHN_CHALLENGE_LEN];
+	size_t challenge_len;
+	uint32_t sign_count;
+	bool uv;
+};
+/* The two ceremonies' checks (the caller matches the challenge it got
+ * back against the one it issued, and stores the result). The assertion
+ * fails with reason "counter" when the counter did not grow. */
+int iam_webauthn_verify_registration(const struct iam_webauthn_rp *rp,
+				     const uint8_t *cdj, size_t cdn,
+				     const uint8_t *att, size_t an,
+				     struct iam_webauthn_reg *out,
+				     struct bw_err *err);
+int iam_webauthn_verify_assertion(const struct iam_webauthn_rp *rp,
+				  const uint8_t *cdj, size_t cdn,
+				  const uint8_t *adp, size_t adn,
+				  const uint8_t *sig, size_t sn,
+				  const uint8_t *cose, size_t coselen,
+				  uint32_t stored_count,
+				  struct iam_webauthn_assert *out,
+				  struct bw_err *err);
+
+/* The MFA step with any verifier (iam_login.c): finds the "mfa"
+ * challenge, checks throttles, calls verify(arg, tenant, user_id, err)
+ * (0 ok, -1 with err: 4xx counts as a wrong code, 5xx is an error), then
+ * issues the session like iam_login_mfa. action names the event. */
+typedef int (*iam_mfa_verify_fn)(void *arg, struct iam *iam,
+				 const char *tenant, const char *user_id,
+				 struct bw_err *err);
+void iam_login_mfa_with(struct iam *iam, const char *tenant,
+			const char *challenge, const char *source_ip,
+			const char *action, iam_mfa_verify_fn verify,
+			void *arg, struct iam_login_result *out);
+/* The user of a live "mfa" challenge (no attempt is counted): 1 found,
+ * 0 not, -1 store error. */
+int iam_login_challenge_user(struct iam *iam, const char *tenant,
+			     const char *challenge,
+			     char user_id[IAM_ID_LEN + 1], struct bw_err *err);
 
 #endif

@@ -251,7 +251,14 @@ static void finish(struct iam *iam, const char *tenant,
 					  : "password_change_required");
 		return;
 	}
-	if (u->mfa) {
+	struct iam_mfa_methods mm = {0};
+	int need = iam_mfa_required_for(iam, tenant, u->id, &err);
+	if (need < 0 || iam_mfa_methods(iam, tenant, u->id, &mm, &err) < 0)
+		return set_error(out, &err);
+	/* Out-of-band codes count as a factor only where MFA is required:
+	 * elsewhere an address on file does not make a login two-step. */
+	if (u->mfa || mm.webauthn ||
+	    ((p->mfa_required || need == 1) && (mm.email || mm.phone))) {
 		if (iam_challenge_create(iam, tenant, u->id, "mfa",
 					 out->challenge, &err) < 0)
 			return set_error(out, &err);
@@ -260,9 +267,10 @@ static void finish(struct iam *iam, const char *tenant,
 			       "mfa_required");
 		return;
 	}
-	if (p->mfa_required) {
-		/* The tenant demands a second factor this user does not have:
-		 * an administrator must enrol them first. */
+	if (p->mfa_required || need == 1) {
+		/* The tenant (or a group of the user) demands a second
+		 * factor this user does not have: an administrator must
+		 * enrol them first. */
 		out->status = IAM_LOGIN_FAILED;
 		out->user_id[0] = 0;
 		iam_emit_login(tenant, u->name, ip, false, "login",
@@ -414,9 +422,10 @@ static int step_user(struct iam *iam, const char *tenant, const char *user_id,
 	return 0;
 }
 
-void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
-		   const char *code, const char *source_ip,
-		   struct iam_login_result *out)
+void iam_login_mfa_with(struct iam *iam, const char *tenant,
+			const char *challenge, const char *source_ip,
+			const char *action, iam_mfa_verify_fn verify,
+			void *arg, struct iam_login_result *out)
 {
 	struct challenge c;
 	struct iam_tenant t;
@@ -431,8 +440,7 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 		return set_error(out, &err);
 	if (rc == 0 || step_user(iam, tenant, c.user_id, &t, &lu, &err) < 0) {
 		out->status = IAM_LOGIN_FAILED;
-		iam_emit_login(tenant, "", ip, false, "login-mfa",
-			       "bad_challenge");
+		iam_emit_login(tenant, "", ip, false, action, "bad_challenge");
 		return;
 	}
 	int64_t now = bw_clock_now_s();
@@ -441,15 +449,10 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 	if (wait > 0) {
 		out->status = IAM_LOGIN_THROTTLED;
 		out->retry_after_s = wait;
-		iam_emit_login(tenant, lu.name, ip, false, "login-mfa",
-			       "throttled");
+		iam_emit_login(tenant, lu.name, ip, false, action, "throttled");
 		return;
 	}
-	const char *cd = code ? code : "";
-	int vr = looks_like_recovery(cd)
-		     ? iam_recovery_code_use(iam, tenant, lu.id, cd, &err)
-		     : iam_totp_verify(iam, tenant, lu.id, cd, &err);
-	if (vr < 0) {
+	if (verify(arg, iam, tenant, lu.id, &err) < 0) {
 		if (err.code >= 500)
 			return set_error(out, &err);
 		challenge_strike(iam, &c);
@@ -457,8 +460,7 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 				    ip, now);
 		atomic_fetch_add(&iam->mfa_failed, 1);
 		out->status = IAM_LOGIN_FAILED;
-		iam_emit_login(tenant, lu.name, ip, false, "login-mfa",
-			       err.reason);
+		iam_emit_login(tenant, lu.name, ip, false, action, err.reason);
 		return;
 	}
 	challenge_delete(iam, &c);
@@ -469,7 +471,38 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 	bw_snprintf(out->user_id, sizeof(out->user_id), "%s", lu.id);
 	out->status = IAM_LOGIN_OK;
 	atomic_fetch_add(&iam->logins_ok, 1);
-	iam_emit_login(tenant, lu.name, ip, true, "login-mfa", "ok");
+	iam_emit_login(tenant, lu.name, ip, true, action, "ok");
+}
+
+int iam_login_challenge_user(struct iam *iam, const char *tenant,
+			     const char *challenge,
+			     char user_id[IAM_ID_LEN + 1], struct bw_err *err)
+{
+	struct challenge c;
+	if (!iam_valid_tenant_name(tenant))
+		return 0;
+	int rc = challenge_find(iam, tenant, challenge, "mfa", &c, err);
+	if (rc == 1)
+		memcpy(user_id, c.user_id, IAM_ID_LEN + 1);
+	return rc;
+}
+
+/* TOTP or a recovery code. */
+static int verify_code(void *arg, struct iam *iam, const char *tenant,
+		       const char *user_id, struct bw_err *err)
+{
+	const char *cd = arg ? arg : "";
+	return looks_like_recovery(cd)
+		   ? iam_recovery_code_use(iam, tenant, user_id, cd, err)
+		   : iam_totp_verify(iam, tenant, user_id, cd, err);
+}
+
+void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
+		   const char *code, const char *source_ip,
+		   struct iam_login_result *out)
+{
+	iam_login_mfa_with(iam, tenant, challenge, source_ip, "login-mfa",
+			   verify_code, (void *)(uintptr_t)code, out);
 }
 
 void iam_login_change_password(struct iam *iam, const char *tenant,

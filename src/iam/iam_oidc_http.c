@@ -10,11 +10,14 @@
  * redirects only to a URI the client registered; a client may
  * authenticate by one method only (Basic or form, not both).
  *
- * The authorization endpoint here authenticates the user with a bearer
- * session token (Authorization: Bearer bws_…); the login and consent pages
- * that set a browser session are the next step (IAM.md).
+ * The authorization endpoint authenticates the user with a bearer session
+ * token (Authorization: Bearer bws_…, programmatic clients) or with the
+ * login pages' session cookie (browsers, iam_pages.c): a browser without a
+ * session is sent to /auth/{tenant}/login and one that has not allowed
+ * the client these scopes to /auth/{tenant}/consent, each with the
+ * authorization request as "next".
  */
-#include "iam/iam_int.h"
+#include "iam/iam_pages_int.h"
 #include "http/http.h"
 #include "json/json.h"
 #include "loop/loop.h"
@@ -354,6 +357,24 @@ static int add_param(char *loc, size_t cap, const char *key, const char *value)
 	return 0;
 }
 
+/* 302 to a login page with this authorization request as "next". */
+static void page_redirect(struct iam_http_resp *rs, const char *tenant,
+			  const char *page, const struct iam_http_req *rq)
+{
+	char next[IAM_PAGES_NEXT_MAX + 1];
+	if (bw_snprintf(next, sizeof(next), "%.*s?%.*s", (int)rq->path.len,
+			rq->path.p, (int)rq->query.len, rq->query.p) < 0 ||
+	    bw_snprintf(rs->location, sizeof(rs->location), "/auth/%s/%s",
+			tenant, page) < 0 ||
+	    add_param(rs->location, sizeof(rs->location), "next", next) < 0) {
+		rs->location[0] = 0;
+		json_error(rs, 400, "invalid_request", "request too long");
+		return;
+	}
+	rs->status = 302;
+	rs->content_type = "text/plain";
+}
+
 static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 			 const struct iam_http_req *rq,
 			 struct iam_http_resp *rs)
@@ -385,15 +406,41 @@ static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 		json_error(rs, 400, "invalid_request", "state too long");
 		goto out;
 	}
-	if (!bearer(rq, tok, sizeof(tok)) ||
+	/* A bearer session (programmatic clients) or the login pages'
+	 * session cookie (browsers). */
+	bool by_cookie = !rq->authorization.len;
+	bool have = by_cookie ? iam_pages_cookie_session(rq->cookie, tenant, tok)
+			      : bearer(rq, tok, sizeof(tok));
+	if (!have ||
 	    iam_authenticate_bearer(h->iam, tok, strlen(tok), &p) != 0 ||
 	    p.kind != IAM_PRINCIPAL_SESSION || strcmp(p.tenant, tenant) != 0) {
+		if (by_cookie && rq->method == HTTP_METHOD_GET) {
+			/* Browsers sign in on the pages and come back. */
+			page_redirect(rs, tenant, "login", rq);
+			goto out;
+		}
 		json_error(rs, 401, "login_required",
 			   "log in to this tenant first");
 		rs->www_auth[0] = 0;
 		goto out;
 	}
 	const char *redirect = iam_form_get(f, "redirect_uri");
+	if (by_cookie) {
+		/* The user must have allowed this client these scopes. */
+		int cr = iam_consent_has(h->iam, tenant, p.user_id,
+					 iam_form_get(f, "client_id")
+					     ? iam_form_get(f, "client_id")
+					     : "",
+					 iam_form_get(f, "scope"), &err);
+		if (cr < 0) {
+			from_err(rs, &err);
+			goto out;
+		}
+		if (cr == 0) {
+			page_redirect(rs, tenant, "consent", rq);
+			goto out;
+		}
+	}
 	if (iam_oidc_authorize(h->iam, tenant, p.user_id,
 			       iam_form_get(f, "client_id"), redirect,
 			       iam_form_get(f, "scope"),
@@ -572,6 +619,7 @@ void iam_oidc_net_handler(struct net_exchange *x, void *arg)
 				  .body = net_request_body(x),
 				  .authorization = header(r, "authorization"),
 				  .content_type = header(r, "content-type"),
+				  .cookie = header(r, "cookie"),
 				  .peer_ip = net_peer_ip(x)};
 	bw_buf_init(&j->rs.body, 1 << 20);
 	if (!h->pool) {

@@ -6,6 +6,9 @@ bw_module(iam
           src/iam/iam_lockout.c src/iam/iam_login.c src/iam/iam_session.c
           src/iam/iam_totp.c src/iam/iam_seal.c src/iam/iam_api.c
           src/iam/iam_oidc.c src/iam/iam_oidc_http.c src/iam/iam_form.c
+          src/iam/iam_cbor.c src/iam/iam_webauthn.c src/iam/iam_webauthn_store.c
+          src/iam/iam_otp.c src/iam/iam_pages.c src/iam/iam_pages_html.c
+          src/iam/iam_pages_state.c
   DEPS core json conf store crypto loop event api audit net http
        PkgConfig::ARGON2 PkgConfig::QRENCODE Threads::Threads)
 bw_unit_test(test_iam iam src/iam/tests/test_iam.c)
@@ -13,6 +16,7 @@ set_tests_properties(test_iam PROPERTIES TIMEOUT 300)
 bw_unit_test(test_iam_api iam src/iam/tests/test_iam_api.c)
 bw_unit_test(test_iam_oidc iam src/iam/tests/test_iam_oidc.c)
 bw_unit_test(test_iam_oidc_http iam src/iam/tests/test_iam_oidc_http.c)
+bw_unit_test(test_iam_webauthn iam src/iam/tests/test_iam_webauthn.c)
 # Benchmark (bench/iam/run.sh), not a test.
 if(NOT BW_FUZZ)
   add_executable(iam_bench ${CMAKE_SOURCE_DIR}/bench/iam/iam_bench.c)

@@ -281,10 +281,18 @@ static void authorization_code_flow(void **state)
 		    "challenge=%s"
 		    "&code_challenge_method=S256",
 		    pid, challenge);
-	/* Not logged in. */
+	/* Not logged in, no bearer: a browser, sent to the login page with
+	 * the request as "next" (never to the client). */
 	assert_int_equal(
 	    req(HTTP_METHOD_GET, "/oidc/acme/authorize", q, NULL, NULL, NULL),
-	    401);
+	    302);
+	assert_memory_equal(rs.location, "/auth/acme/login?next=%2Foidc%2Facme"
+					 "%2Fauthorize%3Fresponse_type%3Dcode",
+			    71);
+	/* A bearer that is not valid: the API answer. */
+	assert_int_equal(req(HTTP_METHOD_GET, "/oidc/acme/authorize", q, NULL,
+			     NULL, "Bearer bws_nope"),
+			 401);
 	char e[48];
 	assert_string_equal(jstr("error", e, sizeof(e)), "login_required");
 	/* A session of another tenant does not count. */

@@ -1,0 +1,73 @@
+/*
+ * iam_web_limits.h — the bounds of the browser-facing half of identity:
+ * WebAuthn messages and their CBOR, one-time codes by e-mail and SMS, the
+ * login pages' forms and cookies. Defaults and hard maxima, one reason
+ * each (iam_limits.h holds the identity core's).
+ */
+#ifndef BW_IAM_WEB_LIMITS_H
+#define BW_IAM_WEB_LIMITS_H
+
+/* CBOR: an attestation object is a 3-entry map whose statement holds at
+ * most a few certificates; 16 levels and 512 items are far above any
+ * authenticator's output and bound a hostile document's cost. */
+#define IAM_CBOR_DEPTH_MAX 16
+#define IAM_CBOR_NODES_MAX 512
+/* A COSE key has at most 6 members (RSA: kty, alg, n, e): 32 nodes. */
+#define IAM_COSE_NODES_MAX 32
+
+/* WebAuthn. Challenges are 32 random bytes (the spec asks for >= 16). */
+#define IAM_WEBAUTHN_CHALLENGE_LEN 32
+#define IAM_WEBAUTHN_CHALLENGE_TTL_S 300
+/* Credential ids: the spec caps them at 1023 bytes. */
+#define IAM_WEBAUTHN_CRED_ID_MAX 1023
+/* COSE public key: RSA-4096 (512-byte n) plus framing fits in 600. */
+#define IAM_WEBAUTHN_COSE_MAX 600
+#define IAM_WEBAUTHN_RSA_MIN_BITS 2048
+#define IAM_WEBAUTHN_RSA_MAX_BITS 4096
+/* Authenticator data: 37 fixed bytes + attested data + extensions. */
+#define IAM_WEBAUTHN_AUTHDATA_MAX 4096
+/* Client data JSON: a few hundred bytes in practice (type, challenge,
+ * origin, crossOrigin, a Chromium note); 4 KiB is generous. */
+#define IAM_WEBAUTHN_CLIENT_DATA_MAX 4096
+/* Attestation object: authData + a packed statement with up to 4
+ * certificates of ~1-2 KiB; 16 KiB by default is what we accept. */
+#define IAM_WEBAUTHN_ATTESTATION_MAX 16384
+#define IAM_WEBAUTHN_X5C_MAX 4
+/* Signatures: RSA-4096 is 512 bytes; DER ECDSA P-256 at most 72. */
+#define IAM_WEBAUTHN_SIG_MAX 512
+/* Security keys per user: 20 is more than anyone carries; it bounds the
+ * allowCredentials list sent with every login. */
+#define IAM_WEBAUTHN_CREDS_PER_USER 20
+#define IAM_WEBAUTHN_NAME_MAX 64
+
+/* One-time codes by e-mail / SMS: 6 digits (NIST 800-63B out-of-band
+ * minimum), valid 5 minutes, 5 wrong guesses kill a code; at most 3 sends
+ * per user and channel per 15 minutes and 60 s between two sends, so the
+ * feature cannot be used to flood an inbox or a phone bill. */
+#define IAM_OTP_DIGITS 6
+#define IAM_OTP_TTL_S 300
+#define IAM_OTP_ATTEMPTS 5
+#define IAM_OTP_SEND_WINDOW_S 900
+#define IAM_OTP_SENDS_PER_WINDOW 3
+#define IAM_OTP_RESEND_GAP_S 60
+/* SMTP: replies are at most 512 bytes a line (RFC 5321 4.5.3.1.5); a
+ * whole exchange must finish within 15 s on the pool thread. */
+#define IAM_SMTP_LINE_MAX 512
+#define IAM_SMTP_TIMEOUT_MS 15000
+/* SMS webhook: the answer is read only for its status; 10 s. */
+#define IAM_SMS_TIMEOUT_MS 10000
+
+/* Pages. Forms of the login pages are small (a user name, a password of
+ * at most IAM_PW_BYTES_MAX encoded, a CSRF token, a return path, or a
+ * WebAuthn response of a few KiB base64url); 32 KiB bounds all of them. */
+#define IAM_PAGES_BODY_MAX 32768
+#define IAM_PAGES_FIELDS_MAX 12
+/* The return path after login: a local path under /oidc/ or /auth/. */
+#define IAM_PAGES_NEXT_MAX 2048
+/* Cookies header bytes we look at. */
+#define IAM_PAGES_COOKIE_MAX 8192
+/* Step-up: sensitive operations need an MFA check this recent. */
+#define IAM_STEPUP_DEFAULT_S 300
+#define IAM_STEPUP_MAX_S 3600
+
+#endif
