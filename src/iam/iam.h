@@ -803,8 +803,25 @@ struct iam_pages_options {
 	const char *const *origins; /* accepted origins; none: the request's */
 	size_t norigins;
 	struct iam_otp_delivery otp;
+	bool require_uv;  /* WebAuthn user verification */
 	int64_t stepup_s; /* 0: IAM_STEPUP_DEFAULT_S */
 };
+#define IAM_PAGES_ORIGINS_MAX 8
+
+/* The `pages` and `otp` mappings of the config's `iam` section
+ * (iam_pages_conf.c; the keys are listed there), bound into options that
+ * point into the config tree and into this struct. Unknown keys and bad
+ * values: -1 with err. Call iam_pages_conf_fini after iam_pages_new (it
+ * wipes the SMS token read from its file). */
+struct conf_node;
+struct iam_pages_conf {
+	struct iam_pages_options opt; /* iam, pool, audit left for the caller */
+	const char *origins[IAM_PAGES_ORIGINS_MAX];
+	char sms_bearer[256];
+};
+int iam_pages_conf_bind(const struct conf_node *iam_section,
+			struct iam_pages_conf *c, struct bw_err *err) BW_WUR;
+void iam_pages_conf_fini(struct iam_pages_conf *c);
 struct iam_pages;
 struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
 				struct bw_err *err);

@@ -191,7 +191,7 @@ static int send_sms(const struct iam_otp_delivery *d, const char *to,
 	h = curl_slist_append(NULL, "Content-Type: application/json");
 	if (h && d->sms_bearer &&
 	    bw_snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-			d->sms_bearer) == 0)
+			d->sms_bearer) >= 0)
 		h = curl_slist_append(h, auth);
 	if (!c || !h) {
 		bw_err_set(err, 503, "iam", "memory", "out of memory");

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGES_ORIGINS_MAX 8
+#define PAGES_ORIGINS_MAX IAM_PAGES_ORIGINS_MAX
 
 struct iam_pages {
 	struct iam *iam;
@@ -48,6 +48,7 @@ struct iam_pages {
 	char issuer[64];
 	struct iam_otp_delivery otp;
 	int64_t stepup_s;
+	bool require_uv;
 };
 
 static int copy_opt(char *dst, size_t cap, const char *src, const char **out,
@@ -102,6 +103,7 @@ struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
 		     err) < 0)
 		goto fail;
 	p->otp.smtp_starttls = o->otp.smtp_starttls;
+	p->require_uv = o->require_uv;
 	return p;
 fail:
 	free(p);
@@ -213,7 +215,7 @@ static void set_cookie(struct ctx *c, const char *name, const char *value,
 			    (long long)max_age);
 	if (bw_snprintf(rs->cookies[rs->ncookies], sizeof(rs->cookies[0]),
 			"%s=%s; Path=/; Secure; HttpOnly; SameSite=%s%s", name,
-			value, same_site, age) == 0)
+			value, same_site, age) >= 0)
 		rs->ncookies++;
 }
 
@@ -1235,7 +1237,8 @@ static void derive_rp(struct ctx *c)
 	c->rp = (struct iam_webauthn_rp){.rp_id = c->rp_id,
 					 .rp_name = c->p->issuer,
 					 .origins = c->origins,
-					 .norigins = c->norigins};
+					 .norigins = c->norigins,
+					 .require_uv = c->p->require_uv};
 }
 
 static void static_asset(struct iam_pages_resp *rs, const char *body,

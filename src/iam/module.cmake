@@ -8,7 +8,7 @@ bw_module(iam
           src/iam/iam_oidc.c src/iam/iam_oidc_http.c src/iam/iam_form.c
           src/iam/iam_cbor.c src/iam/iam_webauthn.c src/iam/iam_webauthn_store.c
           src/iam/iam_otp.c src/iam/iam_pages.c src/iam/iam_pages_html.c
-          src/iam/iam_pages_state.c
+          src/iam/iam_pages_state.c src/iam/iam_pages_conf.c
   DEPS core json conf store crypto loop event api audit net http
        PkgConfig::ARGON2 PkgConfig::QRENCODE Threads::Threads)
 bw_unit_test(test_iam iam src/iam/tests/test_iam.c)
@@ -17,6 +17,7 @@ bw_unit_test(test_iam_api iam src/iam/tests/test_iam_api.c)
 bw_unit_test(test_iam_oidc iam src/iam/tests/test_iam_oidc.c)
 bw_unit_test(test_iam_oidc_http iam src/iam/tests/test_iam_oidc_http.c)
 bw_unit_test(test_iam_webauthn iam src/iam/tests/test_iam_webauthn.c)
+bw_unit_test(test_iam_pages iam src/iam/tests/test_iam_pages.c)
 # Benchmark (bench/iam/run.sh), not a test.
 if(NOT BW_FUZZ)
   add_executable(iam_bench ${CMAKE_SOURCE_DIR}/bench/iam/iam_bench.c)

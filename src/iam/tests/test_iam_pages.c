@@ -1,0 +1,445 @@
+/* Unit tests for the login pages through iam_pages_dispatch: the sign-in
+ * form's markup (lang, labels, CSRF field), cookies (__Host-, HttpOnly,
+ * Secure, SameSite), CSRF refused when missing, wrong or cross-origin,
+ * the same page for a wrong password and an unknown user, the MFA step
+ * with TOTP, the OIDC round trip (authorize -> login -> consent ->
+ * authorize -> code), consent denial, open-redirect attempts in "next",
+ * step-up before adding a security key, logout, and the config binder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "crypto/crypto.h"
+#include "http/http.h"
+#include "iam/iam_pages_int.h"
+
+#define FORM "application/x-www-form-urlencoded"
+#define PW "correct horse battery staple"
+
+static char dir[64];
+static struct store *st;
+static struct iam *iam;
+static struct iam_pages *pages;
+static struct iam_oidc_http *oh;
+static char uid[IAM_ID_LEN + 1], cid[IAM_ID_LEN + 1];
+static struct iam_pages_resp rs;
+static char jar[2048]; /* "name=value; ..." like a browser's */
+static const char *origin = "https://id.example";
+
+static int setup(void **state)
+{
+	(void)state;
+	struct bw_err err;
+	bw_snprintf(dir, sizeof(dir), "/tmp/bw-iam-pg-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	char path[128];
+	bw_snprintf(path, sizeof(path), "%s/state.db", dir);
+	struct store_options so = {.path = path,
+				   .durability = STORE_DURABILITY_NORMAL};
+	st = store_open(&so, &err);
+	struct iam_options o = {.store = st};
+	uint8_t key[32] = {5};
+	if (!st || iam_sealer_local(&o.sealer, key, &err) < 0 ||
+	    !(iam = iam_new(&o, &err)))
+		return -1;
+	struct iam_user u;
+	struct iam_user_spec us = {.name = "bob",
+				   .email = "bob@x.example",
+				   .password = PW,
+				   .password_len = strlen(PW)};
+	char sec[IAM_TOKEN_MAX];
+	struct iam_oidc_client_spec c = {.name = "Shop",
+					 .redirect_uris =
+					     "https://rp.example/cb",
+					 .grant_types = "authorization_code",
+					 .scopes = "openid profile",
+					 .public_client = true};
+	if (iam_tenant_create(iam, "acme", NULL, NULL, NULL, &err) < 0 ||
+	    iam_user_create(iam, "acme", &us, &u, &err) < 0 ||
+	    iam_oidc_client_create(iam, "acme", &c, cid, sec, &err) < 0)
+		return -1;
+	memcpy(uid, u.id, sizeof(uid));
+	const char *const origins[] = {origin};
+	struct iam_pages_options po = {.iam = iam,
+				       .rp_id = "id.example",
+				       .origins = origins,
+				       .norigins = 1};
+	pages = iam_pages_new(&po, &err);
+	oh = iam_oidc_http_new(iam, NULL, origin, &err);
+	bw_buf_init(&rs.body, 1 << 18);
+	jar[0] = 0;
+	return pages && oh ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	bw_buf_fini(&rs.body);
+	iam_pages_free(pages);
+	iam_oidc_http_free(oh);
+	iam_free(iam);
+	store_close(st);
+	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Keeps Set-Cookie values in the jar (Max-Age=0 removes). */
+static void absorb_cookies(void)
+{
+	for (size_t i = 0; i < rs.ncookies; i++) {
+		const char *ck = rs.cookies[i];
+		assert_non_null(strstr(ck, "; Secure"));
+		assert_non_null(strstr(ck, "; HttpOnly"));
+		assert_non_null(strstr(ck, "; SameSite="));
+		assert_memory_equal(ck, "__Host-", 7);
+		size_t nl = (size_t)(strchr(ck, '=') - ck);
+		size_t vl = strcspn(ck + nl + 1, ";");
+		/* drop an existing entry of that name */
+		char out[2048] = "";
+		for (char *p = jar; *p;) {
+			size_t l = strcspn(p, ";");
+			if (!(l > nl && memcmp(p, ck, nl) == 0 && p[nl] == '='))
+				bw_snprintf(out + strlen(out),
+					    sizeof(out) - strlen(out), "%s%.*s",
+					    out[0] ? "; " : "", (int)l, p);
+			p += l;
+			while (*p == ';' || *p == ' ')
+				p++;
+		}
+		if (!strstr(ck, "Max-Age=0"))
+			bw_snprintf(out + strlen(out),
+				    sizeof(out) - strlen(out), "%s%.*s",
+				    out[0] ? "; " : "", (int)(nl + 1 + vl), ck);
+		memcpy(jar, out, sizeof(jar));
+	}
+}
+
+static int page(int method, const char *path, const char *query,
+		const char *body, const char *org)
+{
+	struct iam_pages_req rq = {
+	    .method = method,
+	    .path = bw_str_make(path, strlen(path)),
+	    .query = bw_str_make(query ? query : "", query ? strlen(query) : 0),
+	    .body = bw_str_make(body ? body : "", body ? strlen(body) : 0),
+	    .content_type = bw_str_make(FORM, strlen(FORM)),
+	    .cookie = bw_str_make(jar, strlen(jar)),
+	    .origin = bw_str_make(org ? org : "", org ? strlen(org) : 0),
+	    .host = BW_STR("id.example"),
+	    .peer_ip = "192.0.2.7",
+	    .tls = true};
+	bw_buf_reset(&rs.body);
+	iam_pages_dispatch(pages, &rq, &rs);
+	absorb_cookies();
+	if (bw_buf_append_byte(&rs.body, 0) < 0)
+		fail();
+	return rs.status;
+}
+
+static int authorize(const char *query)
+{
+	struct iam_http_req rq = {.method = HTTP_METHOD_GET,
+				  .path = BW_STR("/oidc/acme/authorize"),
+				  .query = bw_str_make(query, strlen(query)),
+				  .cookie = bw_str_make(jar, strlen(jar)),
+				  .peer_ip = "192.0.2.7"};
+	struct iam_http_resp r;
+	bw_buf_init(&r.body, 1 << 16);
+	iam_oidc_http_dispatch(oh, &rq, &r);
+	bw_snprintf(rs.location, sizeof(rs.location), "%s", r.location);
+	bw_buf_fini(&r.body);
+	return r.status;
+}
+
+static void csrf_of_jar(char out[64])
+{
+	const char *p = strstr(jar, "__Host-bw-csrf=");
+	assert_non_null(p);
+	bw_snprintf(out, 64, "%.43s", p + 15);
+}
+
+static void login_page_markup_and_csrf(void **state)
+{
+	(void)state;
+	char csrf[64], body[512];
+	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/login", NULL, NULL,
+			      NULL),
+			 200);
+	const char *h = rs.body.data;
+	assert_non_null(strstr(h, "<html lang=\"en\">"));
+	assert_non_null(strstr(h, "<label for=\"username\">"));
+	assert_non_null(strstr(h, "<label for=\"password\">"));
+	assert_non_null(strstr(h, "<h1>Sign in</h1>"));
+	assert_non_null(strstr(h, "name=\"csrf\""));
+	assert_null(strstr(h, "<script>")); /* nothing inline */
+	assert_true(rs.form_action_self);
+	csrf_of_jar(csrf);
+	/* Missing, wrong, and cross-origin CSRF: refused, nothing logged. */
+	bw_snprintf(body, sizeof(body), "username=bob&password=%s", PW);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, NULL), 403);
+	bw_snprintf(body, sizeof(body),
+		    "csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&username="
+		    "bob&password=%s",
+		    PW);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, NULL), 403);
+	bw_snprintf(body, sizeof(body), "csrf=%s&username=bob&password=%s",
+		    csrf, PW);
+	assert_int_equal(page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body,
+			      "https://evil.example"),
+			 403);
+	assert_null(strstr(jar, "__Host-bw-s-acme"));
+	/* Wrong password and unknown user: the same page. */
+	char a[8192], b[8192];
+	bw_snprintf(body, sizeof(body),
+		    "csrf=%s&username=bob&password=wrong+wrong+wrong", csrf);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, origin),
+	    401);
+	bw_snprintf(a, sizeof(a), "%s", rs.body.data);
+	assert_non_null(strstr(a, "role=\"alert\""));
+	assert_non_null(strstr(a, "aria-describedby=\"err\""));
+	bw_snprintf(body, sizeof(body),
+		    "csrf=%s&username=bob&password=wrong+wrong+wrong", csrf);
+	bw_snprintf(body, sizeof(body),
+		    "csrf=%s&username=nobody&password=wrong+wrong+wrong",
+		    csrf);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, origin),
+	    401);
+	bw_snprintf(b, sizeof(b), "%s", rs.body.data);
+	/* Only the echoed user name differs. */
+	char *pa = strstr(a, "value=\"bob\""), *pb = strstr(b, "value=\"nobody\"");
+	assert_non_null(pa);
+	assert_non_null(pb);
+	assert_memory_equal(a, b, (size_t)(pa - a));
+	/* Right password: session cookie, Lax, then the account page. */
+	bw_snprintf(body, sizeof(body), "csrf=%s&username=bob&password=%s",
+		    csrf, PW);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, origin),
+	    303);
+	assert_string_equal(rs.location, "/auth/acme/account");
+	assert_non_null(strstr(rs.cookies[0], "SameSite=Lax"));
+	assert_non_null(strstr(jar, "__Host-bw-s-acme=bws_"));
+	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/account", NULL,
+			      NULL, NULL),
+			 200);
+	assert_non_null(strstr(rs.body.data, "Signed in as <strong>bob"));
+	/* Password-only user: the fresh login counts as recent, so the
+	 * registration form is offered (with its options). */
+	assert_non_null(strstr(rs.body.data, "data-webauthn=\"create\""));
+	/* Logout ends the session. */
+	bw_snprintf(body, sizeof(body), "csrf=%s", csrf);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/logout", NULL, body, origin),
+	    303);
+	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/account", NULL,
+			      NULL, NULL),
+			 303);
+	assert_memory_equal(rs.location, "/auth/acme/login?next=", 22);
+}
+
+static void next_is_local_only(void **state)
+{
+	(void)state;
+	const char *evil[] = {"https://evil.example/",
+			      "//evil.example/x",
+			      "/auth/other/account",
+			      "/auth/acme/../../x",
+			      "/oidc/acme/token?x",
+			      "/auth/acme//evil.example",
+			      "/auth/acme/account\\x"};
+	char q[256];
+	for (size_t i = 0; i < BW_ARRAY_LEN(evil); i++) {
+		char enc[200] = "";
+		for (const char *p = evil[i]; *p; p++)
+			bw_snprintf(enc + strlen(enc), sizeof(enc) - strlen(enc),
+				    "%%%02X", (unsigned char)*p);
+		bw_snprintf(q, sizeof(q), "next=%s", enc);
+		assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/login", q,
+				      NULL, NULL),
+				 200);
+		if (strstr(rs.body.data, "name=\"next\""))
+			fail_msg("next accepted: %s", evil[i]);
+	}
+}
+
+static void oidc_round_trip_with_totp(void **state)
+{
+	(void)state;
+	struct bw_err err;
+	char csrf[64], body[1024], q[1024], code[16];
+	struct iam_totp_enrolment e;
+	char rc[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1];
+	/* Bob has TOTP: login needs the second step. */
+	assert_int_equal(iam_totp_begin(iam, "acme", uid, "x", IAM_TOTP_SHA1,
+					6, &e, &err),
+			 0);
+	uint8_t secret[64];
+	size_t sl = 0;
+	/* Read the secret back from the otpauth URI's base32. */
+	const char *b32 = e.secret_b32;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (const char *p = b32; *p; p++) {
+		const char *al = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+		const char *f = strchr(al, *p);
+		if (!f)
+			continue;
+		acc = acc << 5 | (uint32_t)(f - al);
+		bits += 5;
+		if (bits >= 8) {
+			secret[sl++] = (uint8_t)(acc >> (bits - 8));
+			bits -= 8;
+		}
+	}
+	int64_t step = bw_clock_now_s() / 30;
+	assert_int_equal(iam_hotp(secret, sl, IAM_TOTP_SHA1, 6,
+				  (uint64_t)step - 1, code),
+			 0);
+	assert_int_equal(iam_totp_confirm(iam, "acme", uid, code, rc, &err), 0);
+	bw_snprintf(q, sizeof(q),
+		    "response_type=code&client_id=%s&redirect_uri=https%%3A%%2F"
+		    "%%2Frp.example%%2Fcb&scope=openid&state=s1&code_challenge="
+		    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+		    "&code_challenge_method=S256",
+		    cid);
+	/* No session: to the login page, with the request as next. */
+	assert_int_equal(authorize(q), 302);
+	assert_memory_equal(rs.location, "/auth/acme/login?next=", 22);
+	char next[1024];
+	bw_snprintf(next, sizeof(next), "%s", rs.location + 22);
+	char lq[1100];
+	bw_snprintf(lq, sizeof(lq), "next=%s", next);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/login", lq, NULL, NULL), 200);
+	assert_non_null(strstr(rs.body.data, "name=\"next\""));
+	assert_false(rs.form_action_self);
+	csrf_of_jar(csrf);
+	bw_snprintf(body, sizeof(body),
+		    "csrf=%s&username=bob&password=%s&next=%s", csrf, PW, next);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, origin),
+	    303);
+	assert_memory_equal(rs.location, "/auth/acme/mfa?next=", 20);
+	assert_non_null(strstr(jar, "__Host-bw-mfa-acme=bwc_"));
+	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/mfa", lq, NULL,
+			      NULL),
+			 200);
+	assert_non_null(strstr(rs.body.data, "Authenticator app"));
+	bw_snprintf(body, sizeof(body),
+		    "csrf=%s&method=totp&code=000000&next=%s", csrf, next);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/mfa", NULL, body, origin), 401);
+	assert_int_equal(iam_hotp(secret, sl, IAM_TOTP_SHA1, 6,
+				  (uint64_t)step, code),
+			 0);
+	bw_snprintf(body, sizeof(body), "csrf=%s&method=totp&code=%s&next=%s",
+		    csrf, code, next);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/mfa", NULL, body, origin), 303);
+	assert_memory_equal(rs.location, "/oidc/acme/authorize?", 21);
+	assert_null(strstr(jar, "__Host-bw-mfa-acme"));
+	/* Signed in; no consent yet. */
+	assert_int_equal(authorize(q), 302);
+	assert_memory_equal(rs.location, "/auth/acme/consent?next=", 24);
+	bw_snprintf(lq, sizeof(lq), "next=%s", rs.location + 24);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/consent", lq, NULL, NULL), 200);
+	assert_non_null(strstr(rs.body.data, "<strong>Shop</strong>"));
+	assert_non_null(strstr(rs.body.data, "<li>openid</li>"));
+	/* Deny: back to the client with access_denied and the state. */
+	bw_snprintf(body, sizeof(body), "csrf=%s&decision=deny&next=%s", csrf,
+		    lq + 5);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/consent", NULL, body, origin),
+	    303);
+	assert_string_equal(rs.location,
+			    "https://rp.example/cb?error=access_denied&state=s1");
+	/* Allow: back to authorize, which now issues the code. */
+	bw_snprintf(body, sizeof(body), "csrf=%s&decision=allow&next=%s", csrf,
+		    lq + 5);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/consent", NULL, body, origin),
+	    303);
+	assert_memory_equal(rs.location, "/oidc/acme/authorize?", 21);
+	assert_int_equal(authorize(q), 302);
+	assert_memory_equal(rs.location, "https://rp.example/cb?code=bwa_", 31);
+	assert_non_null(strstr(rs.location, "&state=s1"));
+	/* Step-up: the MFA login marked the session, so the account page
+	 * offers a new security key directly. */
+	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/account", NULL,
+			      NULL, NULL),
+			 200);
+	assert_non_null(strstr(rs.body.data, "data-webauthn=\"create\""));
+	/* A registration post with garbage is refused, not stored. */
+	bw_snprintf(body, sizeof(body),
+		    "csrf=%s&client_data=e30&attestation=oA&key_name=k", csrf);
+	assert_int_equal(page(HTTP_METHOD_POST, "/auth/acme/webauthn/register",
+			      NULL, body, origin),
+			 400);
+}
+
+static void conf_binder(void **state)
+{
+	(void)state;
+	struct bw_err err;
+	struct iam_pages_conf pc;
+	const char *good = "iam:\n  pages:\n    rp_id: id.example\n"
+			   "    origins: [\"https://id.example\"]\n"
+			   "    step_up: 10m\n  otp:\n"
+			   "    smtp_url: smtp://127.0.0.1:2525\n"
+			   "    smtp_from: login@id.example\n";
+	struct bw_arena *ar = bw_arena_new(4096, 1 << 20);
+	struct conf_doc *d =
+	    conf_load_string("t.yaml", good, strlen(good), ar, &err);
+	assert_non_null(d);
+	assert_int_equal(iam_pages_conf_bind(conf_get(d->root, "iam"),
+					     &pc, &err),
+			 0);
+	assert_string_equal(pc.opt.rp_id, "id.example");
+	assert_int_equal(pc.opt.norigins, 1);
+	assert_int_equal(pc.opt.stepup_s, 600);
+	assert_string_equal(pc.opt.otp.smtp_from, "login@id.example");
+	iam_pages_conf_fini(&pc);
+	const char *bad[] = {
+	    "iam:\n  pages:\n    rp_idd: x\n",
+	    "iam:\n  pages:\n    origins: [\"ftp://x\"]\n",
+	    "iam:\n  pages:\n    step_up: 2h\n",
+	    "iam:\n  otp:\n    smtp_url: http://x\n",
+	    "iam:\n  otp:\n    smtp_url: smtp://x\n",
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
+		d = conf_load_string("t.yaml", bad[i], strlen(bad[i]), ar,
+				     &err);
+		assert_non_null(d);
+		assert_int_equal(iam_pages_conf_bind(
+				     conf_get(d->root, "iam"), &pc, &err),
+				 -1);
+	}
+	bw_arena_free(ar);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(login_page_markup_and_csrf, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(next_is_local_only, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(oidc_round_trip_with_totp, setup,
+					    teardown),
+	    cmocka_unit_test(conf_binder),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
