@@ -27,3 +27,5 @@ if(NOT BW_FUZZ)
 endif()
 bw_fuzz_target(fuzz_iam_parse iam src/iam/fuzz/fuzz_iam_parse.c
   ${CMAKE_SOURCE_DIR}/src/iam/fuzz/corpus_iam_parse)
+bw_fuzz_target(fuzz_iam_cbor iam src/iam/fuzz/fuzz_iam_cbor.c
+  ${CMAKE_SOURCE_DIR}/src/iam/fuzz/corpus_iam_cbor)
