@@ -7,6 +7,11 @@
 #   192.0.2.0/25     US New York  40.71, -74.01
 #   192.0.2.128/25   US Newark    40.74, -74.17  (next door to New York)
 #   2001:db8::/32    JP Tokyo     35.68, 139.69
+# and two single loopback addresses for the end-to-end test
+# (tests/integration/t_siem_e2e.sh), which logs in to a real bulwark from
+# distinct source addresses on lo; 127.0.0.1 itself stays unknown:
+#   127.0.0.2/32     FR Paris         48.86,    2.35
+#   127.0.0.3/32     US San Francisco 37.77, -122.42
 use strict;
 use warnings;
 use MaxMind::DB::Writer::Tree;
@@ -42,6 +47,8 @@ place('203.0.113.0/24', 'AU', 'Sydney', -33.87, 151.21);
 place('192.0.2.0/25', 'US', 'New York', 40.71, -74.01);
 place('192.0.2.128/25', 'US', 'Newark', 40.74, -74.17);
 place('2001:db8::/32', 'JP', 'Tokyo', 35.68, 139.69);
+place('127.0.0.2/32', 'FR', 'Paris', 48.86, 2.35);
+place('127.0.0.3/32', 'US', 'San Francisco', 37.77, -122.42);
 open my $fh, '>:raw', $out or die "$out: $!\n";
 $tree->write_tree($fh);
 close $fh or die "$out: $!\n";
