@@ -321,6 +321,11 @@ struct kms_client *kms_client_new(int fd, struct bw_err *err)
 		return NULL;
 	}
 	c->fd = fd;
+	/* A random start: the supervisor keeps the key process across worker
+	 * restarts, so replies to a dead worker's requests may still sit in
+	 * the socket; their ids must not match a new caller's. */
+	bw_random(&c->seq, sizeof(c->seq));
+	c->seq >>= SLOT_BITS + 1;
 	c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -37,6 +37,10 @@ if(NOT BW_FUZZ)
   target_link_options(bulwark-pkcs11 PRIVATE
     -Wl,--version-script=${CMAKE_SOURCE_DIR}/src/p11/p11.map -Wl,--no-undefined)
   target_link_libraries(bulwark-pkcs11 PRIVATE PkgConfig::OPENSSL Threads::Threads)
+  # p11check: the module's conformance client (tests/integration/t_pkcs11.sh).
+  add_executable(p11check ${CMAKE_SOURCE_DIR}/tests/p11/p11check.c)
+  target_include_directories(p11check PRIVATE ${CMAKE_SOURCE_DIR}/src /usr/include/p11-kit-1)
+  target_link_libraries(p11check PRIVATE PkgConfig::OPENSSL ${CMAKE_DL_LIBS})
   # p11bench: the same harness for bulwark's module and SoftHSM2 (bench/kms).
   add_executable(p11bench ${CMAKE_SOURCE_DIR}/bench/kms/p11bench.c)
   target_include_directories(p11bench PRIVATE ${CMAKE_SOURCE_DIR}/src /usr/include/p11-kit-1)
