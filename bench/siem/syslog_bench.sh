@@ -10,11 +10,14 @@
 # receiver cannot look fast by queueing: both must have taken and
 # written everything.
 #
-#   bench/siem/syslog_bench.sh [BUILD_DIR] [SECONDS]
+#   bench/siem/syslog_bench.sh [BUILD_DIR] [SECONDS] [ROUNDS]
+# Each configuration runs ROUNDS times (default 1), interleaved, so a
+# burst of other load on the machine hits both receivers alike.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 secs=${2:-5}
+rounds=${3:-1}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
@@ -30,6 +33,10 @@ trap cleanup EXIT INT TERM
 gcc -O2 -o "$T/sysloggen" "$root/bench/siem/sysloggen.c" -lpthread
 freeport() { /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
+# CPU time (user + system, in clock ticks) a process used so far: a rate
+# depends on what else the machine runs, CPU per event much less.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # 120 generated detection rules beside the project's own: equality,
 # contains, startswith, cidr and keyword rules on sshd fields, most of
@@ -80,9 +87,11 @@ EOF
     sleep 0.05
   done
   t1=$(now)
+  cpu=$(cpu_ticks "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  printf "rsyslog  conns=%d sent=%d written=%d events_per_s=%.0f\n" "$1" "$sent" "$lines" \
-    "$(awk "BEGIN{print $sent / ($t1 - $t0)}")"
+  printf "rsyslog  conns=%d sent=%d written=%d events_per_s=%.0f cpu_us_per_event=%.2f\n" \
+    "$1" "$sent" "$lines" "$(awk "BEGIN{print $sent / ($t1 - $t0)}")" \
+    "$(awk "BEGIN{print $cpu * 1e6 / $hz / $sent}")"
   rm -rf "$dir"
 }
 
@@ -102,16 +111,20 @@ run_bulwark() { # conns durability threads
     sleep 0.05
   done
   t1=$(now)
+  cpu=$(cpu_ticks "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  printf "bulwark  conns=%d durability=%s sent=%d stored=%d events_per_s=%.0f  (%s)\n" \
+  printf "bulwark  conns=%d durability=%s sent=%d stored=%d events_per_s=%.0f cpu_us_per_event=%.2f  (%s)\n" \
     "$1" "$2" "$sent" "$stored" "$(awk "BEGIN{print $sent / ($t1 - $t0)}")" \
+    "$(awk "BEGIN{print $cpu * 1e6 / $hz / $sent}")" \
     "$(sed -n 's/siem_testd: //p' "$dir/log" | cut -c1-120)"
   rm -rf "$dir"
 }
 
-run_rsyslog 1
-run_bulwark 1 normal 2
-run_bulwark 1 full 2
-run_rsyslog 4
-run_bulwark 4 normal 2
-run_bulwark 4 full 2
+for _ in $(seq "$rounds"); do
+  run_rsyslog 1
+  run_bulwark 1 normal 2
+  run_bulwark 1 full 2
+  run_rsyslog 4
+  run_bulwark 4 normal 2
+  run_bulwark 4 full 2
+done
