@@ -188,6 +188,7 @@ void loop_io_del(struct loop *l, struct loop_io *io)
 void loop_timer_init(struct loop_timer *t, loop_timer_cb cb, void *data)
 {
 	t->deadline_ms = 0;
+	t->due_ms = 0;
 	t->heap_index = -1;
 	t->cb = cb;
 	t->data = data;
@@ -195,14 +196,20 @@ void loop_timer_init(struct loop_timer *t, loop_timer_cb cb, void *data)
 
 int loop_timer_arm(struct loop *l, struct loop_timer *t, int64_t after_ms)
 {
-	t->deadline_ms = l->now_ms + (after_ms > 0 ? after_ms : 0);
+	int64_t due = l->now_ms + (after_ms > 0 ? after_ms : 0);
+	t->due_ms = due;
 	if (t->heap_index >= 0) {
-		heap_down(l, (size_t)t->heap_index);
-		heap_up(l, (size_t)t->heap_index);
+		/* Later than its key: run_timers re-keys it when the key comes
+		 * up. Earlier: the key must move up now. */
+		if (due < t->deadline_ms) {
+			t->deadline_ms = due;
+			heap_up(l, (size_t)t->heap_index);
+		}
 		return 0;
 	}
 	if (l->nheap == l->max_timers)
 		return -1;
+	t->deadline_ms = due;
 	l->heap[l->nheap] = t;
 	t->heap_index = (int)l->nheap;
 	l->nheap++;
@@ -257,6 +264,11 @@ static void run_timers(struct loop *l)
 {
 	while (l->nheap > 0 && l->heap[0]->deadline_ms <= l->now_ms) {
 		struct loop_timer *t = l->heap[0];
+		if (t->due_ms > l->now_ms) { /* pushed later since it was keyed */
+			t->deadline_ms = t->due_ms;
+			heap_down(l, 0);
+			continue;
+		}
 		heap_remove(l, 0);
 		t->cb(l, t);
 	}

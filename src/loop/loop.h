@@ -36,9 +36,14 @@ struct loop_io {
 struct loop_timer;
 typedef void (*loop_timer_cb)(struct loop *l, struct loop_timer *t);
 
-/* A one-shot timer, embedded in its owner. heap_index < 0 when not armed. */
+/* A one-shot timer, embedded in its owner. heap_index < 0 when not armed.
+ * deadline_ms is its key in the heap, due_ms when it is really due: pushing
+ * an armed timer later (an idle timeout renewed by every request) only
+ * moves due_ms, and the heap re-keys the timer when the old key comes up,
+ * instead of sifting on every re-arm. */
 struct loop_timer {
 	int64_t deadline_ms;
+	int64_t due_ms;
 	int heap_index;
 	loop_timer_cb cb;
 	void *data;

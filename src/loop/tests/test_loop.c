@@ -48,6 +48,35 @@ static void timers_fire_in_deadline_order(void **state)
 	loop_free(l);
 }
 
+/* Re-arming later only moves due_ms; the heap re-keys the timer when its
+ * old key comes up. Re-arming earlier after that must still win. */
+static void timers_rearmed_later_or_earlier(void **state)
+{
+	struct loop *l = loop_new(4, NULL);
+	assert_non_null(l);
+	struct loop_timer a, b, c;
+	loop_timer_init(&a, record_timer, (void *)1);
+	loop_timer_init(&b, record_timer, (void *)2);
+	loop_timer_init(&c, record_timer, (void *)3);
+	assert_int_equal(loop_timer_arm(l, &a, 5), 0);
+	assert_int_equal(loop_timer_arm(l, &b, 10), 0);
+	assert_int_equal(loop_timer_arm(l, &c, 40), 0);
+	assert_int_equal(loop_timer_arm(l, &a, 60), 0); /* later: lazy */
+	assert_int_equal(loop_timer_arm(l, &c, 80), 0); /* later: lazy */
+	assert_int_equal(loop_timer_arm(l, &c, 20), 0); /* earlier again */
+	assert_true(loop_timer_armed(&a));
+	nfired = 0;
+	int64_t t0 = bw_clock_mono_ms();
+	assert_int_equal(loop_run(l), 0);
+	assert_int_equal(nfired, 3);
+	assert_int_equal(fired[0], 2);
+	assert_int_equal(fired[1], 3);
+	assert_int_equal(fired[2], 1);
+	assert_true(bw_clock_mono_ms() - t0 >= 59); /* a was not fired at 5 ms */
+	assert_false(loop_timer_armed(&a));
+	loop_free(l);
+}
+
 static char got[16];
 static void on_readable(struct loop *l, struct loop_io *io, uint32_t ev)
 {
@@ -222,6 +251,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(timers_fire_in_deadline_order),
+		cmocka_unit_test(timers_rearmed_later_or_earlier),
 		cmocka_unit_test(io_callback_sees_data),
 		cmocka_unit_test(io_deleted_by_another_callback_is_not_called),
 		cmocka_unit_test(post_runs_on_loop_thread),
