@@ -245,15 +245,20 @@ static int start_keystore(void)
 
 static int start_worker(void)
 {
-	/* The worker and the key process come as a pair: a new worker gets a
-	 * new key process (it has a single peer), unsealed automatically or
-	 * waiting for `bulwark operator unseal`. */
-	if (S.keystore > 0) {
-		kill(S.keystore, SIGTERM);
-		S.keystore = -1;
+	/* The key process outlives worker restarts: the supervisor keeps a
+	 * copy of the worker's end of its socket (S.ks_fd) and hands that
+	 * same socket to each new worker. An installation sealed with Shamir
+	 * shares or a passphrase therefore stays unsealed when the worker
+	 * crashes; only the key process's own death (restarted sealed, or
+	 * auto-unsealed) asks the operator again. */
+	if (S.keystore <= 0 || S.ks_fd < 0) {
+		if (S.keystore > 0) {
+			kill(S.keystore, SIGTERM);
+			S.keystore = -1;
+		}
+		if (start_keystore() < 0)
+			return -1;
 	}
-	if (start_keystore() < 0)
-		return -1;
 	int end;
 	pid_t pid = fork_with_pair("worker", &end);
 	if (pid < 0)
@@ -263,9 +268,7 @@ static int start_worker(void)
 		server_worker_main(S.text, S.len, S.config_path, &S.files, S.ks_fd,
 				   S.ls, S.nls, S.workers, end);
 	}
-	close(S.ks_fd); /* the worker has it now */
-	S.ks_fd = -1;
-	S.ctl = end;
+	S.ctl = end; /* S.ks_fd stays open: see above */
 	S.worker = pid;
 	log_info("started worker (pid %d)", (int)pid);
 	return 0;
@@ -570,8 +573,6 @@ int server_serve(const char *config_path)
 							if (start_keystore() == 0 && S.ctl >= 0) {
 								(void)ctl_send(S.ctl, CTL_KMS_SOCKET, 0, NULL,
 									       0, &S.ks_fd, 1);
-								close(S.ks_fd);
-								S.ks_fd = -1;
 							}
 							continue;
 						}
@@ -634,9 +635,11 @@ int server_serve(const char *config_path)
 		if (stopping && S.worker <= 0)
 			break;
 	}
+	if (S.ks_fd >= 0)
+		close(S.ks_fd);
 	if (S.keystore > 0) {
-		/* The worker is gone, so the key process's peer closed and it
-		 * exits by itself; reap it. */
+		/* The worker is gone and our copy of its socket is closed, so
+		 * the key process exits by itself; make sure and reap it. */
 		int st;
 		kill(S.keystore, SIGTERM);
 		waitpid(S.keystore, &st, 0);
