@@ -53,9 +53,38 @@ check "keystore restarted and the worker reconnected" \
 r=$(acurl "${A[@]}" -d "{\"ciphertext\":\"$CT\",\"aad\":\"$(printf order-42 | base64)\"}" "$U/tenants/platform/keys/orders/decrypt")
 check "old ciphertext decrypts after the restart" [ "$(json plaintext <<<"$r" | base64 -d)" = "$SECRET" ]
 
-# No planted secret in any file: raw, hex or base64.
+# No planted secret in any file: raw, hex (both cases), base64 or base32.
 HEX=$(printf '%s' "$SECRET" | od -An -tx1 | tr -d ' \n')
-found=$(grep -rlaF -e "$SECRET" -e "$HEX" -e "$PT" "$D" "$D.log" 2>/dev/null)
+B32=$(printf '%s' "$SECRET" | base32 -w0 | tr -d '=')
+found=$(grep -rlaF -e "$SECRET" -e "$HEX" -e "${HEX^^}" -e "${PT%%=*}" -e "$B32" "$D" "$D.log" 2>/dev/null)
 check "planted secret found in no file under the data directory nor the log" [ -z "$found" ]
+
+# A secret identity keeps (a TOTP seed) is sealed by the keystore before it
+# reaches the database: the seed, in every encoding, is in no file (the
+# SQLite database, its -wal and -shm, the logs).
+I="https://localhost:$ADMIN/api/v1/iam/tenants/platform"
+uid=$(acurl "${A[@]}" -d '{"name":"seedholder"}' "$I/users" | json id)
+SEED=$(acurl "${A[@]}" -X POST "$I/users/$uid/totp" | json secret)
+check "a TOTP seed was planted" [ -n "$SEED" ]
+RAWHEX=$("$PY" -c 'import base64,sys;s=sys.argv[1];print(base64.b32decode(s+"="*(-len(s)%8)).hex())' "$SEED")
+RAWB64=$("$PY" -c 'import base64,sys;print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode().rstrip("="))' "$RAWHEX")
+check "the seed is stored sealed (a bwk1 value) in the database" \
+  wait_until 50 bash -c "grep -qa 'bwk1:' '$D/state.db' '$D/state.db-wal' 2>/dev/null"
+found=$("$PY" - "$D" "$SEED" "$RAWHEX" "$RAWB64" "$D.log" <<'PYEOF'
+import os, sys
+root, b32, hx, b64, log = sys.argv[1:6]
+raw = bytes.fromhex(hx)
+needles = [b32.encode(), b32.lower().encode(), raw, hx.encode(), hx.upper().encode(), b64.encode()]
+paths = [log] + [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+for p in paths:
+    try:
+        data = open(p, "rb").read()
+    except OSError:
+        continue
+    if any(n in data for n in needles):
+        print(p)
+PYEOF
+)
+check "the TOTP seed is in no file (raw, hex, base64, base32)" [ -z "$found" ]
 check "clean stop" bw_stop
 finish
