@@ -245,6 +245,230 @@ static uint8_t sel_id_of(struct bw_str *pats, size_t *n, struct bw_str sel)
 	return (uint8_t)*n;
 }
 
+/* ------------------------------------------------- group prefilters */
+
+/* Variables whose values the universe holds in full (no selector). */
+static const enum waf_var_id universe_vars[] = {
+	WAF_VAR_ARGS, WAF_VAR_ARGS_NAMES, WAF_VAR_REQUEST_COOKIES,
+	WAF_VAR_REQUEST_COOKIES_NAMES, WAF_VAR_REQUEST_HEADERS,
+	WAF_VAR_REQUEST_HEADERS_NAMES, WAF_VAR_FILES, WAF_VAR_FILES_NAMES,
+	WAF_VAR_REQUEST_FILENAME, WAF_VAR_REQUEST_BASENAME, WAF_VAR_REQUEST_URI,
+	WAF_VAR_REQUEST_URI_RAW, WAF_VAR_QUERY_STRING, WAF_VAR_REQUEST_LINE,
+	WAF_VAR_REQUEST_METHOD, WAF_VAR_REQUEST_PROTOCOL,
+};
+
+/* ARGS_GET(_NAMES) and ARGS_POST(_NAMES) hold subsets of ARGS(_NAMES). */
+static bool in_universe(const struct waf_target *t)
+{
+	if (t->count)
+		return false;
+	enum waf_var_id v = t->var;
+	if (v == WAF_VAR_XML)
+		return t->sel_kind == WAF_SEL_NONE ||
+		       (t->sel_kind == WAF_SEL_XPATH && bw_str_eq(t->sel, BW_STR("/*")));
+	if (v == WAF_VAR_ARGS_GET || v == WAF_VAR_ARGS_POST ||
+	    v == WAF_VAR_ARGS_GET_NAMES || v == WAF_VAR_ARGS_POST_NAMES)
+		return true;
+	for (size_t i = 0; i < BW_ARRAY_LEN(universe_vars); i++)
+		if (universe_vars[i] == v)
+			return t->sel_kind != WAF_SEL_XPATH;
+	return false;
+}
+
+static bool sk_eligible(const struct waf_rule *r)
+{
+	if (r->kind != WAF_RULE_SECRULE || r->act.multi_match || r->op.negated ||
+	    !r->op.hs)
+		return false;
+	bool rx = (r->op.id == WAF_OP_RX || r->op.id == WAF_OP_RX_GLOBAL) &&
+		  r->op.re && r->op.nfactors;
+	/* @pm lists stay out: one scan of a phrase list is already what a
+	 * group scan costs, and compiling the CRS's large lists twice
+	 * doubles the load time */
+	if (!rx)
+		return false;
+	size_t n = 0;
+	for (size_t i = 0; i < r->ntargets; i++) {
+		if (r->targets[i].exclude)
+			continue;
+		if (!in_universe(&r->targets[i]))
+			return false;
+		n++;
+	}
+	return n > 0;
+}
+
+static uint32_t chain_key(const struct waf_rule *r)
+{
+	return r->eff.ntfns ? r->tfn_ids[r->eff.ntfns - 1] : 0;
+}
+
+struct sk_build {
+	const char **exprs;
+	size_t *lens;
+	unsigned *flags, *ids;
+	size_t n, cap;
+};
+
+static int sk_add(struct sk_build *b, const char *e, size_t len, unsigned id)
+{
+	if (len == 0)
+		return 0;
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 256;
+		const char **ne = realloc(b->exprs, nc * sizeof(*ne));
+		if (ne)
+			b->exprs = ne;
+		size_t *nl = realloc(b->lens, nc * sizeof(*nl));
+		if (nl)
+			b->lens = nl;
+		unsigned *nf = realloc(b->flags, nc * sizeof(*nf));
+		if (nf)
+			b->flags = nf;
+		unsigned *ni = realloc(b->ids, nc * sizeof(*ni));
+		if (ni)
+			b->ids = ni;
+		if (!ne || !nl || !nf || !ni)
+			return -1;
+		b->cap = nc;
+	}
+	b->exprs[b->n] = e;
+	b->lens[b->n] = len;
+	b->flags[b->n] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+	b->ids[b->n] = id;
+	b->n++;
+	return 0;
+}
+
+/* Groups the eligible starters of every phase by transformation chain
+ * and compiles one database per group of two or more (a group of one
+ * saves nothing). Failures only mean "no skipping". */
+static int prepare_skip(struct waf_parse *p)
+{
+	struct waf_ruleset *rs = p->rs;
+	size_t nst = 0;
+	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX; ph++)
+		nst += rs->phase[ph].n;
+	if (nst == 0)
+		return 0;
+	struct waf_rule **el = calloc(nst, sizeof(*el));
+	uint32_t *keys = calloc(nst, sizeof(*keys));
+	bool *done = calloc(nst, sizeof(*done));
+	struct sk_build b = { 0 };
+	int rc = 0;
+	size_t ne = 0;
+	if (!el || !keys || !done)
+		goto out;
+	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX; ph++)
+		for (size_t i = 0; i < rs->phase[ph].n; i++) {
+			struct waf_rule *r = rs->phase[ph].rules[i];
+			if (r->kind != WAF_RULE_MARKER && sk_eligible(r)) {
+				keys[ne] = chain_key(r);
+				el[ne++] = r;
+			}
+		}
+	/* at most one group per distinct chain */
+	struct waf_skgroup *g = bw_arena_alloc(rs->arena, (ne ? ne : 1) * sizeof(*g));
+	if (!g)
+		goto out;
+	size_t ng = 0;
+	for (size_t i = 0; i < ne; i++) {
+		if (done[i])
+			continue;
+		size_t members = 0;
+		for (size_t j = i; j < ne; j++)
+			if (!done[j] && keys[j] == keys[i])
+				members++;
+		if (members < 2) {
+			done[i] = true;
+			continue;
+		}
+		b.n = 0;
+		uint32_t m = 0;
+		bool bad = false;
+		for (size_t j = i; j < ne && !bad; j++) {
+			if (done[j] || keys[j] != keys[i])
+				continue;
+			const struct waf_operator *op = &el[j]->op;
+			if (op->id == WAF_OP_PM || op->id == WAF_OP_PM_FROM_FILE) {
+				for (size_t k = 0; k < op->nphrases && !bad; k++)
+					bad = sk_add(&b, op->phrases[k].p, op->phrases[k].len, m) != 0;
+			} else {
+				struct bw_str *f;
+				size_t nf;
+				if (waf_rx_factors(op->arg.p, op->arg.len, rs->arena, &f, &nf) != 0 ||
+				    nf != op->nfactors) {
+					bad = true;
+					break;
+				}
+				for (size_t k = 0; k < nf && !bad; k++)
+					bad = sk_add(&b, f[k].p, f[k].len, m) != 0;
+			}
+			m++;
+		}
+		hs_database_t *db = NULL;
+		hs_compile_error_t *ce = NULL;
+		if (!bad && b.n &&
+		    hs_compile_lit_multi(b.exprs, b.flags, b.ids, b.lens, (unsigned)b.n,
+					 HS_MODE_BLOCK, NULL, &db, &ce) == HS_SUCCESS) {
+			if (keep_db(p, db) != 0) {
+				rc = -1;
+				goto out;
+			}
+			g[ng] = (struct waf_skgroup){ (struct hs_database *)db, el[i], m };
+			ng++;
+		} else {
+			hs_free_compile_error(ce);
+			bad = true;
+		}
+		m = 0;
+		for (size_t j = i; j < ne; j++) {
+			if (done[j] || keys[j] != keys[i])
+				continue;
+			done[j] = true;
+			if (!bad) {
+				el[j]->sk_group = (uint32_t)ng; /* 1 + index */
+				el[j]->sk_bit = m;
+			}
+			m++;
+		}
+	}
+	if (ng == 0)
+		goto out;
+	/* the universe: every universe variable without selector, and the XML root text */
+	struct waf_rule *u = bw_arena_zalloc(rs->arena, sizeof(*u));
+	struct waf_target *t = bw_arena_zalloc(rs->arena,
+		(BW_ARRAY_LEN(universe_vars) + 1) * sizeof(*t));
+	if (!u || !t)
+		goto out;
+	for (size_t i = 0; i < BW_ARRAY_LEN(universe_vars); i++)
+		t[i].var = universe_vars[i];
+	t[BW_ARRAY_LEN(universe_vars)] = (struct waf_target){
+		.var = WAF_VAR_XML, .sel_kind = WAF_SEL_XPATH, .sel = BW_STR("/*") };
+	u->kind = WAF_RULE_SECRULE;
+	u->targets = t;
+	u->ntargets = BW_ARRAY_LEN(universe_vars) + 1;
+	u->file = "<group prefilter>";
+	rs->sk_universe = u;
+	rs->skg = g;
+	rs->nskg = ng;
+out:
+	if (rc == 0 && !rs->sk_universe) {
+		/* no usable groups: nobody skips */
+		for (size_t i = 0; i < ne; i++)
+			el[i]->sk_group = 0;
+		rs->nskg = 0;
+	}
+	free(el);
+	free(keys);
+	free(done);
+	free(b.exprs);
+	free(b.lens);
+	free(b.flags);
+	free(b.ids);
+	return rc;
+}
+
 int waf_engine_prepare(struct waf_parse *p)
 {
 	struct waf_ruleset *rs = p->rs;
@@ -297,6 +521,8 @@ int waf_engine_prepare(struct waf_parse *p)
 	}
 	rs->ntfn_prefixes = (uint32_t)pt.n;
 	free(pt.v);
+	if (rc == 0 && !p->lim.no_hyperscan && !getenv("BW_WAF_NO_GROUPS"))
+		rc = prepare_skip(p);
 	if (rc == 0 && rs->hs_proto &&
 	    bw_arena_cleanup(rs->arena, scratch_free, rs->hs_proto) != 0) {
 		hs_free_scratch(rs->hs_proto);
@@ -379,4 +605,31 @@ int waf_hs_scan(const struct waf_ruleset *rs, const struct waf_operator *op,
 		*mfrom = (size_t)c.to >= l ? (size_t)c.to - l : 0;
 	}
 	return 1;
+}
+
+struct group_ctx {
+	uint64_t *bits;
+};
+
+static int on_group_match(unsigned int id, unsigned long long from,
+			  unsigned long long to, unsigned int flags, void *ctx)
+{
+	(void)from;
+	(void)to;
+	(void)flags;
+	struct group_ctx *c = ctx;
+	c->bits[id / 64] |= (uint64_t)1 << (id % 64);
+	return 0; /* every member that can match */
+}
+
+int waf_hs_scan_group(const struct waf_ruleset *rs, const struct waf_skgroup *g,
+		      const char *p, size_t n, uint64_t *bits)
+{
+	hs_scratch_t *s = thread_scratch(rs);
+	if (!s || n > UINT32_MAX)
+		return -1;
+	struct group_ctx c = { bits };
+	hs_error_t e = hs_scan((const hs_database_t *)g->db, p, (unsigned)n, 0, s,
+			       on_group_match, &c);
+	return e == HS_SUCCESS || e == HS_SCAN_TERMINATED ? 0 : -1;
 }

@@ -499,6 +499,27 @@ struct waf_rule {
 	uint32_t *tfn_ids;
 	const char *tfn_text; /* "t:a,t:b" for explain output */
 	bool has_excl;        /* some target is a !exclusion */
+	/* Rule skipping (waf_hs.c, "group prefilter"): sk_group is 1 + the
+	 * index of this starter's group in rs->skg, 0 when not in one;
+	 * sk_bit its member index there. */
+	uint32_t sk_group, sk_bit;
+};
+
+/*
+ * A group prefilter: the starters (one phase or several) whose operator is
+ * a Hyperscan-prefiltered @rx or a @pm, whose transformation chain is the
+ * same (tfn prefix id) and whose targets all lie in the "universe"
+ * (rs->sk_universe: ARGS, names, cookies, headers, files, the XML root, request
+ * line scalars). One scan of each universe value, transformed once by the
+ * shared chain, against the union of the members' factors tells which
+ * members can match at all; the others are skipped without collecting or
+ * testing their values. Sound because a member's values are a subset of
+ * the universe and no factor occurring means no match.
+ */
+struct waf_skgroup {
+	struct hs_database *db;    /* pattern id = member index */
+	const struct waf_rule *rep; /* a member: its chain transforms */
+	uint32_t nmembers;
 };
 
 struct waf_phase_rules {
@@ -525,6 +546,10 @@ struct waf_ruleset {
 	/* JSON audit log writer (waf_auditlog.c), attached after load by
 	 * waf_ruleset_audit_log_open; NULL: none. Owned, internally locked. */
 	struct waf_auditlog *auditlog;
+	/* group prefilters (waf_hs.c); sk_universe collects their values */
+	struct waf_skgroup *skg;
+	size_t nskg;
+	struct waf_rule *sk_universe;
 };
 
 /* waf_auditlog.c: flush, stop the writer thread, close (accepts NULL). */
@@ -736,6 +761,13 @@ struct waf_tx {
 	/* audit log parts / engine as changed by ctl */
 	enum waf_audit_engine audit_engine;
 	const char *audit_parts;
+	/* group prefilters: the universe values of phase uni_phase, and per
+	 * group the phase its member bits were computed for (0: not yet) */
+	struct waf_val *uni;
+	size_t nuni;
+	int uni_phase;
+	int *sk_phase;
+	uint64_t **sk_bits;
 	/* collection keys given to initcol, for write-back */
 	struct bw_str initcol_key[WAF_VAR__COUNT];
 };
@@ -846,6 +878,11 @@ int waf_val_name(struct waf_tx *tx, const struct waf_val *v,
 		 struct bw_str *out) BW_WUR;
 /* Per-thread PCRE2 match data with room for 10 groups. */
 pcre2_match_data *waf_match_data(void);
+/* Scan (p, n) with a group database; sets bit i of bits for every member
+ * i with a factor in the value. 0, or -1 (no scratch: caller must not
+ * skip). */
+int waf_hs_scan_group(const struct waf_ruleset *rs, const struct waf_skgroup *g,
+		      const char *p, size_t n, uint64_t *bits);
 pcre2_match_context *waf_match_context(const struct waf_ruleset *rs);
 
 #endif

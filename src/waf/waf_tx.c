@@ -786,6 +786,67 @@ static bool allow_skips(const struct waf_tx *tx, int phase)
 	return false;
 }
 
+/* Whether starter r (a member of a group prefilter, see waf_int.h) can
+ * match in this phase: 1 yes or maybe, 0 no (skip it), -1 memory. The
+ * universe values are collected once per phase, and each group scans them
+ * once per phase, transformed by the group's shared chain. */
+static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
+{
+	const struct waf_ruleset *rs = tx->rs;
+	size_t gi = r->sk_group - 1;
+	const struct waf_skgroup *g = &rs->skg[gi];
+	size_t words = (g->nmembers + 63) / 64;
+	if (!tx->sk_phase) {
+		tx->sk_phase = bw_arena_zalloc(tx->arena, rs->nskg * sizeof(*tx->sk_phase));
+		tx->sk_bits = bw_arena_zalloc(tx->arena, rs->nskg * sizeof(*tx->sk_bits));
+		if (!tx->sk_phase || !tx->sk_bits)
+			goto oom;
+	}
+	if (tx->sk_phase[gi] != phase) {
+		if (tx->uni_phase != phase) {
+			if (waf_var_collect(tx, rs->sk_universe) != 0)
+				return -1;
+			tx->nuni = tx->vals.n;
+			tx->uni = NULL;
+			if (tx->nuni >= WAF_VALUES_MAX) {
+				/* truncated: a member might see values the
+				 * universe lacks */
+				tx->nuni = SIZE_MAX;
+			} else if (tx->nuni) {
+				tx->uni = bw_arena_alloc(tx->arena, tx->nuni * sizeof(*tx->uni));
+				if (!tx->uni)
+					goto oom;
+				memcpy(tx->uni, tx->vals.v, tx->nuni * sizeof(*tx->uni));
+			}
+			tx->uni_phase = phase;
+		}
+		if (tx->nuni == SIZE_MAX)
+			return 1;
+		uint64_t *bits = tx->sk_bits[gi];
+		if (!bits) {
+			bits = bw_arena_alloc(tx->arena, words * sizeof(*bits));
+			if (!bits)
+				goto oom;
+			tx->sk_bits[gi] = bits;
+		}
+		memset(bits, 0, words * sizeof(*bits));
+		for (size_t i = 0; i < tx->nuni; i++) {
+			struct bw_str tv;
+			if (waf_tfn_chain(tx, g->rep, &tx->uni[i], &tv) != 0)
+				return -1;
+			if (waf_hs_scan_group(rs, g, tv.p, tv.len, bits) != 0) {
+				memset(bits, 0xff, words * sizeof(*bits));
+				break;
+			}
+		}
+		tx->sk_phase[gi] = phase;
+	}
+	return (int)((tx->sk_bits[gi][r->sk_bit / 64] >> (r->sk_bit % 64)) & 1);
+oom:
+	tx->oom = true;
+	return -1;
+}
+
 static int run_phase(struct waf_tx *tx, int phase)
 {
 	const struct waf_phase_rules *pr = &tx->rs->phase[phase];
@@ -810,6 +871,17 @@ static int run_phase(struct waf_tx *tx, int phase)
 			continue;
 		if (waf_rule_removed(tx, r))
 			continue;
+		if (r->sk_group) {
+			int can = sk_can_match(tx, r, phase);
+			if (can < 0)
+				return -1;
+			if (!can) {
+				/* what eval_link does when nothing matched */
+				tx->cur_link = r;
+				clear_matched(tx);
+				continue;
+			}
+		}
 		tx->cur_rule = r;
 		int m = eval_link(tx, r);
 		tx->cur_rule = NULL;

@@ -596,10 +596,55 @@ static void test_persistent_collections(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* Group prefilters: starters with the same chain and prefiltered regexes
+ * share one scan of the universe values; the ones whose factors occur
+ * nowhere are skipped, the others run as usual. Rules outside the
+ * universe (TX targets), negated or multiMatch stay ungrouped. */
+static void test_group_prefilter(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule ARGS \"@rx foo[0-9]+\" \"id:1,phase:1,pass,t:none,t:lowercase\"\n"
+		"SecRule ARGS \"@rx bar[0-9]+\" \"id:2,phase:1,pass,t:none,t:lowercase\"\n"
+		"SecRule ARGS_NAMES|REQUEST_HEADERS:X-A \"@rx baz[0-9]+\" "
+		"\"id:3,phase:1,pass,t:none,t:lowercase\"\n"
+		"SecRule ARGS \"!@rx qux[0-9]+\" \"id:4,phase:1,pass,t:none,t:lowercase\"\n"
+		"SecRule TX:x \"@rx foo[0-9]+\" \"id:5,phase:1,pass,t:none,t:lowercase\"\n"
+		"SecRule ARGS \"@rx bar[0-9]+\" \"id:6,phase:1,pass,t:none,t:lowercase,"
+		"chain\"\n"
+		"  SecRule ARGS \"@rx foo[0-9]+\" \"t:none\"\n");
+	const struct waf_ruleset *r = rs;
+	assert_int_equal(r->nskg, 1);
+	const struct waf_phase_rules *p1 = &r->phase[1];
+	for (size_t i = 0; i < p1->n; i++) {
+		uint64_t id = p1->rules[i]->act.id;
+		bool grouped = p1->rules[i]->sk_group != 0;
+		assert_true(grouped == (id == 1 || id == 2 || id == 3 || id == 6));
+	}
+	struct treq q = { .uri = "/?a=FOO12&b=x",
+			  .headers = { { "X-A", "BAZ3" } } };
+	struct waf_tx *tx = run_req(rs, &q, NULL);
+	assert_true(matched(tx, 1));
+	assert_false(matched(tx, 2)); /* skipped: no "bar" anywhere */
+	assert_true(matched(tx, 3));  /* found in a header */
+	assert_true(matched(tx, 4));
+	assert_false(matched(tx, 6));
+	waf_tx_free(tx);
+	struct treq q2 = { .uri = "/?a=bar7&c=foo1" };
+	tx = run_req(rs, &q2, NULL);
+	assert_true(matched(tx, 1));
+	assert_true(matched(tx, 2));
+	assert_false(matched(tx, 3));
+	assert_true(matched(tx, 6)); /* chain runs when its starter may match */
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_line_vars),
+		cmocka_unit_test(test_group_prefilter),
 		cmocka_unit_test(test_absolute_uri_and_cookies),
 		cmocka_unit_test(test_selectors_and_exclusions),
 		cmocka_unit_test(test_operators),
