@@ -31,7 +31,10 @@ static int usage(void)
 		"  tuple write STORE OBJECT RELATION USER [--condition NAME --context JSON]\n"
 		"  tuple delete STORE OBJECT RELATION USER\n"
 		"  check STORE USER RELATION OBJECT [--context JSON]\n"
-		"  list-objects STORE USER RELATION TYPE [--context JSON]\n");
+		"  list-objects STORE USER RELATION TYPE [--context JSON]\n"
+		"  role grant|revoke TENANT ROLE SUBJECT  platform roles (SUBJECT: user:ID,\n"
+		"                                   apikey:ID or group:ID#member)\n"
+		"  role list TENANT | roles | routes    grants, the role table, every route\n");
 	return 2;
 }
 
@@ -180,7 +183,7 @@ static int daemon_cmd(struct client *c, int argc, char **argv, const char *cond,
 	bw_buf_init(&b, AUTHZ_MODEL_MAX_BYTES * 8);
 	struct json_writer w;
 	json_writer_init(&w, &b);
-	char path[512];
+	char path[2048];
 	int rc = 2;
 	const struct json_value *ctx = NULL;
 	struct bw_err err;
@@ -266,6 +269,43 @@ static int daemon_cmd(struct client *c, int argc, char **argv, const char *cond,
 		json_write_object_end(&w);
 		snprintf(path, sizeof(path), "/stores/%s/list-objects", argv[1]);
 		rc = json_writer_finish(&w) < 0 ? 1 : run(c, "POST", path, b.data);
+	} else if (strcmp(cmd, "role") == 0 && (strcmp(sub, "grant") == 0 || strcmp(sub, "revoke") == 0) &&
+		   ARGS(5)) {
+		/* the subject is one path segment: '#' (group:ID#member) and
+		 * anything outside [A-Za-z0-9:_.-] percent-encoded */
+		char subj[AUTHZ_SUBJECT_MAX * 3 + 1];
+		size_t k = 0;
+		for (const char *q = argv[4]; *q && k + 4 < sizeof(subj); q++) {
+			unsigned char ch = (unsigned char)*q;
+			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			    (ch >= '0' && ch <= '9') || ch == ':' || ch == '_' || ch == '.' || ch == '-') {
+				subj[k++] = (char)ch;
+			} else {
+				static const char hex[] = "0123456789ABCDEF";
+				subj[k++] = '%';
+				subj[k++] = hex[ch >> 4];
+				subj[k++] = hex[ch & 15];
+			}
+		}
+		subj[k] = 0;
+		if (bw_snprintf(path, sizeof(path), "/api/v1/authz/tenants/%s/roles/%s/members/%s",
+				argv[2], argv[3], subj) < 0) {
+			fprintf(stderr, "role: arguments too long\n");
+			rc = 1;
+		} else {
+			rc = run(c, strcmp(sub, "grant") == 0 ? "PUT" : "DELETE", path, NULL);
+		}
+	} else if (strcmp(cmd, "role") == 0 && strcmp(sub, "list") == 0 && ARGS(3)) {
+		if (bw_snprintf(path, sizeof(path), "/api/v1/authz/tenants/%s/role-assignments",
+				argv[2]) < 0) {
+			fprintf(stderr, "role: tenant too long\n");
+			rc = 1;
+		} else {
+			rc = run(c, "GET", path, NULL);
+		}
+	} else if ((strcmp(cmd, "roles") == 0 || strcmp(cmd, "routes") == 0) && ARGS(1)) {
+		snprintf(path, sizeof(path), "/api/v1/authz/%s", cmd);
+		rc = run(c, "GET", path, NULL);
 	} else {
 		rc = usage();
 	}
