@@ -29,14 +29,15 @@
 
 #define KW_FIELD SIEM_F__COUNT /* pseudo-field: message or original */
 
-enum { AT_EQ, AT_SUB };
+enum { AT_EQ, AT_SUB, AT_CIDR };
 
 struct atom {
 	uint8_t field;
 	uint8_t kind;
-	const char *s;
+	const char *s; /* AT_CIDR: the network's 16 address bytes */
 	size_t len;
 	uint32_t rule;
+	uint8_t family, bits; /* AT_CIDR */
 };
 
 struct rs_index {
@@ -45,6 +46,11 @@ struct rs_index {
 	size_t neq[SIEM_F__COUNT + 1];
 	struct atom *sub[SIEM_F__COUNT + 1];
 	size_t nsub[SIEM_F__COUNT + 1];
+	/* per slot field: networks (|cidr values); the event's address is
+	 * parsed once and compared with each, instead of every cidr rule
+	 * being evaluated for every event */
+	struct atom *cidr[SIEM_F__COUNT + 1];
+	size_t ncidr[SIEM_F__COUNT + 1];
 	uint32_t *always; /* rules without atoms */
 	size_t nalways;
 #ifdef BW_HAVE_HYPERSCAN
@@ -174,6 +180,32 @@ static uint8_t parse_ip(struct bw_str raw, unsigned char out[16])
 	return inet_pton(AF_INET, tmp, out) == 1 ? 4 : 0;
 }
 
+/* True when addr lies in the network net/bits. */
+static bool in_net(const unsigned char *addr, const unsigned char *net, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+	if (memcmp(addr, net, full) != 0)
+		return false;
+	if (rest) {
+		unsigned char mask = (unsigned char)(0xFF << (8 - rest));
+		if ((addr[full] & mask) != (net[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+/* The address in slot f of the current event, parsed once per event
+ * (0 when it is not one). */
+static uint8_t slot_ip(struct siem_matcher *m, unsigned f, const unsigned char **addr)
+{
+	if (m->ipgen[f] != m->gen) {
+		m->ipgen[f] = m->gen;
+		m->ipfam[f] = parse_ip(m->ev->f[f], m->ip[f]);
+	}
+	*addr = m->ip[f];
+	return m->ipfam[f];
+}
+
 /* Many cidr rules test the same field (source.ip): a slot's address is
  * parsed once per event, not once per rule. */
 static bool cidr_match(struct siem_matcher *m, const struct sv *v,
@@ -183,26 +215,11 @@ static bool cidr_match(struct siem_matcher *m, const struct sv *v,
 	const unsigned char *addr = local;
 	uint8_t fam;
 	if (f->kind == FREF_SLOT) {
-		if (m->ipgen[f->id] != m->gen) {
-			m->ipgen[f->id] = m->gen;
-			m->ipfam[f->id] = parse_ip(raw, m->ip[f->id]);
-		}
-		fam = m->ipfam[f->id];
-		addr = m->ip[f->id];
+		fam = slot_ip(m, f->id, &addr);
 	} else {
 		fam = parse_ip(raw, local);
 	}
-	if (fam != v->family)
-		return false;
-	unsigned full = v->bits / 8, rest = v->bits % 8;
-	if (memcmp(addr, v->addr, full) != 0)
-		return false;
-	if (rest) {
-		unsigned char mask = (unsigned char)(0xFF << (8 - rest));
-		if ((addr[full] & mask) != (v->addr[full] & mask))
-			return false;
-	}
-	return true;
+	return fam == v->family && in_net(addr, v->addr, v->bits);
 }
 
 static bool sv_test(struct siem_matcher *m, const struct sv *v,
@@ -393,7 +410,8 @@ static size_t cost(const struct alist *l)
 {
 	size_t c = 0;
 	for (size_t i = 0; i < l->n; i++)
-		c += (l->v[i].kind == AT_EQ ? 1 : 3) * freq(cur_fq, &l->v[i]);
+		c += (l->v[i].kind == AT_EQ ? 1 : l->v[i].kind == AT_CIDR ? 2 : 3) *
+		     freq(cur_fq, &l->v[i]);
 	return c;
 }
 
@@ -440,6 +458,15 @@ static bool value_atom(const struct fcond *c, const struct sv *v,
 		if (v->cased || !glob_needle(v, &a.s, &a.len))
 			return false;
 		a.kind = AT_SUB;
+		break;
+	case SV_CIDR:
+		if (field == KW_FIELD)
+			return false;
+		a.kind = AT_CIDR;
+		a.s = (const char *)v->addr;
+		a.len = sizeof(v->addr);
+		a.family = v->family;
+		a.bits = v->bits;
 		break;
 	default:
 		return false;
@@ -559,6 +586,7 @@ void siem_index_free(struct siem_ruleset *rs)
 	for (size_t f = 0; f <= SIEM_F__COUNT; f++) {
 		free(x->eq[f]);
 		free(x->sub[f]);
+		free(x->cidr[f]);
 	}
 	free(x->always);
 #ifdef BW_HAVE_HYPERSCAN
@@ -653,7 +681,7 @@ int siem_index_build(struct siem_ruleset *rs, struct bw_err *err)
 	}
 	cur_fq = NULL;
 	free(fq.v);
-	size_t cnt[2][SIEM_F__COUNT + 1] = { { 0 } };
+	size_t cnt[3][SIEM_F__COUNT + 1] = { { 0 } };
 	for (size_t i = 0; i < all.n; i++)
 		cnt[all.v[i].kind][all.v[i].field]++;
 	for (size_t f = 0; f <= SIEM_F__COUNT; f++) {
@@ -663,13 +691,18 @@ int siem_index_build(struct siem_ruleset *rs, struct bw_err *err)
 		if (cnt[AT_SUB][f] &&
 		    !(x->sub[f] = calloc(cnt[AT_SUB][f], sizeof(struct atom))))
 			goto oom;
+		if (cnt[AT_CIDR][f] &&
+		    !(x->cidr[f] = calloc(cnt[AT_CIDR][f], sizeof(struct atom))))
+			goto oom;
 	}
 	for (size_t i = 0; i < all.n; i++) {
 		struct atom *a = &all.v[i];
 		if (a->kind == AT_EQ)
 			x->eq[a->field][x->neq[a->field]++] = *a;
-		else
+		else if (a->kind == AT_SUB)
 			x->sub[a->field][x->nsub[a->field]++] = *a;
+		else
+			x->cidr[a->field][x->ncidr[a->field]++] = *a;
 	}
 	for (size_t f = 0; f <= SIEM_F__COUNT; f++) {
 		if (x->neq[f])
@@ -843,8 +876,20 @@ long siem_match(struct siem_matcher *m, const struct siem_event *ev,
 		return -1;
 	m->st.events++;
 	for (size_t f = 0; f < SIEM_F__COUNT; f++) {
-		if (!ev->f[f].p || (!x->neq[f] && !x->nsub[f]))
+		if (!ev->f[f].p || (!x->neq[f] && !x->nsub[f] && !x->ncidr[f]))
 			continue;
+		if (x->ncidr[f]) {
+			const unsigned char *addr;
+			uint8_t fam = slot_ip(m, (unsigned)f, &addr);
+			for (size_t i = 0; fam && i < x->ncidr[f]; i++) {
+				const struct atom *a = &x->cidr[f][i];
+				if (a->family == fam &&
+				    in_net(addr, (const unsigned char *)a->s, a->bits))
+					mark(m, a->rule);
+			}
+			if (!x->neq[f] && !x->nsub[f])
+				continue;
+		}
 		struct bw_str v = lc_slot(m, (unsigned)f);
 		if (x->neq[f])
 			probe_eq(m, x->eq[f], x->neq[f], v);
