@@ -4,5 +4,7 @@ endif()
 bw_module(net
   SOURCES src/net/net_tls.c src/net/net_selfca.c src/net/net_listen.c
           src/net/net_http.c src/net/net_fetch.c src/net/net_h2.c src/net/net_stream.c
+          src/net/net_tlsrec.c
   DEPS core http loop event PkgConfig::OPENSSL PkgConfig::CURL PkgConfig::NGHTTP2)
 bw_unit_test(test_net net src/net/tests/test_net.c)
+bw_unit_test(test_net_tlsrec net src/net/tests/test_net_tlsrec.c)
