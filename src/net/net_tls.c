@@ -19,6 +19,7 @@
  * handshake, because OpenSSL frees what it is given.
  */
 #include "net/net_int.h"
+#include "net/net_tlsrec.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -323,6 +324,12 @@ static SSL_CTX *ctx_new(struct net_tls *t, const struct net_tls_cert *c,
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* Read whole records (header and body) in one read(2). */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	/* Follow the record state so that idle connections can be parked
+	 * without their SSL object (net_tlsrec.h). */
+	if (net_tlsrec_ctx_setup(ctx) < 0) {
+		bw_err_openssl(err, "net", "tls record tracking");
+		goto fail;
+	}
 	if (t->allow_tls12 &&
 	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20")) {
 		bw_err_openssl(err, "net", "cipher list");

@@ -79,6 +79,7 @@ static void pair_open(struct pair *p, const char *suite, int max_version)
 	assert_int_equal(SSL_CTX_use_certificate(p->sctx, cert), 1);
 	assert_int_equal(SSL_CTX_use_PrivateKey(p->sctx, key), 1);
 	SSL_CTX_set_mode(p->sctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_read_ahead(p->sctx, 1); /* as net_tls.c sets it */
 	assert_int_equal(net_tlsrec_ctx_setup(p->sctx), 0);
 	SSL_CTX_set_max_proto_version(p->cctx, max_version);
 	if (suite)
