@@ -543,7 +543,7 @@ static ssize_t fail(struct net_tlsrec *r, int fd, uint8_t desc)
 
 bool net_tlsrec_pending(const struct net_tlsrec *r)
 {
-	return r->pt_off < r->pt_end;
+	return r->pt_off < r->pt_end || r->rstart < r->rend;
 }
 
 /* Post-handshake messages in one record: only KeyUpdate, and it must end

@@ -47,8 +47,8 @@ struct net_tlsrec *net_tlsrec_park(SSL *ssl);
  * errno from read. */
 ssize_t net_tlsrec_read(struct net_tlsrec *r, int fd, void *buf, size_t cap);
 
-/* Whether decrypted application data is waiting (read it before waiting
- * for the socket). */
+/* Whether bytes are buffered here, opened or not (epoll cannot see them:
+ * read again before waiting for the socket). */
 bool net_tlsrec_pending(const struct net_tlsrec *r);
 
 /* Protects up to 16 KB of buf as one record and writes it to fd. Returns

@@ -180,6 +180,19 @@ static void parked_connection_goes_on(const char *suite)
 	pair_open(&p, suite, TLS1_3_VERSION);
 	park(&p);
 	ping_pong(&p, "GET / two", "200 second");
+	/* two records in one read: the second waits inside, pending says so */
+	assert_int_equal(SSL_write(p.c, "first", 5), 5);
+	assert_int_equal(SSL_write(p.c, "second", 6), 6);
+	char two[16];
+	ssize_t k1;
+	while ((k1 = net_tlsrec_read(p.r, p.sfd, two, sizeof(two))) < 0)
+		assert_int_equal(errno, EAGAIN);
+	assert_int_equal(k1, 5);
+	assert_memory_equal(two, "first", 5);
+	assert_true(net_tlsrec_pending(p.r));
+	assert_int_equal(net_tlsrec_read(p.r, p.sfd, two, sizeof(two)), 6);
+	assert_memory_equal(two, "second", 6);
+	assert_false(net_tlsrec_pending(p.r));
 	ping_pong(&p, "GET / three", "200 third");
 	/* the client asks for a KeyUpdate: ours must precede our next data */
 	assert_int_equal(SSL_key_update(p.c, SSL_KEY_UPDATE_REQUESTED), 1);
