@@ -30,6 +30,7 @@
 
 #include "core/core.h"
 #include "iam/iam_limits.h"
+#include "iam/iam_fed_limits.h"
 #include "iam/iam_web_limits.h"
 
 struct store;
@@ -75,6 +76,13 @@ struct iam_options {
 	struct iam_argon2 argon2;   /* 0 fields: defaults (iam_limits.h) */
 	const char *blocklist_path; /* optional, see IAM.md for the format */
 	size_t blocklist_max;	    /* 0: IAM_BLOCKLIST_ENTRIES_DEFAULT */
+	/* Called after a user set their own password (the forced change at
+	 * login or a self-service change), on the calling thread (a pool
+	 * thread). The server retires the bootstrap token the first time a
+	 * platform administrator does so. May be NULL. */
+	void (*password_set)(void *arg, const char *tenant,
+			     const char *user_id);
+	void *password_set_arg;
 };
 
 struct iam;
@@ -558,6 +566,21 @@ int iam_oidc_client_create(struct iam *iam, const char *tenant,
 			   struct bw_err *err) BW_WUR;
 int iam_oidc_client_delete(struct iam *iam, const char *tenant,
 			   const char *client_id, struct bw_err *err) BW_WUR;
+/* A registered client as listings show it (never the secret). */
+struct iam_oidc_client_info {
+	char client_id[IAM_ID_LEN + 1];
+	char name[IAM_NAME_MAX + 1];
+	char redirect_uris[IAM_OIDC_URIS_MAX + 1];
+	char grant_types[128];
+	char scopes[IAM_SCOPES_MAX + 1];
+	bool public_client;
+	int64_t created;
+};
+/* Every client of tenant (client id order); fn returns non-zero to stop. */
+int iam_oidc_client_list(struct iam *iam, const char *tenant,
+			 int (*fn)(void *arg,
+				   const struct iam_oidc_client_info *c),
+			 void *arg, struct bw_err *err) BW_WUR;
 
 /*
  * Makes a new signing key (alg ES256, EdDSA or RS256) the active one.
@@ -634,6 +657,10 @@ int iam_oidc_userinfo(struct iam *iam, const char *tenant, const char *issuer,
  * BASE/oidc/{tenant}/: .well-known/openid-configuration, jwks, authorize,
  * token, introspect, revoke, userinfo. The issuer of tenant T is
  * "BASE/oidc/T" (base: the public origin, e.g. "https://idp.example").
+ * A NULL or empty base follows the origin each request used (scheme by
+ * TLS, the Host header when it is a plain host[:port]): right for a
+ * single origin and for tests on port 0; set it when several names reach
+ * the server, so tokens always carry one issuer.
  */
 struct iam_oidc_http;
 struct iam_oidc_http *iam_oidc_http_new(struct iam *iam, struct tpool *pool,
@@ -650,6 +677,8 @@ struct iam_http_req {
 	struct bw_str authorization; /* Authorization header value */
 	struct bw_str content_type;
 	struct bw_str cookie; /* Cookie header: the login pages' session */
+	struct bw_str host;   /* Host header: the issuer when no base is set */
+	bool tls;	      /* arrived over TLS (https issuer) */
 	const char *peer_ip;
 };
 struct iam_http_resp {
@@ -829,6 +858,97 @@ void iam_pages_free(struct iam_pages *p); /* accepts NULL */
 /* net handler (arg: the struct iam_pages), mounted at /auth/. */
 void iam_pages_net_handler(struct net_exchange *x, void *arg);
 
+/* ------------------------------------------------------------ federation */
+
+/*
+ * Federation (iam_fed.c): a tenant delegates login to an upstream OpenID
+ * provider, with bulwark as the relying party — discovery, authorization
+ * code flow with PKCE S256, state bound to the browser and a nonce, the
+ * ID token checked against the upstream's JWKS (asymmetric algorithms
+ * only, exact issuer, audience, expiry). On a first login the upstream
+ * subject is linked to a local user: one with the same verified e-mail
+ * (link_email) or a new one (provision); later logins follow the link.
+ * Deleting the user deletes its links; deleting the provider deletes
+ * every link through it. Guide: docs/identity.md.
+ */
+struct iam_fed_provider {
+	char tenant[IAM_TENANT_MAX + 1];
+	char name[IAM_FED_NAME_MAX + 1];
+	char issuer[IAM_FED_URL_MAX + 1];
+	char client_id[IAM_FED_CLIENT_ID_MAX + 1];
+	char scopes[IAM_SCOPES_MAX + 1];
+	char username_claim[IAM_FED_CLAIM_MAX + 1];
+	bool has_secret; /* the secret itself is never returned */
+	bool link_email; /* link to a local user with the same verified e-mail */
+	bool provision;	 /* create a local user on first login */
+	bool disabled;
+	int64_t created, updated;
+};
+
+/* What to create or change; NULL strings and negative flags: not given
+ * (create: defaults scopes "openid profile email", username_claim
+ * "preferred_username", link_email off, provision on). */
+struct iam_fed_provider_spec {
+	const char *name; /* create only: [a-z0-9-], 1..IAM_FED_NAME_MAX */
+	const char *issuer; /* https URL (http only for loopback hosts) */
+	const char *client_id;
+	const char *client_secret; /* sealed at rest; "" clears it */
+	const char *scopes;	   /* must contain "openid" */
+	const char *username_claim;
+	int link_email, provision, disabled;
+};
+
+/* Registers an upstream provider in tenant. OUT: p (may be NULL). 409
+ * when the name is taken, 400 "bad_request" naming the bad field, 413
+ * "too_many" past IAM_FED_PROVIDERS_MAX. */
+int iam_fed_provider_create(struct iam *iam, const char *tenant,
+			    const struct iam_fed_provider_spec *s,
+			    struct iam_fed_provider *p,
+			    struct bw_err *err) BW_WUR;
+/* Changes the given fields of provider `name`. 404 when unknown. */
+int iam_fed_provider_update(struct iam *iam, const char *tenant,
+			    const char *name,
+			    const struct iam_fed_provider_spec *s,
+			    struct iam_fed_provider *p,
+			    struct bw_err *err) BW_WUR;
+int iam_fed_provider_get(struct iam *iam, const char *tenant, const char *name,
+			 struct iam_fed_provider *p, struct bw_err *err) BW_WUR;
+/* Deletes the provider and every link through it (the linked users stay). */
+int iam_fed_provider_delete(struct iam *iam, const char *tenant,
+			    const char *name, struct bw_err *err) BW_WUR;
+int iam_fed_provider_list(struct iam *iam, const char *tenant,
+			  int (*fn)(void *arg, const struct iam_fed_provider *p),
+			  void *arg, struct bw_err *err) BW_WUR;
+
+/* The federation runtime: its own loop thread for upstream requests
+ * (net_fetch) and a small pool for logins waiting on them. */
+struct iam_fed_options {
+	struct iam *iam;     /* borrowed */
+	const char *base;    /* public origin ("https://id.example"); NULL:
+				the origin each request used (Host header) */
+	const char *ca_file; /* trust anchors for upstreams; NULL: system */
+};
+struct iam_fed;
+/* Migrates the "iam_fed" schema and starts the thread. NULL with err.
+ * net_fetch_global_init must have run. Boot-time only. */
+struct iam_fed *iam_fed_new(const struct iam_fed_options *o,
+			    struct bw_err *err) BW_WUR;
+/* Finishes the logins in flight, stops the thread. Accepts NULL. */
+void iam_fed_free(struct iam_fed *f);
+/* The iam section's public_url and federation keys (iam_fed_conf.c);
+ * strings point into the config tree. 0 or -1 with a positioned err. */
+struct iam_fed_conf {
+	const char *public_url; /* NULL: the origin of each request */
+	const char *ca_file;	/* NULL: the system trust store */
+};
+struct conf_node;
+int iam_fed_conf_bind(const struct conf_node *iam_section,
+		      struct iam_fed_conf *c, struct bw_err *err) BW_WUR;
+/* net handler (arg: the struct iam_fed) for paths under /federation/:
+ * GET /federation/{tenant}/{provider}/login starts a login (302 to the
+ * upstream), GET .../callback finishes it (a session, see IAM.md). */
+void iam_fed_net_handler(struct net_exchange *x, void *arg);
+
 /* ------------------------------------------------------------ bootstrap */
 
 #define IAM_BOOTSTRAP_PW_LEN 24
@@ -842,6 +962,12 @@ void iam_pages_net_handler(struct net_exchange *x, void *arg);
 int iam_bootstrap_admin(struct iam *iam, const char *name,
 			char password[IAM_BOOTSTRAP_PW_LEN + 1],
 			struct iam_user *u, struct bw_err *err) BW_WUR;
+
+/* ------------------------------------------------------------------ CLI */
+
+/* `bulwark iam ...` (iam_cli.c): argv[0] is "iam". Returns the exit
+ * status (0 ok, 1 failure, 2 usage). */
+int iam_cli_main(int argc, char **argv);
 
 /* ---------------------------------------------------------------- stats */
 

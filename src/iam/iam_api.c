@@ -24,6 +24,7 @@
  */
 #include "iam/iam_int.h"
 #include "api/api.h"
+#include "crypto/crypto.h"
 #include "json/json.h"
 
 #include <stdlib.h>
@@ -45,7 +46,7 @@ enum {
 struct iam_req {
 	struct iam *iam;
 	const char *caller_tenant, *caller_id, *caller_ip;
-	const char *tenant, *user, *group, *key, *session;
+	const char *tenant, *user, *group, *key, *session, *client, *provider;
 	const struct json_value *body;
 	struct bw_buf *out;
 	int status;
@@ -959,6 +960,259 @@ static void h_member_remove(struct iam_req *r)
 	ok_object(r, "removed", r->user, 200);
 }
 
+/* -------------------------------------------------------- OIDC clients */
+
+static int client_cb(void *arg, const struct iam_oidc_client_info *c)
+{
+	struct json_writer *w = arg;
+	json_write_object_begin(w);
+	json_write_kv_string(w, "client_id", c->client_id);
+	json_write_kv_string(w, "name", c->name);
+	json_write_kv_string(w, "redirect_uris", c->redirect_uris);
+	json_write_kv_string(w, "grant_types", c->grant_types);
+	json_write_kv_string(w, "scopes", c->scopes);
+	json_write_kv_bool(w, "public", c->public_client);
+	json_write_kv_int(w, "created", c->created);
+	json_write_object_end(w);
+	return 0;
+}
+
+static void h_client_list(struct iam_req *r)
+{
+	struct json_writer w;
+	struct bw_err err;
+	if (iam_tenant_get(r->iam, r->tenant, NULL, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_key(&w, "clients");
+	json_write_array_begin(&w);
+	if (iam_oidc_client_list(r->iam, r->tenant, client_cb, &w, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	finish_json(r, &w, 200);
+}
+
+static void h_client_create(struct iam_req *r)
+{
+	struct bw_str name, uris, grants, scopes;
+	struct bw_err err;
+	int pub = 0;
+	char id[IAM_ID_LEN + 1], secret[IAM_TOKEN_MAX] = "";
+	if (!body_str(r, "name", true, IAM_NAME_MAX, &name) ||
+	    !body_str(r, "redirect_uris", false, IAM_OIDC_URIS_MAX, &uris) ||
+	    !body_str(r, "grant_types", false, 127, &grants) ||
+	    !body_str(r, "scopes", false, IAM_SCOPES_MAX, &scopes) ||
+	    !body_bool(r, "public", &pub))
+		return;
+	target(r, "oidc-client", name.p);
+	struct iam_oidc_client_spec cs = {.name = name.p,
+					  .redirect_uris = uris.p,
+					  .grant_types = grants.p,
+					  .scopes = scopes.p,
+					  .public_client = pub == 1};
+	if (iam_tenant_require(r->iam, r->tenant, NULL, &err) < 0 ||
+	    iam_oidc_client_create(r->iam, r->tenant, &cs, id, secret, &err) <
+		0) {
+		fail_err(r, &err);
+		return;
+	}
+	target(r, "oidc-client", id);
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "client_id", id);
+	if (secret[0])
+		json_write_kv_string(&w, "client_secret", secret);
+	json_write_kv_bool(&w, "public", pub == 1);
+	json_write_object_end(&w);
+	bw_wipe(secret, sizeof(secret));
+	finish_json(r, &w, 201);
+}
+
+static void h_client_delete(struct iam_req *r)
+{
+	struct bw_err err;
+	target(r, "oidc-client", r->client);
+	if (iam_oidc_client_delete(r->iam, r->tenant, r->client, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	ok_object(r, "deleted", r->client, 200);
+}
+
+static void h_key_rotate_oidc(struct iam_req *r)
+{
+	struct bw_str alg;
+	struct bw_err err;
+	if (!body_str(r, "alg", false, 16, &alg))
+		return;
+	const char *a = alg.p ? alg.p : "ES256";
+	int ja = strcmp(a, "ES256") == 0   ? JOSE_ALG_ES256
+		 : strcmp(a, "EdDSA") == 0 ? JOSE_ALG_EDDSA
+		 : strcmp(a, "RS256") == 0 ? JOSE_ALG_RS256
+					   : -1;
+	target(r, "oidc-key", a);
+	if (ja < 0) {
+		req_fail(r, 400, "bad_request",
+			 "\"alg\" must be ES256, EdDSA or RS256");
+		return;
+	}
+	if (iam_tenant_require(r->iam, r->tenant, NULL, &err) < 0 ||
+	    iam_oidc_key_rotate(r->iam, r->tenant, ja, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	ok_object(r, "rotated", a, 200);
+}
+
+/* ---------------------------------------------------------- federation */
+
+static int provider_cb(void *arg, const struct iam_fed_provider *p)
+{
+	struct json_writer *w = arg;
+	json_write_object_begin(w);
+	json_write_kv_string(w, "name", p->name);
+	json_write_kv_string(w, "issuer", p->issuer);
+	json_write_kv_string(w, "client_id", p->client_id);
+	json_write_kv_bool(w, "has_client_secret", p->has_secret);
+	json_write_kv_string(w, "scopes", p->scopes);
+	json_write_kv_string(w, "username_claim", p->username_claim);
+	json_write_kv_bool(w, "link_email", p->link_email);
+	json_write_kv_bool(w, "provision", p->provision);
+	json_write_kv_bool(w, "disabled", p->disabled);
+	json_write_kv_int(w, "created", p->created);
+	json_write_kv_int(w, "updated", p->updated);
+	json_write_object_end(w);
+	return 0;
+}
+
+static void h_provider_list(struct iam_req *r)
+{
+	struct json_writer w;
+	struct bw_err err;
+	if (iam_tenant_get(r->iam, r->tenant, NULL, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_key(&w, "providers");
+	json_write_array_begin(&w);
+	if (iam_fed_provider_list(r->iam, r->tenant, provider_cb, &w, &err) <
+	    0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	finish_json(r, &w, 200);
+}
+
+/* The provider fields of the body; false when one is malformed. */
+static bool provider_spec(struct iam_req *r, struct iam_fed_provider_spec *s,
+			  struct bw_str *name)
+{
+	struct bw_str issuer, cid, secret, scopes, claim;
+	int le = -1, pv = -1, dis = -1;
+	if (!body_str(r, "name", false, IAM_FED_NAME_MAX, name) ||
+	    !body_str(r, "issuer", false, IAM_FED_URL_MAX, &issuer) ||
+	    !body_str(r, "client_id", false, IAM_FED_CLIENT_ID_MAX, &cid) ||
+	    !body_str(r, "client_secret", false, IAM_FED_SECRET_MAX, &secret) ||
+	    !body_str(r, "scopes", false, IAM_SCOPES_MAX, &scopes) ||
+	    !body_str(r, "username_claim", false, IAM_FED_CLAIM_MAX, &claim) ||
+	    !body_bool(r, "link_email", &le) ||
+	    !body_bool(r, "provision", &pv) || !body_bool(r, "disabled", &dis))
+		return false;
+	*s = (struct iam_fed_provider_spec){.name = name->p,
+					    .issuer = issuer.p,
+					    .client_id = cid.p,
+					    .client_secret = secret.p,
+					    .scopes = scopes.p,
+					    .username_claim = claim.p,
+					    .link_email = le,
+					    .provision = pv,
+					    .disabled = dis};
+	return true;
+}
+
+static void provider_out(struct iam_req *r, const struct iam_fed_provider *p,
+			 int status)
+{
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	provider_cb(&w, p);
+	finish_json(r, &w, status);
+}
+
+static void h_provider_create(struct iam_req *r)
+{
+	struct iam_fed_provider_spec s;
+	struct iam_fed_provider p;
+	struct bw_err err;
+	struct bw_str name;
+	if (!provider_spec(r, &s, &name))
+		return;
+	target(r, "federation", name.p);
+	if (!name.p) {
+		req_fail(r, 400, "bad_request", "\"name\" is required");
+		return;
+	}
+	if (iam_fed_provider_create(r->iam, r->tenant, &s, &p, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	provider_out(r, &p, 201);
+}
+
+static void h_provider_get(struct iam_req *r)
+{
+	struct iam_fed_provider p;
+	struct bw_err err;
+	if (iam_fed_provider_get(r->iam, r->tenant, r->provider, &p, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	provider_out(r, &p, 200);
+}
+
+static void h_provider_update(struct iam_req *r)
+{
+	struct iam_fed_provider_spec s;
+	struct iam_fed_provider p;
+	struct bw_err err;
+	struct bw_str name;
+	target(r, "federation", r->provider);
+	if (!provider_spec(r, &s, &name))
+		return;
+	if (name.p) {
+		req_fail(r, 400, "bad_request", "a provider cannot be renamed");
+		return;
+	}
+	if (iam_fed_provider_update(r->iam, r->tenant, r->provider, &s, &p,
+				    &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	provider_out(r, &p, 200);
+}
+
+static void h_provider_delete(struct iam_req *r)
+{
+	struct bw_err err;
+	target(r, "federation", r->provider);
+	if (iam_fed_provider_delete(r->iam, r->tenant, r->provider, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	ok_object(r, "deleted", r->provider, 200);
+}
+
 /* --------------------------------------------------------------- login */
 
 static void login_out(struct iam_req *r, const struct iam_login_result *res)
@@ -1144,6 +1398,26 @@ static const struct route_spec specs[] = {
      h_self_password},
     {HTTP_METHOD_GET, "/api/v1/iam/self/sessions", "iam.self", NULL, R_SELF,
      h_session_list},
+    {HTTP_METHOD_GET, T "/oidc/clients", "iam.tenant.read", NULL, R_TENANT,
+     h_client_list},
+    {HTTP_METHOD_POST, T "/oidc/clients", "iam.tenant.manage",
+     "iam.oidc.client_create", R_TENANT | R_BODY, h_client_create},
+    {HTTP_METHOD_DELETE, T "/oidc/clients/{client}", "iam.tenant.manage",
+     "iam.oidc.client_delete", R_TENANT, h_client_delete},
+    {HTTP_METHOD_POST, T "/oidc/keys/rotate", "iam.tenant.manage",
+     "iam.oidc.key_rotate", R_TENANT, h_key_rotate_oidc},
+    {HTTP_METHOD_GET, T "/federation/providers", "iam.tenant.read", NULL,
+     R_TENANT, h_provider_list},
+    {HTTP_METHOD_POST, T "/federation/providers", "iam.tenant.manage",
+     "iam.federation.create", R_TENANT | R_BODY, h_provider_create},
+    {HTTP_METHOD_GET, T "/federation/providers/{provider}", "iam.tenant.read",
+     NULL, R_TENANT, h_provider_get},
+    {HTTP_METHOD_PATCH, T "/federation/providers/{provider}",
+     "iam.tenant.manage", "iam.federation.update", R_TENANT | R_BODY,
+     h_provider_update},
+    {HTTP_METHOD_DELETE, T "/federation/providers/{provider}",
+     "iam.tenant.manage", "iam.federation.delete", R_TENANT,
+     h_provider_delete},
 };
 
 #undef T
@@ -1238,6 +1512,8 @@ static void run(struct api_call *call, const struct route_spec *s)
 	r->group = api_param(call, "group");
 	r->key = api_param(call, "key");
 	r->session = api_param(call, "session");
+	r->client = api_param(call, "client");
+	r->provider = api_param(call, "provider");
 	r->out = api_out(call);
 	r->status = 200;
 	if (s->flags & R_BODY) {
@@ -1320,13 +1596,24 @@ TRAMPOLINE(30)
 TRAMPOLINE(31)
 TRAMPOLINE(32)
 TRAMPOLINE(33)
+TRAMPOLINE(34)
+TRAMPOLINE(35)
+TRAMPOLINE(36)
+TRAMPOLINE(37)
+TRAMPOLINE(38)
+TRAMPOLINE(39)
+TRAMPOLINE(40)
+TRAMPOLINE(41)
+TRAMPOLINE(42)
 
 static const api_fn trampolines[] = {
     route_0,  route_1,	route_2,  route_3,  route_4,  route_5,	route_6,
     route_7,  route_8,	route_9,  route_10, route_11, route_12, route_13,
     route_14, route_15, route_16, route_17, route_18, route_19, route_20,
     route_21, route_22, route_23, route_24, route_25, route_26, route_27,
-    route_28, route_29, route_30, route_31, route_32, route_33,
+    route_28, route_29, route_30, route_31, route_32, route_33, route_34,
+    route_35, route_36, route_37, route_38, route_39, route_40, route_41,
+    route_42,
 };
 _Static_assert(BW_ARRAY_LEN(trampolines) == BW_ARRAY_LEN(specs),
 	       "one trampoline per route spec");

@@ -84,6 +84,8 @@ struct iam {
 	struct iam_blockset blocklist;
 	struct iam_lockout lockout;
 	char dummy_hash[IAM_PHC_MAX];
+	void (*password_set)(void *arg, const char *tenant, const char *user_id);
+	void *password_set_arg;
 	_Atomic uint64_t logins_ok, logins_failed, logins_throttled;
 	_Atomic uint64_t dummy_verifications, rehashes, mfa_ok, mfa_failed;
 	_Atomic int mfa_schema; /* 1 once iam_mfa_ready migrated */
@@ -161,6 +163,12 @@ int iam_basic_parse(const char *v, size_t n, char *id, size_t idcap,
 int iam_oidc_client_check(struct iam *iam, const char *tenant,
 			  const char *client_id, const char *secret,
 			  struct bw_err *err);
+
+/* The public origin for a request (iam_oidc_http.c): base when set,
+ * else scheme (by tls) and the Host header when it is a plain
+ * host[:port]. Into out; -1 for a Host we will not build URLs from. */
+int iam_http_origin(const char *base, struct bw_str host, bool tls, char *out,
+		    size_t cap);
 
 /* Events. */
 void iam_emit_login(const char *tenant, const char *user, const char *ip,

@@ -552,6 +552,8 @@ void iam_login_change_password(struct iam *iam, const char *tenant,
 	bw_wipe(phc, sizeof(phc));
 	challenge_delete(iam, &c);
 	iam_emit_login(tenant, lu.name, ip, true, "password-change", "changed");
+	if (iam->password_set)
+		iam->password_set(iam->password_set_arg, tenant, lu.id);
 	lu.must_change = false;
 	finish(iam, tenant, &t.policy, &lu, ip, false, out);
 }

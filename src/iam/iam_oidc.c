@@ -194,6 +194,44 @@ int iam_oidc_client_delete(struct iam *iam, const char *tenant,
 	return 0;
 }
 
+struct client_list {
+	int (*fn)(void *arg, const struct iam_oidc_client_info *c);
+	void *arg;
+};
+
+static int client_list_row(void *arg, const struct store_row *row,
+			   struct bw_err *err)
+{
+	struct client_list *l = arg;
+	struct iam_oidc_client_info c;
+	memset(&c, 0, sizeof(c));
+	if (iam_row_text(row, 0, c.client_id, sizeof(c.client_id), err) < 0 ||
+	    iam_row_text(row, 1, c.name, sizeof(c.name), err) < 0 ||
+	    iam_row_text(row, 2, c.redirect_uris, sizeof(c.redirect_uris),
+			 err) < 0 ||
+	    iam_row_text(row, 3, c.grant_types, sizeof(c.grant_types), err) <
+		0 ||
+	    iam_row_text(row, 4, c.scopes, sizeof(c.scopes), err) < 0)
+		return -1;
+	c.public_client = store_row_int64(row, 5) != 0;
+	c.created = store_row_int64(row, 6);
+	return l->fn(l->arg, &c) ? STORE_ROW_STOP : STORE_ROW_NEXT;
+}
+
+int iam_oidc_client_list(struct iam *iam, const char *tenant,
+			 int (*fn)(void *arg,
+				   const struct iam_oidc_client_info *c),
+			 void *arg, struct bw_err *err)
+{
+	struct client_list l = {fn, arg};
+	struct store_value k[] = {store_text_str(tenant)};
+	return store_query(iam->store,
+			   "SELECT client_id, name, redirect_uris, grant_types,"
+			   " scopes, secret_hash IS NULL, created FROM"
+			   " iam_oidc_client WHERE tenant = ? ORDER BY client_id",
+			   k, 1, client_list_row, &l, err);
+}
+
 struct client {
 	bool confidential;
 	uint8_t secret_hash[32];

@@ -36,8 +36,9 @@ struct iam_oidc_http *iam_oidc_http_new(struct iam *iam, struct tpool *pool,
 					const char *base, struct bw_err *err)
 {
 	size_t n = base ? strlen(base) : 0;
-	if (n == 0 || n >= 256 || base[n - 1] == '/' ||
-	    (strncmp(base, "https://", 8) != 0 &&
+	if ((n && base[n - 1] == '/') || n >= 256 ||
+	    (n &&
+	     strncmp(base, "https://", 8) != 0 &&
 	     strncmp(base, "http://", 7) != 0)) {
 		bw_err_set(
 		    err, 400, "iam", "bad_option",
@@ -51,8 +52,29 @@ struct iam_oidc_http *iam_oidc_http_new(struct iam *iam, struct tpool *pool,
 	}
 	h->iam = iam;
 	h->pool = pool;
-	memcpy(h->base, base, n + 1);
+	if (n)
+		memcpy(h->base, base, n + 1);
 	return h;
+}
+
+int iam_http_origin(const char *base, struct bw_str host, bool tls, char *out,
+		    size_t cap)
+{
+	if (base && base[0])
+		return bw_snprintf(out, cap, "%s", base);
+	/* A plain host[:port] (DNS name or IP literal) and nothing else, so
+	 * a forged Host cannot smuggle a path or a second URL in. */
+	if (host.len == 0 || host.len > 255)
+		return -1;
+	for (size_t i = 0; i < host.len; i++) {
+		char c = host.p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      c == ':' || c == '[' || c == ']'))
+			return -1;
+	}
+	return bw_snprintf(out, cap, "%s://%.*s", tls ? "https" : "http",
+			   (int)host.len, host.p);
 }
 
 void iam_oidc_http_free(struct iam_oidc_http *h)
@@ -524,7 +546,13 @@ void iam_oidc_http_dispatch(struct iam_oidc_http *h,
 		json_error(rs, 404, "not_found", "no such endpoint");
 		return;
 	}
-	if (bw_snprintf(issuer, sizeof(issuer), "%s/oidc/%s", h->base, tenant) <
+	char origin[300];
+	if (iam_http_origin(h->base, rq->host, rq->tls, origin,
+			    sizeof(origin)) < 0) {
+		json_error(rs, 400, "invalid_request", "bad Host header");
+		return;
+	}
+	if (bw_snprintf(issuer, sizeof(issuer), "%s/oidc/%s", origin, tenant) <
 	    0) {
 		json_error(rs, 500, "server_error", "issuer too long");
 		return;
@@ -620,6 +648,8 @@ void iam_oidc_net_handler(struct net_exchange *x, void *arg)
 				  .authorization = header(r, "authorization"),
 				  .content_type = header(r, "content-type"),
 				  .cookie = header(r, "cookie"),
+				  .host = r->host,
+				  .tls = net_is_tls(x),
 				  .peer_ip = net_peer_ip(x)};
 	bw_buf_init(&j->rs.body, 1 << 20);
 	if (!h->pool) {

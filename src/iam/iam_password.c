@@ -525,6 +525,8 @@ int iam_password_change(struct iam *iam, const char *tenant,
 		goto out;
 	iam_emit_login(tenant, u.name, NULL, true, "password-change",
 		       "changed");
+	if (iam->password_set)
+		iam->password_set(iam->password_set_arg, tenant, user_id);
 	rc = 0;
 out:
 	bw_wipe(cur.phc, sizeof(cur.phc));

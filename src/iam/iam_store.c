@@ -597,6 +597,8 @@ struct iam *iam_new(const struct iam_options *o, struct bw_err *err)
 		       NULL;
 	iam->store = o->store;
 	iam->pool = o->pool;
+	iam->password_set = o->password_set;
+	iam->password_set_arg = o->password_set_arg;
 	iam->sealer = o->sealer;
 	iam->argon2 = a;
 	if (iam_lockout_init(&iam->lockout, IAM_LOCK_TABLE_SIZE) < 0) {
