@@ -38,7 +38,7 @@ struct api_principal {
 struct api_ctx {
 	struct audit_log *audit; /* borrowed */
 	struct tpool *pool;      /* borrowed */
-	bool have_token;
+	_Atomic bool have_token; /* cleared when the token is retired */
 	uint8_t token_hash[API_TOKEN_HASH_LEN]; /* SHA-256 of the bootstrap token */
 	bool clock_control;      /* testing.clock_control */
 	int64_t started_s;

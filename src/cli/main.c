@@ -14,6 +14,7 @@
 #include "authz/authz.h"
 #include "gateway/gateway.h"
 #include "kms/kms.h"
+#include "iam/iam.h"
 #include "pki/pki.h"
 #include "core/core.h"
 #include "server/server.h"
@@ -36,6 +37,8 @@ static int usage(void)
 		"  audit proof consistency FILE M N\n"
 		"                                 RFC 6962 proofs, JSON on stdout\n"
 		"  audit export FILE              print the records as JSON lines\n"
+		"  iam ...                        tenants, users, groups, OIDC clients,\n"
+		"                                 federation; recover-admin (bulwark iam help)\n"
 		"  authz ...                      authorization models, tuples, checks\n"
 		"  kms ...                        keys, encrypt/decrypt, sign (bulwark kms help)\n"
 		"  operator init|unseal|seal ...  seal and unseal the keystore\n"
@@ -288,6 +291,10 @@ int main(int argc, char **argv)
 		}
 		return server_init(dir, force);
 	}
+	if (strcmp(cmd, "iam") == 0 && argc >= 3 && strcmp(argv[2], "recover-admin") == 0)
+		return server_recover_admin_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "iam") == 0)
+		return iam_cli_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "authz") == 0)
 		return authz_cli_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "kms") == 0 || strcmp(cmd, "operator") == 0)

@@ -135,5 +135,8 @@ int server_serve(const char *config_path);
  * config file, the bootstrap admin token (printed once) and, as root, the
  * `bulwark` system user. Returns the exit status. */
 int server_init(const char *dir, bool force);
+/* `bulwark iam recover-admin` (server_init.c): argv[0] is "recover-admin".
+ * Returns the exit status. */
+int server_recover_admin_main(int argc, char **argv);
 
 #endif
