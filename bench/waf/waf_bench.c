@@ -218,12 +218,20 @@ int main(int argc, char **argv)
 	printf("%-8s %12s %12s %8s   (requests per CPU-second, one thread)\n", "request",
 	       "modsecurity", "bulwark", "ratio");
 	(void)0;
+	/* WAF_BENCH_ONLY=bulwark and WAF_BENCH_CASE=json4k narrow a run
+	 * for profiling (perf record on bulwark's engine alone). */
+	const char *only = getenv("WAF_BENCH_ONLY");
+	const char *only_case = getenv("WAF_BENCH_CASE");
 	for (int i = 0; i < 4; i++) {
 		const struct breq *r = &reqs[i];
+		if (only_case && strcmp(only_case, r->name) != 0)
+			continue;
 		if (ms_one(ms, rules, r) || bw_one(rs, r))
 			fprintf(stderr, "warning: %s is blocked\n", r->name);
-		double rate[2];
+		double rate[2] = { 1, 1 };
 		for (int e = 0; e < 2; e++) {
+			if (only && strcmp(only, e ? "bulwark" : "modsecurity") != 0)
+				continue;
 			long n = 0;
 			int64_t start = cpu_ns(), now;
 			do {
