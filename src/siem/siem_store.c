@@ -26,6 +26,7 @@
  */
 #include "siem/siem_svc_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -122,14 +123,11 @@ static uint64_t tok_hash(const char *p, size_t n)
 	return h;
 }
 
+static inline void bloom_set(uint8_t *bloom, uint64_t h);
+
 void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n)
 {
-	uint64_t h = tok_hash(p, n);
-	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
-	for (uint32_t k = 0; k < 3; k++) {
-		uint32_t bit = (h1 + k * h2) % (SIEM_BLOOM_BYTES * 8u);
-		bloom[bit >> 3] |= (uint8_t)(1u << (bit & 7));
-	}
+	bloom_set(bloom, tok_hash(p, n));
 }
 
 bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n)
@@ -144,14 +142,52 @@ bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n)
 	return true;
 }
 
-static void bloom_tok_cb(void *arg, const char *t, size_t tn)
+/* Token bytes mapped to what the hash takes (lowercased ASCII letters,
+ * everything else as is); 0 for the bytes that separate tokens. */
+static uint8_t tok_map[256];
+static pthread_once_t tok_map_once = PTHREAD_ONCE_INIT;
+
+static void tok_map_init(void)
 {
-	siem_bloom_add_token(arg, t, tn);
+	for (unsigned c = 0; c < 256; c++)
+		tok_map[c] = tok_char((unsigned char)c) ? (uint8_t)siem_lower((char)c) : 0;
 }
 
+static inline void bloom_set(uint8_t *bloom, uint64_t h)
+{
+	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
+	for (uint32_t k = 0; k < 3; k++) {
+		uint32_t bit = (h1 + k * h2) % (SIEM_BLOOM_BYTES * 8u);
+		bloom[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+	}
+}
+
+/*
+ * siem_tokens + siem_bloom_add_token in one pass: the hash is computed
+ * while the token is scanned (this runs over every stored line, and the
+ * callback per token showed in profiles). Sets exactly the bits the two
+ * would (test_siem_service checks it on random text).
+ */
 void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n)
 {
-	siem_tokens(p, n, bloom_tok_cb, bloom);
+	pthread_once(&tok_map_once, tok_map_init);
+	const unsigned char *s = (const unsigned char *)p;
+	uint64_t h = 1469598103934665603ULL;
+	size_t tl = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = tok_map[s[i]];
+		if (c) {
+			h = (h ^ c) * 1099511628211ULL;
+			tl++;
+			continue;
+		}
+		if (tl && tl <= SIEM_TOKEN_MAX)
+			bloom_set(bloom, h);
+		h = 1469598103934665603ULL;
+		tl = 0;
+	}
+	if (tl && tl <= SIEM_TOKEN_MAX)
+		bloom_set(bloom, h);
 }
 
 /* ---------------------------------------------------------------- open */

@@ -475,10 +475,53 @@ static void reload_keeps_old_rules_on_error(void **state)
 	h_stop(&H, true);
 }
 
+static void tok_cb(void *arg, const char *t, size_t tn)
+{
+	siem_bloom_add_token(arg, t, tn);
+}
+
+/* The one-pass bloom of a text sets exactly the bits of its tokens added
+ * one by one (stored blooms must keep meaning what search asks). */
+static void bloom_text_is_its_tokens(void **state)
+{
+	static uint8_t a[SIEM_BLOOM_BYTES], b[SIEM_BLOOM_BYTES];
+	char text[600];
+	uint32_t seed = 7;
+	for (int round = 0; round < 500; round++) {
+		memset(a, 0, sizeof(a));
+		memset(b, 0, sizeof(b));
+		seed = seed * 1103515245u + 12345u;
+		size_t n = (seed >> 16) % sizeof(text);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned r = (seed >> 16) % 100;
+			/* mostly words, some separators, long runs, high bytes */
+			text[i] = r < 60 ? (char)('a' + r % 26) : r < 70 ? (char)('A' + r % 26)
+				: r < 80 ? ' ' : r < 85 ? '.' : r < 90 ? (char)(0x80 + r)
+				: r < 95 ? (char)('0' + r % 10) : (round % 3 ? '_' : 'x');
+		}
+		siem_bloom_add_text(a, text, n);
+		siem_tokens(text, n, tok_cb, b);
+		assert_memory_equal(a, b, sizeof(a));
+	}
+	/* runs of 64 bytes are tokens, of 65 not (hashes, base64) */
+	for (size_t run = 63; run <= 66; run++) {
+		memset(a, 0, sizeof(a));
+		memset(b, 0, sizeof(b));
+		memset(text, 'Q', run);
+		memcpy(text + run, " ok", 3);
+		siem_bloom_add_text(a, text, run + 3);
+		siem_tokens(text, run + 3, tok_cb, b);
+		assert_memory_equal(a, b, sizeof(a));
+		assert_int_equal(siem_bloom_has_token(a, text, run), run <= 64);
+	}
+}
+
 int main(void)
 {
 	log_init("test", BW_LOG_ERROR, 2);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bloom_text_is_its_tokens),
 		cmocka_unit_test(config_errors_are_positioned),
 		cmocka_unit_test(syslog_tcp_and_udp_are_stored),
 		cmocka_unit_test(relp_acks_only_stored_events),
