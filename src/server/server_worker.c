@@ -54,6 +54,9 @@ struct generation {
 	/* TLS for syslog_tls / relp listeners, one per thread (each attach
 	 * takes its own); consumed at start, unused by later generations. */
 	struct net_tls *stream_tls[MAX_LISTENERS][MAX_THREADS];
+	/* borrowed from srv[i]: attached to the listener-certificate manager
+	 * (renewals and OCSP staples) while this generation is current */
+	struct net_tls *tls[MAX_LISTENERS];
 };
 
 static struct {
@@ -74,6 +77,7 @@ static struct {
 	struct pki *pki;
 	struct pki_http pki_http;
 	struct pki_acme *acme;
+	struct pki_lcert *lcert;
 	struct loop_timer pki_timer;
 	bool kms_signer;
 	int ctl_fd;
@@ -105,6 +109,7 @@ static void generation_free(struct generation *g)
 	if (!g)
 		return;
 	for (size_t i = 0; i < g->nsrv; i++) {
+		pki_lcert_detach(W.lcert, g->tls[i]);
 		net_http_server_unref(g->srv[i]);
 		for (unsigned t = 0; t < MAX_THREADS; t++)
 			net_tls_free(g->stream_tls[i][t]);
@@ -166,6 +171,16 @@ static struct net_tls *build_tls(const struct server_conf *c,
 		}
 	}
 	return net_tls_new(&tc, err);
+}
+
+/* Hands the generation's TLS listeners to the certificate manager. */
+static void generation_attach(struct generation *g)
+{
+	const struct server_listener_conf *ls = g->conf.listeners.v;
+	struct bw_err err;
+	for (size_t i = 0; i < g->nsrv && i < g->conf.listeners.n; i++)
+		if (g->tls[i] && pki_lcert_attach(W.lcert, ls[i].name, g->tls[i], &err) < 0)
+			log_warnx("pki: listener %s: %s", ls[i].name, err.msg);
 }
 
 static void release_gateway(void *arg)
@@ -233,8 +248,14 @@ static struct generation *generation_build(const char *path, const char *text,
 			net_tls_free(o.tls);
 			goto fail;
 		}
+		g->tls[i] = o.tls;
 		g->nsrv++;
 	}
+	/* The pki section is checked with every generation (listener
+	 * certificates themselves are read at start). */
+	struct pki_conf *pc = bw_arena_alloc(g->arena, sizeof(*pc));
+	if (!pc || pki_conf_bind(g->conf.modules.pki, g->arena, pc, err) < 0)
+		goto fail;
 	return g;
 fail:
 	generation_free(g);
@@ -441,6 +462,7 @@ static void do_reload(const char *payload, size_t plen, int *fds, size_t nfds)
 	}
 	if (W.siem && siem_service_reload(W.siem, g->conf.modules.siem, &err) < 0)
 		log_warnx("siem: keeping the running rules: %s", err.msg);
+	generation_attach(g);
 	struct generation *old = W.gen;
 	W.gen = g;
 	W.api.clock_control = g->conf.testing.clock_control;
@@ -575,10 +597,10 @@ static void open_state(const struct server_conf *c)
 	if (!W.oidc)
 		fatalx("oidc: %s", err.msg);
 	/* The CA: keys generated and used only in the keystore. */
-	const char *public_url = NULL;
-	if (c->modules.pki &&
-	    conf_opt_str(c->modules.pki, "public_url", NULL, &public_url, &err) < 0)
+	static struct pki_conf pc;
+	if (pki_conf_bind(c->modules.pki, NULL, &pc, &err) < 0)
 		fatalx("pki: %s", err.msg);
+	const char *public_url = pc.public_url;
 	W.pki_keys = kms_pki_keystore_new(W.kms, &err);
 	struct pki_options po = { .store = W.store, .keys = W.pki_keys,
 				  .public_url = public_url, .ocsp_sign_nonces = true };
@@ -587,15 +609,25 @@ static void open_state(const struct server_conf *c)
 	W.pki_http = (struct pki_http){ .pki = W.pki, .pool = W.pool };
 	/* ACME (RFC 8555) under /acme/{tenant}/ on the admin listener. URLs
 	 * follow the Host a client used unless pki.acme_base_url is set. */
-	const char *acme_base = NULL;
-	if (c->modules.pki &&
-	    conf_opt_str(c->modules.pki, "acme_base_url", NULL, &acme_base, &err) < 0)
-		fatalx("pki: %s", err.msg);
 	struct pki_acme_options ao2 = { .pki = W.pki, .store = W.store, .pool = W.pool,
-					.audit = W.audit, .base_url = acme_base };
+					.audit = W.audit, .base_url = pc.acme_base_url,
+					.validation_addr = pc.acme_validation_addr,
+					.http01_port = pc.acme_http01_port,
+					.tlsalpn01_port = pc.acme_tlsalpn01_port };
 	W.acme = pki_acme_new(&ao2, &err);
 	if (!W.acme || pki_acme_api_register(W.acme) < 0)
 		fatalx("acme: %s", W.acme ? "route table full" : err.msg);
+	/* Certificates of bulwark's own listeners (private CA or ACME),
+	 * OCSP staples and expiry alerts; http-01 on the pki listener. */
+	struct pki_lcert_options lo = {
+		.pki = W.pki, .store = W.store, .keys = W.pki_keys, .audit = W.audit,
+		.specs = pc.specs, .nspecs = pc.nspecs,
+		.check_interval_ms = (int64_t)pc.cert_check_interval_ms,
+		.alert_days = pc.alert_days, .nalerts = pc.nalerts, .no_staple = !pc.staple };
+	W.lcert = pki_lcert_new(&lo, &err);
+	if (!W.lcert || pki_lcert_api_register(W.lcert) < 0)
+		fatalx("pki: %s", W.lcert ? "route table full" : err.msg);
+	W.pki_http.lcert = W.lcert;
 	W.api.mounts[W.api.nmounts].prefix = "/acme/";
 	W.api.mounts[W.api.nmounts].fn = pki_acme_handle;
 	W.api.mounts[W.api.nmounts].arg = W.acme;
@@ -738,6 +770,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	if (api_system_register() < 0)
 		fatalx("api: route table full");
 	open_state(c);
+	generation_attach(W.gen);
 	if (bw_event_subscribe(siem_bus_subscriber, W.siem) < 0 ||
 	    siem_service_start(W.siem, &err) < 0)
 		fatalx("siem: %s", err.msg);
@@ -820,6 +853,8 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	}
 	for (unsigned i = 0; i < workers; i++)
 		loop_free(W.threads[i].loop);
+	pki_lcert_free(W.lcert); /* before the TLS contexts it updates go */
+	W.lcert = NULL;
 	pki_acme_free(W.acme);
 	pki_free(W.pki);
 	pki_keystore_free(W.pki_keys);
