@@ -553,6 +553,10 @@ static int fetch_staple(struct pki_lcert *m, X509 *leaf, STACK_OF(X509) *chain,
 		goto out;
 	}
 	store = X509_STORE_new();
+	/* The issuer is the anchor even when it is an intermediate: what
+	 * matters is that it authorised the responder. */
+	if (store)
+		X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
 	if (!store || X509_STORE_add_cert(store, issuer) != 1 ||
 	    OCSP_basic_verify(bs, chain, store, OCSP_TRUSTOTHER) <= 0) {
 		pki_err_ssl(err, "ocsp", "the OCSP response does not verify");
