@@ -134,7 +134,8 @@ struct ctx {
 	size_t norigins;
 	struct iam_webauthn_rp rp;
 	struct iam_form *form;
-	bool overflow; /* a page append failed */
+	bool overflow;	      /* a page append failed */
+	char mfa_reason[32]; /* why a second factor failed, for the audit */
 };
 
 /* Page output: a failed append makes the page fail as a whole (500)
@@ -681,11 +682,15 @@ static int verify_webauthn(void *arg, struct iam *iam, const char *tenant,
 {
 	struct ctx *c = arg;
 	const struct iam_form *f = c->form;
-	return iam_webauthn_assert_finish(
+	int rc = iam_webauthn_assert_finish(
 	    iam, &c->rp, tenant, user_id, iam_form_get(f, "credential_id"),
 	    iam_form_get(f, "client_data"),
 	    iam_form_get(f, "authenticator_data"),
 	    iam_form_get(f, "signature"), err);
+	if (rc < 0)
+		bw_snprintf(c->mfa_reason, sizeof(c->mfa_reason), "%s",
+			    err->reason);
+	return rc;
 }
 
 struct otp_args {
@@ -750,7 +755,7 @@ static void do_mfa(struct ctx *c)
 		audit(c, uid, "iam.web.login_mfa",
 		      r->status == IAM_LOGIN_THROTTLED ? AUDIT_OUTCOME_DENIED
 						       : AUDIT_OUTCOME_FAILURE,
-		      uid, m);
+		      uid, c->mfa_reason[0] ? c->mfa_reason : m);
 		v.error = r->status == IAM_LOGIN_THROTTLED
 			      ? "Too many attempts; try again later."
 			      : "That did not work. Check the code or try "
@@ -1425,7 +1430,9 @@ static void pages_done(void *arg)
 			     "frame-ancestors 'none'");
 	net_add_header(x, "X-Frame-Options", "DENY");
 	net_add_header(x, "X-Content-Type-Options", "nosniff");
-	net_add_header(x, "Referrer-Policy", "no-referrer");
+	/* Not "no-referrer": with it browsers send "Origin: null" on our own
+	 * form posts, which the CSRF check must refuse. */
+	net_add_header(x, "Referrer-Policy", "same-origin");
 	net_add_header(x, "Cache-Control", "no-store");
 	for (size_t i = 0; i < rs->ncookies; i++)
 		net_add_header(x, "Set-Cookie", rs->cookies[i]);

@@ -65,7 +65,7 @@ int iam_html_begin(struct bw_buf *b, const char *title, const char *tenant)
 			"<meta charset=\"utf-8\">"
 			"<meta name=\"viewport\" content=\"width=device-width,"
 			" initial-scale=1\">"
-			"<meta name=\"referrer\" content=\"no-referrer\">");
+			"<meta name=\"referrer\" content=\"same-origin\">");
 	rc |= kv(b, "<title>", title, " – bulwark</title>");
 	rc |= put(b, "<link rel=\"stylesheet\" href=\"/auth/static/bw.css\">"
 		     "</head><body><main>");
