@@ -67,10 +67,13 @@ static struct {
 	struct audit_signer signer;
 	bool have_signer;
 	struct tpool *pool;
+	struct tpool *hash_pool; /* Argon2id only (logins, password changes) */
 	struct store *store;
 	struct authz_engine *authz;
 	struct iam *iam;
 	struct iam_oidc_http *oidc;
+	struct iam_fed *fed;
+	char data_dir[4096]; /* for retiring the bootstrap token's files */
 	struct kms_client *kms;
 	struct siem_service *siem;
 	struct pki_keystore *pki_keys;
@@ -544,6 +547,57 @@ static int iam_bearer(void *arg, const char *token, size_t len,
 	return 0;
 }
 
+/*
+ * The bootstrap token ends the first time a platform administrator sets a
+ * password of their own (the one-time password of `bulwark init` or of a
+ * recovery replaced): from then on real identities run the platform. The
+ * token stops authenticating at once, its files and the one-time password
+ * file are removed (so it stays retired across restarts), and the
+ * bootstrap identity loses its roles. `bulwark iam recover-admin` is the
+ * way back. Runs on a hashing-pool thread.
+ */
+static void bootstrap_check(void *arg, const char *tenant, const char *user_id)
+{
+	(void)arg;
+	char subject[128];
+	struct bw_err err;
+	if (!atomic_load(&W.api.have_token) || strcmp(tenant, "platform") != 0 ||
+	    bw_snprintf(subject, sizeof(subject), "user:%s", user_id) < 0 ||
+	    !authz_platform_check(W.authz, "platform", subject, "iam.tenant.manage"))
+		return;
+	bool expected = true;
+	if (!atomic_compare_exchange_strong(&W.api.have_token, &expected, false))
+		return;
+	static const char *const files[] = { "bootstrap-token.sha256",
+					     "bootstrap-token", "admin-password" };
+	for (size_t i = 0; i < BW_ARRAY_LEN(files); i++) {
+		char p[4200];
+		if (bw_snprintf(p, sizeof(p), "%s/%s", W.data_dir, files[i]) >= 0 &&
+		    unlink(p) < 0 && errno != ENOENT)
+			log_warn("bootstrap token: cannot remove %s", p);
+	}
+	if (authz_platform_assign(W.authz, "platform", "user:bootstrap",
+				  "platform-admin", false, &err) < 0 ||
+	    authz_platform_assign(W.authz, "platform", "user:bootstrap", "key-user",
+				  false, &err) < 0)
+		log_warnx("bootstrap token: revoking its roles: %s", err.msg);
+	static const char details[] = "{\"reason\":\"admin_password_set\"}";
+	struct audit_record rec = {
+		.actor = { .tenant = bw_str_make("platform", 8), .kind = AUDIT_ACTOR_USER,
+			   .id = bw_str_make(user_id, strlen(user_id)),
+			   .ip = bw_str_make("", 0) },
+		.action = bw_str_make("api.bootstrap_token.retire", 26),
+		.target = bw_str_make("bootstrap-token", 15),
+		.outcome = AUDIT_OUTCOME_SUCCESS,
+		.request_id = bw_str_make("", 0),
+		.details = bw_str_make(details, strlen(details)),
+	};
+	if (audit_append(W.audit, &rec, NULL, &err) < 0)
+		log_warnx("bootstrap token retired, audit record failed: %s", err.msg);
+	log_info("bootstrap token retired: platform administrator %s set a "
+		 "password of their own", user_id);
+}
+
 /* The state store and the modules that keep their state in it. */
 static void open_state(const struct server_conf *c)
 {
@@ -558,9 +612,12 @@ static void open_state(const struct server_conf *c)
 		fatalx("state store %s: %s", path, err.msg);
 	struct authz_options ao = { .store = W.store };
 	W.authz = authz_engine_new(&ao, &err);
+	/* The bootstrap identity holds its roles only while its token lives
+	 * (until a platform administrator sets a password of their own). */
+	bool boot = atomic_load(&W.api.have_token);
 	if (!W.authz || authz_platform_init(W.authz, "platform", &err) < 0 ||
-	    authz_platform_assign(W.authz, "platform", "user:bootstrap",
-				  "platform-admin", true, &err) < 0)
+	    (authz_platform_assign(W.authz, "platform", "user:bootstrap",
+				   "platform-admin", boot, &err) < 0 && boot))
 		fatalx("authorization: %s", err.msg);
 	W.api.authorize = platform_authorize;
 	W.api.authorize_arg = W.authz;
@@ -569,12 +626,14 @@ static void open_state(const struct server_conf *c)
 	/* Separation of duties keeps key use out of platform-admin; the
 	 * bootstrap identity (automation, tests) is given key use too. */
 	if (authz_platform_assign(W.authz, "platform", "user:bootstrap", "key-user",
-				  true, &err) < 0)
+				  boot, &err) < 0 && boot)
 		fatalx("authorization: %s", err.msg);
 
 	/* Identity secrets (TOTP seeds, OIDC keys) are sealed by the keystore;
 	 * values sealed by the earlier in-process key still open. */
-	struct iam_options io = { .store = W.store, .pool = W.pool };
+	struct iam_options io = { .store = W.store, .pool = W.hash_pool,
+				  .password_set = bootstrap_check };
+	bw_snprintf(W.data_dir, sizeof(W.data_dir), "%s", c->server.data_dir);
 	if (kms_iam_sealer(W.kms, "platform", "_iam-seal", &io.sealer, &err) < 0)
 		fatalx("identity sealer: %s", err.msg);
 	char legacy_path[4096];
@@ -593,9 +652,18 @@ static void open_state(const struct server_conf *c)
 		fatalx("identity: %s", W.iam ? "route table full" : err.msg);
 	W.api.authenticate = iam_bearer;
 	W.api.authenticate_arg = W.iam;
-	W.oidc = iam_oidc_http_new(W.iam, W.pool, "https://localhost", &err);
+	/* OIDC issuers and federation redirect URIs: iam.public_url, else
+	 * the origin each request used. */
+	struct iam_fed_conf fc;
+	if (iam_fed_conf_bind(c->modules.iam, &fc, &err) < 0)
+		fatalx("iam: %s", err.msg);
+	W.oidc = iam_oidc_http_new(W.iam, W.pool, fc.public_url, &err);
 	if (!W.oidc)
 		fatalx("oidc: %s", err.msg);
+	struct iam_fed_options fo = { .iam = W.iam, .base = fc.public_url,
+				      .ca_file = fc.ca_file };
+	if (!(W.fed = iam_fed_new(&fo, &err)))
+		fatalx("federation: %s", err.msg);
 	/* The CA: keys generated and used only in the keystore. */
 	static struct pki_conf pc;
 	if (pki_conf_bind(c->modules.pki, NULL, &pc, &err) < 0)
@@ -642,6 +710,10 @@ static void open_state(const struct server_conf *c)
 	W.api.mounts[W.api.nmounts].prefix = "/oidc/";
 	W.api.mounts[W.api.nmounts].fn = iam_oidc_net_handler;
 	W.api.mounts[W.api.nmounts].arg = W.oidc;
+	W.api.nmounts++;
+	W.api.mounts[W.api.nmounts].prefix = "/federation/";
+	W.api.mounts[W.api.nmounts].fn = iam_fed_net_handler;
+	W.api.mounts[W.api.nmounts].arg = W.fed;
 	W.api.nmounts++;
 }
 
@@ -757,6 +829,17 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	W.pool = tpool_new((int)c->server.pool_threads, c->server.pool_queue, &err);
 	if (!W.pool)
 		fatalx("thread pool: %s", err.msg);
+	/* Password hashing gets its own bounded pool, one thread fewer than
+	 * the cores (at least one, at most pool_threads): a burst of logins
+	 * then leaves a core to the event loops and never queues the other
+	 * blocking work behind ~45 ms Argon2id jobs. */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int hash_threads = ncpu > 1 ? (int)ncpu - 1 : 1;
+	if (hash_threads > (int)c->server.pool_threads)
+		hash_threads = (int)c->server.pool_threads;
+	W.hash_pool = tpool_new(hash_threads, c->server.pool_queue, &err);
+	if (!W.hash_pool)
+		fatalx("hashing pool: %s", err.msg);
 	W.api.audit = W.audit;
 	W.api.pool = W.pool;
 	W.api.clock_control = c->testing.clock_control;
@@ -764,8 +847,9 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	W.api.workers = workers;
 	W.api.request_reload = want_reload;
 	if (api_load_token_hash(&W.api, c->server.data_dir, &err) < 0)
-		log_warnx("no bootstrap token (%s): /api/v1 refuses everyone; "
-			  "run bulwark init", err.msg);
+		log_info("no bootstrap token (retired, or never created): sign in "
+			 "as a platform administrator; `bulwark iam recover-admin` "
+			 "restores access");
 
 	if (api_system_register() < 0)
 		fatalx("api: route table full");
@@ -841,6 +925,9 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	 * answers); the audit log commits what is queued and writes its final
 	 * signed tree head; only then are the loops freed, running the
 	 * completions posted to them on the way. */
+	iam_fed_free(W.fed); /* its logins answer on the loops */
+	W.fed = NULL;
+	tpool_free(W.hash_pool);
 	tpool_free(W.pool);
 	for (unsigned i = 0; i < workers; i++) {
 		net_thread_free(W.threads[i].net);
