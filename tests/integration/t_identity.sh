@@ -3,7 +3,9 @@
 # `bulwark init` logs in with its one-time password, must change it, gets a
 # session whose platform-admin role opens the admin API; a user without a
 # role is refused (403); wrong passwords and unknown users get the same
-# answer; sessions are revoked on logout of all sessions.
+# answer; sessions are revoked on logout of all sessions. The bootstrap
+# token works until the administrator sets a password of their own, then is
+# refused (also after a restart); `bulwark iam recover-admin` restores access.
 . "$(dirname "$0")/lib.sh"
 bw_start || exit 1
 U="https://localhost:$ADMIN/api/v1"
@@ -12,6 +14,8 @@ PW=$(cat "$D/admin-password")
 check "one-time admin password file is 0600" [ "$(stat -c %a "$D/admin-password")" = 600 ]
 json() { "$PY" -c 'import json,sys;d=json.load(sys.stdin);print(d.get(sys.argv[1],""))' "$1"; }
 
+check "bootstrap token works while the admin has its one-time password" \
+  [ "$(status_of -H "Authorization: Bearer $TOKEN" "$U/status")" = 200 ]
 r=$(acurl "${J[@]}" -d "{\"username\":\"admin\",\"password\":\"$PW\"}" "$U/iam/tenants/platform/login")
 check "first login asks for a password change" grep -q '"password_change_required"' <<<"$r"
 ch=$(json challenge <<<"$r")
@@ -42,5 +46,42 @@ check "wrong password and unknown user answer the same" [ "$(norm <<<"$a")" = "$
 check "login attempts are audited" grep -q '"action":"iam.login"' "$D/audit.log"
 check "passwords never reach the audit log" bash -c "! grep -q 'wrong wrong' '$D/audit.log' && ! grep -q '$NEW' '$D/audit.log'"
 check "passwords never reach the daemon log" bash -c "! grep -q 'wrong wrong' '$D.log'"
+
+# The bootstrap token was retired by the administrator's own password.
+check "bootstrap token refused once the admin set its password (401)" \
+  [ "$(status_of -H "Authorization: Bearer $TOKEN" "$U/status")" = 401 ]
+check "token files and the one-time password file are gone" \
+  bash -c "[ ! -e '$D/bootstrap-token' ] && [ ! -e '$D/bootstrap-token.sha256' ] && [ ! -e '$D/admin-password' ]"
+check "retirement is audited" grep -q '"action":"api.bootstrap_token.retire"' "$D/audit.log"
+bw_stop
+bw_launch || exit 1
+U="https://localhost:$ADMIN/api/v1"
+check "after a restart the token stays retired" \
+  [ "$(status_of -H "Authorization: Bearer $TOKEN" "$U/status")" = 401 ]
+check "the admin's session still works after the restart" \
+  [ "$(status_of -H "Authorization: Bearer $SESSION" "$U/status")" = 200 ]
+
+# Recovery: a new one-time password (and, asked for, a new bootstrap token).
+out=$("$BIN" iam recover-admin --dir "$D" --bootstrap-token 2>&1)
+check "recover-admin succeeds" grep -q 'one-time password' <<<"$out"
+check "recover-admin writes a 0600 one-time password file" [ "$(stat -c %a "$D/admin-password")" = 600 ]
+PW2=$(cat "$D/admin-password")
+check "recovery revoked the admin's sessions" \
+  [ "$(status_of -H "Authorization: Bearer $SESSION" "$U/status")" = 401 ]
+r=$(acurl "${J[@]}" -d "{\"username\":\"admin\",\"password\":\"$PW2\"}" "$U/iam/tenants/platform/login")
+check "the recovered admin must change its password" grep -q '"password_change_required"' <<<"$r"
+bw_stop
+bw_launch || exit 1
+U="https://localhost:$ADMIN/api/v1"
+TOKEN2=$(cat "$D/bootstrap-token")
+check "a recovered bootstrap token works after the restart" \
+  [ "$(status_of -H "Authorization: Bearer $TOKEN2" "$U/status")" = 200 ]
+r=$(acurl "${J[@]}" -d "{\"username\":\"admin\",\"password\":\"$PW2\"}" "$U/iam/tenants/platform/login")
+ch=$(json challenge <<<"$r")
+NEW2="another correct horse battery $RANDOM"
+r=$(acurl "${J[@]}" -d "{\"challenge\":\"$ch\",\"new_password\":\"$NEW2\"}" "$U/iam/tenants/platform/login/password")
+check "admin sets a new password after recovery" grep -q '"session_token"' <<<"$r"
+check "which retires the recovered token again" \
+  [ "$(status_of -H "Authorization: Bearer $TOKEN2" "$U/status")" = 401 ]
 check "clean stop" bw_stop
 finish
