@@ -62,13 +62,16 @@ static int cmd_config_check(int argc, char **argv)
 	log_init("config", BW_LOG_WARN, 2);
 	struct gateway_conf gw;
 	static struct pki_conf pc;
+	static struct iam_pages_conf ipc; /* iam.pages, iam.otp */
 	if (server_conf_load(argv[0], a, &c, &err) < 0 ||
 	    gateway_conf_bind(c.modules.gateway, a, &gw, &err) < 0 ||
-	    pki_conf_bind(c.modules.pki, a, &pc, &err) < 0) {
+	    pki_conf_bind(c.modules.pki, a, &pc, &err) < 0 ||
+	    iam_pages_conf_bind(c.modules.iam, &ipc, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		bw_arena_free(a);
 		return 1;
 	}
+	iam_pages_conf_fini(&ipc);
 	printf("%s: configuration OK (%zu listeners)\n", argv[0], c.listeners.n);
 	bw_arena_free(a);
 	return 0;
