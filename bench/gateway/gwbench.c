@@ -48,6 +48,7 @@ int main(int argc, char **argv)
 		.name = "gateway", .header_timeout_ms = 10000, .body_timeout_ms = 30000,
 		.idle_timeout_ms = 300000, .write_timeout_ms = 30000, .max_conns = 16384,
 		.handler = gateway_handle, .handler_arg = gw,
+		.dispatch_at_head = true, /* as the daemon: bodies stream */
 	};
 	http_limits_default(&o.limits);
 	struct net_http_server *s = net_http_server_new(&o, &err);

@@ -6,8 +6,10 @@
 #
 # Both proxies keep idle keep-alive connections to the upstream (nginx:
 # `keepalive 32` + HTTP/1.1; bulwark: pool_idle 32), log nothing, and run
-# no WAF. The upstream answers a 1 KiB static file. Rounds alternate
-# between the two proxies and the median is reported.
+# no WAF. The upstream answers 1 KiB to every request. The issue's request
+# mix is measured kind by kind: simple GET, GET with 10 benign arguments,
+# 2 KB urlencoded POST, 4 KB JSON POST. Rounds alternate between the two
+# proxies and the median is reported.
 #
 # Environment: BW_BENCH_QUICK=1 (3 s runs, 1 round), ROUNDS (default 3),
 # DURATION (seconds, default 10), CONNS (default 50).
@@ -94,7 +96,9 @@ mkdir -p "$WORK/www"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$WORK/www/index.html"
 # nginx workers run as nobody when started as root: let them read it
 chmod a+rx "$WORK" "$WORK/www"; chmod a+r "$WORK/www/index.html"
-nginx_start upstream "  server { listen 127.0.0.1:$UP_PORT; root $WORK/www; location / { } }" "$UP_CPU"
+PAYLOAD=$(head -c 1024 /dev/zero | tr '\0' 'x')
+nginx_start upstream "  server { listen 127.0.0.1:$UP_PORT; root $WORK/www; location / { }
+    location /api/ { default_type text/plain; return 200 '$PAYLOAD'; } }" "$UP_CPU"
 wait_port "$UP_PORT"
 
 # nginx as the proxy.
@@ -142,11 +146,34 @@ cpu_ticks() {  # utime+stime (clock ticks) of PIDs and their children
 }
 HZ=$(getconf CLK_TCK)
 
-run_wrk() {  # $1=port $2=proxy pid -> "rps p50_ms p99_ms cpu_us_per_req"
+# The request mix, one wrk script per kind.
+ARGS="a1=alpha&a2=bravo&a3=charlie&a4=delta&a5=echo&a6=foxtrot&a7=golf&a8=hotel&a9=india&a10=juliett"
+FORM=$(python3 -c 'print("&".join("field%d=%s" % (i, "value-%d-" % i + "x" * 40) for i in range(40))[:2048])')
+JSON=$(python3 -c 'import json
+items = []
+while len(json.dumps({"items": items})) < 4000:
+    i = len(items)
+    items.append({"id": i, "name": "item %d" % i, "tags": ["a", "b"], "price": i * 1.5})
+print(json.dumps({"items": items[:-1]}))')
+printf 'wrk.path = "/index.html"\n' >"$WORK/get.lua"
+printf 'wrk.path = "/index.html?%s"\n' "$ARGS" >"$WORK/args.lua"
+printf 'wrk.method = "POST"\nwrk.path = "/api/form"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.body = "%s"\n' "$FORM" >"$WORK/form.lua"
+printf 'wrk.method = "POST"\nwrk.path = "/api/json"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[%s]==]\n' "$JSON" >"$WORK/json.lua"
+KINDS="get args form json"
+kind_name() {
+  case "$1" in
+    get) echo "simple GET" ;;
+    args) echo "GET, 10 benign args" ;;
+    form) echo "POST 2 KB urlencoded" ;;
+    json) echo "POST 4 KB JSON" ;;
+  esac
+}
+
+run_wrk() {  # $1=port $2=proxy pid $3=kind -> "rps p50_ms p99_ms cpu_us_per_req"
   local c0 c1 out
   c0=$(cpu_ticks "$2")
   out=$(taskset -c "$WRK_CPU" wrk -t"$WRK_T" -c"$CONNS" -d"${DURATION}s" --latency \
-    "http://127.0.0.1:$1/index.html" 2>&1)
+    -s "$WORK/$3.lua" "http://127.0.0.1:$1" 2>&1)
   c1=$(cpu_ticks "$2")
   awk -v dt=$((c1 - c0)) -v hz="$HZ" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
@@ -159,26 +186,28 @@ run_wrk() {  # $1=port $2=proxy pid -> "rps p50_ms p99_ms cpu_us_per_req"
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-: >"$WORK/ngx.txt"; : >"$WORK/bw.txt"
+for k in $KINDS; do : >"$WORK/ngx.$k"; : >"$WORK/bw.$k"; done
 for r in $(seq 1 "$ROUNDS"); do
-  run_wrk "$NGX_PORT" "$NGX_PROXY_PID" >>"$WORK/ngx.txt"
-  run_wrk "$BW_PORT" "$BW_PID" >>"$WORK/bw.txt"
+  for k in $KINDS; do
+    run_wrk "$NGX_PORT" "$NGX_PROXY_PID" "$k" >>"$WORK/ngx.$k"
+    run_wrk "$BW_PORT" "$BW_PID" "$k" >>"$WORK/bw.$k"
+  done
 done
 
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
-N_RPS=$(col "$WORK/ngx.txt" 1); N_P50=$(col "$WORK/ngx.txt" 2); N_P99=$(col "$WORK/ngx.txt" 3)
-B_RPS=$(col "$WORK/bw.txt" 1); B_P50=$(col "$WORK/bw.txt" 2); B_P99=$(col "$WORK/bw.txt" 3)
-N_CPU=$(col "$WORK/ngx.txt" 4); B_CPU=$(col "$WORK/bw.txt" 4)
-RATIO=$(awk -v b="$B_RPS" -v n="$N_RPS" 'BEGIN { if (n > 0) printf "%.2f", b / n; else print "n/a" }')
 
 echo "### gateway: reverse proxy to a static upstream (1 worker each)"
 echo
-echo "wrk -t$WRK_T -c$CONNS -d${DURATION}s, 1 KiB static body, median of $ROUNDS round(s);"
-echo "CPUs: $NCPU (proxy on $SUT_CPU, upstream on $UP_CPU, wrk on $WRK_CPU)."
+echo "wrk -t$WRK_T -c$CONNS -d${DURATION}s per request kind, the upstream answers 1 KiB,"
+echo "median of $ROUNDS round(s); CPUs: $NCPU (proxy on $SUT_CPU, upstream on $UP_CPU, wrk on $WRK_CPU)."
+echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') proxy_pass with keepalive 32 vs bulwark gwbench with pool_idle 32; no WAF on either."
 echo
-CRATIO=$(awk -v b="$B_CPU" -v n="$N_CPU" 'BEGIN { if (b > 0) printf "%.2f", n / b; else print "n/a" }')
-echo "| proxy | req/s | p50 ms | p99 ms | proxy CPU µs/req |"
-echo "|---|---:|---:|---:|---:|"
-echo "| nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') (proxy_pass, keepalive 32) | $N_RPS | $N_P50 | $N_P99 | $N_CPU |"
-echo "| bulwark gateway (gwbench, pool_idle 32) | $B_RPS | $B_P50 | $B_P99 | $B_CPU |"
-echo "| **ratio bulwark / nginx** | **$RATIO** | | | **$CRATIO** (nginx CPU / bulwark CPU) |"
+echo "| request | nginx req/s | nginx p50 / p99 ms | bulwark req/s | bulwark p50 / p99 ms | ratio req/s | CPU µs/req nginx / bulwark |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for k in $KINDS; do
+  N_RPS=$(col "$WORK/ngx.$k" 1); N_P50=$(col "$WORK/ngx.$k" 2); N_P99=$(col "$WORK/ngx.$k" 3)
+  B_RPS=$(col "$WORK/bw.$k" 1); B_P50=$(col "$WORK/bw.$k" 2); B_P99=$(col "$WORK/bw.$k" 3)
+  N_CPU=$(col "$WORK/ngx.$k" 4); B_CPU=$(col "$WORK/bw.$k" 4)
+  RATIO=$(awk -v b="$B_RPS" -v n="$N_RPS" 'BEGIN { if (n > 0) printf "%.2f", b / n; else print "n/a" }')
+  echo "| $(kind_name "$k") | $N_RPS | $N_P50 / $N_P99 | $B_RPS | $B_P50 / $B_P99 | **$RATIO** | $N_CPU / $B_CPU |"
+done

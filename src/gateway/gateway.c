@@ -47,6 +47,9 @@ void gateway_stats_get(struct gateway_stats *o)
 	o->pool_new = G(pool_new);
 	o->circuit_opened = G(circuit_opened);
 	o->streamed = G(streamed);
+	o->auth_ok = G(auth_ok);
+	o->auth_failed = G(auth_failed);
+	o->authz_denied = G(authz_denied);
 	o->websockets = G(websockets);
 #undef G
 }
@@ -57,8 +60,11 @@ static void gw_destroy(struct gateway *gw)
 {
 	for (size_t i = 0; i < gw->nupstreams; i++)
 		SSL_CTX_free(gw->upstreams[i].ssl_ctx);
-	for (size_t i = 0; i < gw->nroutes; i++)
+	for (size_t i = 0; i < gw->nroutes; i++) {
 		pthread_mutex_destroy(&gw->routes[i].anomaly_mu);
+		gw_auth_free(gw->routes[i].authc);
+	}
+	bw_wipe(gw->id_key, sizeof(gw->id_key));
 	gw_rl_free(gw->rl);
 	gw_ddos_free(gw->ddos);
 	gw_waf_free(gw);
@@ -240,6 +246,8 @@ static int build_route(struct gateway *gw, const struct gateway_conf *c,
 		for (size_t i = 0; i < r->nmethods; i++)
 			r->methods[i] = bw_arena_strdup(gw->arena, rc->methods.v[i]);
 	}
+	if (gw_auth_build(gw, rc, r, err) < 0)
+		return -1;
 	const struct gateway_limit_conf *lc = rc->rate_limits.v;
 	for (size_t i = 0; i < rc->rate_limits.n && i < GW_MAX_ROUTE_LIMITS; i++) {
 		struct gw_limit *l = &r->limits[r->nlimits++];
@@ -283,6 +291,9 @@ struct gateway *gateway_new(const struct gateway_conf *c, struct bw_err *err)
 	for (size_t i = 0; i < gw->nupstreams; i++)
 		if (build_upstream(gw, &uc[i], &gw->upstreams[i], i, err) < 0)
 			goto fail;
+	if (c->identity.key_file &&
+	    gw_identity_key_load(gw, c->identity.key_file, err) < 0)
+		goto fail;
 	const struct gateway_route_conf *rc = c->routes.v;
 	for (size_t i = 0; i < c->routes.n; i++) {
 		gw->nroutes++; /* counted first so gw_destroy sees its mutex */
@@ -509,19 +520,6 @@ static bool bot_check(struct gateway *gw, const struct gw_route *r,
 	return false;
 }
 
-/* Edge authentication (issue 6 point 2) plugs in here once identity
- * exists: session cookie, bearer JWT, API key, then an authorization
- * check. Unknown modes fail closed. */
-static bool auth_check(const struct gw_route *r, struct net_exchange *x,
-		       const struct gw_client *cl)
-{
-	switch (r->auth) {
-	case GATEWAY_AUTH_PUBLIC:
-		return false;
-	}
-	gw_respond_error(x, 403, "auth_mode_unavailable");
-	return true;
-}
 
 static void serve_local(struct net_exchange *x, const struct gw_local_resp *lr)
 {
@@ -558,6 +556,21 @@ static bool route_needs_body(const struct gateway *gw, const struct gw_route *r)
 {
 	return r->builtin != GATEWAY_BUILTIN_NONE ||
 	       (r->waf != GATEWAY_WAF_OFF && gw->waf != NULL);
+}
+
+/* The pipeline after edge authentication: WAF phases 1-2, then the
+ * builtin app or the proxy. idh: the signed identity headers. */
+static void after_auth(struct gateway *gw, struct gw_route *r, struct net_exchange *x,
+		       const struct gw_client *cl, const struct gw_hdr *idh, size_t nidh)
+{
+	void *tx = gw_waf_begin(gw, r, x, cl);
+	if (tx && gw_waf_request(gw, r, tx, x, cl))
+		return;
+	if (r->builtin == GATEWAY_BUILTIN_DEMO) {
+		serve_builtin(r, x, cl, tx);
+		return;
+	}
+	gw_proxy_start(gw, r, x, cl, tx, idh, nidh);
 }
 
 void gateway_handle(struct net_exchange *x, void *arg)
@@ -609,17 +622,10 @@ void gateway_handle(struct net_exchange *x, void *arg)
 	}
 	/* the route's anomaly state is the one mutable part (own mutex) */
 	struct gw_route *r = &gw->routes[cr->index];
-	if (limits_check(gw, r, x, &cl) || bot_check(gw, r, x, &cl) ||
-	    auth_check(r, x, &cl))
+	if (limits_check(gw, r, x, &cl) || bot_check(gw, r, x, &cl))
 		return;
-	void *tx = gw_waf_begin(gw, r, x, &cl);
-	if (tx && gw_waf_request(gw, r, tx, x, &cl))
-		return;
-	if (r->builtin == GATEWAY_BUILTIN_DEMO) {
-		serve_builtin(r, x, &cl, tx);
-		return;
-	}
-	gw_proxy_start(gw, r, x, &cl, tx);
+	/* edge authentication, then the rest (maybe later, from the pool) */
+	gw_auth_run(gw, r, x, &cl, after_auth);
 }
 
 bool gateway_conn_admit(struct gateway *gw, const char *ip)

@@ -39,7 +39,14 @@ enum gateway_bot_mode {
 	GATEWAY_BOT_CHALLENGE, /* attack tools 403; suspicious get a challenge */
 };
 enum gateway_rl_key { GATEWAY_RL_IP, GATEWAY_RL_ROUTE, GATEWAY_RL_HEADER };
-enum gateway_auth { GATEWAY_AUTH_PUBLIC };
+/* Edge authentication of a route (docs/gateway.md "Edge authentication"). */
+enum gateway_auth {
+	GATEWAY_AUTH_PUBLIC,  /* no credential needed */
+	GATEWAY_AUTH_SESSION, /* a bulwark session (cookie or bearer "bws_") */
+	GATEWAY_AUTH_API_KEY, /* a bulwark API key (bearer or X-Api-Key "bwk_") */
+	GATEWAY_AUTH_JWT,     /* a bearer JWT from the route's issuer */
+	GATEWAY_AUTH_ANY,     /* any of the three */
+};
 enum gateway_builtin { GATEWAY_BUILTIN_NONE, GATEWAY_BUILTIN_DEMO };
 enum gateway_challenge { GATEWAY_CHALLENGE_COOKIE, GATEWAY_CHALLENGE_POW };
 
@@ -84,6 +91,27 @@ struct gateway_limit_conf {
 	unsigned burst;     /* bucket size; 0 = rate.count */
 };
 
+/* JWT validation of a route. Keys: a static JWKS file (an external
+ * issuer), or bulwark's own issuer for a tenant (its JWKS, cached). */
+struct gateway_jwt_conf {
+	const char *jwks_file;
+	const char *bulwark_tenant;
+	const char *issuer;          /* required "iss" when set */
+	const char *audience;        /* must be in "aud" when set */
+	struct conf_strlist algs;    /* default: the asymmetric ones */
+	uint64_t leeway_ms;
+	uint64_t cache_ms;           /* bulwark_tenant: JWKS kept this long */
+};
+
+/* An optional relationship check after authentication: is
+ * "user:<subject>" `relation` of `object` in the authorization store?
+ * object may name path segments after the route prefix: "doc:{1}". */
+struct gateway_authz_conf {
+	const char *relation;        /* NULL: no check */
+	const char *object;
+	const char *store;
+};
+
 struct gateway_route_conf {
 	const char *name;
 	struct conf_strlist hosts;   /* "example.com", "*.example.com"; empty: any */
@@ -93,7 +121,10 @@ struct gateway_route_conf {
 	int builtin;                 /* enum gateway_builtin */
 	int waf;                     /* enum gateway_waf_mode */
 	int bot;                     /* enum gateway_bot_mode */
-	int auth;                    /* enum gateway_auth (edge auth hook) */
+	int auth;                    /* enum gateway_auth */
+	const char *tenant;          /* sessions, API keys, authz: the tenant */
+	struct gateway_jwt_conf jwt;
+	struct gateway_authz_conf authz;
 	bool preserve_host;          /* send the client's Host (default) */
 	bool websocket;              /* WebSocket upgrades become tunnels */
 	uint64_t websocket_idle_ms;  /* a tunnel without traffic closes */
@@ -128,6 +159,12 @@ struct gateway_conf {
 	struct {
 		struct conf_strlist rules; /* SecLang files in load order */
 	} waf;
+	struct {
+		/* HMAC-SHA256 key (>= 32 bytes, a 0600 file) that signs the
+		 * identity headers sent upstream; needed when a route
+		 * authenticates. */
+		const char *key_file;
+	} identity;
 	bool configured; /* the section was present */
 };
 
@@ -212,6 +249,38 @@ void gateway_demo_app(struct net_exchange *x, void *arg);
 bool gateway_conn_admit(struct gateway *gw, const char *ip);
 void gateway_conn_release(struct gateway *gw, const char *ip);
 
+/*
+ * What edge authentication needs from identity and authorization, as
+ * blocking functions the gateway runs on `pool` (the daemon wires
+ * src/iam and src/authz here; the gateway links neither). Any function
+ * may be NULL: the modes that need it then answer 503.
+ */
+struct gateway_principal {
+	char kind[16];    /* "session", "api_key", "jwt" */
+	char tenant[64];
+	char subject[128]; /* user id, or the JWT's "sub" */
+	char name[128];
+	char scopes[256];
+	char issuer[256]; /* JWT only */
+};
+struct gateway_services {
+	/* A bulwark session or API key token: 0 with *out, -1 not valid
+	 * (401), -2 store unavailable (503). */
+	int (*authenticate)(void *arg, const char *token, size_t len,
+			    struct gateway_principal *out);
+	/* Appends bulwark's public JWKS of tenant to out. 0 or -1. */
+	int (*tenant_jwks)(void *arg, const char *tenant, struct bw_buf *out);
+	/* Relationship check. 0 with *allowed, or -1 (503). */
+	int (*check)(void *arg, const char *tenant, const char *store,
+		     const char *user, const char *relation, const char *object,
+		     bool *allowed);
+	void *arg;
+	struct tpool *pool; /* where the functions run */
+};
+/* Sets gw's services (copied). Call before gw serves requests (after
+ * gateway_new, before the generation is swapped in). */
+void gateway_set_services(struct gateway *gw, const struct gateway_services *s);
+
 /* Counters for /metrics (process-wide, all generations). */
 struct gateway_stats {
 	uint64_t requests, proxied, upstream_errors, retries;
@@ -220,6 +289,7 @@ struct gateway_stats {
 	uint64_t waf_blocked, waf_detected;
 	uint64_t pool_reused, pool_new, circuit_opened;
 	uint64_t streamed, websockets; /* streamed responses, tunnels opened */
+	uint64_t auth_ok, auth_failed, authz_denied;
 };
 void gateway_stats_get(struct gateway_stats *out);
 

@@ -17,7 +17,8 @@ static const char *const balance_names[] = { "round_robin", "least_conn", NULL }
 static const char *const waf_names[] = { "off", "detect", "block", NULL };
 static const char *const bot_names[] = { "off", "detect", "block", "challenge", NULL };
 static const char *const key_names[] = { "ip", "route", "header", NULL };
-static const char *const auth_names[] = { "public", NULL };
+static const char *const auth_names[] = { "public", "session", "api_key", "jwt",
+					  "any", NULL };
 static const char *const builtin_names[] = { "none", "demo", NULL };
 static const char *const challenge_names[] = { "cookie", "pow", NULL };
 
@@ -120,6 +121,32 @@ static const struct conf_field limit_fields[] = {
 };
 #undef T
 
+#define T struct gateway_jwt_conf
+static const struct conf_field jwt_fields[] = {
+	{ .name = "jwks_file", CONF_PATH(T, jwks_file),
+	  .help = "the issuer's key set (JWKS JSON)" },
+	{ .name = "bulwark_tenant", CONF_STR(T, bulwark_tenant), .min = 1, .max = 63,
+	  .help = "verify with bulwark's own issuer keys of this tenant" },
+	{ .name = "issuer", CONF_STR(T, issuer), .min = 1, .max = 255 },
+	{ .name = "audience", CONF_STR(T, audience), .min = 1, .max = 255 },
+	{ .name = "algs", CONF_STRLIST(T, algs), .max = 8,
+	  .help = "allowed algorithms (default RS256 PS256 ES256 ES384 EdDSA)" },
+	{ .name = "leeway", CONF_DURATION(T, leeway_ms), .max = 300000, .def = "30s" },
+	{ .name = "cache", CONF_DURATION(T, cache_ms), .min = 1000,
+	  .max = GW_MAX_TIMEOUT_MS, .def = GW_DEF_JWKS_CACHE },
+};
+#undef T
+
+#define T struct gateway_authz_conf
+static const struct conf_field authz_fields[] = {
+	{ .name = "relation", CONF_STR(T, relation), .required = true, .min = 1,
+	  .max = 64 },
+	{ .name = "object", CONF_STR(T, object), .required = true, .min = 3,
+	  .max = GW_MAX_AUTHZ_OBJECT, .help = "e.g. document:{1} (path segment 1)" },
+	{ .name = "store", CONF_STR(T, store), .required = true, .min = 1, .max = 64 },
+};
+#undef T
+
 #define T struct gateway_route_conf
 static const struct conf_field route_fields[] = {
 	{ .name = "name", CONF_STR(T, name), .required = true, .min = 1, .max = 64 },
@@ -132,6 +159,10 @@ static const struct conf_field route_fields[] = {
 	{ .name = "waf", CONF_ENUM(T, waf, waf_names), .def = "off" },
 	{ .name = "bot", CONF_ENUM(T, bot, bot_names), .def = "off" },
 	{ .name = "auth", CONF_ENUM(T, auth, auth_names), .def = "public" },
+	{ .name = "tenant", CONF_STR(T, tenant), .min = 1, .max = 63,
+	  .def = "platform", .help = "tenant of sessions, API keys and checks" },
+	{ .name = "jwt", CONF_SECTION(T, jwt, jwt_fields) },
+	{ .name = "authz", CONF_SECTION(T, authz, authz_fields) },
 	{ .name = "preserve_host", CONF_BOOL(T, preserve_host), .def = "true" },
 	{ .name = "websocket", CONF_BOOL(T, websocket), .def = "false",
 	  .help = "pass WebSocket upgrades through as a byte tunnel" },
@@ -181,6 +212,10 @@ static const struct conf_field waf_fields[] = {
 	{ .name = "rules", CONF_STRLIST(T, waf.rules), .max = GW_MAX_WAF_FILES,
 	  .help = "SecLang files, e.g. the CRS setup and rules" },
 };
+static const struct conf_field identity_fields[] = {
+	{ .name = "key_file", CONF_PATH(T, identity.key_file),
+	  .help = "HMAC key signing X-Bulwark-Identity (0600, >= 32 bytes)" },
+};
 static const struct conf_field gw_fields[] = {
 	{ .name = "trusted_proxies", CONF_STRLIST(T, trusted_proxies),
 	  .max = GW_MAX_CIDRS },
@@ -202,6 +237,8 @@ static const struct conf_field gw_fields[] = {
 	  .nsub = BW_ARRAY_LEN(bot_fields) },
 	{ .name = "waf", .type = CONF_T_SECTION, .offset = 0, .sub = waf_fields,
 	  .nsub = BW_ARRAY_LEN(waf_fields) },
+	{ .name = "identity", .type = CONF_T_SECTION, .offset = 0, .sub = identity_fields,
+	  .nsub = BW_ARRAY_LEN(identity_fields) },
 };
 #undef T
 

@@ -101,6 +101,7 @@ struct gw_route {
 	enum gateway_waf_mode waf;
 	enum gateway_bot_mode bot;
 	enum gateway_auth auth;
+	struct gw_auth *authc; /* keys and check of a non-public route */
 	bool preserve_host;
 	bool websocket;
 	uint64_t websocket_idle_ms;
@@ -338,6 +339,9 @@ struct gateway {
 	enum gateway_challenge challenge;
 	unsigned pow_bits;
 	void *waf; /* struct waf_ruleset *, NULL: none loaded */
+	uint8_t id_key[GW_MAX_IDENTITY_KEY]; /* signs X-Bulwark-Identity */
+	size_t id_key_len;
+	struct gateway_services svc;
 	_Atomic(void *) health_owner; /* the loop running active checks */
 };
 
@@ -369,6 +373,7 @@ struct gw_counters {
 	_Atomic uint64_t waf_blocked, waf_detected;
 	_Atomic uint64_t pool_reused, pool_new, circuit_opened;
 	_Atomic uint64_t streamed, websockets;
+	_Atomic uint64_t auth_ok, auth_failed, authz_denied;
 };
 extern struct gw_counters gw_stats;
 #define GW_COUNT(f) atomic_fetch_add_explicit(&gw_stats.f, 1, memory_order_relaxed)
@@ -391,11 +396,46 @@ void gw_demo_serve(struct bw_arena *a, const struct http_request *req,
 		   struct bw_str body, const char *request_id,
 		   struct gw_local_resp *out);
 
-/* Proxying (gateway_proxy.c): takes over x; answers it later. */
+/* Proxying (gateway_proxy.c): takes over x; answers it later. extra:
+ * headers to add upstream (the signed identity; arena memory), may be
+ * NULL. */
 struct gw_req;
 void gw_proxy_start(struct gateway *gw, const struct gw_route *r,
 		    struct net_exchange *x, const struct gw_client *client,
-		    void *waf_tx);
+		    void *waf_tx, const struct gw_hdr *extra, size_t nextra);
+
+/* ---------------------------------------------------- edge auth */
+
+struct gw_auth;
+/* Compiles a route's auth settings (keys from jwks_file). 0 or -1. */
+int gw_auth_build(struct gateway *gw, const struct gateway_route_conf *rc,
+		  struct gw_route *r, struct bw_err *err) BW_WUR;
+void gw_auth_free(struct gw_auth *a); /* accepts NULL */
+/* Reads the identity key (a 0600 file of 32..256 bytes). 0 or -1. */
+int gw_identity_key_load(struct gateway *gw, const char *path,
+			 struct bw_err *err) BW_WUR;
+/* Continues the pipeline once the request is authenticated: identity
+ * headers (NULL for public routes) to send upstream. */
+typedef void (*gw_auth_next_fn)(struct gateway *gw, struct gw_route *r,
+				struct net_exchange *x, const struct gw_client *cl,
+				const struct gw_hdr *idh, size_t nidh);
+/* Authenticates x for route r: public routes call next at once; others
+ * run on the services' pool and call next from x's loop, or answer x
+ * themselves (401, 403, 503). */
+void gw_auth_run(struct gateway *gw, struct gw_route *r, struct net_exchange *x,
+		 const struct gw_client *cl, gw_auth_next_fn next);
+/* The identity header value and its signature for a principal (pure;
+ * for tests and for gw_auth_run). 0 or -1 when a buffer is too small. */
+int gw_identity_sign(const uint8_t *key, size_t keylen,
+		     const struct gateway_principal *p, const char *route,
+		     const char *request_id, int64_t ts, struct bw_str method,
+		     struct bw_str target, char *value, size_t vcap, char *sig,
+		     size_t scap) BW_WUR;
+/* Expands an authz object template ("doc:{1}") with the segments of path
+ * after prefix (1-based). 0, or -1 when a named segment is missing or
+ * empty, or the result does not fit. */
+int gw_authz_object(const char *tmpl, struct bw_str prefix, struct bw_str path,
+		    char *out, size_t cap) BW_WUR;
 /* Sends an error response with a reason token (and event for 5xx). */
 void gw_respond_error(struct net_exchange *x, int status, const char *reason);
 

@@ -144,6 +144,22 @@
  * it; this only keeps the decoder's counter finite. */
 #define GW_STREAM_MAX_BODY (1ull << 62)
 
+/* Edge authentication. A bulwark tenant's JWKS is re-read after this long
+ * (keys rotate with an overlap far longer). */
+#define GW_DEF_JWKS_CACHE "60s"
+/* JWKS files: a key set of 64 RSA-4096 keys is about 50 KB. */
+#define GW_MAX_JWKS_BYTES (256u * 1024)
+/* Bearer tokens (sessions, API keys, JWTs): 8 KiB is the common header
+ * line bound and far above any token bulwark issues. */
+#define GW_MAX_TOKEN 8192
+/* An authorization object template and the object it expands to. */
+#define GW_MAX_AUTHZ_OBJECT 256
+/* The identity key: HMAC-SHA256 wants >= 32 bytes; more adds nothing. */
+#define GW_MIN_IDENTITY_KEY 32
+#define GW_MAX_IDENTITY_KEY 256
+/* The identity header value (sub, tenant, name, scopes, issuer, ids). */
+#define GW_MAX_IDENTITY_HEADER 2048
+
 /* WebSocket tunnels: closed after this long without a byte either way
  * (clients ping well within it; nginx's default is 60 s, which cuts
  * quiet chats). */

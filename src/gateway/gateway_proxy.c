@@ -157,6 +157,8 @@ struct gw_req {
 	bool websocket;         /* the client asked for a WebSocket */
 	bool tunnel;            /* after the 101 */
 	bool client_eof;        /* tunnel: the client closed its side */
+	const struct gw_hdr *extra; /* signed identity headers (arena) */
+	size_t nextra;
 };
 
 /* ------------------------------------------------------------ registry */
@@ -1353,7 +1355,10 @@ static void tunnel_read(struct gw_uconn *c)
 {
 	struct gw_req *rq = c->req;
 	char buf[READ_CHUNK];
-	for (int i = 0; i < 16 && !rq->up_paused; i++) {
+	/* past the fairness bound, go on while OpenSSL holds bytes epoll
+	 * cannot see */
+	for (int i = 0; !rq->up_paused && (i < 16 || (c->ssl && SSL_has_pending(c->ssl)));
+	     i++) {
 		ssize_t n = uc_recv(c, buf, sizeof(buf));
 		if (n > 0) {
 			if (net_respond_data(rq->x, buf, (size_t)n) < 0) {
@@ -1469,6 +1474,8 @@ static int build_head(struct gw_req *rq)
 		.body_len = rq->stream_req ? rq->creq->content_length : rq->body.len,
 		.body_chunked = rq->body_chunked,
 		.websocket = rq->websocket,
+		.extra = rq->extra,
+		.nextra = rq->nextra,
 	};
 	if (gw_build_request(&rq->head, rq->creq, &o, &err) < 0) {
 		finish_error(rq, err.code == 405 ? 405 : err.code == 414 ? 414 : 500,
@@ -1523,7 +1530,7 @@ static void attempt_start(struct gw_req *rq)
 
 void gw_proxy_start(struct gateway *gw, const struct gw_route *r,
 		    struct net_exchange *x, const struct gw_client *client,
-		    void *waf_tx)
+		    void *waf_tx, const struct gw_hdr *extra, size_t nextra)
 {
 	struct gw_thread *t = thread_get(net_loop(x));
 	if (t && t->closing) {
@@ -1547,6 +1554,8 @@ void gw_proxy_start(struct gateway *gw, const struct gw_route *r,
 	rq->tg = tg;
 	rq->client = *client;
 	rq->waf_tx = waf_tx;
+	rq->extra = extra;
+	rq->nextra = nextra;
 	rq->creq = net_request(x);
 	rq->method = rq->creq->method;
 	rq->body = net_request_body(x);

@@ -6,14 +6,15 @@ bw_module(gateway
           src/gateway/gateway_proxy.c src/gateway/gateway_upstream.c
           src/gateway/gateway_ratelimit.c src/gateway/gateway_ddos.c
           src/gateway/gateway_bot.c src/gateway/gateway_waf.c
-          src/gateway/gateway_demo.c
-  DEPS core json conf http net loop event waf PkgConfig::OPENSSL)
+          src/gateway/gateway_demo.c src/gateway/gateway_auth.c
+  DEPS core json conf http net loop event waf crypto PkgConfig::OPENSSL)
 bw_unit_test(test_gateway_match gateway src/gateway/tests/test_gateway_match.c)
 bw_unit_test(test_gateway_fwd gateway src/gateway/tests/test_gateway_fwd.c)
 bw_unit_test(test_gateway_limits gateway src/gateway/tests/test_gateway_limits.c)
 bw_unit_test(test_gateway_bot gateway src/gateway/tests/test_gateway_bot.c)
 bw_unit_test(test_gateway_proxy gateway src/gateway/tests/test_gateway_proxy.c)
 bw_unit_test(test_gateway_conf gateway src/gateway/tests/test_gateway_conf.c)
+bw_unit_test(test_gateway_auth gateway src/gateway/tests/test_gateway_auth.c)
 bw_fuzz_target(fuzz_forwarded gateway src/gateway/fuzz/fuzz_forwarded.c
   ${CMAKE_SOURCE_DIR}/src/gateway/fuzz/corpus_forwarded)
 bw_fuzz_target(fuzz_gwconf gateway src/gateway/fuzz/fuzz_gwconf.c

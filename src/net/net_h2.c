@@ -367,11 +367,13 @@ static void h2_flush(struct net_conn *c)
 			return;
 		}
 	}
+	bool progress = false;
 	while (c->out_pos < c->out.len) {
 		ssize_t w = net_conn_write(c, c->out.data + c->out_pos,
 					   c->out.len - c->out_pos);
 		if (w > 0) {
 			c->out_pos += (size_t)w;
+			progress = true;
 			continue;
 		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -393,8 +395,10 @@ static void h2_flush(struct net_conn *c)
 		net_conn_close(c);
 		return;
 	}
-	/* With no stream open, the idle timeout applies. */
-	if (!c->h2->streams)
+	/* With no stream open, the idle timeout applies; with streams, it
+	 * counts from the last byte that moved, so a long streamed response
+	 * is not cut while it flows. */
+	if (!c->h2->streams || progress)
 		net_conn_arm(c, c->srv->o.idle_timeout_ms);
 	net_conn_update_interest(c);
 }
@@ -405,6 +409,8 @@ void net_h2_on_io(struct net_conn *c, uint32_t revents)
 		for (int i = 0; i < 64 && !c->closed; i++) {
 			ssize_t n = net_conn_read(c);
 			if (n > 0) {
+				if (c->h2->streams)
+					net_conn_arm(c, c->srv->o.idle_timeout_ms);
 				c->h2->in_recv = true;
 				ssize_t used = nghttp2_session_mem_recv(
 					c->h2->s, (const uint8_t *)c->in.data, c->in.len);

@@ -961,7 +961,11 @@ static bool stream_write(struct net_conn *c)
 
 static void stream_read(struct net_conn *c)
 {
-	for (int i = 0; i < 16 && stream_reading(c); i++) {
+	/* Bytes OpenSSL already holds are invisible to epoll: past the
+	 * fairness bound, go on while it has some. */
+	for (int i = 0; stream_reading(c) &&
+			(i < 16 || (c->ssl && SSL_has_pending(c->ssl)));
+	     i++) {
 		ssize_t n = net_conn_read(c);
 		if (n > 0) {
 			if (c->x->tunnel)
@@ -1631,6 +1635,10 @@ static void listener_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 				net_conn_close(c);
 				continue;
 			}
+			/* Streamed output is compacted and grows while a write
+			 * waits: OpenSSL must accept the retry from a moved
+			 * buffer (the same bytes, at least as many). */
+			SSL_set_mode(c->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 			c->state = CS_HANDSHAKE;
 		} else {
 			c->state = CS_HEAD;
