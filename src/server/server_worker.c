@@ -191,6 +191,53 @@ static void release_gateway(void *arg)
 	gateway_free(arg);
 }
 
+/* Edge authentication's services for the gateway (docs/gateway.md): bulwark
+ * sessions and API keys through the identity module, bulwark's issuer keys,
+ * relationship checks through the authorization engine. They run on the
+ * thread pool and read W at call time. */
+static int gw_svc_authenticate(void *arg, const char *token, size_t len,
+			       struct gateway_principal *out)
+{
+	struct iam_principal p;
+	if (!W.iam)
+		return -2;
+	int rc = iam_authenticate_bearer(W.iam, token, len, &p);
+	if (rc != 0)
+		return rc;
+	bw_snprintf(out->kind, sizeof(out->kind), "%s",
+		    p.kind == IAM_PRINCIPAL_API_KEY ? "api_key" : "session");
+	bw_snprintf(out->tenant, sizeof(out->tenant), "%s", p.tenant);
+	bw_snprintf(out->subject, sizeof(out->subject), "%s", p.user_id);
+	bw_snprintf(out->name, sizeof(out->name), "%s", p.user_name);
+	bw_snprintf(out->scopes, sizeof(out->scopes), "%s", p.scopes);
+	return 0;
+}
+
+static int gw_svc_jwks(void *arg, const char *tenant, struct bw_buf *out)
+{
+	struct bw_err err;
+	return W.iam ? iam_oidc_jwks(W.iam, tenant, out, &err) : -1;
+}
+
+static int gw_svc_check(void *arg, const char *tenant, const char *store,
+			const char *user, const char *relation, const char *object,
+			bool *allowed)
+{
+	struct bw_err err;
+	struct authz_query q = { .tenant = tenant, .store_id = store };
+	return W.authz ? authz_check(W.authz, &q, user, relation, object, allowed, &err) : -1;
+}
+
+static void gw_services_set(struct gateway *gw)
+{
+	struct gateway_services s = { .authenticate = gw_svc_authenticate,
+				      .tenant_jwks = gw_svc_jwks,
+				      .check = gw_svc_check,
+				      .pool = W.pool };
+	if (gw)
+		gateway_set_services(gw, &s);
+}
+
 static struct generation *generation_build(const char *path, const char *text,
 					   size_t len, const struct server_files *files,
 					   struct bw_err *err)
@@ -209,6 +256,7 @@ static struct generation *generation_build(const char *path, const char *text,
 	if (gateway_conf_bind(g->conf.modules.gateway, g->arena, &g->gw_conf, err) < 0 ||
 	    !(g->gw = gateway_new(&g->gw_conf, err)))
 		goto fail;
+	gw_services_set(g->gw);
 	const struct server_listener_conf *ls = g->conf.listeners.v;
 	for (size_t i = 0; i < g->conf.listeners.n && i < MAX_LISTENERS; i++) {
 		if (!server_listener_is_http(ls[i].kind)) {
@@ -239,6 +287,8 @@ static struct generation *generation_build(const char *path, const char *text,
 			.handler_arg_release = ls[i].kind == SERVER_LISTENER_GATEWAY ?
 						       release_gateway : NULL,
 			.access_events = g->conf.log.access_events,
+			/* the gateway streams bodies its WAF does not need */
+			.dispatch_at_head = ls[i].kind == SERVER_LISTENER_GATEWAY,
 		};
 		if (ls[i].tls && !(o.tls = build_tls(&g->conf, &ls[i], files, err)))
 			goto fail;
@@ -829,6 +879,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	W.pool = tpool_new((int)c->server.pool_threads, c->server.pool_queue, &err);
 	if (!W.pool)
 		fatalx("thread pool: %s", err.msg);
+	gw_services_set(W.gen->gw); /* built before the pool existed */
 	/* Password hashing gets its own bounded pool, one thread fewer than
 	 * the cores (at least one, at most pool_threads): a burst of logins
 	 * then leaves a core to the event loops and never queues the other
