@@ -2,7 +2,8 @@
  * The identity REST routes under /api/v1/iam (registered with the admin
  * API by iam_api_register): tenants, users, groups and membership,
  * password reset and change, unlock, login (password, MFA step, forced
- * change), TOTP enrolment, sessions and API keys.
+ * change), TOTP enrolment, security keys, MFA-required groups, sessions
+ * and API keys.
  *
  * Shape: every route is a struct route_spec — path, permission, audit
  * action, access flags and a handler. A handler is a plain function over
@@ -1326,10 +1327,100 @@ static void h_self_password(struct iam_req *r)
 
 /* --------------------------------------------------------------- table */
 
+/* ------------------------------------------------ security keys, MFA */
+
+static int wa_cb(void *arg, const struct iam_webauthn_cred_info *c)
+{
+	struct json_writer *w = arg;
+	json_write_object_begin(w);
+	json_write_kv_string(w, "id", c->handle);
+	json_write_kv_string(w, "name", c->name);
+	json_write_kv_string(w, "alg", c->alg == -7   ? "ES256"
+					: c->alg == -8 ? "EdDSA"
+						       : "RS256");
+	json_write_kv_string(w, "attestation", c->att_type);
+	json_write_kv_int(w, "sign_count", c->sign_count);
+	json_write_kv_int(w, "created", c->created);
+	json_write_kv_int(w, "last_used", c->last_used);
+	json_write_object_end(w);
+	return 0;
+}
+
+static void h_webauthn_list(struct iam_req *r)
+{
+	struct json_writer w;
+	struct bw_err err;
+	struct iam_user u;
+	if (iam_user_get(r->iam, r->tenant, r->user, &u, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_key(&w, "security_keys");
+	json_write_array_begin(&w);
+	if (iam_webauthn_list(r->iam, r->tenant, r->user, wa_cb, &w, &err) <
+	    0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	finish_json(r, &w, 200);
+}
+
+static void h_webauthn_delete(struct iam_req *r)
+{
+	struct bw_err err;
+	target(r, "security_key", r->key);
+	if (iam_webauthn_delete(r->iam, r->tenant, r->user, r->key, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	ok_object(r, "deleted", r->key, 200);
+}
+
+/* PUT marks the group "MFA required" (per-role policy), DELETE unmarks. */
+static void h_group_mfa(struct iam_req *r, bool required)
+{
+	struct bw_err err;
+	target(r, "group", r->group);
+	if (iam_mfa_group_set(r->iam, r->tenant, r->group, required, &err) <
+	    0) {
+		fail_err(r, &err);
+		return;
+	}
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "group", r->group);
+	json_write_kv_bool(&w, "mfa_required", required);
+	json_write_object_end(&w);
+	finish_json(r, &w, 200);
+}
+
+static void h_group_mfa_on(struct iam_req *r)
+{
+	h_group_mfa(r, true);
+}
+
+static void h_group_mfa_off(struct iam_req *r)
+{
+	h_group_mfa(r, false);
+}
+
 #define T "/api/v1/iam/tenants/{tenant}"
 #define U T "/users/{user}"
 
 static const struct route_spec specs[] = {
+    {HTTP_METHOD_GET, U "/webauthn", "iam.user.read", NULL, R_TENANT,
+     h_webauthn_list},
+    {HTTP_METHOD_DELETE, U "/webauthn/{key}", "iam.user.manage",
+     "iam.webauthn.delete", R_TENANT, h_webauthn_delete},
+    {HTTP_METHOD_PUT, T "/groups/{group}/mfa", "iam.user.manage",
+     "iam.mfa.group_require", R_TENANT, h_group_mfa_on},
+    {HTTP_METHOD_DELETE, T "/groups/{group}/mfa", "iam.user.manage",
+     "iam.mfa.group_unrequire", R_TENANT, h_group_mfa_off},
     {HTTP_METHOD_GET, "/api/v1/iam/tenants", "iam.tenant.read", NULL,
      R_PLATFORM, h_tenant_list},
     {HTTP_METHOD_POST, "/api/v1/iam/tenants", "iam.tenant.manage",
@@ -1605,6 +1696,10 @@ TRAMPOLINE(39)
 TRAMPOLINE(40)
 TRAMPOLINE(41)
 TRAMPOLINE(42)
+TRAMPOLINE(43)
+TRAMPOLINE(44)
+TRAMPOLINE(45)
+TRAMPOLINE(46)
 
 static const api_fn trampolines[] = {
     route_0,  route_1,	route_2,  route_3,  route_4,  route_5,	route_6,
@@ -1613,7 +1708,7 @@ static const api_fn trampolines[] = {
     route_21, route_22, route_23, route_24, route_25, route_26, route_27,
     route_28, route_29, route_30, route_31, route_32, route_33, route_34,
     route_35, route_36, route_37, route_38, route_39, route_40, route_41,
-    route_42,
+    route_42, route_43, route_44, route_45, route_46,
 };
 _Static_assert(BW_ARRAY_LEN(trampolines) == BW_ARRAY_LEN(specs),
 	       "one trampoline per route spec");
