@@ -17,6 +17,7 @@ set_tests_properties(test_iam PROPERTIES TIMEOUT 300)
 bw_unit_test(test_iam_api iam src/iam/tests/test_iam_api.c)
 bw_unit_test(test_iam_oidc iam src/iam/tests/test_iam_oidc.c)
 bw_unit_test(test_iam_oidc_http iam src/iam/tests/test_iam_oidc_http.c)
+bw_unit_test(test_iam_fed iam src/iam/tests/test_iam_fed.c)
 bw_unit_test(test_iam_webauthn iam src/iam/tests/test_iam_webauthn.c)
 bw_unit_test(test_iam_pages iam src/iam/tests/test_iam_pages.c)
 # Benchmark (bench/iam/run.sh), not a test.
