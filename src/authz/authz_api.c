@@ -839,31 +839,6 @@ static const char *role_tenant(struct job *j)
 	return t;
 }
 
-/* Percent-decodes a path segment ("group:eng%23member") into the arena;
- * NULL when malformed, empty, too long or decoding to a NUL. */
-static const char *path_decode(struct job *j, const char *in)
-{
-	size_t n = in ? strlen(in) : 0;
-	char *out = n && n <= AUTHZ_SUBJECT_MAX * 3 ? bw_arena_alloc(j->a, n + 1) : NULL;
-	size_t k = 0;
-	for (size_t i = 0; out && i < n; i++) {
-		if (in[i] != '%') {
-			out[k++] = in[i];
-			continue;
-		}
-		int hi = i + 2 < n ? bw_hex_digit(in[i + 1]) : -1;
-		int lo = hi >= 0 ? bw_hex_digit(in[i + 2]) : -1;
-		if (lo < 0 || (hi | lo) == 0)
-			return NULL;
-		out[k++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	if (!out || k > AUTHZ_SUBJECT_MAX)
-		return NULL;
-	out[k] = 0;
-	return out;
-}
-
 /* May the caller change platform-admin grants? Only platform-admin. */
 static bool caller_is_platform_admin(struct job *j)
 {
@@ -881,8 +856,9 @@ static int role_change(struct job *j, bool grant)
 	if (!tenant)
 		return -1;
 	const char *role = api_param(j->call, "role");
-	const char *subject = path_decode(j, api_param(j->call, "subject"));
-	if (!subject)
+	const char *raw = api_param(j->call, "subject");
+	char *subject = raw ? bw_arena_alloc(j->a, AUTHZ_SUBJECT_MAX + 1) : NULL;
+	if (!subject || authz_subject_decode(raw, strlen(raw), subject, AUTHZ_SUBJECT_MAX + 1) < 0)
 		return bad(j, "the subject must be user:ID, apikey:ID or group:ID#member");
 	char target[AUTHZ_SUBJECT_MAX + AUTHZ_OBJECT_MAX + 80];
 	bw_snprintf(target, sizeof(target), "tenant:%s#%s@%s", tenant, role ? role : "", subject);

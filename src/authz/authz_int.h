@@ -446,6 +446,19 @@ extern const char authz_platform_fga[];
 #define AUTHZ_PLATFORM_TENANT "platform"
 #define AUTHZ_PLATFORM_NROLES 18
 
+/*
+ * Decodes a role subject taken from a URL path segment: percent-decoding
+ * ("group:eng%23member" -> "group:eng#member"), then the shape
+ * TYPE:ID or TYPE:ID#RELATION with TYPE and RELATION names
+ * ([A-Za-z0-9_.-]) and an ID of printable ASCII without '#', ' ' or ':'
+ * (the engine then checks the subject against the model). in[0..n) is
+ * untrusted; OUT: out (NUL-terminated, cap bytes, at most
+ * AUTHZ_SUBJECT_MAX + 1 useful). Returns the length, or -1 when malformed
+ * (bad escape, %00, control bytes, wrong shape) or longer than
+ * AUTHZ_SUBJECT_MAX.
+ */
+int authz_subject_decode(const char *in, size_t n, char *out, size_t cap);
+
 /* Is store_id the tenant's platform store? */
 bool authz_platform_store_is(struct authz_engine *e, const char *tenant, const char *store_id);
 /* Does the tenant have its platform store yet? */

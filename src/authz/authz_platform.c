@@ -71,6 +71,57 @@ static bool perm_relation(const char *perm, char *out, size_t cap)
 	return true;
 }
 
+/* ------------------------------------------------------------ subjects */
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+int authz_subject_decode(const char *in, size_t n, char *out, size_t cap)
+{
+	if (!in || !out || cap == 0 || n == 0 || n > AUTHZ_SUBJECT_MAX * 3)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k + 1 >= cap || k >= AUTHZ_SUBJECT_MAX)
+			return -1;
+		unsigned char c = (unsigned char)in[i];
+		if (c == '%') {
+			int hi = i + 2 < n ? bw_hex_digit(in[i + 1]) : -1;
+			int lo = hi >= 0 ? bw_hex_digit(in[i + 2]) : -1;
+			if (lo < 0)
+				return -1;
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c <= 0x20 || c >= 0x7f)
+			return -1; /* NUL, controls, space, non-ASCII */
+		out[k++] = (char)c;
+	}
+	out[k] = 0;
+	/* TYPE ':' ID [ '#' RELATION ] */
+	const char *colon = memchr(out, ':', k);
+	if (!colon || colon == out)
+		return -1;
+	for (const char *c = out; c < colon; c++)
+		if (!name_char(*c))
+			return -1;
+	const char *id = colon + 1, *hash = strchr(id, '#');
+	const char *id_end = hash ? hash : out + k;
+	if (id_end == id || memchr(id, ':', (size_t)(id_end - id)))
+		return -1;
+	if (hash) {
+		if (!hash[1])
+			return -1;
+		for (const char *c = hash + 1; *c; c++)
+			if (!name_char(*c))
+				return -1;
+	}
+	return (int)k;
+}
+
 /* ------------------------------------------------------ tenant stores */
 
 /* The tenant's platform store id, or "" (engine table lock taken inside). */

@@ -35,6 +35,8 @@ bw_fuzz_target(fuzz_authz_dsl authz src/authz/fuzz/fuzz_authz_dsl.c
   ${CMAKE_SOURCE_DIR}/src/authz/fuzz/corpus_authz_dsl)
 bw_fuzz_target(fuzz_authz_cel authz src/authz/fuzz/fuzz_authz_cel.c
   ${CMAKE_SOURCE_DIR}/src/authz/fuzz/corpus_authz_cel)
+bw_fuzz_target(fuzz_authz_subject authz src/authz/fuzz/fuzz_authz_subject.c
+  ${CMAKE_SOURCE_DIR}/src/authz/fuzz/corpus_authz_subject)
 
 # The benchmark is not a test: see docs/internals/AUTHZ.md.
 add_executable(authz_bench src/authz/bench/authz_bench.c)

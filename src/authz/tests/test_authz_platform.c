@@ -240,7 +240,7 @@ static void test_rules(void **state)
 	static const char *const declared[] = {
 		"platform.system.read", "platform.system.manage", "platform.audit.write",
 		"authz.store.read", "authz.store.manage", "authz.model.write", "authz.tuple.read",
-		"authz.tuple.write", "authz.query",
+		"authz.tuple.write", "authz.query", "authz.role.assign", "authz.role.read",
 	};
 	assert_int_equal(authz_platform_assign(e, "platform", "user:root", "platform-admin", true, &err), 0);
 	for (size_t i = 0; i < sizeof(declared) / sizeof(declared[0]); i++)
@@ -248,9 +248,109 @@ static void test_rules(void **state)
 			fail_msg("route permission %s has no relation in platform.fga", declared[i]);
 }
 
+/* The {subject} path segment of the role routes: untrusted bytes. */
+static void test_subject_decode(void **state)
+{
+	(void)state;
+	char out[AUTHZ_SUBJECT_MAX + 1];
+	static const struct {
+		const char *in, *want; /* want NULL: refused */
+	} cases[] = {
+		{ "user:kim", "user:kim" },
+		{ "group:eng%23member", "group:eng#member" },
+		{ "group:eng#member", "group:eng#member" },
+		{ "apikey:0a1B", "apikey:0a1B" },
+		{ "user:%6Bim", "user:kim" },
+		{ "user:a%2Fb", "user:a/b" },
+		{ "", NULL },
+		{ "user", NULL },
+		{ ":kim", NULL },
+		{ "user:", NULL },
+		{ "user:kim#", NULL },
+		{ "user:#member", NULL },
+		{ "us er:kim", NULL },
+		{ "user:k im", NULL },
+		{ "user:kim%00", NULL },
+		{ "user:kim%0a", NULL },
+		{ "user:kim%7f", NULL },
+		{ "user:kim%c3%a9", NULL },
+		{ "user:kim%", NULL },
+		{ "user:kim%2", NULL },
+		{ "user:kim%zz", NULL },
+		{ "user:a:b", NULL },
+		{ "user:a#b#c", NULL },
+		{ "user:a#b c", NULL },
+		{ "us%3Aer:kim", NULL },
+		{ "group:g#mem:ber", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = authz_subject_decode(cases[i].in, strlen(cases[i].in), out, sizeof(out));
+		if (!cases[i].want) {
+			if (n >= 0)
+				fail_msg("'%s' accepted as '%s'", cases[i].in, out);
+			continue;
+		}
+		if (n < 0)
+			fail_msg("'%s' refused", cases[i].in);
+		assert_string_equal(out, cases[i].want);
+		assert_int_equal(n, (int)strlen(cases[i].want));
+	}
+	/* lengths: exactly the limit passes, one more does not; a long
+	 * encoding of a short subject passes; a tiny buffer never overflows */
+	char in[AUTHZ_SUBJECT_MAX * 3 + 8];
+	memcpy(in, "user:", 5);
+	memset(in + 5, 'a', AUTHZ_SUBJECT_MAX - 5);
+	assert_int_equal(authz_subject_decode(in, AUTHZ_SUBJECT_MAX, out, sizeof(out)),
+			 AUTHZ_SUBJECT_MAX);
+	in[AUTHZ_SUBJECT_MAX] = 'a';
+	assert_int_equal(authz_subject_decode(in, AUTHZ_SUBJECT_MAX + 1, out, sizeof(out)), -1);
+	size_t k = 0;
+	for (const char *c = "user:kim"; *c; c++)
+		k += (size_t)snprintf(in + k, 4, "%%%02X", (unsigned char)*c);
+	assert_int_equal(authz_subject_decode(in, k, out, sizeof(out)), 8);
+	assert_string_equal(out, "user:kim");
+	char tiny[4];
+	assert_int_equal(authz_subject_decode("user:kim", 8, tiny, sizeof(tiny)), -1);
+	assert_int_equal(authz_subject_decode(NULL, 3, out, sizeof(out)), -1);
+}
+
+/* The platform tenant's start-up brings every tenant's platform store to
+ * the built-in model: a permission added to platform.fga exists there. */
+static void test_upgrade_all_tenants(void **state)
+{
+	(void)state;
+	struct bw_err err;
+	assert_int_equal(authz_platform_init(e, "upgr", &err), 0);
+	assert_int_equal(authz_platform_assign(e, "upgr", "user:amy", "auditor", true, &err), 0);
+	assert_true(authz_platform_check(e, "upgr", "user:amy", "authz.role.read"));
+	/* an older model version without can_authz_role_read */
+	const char *old = "model\n  schema 1.1\ntype user\ntype apikey\ntype group\n  relations\n"
+			  "    define member: [user, apikey, group#member]\n"
+			  "type tenant\n  relations\n"
+			  "    define auditor: [user, apikey, group#member]\n"
+			  "    define can_platform_system_read: auditor\n";
+	struct authz_model *m = authz_model_parse_dsl(old, strlen(old), &err);
+	assert_non_null(m);
+	char id[AUTHZ_ID_LEN + 1] = "", mid[AUTHZ_ID_LEN + 1];
+	struct authz_store_info infos[4];
+	size_t n;
+	assert_int_equal(authz_store_list(e, "upgr", NULL, 4, infos, &n, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		if (authz_platform_store_is(e, "upgr", infos[i].id))
+			memcpy(id, infos[i].id, sizeof(id));
+	assert_int_equal(authz_model_write(e, "upgr", id, m, mid, &err), 0);
+	assert_false(authz_platform_check(e, "upgr", "user:amy", "authz.role.read"));
+	assert_true(authz_platform_check(e, "upgr", "user:amy", "platform.system.read"));
+	assert_int_equal(authz_platform_init(e, "platform", &err), 0);
+	assert_true(authz_platform_check(e, "upgr", "user:amy", "authz.role.read"));
+	assert_false(authz_platform_check(e, "upgr", "user:amy", "authz.role.assign"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_subject_decode),
+		cmocka_unit_test(test_upgrade_all_tenants),
 		cmocka_unit_test(test_model_valid),
 		cmocka_unit_test(test_roles_md_current),
 		cmocka_unit_test(test_matrix),
