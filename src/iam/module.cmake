@@ -31,3 +31,5 @@ bw_fuzz_target(fuzz_iam_parse iam src/iam/fuzz/fuzz_iam_parse.c
   ${CMAKE_SOURCE_DIR}/src/iam/fuzz/corpus_iam_parse)
 bw_fuzz_target(fuzz_iam_cbor iam src/iam/fuzz/fuzz_iam_cbor.c
   ${CMAKE_SOURCE_DIR}/src/iam/fuzz/corpus_iam_cbor)
+bw_fuzz_target(fuzz_iam_fed iam src/iam/fuzz/fuzz_iam_fed.c
+  ${CMAKE_SOURCE_DIR}/src/iam/fuzz/corpus_iam_fed)
