@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Brute force and impossible travel end to end, from real login attempts
-# against bulwark's own login (POST /api/v1/iam/tenants/platform/login):
-# identity emits an authentication event per attempt on the event bus, the
+# against bulwark's own login: the sign-in page (/auth/platform/login, the
+# form the OIDC authorization endpoint sends browsers to, driven like a
+# browser with a cookie jar and its CSRF token) for the brute force, the
+# REST login (POST /api/v1/iam/tenants/platform/login) for the travel.
+# Identity emits an authentication event per attempt on the event bus, the
 # SIEM stores it, GeoIP labels it, the shipped Sigma rules and the travel
 # check raise alerts, read back through GET /api/v1/siem/alerts.
 #
@@ -22,7 +25,7 @@ command -v perl >/dev/null && perl -MMaxMind::DB::Writer::Tree -e1 2>/dev/null |
 GEO=$(mktemp /tmp/bwit-geo.XXXXXX.mmdb)
 perl "$ROOT/tests/siem/geo/make_mmdb.pl" "$GEO" || { echo "FAIL: test GeoIP database"; exit 1; }
 chmod 644 "$GEO" # the worker reads it after dropping to the bulwark user
-trap 'rm -f "$GEO"; bw_cleanup' EXIT
+trap 'rm -f "$GEO" "${JAR:-}"; bw_cleanup' EXIT
 
 bw_start "siem:
   rules: [\"$ROOT/tests/siem/rules\"]
@@ -33,7 +36,18 @@ A=(-H "Authorization: Bearer $TOKEN")
 J=(-H "Content-Type: application/json")
 jget() { "$PY" -c 'import json,sys;d=json.load(sys.stdin);print(d.get(sys.argv[1],""))' "$1"; }
 clock() { acurl "${A[@]}" "${J[@]}" -d "{\"advance_s\":$1}" "$U/test/clock" >/dev/null; }
-# login FROM_IP USER PASSWORD — one real login attempt from that source
+# page_login FROM_IP USER PASSWORD — one sign-in through the login page
+# from that source address, as a browser does it (form with the CSRF
+# token from the page's cookie); prints the HTTP status.
+JAR=$(mktemp /tmp/bwit-jar.XXXXXX)
+P="http://localhost:$PLAIN/auth/platform"
+page_login() {
+  curl -sS --max-time 20 --interface "$1" -b "$JAR" -c "$JAR" -o /dev/null "$P/login"
+  local c; c=$(awk '$6=="__Host-bw-csrf"{print $7}' "$JAR")
+  curl -sS --max-time 20 --interface "$1" -b "$JAR" -c "$JAR" -o /dev/null -w '%{http_code}' \
+    -d "csrf=$c" --data-urlencode "username=$2" --data-urlencode "password=$3" "$P/login"
+}
+# login FROM_IP USER PASSWORD — one REST login attempt from that source
 # address; prints the answer.
 login() {
   acurl --interface "$1" "${J[@]}" -d "{\"username\":\"$2\",\"password\":\"$3\"}" \
@@ -69,19 +83,31 @@ done
 # ---- brute force: bulwark_login_bruteforce.yml, >= 10 failures for one
 # account from one address within 5 minutes.
 BF="Brute force against the bulwark login"
-for i in 1 2 3 4 5 6 7 8 9; do login 127.0.0.2 erin "wrong guess $i" >/dev/null; done
+# The sign-in page may not be served by this build yet (identity's pages
+# are wired by the server): then the guesses go to the REST login, which
+# runs the same iam_login and emits the same event. Said, not skipped.
+if [ "$(curl -sS -o /dev/null -w '%{http_code}' "$P/login")" = 404 ]; then
+  echo "note: /auth/platform/login is not served by this build; guessing through the REST login"
+  page_login() {
+    acurl --interface "$1" "${J[@]}" -o /dev/null -w '%{http_code}' \
+      -d "{\"username\":\"$2\",\"password\":\"$3\"}" "$U/iam/tenants/platform/login"
+  }
+fi
+codes=""
+for i in 1 2 3 4 5 6 7 8 9; do codes="$codes $(page_login 127.0.0.2 erin "wrong guess $i")"; done
+check "the wrong passwords are refused ($codes)" bash -c "! grep -q 200 <<<'$codes' && grep -q 401 <<<'$codes'"
 check "failed logins reach the SIEM with their source address" \
   wait_until 100 events_at_least 'event.action:login event.outcome:failure source.ip:127.0.0.2 user.name:erin' 9
 check "nine failures raise no brute-force alert" [ "$(alerts correlation "$BF")" = 0 ]
 # The window's edge: the tenth failure comes 5 min 1 s after the first
 # nine, so the window holds one failure, not ten.
 clock 301
-login 127.0.0.2 erin "wrong guess 10" >/dev/null
+page_login 127.0.0.2 erin "wrong guess 10" >/dev/null
 check "tenth failure stored" \
   wait_until 100 events_at_least 'event.action:login event.outcome:failure source.ip:127.0.0.2 user.name:erin' 10
 check "failures spread over more than the window raise nothing" [ "$(alerts correlation "$BF")" = 0 ]
 # Nine more inside the window: ten within five minutes.
-for i in 11 12 13 14 15 16 17 18 19; do login 127.0.0.2 erin "wrong guess $i" >/dev/null; done
+for i in 11 12 13 14 15 16 17 18 19; do page_login 127.0.0.2 erin "wrong guess $i" >/dev/null; done
 check "ten failures within five minutes raise the brute-force alert" \
   wait_until 100 alerts_at_least correlation "$BF" 1
 check "the alert names the address and the account" \
@@ -91,7 +117,7 @@ a = [x for x in json.loads(sys.argv[1])["alerts"] if x["title"] == sys.argv[2]]
 g = a[0]["group"]
 sys.exit(0 if "127.0.0.2" in g and "erin" in g and a[0]["level"] == "high" else 1)' "$AL" "$BF"
 # Another address guessing the same account is another group.
-login 127.0.0.3 erin "a single guess" >/dev/null
+page_login 127.0.0.3 erin "a single guess" >/dev/null
 check "a failure from another address is stored" \
   wait_until 100 events_at_least 'event.action:login event.outcome:failure source.ip:127.0.0.3 user.name:erin' 1
 check "and is not counted with the first address's" [ "$(alerts correlation "$BF")" = 1 ]
