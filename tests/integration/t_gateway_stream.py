@@ -35,6 +35,7 @@ import websockets  # noqa: E402  (python3-websockets)
 
 FIRST_SEEN = threading.Event()     # the client got the first response bytes
 UPLOAD_STARTED = threading.Event()  # the upstream got the first body bytes
+HANG = threading.Event()            # set at the end: hung requests return
 
 
 def pattern(n):
@@ -82,6 +83,9 @@ def serve_conn(conn):
                              b"Content-Length: %d\r\n\r\n" % n)
                 if method != "HEAD":
                     conn.sendall(pattern(n))
+            elif path.startswith("/slow/hang"):
+                HANG.wait(8)  # longer than the route's read timeout
+                return
             elif path.startswith("/s/dl"):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                 first = b"a" * 65536
@@ -154,7 +158,9 @@ GATEWAY = """gateway:
   upstreams:
     - {{name: app, servers: ["127.0.0.1:{up}"], read_timeout: 20s}}
     - {{name: ws, servers: ["127.0.0.1:{ws}"]}}
+    - {{name: slow, servers: ["127.0.0.1:{up}"], read_timeout: 1s, retries: 0}}
   routes:
+    - {{name: slow, path: /slow, upstream: slow}}
     - {{name: stream, path: /s, upstream: app}}
     - {{name: ws, path: /ws, upstream: ws, websocket: true, websocket_idle_timeout: 1s}}
     - {{name: nows, path: /nows, upstream: ws}}
@@ -210,6 +216,25 @@ while not buf.endswith(b"0\r\n\r\n") and time.monotonic() - t0 < 15:
 check("... and the end follows once it sends it", buf.count(b"z") == 1000 and
       buf.endswith(b"0\r\n\r\n"))
 s.close()
+
+# --- load over HTTP/2 and upstream timeouts -----------------------------------
+r = subprocess.run(["h2load", "-n", "2000", "-c", "4", "-m", "10",
+                    "https://127.0.0.1:%d/s/bulk/1024" % d.gw], capture_output=True)
+check("h2load: 2000 HTTP/2 requests through the proxy all succeed",
+      b"2000 succeeded, 0 failed, 0 errored" in r.stdout, r.stdout[-600:])
+check("h2load negotiated h2", b"Application protocol: h2" in r.stdout)
+open(os.path.join(tmp, "post"), "wb").write(pattern(4096))
+r = subprocess.run(["h2load", "-n", "300", "-c", "3", "-m", "5", "-d", os.path.join(tmp, "post"),
+                    "https://127.0.0.1:%d/s/up" % d.gw], capture_output=True)
+check("h2load: 300 streamed 4 KB uploads all succeed",
+      b"300 succeeded, 0 failed, 0 errored" in r.stdout and b"status codes: 300 2xx" in r.stdout,
+      r.stdout[-600:])
+for proto, flag in (("HTTP/1.1", "--http1.1"), ("HTTP/2", "--http2")):
+    t0 = time.monotonic()
+    r = curl(flag, "-w", " %{http_code}", G + "/slow/hang")
+    check("%s: a hung upstream answers 504 upstream_read_timeout after read_timeout" % proto,
+          r.stdout.endswith(b" 504") and b"upstream_read_timeout" in r.stdout and
+          time.monotonic() - t0 < 5, r.stdout)
 
 # --- uploads ---------------------------------------------------------------
 body = pattern(3_000_000)
@@ -294,5 +319,6 @@ try:
 except Exception as e:  # a broken tunnel shows up as an exception
     check("WebSocket checks ran to the end", False, repr(e))
 
+HANG.set()
 subprocess.run(["rm", "-rf", tmp])
 finish(d)
