@@ -75,6 +75,7 @@ static struct {
 	struct iam_fed *fed;
 	char data_dir[4096]; /* for retiring the bootstrap token's files */
 	struct kms_client *kms;
+	struct kms_p11_server *p11;
 	struct siem_service *siem;
 	struct pki_keystore *pki_keys;
 	struct pki *pki;
@@ -905,6 +906,19 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	if (api_system_register() < 0)
 		fatalx("api: route table full");
 	open_state(c);
+	/* The PKCS#11 module's socket (kms.pkcs11 in the config). */
+	struct kms_p11_conf p11c;
+	if (kms_p11_conf_parse(c->modules.kms, c->server.run_dir, &p11c, &err) < 0)
+		fatalx("kms.pkcs11: %s", err.msg);
+	if (p11c.enabled) {
+		struct kms_p11_options po = {
+			.kms = W.kms, .iam = W.iam, .authz = W.authz, .audit = W.audit,
+			.bootstrap_hash = W.api.token_hash, .bootstrap_live = &W.api.have_token,
+			.path = p11c.socket, .mode = p11c.mode, .max_conns = p11c.max_conns
+		};
+		if (!(W.p11 = kms_p11_serve_start(&po, &err)))
+			fatalx("pkcs11: %s", err.msg);
+	}
 	generation_attach(W.gen);
 	if (bw_event_subscribe(siem_bus_subscriber, W.siem) < 0 ||
 	    siem_service_start(W.siem, &err) < 0)
@@ -978,6 +992,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	 * completions posted to them on the way. */
 	iam_fed_free(W.fed); /* its logins answer on the loops */
 	W.fed = NULL;
+	kms_p11_serve_stop(W.p11); /* before the audit log, iam and kms it uses */
 	tpool_free(W.hash_pool);
 	tpool_free(W.pool);
 	for (unsigned i = 0; i < workers; i++) {
