@@ -284,6 +284,7 @@ struct kms_p11_options {
 	struct authz_engine *authz; /* borrowed; required */
 	struct audit_log *audit;    /* borrowed; NULL: not audited (tests) */
 	const uint8_t *bootstrap_hash; /* SHA-256 of the bootstrap token, or NULL */
+	const _Atomic bool *bootstrap_live; /* false once it is retired; NULL: live */
 	const char *path;           /* socket path (copied) */
 	unsigned mode;              /* socket mode; 0: 0660 */
 	unsigned max_conns;         /* 0: P11_CONN_DEFAULT */

@@ -71,6 +71,16 @@ struct conn {
 	char actor[80];
 	enum audit_actor_kind actor_kind;
 	unsigned fails;
+	/* Recent allow decisions (never denials), by permission: a grant
+	 * revoked takes effect within P11_AUTHZ_CACHE_MS. */
+	int64_t allowed_until[3];
+	/* Key types by name: fixed at creation (a name is never reused for
+	 * another type), so they may be kept for the connection's life. */
+	struct {
+		char name[P11_NAME_MAX + 1];
+		uint32_t type;
+	} types[P11_TYPE_CACHE];
+	unsigned ntypes_next;
 	uint8_t *buf;          /* P11_WIRE_MSG_MAX: the request */
 	struct p11_msg *msg;   /* decoded request */
 };
@@ -264,7 +274,18 @@ static void fail(struct p11_enc *o, unsigned op, CK_RV rv, const char *why)
 
 static bool allowed(struct conn *c, const char *perm)
 {
-	return authz_platform_check(c->srv->o.authz, c->tenant, c->subject, perm);
+	static const char *const perms[] = { "kms.key.read", "kms.key.manage",
+					     "kms.key.use" };
+	size_t i = 0;
+	while (i < 3 && strcmp(perms[i], perm) != 0)
+		i++;
+	int64_t now = mono_ms();
+	if (i < 3 && now < c->allowed_until[i])
+		return true;
+	bool ok = authz_platform_check(c->srv->o.authz, c->tenant, c->subject, perm);
+	if (i < 3)
+		c->allowed_until[i] = ok ? now + P11_AUTHZ_CACHE_MS : 0;
+	return ok;
 }
 
 /* The request's key name: valid, and not one of the platform's own. */
@@ -307,7 +328,8 @@ static void h_slots(struct conn *c, struct p11_enc *o)
 
 static bool bootstrap_match(struct conn *c, const uint8_t *pin, size_t n)
 {
-	if (!c->srv->o.bootstrap_hash)
+	if (!c->srv->o.bootstrap_hash ||
+	    (c->srv->o.bootstrap_live && !atomic_load(c->srv->o.bootstrap_live)))
 		return false;
 	uint8_t h[SHA256_DIGEST_LENGTH];
 	SHA256(pin, n, h);
@@ -655,6 +677,11 @@ static size_t ecdsa_raw_to_der(const uint8_t *raw, size_t n, uint8_t *out,
 /* Looks the key's type up (KEY_GET): the signature shapes depend on it. */
 static CK_RV key_type_of(struct conn *c, const char *key, uint32_t *type)
 {
+	for (unsigned i = 0; i < P11_TYPE_CACHE; i++)
+		if (c->types[i].type && strcmp(c->types[i].name, key) == 0) {
+			*type = c->types[i].type;
+			return CKR_OK;
+		}
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
 	struct bw_err err;
@@ -669,6 +696,11 @@ static CK_RV key_type_of(struct conn *c, const char *key, uint32_t *type)
 	else
 		rv = keystore_msg_u32(r->msg, 0, KEYSTORE_TAG_KEY_TYPE, type) ?
 			     CKR_OK : CKR_DEVICE_ERROR;
+	if (rv == CKR_OK) {
+		unsigned i = c->ntypes_next++ % P11_TYPE_CACHE;
+		bw_snprintf(c->types[i].name, sizeof(c->types[i].name), "%s", key);
+		c->types[i].type = *type;
+	}
 	kms_reply_free(r);
 	keystore_enc_fini(&e);
 	return rv;
@@ -912,6 +944,8 @@ static int handle(struct conn *c, struct p11_enc *o)
 			audit_op(c, "kms.p11.logout", NULL, AUDIT_OUTCOME_SUCCESS, 0, NULL);
 		c->logged_in = false;
 		c->tenant[0] = c->subject[0] = c->actor[0] = '\0';
+		memset(c->allowed_until, 0, sizeof(c->allowed_until));
+		memset(c->types, 0, sizeof(c->types));
 		break;
 	default:
 		if (!c->logged_in) {

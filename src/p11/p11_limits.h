@@ -47,6 +47,13 @@
 /* Failed logins on one connection before it is closed; each failure also
  * costs the caller P11_LOGIN_DELAY_MS (online guessing stays slow). */
 #define P11_LOGIN_FAILS_MAX 5u
+/* A connection reuses an allow decision of the authorization engine for
+ * this long: a revoked role stops working within a second, and a busy
+ * session does not ask the engine for every signature. */
+#define P11_AUTHZ_CACHE_MS 1000
+/* Key types a connection remembers (the type decides signature shapes;
+ * it never changes for a name). */
+#define P11_TYPE_CACHE 8u
 #define P11_LOGIN_DELAY_MS 200
 
 #endif
