@@ -703,6 +703,12 @@ struct pki_lcert_spec {
 	const char *ca_file;       /* trust for the ACME server; NULL: system */
 	const char *contact;       /* "mailto:..."; may be NULL */
 	const char *eab_kid, *eab_hmac; /* external account binding; may be NULL */
+	/* A component identity instead of a listener certificate: listener
+	 * and names are unused; a short-lived SPIFFE X.509-SVID (profile
+	 * service) for uri from the private CA, rotated like the others and
+	 * presented by TLS clients through pki_lcert_identity_use. */
+	const char *identity;      /* its name, e.g. "gateway" */
+	const char *uri;           /* "spiffe://..." */
 };
 
 struct pki_lcert_options {
@@ -749,6 +755,26 @@ int pki_lcert_challenge(struct pki_lcert *m, const char *token, size_t len,
 			struct bw_buf *out);
 /* Writes the status object ({listeners: [...], alert_days, alerts_sent}). */
 int pki_lcert_status(struct pki_lcert *m, struct json_writer *w);
+/*
+ * Component identities (mTLS between bulwark's parts and to upstreams).
+ * pki_lcert_identity_get: OUT the identity's current certificate, its
+ * chain (may pass NULL) and key, each with a reference the caller drops,
+ * and a generation that changes at every rotation; -1 when it has none
+ * yet. pki_lcert_identity_use: a TLS client context ctx presents identity
+ * `name` whenever a server asks for a client certificate, always the
+ * current one (rotations need no new context). 0, or -1 with err (404
+ * unknown identity).
+ */
+struct x509_st;
+struct stack_st_X509;
+struct evp_pkey_st;
+struct ssl_ctx_st;
+int pki_lcert_identity_get(struct pki_lcert *m, const char *name,
+			   struct x509_st **leaf, struct stack_st_X509 **chain,
+			   struct evp_pkey_st **pkey, uint64_t *generation) BW_WUR;
+int pki_lcert_identity_use(struct pki_lcert *m, const char *name,
+			   struct ssl_ctx_st *ctx, struct bw_err *err) BW_WUR;
+
 /* Admin routes: GET /api/v1/pki/listener-certs, POST
  * /api/v1/pki/listener-certs/{listener}/renew. m is kept. */
 int pki_lcert_api_register(struct pki_lcert *m) BW_WUR;
@@ -769,7 +795,7 @@ struct pki_conf {
 	int alert_days[PKI_LCERT_ALERTS_MAX];
 	size_t nalerts;
 	bool staple;
-	struct pki_lcert_spec specs[PKI_LCERT_MAX];
+	struct pki_lcert_spec specs[PKI_LCERT_MAX]; /* listeners, then identities */
 	size_t nspecs;
 };
 int pki_conf_bind(const struct conf_node *node, struct bw_arena *arena,

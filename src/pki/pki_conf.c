@@ -25,6 +25,9 @@
  *         contact: mailto:ops@example.net
  *         eab_kid: ...                         # external account binding
  *         eab_hmac: ...
+ *     identities:                              # mTLS identities of components
+ *       - {name: gateway, ca: 0123456789abcdef, uri: "spiffe://bulwark.local/gateway",
+ *          validity: 24h, renew_before: 8h}
  *     # tests only: validate ACME challenges against loopback ports
  *     acme_validation_addr: 127.0.0.1
  *     acme_http01_port: 8080
@@ -45,6 +48,26 @@ struct lc_raw {
 	const char *directory, *ca_file, *contact, *eab_kid, *eab_hmac;
 };
 
+struct id_raw {
+	const char *name, *tenant, *ca, *uri, *key_type;
+	uint64_t validity, renew_before;
+};
+
+#define I struct id_raw
+static const struct conf_field id_fields[] = {
+	{ .name = "name", CONF_STR(I, name), .required = true, .min = 1, .max = 63 },
+	{ .name = "tenant", CONF_STR(I, tenant), .def = "platform", .max = PKI_TENANT_MAX },
+	{ .name = "ca", CONF_STR(I, ca), .required = true, .max = 64 },
+	{ .name = "uri", CONF_STR(I, uri), .required = true, .min = 10, .max = PKI_URI_MAX },
+	{ .name = "key_type", CONF_STR(I, key_type), .def = "ec-p256", .max = 16 },
+	{ .name = "validity", CONF_DURATION(I, validity), .min = 600000,
+	  .max = (int64_t)PKI_LEAF_VALIDITY_MAX_S * 1000, .def = "24h",
+	  .help = "short-lived by default; rotated at two thirds" },
+	{ .name = "renew_before", CONF_DURATION(I, renew_before), .min = 0,
+	  .max = (int64_t)PKI_LEAF_VALIDITY_MAX_S * 1000, .def = "0" },
+};
+#undef I
+
 struct raw {
 	const char *public_url, *acme_base_url, *acme_validation_addr;
 	uint16_t acme_http01_port, acme_tlsalpn01_port;
@@ -52,6 +75,7 @@ struct raw {
 	struct conf_strlist alerts;
 	bool staple;
 	struct conf_list lcs;
+	struct conf_list ids;
 };
 
 static const char *const sources[] = { "ca", "acme", NULL };
@@ -92,6 +116,8 @@ static const struct conf_field fields[] = {
 	  .max = PKI_LCERT_ALERTS_MAX },
 	{ .name = "ocsp_stapling", CONF_BOOL(R, staple), .def = "true" },
 	{ .name = "listener_certs", CONF_LIST(R, lcs, lc_fields, struct lc_raw), .min = 0,
+	  .max = PKI_LCERT_MAX },
+	{ .name = "identities", CONF_LIST(R, ids, id_fields, struct id_raw), .min = 0,
 	  .max = PKI_LCERT_MAX },
 };
 #undef R
@@ -167,6 +193,32 @@ int pki_conf_bind(const struct conf_node *node, struct bw_arena *arena,
 			if (strcmp(out->specs[k].listener, s->listener) == 0)
 				return conf_err(at, err, "duplicate",
 						"listener '%s' has two certificates", s->listener);
+		out->nspecs++;
+	}
+	const struct conf_node *idn = node ? conf_get(node, "identities") : NULL;
+	const struct id_raw *ir = r.ids.v;
+	for (size_t i = 0; i < r.ids.n; i++) {
+		const struct conf_node *at = conf_at(idn, i);
+		if (out->nspecs == PKI_LCERT_MAX)
+			return conf_err(at, err, "range", "at most %d listener certificates and "
+					"identities together", PKI_LCERT_MAX);
+		struct pki_lcert_spec *s = &out->specs[out->nspecs];
+		s->identity = ir[i].name;
+		s->source = PKI_LCERT_SOURCE_CA;
+		s->tenant = ir[i].tenant;
+		s->ca = ir[i].ca;
+		s->uri = ir[i].uri;
+		s->validity_s = (int64_t)(ir[i].validity / 1000);
+		s->renew_before_s = (int64_t)(ir[i].renew_before / 1000);
+		s->key_type = pki_key_type_from_name(ir[i].key_type);
+		if (s->key_type == PKI_KEY_NONE)
+			return conf_err(at, err, "enum", "unknown key_type '%s'", ir[i].key_type);
+		if (strncmp(s->uri, "spiffe://", 9) != 0)
+			return conf_err(at, err, "range", "uri must be a spiffe:// ID");
+		for (size_t k = 0; k < out->nspecs; k++)
+			if (out->specs[k].identity && strcmp(out->specs[k].identity, s->identity) == 0)
+				return conf_err(at, err, "duplicate", "identity '%s' is named twice",
+						s->identity);
 		out->nspecs++;
 	}
 	return 0;

@@ -32,7 +32,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,12 @@ struct lc {
 	char last_error[256];
 	char kid[512];                     /* ACME account URL */
 	char account_key[PKI_KEY_ID_MAX];  /* ACME account key (keystore id) */
+	/* identities: the parsed current certificate, chain and key handed to
+	 * TLS clients (references taken under m->mu) */
+	X509 *leaf;
+	STACK_OF(X509) *chain;
+	EVP_PKEY *pkey;
+	uint64_t generation;
 };
 
 struct attach {
@@ -238,10 +246,14 @@ static int obtain_from_ca(struct pki_lcert *m, struct lc *lc, char **chain,
 		else
 			dns[nd++] = n;
 	}
+	const char *uris[1] = { lc->spec.uri };
+	bool id = lc->spec.identity != NULL;
 	struct pki_issue_req q = {
 		.tenant = lc->spec.tenant, .ca_id = lc->spec.ca,
-		.profile = PKI_PROFILE_TLS_SERVER, .gen_key = lc->spec.key_type,
-		.dns = dns, .ndns = nd, .ips = ips, .nips = ni,
+		.profile = id ? PKI_PROFILE_SERVICE : PKI_PROFILE_TLS_SERVER,
+		.gen_key = lc->spec.key_type,
+		.dns = dns, .ndns = id ? 0 : nd, .ips = ips, .nips = id ? 0 : ni,
+		.uris = uris, .nuris = id ? 1 : 0,
 		.validity_s = lc->spec.validity_s,
 		/* The operator named these in the daemon's own configuration;
 		 * a tenant policy is for API callers. */
@@ -364,6 +376,33 @@ out:
 	return rc;
 }
 
+/* An identity's PEM chain and key as OpenSSL objects. 0 or -1. */
+static int identity_parse(const char *chain, size_t chain_len, const char *key,
+			  size_t key_len, X509 **leaf, STACK_OF(X509) **rest, EVP_PKEY **pkey)
+{
+	BIO *b = BIO_new_mem_buf(chain, (int)chain_len);
+	BIO *k = BIO_new_mem_buf(key, (int)key_len);
+	*rest = sk_X509_new_null();
+	*leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	*pkey = k ? PEM_read_bio_PrivateKey(k, NULL, NULL, NULL) : NULL;
+	X509 *x;
+	while (b && *rest && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_push(*rest, x) <= 0)
+			X509_free(x);
+	ERR_clear_error(); /* the loop ends on "no start line" */
+	BIO_free(b);
+	BIO_free(k);
+	if (*leaf && *pkey && *rest && X509_check_private_key(*leaf, *pkey) == 1)
+		return 0;
+	X509_free(*leaf);
+	EVP_PKEY_free(*pkey);
+	sk_X509_pop_free(*rest, X509_free);
+	*leaf = NULL;
+	*pkey = NULL;
+	*rest = NULL;
+	return -1;
+}
+
 /* Obtains a new certificate for lc and installs it. Runs unlocked on the
  * manager thread (lc's spec is immutable; its state is written under
  * m->mu). */
@@ -381,6 +420,12 @@ static void renew(struct pki_lcert *m, struct lc *lc, int64_t now)
 	if (rc == 0 && chain_facts(chain, chain_len, serial, &nb, &na, NULL) < 0)
 		rc = bw_err_set(&err, 502, PKI_MOD, "bad_cert", "the certificate does not parse");
 	/* The key must fit before anything is swapped. */
+	X509 *leaf = NULL;
+	STACK_OF(X509) *chain_x = NULL;
+	EVP_PKEY *pkey = NULL;
+	if (rc == 0 && lc->spec.identity &&
+	    identity_parse(chain, chain_len, key, key_len, &leaf, &chain_x, &pkey) < 0)
+		rc = bw_err_set(&err, 500, PKI_MOD, "bad_cert", "identity does not parse");
 	if (rc == 0) {
 		struct net_tls_config tc = {
 			.certs = &(struct net_tls_cert){ .name = lc->spec.listener,
@@ -411,7 +456,20 @@ static void renew(struct pki_lcert *m, struct lc *lc, int64_t now)
 		lc->next_attempt = 0;
 		lc->last_error[0] = '\0';
 		lc->renewals++;
-		install_locked(m, lc);
+		lc->generation++;
+		if (lc->spec.identity) {
+			X509_free(lc->leaf);
+			sk_X509_pop_free(lc->chain, X509_free);
+			EVP_PKEY_free(lc->pkey);
+			lc->leaf = leaf;
+			lc->chain = chain_x;
+			lc->pkey = pkey;
+			leaf = NULL;
+			chain_x = NULL;
+			pkey = NULL;
+		} else {
+			install_locked(m, lc);
+		}
 	} else {
 		lc->failures++;
 		lc->backoff = lc->backoff ? lc->backoff * 2 : PKI_LCERT_RETRY_MIN_S;
@@ -422,15 +480,21 @@ static void renew(struct pki_lcert *m, struct lc *lc, int64_t now)
 		bw_snprintf(lc->last_error, sizeof(lc->last_error), "%s", err.msg);
 	}
 	pthread_mutex_unlock(&m->mu);
+	X509_free(leaf);
+	sk_X509_pop_free(chain_x, X509_free);
+	EVP_PKEY_free(pkey);
 	if (rc == 0) {
-		log_info("pki: listener %s has a new certificate (serial %s, until %lld)",
-			 lc->spec.listener, serial, (long long)na);
+		log_info("pki: %s %s has a new certificate (serial %s, until %lld)",
+			 lc->spec.identity ? "identity" : "listener", lc->spec.listener, serial,
+			 (long long)na);
 		bw_snprintf(details, sizeof(details),
 			    "{\"serial\":\"%s\",\"source\":\"%s\",\"not_after\":%lld}", serial,
 			    lc->spec.source == PKI_LCERT_SOURCE_CA ? "ca" : "acme", (long long)na);
 		audit_sys(m, "pki.listener_cert.install", lc->spec.listener, true, details);
-		pki_emit("listener-certificate-renewed", "platform", true, lc->spec.listener,
-			 "serial", serial, "listener", lc->spec.listener);
+		pki_emit(lc->spec.identity ? "identity-certificate-renewed" :
+					     "listener-certificate-renewed",
+			 "platform", true, lc->spec.listener, "serial", serial, "listener",
+			 lc->spec.listener);
 	} else {
 		log_warnx("pki: listener %s: certificate renewal failed: %s", lc->spec.listener,
 			  err.msg);
@@ -855,9 +919,13 @@ struct pki_lcert *pki_lcert_new(const struct pki_lcert_options *o, struct bw_err
 	}
 	for (size_t i = 0; i < o->nspecs; i++) {
 		const struct pki_lcert_spec *s = &o->specs[i];
-		bool ok = s->listener && s->nnames > 0 && s->nnames <= PKI_LCERT_NAMES_MAX &&
-			  (s->source == PKI_LCERT_SOURCE_CA ? s->tenant && s->ca :
-			   s->source == PKI_LCERT_SOURCE_ACME ? s->directory != NULL : false);
+		bool ok = s->identity ?
+			  s->source == PKI_LCERT_SOURCE_CA && s->tenant && s->ca && s->uri &&
+				  strncmp(s->uri, "spiffe://", 9) == 0 :
+			  s->listener && s->nnames > 0 && s->nnames <= PKI_LCERT_NAMES_MAX &&
+				  (s->source == PKI_LCERT_SOURCE_CA ? s->tenant && s->ca :
+				   s->source == PKI_LCERT_SOURCE_ACME ? s->directory != NULL :
+									  false);
 		if (!ok) {
 			bw_err_set(err, 400, PKI_MOD, "bad_option",
 				   "listener certificate %zu: incomplete", i);
@@ -904,7 +972,10 @@ struct pki_lcert *pki_lcert_new(const struct pki_lcert_options *o, struct bw_err
 		const struct pki_lcert_spec *s = &o->specs[i];
 		struct lc *lc = &m->lcs[i];
 		lc->spec = *s;
-		lc->spec.listener = xdup(s->listener);
+		/* an identity is keyed by its name where a listener is */
+		lc->spec.listener = xdup(s->identity ? s->identity : s->listener);
+		lc->spec.identity = xdup(s->identity);
+		lc->spec.uri = xdup(s->uri);
 		lc->spec.tenant = xdup(s->tenant);
 		lc->spec.ca = xdup(s->ca);
 		lc->spec.directory = xdup(s->directory);
@@ -943,6 +1014,11 @@ void pki_lcert_free(struct pki_lcert *m)
 		wipe_free(lc->key_pem, lc->key_len);
 		free(lc->chain_pem);
 		free((char *)lc->spec.listener);
+		free((char *)lc->spec.identity);
+		free((char *)lc->spec.uri);
+		X509_free(lc->leaf);
+		sk_X509_pop_free(lc->chain, X509_free);
+		EVP_PKEY_free(lc->pkey);
 		free((char *)lc->spec.tenant);
 		free((char *)lc->spec.ca);
 		free((char *)lc->spec.directory);
@@ -978,7 +1054,8 @@ int pki_lcert_attach(struct pki_lcert *m, const char *listener, struct net_tls *
 		bw_snprintf(a->listener, sizeof(a->listener), "%s", listener);
 		a->tls = t;
 		for (size_t i = 0; i < m->nlcs; i++)
-			if (strcmp(m->lcs[i].spec.listener, listener) == 0 && m->lcs[i].chain_pem)
+			if (!m->lcs[i].spec.identity &&
+			    strcmp(m->lcs[i].spec.listener, listener) == 0 && m->lcs[i].chain_pem)
 				install_locked(m, &m->lcs[i]);
 		m->kicked = true;
 		pthread_cond_signal(&m->cv);
@@ -1088,6 +1165,23 @@ int pki_lcert_status(struct pki_lcert *m, struct json_writer *w)
 			write_served(m, &m->att[i], w, now);
 	}
 	json_write_array_end(w);
+	json_write_key(w, "identities");
+	json_write_array_begin(w);
+	for (size_t i = 0; i < m->nlcs; i++) {
+		const struct lc *lc = &m->lcs[i];
+		if (!lc->spec.identity)
+			continue;
+		json_write_object_begin(w);
+		json_write_kv_string(w, "name", lc->spec.identity);
+		json_write_kv_string(w, "uri", lc->spec.uri);
+		json_write_kv_string(w, "serial", lc->serial);
+		json_write_kv_int(w, "not_after", lc->not_after);
+		json_write_kv_int(w, "renewals", (int64_t)lc->renewals);
+		json_write_kv_int(w, "failures", (int64_t)lc->failures);
+		json_write_kv_string(w, "last_error", lc->last_error);
+		json_write_object_end(w);
+	}
+	json_write_array_end(w);
 	json_write_key(w, "alert_days");
 	json_write_array_begin(w);
 	for (size_t i = 0; i < m->nalerts; i++)
@@ -1096,5 +1190,98 @@ int pki_lcert_status(struct pki_lcert *m, struct json_writer *w)
 	json_write_kv_int(w, "alerts_sent", (int64_t)m->alerts_sent);
 	json_write_object_end(w);
 	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+/* ----------------------------------------------------------- identities */
+
+/* What a client context presents: the manager and the identity's name. */
+struct id_hook {
+	struct pki_lcert *m;
+	char name[64];
+};
+
+static int id_ex_index = -1;
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void id_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+		       void *argp)
+{
+	free(ptr);
+}
+
+static void id_ex_init(void)
+{
+	id_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, id_ex_free);
+}
+
+static struct lc *identity_find_locked(struct pki_lcert *m, const char *name)
+{
+	for (size_t i = 0; i < m->nlcs; i++)
+		if (m->lcs[i].spec.identity && strcmp(m->lcs[i].spec.identity, name) == 0)
+			return &m->lcs[i];
+	return NULL;
+}
+
+int pki_lcert_identity_get(struct pki_lcert *m, const char *name, X509 **leaf,
+			   STACK_OF(X509) **chain, EVP_PKEY **pkey, uint64_t *generation)
+{
+	int rc = -1;
+	pthread_mutex_lock(&m->mu);
+	struct lc *lc = identity_find_locked(m, name);
+	if (lc && lc->leaf) {
+		X509_up_ref(lc->leaf);
+		EVP_PKEY_up_ref(lc->pkey);
+		*leaf = lc->leaf;
+		*pkey = lc->pkey;
+		if (chain)
+			*chain = X509_chain_up_ref(lc->chain);
+		if (generation)
+			*generation = lc->generation;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+/* Called when a server asks this client for a certificate: the
+ * identity's current certificate, chain and key, so a rotation needs no
+ * new context. No identity yet: none is sent (the server decides). */
+static int id_cert_cb(SSL *ssl, void *arg)
+{
+	struct id_hook *h = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), id_ex_index);
+	X509 *leaf = NULL;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *pkey = NULL;
+	if (!h || pki_lcert_identity_get(h->m, h->name, &leaf, &chain, &pkey, NULL) < 0)
+		return 1;
+	int ok = SSL_use_certificate(ssl, leaf) == 1 && SSL_use_PrivateKey(ssl, pkey) == 1;
+	for (int i = 0; ok && chain && i < sk_X509_num(chain); i++)
+		ok = SSL_add1_chain_cert(ssl, sk_X509_value(chain, i)) == 1;
+	X509_free(leaf);
+	EVP_PKEY_free(pkey);
+	sk_X509_pop_free(chain, X509_free);
+	return ok ? 1 : 0;
+}
+
+int pki_lcert_identity_use(struct pki_lcert *m, const char *name, SSL_CTX *ctx,
+			   struct bw_err *err)
+{
+	pthread_once(&id_once, id_ex_init);
+	pthread_mutex_lock(&m->mu);
+	bool known = identity_find_locked(m, name) != NULL;
+	pthread_mutex_unlock(&m->mu);
+	if (!known)
+		return bw_err_set(err, 404, PKI_MOD, "not_found", "no identity '%s'", name);
+	struct id_hook *h = calloc(1, sizeof(*h));
+	if (!h)
+		return bw_err_set(err, 500, PKI_MOD, "memory", "out of memory");
+	h->m = m;
+	bw_snprintf(h->name, sizeof(h->name), "%s", name);
+	if (SSL_CTX_set_ex_data(ctx, id_ex_index, h) != 1) {
+		free(h);
+		return pki_err_ssl(err, "identity", "SSL_CTX_set_ex_data");
+	}
+	SSL_CTX_set_cert_cb(ctx, id_cert_cb, NULL);
 	return 0;
 }

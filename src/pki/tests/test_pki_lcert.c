@@ -19,6 +19,7 @@
 #include "net/net.h"
 #include "pki/pki_lcert_int.h"
 #include "pki/tests/pki_test_util.h"
+#include <openssl/ssl.h>
 #include "store/store.h"
 
 /* ----------------------------------------------------------- config */
@@ -58,6 +59,11 @@ static void conf_good(void **state)
 	assert_int_equal(c.alert_days[0], 45);
 	assert_int_equal(c.cert_check_interval_ms, 5000);
 	assert_true(c.staple);
+	assert_int_equal(bind_text("pki:\n  identities:\n    - {name: gw, ca: abc,"
+				   " uri: \"spiffe://b.test/gw\"}\n", &c, &err), 0);
+	assert_int_equal(c.nspecs, 1);
+	assert_int_equal(c.specs[0].validity_s, 86400);
+	assert_int_equal(c.specs[0].source, PKI_LCERT_SOURCE_CA);
 	/* no section at all: defaults, 30/14/7 */
 	assert_int_equal(bind_text("server: {}\n", &c, &err), 0);
 	assert_int_equal(c.nalerts, 3);
@@ -87,6 +93,11 @@ static void conf_bad(void **state)
 		" {listener: a, source: ca, ca: c, names: [y]}]}\n",
 		"pki: {listener_certs: [{listener: a, source: ca, ca: c, names: [x], extra: 1}]}\n",
 		"pki: [1, 2]\n",
+		"pki: {identities: [{name: a, ca: c, uri: \"https://x.example/a\"}]}\n",
+		"pki: {identities: [{name: a, uri: \"spiffe://x/a\"}]}\n",
+		"pki: {identities: [{name: a, ca: c, uri: \"spiffe://x/a\", validity: 1s}]}\n",
+		"pki: {identities: [{name: a, ca: c, uri: \"spiffe://x/a\"},"
+		" {name: a, ca: c, uri: \"spiffe://x/b\"}]}\n",
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
 		memset(&err, 0, sizeof(err));
@@ -289,6 +300,133 @@ static void manager_private_ca(void **state)
 	bw_clock_set(0);
 }
 
+/* One TLS handshake over a BIO pair: client ctx c against server ctx s.
+ * OUT: the URI SAN and serial the server saw. true when it completed. */
+static bool handshake(SSL_CTX *c, SSL_CTX *s, char *uri, size_t cap, char serial[41])
+{
+	SSL *cs = SSL_new(c), *ss = SSL_new(s);
+	BIO *b1 = NULL, *b2 = NULL;
+	BIO_new_bio_pair(&b1, 0, &b2, 0);
+	SSL_set_bio(cs, b1, b1);
+	SSL_set_bio(ss, b2, b2);
+	SSL_set_connect_state(cs);
+	SSL_set_accept_state(ss);
+	bool done = false;
+	for (int i = 0; i < 100 && !done; i++) {
+		int a = SSL_do_handshake(cs), b = SSL_do_handshake(ss);
+		done = a == 1 && b == 1;
+	}
+	/* TLS 1.3: the server sees the client's certificate once it has read
+	 * its Finished; a read drives that. */
+	X509 *peer = done ? SSL_get1_peer_certificate(ss) : NULL;
+	uri[0] = serial[0] = '\0';
+	if (peer) {
+		GENERAL_NAMES *g = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+		for (int i = 0; g && i < sk_GENERAL_NAME_num(g); i++) {
+			const GENERAL_NAME *n = sk_GENERAL_NAME_value(g, i);
+			if (n->type == GEN_URI)
+				bw_snprintf(uri, cap, "%s",
+					    (const char *)ASN1_STRING_get0_data(n->d.uniformResourceIdentifier));
+		}
+		GENERAL_NAMES_free(g);
+		const ASN1_INTEGER *sn = X509_get0_serialNumber(peer);
+		pki_serial_hex(ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn), serial);
+		X509_free(peer);
+	}
+	SSL_free(cs);
+	SSL_free(ss);
+	return done;
+}
+
+static void identity_mtls(void **state)
+{
+	struct bw_err err;
+	struct pki_lcert_spec spec = { .identity = "gateway", .source = PKI_LCERT_SOURCE_CA,
+				       .tenant = "platform", .ca = root.id,
+				       .uri = "spiffe://bulwark.test/gateway",
+				       .validity_s = 86400 };
+	struct pki_lcert_options o = { .pki = pk, .store = st, .keys = ks, .specs = &spec,
+				       .nspecs = 1, .check_interval_ms = 100, .no_staple = true };
+	struct pki_lcert *m = pki_lcert_new(&o, &err);
+	assert_non_null(m);
+	X509 *leaf = NULL;
+	EVP_PKEY *key = NULL;
+	uint64_t gen = 0;
+	for (int i = 0; i < 200 && pki_lcert_identity_get(m, "gateway", &leaf, NULL, &key,
+							  &gen) < 0; i++)
+		usleep(50000);
+	assert_non_null(leaf);
+	/* an X.509-SVID: clientAuth, the SPIFFE ID, a day long */
+	assert_true(X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0) == 1);
+	int64_t nb = 0, na = 0;
+	assert_int_equal(pki_time_to_epoch(X509_get0_notBefore(leaf), &nb), 0);
+	assert_int_equal(pki_time_to_epoch(X509_get0_notAfter(leaf), &na), 0);
+	assert_true(na - nb <= 86400 + PKI_BACKDATE_S);
+	X509_free(leaf);
+	EVP_PKEY_free(key);
+
+	/* a server that requires a client certificate from the root CA */
+	struct bw_buf b;
+	bw_buf_init(&b, 1 << 16);
+	assert_int_equal(pki_ca_cert(pk, "platform", root.id, PKI_PEM, false, &b, &err), 0);
+	BIO *rb = BIO_new_mem_buf(b.data, (int)b.len);
+	X509 *rootx = PEM_read_bio_X509(rb, NULL, NULL, NULL);
+	BIO_free(rb);
+	bw_buf_fini(&b);
+	EVP_PKEY *sk = pki_key_generate(PKI_KEY_EC_P256, &err);
+	X509 *sc = X509_new();
+	X509_set_version(sc, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(sc), 7);
+	X509_gmtime_adj(X509_getm_notBefore(sc), -60);
+	X509_gmtime_adj(X509_getm_notAfter(sc), 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(sc), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"upstream", -1, -1, 0);
+	X509_set_issuer_name(sc, X509_get_subject_name(sc));
+	X509_set_pubkey(sc, sk);
+	X509_sign(sc, sk, EVP_sha256());
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_use_certificate(sctx, sc);
+	SSL_CTX_use_PrivateKey(sctx, sk);
+	X509_STORE_add_cert(SSL_CTX_get_cert_store(sctx), rootx);
+	SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	char uri[128], s1[41], s2[41];
+	/* without the identity the server refuses */
+	assert_false(handshake(cctx, sctx, uri, sizeof(uri), s1));
+	assert_int_equal(pki_lcert_identity_use(m, "nope", cctx, &err), -1);
+	assert_int_equal(err.code, 404);
+	assert_int_equal(pki_lcert_identity_use(m, "gateway", cctx, &err), 0);
+	assert_true(handshake(cctx, sctx, uri, sizeof(uri), s1));
+	assert_string_equal(uri, "spiffe://bulwark.test/gateway");
+	/* rotated at two thirds of its day: the same context presents the
+	 * new certificate */
+	bw_clock_set(bw_clock_now_ns());
+	bw_clock_advance(17LL * 3600 * 1000000000LL);
+	pki_lcert_kick(m);
+	uint64_t gen2 = gen;
+	for (int i = 0; i < 200 && gen2 == gen; i++) {
+		usleep(50000);
+		if (pki_lcert_identity_get(m, "gateway", &leaf, NULL, &key, &gen2) == 0) {
+			X509_free(leaf);
+			EVP_PKEY_free(key);
+		}
+	}
+	assert_true(gen2 > gen);
+	/* the upstream's clock moves with ours: the new certificate starts
+	 * 17 hours from the real now */
+	X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(sctx), (time_t)bw_clock_now_s());
+	assert_true(handshake(cctx, sctx, uri, sizeof(uri), s2));
+	bw_clock_set(0);
+	assert_string_not_equal(s1, s2);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	X509_free(sc);
+	X509_free(rootx);
+	EVP_PKEY_free(sk);
+	pki_lcert_free(m);
+}
+
 static void manager_bad_options(void **state)
 {
 	struct bw_err err;
@@ -301,6 +439,10 @@ static void manager_bad_options(void **state)
 	spec.source = PKI_LCERT_SOURCE_ACME;
 	assert_null(pki_lcert_new(&o, &err)); /* no directory */
 	assert_null(pki_lcert_new(NULL, &err));
+	struct pki_lcert_spec id = { .identity = "x", .source = PKI_LCERT_SOURCE_CA,
+				     .tenant = "platform", .ca = root.id, .uri = "https://x" };
+	o.specs = &id;
+	assert_null(pki_lcert_new(&o, &err)); /* not a SPIFFE ID */
 	/* attaching to nothing is harmless */
 	assert_int_equal(pki_lcert_attach(NULL, "gw", NULL, &err), 0);
 	pki_lcert_detach(NULL, NULL);
@@ -314,6 +456,7 @@ int main(void)
 		cmocka_unit_test(conf_bad),
 		cmocka_unit_test(manager_bad_options),
 		cmocka_unit_test(manager_private_ca),
+		cmocka_unit_test(identity_mtls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
