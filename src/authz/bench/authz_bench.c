@@ -6,7 +6,7 @@
  * list-objects for a user reaching ~10k documents, and memory per million
  * tuples. Not a test: run it by hand (see docs/internals/AUTHZ.md).
  *
- *   authz_bench [-n TUPLES] [-t THREADS]
+ *   authz_bench [-n TUPLES] [-t LOAD_THREADS] [-c CHECK_THREADS]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -154,45 +154,50 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The next check of series `kind`: a small working set for the cached
+ * runs (1,000 documents), random documents otherwise. */
+static const char *next_check(int kind, enum authz_consistency cons, unsigned *seedp,
+			      char user[48], char obj[48])
+{
+	unsigned seed = *seedp = *seedp * 1103515245u + 12345u;
+	long r = cons == AUTHZ_CONSISTENCY_MINIMIZE_LATENCY ? (long)(seed >> 8) % 1000 :
+							      (long)(seed >> 8);
+	long d = r % ndocs;
+	switch (kind) {
+	case 0: /* direct: the owner of the doc */
+		snprintf(obj, 48, "doc:%ld", d);
+		snprintf(user, 48, "user:%ld", (d * 7919) % nusers);
+		return "owner";
+	case 1: /* nested groups: org member through groups of groups */
+		snprintf(obj, 48, "org:%ld", d % norgs);
+		snprintf(user, 48, "user:%ld", ((d % norgs) * 10 - 1 - (long)(seed % 3)) * 20 % nusers);
+		return "member";
+	default: { /* tuple-to-userset: doc viewer through up to three parent
+		    * folders, the root's org and its member group; half the
+		    * users are members of that org */
+		long f = d % nfolders, org = ((f - f % 4) / 4) % norgs;
+		snprintf(obj, 48, "doc:%ld", d);
+		long u = seed & 1 ? (org * 10 * 20 + (long)(seed >> 4) % 20) % nusers :
+				    (r * 31) % (ngroups * 20);
+		snprintf(user, 48, "user:%ld", u);
+		return "viewer";
+	}
+	}
+}
+
 /* Runs `n` checks of kind k, reports rate and percentiles. */
 static void bench(const char *name, int kind, enum authz_consistency cons, int n)
 {
 	int64_t *lat = malloc((size_t)n * sizeof(*lat));
 	struct authz_query q = { .tenant = "bench", .store_id = sid, .consistency = cons };
 	char user[48], obj[48];
-	const char *rel = "viewer";
 	unsigned seed = 12345;
 	long yes = 0;
+	if (!lat)
+		fatalx("out of memory");
 	int64_t t0 = bw_clock_mono_ns();
 	for (int i = 0; i < n; i++) {
-		seed = seed * 1103515245u + 12345u;
-		/* a small working set for the cached runs, random otherwise */
-		long r = cons == AUTHZ_CONSISTENCY_MINIMIZE_LATENCY ? (long)(seed >> 8) % 1000 :
-								      (long)(seed >> 8);
-		long d = r % ndocs;
-		switch (kind) {
-		case 0: /* direct: the owner of the doc */
-			snprintf(obj, sizeof(obj), "doc:%ld", d);
-			snprintf(user, sizeof(user), "user:%ld", (d * 7919) % nusers);
-			rel = "owner";
-			break;
-		case 1: /* nested groups: org member through groups of groups */
-			snprintf(obj, sizeof(obj), "org:%ld", d % norgs);
-			snprintf(user, sizeof(user), "user:%ld", ((d % norgs) * 10 - 1 - (long)(seed % 3)) * 20 % nusers);
-			rel = "member";
-			break;
-		default: { /* tuple-to-userset: doc viewer through up to three
-			    * parent folders, the root's org and its member group;
-			    * half the users are members of that org */
-			long f = d % nfolders, org = ((f - f % 4) / 4) % norgs;
-			snprintf(obj, sizeof(obj), "doc:%ld", d);
-			long u = seed & 1 ? (org * 10 * 20 + (long)(seed >> 4) % 20) % nusers :
-					    (r * 31) % (ngroups * 20);
-			snprintf(user, sizeof(user), "user:%ld", u);
-			rel = "viewer";
-			break;
-		}
-		}
+		const char *rel = next_check(kind, cons, &seed, user, obj);
 		bool allowed;
 		struct bw_err err;
 		int64_t s = bw_clock_mono_ns();
@@ -210,23 +215,74 @@ static void bench(const char *name, int kind, enum authz_consistency cons, int n
 	free(lat);
 }
 
+struct scaler {
+	enum authz_consistency cons;
+	int n;
+	unsigned seed;
+};
+
+static void *scale_main(void *arg)
+{
+	struct scaler *s = arg;
+	struct authz_query q = { .tenant = "bench", .store_id = sid, .consistency = s->cons };
+	char user[48], obj[48];
+	for (int i = 0; i < s->n; i++) {
+		const char *rel = next_check(2, s->cons, &s->seed, user, obj);
+		bool allowed;
+		struct bw_err err;
+		if (authz_check(e, &q, user, rel, obj, &allowed, &err) < 0)
+			fatalx("check: %s", err.msg);
+	}
+	return NULL;
+}
+
+/* Tuple-to-userset checks on 1, 2, 4 ... threads at once: how the engine
+ * scales with worker threads (queries share the store's read lock). */
+static void scaling(int threads)
+{
+	printf("\n| tuple-to-userset (doc#viewer) | path | threads | checks/s (all threads) |\n"
+	       "|---|---|---:|---:|\n");
+	for (int c = 0; c < 2; c++) {
+		enum authz_consistency cons =
+			c ? AUTHZ_CONSISTENCY_MINIMIZE_LATENCY : AUTHZ_CONSISTENCY_HIGHER;
+		for (int t = 1; t <= threads; t *= 2) {
+			pthread_t th[16];
+			struct scaler sc[16];
+			int n = c ? 200000 : 50000;
+			int64_t t0 = bw_clock_mono_ns();
+			for (int i = 0; i < t; i++) {
+				sc[i] = (struct scaler){ cons, n, 777u * (unsigned)(i + 1) };
+				pthread_create(&th[i], NULL, scale_main, &sc[i]);
+			}
+			for (int i = 0; i < t; i++)
+				pthread_join(th[i], NULL);
+			double el = (bw_clock_mono_ns() - t0) / 1e9;
+			printf("| doc#viewer | %s | %d | %.0f |\n", c ? "cached" : "evaluated", t,
+			       (double)n * t / el);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	long target = 1000000;
-	int threads = 4;
+	int threads = 4, check_threads = 2;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:c:")) != -1) {
 		uint64_t v;
-		if ((opt != 'n' && opt != 't') ||
+		if ((opt != 'n' && opt != 't' && opt != 'c') ||
 		    bw_str_to_u64(bw_str_make(optarg, strlen(optarg)), &v) < 0 || v == 0 ||
-		    (opt == 't' && v > 16) || v > 100000000) {
-			fprintf(stderr, "usage: authz_bench [-n TUPLES] [-t THREADS (1-16)]\n");
+		    (opt != 'n' && v > 16) || v > 100000000) {
+			fprintf(stderr, "usage: authz_bench [-n TUPLES] [-t LOAD_THREADS (1-16)]"
+					" [-c CHECK_THREADS (1-16)]\n");
 			return 2;
 		}
 		if (opt == 'n')
 			target = (long)v;
-		else
+		else if (opt == 't')
 			threads = (int)v;
+		else
+			check_threads = (int)v;
 	}
 	log_init("authz_bench", BW_LOG_WARN, 2);
 	char dir[] = "/tmp/authz-bench-XXXXXX";
@@ -267,6 +323,7 @@ int main(int argc, char **argv)
 	bench("nested groups (org#member)", 1, AUTHZ_CONSISTENCY_MINIMIZE_LATENCY, 200000);
 	bench("tuple-to-userset (doc#viewer)", 2, AUTHZ_CONSISTENCY_HIGHER, 100000);
 	bench("tuple-to-userset (doc#viewer)", 2, AUTHZ_CONSISTENCY_MINIMIZE_LATENCY, 200000);
+	scaling(check_threads);
 	/* list-objects: a member of org 0 reaches every doc under its folders */
 	struct authz_query q = { .tenant = "bench", .store_id = sid };
 	struct bw_arena *a = bw_arena_new(1 << 20, (size_t)1 << 30);
