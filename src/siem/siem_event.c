@@ -583,9 +583,12 @@ int siem_event_write_json(const struct siem_event *ev, struct bw_buf *out)
 		goto fail;
 	*o++ = '}';
 	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0'; /* struct bw_buf keeps data terminated */
 	return 0;
 fail:
 	out->len = start;
+	if (out->data)
+		out->data[start] = '\0';
 	return -1;
 }
 
