@@ -152,6 +152,50 @@ CHK=$(dirname "$BIN")/p11check
 # know, so the Ed25519 key p11check makes lives apart from ec1 and rsa1.
 check "p11check: AES-GCM, EdDSA, P-384, PSS, batch, refusals" "$CHK" "$MOD" tb "$KB"
 
+# Hostile clients on the socket itself: garbage, a lying length, bad
+# fields, requests before login, five wrong PINs — each connection is
+# refused or closed, and the server keeps serving.
+check "the socket server refuses malformed and hostile input" "$PY" - "$BULWARK_PKCS11_SOCKET" <<'PYEOF'
+import socket, struct, sys
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(15); s.connect(path); return s
+def msg(op, fields):
+    body = b"".join(struct.pack(">HI", t, len(v)) + v for t, v in fields)
+    m = b"BP" + bytes([1, op]) + struct.pack(">IHH", 0, len(fields), 0) + body
+    return struct.pack(">I", len(m)) + m
+def reply(s):
+    h = b""
+    while len(h) < 4:
+        c = s.recv(4 - len(h))
+        if not c: return None
+        h += c
+    n = struct.unpack(">I", h)[0]; b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: return None
+        b += c
+    return struct.unpack(">I", b[4:8])[0]      # the CK_RV
+def closed(s):
+    try: return s.recv(1) == b""
+    except (ConnectionResetError, socket.timeout): return False
+ok = True
+s = conn(); s.sendall(b"\x00\x00\x00\x10" + b"GARBAGEGARBAGE!!"); ok &= closed(s)           # bad magic
+s = conn(); s.sendall(struct.pack(">I", 1 << 30)); ok &= closed(s)                     # lying length
+s = conn(); s.sendall(msg(2, [(2, b"a"), (2, b"b")])); ok &= closed(s)                # repeated field
+s = conn(); s.sendall(msg(2, [(99, b"x")])); ok &= closed(s)                          # unknown tag
+s = conn(); s.sendall(msg(7, [(3, b"ec1"), (9, struct.pack(">I", 1)), (11, b"x" * 32)]))
+ok &= reply(s) == 0x101                                                              # CKR_USER_NOT_LOGGED_IN
+for i in range(5):
+    s.sendall(msg(2, [(1, b"ta"), (2, b"bwk_wrong_%d" % i)]))
+    rv = reply(s)
+    ok &= rv in (0xa0, None)                                                         # CKR_PIN_INCORRECT
+ok &= closed(s)                                                                      # closed after 5
+s = conn(); s.sendall(msg(1, [])); ok &= reply(s) == 0                                # still serving
+print("hostile clients handled" if ok else "hostile client test failed")
+sys.exit(0 if ok else 1)
+PYEOF
+
 check "key operations are audited" \
   wait_until 50 bash -c "grep -q '\"action\":\"kms.p11.sign\"' '$D/audit.log' && grep -q '\"action\":\"kms.p11.create\"' '$D/audit.log'"
 check "no PIN in the audit log or the daemon log" \
