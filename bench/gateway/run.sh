@@ -146,7 +146,8 @@ cpu_ticks() {  # utime+stime (clock ticks) of PIDs and their children
 }
 HZ=$(getconf CLK_TCK)
 
-# The request mix, one wrk script per kind.
+# The request mix, one wrk script per kind (every answer must be 2xx: a
+# run with errors is reported, never ranked).
 ARGS="a1=alpha&a2=bravo&a3=charlie&a4=delta&a5=echo&a6=foxtrot&a7=golf&a8=hotel&a9=india&a10=juliett"
 FORM=$(python3 -c 'print("&".join("field%d=%s" % (i, "value-%d-" % i + "x" * 40) for i in range(40))[:2048])')
 JSON=$(python3 -c 'import json
@@ -181,7 +182,9 @@ run_wrk() {  # $1=port $2=proxy pid $3=kind -> "rps p50_ms p99_ms cpu_us_per_req
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
-    END { printf "%d %.3f %.3f %.1f\n", rps, p50, p99, (total > 0 ? dt * 1e6 / hz / total : 0) }' <<<"$out"
+    /Non-2xx or 3xx responses/ { bad = $NF }
+    /Socket errors/ { bad += 0 }
+    END { printf "%d %.3f %.3f %.1f %d\n", rps, p50, p99, (total > 0 ? dt * 1e6 / hz / total : 0), bad }' <<<"$out"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -209,5 +212,7 @@ for k in $KINDS; do
   B_RPS=$(col "$WORK/bw.$k" 1); B_P50=$(col "$WORK/bw.$k" 2); B_P99=$(col "$WORK/bw.$k" 3)
   N_CPU=$(col "$WORK/ngx.$k" 4); B_CPU=$(col "$WORK/bw.$k" 4)
   RATIO=$(awk -v b="$B_RPS" -v n="$N_RPS" 'BEGIN { if (n > 0) printf "%.2f", b / n; else print "n/a" }')
+  ERRS=$(cat "$WORK/ngx.$k" "$WORK/bw.$k" | awk '{ e += $5 } END { print e + 0 }')
+  [ "$ERRS" = 0 ] || RATIO="n/a ($ERRS non-2xx answers)"
   echo "| $(kind_name "$k") | $N_RPS | $N_P50 / $N_P99 | $B_RPS | $B_P50 / $B_P99 | **$RATIO** | $N_CPU / $B_CPU |"
 done

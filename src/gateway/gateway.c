@@ -584,7 +584,11 @@ void gateway_handle(struct net_exchange *x, void *arg)
 			gw->configured ? gw_route_select(gw->routes, gw->nroutes,
 							 req->host_name, req->path,
 							 req->method_str) : NULL;
-		if (!gw->configured || (br && route_needs_body(gw, br))) {
+		/* small bodies of known length are read whole too: one write
+		 * upstream, and the request stays retryable */
+		bool small = req->framing == HTTP_FRAMING_LENGTH &&
+			     req->content_length <= GW_STREAM_MIN_BODY;
+		if (!gw->configured || small || (br && route_needs_body(gw, br))) {
 			net_request_body_buffer(x, gateway_handle, gw);
 			return;
 		}

@@ -140,6 +140,12 @@
  * readers. */
 #define GW_STREAM_HIGH (256u * 1024)
 
+/* Request bodies of a known length up to this are read whole before
+ * proxying (one write upstream, retries stay possible); larger or
+ * unknown-length ones stream. 64 KiB is what the proxy already sends
+ * with the head in one write. */
+#define GW_STREAM_MIN_BODY (64u * 1024)
+
 /* A streamed response is not buffered, so max_response does not bound
  * it; this only keeps the decoder's counter finite. */
 #define GW_STREAM_MAX_BODY (1ull << 62)

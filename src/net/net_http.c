@@ -1220,11 +1220,11 @@ void net_respond_start(struct net_exchange *x, int status, const char *content_t
 		net_conn_leave(c);
 		return;
 	}
+	/* The head waits for the first body bytes or the end, so a small
+	 * response leaves in one write; epoll flushes it otherwise. */
 	c->state = CS_STREAM;
-	if (stream_write(c)) {
-		stream_arm(c);
-		net_conn_update_interest(c);
-	}
+	stream_arm(c);
+	net_conn_update_interest(c);
 	net_conn_leave(c);
 }
 
@@ -1250,7 +1250,9 @@ int net_respond_data(struct net_exchange *x, const void *p, size_t n)
 	x->rs_bytes += n;
 	c->busy++;
 	bool was_idle = !loop_timer_armed(&c->timer);
-	bool ok = stream_write(c);
+	/* Small pieces gather until the end, the next event or a chunk's
+	 * worth: fewer writes for the common small response. */
+	bool ok = c->out.len - c->out_pos < NET_STREAM_CHUNK || stream_write(c);
 	if (ok && (was_idle || x->tunnel || c->out.len == 0))
 		stream_arm(c); /* tunnels: outgoing bytes are activity too */
 	if (ok)

@@ -625,7 +625,9 @@ static void response_bounds_and_interim(void **state)
 
 static void request_bodies_stream(void **state)
 {
-	/* a 40 KB body streams upstream with its length */
+	/* a 40 KB body (under GW_STREAM_MIN_BODY: read whole, sent with
+	 * the head) reaches the upstream with its length; bigger bodies
+	 * stream (tests/integration/t_gateway_stream.py) */
 	static char big[40001];
 	memset(big, 'q', 40000);
 	big[40000] = '\0';
