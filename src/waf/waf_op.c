@@ -18,6 +18,7 @@
 #include "waf/waf_int.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -25,18 +26,57 @@ static __thread pcre2_match_data *tl_md;
 static __thread pcre2_match_context *tl_mctx;
 static __thread uint64_t tl_mctx_limit;
 
+/* A thread-exit destructor frees the thread's match data (with the heap
+ * frames PCRE2 keeps in it) and match context; worker threads come and go
+ * with reloads and shutdown. */
+struct tl_pcre {
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+};
+static pthread_key_t tl_pcre_key;
+static pthread_once_t tl_pcre_once = PTHREAD_ONCE_INIT;
+static __thread struct tl_pcre tl_pcre;
+
+static void tl_pcre_free(void *arg)
+{
+	struct tl_pcre *t = arg;
+	pcre2_match_data_free(t->md);
+	pcre2_match_context_free(t->mctx);
+	t->md = NULL;
+	t->mctx = NULL;
+	tl_md = NULL;
+	tl_mctx = NULL;
+}
+
+static void tl_pcre_init(void)
+{
+	(void)pthread_key_create(&tl_pcre_key, tl_pcre_free);
+}
+
+static void tl_pcre_track(void)
+{
+	pthread_once(&tl_pcre_once, tl_pcre_init);
+	tl_pcre.md = tl_md;
+	tl_pcre.mctx = tl_mctx;
+	(void)pthread_setspecific(tl_pcre_key, &tl_pcre);
+}
+
 pcre2_match_data *waf_match_data(void)
 {
-	if (!tl_md)
+	if (!tl_md) {
 		tl_md = pcre2_match_data_create(16, NULL);
+		tl_pcre_track();
+	}
 	return tl_md;
 }
 
 pcre2_match_context *waf_match_context(const struct waf_ruleset *rs)
 {
 	uint64_t lim = rs->settings.pcre_match_limit;
-	if (!tl_mctx)
+	if (!tl_mctx) {
 		tl_mctx = pcre2_match_context_create(NULL);
+		tl_pcre_track();
+	}
 	if (tl_mctx && tl_mctx_limit != lim) {
 		pcre2_set_match_limit(tl_mctx, lim > UINT32_MAX ? UINT32_MAX
 								: (uint32_t)lim);
