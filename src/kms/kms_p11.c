@@ -241,6 +241,27 @@ static CK_RV rv_of_err(const struct bw_err *err)
 	return err->code == 503 || err->code == 504 ? CKR_DEVICE_REMOVED : CKR_DEVICE_ERROR;
 }
 
+/* One request to the key process. CKR_OK with *r (the caller frees it);
+ * otherwise the CK_RV, why (the reason, cap KEYSTORE_ERROR_MAX + 1) and,
+ * when the key process answered, *r with its status. */
+static CK_RV ks_call(struct conn *c, struct keystore_enc *e, int timeout_ms,
+		     struct kms_reply **r, char *why)
+{
+	struct bw_err err;
+	*r = NULL;
+	why[0] = '\0';
+	if (kms_call(c->srv->o.kms, e, timeout_ms, r, &err) < 0) {
+		bw_snprintf(why, KEYSTORE_ERROR_MAX + 1, "%s", err.msg);
+		return rv_of_err(&err);
+	}
+	if ((*r)->status != KEYSTORE_OK) {
+		const char *n = keystore_status_name((*r)->status);
+		bw_snprintf(why, KEYSTORE_ERROR_MAX + 1, "%s", n ? n : "error");
+		return rv_of((*r)->status);
+	}
+	return CKR_OK;
+}
+
 /* Sends the reply built in o (status rv). -1 when the peer is gone. */
 static int reply(struct conn *c, struct p11_enc *o)
 {
@@ -423,18 +444,15 @@ static void h_list(struct conn *c, struct p11_enc *o)
 	}
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
-	struct bw_err err;
+	char why[KEYSTORE_ERROR_MAX + 1];
 	keystore_enc_init(&e, KEYSTORE_REQUEST, KEYSTORE_OP_KEY_LIST, 0, 0);
 	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, c->tenant);
 	keystore_enc_u32(&e, KEYSTORE_TAG_LIMIT, P11_LIST_PAGE);
 	if (cursor[0])
 		keystore_enc_str(&e, KEYSTORE_TAG_CURSOR, cursor);
-	if (kms_call(c->srv->o.kms, &e, 0, &r, &err) < 0) {
-		fail(o, m->op, rv_of_err(&err), err.msg);
-		goto out;
-	}
-	if (r->status != KEYSTORE_OK) {
-		fail(o, m->op, rv_of(r->status), keystore_status_name(r->status));
+	CK_RV rv = ks_call(c, &e, 0, &r, why);
+	if (rv != CKR_OK) {
+		fail(o, m->op, rv, why);
 		goto out;
 	}
 	size_t n = keystore_msg_items(r->msg);
@@ -576,18 +594,17 @@ static void h_pubinfo(struct conn *c, struct p11_enc *o)
 	}
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
-	struct bw_err err;
+	char why[KEYSTORE_ERROR_MAX + 1];
 	keystore_enc_init(&e, KEYSTORE_REQUEST, KEYSTORE_OP_PUBKEY, 0, 0);
 	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, c->tenant);
 	keystore_enc_str(&e, KEYSTORE_TAG_KEY, key);
 	keystore_enc_u32(&e, KEYSTORE_TAG_FORMAT, KEYSTORE_FMT_PEM);
-	if (kms_call(c->srv->o.kms, &e, 0, &r, &err) < 0) {
-		fail(o, m->op, rv_of_err(&err), err.msg);
-	} else if (r->status != KEYSTORE_OK) {
-		fail(o, m->op, rv_of(r->status), keystore_status_name(r->status));
+	CK_RV rv = ks_call(c, &e, 0, &r, why);
+	if (rv != CKR_OK) {
+		fail(o, m->op, rv, why);
 	} else {
 		const struct keystore_field *f = keystore_msg_get(r->msg, 0, KEYSTORE_TAG_PUBKEY);
-		CK_RV rv = f ? put_pubinfo(f->p, f->len, o) : CKR_DEVICE_ERROR;
+		rv = f ? put_pubinfo(f->p, f->len, o) : CKR_DEVICE_ERROR;
 		if (rv != CKR_OK)
 			fail(o, m->op, rv, "cannot read the public key");
 	}
@@ -614,20 +631,17 @@ static void h_genkey(struct conn *c, struct p11_enc *o)
 	}
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
-	struct bw_err err;
+	char why[KEYSTORE_ERROR_MAX + 1];
 	keystore_enc_init(&e, KEYSTORE_REQUEST, KEYSTORE_OP_KEY_CREATE, 0, 0);
 	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, c->tenant);
 	keystore_enc_str(&e, KEYSTORE_TAG_KEY, key);
 	keystore_enc_u32(&e, KEYSTORE_TAG_KEY_TYPE, type);
 	keystore_enc_bool(&e, KEYSTORE_TAG_EXPORTABLE, exp != 0);
 	/* RSA-4096 generation takes seconds on a loaded machine. */
-	if (kms_call(c->srv->o.kms, &e, 120000, &r, &err) < 0) {
-		audit_op(c, "kms.p11.create", key, AUDIT_OUTCOME_FAILURE, 0, err.msg);
-		fail(o, m->op, rv_of_err(&err), err.msg);
-	} else if (r->status != KEYSTORE_OK) {
-		const char *why = keystore_status_name(r->status);
+	CK_RV rv = ks_call(c, &e, 120000, &r, why);
+	if (rv != CKR_OK) {
 		audit_op(c, "kms.p11.create", key, AUDIT_OUTCOME_FAILURE, 0, why);
-		fail(o, m->op, rv_of(r->status), why);
+		fail(o, m->op, rv, why);
 	} else {
 		const struct keystore_field *id = keystore_msg_get(r->msg, 0, KEYSTORE_TAG_KEY_ID);
 		if (id)
@@ -684,18 +698,13 @@ static CK_RV key_type_of(struct conn *c, const char *key, uint32_t *type)
 		}
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
-	struct bw_err err;
-	CK_RV rv;
+	char why[KEYSTORE_ERROR_MAX + 1];
 	keystore_enc_init(&e, KEYSTORE_REQUEST, KEYSTORE_OP_KEY_GET, 0, 0);
 	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, c->tenant);
 	keystore_enc_str(&e, KEYSTORE_TAG_KEY, key);
-	if (kms_call(c->srv->o.kms, &e, 0, &r, &err) < 0)
-		rv = rv_of_err(&err);
-	else if (r->status != KEYSTORE_OK)
-		rv = rv_of(r->status);
-	else
-		rv = keystore_msg_u32(r->msg, 0, KEYSTORE_TAG_KEY_TYPE, type) ?
-			     CKR_OK : CKR_DEVICE_ERROR;
+	CK_RV rv = ks_call(c, &e, 0, &r, why);
+	if (rv == CKR_OK && !keystore_msg_u32(r->msg, 0, KEYSTORE_TAG_KEY_TYPE, type))
+		rv = CKR_DEVICE_ERROR;
 	if (rv == CKR_OK) {
 		unsigned i = c->ntypes_next++ % P11_TYPE_CACHE;
 		bw_snprintf(c->types[i].name, sizeof(c->types[i].name), "%s", key);
@@ -769,7 +778,7 @@ static void h_sign_verify(struct conn *c, struct p11_enc *o, bool verify)
 	}
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
-	struct bw_err err;
+	char why[KEYSTORE_ERROR_MAX + 1];
 	keystore_enc_init(&e, KEYSTORE_REQUEST,
 			  verify ? KEYSTORE_OP_VERIFY : KEYSTORE_OP_SIGN, 0, 0);
 	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, c->tenant);
@@ -785,14 +794,13 @@ static void h_sign_verify(struct conn *c, struct p11_enc *o, bool verify)
 	if (verify)
 		keystore_enc_bytes(&e, KEYSTORE_TAG_SIGNATURE, der, dlen);
 	bool valid = false;
-	if (kms_call(c->srv->o.kms, &e, 0, &r, &err) < 0) {
-		audit_op(c, action, key, AUDIT_OUTCOME_FAILURE, 0, err.msg);
-		fail(o, m->op, rv_of_err(&err), err.msg);
-	} else if (r->status != KEYSTORE_OK) {
-		const char *why = keystore_status_name(r->status);
+	rv = ks_call(c, &e, 0, &r, why);
+	if (rv != CKR_OK) {
+		/* a digest the key refuses (length, hash) is bad data */
+		if (r && r->status == KEYSTORE_E_BAD_REQUEST)
+			rv = CKR_DATA_LEN_RANGE;
 		audit_op(c, action, key, AUDIT_OUTCOME_FAILURE, 0, why);
-		fail(o, m->op, r->status == KEYSTORE_E_BAD_REQUEST ? CKR_DATA_LEN_RANGE :
-				       rv_of(r->status), why);
+		fail(o, m->op, rv, why);
 	} else if (verify) {
 		keystore_msg_bool(r->msg, 0, KEYSTORE_TAG_VALID, &valid);
 		audit_op(c, action, key, AUDIT_OUTCOME_SUCCESS, 0,
@@ -839,7 +847,7 @@ static void h_crypt(struct conn *c, struct p11_enc *o, bool enc)
 	const struct p11_field *aad = p11_msg_get(m, P11_T_AAD, 0);
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
-	struct bw_err err;
+	char whybuf[KEYSTORE_ERROR_MAX + 1];
 	keystore_enc_init(&e, KEYSTORE_REQUEST,
 			  enc ? KEYSTORE_OP_GCM_ENCRYPT : KEYSTORE_OP_GCM_DECRYPT, 0, 0);
 	keystore_enc_str(&e, KEYSTORE_TAG_TENANT, c->tenant);
@@ -855,16 +863,10 @@ static void h_crypt(struct conn *c, struct p11_enc *o, bool enc)
 		keystore_enc_bytes(&e, enc ? KEYSTORE_TAG_PLAINTEXT : KEYSTORE_TAG_RAW,
 				   d->p, d->len);
 	}
-	CK_RV rv = CKR_OK;
 	const char *why = NULL;
-	if (kms_call(c->srv->o.kms, &e, 0, &r, &err) < 0) {
-		rv = rv_of_err(&err);
-		why = err.msg;
-		goto out;
-	}
-	if (r->status != KEYSTORE_OK) {
-		rv = rv_of(r->status);
-		why = keystore_status_name(r->status);
+	CK_RV rv = ks_call(c, &e, 0, &r, whybuf);
+	if (rv != CKR_OK) {
+		why = whybuf;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -882,8 +884,6 @@ static void h_crypt(struct conn *c, struct p11_enc *o, bool enc)
 		p11_enc_bytes(o, P11_T_DATA, f->p, f->len);
 	}
 out:
-	if (rv == CKR_ENCRYPTED_DATA_INVALID && !enc)
-		rv = CKR_ENCRYPTED_DATA_INVALID;
 	audit_op(c, action, key, rv == CKR_OK ? AUDIT_OUTCOME_SUCCESS : AUDIT_OUTCOME_FAILURE,
 		 (unsigned)n, why);
 	if (rv != CKR_OK)
@@ -903,13 +903,12 @@ static void h_random(struct conn *c, struct p11_enc *o)
 	}
 	struct keystore_enc e;
 	struct kms_reply *r = NULL;
-	struct bw_err err;
+	char why[KEYSTORE_ERROR_MAX + 1];
 	keystore_enc_init(&e, KEYSTORE_REQUEST, KEYSTORE_OP_RANDOM, 0, 0);
 	keystore_enc_u32(&e, KEYSTORE_TAG_COUNT, count);
-	if (kms_call(c->srv->o.kms, &e, 0, &r, &err) < 0) {
-		fail(o, m->op, rv_of_err(&err), err.msg);
-	} else if (r->status != KEYSTORE_OK) {
-		fail(o, m->op, rv_of(r->status), keystore_status_name(r->status));
+	CK_RV rv = ks_call(c, &e, 0, &r, why);
+	if (rv != CKR_OK) {
+		fail(o, m->op, rv, why);
 	} else {
 		const struct keystore_field *f = keystore_msg_get(r->msg, 0, KEYSTORE_TAG_MESSAGE);
 		if (!f)
