@@ -43,6 +43,8 @@ static int usage(void)
 		"  kms ...                        keys, encrypt/decrypt, sign (bulwark kms help)\n"
 		"  operator init|unseal|seal ...  seal and unseal the keystore\n"
 		"                                 (bulwark authz help)\n"
+		"  pki ...                        certificates: CAs, issue, revoke, list\n"
+		"                                 (bulwark pki help)\n"
 		"  version\n");
 	return 2;
 }
@@ -302,6 +304,8 @@ int main(int argc, char **argv)
 		return authz_cli_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "kms") == 0 || strcmp(cmd, "operator") == 0)
 		return kms_cli_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "pki") == 0)
+		return pki_cli_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "config") == 0 && argc >= 3 && strcmp(argv[2], "check") == 0)
 		return cmd_config_check(argc - 3, argv + 3);
 	if (strcmp(cmd, "audit") == 0 && argc >= 3) {
