@@ -9,7 +9,7 @@ bw_module(pki
           src/pki/pki_acme_store.c src/pki/pki_acme_proto.c
           src/pki/pki_acme_validate.c src/pki/pki_acme_api.c
           src/pki/pki_conf.c src/pki/pki_lcert.c src/pki/pki_lcert_acme.c
-          src/pki/pki_lcert_http.c src/pki/pki_lcert_api.c
+          src/pki/pki_lcert_http.c src/pki/pki_lcert_api.c src/pki/pki_cli.c
   DEPS core json store crypto net api audit event loop conf PkgConfig::OPENSSL
        PkgConfig::CURL Threads::Threads resolv)
 bw_unit_test(test_pki_csr pki src/pki/tests/test_pki_csr.c)

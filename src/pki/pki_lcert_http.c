@@ -55,7 +55,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 }
 
 int pki_http_do(const char *method, const char *url, const char *ca_file,
-		const char *ctype, const void *body, size_t len,
+		const char *ctype, const void *body, size_t len, const char *header,
 		struct pki_http_resp *r, struct bw_err *err)
 {
 	memset(r, 0, sizeof(*r));
@@ -70,6 +70,8 @@ int pki_http_do(const char *method, const char *url, const char *ca_file,
 		hdrs = curl_slist_append(hdrs, cth);
 	}
 	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (header)
+		hdrs = curl_slist_append(hdrs, header);
 	char errbuf[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
