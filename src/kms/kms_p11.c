@@ -1049,10 +1049,11 @@ static void *accept_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		struct conn *c = s->stopping ? NULL : free_slot(s);
 		if (c) {
-			uint8_t *buf = c->buf, *mem = (uint8_t *)c->msg;
+			uint8_t *buf = c->buf;
+			struct p11_msg *msg = c->msg;
 			memset(c, 0, sizeof(*c));
 			c->buf = buf;
-			c->msg = (struct p11_msg *)mem;
+			c->msg = msg;
 			c->srv = s;
 			c->fd = fd;
 			c->used = true;

@@ -13,7 +13,8 @@ if(NOT BW_FUZZ)
   # position-independent, only C_* exported, no sanitizer runtime even in
   # sanitizer builds (the host program does not carry one), and nothing of
   # the daemon but the wire protocol.
-  add_library(bulwark-pkcs11 SHARED src/p11/p11_module.c src/p11/p11_wire.c)
+  add_library(bulwark-pkcs11 SHARED src/p11/p11_module.c src/p11/p11_object.c
+    src/p11/p11_crypto.c src/p11/p11_wire.c)
   set_target_properties(bulwark-pkcs11 PROPERTIES
     POSITION_INDEPENDENT_CODE ON C_VISIBILITY_PRESET default
     LINK_DEPENDS ${CMAKE_SOURCE_DIR}/src/p11/p11.map)
