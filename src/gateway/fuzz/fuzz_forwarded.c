@@ -3,7 +3,10 @@
  * The input is parsed by the HTTP codec; a complete head then goes through
  * client derivation behind trusted proxies (X-Forwarded-For / Forwarded),
  * the upstream head builder, hop-by-hop collection, bot classification,
- * cookie lookup and challenge-token checking, and path screening. The raw
+ * cookie lookup and challenge-token checking, path screening, the authz
+ * object taken from the path and the signed identity header built from
+ * the head's values (invariants: object ids carry no separators, the
+ * identity value no byte outside its safe set). The raw
  * input also goes straight to the Forwarded element parser and the node
  * address parser. Any crash, sanitizer report or broken invariant (an
  * upstream head with CR/LF inside a field) is a finding.
@@ -86,5 +89,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t key[32] = "fuzz-key-fuzz-key-fuzz-key-fuzz!";
 	if (gw_cookie_get(&req, GW_CHALLENGE_COOKIE, &v))
 		(void)gw_challenge_check(key, 32, c.ip_text, 1000, v, (unsigned)(size % 9));
+
+	/* edge auth: the path's segments as an authz object */
+	char obj[GW_MAX_AUTHZ_OBJECT + 1];
+	static const char *const tmpls[] = { "doc:{1}", "a:{2}#{1}", "x:{12}", "{1}" };
+	for (size_t i = 0; i < 4; i++) {
+		if (gw_authz_object(tmpls[i], BW_STR("/api"), req.path, obj, sizeof(obj)) < 0)
+			continue;
+		for (const char *q = obj; *q; q++)
+			if (*q == '%' || *q == ' ' || (unsigned char)*q < 0x21)
+				abort(); /* hostile segments never reach a check */
+	}
+	/* ... and header values as identity fields */
+	struct gateway_principal pr = { .kind = "jwt" };
+	bw_snprintf(pr.subject, sizeof(pr.subject), "%.*s", (int)(req.path.len < 127 ? req.path.len : 127),
+		    req.path.p);
+	if (req.host.len)
+		bw_snprintf(pr.name, sizeof(pr.name), "%.*s",
+			    (int)(req.host.len < 127 ? req.host.len : 127), req.host.p);
+	char val[GW_MAX_IDENTITY_HEADER], sig[64];
+	if (gw_identity_sign(key, 32, &pr, "r", "rid", 1, req.method_str, req.target, val,
+			     sizeof(val), sig, sizeof(sig)) == 0)
+		for (const char *q = val; *q; q++)
+			if (*q == '\r' || *q == '\n' || *q == ' ' || *q == ',' || *q == '"')
+				abort(); /* the value stays one safe token list */
 	return 0;
 }
