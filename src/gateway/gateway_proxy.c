@@ -1,7 +1,7 @@
 /*
  * The proxy engine: per-thread state, upstream connections (plain TCP or
  * TLS, non-blocking on the worker's loop), keep-alive pools, attempts with
- * retries, timeouts, and the buffered response handed back to net.
+ * retries, timeouts, buffered or streamed bodies, WebSocket tunnels.
  *
  *   attempt_start ─▶ pool_get ──────────────▶ WRITING ─▶ READING ─▶ attempt_done
  *        ▲           └▶ CONNECTING ─▶ [HANDSHAKE] ─┘                 (pool_put)
@@ -21,9 +21,11 @@
  *    tgen's list and ends exactly once: answered, or aborted by
  *    gateway_thread_fini; a server's in-flight count and its half-open
  *    probe flag are released on every way out of an attempt;
- *  - the response is fully buffered (bounded by max_response) before net
- *    sees it, so nothing reaches the client before the attempt succeeded:
- *    any failure may be retried, subject only to idempotency.
+ *  - a buffered response (WAF routes; bounded by max_response) reaches net
+ *    only once complete, so its attempts may be retried subject only to
+ *    idempotency; once a streamed request body was taken from the client
+ *    or a streamed response started, no retry happens and a failure
+ *    aborts the client's exchange (see "Streaming" below).
  */
 #include "gateway/gateway_int.h"
 #include "event/event.h"
