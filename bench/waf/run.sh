@@ -240,7 +240,7 @@ for f in form:application/x-www-form-urlencoded order:application/json; do
 done
 
 UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36'
-HDRS=(-H "User-Agent: $UA" -H "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+HDRS=(-H "Host: localhost" -H "User-Agent: $UA" -H "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
       -H "Accept-Language: en-US,en;q=0.9" -H "Accept-Encoding: gzip, deflate")
 SCEN=(get args10 form2k json4k)
 declare -A SPATH SLUA SDESC

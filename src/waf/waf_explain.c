@@ -160,28 +160,38 @@ static void tfn_list(struct json_writer *w, const char *t)
 	json_write_array_end(w);
 }
 
-static int render(const struct waf_tx *tx, const char *route,
-		  const char *mode_text, size_t max_matches, struct bw_buf *out)
+/* Opens the document's object with the request: id, UTC time, client
+ * address (the full document only), method and the URI cut at uri_max. */
+static void head(struct json_writer *w, const struct waf_tx *tx, size_t uri_max,
+		 bool client)
 {
-	struct json_writer w;
-	json_writer_init(&w, out);
 	char ts[32];
 	time_t t = (time_t)(tx->start_ns / 1000000000);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	if (strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		ts[0] = 0;
-	json_write_object_begin(&w);
-	json_write_kv_string(&w, "request_id", tx->id);
-	json_write_kv_string(&w, "time", ts);
-	json_write_key(&w, "client_ip");
-	json_write_stringn(&w, tx->scal[WAF_VAR_REMOTE_ADDR].p ? tx->scal[WAF_VAR_REMOTE_ADDR].p : "",
-			   tx->scal[WAF_VAR_REMOTE_ADDR].len);
-	json_write_key(&w, "method");
-	json_write_stringn(&w, tx->method.p ? tx->method.p : "", tx->method.len);
-	json_write_key(&w, "uri");
-	json_write_stringn(&w, tx->uri_raw.p ? tx->uri_raw.p : "",
-			   tx->uri_raw.len > 1024 ? 1024 : tx->uri_raw.len);
+	json_write_object_begin(w);
+	json_write_kv_string(w, "request_id", tx->id);
+	json_write_kv_string(w, "time", ts);
+	if (client) {
+		struct bw_str ip = tx->scal[WAF_VAR_REMOTE_ADDR];
+		json_write_key(w, "client_ip");
+		json_write_stringn(w, ip.p ? ip.p : "", ip.p ? ip.len : 0);
+	}
+	json_write_key(w, "method");
+	json_write_stringn(w, tx->method.p ? tx->method.p : "", tx->method.len);
+	json_write_key(w, "uri");
+	json_write_stringn(w, tx->uri_raw.p ? tx->uri_raw.p : "",
+			   tx->uri_raw.len > uri_max ? uri_max : tx->uri_raw.len);
+}
+
+static int render(const struct waf_tx *tx, const char *route,
+		  const char *mode_text, size_t max_matches, struct bw_buf *out)
+{
+	struct json_writer w;
+	json_writer_init(&w, out);
+	head(&w, tx, 1024, true);
 	if (route)
 		json_write_kv_string(&w, "route", route);
 	json_write_kv_string(&w, "mode", mode_text ? mode_text : "");
@@ -269,20 +279,7 @@ static int render_summary(const struct waf_tx *tx, struct bw_buf *out)
 {
 	struct json_writer w;
 	json_writer_init(&w, out);
-	char ts[32];
-	time_t t = (time_t)(tx->start_ns / 1000000000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	if (strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		ts[0] = 0;
-	json_write_object_begin(&w);
-	json_write_kv_string(&w, "request_id", tx->id);
-	json_write_kv_string(&w, "time", ts);
-	json_write_key(&w, "method");
-	json_write_stringn(&w, tx->method.p ? tx->method.p : "", tx->method.len);
-	json_write_key(&w, "uri");
-	json_write_stringn(&w, tx->uri_raw.p ? tx->uri_raw.p : "",
-			   tx->uri_raw.len > 256 ? 256 : tx->uri_raw.len);
+	head(&w, tx, 256, false);
 	json_write_kv_string(&w, "verdict", verdict_text(tx));
 	json_write_kv_int(&w, "status",
 			  tx->disrupted && tx->dec.status ? tx->dec.status : tx->status);
