@@ -802,7 +802,7 @@ int pki_conf_bind(const struct conf_node *node, struct bw_arena *arena,
 		  struct pki_conf *out, struct bw_err *err) BW_WUR;
 
 /* `bulwark pki ...` (pki_cli.c) against the running daemon's admin API:
- * argv[0] is the first word after "pki". Returns the exit status (0 ok,
+ * argv[0] is "pki". Returns the exit status (0 ok,
  * 1 failure, 2 usage). */
 int pki_cli_main(int argc, char **argv);
 

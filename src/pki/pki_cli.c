@@ -290,7 +290,7 @@ int pki_cli_main(int argc, char **argv)
 {
 	struct pcli c = { .dir = "var" };
 	const char *token = NULL;
-	int i = 0;
+	int i = 1; /* argv[0] is "pki" */
 	for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
 		if (strcmp(argv[i], "--dir") == 0)
 			c.dir = argv[i + 1];
@@ -324,7 +324,10 @@ int pki_cli_main(int argc, char **argv)
 		bw_snprintf(body, sizeof(body), "{\"reason\":\"%s\"}",
 			    reason && strspn(reason, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") ==
 						  strlen(reason) ? reason : "unspecified");
-		rc = cmd_simple(&c, "POST", path, body, 200);
+		const struct json_value *j;
+		rc = call(&c, "POST", path, body, &j) == 200 ? 0 : 1;
+		if (rc == 0)
+			printf("revoked %s\n", argv[1]);
 	} else if (strcmp(argv[0], "list") == 0) {
 		const char *q = opt(argc, argv, "--search"), *s = opt(argc, argv, "--status"),
 			   *d = opt(argc, argv, "--expiring-days");

@@ -62,6 +62,20 @@ d=$(acurl "https://localhost:$ADMIN/acme/platform/directory")
 check "ACME directory served on the admin listener" grep -q '"newNonce"' <<<"$d"
 h=$(acurl -I "https://localhost:$ADMIN/acme/platform/new-nonce" 2>/dev/null || acurl -D - -o /dev/null "$("$PY" -c 'import json,sys;print(json.load(sys.stdin)["newNonce"])' <<<"$d")")
 check "ACME hands out nonces" grep -qi '^replay-nonce: ' <<<"$h"
+# The command line: issue with a generated key, list, revoke.
+"$BIN" pki --dir "$D" --url "https://localhost:$ADMIN" issue "$IID" --dns cli.example.test \
+  --out "$X/cli" >"$X/cli.out" 2>&1
+check "bulwark pki issue wrote certificate, chain and key" \
+  bash -c "[ -s '$X/cli.crt' ] && [ -s '$X/cli.chain.pem' ] && [ \$(stat -c %a '$X/cli.key') = 600 ]"
+check "the CLI's certificate verifies" \
+  openssl verify -CAfile "$X/root.pem" -untrusted "$X/cli.chain.pem" -purpose sslserver "$X/cli.crt"
+CS=$(awk '{print $2}' "$X/cli.out" | tr -d :)
+check "bulwark pki list finds it" bash -c "'$BIN' pki --dir '$D' --url https://localhost:$ADMIN list --search cli | grep -q '$CS'"
+check "bulwark pki revoke" "$BIN" pki --dir "$D" --url "https://localhost:$ADMIN" revoke "$CS" --reason superseded
+check "OCSP says revoked for the CLI's certificate" bash -c "openssl ocsp -issuer '$X/issuer.pem' -cert '$X/cli.crt' \
+  -url http://127.0.0.1:$P/ocsp/$IID -CAfile '$X/root.pem' -verify_other '$X/chain.pem' 2>&1 | grep -q 'cli.crt: revoked'"
+check "a CLI call without a token is refused" bash -c "! BULWARK_TOKEN=wrong '$BIN' pki --dir /nonexistent \
+  --url https://localhost:$ADMIN --cacert '$CA' ca list 2>/dev/null"
 check "CA keys are not in the state database" bash -c "! grep -qa 'PRIVATE KEY' '$D/state.db'"
 check "clean stop" bw_stop
 finish
