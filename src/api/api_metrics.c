@@ -56,6 +56,9 @@ void api_metrics_respond(struct api_ctx *ctx, struct net_exchange *x)
 	COUNTER("bulwark_connections_refused", "Connections refused at the limit.",
 		s.refused_conns);
 	GAUGE("bulwark_connections_active", "Open connections.", s.active_conns);
+	GAUGE("bulwark_tls_connections_parked",
+	      "TLS 1.3 connections kept by their record keys alone (SSL object freed).",
+	      s.tls_parked);
 	COUNTER("bulwark_tls_handshake_failures", "Failed TLS handshakes.",
 		s.tls_handshake_failures);
 	COUNTER("bulwark_http_timeouts", "Requests cut by a timeout.", s.timeouts);

@@ -49,6 +49,9 @@ struct net_tls_config {
 	size_t ncerts;
 	bool allow_tls12;     /* TLS 1.3 only unless set (then AEAD suites) */
 	bool session_tickets; /* stateless tickets with rotating keys */
+	/* Keep the SSL object of idle HTTP/1.1 TLS 1.3 connections instead
+	 * of parking them under net_tlsrec (the default parks them). */
+	bool keep_idle_ssl;
 	int64_t ticket_rotate_s;
 	const char *alpn;           /* "http/1.1" or "h2,http/1.1"; NULL: none */
 	struct bw_str client_ca_pem; /* PEM bundle; enables client certificates */
@@ -61,6 +64,8 @@ struct net_tls;
 struct net_tls *net_tls_new(const struct net_tls_config *cfg,
 			    struct bw_err *err) BW_WUR;
 void net_tls_free(struct net_tls *t); /* accepts NULL */
+/* Whether idle connections under t may be parked (see keep_idle_ssl). */
+bool net_tls_parking(const struct net_tls *t);
 
 /*
  * Hot swap: builds a context for certificate c (borrowed; checked: the key
@@ -406,6 +411,7 @@ size_t net_fetch_in_flight(const struct net_fetch *f);
 
 struct net_stats {
 	uint64_t accepted, refused_conns, active_conns, tls_handshake_failures;
+	uint64_t tls_parked; /* idle TLS connections without their SSL object */
 	uint64_t requests, responses_by_class[6]; /* index status/100 */
 	uint64_t rejected;  /* requests refused by the codec or a timeout */
 	uint64_t timeouts;

@@ -28,6 +28,7 @@
  *    write timeout from the last write progress, idle between requests.
  */
 #include "net/net_int.h"
+#include "net/net_tlsrec.h"
 #include "net/net_limits.h"
 #include "event/event.h"
 
@@ -50,7 +51,7 @@ const double net_latency_bounds_ms[11] = { 0.5, 1, 2.5, 5, 10, 25,
 					   50, 100, 250, 500, 1000 };
 
 static struct {
-	_Atomic uint64_t accepted, refused_conns, active_conns, tls_fail;
+	_Atomic uint64_t accepted, refused_conns, active_conns, tls_fail, tls_parked;
 	_Atomic uint64_t requests, by_class[6], rejected, timeouts;
 	_Atomic uint64_t buckets[12], latency_sum_us;
 } stats;
@@ -105,6 +106,7 @@ void net_stats_get(struct net_stats *o)
 	o->refused_conns = atomic_load(&stats.refused_conns);
 	o->active_conns = atomic_load(&stats.active_conns);
 	o->tls_handshake_failures = atomic_load(&stats.tls_fail);
+	o->tls_parked = atomic_load(&stats.tls_parked);
 	o->requests = atomic_load(&stats.requests);
 	for (int i = 0; i < 6; i++)
 		o->responses_by_class[i] = atomic_load(&stats.by_class[i]);
@@ -224,7 +226,14 @@ ssize_t net_conn_read(struct net_conn *c)
 	c->short_read = false;
 	char *dst = c->in.data + c->in.len;
 	ssize_t n;
-	if (c->ssl) {
+	if (c->park) {
+		n = net_tlsrec_read(c->park, c->io.fd, dst, room);
+		if (n <= 0) {
+			if (n < 0 && errno == EPROTO)
+				errno = ECONNRESET; /* a bad record: alert sent */
+			return n;
+		}
+	} else if (c->ssl) {
 		c->ssl_want_write = false;
 		ERR_clear_error();
 		int r = SSL_read(c->ssl, dst, (int)room);
@@ -262,6 +271,12 @@ ssize_t net_conn_read(struct net_conn *c)
 
 ssize_t net_conn_write(struct net_conn *c, const char *p, size_t n)
 {
+	if (c->park) {
+		ssize_t w = net_tlsrec_write(c->park, c->io.fd, p, n);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			errno = EPIPE;
+		return w;
+	}
 	if (c->ssl) {
 		ERR_clear_error();
 		int r = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
@@ -580,7 +595,7 @@ const char *net_listener_name(const struct net_exchange *x)
 
 bool net_is_tls(const struct net_exchange *x)
 {
-	return x->c->ssl != NULL;
+	return x->c->ssl != NULL || x->c->park != NULL;
 }
 
 const char *net_client_subject(struct net_exchange *x)
@@ -728,21 +743,54 @@ static void conn_process(struct net_conn *c)
 	}
 }
 
+/* Bytes buffered inside the TLS layer, which epoll cannot see. */
+static bool conn_tls_pending(struct net_conn *c)
+{
+	return (c->ssl && SSL_has_pending(c->ssl)) || (c->park && net_tlsrec_pending(c->park));
+}
+
+/* An idle HTTP/1.1 TLS 1.3 connection between requests gives its SSL
+ * object (about 13 KB) back and goes on under net_tlsrec. Not when a
+ * client certificate identifies it (handlers read it from the SSL), not
+ * with h2 (its own session), not with anything half-read or half-sent. */
+static void conn_park(struct net_conn *c)
+{
+	if (!c->ssl || c->state != CS_HEAD || c->head_started || c->in.len ||
+	    c->out_pos < c->out.len || c->x || !net_tls_parking(c->srv->o.tls) ||
+	    SSL_get0_peer_certificate(c->ssl) || !net_tlsrec_can_park(c->ssl))
+		return;
+	const unsigned char *alpn;
+	unsigned alen;
+	SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+	if (alen && !(alen == 8 && memcmp(alpn, "http/1.1", 8) == 0))
+		return;
+	c->park = net_tlsrec_park(c->ssl);
+	c->ssl = NULL;
+	c->ssl_want_write = false;
+	if (!c->park)
+		net_conn_close(c); /* the SSL is gone: nothing else to do */
+	else
+		STAT_ADD(tls_parked, 1);
+}
+
 static void conn_do_read(struct net_conn *c)
 {
 	while (!c->closed && (c->state == CS_HEAD || c->state == CS_BODY)) {
 		ssize_t n = net_conn_read(c);
 		if (n > 0) {
-			bool drained = c->short_read &&
-				       !(c->ssl && SSL_has_pending(c->ssl));
+			bool drained = c->short_read && !conn_tls_pending(c);
 			conn_process(c);
 			/* A short read emptied the socket: epoll (level-
 			 * triggered) says when more comes, so no read is
 			 * spent on EAGAIN. */
 			if (drained && !c->closed &&
 			    (c->state == CS_HEAD || c->state == CS_BODY)) {
-				if (c->in.len == 0)
+				if (c->in.len == 0) {
 					bw_buf_fini(&c->in);
+					conn_park(c);
+					if (c->closed)
+						return;
+				}
 				net_conn_update_interest(c);
 				return;
 			}
@@ -755,8 +803,12 @@ static void conn_do_read(struct net_conn *c)
 			return;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (c->in.len == 0)
+			if (c->in.len == 0) {
 				bw_buf_fini(&c->in); /* idle: give memory back */
+				conn_park(c);
+				if (c->closed)
+					return;
+			}
 			net_conn_update_interest(c);
 			return;
 		}
@@ -779,6 +831,8 @@ static void conn_after_response(struct net_conn *c)
 		 * with a RST that would destroy our response in flight. */
 		if (c->ssl)
 			(void)SSL_shutdown(c->ssl);
+		else if (c->park)
+			net_tlsrec_close_notify(c->park, c->io.fd);
 		shutdown(c->io.fd, SHUT_WR);
 		c->state = CS_LINGER;
 		bw_buf_fini(&c->in);
@@ -794,8 +848,10 @@ static void conn_after_response(struct net_conn *c)
 	conn_process(c); /* pipelined bytes first */
 	/* Bytes OpenSSL already holds are invisible to epoll: read them now.
 	 * Anything still in the socket raises EPOLLIN by itself. */
-	if (!c->closed && c->ssl && SSL_has_pending(c->ssl))
+	if (!c->closed && conn_tls_pending(c))
 		conn_do_read(c);
+	else if (!c->closed)
+		conn_park(c);
 }
 
 static void conn_do_write(struct net_conn *c)
@@ -964,7 +1020,7 @@ static void stream_read(struct net_conn *c)
 	/* Bytes OpenSSL already holds are invisible to epoll: past the
 	 * fairness bound, go on while it has some. */
 	for (int i = 0; stream_reading(c) &&
-			(i < 16 || (c->ssl && SSL_has_pending(c->ssl)));
+			(i < 16 || (conn_tls_pending(c)));
 	     i++) {
 		ssize_t n = net_conn_read(c);
 		if (n > 0) {
@@ -1099,7 +1155,7 @@ void net_request_body_buffer(struct net_exchange *x, net_handler_fn fn, void *ar
 		send_continue(c);
 	if (c->busy == 1) { /* not inside conn_process: drive it here */
 		conn_process(c);
-		if (!c->closed && c->ssl && SSL_has_pending(c->ssl) &&
+		if (!c->closed && conn_tls_pending(c) &&
 		    c->state == CS_BODY)
 			conn_do_read(c);
 	}
@@ -1129,7 +1185,7 @@ void net_request_body_stream(struct net_exchange *x, net_body_fn fn, void *arg)
 		if (x->req.expect_continue && c->in.len == 0)
 			send_continue(c);
 		stream_feed(c);
-		if (!c->closed && c->ssl && SSL_has_pending(c->ssl))
+		if (!c->closed && conn_tls_pending(c))
 			stream_read(c);
 	} else {
 		x->gone = true;
@@ -1162,7 +1218,7 @@ void net_request_body_resume(struct net_exchange *x)
 		return;
 	c->busy++;
 	stream_feed(c); /* bytes already buffered first */
-	if (!c->closed && c->x == x && c->ssl && SSL_has_pending(c->ssl))
+	if (!c->closed && c->x == x && conn_tls_pending(c))
 		stream_read(c);
 	if (!c->closed && c->x == x)
 		net_conn_update_interest(c);
@@ -1352,7 +1408,7 @@ int net_upgrade(struct net_exchange *x, uint64_t idle_ms, net_body_fn fn, void *
 		return 0; /* the handler hears it through fn */
 	c->busy++;
 	stream_feed(c);
-	if (!c->closed && c->x == x && c->ssl && SSL_has_pending(c->ssl))
+	if (!c->closed && c->x == x && conn_tls_pending(c))
 		stream_read(c);
 	net_conn_leave(c);
 	return 0;
@@ -1555,6 +1611,10 @@ void net_conn_close(struct net_conn *c)
 		net_h2_close(c);
 	loop_timer_cancel(t->loop, &c->timer);
 	loop_io_del(t->loop, &c->io);
+	if (c->park)
+		atomic_fetch_sub(&stats.tls_parked, 1);
+	net_tlsrec_free(c->park);
+	c->park = NULL;
 	if (c->ssl) {
 		SSL_free(c->ssl);
 		c->ssl = NULL;

@@ -110,6 +110,9 @@ struct net_conn {
 	struct net_http_server *srv;
 	struct net_conn *prev, *next;
 	SSL *ssl;
+	/* A parked TLS 1.3 connection: its SSL object is freed and its
+	 * records are protected by net_tlsrec (ssl is NULL then). */
+	struct net_tlsrec *park;
 	struct net_exchange *x;
 	struct bw_buf in, out;
 	size_t out_pos;

@@ -61,6 +61,7 @@ struct net_tls {
 	unsigned char alpn[64]; /* wire format: length-prefixed protocols */
 	size_t alpn_len;
 	bool tickets;
+	bool parking; /* idle connections may give their SSL back */
 	int64_t ticket_rotate_ms;
 	pthread_mutex_t ticket_mu;
 	struct ticket_key cur, prev;
@@ -393,6 +394,7 @@ struct net_tls *net_tls_new(const struct net_tls_config *cfg, struct bw_err *err
 		t->client_ca_len = cfg->client_ca_pem.len;
 	}
 	t->tickets = cfg->session_tickets;
+	t->parking = !cfg->keep_idle_ssl;
 	t->ticket_rotate_ms = cfg->ticket_rotate_s > 0 ? cfg->ticket_rotate_s * 1000 :
 							  3600 * 1000;
 	ticket_key_new(&t->cur);
@@ -412,6 +414,11 @@ struct net_tls *net_tls_new(const struct net_tls_config *cfg, struct bw_err *err
 fail:
 	net_tls_free(t);
 	return NULL;
+}
+
+bool net_tls_parking(const struct net_tls *t)
+{
+	return t && t->parking;
 }
 
 void net_tls_free(struct net_tls *t)

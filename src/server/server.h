@@ -86,6 +86,7 @@ struct server_conf {
 		struct conf_list certificates; /* struct server_cert_conf */
 		int min_version;               /* 0: "1.3", 1: "1.2" */
 		bool session_tickets;
+		bool park_idle;
 		uint64_t ticket_rotation; /* ms */
 		const char *client_ca;
 	} tls;
