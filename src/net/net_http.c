@@ -326,8 +326,14 @@ struct net_exchange *net_exchange_new(struct net_conn *c)
 		bw_random(r, sizeof(r));
 		bw_hex_encode(r, sizeof(r), t->reqid_prefix);
 	}
-	bw_snprintf(x->request_id, sizeof(x->request_id), "%s%012llx",
-		    t->reqid_prefix, (unsigned long long)++t->reqid_counter);
+	/* prefix (8 hex) + counter (12 hex), written without printf: this
+	 * runs for every request */
+	static const char hexd[] = "0123456789abcdef";
+	uint64_t ctr = ++t->reqid_counter;
+	memcpy(x->request_id, t->reqid_prefix, 8);
+	for (int i = 11; i >= 0; i--, ctr >>= 4)
+		x->request_id[8 + i] = hexd[ctr & 15];
+	x->request_id[20] = '\0';
 	return x;
 }
 
