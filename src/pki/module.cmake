@@ -39,3 +39,5 @@ if(NOT BW_FUZZ)
     TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
 bw_unit_test(test_pki_lcert pki src/pki/tests/test_pki_lcert.c)
+bw_fuzz_target(fuzz_pki_conf pki src/pki/fuzz/fuzz_pki_conf.c
+  ${CMAKE_SOURCE_DIR}/src/pki/fuzz/corpus_pki_conf)
