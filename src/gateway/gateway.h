@@ -95,6 +95,8 @@ struct gateway_limit_conf {
  * issuer), or bulwark's own issuer for a tenant (its JWKS, cached). */
 struct gateway_jwt_conf {
 	const char *jwks_file;
+	const char *jwks_url;        /* fetched with net_fetch, cached */
+	const char *ca_file;         /* trust for jwks_url; NULL: system */
 	const char *bulwark_tenant;
 	const char *issuer;          /* required "iss" when set */
 	const char *audience;        /* must be in "aud" when set */

@@ -4,7 +4,8 @@
  *
  *   credential (Authorization: Bearer, the session cookie, X-Api-Key)
  *     -> pool job: session / API key through the identity service, or a
- *        JWT against the route's keys (a JWKS file, or bulwark's own
+ *        JWT against the route's keys (a JWKS file, an issuer's JWKS URL
+ *        fetched with net_fetch on the loop and cached, or bulwark's own
  *        issuer keys for a tenant, cached) -> optional relationship check
  *     -> back on the loop: 401 / 403 / 503, or the pipeline goes on with
  *        X-Bulwark-Identity and X-Bulwark-Identity-Signature
@@ -28,6 +29,7 @@
 #include "http/http_limits.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,6 +42,11 @@ struct gw_auth {
 	struct jose_jwks file_keys; /* from jwks_file (immutable) */
 	bool have_file_keys;
 	char bulwark_tenant[64];
+	char jwks_url[1025];
+	char ca_file[1024];
+	_Atomic bool fetching;     /* a jwks_url fetch is in flight */
+	int64_t fetch_at_ms;       /* last fetch started (under mu) */
+	bool refetch;              /* an unknown kid asks for a refresh */
 	char issuer[256], audience[256];
 	unsigned algs;
 	int64_t leeway_s;
@@ -93,6 +100,8 @@ int gw_auth_build(struct gateway *gw, const struct gateway_route_conf *rc,
 	a->mode = (enum gateway_auth)rc->auth;
 	const struct gateway_jwt_conf *j = &rc->jwt;
 	if (copy_field(a->tenant, sizeof(a->tenant), rc->tenant) < 0 ||
+	    copy_field(a->jwks_url, sizeof(a->jwks_url), j->jwks_url) < 0 ||
+	    copy_field(a->ca_file, sizeof(a->ca_file), j->ca_file) < 0 ||
 	    copy_field(a->bulwark_tenant, sizeof(a->bulwark_tenant), j->bulwark_tenant) < 0 ||
 	    copy_field(a->issuer, sizeof(a->issuer), j->issuer) < 0 ||
 	    copy_field(a->audience, sizeof(a->audience), j->audience) < 0 ||
@@ -115,19 +124,25 @@ int gw_auth_build(struct gateway *gw, const struct gateway_route_conf *rc,
 	if (!a->algs)
 		a->algs = JOSE_ALGS_ASYMMETRIC;
 	bool wants_jwt = a->mode == GATEWAY_AUTH_JWT || a->mode == GATEWAY_AUTH_ANY;
-	a->jwt = j->jwks_file || j->bulwark_tenant;
+	a->jwt = j->jwks_file || j->bulwark_tenant || j->jwks_url;
 	if (a->mode == GATEWAY_AUTH_JWT && !a->jwt)
 		return bw_err_set(err, 400, "gateway", "no_jwt_keys",
-				  "route %s: auth jwt needs jwt.jwks_file or "
-				  "jwt.bulwark_tenant", rc->name);
+				  "route %s: auth jwt needs jwt.jwks_file, jwt.jwks_url "
+				  "or jwt.bulwark_tenant", rc->name);
+	if (j->jwks_url && strncmp(j->jwks_url, "https://", 8) != 0 &&
+	    strncmp(j->jwks_url, "http://127.0.0.1", 16) != 0 &&
+	    strncmp(j->jwks_url, "http://localhost", 16) != 0)
+		return bw_err_set(err, 400, "gateway", "jwks_url",
+				  "route %s: jwt.jwks_url must be https (plain http "
+				  "only on loopback)", rc->name);
 	if (a->jwt && !wants_jwt)
 		return bw_err_set(err, 400, "gateway", "jwt_unused",
 				  "route %s: a jwt section needs auth: jwt or any",
 				  rc->name);
-	if (j->jwks_file && j->bulwark_tenant)
+	if ((j->jwks_file != NULL) + (j->bulwark_tenant != NULL) + (j->jwks_url != NULL) > 1)
 		return bw_err_set(err, 400, "gateway", "jwt_keys",
-				  "route %s: jwt.jwks_file and jwt.bulwark_tenant "
-				  "exclude each other", rc->name);
+				  "route %s: jwt.jwks_file, jwt.jwks_url and "
+				  "jwt.bulwark_tenant exclude each other", rc->name);
 	if (j->jwks_file) {
 		size_t len = 0;
 		char *text = bw_file_read(j->jwks_file, GW_MAX_JWKS_BYTES, &len, err);
@@ -311,7 +326,7 @@ static int verify_jwt(struct auth_job *j, struct gw_auth *a)
 		pthread_mutex_lock(&a->mu);
 		locked = true;
 		int64_t now = bw_clock_mono_ms();
-		if ((!a->tkeys || now - a->tkeys_at_ms > a->cache_ms) &&
+		if (a->bulwark_tenant[0] && (!a->tkeys || now - a->tkeys_at_ms > a->cache_ms) &&
 		    j->gw->svc.tenant_jwks) {
 			struct bw_buf doc;
 			bw_buf_init(&doc, GW_MAX_JWKS_BYTES);
@@ -354,6 +369,9 @@ static int verify_jwt(struct auth_job *j, struct gw_auth *a)
 		j->status = 401;
 		j->reason = "invalid_token";
 		bw_snprintf(j->detail, sizeof(j->detail), "%s", err.reason);
+		/* a key the issuer rotated in: fetch its set again (bounded) */
+		if (a->jwks_url[0] && strcmp(err.reason, "unknown_kid") == 0)
+			a->refetch = true;
 		goto out;
 	}
 	if (t.sub.len == 0 || t.sub.len >= sizeof(j->p.subject) ||
@@ -537,6 +555,144 @@ static bool find_token(const struct gw_auth *a, const struct http_request *req,
 	return false;
 }
 
+/* ------------------------------------------------------------ jwks_url
+ *
+ * One net_fetch per loop (thread-local, freed by gw_auth_thread_fini).
+ * The thread that finds a route's URL key set missing or stale starts
+ * the fetch (one at a time per route, at most one every
+ * GW_JWKS_MIN_REFETCH_MS); the answer is parsed and swapped in under the
+ * route's mutex. Until the first set arrived, requests get 503 with
+ * Retry-After: 1; afterwards the old set serves while a new one loads.
+ */
+struct fetcher {
+	struct loop *loop;
+	struct net_fetch *f;
+	struct fetcher *next;
+};
+static pthread_mutex_t fetchers_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fetcher *fetchers;
+
+static struct net_fetch *fetch_for(struct loop *l)
+{
+	pthread_mutex_lock(&fetchers_mu);
+	struct fetcher *f = fetchers;
+	while (f && f->loop != l)
+		f = f->next;
+	if (!f && (f = calloc(1, sizeof(*f))) != NULL) {
+		struct bw_err err;
+		f->loop = l;
+		f->f = net_fetch_new(l, 16, &err);
+		if (!f->f) {
+			log_warnx("gateway: no JWKS fetcher: %s", err.msg);
+			free(f);
+			f = NULL;
+		} else {
+			f->next = fetchers;
+			fetchers = f;
+		}
+	}
+	pthread_mutex_unlock(&fetchers_mu);
+	return f ? f->f : NULL;
+}
+
+void gw_auth_thread_fini(struct loop *l)
+{
+	pthread_mutex_lock(&fetchers_mu);
+	struct fetcher **pp = &fetchers;
+	while (*pp && (*pp)->loop != l)
+		pp = &(*pp)->next;
+	struct fetcher *f = *pp;
+	if (f)
+		*pp = f->next;
+	pthread_mutex_unlock(&fetchers_mu);
+	if (f) {
+		net_fetch_free(f->f); /* callbacks run with "cancelled" */
+		free(f);
+	}
+}
+
+struct jwks_fetch {
+	struct gateway *gw; /* a reference while the fetch is in flight */
+	struct gw_auth *a;
+};
+
+static void jwks_fetched(void *arg, const struct net_fetch_result *res)
+{
+	struct jwks_fetch *jf = arg;
+	struct gw_auth *a = jf->a;
+	struct bw_err err;
+	struct jose_jwks *fresh = NULL;
+	if (res->error || res->status != 200) {
+		log_kv(BW_LOG_WARN, "gateway: JWKS fetch failed", "url", a->jwks_url,
+		       "error", res->error ? res->error : "status", NULL);
+	} else if ((fresh = calloc(1, sizeof(*fresh))) != NULL) {
+		jose_jwks_init(fresh);
+		if (jose_jwks_parse(fresh, res->body.p ? res->body.p : "", res->body.len, false,
+				    NULL, &err) < 0) {
+			log_kv(BW_LOG_WARN, "gateway: JWKS refused", "url", a->jwks_url,
+			       "error", err.msg, NULL);
+			jose_jwks_fini(fresh);
+			free(fresh);
+			fresh = NULL;
+		}
+	}
+	if (fresh) {
+		pthread_mutex_lock(&a->mu);
+		struct jose_jwks *old = a->tkeys;
+		a->tkeys = fresh;
+		a->tkeys_at_ms = bw_clock_mono_ms();
+		a->refetch = false;
+		pthread_mutex_unlock(&a->mu);
+		if (old) {
+			jose_jwks_fini(old);
+			free(old);
+		}
+	}
+	atomic_store(&a->fetching, false);
+	gw_unref(jf->gw);
+	free(jf);
+}
+
+/* Starts a fetch of a's key set when it is missing, stale or asked for.
+ * Returns whether keys are available now. */
+static bool jwks_url_keys(struct gateway *gw, struct gw_auth *a, struct loop *l)
+{
+	int64_t now = bw_clock_mono_ms();
+	pthread_mutex_lock(&a->mu);
+	bool have = a->tkeys != NULL;
+	bool stale = !have || now - a->tkeys_at_ms > a->cache_ms || a->refetch;
+	bool may = now - a->fetch_at_ms >= GW_JWKS_MIN_REFETCH_MS || !have;
+	if (stale && may && !atomic_exchange(&a->fetching, true))
+		a->fetch_at_ms = now;
+	else
+		stale = false;
+	pthread_mutex_unlock(&a->mu);
+	if (!stale)
+		return have;
+	struct net_fetch *f = fetch_for(l);
+	struct jwks_fetch *jf = f ? calloc(1, sizeof(*jf)) : NULL;
+	struct bw_err err;
+	struct net_fetch_request rq = {
+		.method = "GET",
+		.url = a->jwks_url,
+		.timeout_ms = 10000,
+		.max_response = GW_MAX_JWKS_BYTES,
+		.ca_file = a->ca_file[0] ? a->ca_file : NULL,
+	};
+	if (jf) {
+		jf->gw = gw;
+		jf->a = a;
+		gateway_ref(gw);
+		if (net_fetch_start(f, &rq, jwks_fetched, jf, &err) == 0)
+			return have;
+		gw_unref(gw);
+		free(jf);
+		log_warnx("gateway: JWKS fetch not started: %s", err.msg);
+	}
+	atomic_store(&a->fetching, false);
+	return have;
+}
+
 void gw_auth_run(struct gateway *gw, struct gw_route *r, struct net_exchange *x,
 		 const struct gw_client *cl, gw_auth_next_fn next)
 {
@@ -557,6 +713,12 @@ void gw_auth_run(struct gateway *gw, struct gw_route *r, struct net_exchange *x,
 	}
 	if (!gw->svc.pool) {
 		deny(gw, r, x, cl, 503, "auth_unavailable", "no pool");
+		return;
+	}
+	if (a->jwks_url[0] && !jwks_url_keys(gw, a, net_loop(x)) &&
+	    !has_prefix(tok.p, tok.len, "bws_") && !has_prefix(tok.p, tok.len, "bwk_")) {
+		net_add_header(x, "Retry-After", "1");
+		deny(gw, r, x, cl, 503, "jwks_unavailable", "first fetch in flight");
 		return;
 	}
 	struct auth_job *j = bw_arena_zalloc(net_arena(x), sizeof(*j));

@@ -125,6 +125,10 @@ static const struct conf_field limit_fields[] = {
 static const struct conf_field jwt_fields[] = {
 	{ .name = "jwks_file", CONF_PATH(T, jwks_file),
 	  .help = "the issuer's key set (JWKS JSON)" },
+	{ .name = "jwks_url", CONF_STR(T, jwks_url), .min = 8, .max = 1024,
+	  .help = "the issuer's key set URL (https, or http on loopback)" },
+	{ .name = "ca_file", CONF_PATH(T, ca_file),
+	  .help = "trust anchors for jwks_url (default: the system store)" },
 	{ .name = "bulwark_tenant", CONF_STR(T, bulwark_tenant), .min = 1, .max = 63,
 	  .help = "verify with bulwark's own issuer keys of this tenant" },
 	{ .name = "issuer", CONF_STR(T, issuer), .min = 1, .max = 255 },

@@ -411,6 +411,8 @@ struct gw_auth;
 int gw_auth_build(struct gateway *gw, const struct gateway_route_conf *rc,
 		  struct gw_route *r, struct bw_err *err) BW_WUR;
 void gw_auth_free(struct gw_auth *a); /* accepts NULL */
+/* Releases edge auth's per-loop state (the JWKS fetcher of loop l). */
+void gw_auth_thread_fini(struct loop *l);
 /* Reads the identity key (a 0600 file of 32..256 bytes). 0 or -1. */
 int gw_identity_key_load(struct gateway *gw, const char *path,
 			 struct bw_err *err) BW_WUR;

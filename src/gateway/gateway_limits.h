@@ -153,7 +153,11 @@
 /* Edge authentication. A bulwark tenant's JWKS is re-read after this long
  * (keys rotate with an overlap far longer). */
 #define GW_DEF_JWKS_CACHE "60s"
-/* JWKS files: a key set of 64 RSA-4096 keys is about 50 KB. */
+/* An issuer's JWKS URL is fetched again at most this often when a token
+ * names an unknown kid (a flood of made-up kids must not become a flood
+ * of fetches). */
+#define GW_JWKS_MIN_REFETCH_MS 30000
+/* JWKS files and documents: a key set of 64 RSA-4096 keys is about 50 KB. */
 #define GW_MAX_JWKS_BYTES (256u * 1024)
 /* Bearer tokens (sessions, API keys, JWTs): 8 KiB is the common header
  * line bound and far above any token bulwark issues. */

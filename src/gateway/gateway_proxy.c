@@ -1781,6 +1781,7 @@ static void sweep_cb(struct loop *l, struct loop_timer *tm)
 
 void gateway_thread_fini(struct loop *l)
 {
+	gw_auth_thread_fini(l);
 	pthread_mutex_lock(&reg_mu);
 	struct gw_thread *t = reg_head;
 	while (t && t->loop != l)

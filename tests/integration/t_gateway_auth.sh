@@ -18,6 +18,13 @@ KEY = open(sys.argv[2], "rb").read().strip()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
+        if self.path == "/jwks.json":  # the issuer's key set, for jwks_url
+            body = open(sys.argv[3], "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         ident = self.headers.get("X-Bulwark-Identity")
         sig = self.headers.get("X-Bulwark-Identity-Signature")
         valid = None
@@ -64,7 +71,7 @@ for name, t in (("good", tok(key)), ("expired", tok(key, iat=now - 900, exp=now 
     open(d + "/" + name, "w").write(t)
 PY
 "$PY" "$W/issuer.py" "$W" || fail "issuer keys (python3-jwt, python3-cryptography)"
-"$PY" "$W/up.py" "$W/port" "$W/idkey" & UPID=$!
+"$PY" "$W/up.py" "$W/port" "$W/idkey" "$W/jwks.json" & UPID=$!
 trap 'kill $UPID 2>/dev/null; rm -rf "$W"; bw_cleanup' EXIT
 wait_until 100 test -s "$W/port" || fail "upstream did not start"
 UPORT=$(cat "$W/port")
@@ -79,6 +86,8 @@ gateway:
     - {name: pub, path: /pub, upstream: app}
     - {name: jwt, path: /jwt, upstream: app, auth: jwt,
        jwt: {jwks_file: "$W/jwks.json", issuer: "https://idp.test", audience: shop}}
+    - {name: jwtu, path: /jwtu, upstream: app, auth: jwt,
+       jwt: {jwks_url: "http://127.0.0.1:$UPORT/jwks.json", issuer: "https://idp.test", audience: shop}}
     - {name: me, path: /me, upstream: app, auth: any}
     - {name: keys, path: /keys, upstream: app, auth: api_key}
     - {name: docs, path: /docs, upstream: app, auth: any,
@@ -108,6 +117,15 @@ check "valid JWT: the upstream gets the identity" grep -q 'kind=jwt;.*sub=alice;
 check "... with its scopes and name, percent-encoded" grep -q 'name=Alice%20A.;scopes=orders:read;iss=https://idp.test;route=jwt' <<<"$r"
 check "... and a signature the upstream verifies" grep -q '"valid": true' <<<"$r"
 check "... and not the client's forged copy" grep -qv 'sub=root' <<<"$r"
+
+# the issuer's key set by URL (net_fetch): 503 + Retry-After until the
+# first fetch landed, then the same checks hold
+h=$(acurl -D - -o /dev/null -H "Authorization: Bearer $(cat "$W/good")" "$G/jwtu/orders")
+check "jwks_url: before the first fetch, 503 with Retry-After" grep -qi '^retry-after: 1' <<<"$h"
+check "jwks_url: the fetched key set validates the token" \
+  wait_until 50 bash -c "curl -s --cacert '$CA' -H 'Authorization: Bearer $(cat "$W/good")' '$G/jwtu/o' | grep -q '\"valid\": true'"
+check "jwks_url: a token from another key is refused" \
+  [ "$(status_of -H "Authorization: Bearer $(cat "$W/forged")" "$G/jwtu/x")" = 401 ]
 
 # --- bulwark session and API key
 PW=$(cat "$D/admin-password")
