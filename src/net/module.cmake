@@ -8,3 +8,5 @@ bw_module(net
   DEPS core http loop event PkgConfig::OPENSSL PkgConfig::CURL PkgConfig::NGHTTP2)
 bw_unit_test(test_net net src/net/tests/test_net.c)
 bw_unit_test(test_net_tlsrec net src/net/tests/test_net_tlsrec.c)
+bw_fuzz_target(fuzz_tlsrec net src/net/fuzz/fuzz_tlsrec.c
+  ${CMAKE_SOURCE_DIR}/src/net/fuzz/corpus_tlsrec)

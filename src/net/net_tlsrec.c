@@ -329,6 +329,33 @@ struct net_tlsrec *net_tlsrec_park(SSL *ssl)
 	return r;
 }
 
+struct net_tlsrec *net_tlsrec_from_secrets(uint16_t suite_id, const uint8_t *read_secret,
+					   const uint8_t *write_secret, size_t secret_len,
+					   uint64_t rseq, uint64_t wseq)
+{
+	pthread_once(&init_once, init_once_fn);
+	int s = -1;
+	for (int i = 0; i < SUITE_N; i++)
+		if (suites[i].id == suite_id && ciphers[i] && hkdf)
+			s = i;
+	if (s < 0 || secret_len != suites[s].hash_len)
+		return NULL;
+	struct net_tlsrec *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->suite = (uint8_t)s;
+	memcpy(r->rsecret, read_secret, secret_len);
+	memcpy(r->wsecret, write_secret, secret_len);
+	r->rseq = rseq;
+	r->wseq = wseq;
+	if (derive_keys(s, r->rsecret, r->rkey, r->riv) < 0 ||
+	    derive_keys(s, r->wsecret, r->wkey, r->wiv) < 0) {
+		net_tlsrec_free(r);
+		return NULL;
+	}
+	return r;
+}
+
 void net_tlsrec_free(struct net_tlsrec *r)
 {
 	if (!r)
@@ -523,6 +550,29 @@ static void send_alert(struct net_tlsrec *r, int fd, uint8_t level, uint8_t desc
 	if (n > 0)
 		r->wlen += (uint32_t)n;
 	(void)flush(r, fd);
+}
+
+int net_tlsrec_send_record(struct net_tlsrec *r, int fd, uint8_t content_type, const void *p,
+			   size_t n)
+{
+	if (n > REC_MAX_PLAIN || wbuf_ensure(r) < 0 || r->woff < r->wlen)
+		return -1;
+	int len = seal(r, content_type, p, n, r->wbuf);
+	if (len < 0)
+		return -1;
+	r->wlen = (uint32_t)len;
+	while (r->woff < r->wlen) {
+		ssize_t k = send(fd, r->wbuf + r->woff, r->wlen - r->woff, MSG_NOSIGNAL);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (k < 0)
+			return -1;
+		r->woff += (uint32_t)k;
+	}
+	free(r->wbuf);
+	r->wbuf = NULL;
+	r->woff = r->wlen = 0;
+	return 0;
 }
 
 void net_tlsrec_close_notify(struct net_tlsrec *r, int fd)

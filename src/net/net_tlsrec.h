@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct net_tlsrec;
@@ -59,6 +60,18 @@ ssize_t net_tlsrec_write(struct net_tlsrec *r, int fd, const void *buf, size_t l
 
 /* Sends a close_notify alert, best effort (never blocks). */
 void net_tlsrec_close_notify(struct net_tlsrec *r, int fd);
+
+/* For tests and fuzzing: a parked state from known traffic secrets
+ * (suite_id 0x1301, 0x1302 or 0x1303; secrets of the suite's hash length)
+ * and starting sequence numbers. NULL on a bad suite or length. */
+struct net_tlsrec *net_tlsrec_from_secrets(uint16_t suite_id, const uint8_t *read_secret,
+					   const uint8_t *write_secret, size_t secret_len,
+					   uint64_t rseq, uint64_t wseq);
+
+/* For tests and fuzzing: protects p[0..n) (n <= 16384) as one record of
+ * inner content_type and writes it, blocking on a full socket. 0 or -1. */
+int net_tlsrec_send_record(struct net_tlsrec *r, int fd, uint8_t content_type, const void *p,
+			   size_t n);
 
 /* Frees r and wipes its secrets; accepts NULL. */
 void net_tlsrec_free(struct net_tlsrec *r);

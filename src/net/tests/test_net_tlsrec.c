@@ -333,6 +333,87 @@ static void unparkable_connections(void **state)
 	pair_close(&p);
 }
 
+/* The inner parsing with states made from known secrets: what a peer
+ * holding the right keys may still send wrong. */
+struct known {
+	struct net_tlsrec *us, *peer;
+	int sv[2];
+};
+
+static void known_open(struct known *k)
+{
+	static const uint8_t a[32] = { 0xa1 }, b[32] = { 0xb2 };
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, k->sv), 0);
+	nonblock(k->sv[0]);
+	k->us = net_tlsrec_from_secrets(0x1301, a, b, 32, 5, 7);
+	k->peer = net_tlsrec_from_secrets(0x1301, b, a, 32, 7, 5);
+	assert_non_null(k->us);
+	assert_non_null(k->peer);
+}
+
+static void known_close(struct known *k)
+{
+	net_tlsrec_free(k->us);
+	net_tlsrec_free(k->peer);
+	close(k->sv[0]);
+	close(k->sv[1]);
+}
+
+static ssize_t known_read(struct known *k, char *buf, size_t cap)
+{
+	return net_tlsrec_read(k->us, k->sv[0], buf, cap);
+}
+
+static void inner_content_rules(void **state)
+{
+	assert_null(net_tlsrec_from_secrets(0x1304, (const uint8_t *)"x", (const uint8_t *)"y", 1,
+					    0, 0));
+	struct known k;
+	char b[64];
+	/* empty application data and user_canceled are skipped */
+	known_open(&k);
+	assert_int_equal(net_tlsrec_send_record(k.peer, k.sv[1], 23, "", 0), 0);
+	assert_int_equal(net_tlsrec_send_record(k.peer, k.sv[1], 21, "\x01\x5a", 2), 0);
+	assert_int_equal(net_tlsrec_send_record(k.peer, k.sv[1], 23, "data", 4), 0);
+	assert_int_equal(known_read(&k, b, sizeof(b)), 4);
+	assert_memory_equal(b, "data", 4);
+	/* a fatal alert from the peer ends it without an answer */
+	assert_int_equal(net_tlsrec_send_record(k.peer, k.sv[1], 21, "\x02\x28", 2), 0);
+	assert_int_equal(known_read(&k, b, sizeof(b)), -1);
+	assert_int_equal(errno, EPROTO);
+	known_close(&k);
+
+	static const struct {
+		uint8_t type;
+		const char *content;
+		size_t len;
+	} bad[] = {
+		{ 22, "\x04\x00\x00\x01\x00", 5 },		   /* NewSessionTicket */
+		{ 22, "\x18\x00\x00\x01\x02", 5 },		   /* request_update 2 */
+		{ 22, "\x18\x00\x00\x02\x00\x00", 6 },	   /* KeyUpdate length 2 */
+		{ 22, "\x18\x00\x00\x01\x00\x18\x00", 7 }, /* KeyUpdate not last */
+		{ 22, "\x18\x00", 2 },			   /* truncated header */
+		{ 21, "\x01", 1 },				   /* short alert */
+		{ 20, "\x01", 1 },				   /* change_cipher_spec */
+		{ 0, "", 0 },					   /* no content type */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		known_open(&k);
+		assert_int_equal(net_tlsrec_send_record(k.peer, k.sv[1], bad[i].type, bad[i].content,
+							bad[i].len),
+				 0);
+		assert_int_equal(known_read(&k, b, sizeof(b)), -1);
+		assert_int_equal(errno, EPROTO);
+		known_close(&k);
+	}
+	/* a record under the wrong sequence number does not open */
+	known_open(&k);
+	assert_int_equal(net_tlsrec_send_record(k.us, k.sv[1], 23, "mine", 4), 0); /* our keys */
+	assert_int_equal(known_read(&k, b, sizeof(b)), -1);
+	assert_int_equal(errno, EPROTO);
+	known_close(&k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +424,7 @@ int main(void)
 		cmocka_unit_test(malformed_headers_refused),
 		cmocka_unit_test(close_notify_sent),
 		cmocka_unit_test(unparkable_connections),
+		cmocka_unit_test(inner_content_rules),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
