@@ -251,8 +251,9 @@ def timed_login(user):
 for i in range(2):  # warm-up (connections, caches)
     timed_login("warm%d" % i)
 known, unknown, answers = [], [], set()
-for i in range(N):  # interleaved, one attempt per name: no lockout
-    for user, bucket in (("enum%02d" % i, known), ("ghost%02d" % i, unknown)):
+for i in range(N):  # interleaved, order alternating, one attempt per name: no lockout
+    pair = [("enum%02d" % i, known), ("ghost%02d" % i, unknown)]
+    for user, bucket in (pair if i % 2 == 0 else pair[::-1]):
         dt, s, doc = timed_login(user)
         bucket.append(dt)
         err = doc.get("error", {})
