@@ -312,6 +312,18 @@ int authz_platform_assign(struct authz_engine *e, const char *tenant,
 			  const char *subject, const char *role, bool grant,
 			  struct bw_err *err) BW_WUR;
 /*
+ * Mirrors an identity group's membership into the tenant's platform store
+ * (group:GROUP#member@SUBJECT), so roles granted to "group:GROUP#member"
+ * reach its members; SUBJECT is "user:ID", "apikey:ID" or, for nested
+ * groups, "group:ID#member". add false removes it. Idempotent. The
+ * identity module calls this when a membership changes (creating the
+ * tenant's platform store if needed). Returns 0 or -1 with err (400 bad
+ * subject or group id).
+ */
+int authz_platform_membership(struct authz_engine *e, const char *tenant,
+			      const char *group, const char *subject, bool add,
+			      struct bw_err *err) BW_WUR;
+/*
  * May subject perform the operation named by permission (the string an
  * admin route declares, e.g. "kms.key.use") in tenant? False for unknown
  * permissions, unknown tenants and on any error (fail closed).

@@ -252,6 +252,33 @@ int authz_platform_assign(struct authz_engine *e, const char *tenant, const char
 	return authz_write(e, tenant, id, &req, err);
 }
 
+int authz_platform_membership(struct authz_engine *e, const char *tenant, const char *group,
+			      const char *subject, bool add, struct bw_err *err)
+{
+	char obj[AUTHZ_OBJECT_MAX + 1];
+	if (!e || !tenant || !group || !subject || !*group || strchr(group, ':') ||
+	    strchr(group, '#') || bw_snprintf(obj, sizeof(obj), "group:%s", group) < 0)
+		return bw_err_set(err, 400, "authz", "validation_error", "bad group id");
+	if (add && !authz_platform_has_store(e, tenant) && authz_platform_init(e, tenant, err) < 0)
+		return -1;
+	char id[AUTHZ_ID_LEN + 1];
+	if (!find_store(e, tenant, id))
+		return add ? bw_err_set(err, 404, "authz", "store_not_found",
+					"tenant '%.40s' has no platform store", tenant) :
+			     0; /* nothing was ever mirrored there */
+	struct authz_tuple t = { .object = obj, .relation = "member", .user = subject };
+	struct authz_write_req req = { .on_duplicate = AUTHZ_CONFLICT_IGNORE,
+				       .on_missing = AUTHZ_CONFLICT_IGNORE };
+	if (add) {
+		req.writes = &t;
+		req.nwrites = 1;
+	} else {
+		req.deletes = &t;
+		req.ndeletes = 1;
+	}
+	return authz_write(e, tenant, id, &req, err);
+}
+
 static bool platform_check(struct authz_engine *e, const char *tenant, const char *subject,
 			   const char *permission)
 {

@@ -346,9 +346,38 @@ static void test_upgrade_all_tenants(void **state)
 	assert_false(authz_platform_check(e, "upgr", "user:amy", "authz.role.assign"));
 }
 
+/* Group grants reach the members the identity module mirrors in. */
+static void test_membership(void **state)
+{
+	(void)state;
+	struct bw_err err;
+	assert_int_equal(authz_platform_membership(e, "grp", "ops", "user:ann", true, &err), 0);
+	assert_int_equal(authz_platform_membership(e, "grp", "sre", "group:ops#member", true, &err),
+			 0);
+	assert_int_equal(authz_platform_assign(e, "grp", "group:sre#member", "siem-analyst", true,
+					       &err),
+			 0);
+	assert_true(authz_platform_check(e, "grp", "user:ann", "siem.alert.read"));
+	assert_false(authz_platform_check(e, "grp", "user:bob", "siem.alert.read"));
+	assert_false(authz_platform_check(e, "other", "user:ann", "siem.alert.read"));
+	/* idempotent both ways; removal takes effect at once */
+	assert_int_equal(authz_platform_membership(e, "grp", "ops", "user:ann", true, &err), 0);
+	assert_int_equal(authz_platform_membership(e, "grp", "ops", "user:ann", false, &err), 0);
+	assert_int_equal(authz_platform_membership(e, "grp", "ops", "user:ann", false, &err), 0);
+	assert_false(authz_platform_check(e, "grp", "user:ann", "siem.alert.read"));
+	/* malformed: refused, nothing written */
+	assert_int_equal(authz_platform_membership(e, "grp", "a:b", "user:ann", true, &err), -1);
+	assert_int_equal(authz_platform_membership(e, "grp", "a#b", "user:ann", true, &err), -1);
+	assert_int_equal(authz_platform_membership(e, "grp", "", "user:ann", true, &err), -1);
+	assert_int_equal(authz_platform_membership(e, "grp", "ops", "tenant:grp", true, &err), -1);
+	assert_int_equal(authz_platform_membership(e, "none", "ops", "user:ann", false, &err), 0);
+	assert_false(authz_platform_has_store(e, "none"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_membership),
 		cmocka_unit_test(test_subject_decode),
 		cmocka_unit_test(test_upgrade_all_tenants),
 		cmocka_unit_test(test_model_valid),
