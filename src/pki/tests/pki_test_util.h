@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "pki/pki.h"
+#include "store/store.h"
 
 /* A CSR for key with CN (may be NULL) and SANs in OpenSSL's config
  * syntax ("DNS:a.example.com,IP:10.0.0.1"; may be NULL), as DER in a
@@ -100,6 +101,23 @@ static inline void *tu_read(const char *path, size_t *n)
 {
 	struct bw_err err;
 	return bw_file_read(path, 1 << 20, n, &err);
+}
+
+/* A fresh temporary directory (template "/tmp/PREFIX-XXXXXX" into dir)
+ * with a state store and the development key backend in it. 0 or -1. */
+static inline int tu_store_open(char *dir, size_t cap, const char *prefix,
+				struct store **st, struct pki_keystore **ks)
+{
+	struct bw_err err;
+	bw_snprintf(dir, cap, "/tmp/%s-XXXXXX", prefix);
+	if (!mkdtemp(dir))
+		return -1;
+	char db[128];
+	bw_snprintf(db, sizeof(db), "%s/pki.db", dir);
+	struct store_options so = { .path = db, .durability = STORE_DURABILITY_NORMAL };
+	*st = store_open(&so, &err);
+	*ks = *st ? pki_keystore_dev_new(*st, &err) : NULL;
+	return *ks ? 0 : -1;
 }
 
 #endif

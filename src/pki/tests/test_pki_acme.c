@@ -255,15 +255,7 @@ static int listen_on(int type, int *port)
 static int setup(void **state)
 {
 	struct bw_err err;
-	bw_snprintf(dir, sizeof(dir), "/tmp/bw-acme-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	char db[128];
-	bw_snprintf(db, sizeof(db), "%s/pki.db", dir);
-	struct store_options so = { .path = db, .durability = STORE_DURABILITY_NORMAL };
-	st = store_open(&so, &err);
-	ks = st ? pki_keystore_dev_new(st, &err) : NULL;
-	if (!ks)
+	if (tu_store_open(dir, sizeof(dir), "bw-acme", &st, &ks) < 0)
 		return -1;
 	struct pki_options o = { .store = st, .keys = ks };
 	pk = pki_new(&o, &err);

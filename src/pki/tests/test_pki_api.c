@@ -52,14 +52,8 @@ static void *run_loop(void *arg)
 static int setup(void **state)
 {
 	struct bw_err err;
-	bw_snprintf(dir, sizeof(dir), "/tmp/bw-pkiapi-XXXXXX");
-	if (!mkdtemp(dir))
+	if (tu_store_open(dir, sizeof(dir), "bw-pkiapi", &st, &ks) < 0)
 		return -1;
-	char db[128];
-	bw_snprintf(db, sizeof(db), "%s/pki.db", dir);
-	struct store_options so = { .path = db, .durability = STORE_DURABILITY_NORMAL };
-	st = store_open(&so, &err);
-	ks = st ? pki_keystore_dev_new(st, &err) : NULL;
 	struct pki_options o = { .store = st, .keys = ks, .public_url = "http://pki.test" };
 	pk = ks ? pki_new(&o, &err) : NULL;
 	struct audit_config ac;

@@ -55,15 +55,7 @@ static void save_cert(const char *name, const uint8_t *der, size_t len)
 static int setup(void **state)
 {
 	struct bw_err err;
-	bw_snprintf(dir, sizeof(dir), "/tmp/bw-pkih-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	char db[128];
-	bw_snprintf(db, sizeof(db), "%s/pki.db", dir);
-	struct store_options so = { .path = db, .durability = STORE_DURABILITY_NORMAL };
-	st = store_open(&so, &err);
-	ks = st ? pki_keystore_dev_new(st, &err) : NULL;
-	if (!ks)
+	if (tu_store_open(dir, sizeof(dir), "bw-pkih", &st, &ks) < 0)
 		return -1;
 	struct pki_options o = { .store = st, .keys = ks,
 				 .public_url = "http://127.0.0.1:1", .ocsp_sign_nonces = true };
