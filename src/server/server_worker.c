@@ -72,6 +72,7 @@ static struct {
 	struct authz_engine *authz;
 	struct iam *iam;
 	struct iam_oidc_http *oidc;
+	struct iam_pages *pages; /* login pages under /auth/ */
 	struct iam_fed *fed;
 	char data_dir[4096]; /* for retiring the bootstrap token's files */
 	struct kms_client *kms;
@@ -682,8 +683,14 @@ static void open_state(const struct server_conf *c)
 
 	/* Identity secrets (TOTP seeds, OIDC keys) are sealed by the keystore;
 	 * values sealed by the earlier in-process key still open. */
+	/* iam.public_url (OIDC issuers, federation redirect URIs; else the
+	 * origin each request used), iam.blocklist_file, iam.federation. */
+	struct iam_fed_conf fc;
+	if (iam_fed_conf_bind(c->modules.iam, &fc, &err) < 0)
+		fatalx("iam: %s", err.msg);
 	struct iam_options io = { .store = W.store, .pool = W.hash_pool,
-				  .password_set = bootstrap_check };
+				  .password_set = bootstrap_check,
+				  .blocklist_path = fc.blocklist_file };
 	bw_snprintf(W.data_dir, sizeof(W.data_dir), "%s", c->server.data_dir);
 	if (kms_iam_sealer(W.kms, "platform", "_iam-seal", &io.sealer, &err) < 0)
 		fatalx("identity sealer: %s", err.msg);
@@ -703,11 +710,6 @@ static void open_state(const struct server_conf *c)
 		fatalx("identity: %s", W.iam ? "route table full" : err.msg);
 	W.api.authenticate = iam_bearer;
 	W.api.authenticate_arg = W.iam;
-	/* OIDC issuers and federation redirect URIs: iam.public_url, else
-	 * the origin each request used. */
-	struct iam_fed_conf fc;
-	if (iam_fed_conf_bind(c->modules.iam, &fc, &err) < 0)
-		fatalx("iam: %s", err.msg);
 	W.oidc = iam_oidc_http_new(W.iam, W.pool, fc.public_url, &err);
 	if (!W.oidc)
 		fatalx("oidc: %s", err.msg);
@@ -761,6 +763,22 @@ static void open_state(const struct server_conf *c)
 	W.api.mounts[W.api.nmounts].prefix = "/oidc/";
 	W.api.mounts[W.api.nmounts].fn = iam_oidc_net_handler;
 	W.api.mounts[W.api.nmounts].arg = W.oidc;
+	W.api.nmounts++;
+	/* The login, MFA and consent pages (iam.pages / iam.otp). */
+	struct iam_pages_conf pgc;
+	if (iam_pages_conf_bind(c->modules.iam, &pgc, &err) < 0)
+		fatalx("iam: %s", err.msg);
+	pgc.opt.iam = W.iam;
+	pgc.opt.pool = W.pool;
+	pgc.opt.hash_pool = W.hash_pool;
+	pgc.opt.audit = W.audit;
+	W.pages = iam_pages_new(&pgc.opt, &err);
+	iam_pages_conf_fini(&pgc);
+	if (!W.pages)
+		fatalx("iam pages: %s", err.msg);
+	W.api.mounts[W.api.nmounts].prefix = "/auth/";
+	W.api.mounts[W.api.nmounts].fn = iam_pages_net_handler;
+	W.api.mounts[W.api.nmounts].arg = W.pages;
 	W.api.nmounts++;
 	W.api.mounts[W.api.nmounts].prefix = "/federation/";
 	W.api.mounts[W.api.nmounts].fn = iam_fed_net_handler;
@@ -1011,6 +1029,7 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 	pki_acme_free(W.acme);
 	pki_free(W.pki);
 	pki_keystore_free(W.pki_keys);
+	iam_pages_free(W.pages);
 	iam_oidc_http_free(W.oidc);
 	iam_free(W.iam);
 	authz_engine_free(W.authz);
