@@ -827,6 +827,8 @@ struct audit_log;
 struct iam_pages_options {
 	struct iam *iam;	  /* borrowed */
 	struct tpool *pool;	  /* borrowed; NULL: run inline (tests) */
+	struct tpool *hash_pool;  /* borrowed; Argon2id posts (sign-in,
+				     password change); NULL: pool */
 	struct audit_log *audit;  /* borrowed; NULL: no audit records */
 	const char *rp_id;	  /* WebAuthn RP id; NULL: the request host */
 	const char *const *origins; /* accepted origins; none: the request's */
@@ -935,11 +937,13 @@ struct iam_fed *iam_fed_new(const struct iam_fed_options *o,
 			    struct bw_err *err) BW_WUR;
 /* Finishes the logins in flight, stops the thread. Accepts NULL. */
 void iam_fed_free(struct iam_fed *f);
-/* The iam section's public_url and federation keys (iam_fed_conf.c);
+/* The iam section's public_url, blocklist_file and federation keys
+ * (iam_fed_conf.c);
  * strings point into the config tree. 0 or -1 with a positioned err. */
 struct iam_fed_conf {
 	const char *public_url; /* NULL: the origin of each request */
 	const char *ca_file;	/* NULL: the system trust store */
+	const char *blocklist_file; /* NULL: no blocklist */
 };
 struct conf_node;
 int iam_fed_conf_bind(const struct conf_node *iam_section,

@@ -38,7 +38,7 @@
 
 struct iam_pages {
 	struct iam *iam;
-	struct tpool *pool;
+	struct tpool *pool, *hash_pool;
 	struct audit_log *audit;
 	char rp_id[256];
 	char origins[PAGES_ORIGINS_MAX][256];
@@ -80,6 +80,7 @@ struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
 		       NULL;
 	p->iam = o->iam;
 	p->pool = o->pool;
+	p->hash_pool = o->hash_pool ? o->hash_pool : o->pool;
 	p->audit = o->audit;
 	p->stepup_s = o->stepup_s ? o->stepup_s : IAM_STEPUP_DEFAULT_S;
 	const char *dummy;
@@ -1481,7 +1482,15 @@ void iam_pages_net_handler(struct net_exchange *x, void *arg)
 		pages_done(j);
 		return;
 	}
-	if (tpool_submit(p->pool, pages_work, pages_done, j, net_loop(x)) < 0) {
+	/* Sign-in and password posts run Argon2id: on the hashing pool, so a
+	 * burst of them never delays the other pool's work. */
+	size_t pl = r->path.len;
+	bool hashing = r->method == HTTP_METHOD_POST &&
+		       ((pl >= 6 && memcmp(r->path.p + pl - 6, "/login", 6) == 0) ||
+			(pl >= 9 &&
+			 memcmp(r->path.p + pl - 9, "/password", 9) == 0));
+	if (tpool_submit(hashing ? p->hash_pool : p->pool, pages_work,
+			 pages_done, j, net_loop(x)) < 0) {
 		bw_buf_fini(&j->rs.body);
 		free(j);
 		net_add_header(x, "Retry-After", "1");
