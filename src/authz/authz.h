@@ -312,6 +312,15 @@ int authz_platform_assign(struct authz_engine *e, const char *tenant,
 			  const char *subject, const char *role, bool grant,
 			  struct bw_err *err) BW_WUR;
 /*
+ * Forgets a deleted tenant's role grants and group memberships: drops its
+ * platform store, so a tenant created later under the same name starts
+ * with none (group ids are names and would otherwise carry grants over).
+ * The identity module calls this after deleting a tenant. No-op when the
+ * tenant has no platform store; refuses the platform tenant. 0 or -1.
+ */
+int authz_platform_drop(struct authz_engine *e, const char *tenant,
+			struct bw_err *err) BW_WUR;
+/*
  * Mirrors an identity group's membership into the tenant's platform store
  * (group:GROUP#member@SUBJECT), so roles granted to "group:GROUP#member"
  * reach its members; SUBJECT is "user:ID", "apikey:ID" or, for nested

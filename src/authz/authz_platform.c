@@ -252,6 +252,17 @@ int authz_platform_assign(struct authz_engine *e, const char *tenant, const char
 	return authz_write(e, tenant, id, &req, err);
 }
 
+int authz_platform_drop(struct authz_engine *e, const char *tenant, struct bw_err *err)
+{
+	if (!e || !tenant || strcmp(tenant, AUTHZ_PLATFORM_TENANT) == 0)
+		return bw_err_set(err, 400, "authz", "validation_error",
+				  "the platform tenant's roles cannot be dropped");
+	char id[AUTHZ_ID_LEN + 1];
+	if (!find_store(e, tenant, id))
+		return 0;
+	return authz_store_delete(e, tenant, id, err);
+}
+
 int authz_platform_membership(struct authz_engine *e, const char *tenant, const char *group,
 			      const char *subject, bool add, struct bw_err *err)
 {

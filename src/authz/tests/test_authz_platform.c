@@ -372,6 +372,21 @@ static void test_membership(void **state)
 	assert_int_equal(authz_platform_membership(e, "grp", "ops", "tenant:grp", true, &err), -1);
 	assert_int_equal(authz_platform_membership(e, "none", "ops", "user:ann", false, &err), 0);
 	assert_false(authz_platform_has_store(e, "none"));
+
+	/* a deleted tenant's grants do not survive into a new tenant of the
+	 * same name (group ids are names) */
+	assert_int_equal(authz_platform_membership(e, "grp", "ops", "user:ann", true, &err), 0);
+	assert_true(authz_platform_check(e, "grp", "user:ann", "siem.alert.read"));
+	assert_int_equal(authz_platform_drop(e, "grp", &err), 0);
+	assert_false(authz_platform_has_store(e, "grp"));
+	assert_false(authz_platform_check(e, "grp", "user:ann", "siem.alert.read"));
+	assert_int_equal(authz_platform_membership(e, "grp", "ops", "user:ann", true, &err), 0);
+	assert_false(authz_platform_check(e, "grp", "user:ann", "siem.alert.read"));
+	assert_int_equal(authz_platform_drop(e, "grp", &err), 0);
+	assert_int_equal(authz_platform_drop(e, "grp", &err), 0);
+	assert_int_equal(authz_platform_init(e, "platform", &err), 0);
+	assert_int_equal(authz_platform_drop(e, "platform", &err), -1);
+	assert_true(authz_platform_has_store(e, "platform"));
 }
 
 int main(void)
