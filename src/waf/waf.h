@@ -370,6 +370,9 @@ struct waf_audit_stats {
 /* The counters of rs's audit log (zeros when none). Thread-safe. */
 void waf_ruleset_audit_stats(const struct waf_ruleset *rs,
 			     struct waf_audit_stats *out);
+/* The counters of every audit log file open in the process, summed (for
+ * the admin API). Thread-safe. */
+void waf_audit_stats_total(struct waf_audit_stats *out);
 
 /*
  * Queue tx's audit log entry if the rule set has an audit log and the
@@ -391,6 +394,9 @@ int waf_tx_audit_log(struct waf_tx *tx);
  * recorded (bounded to WAF_EXPLAIN_ENTRY_MAX bytes each) and the oldest is
  * overwritten. Thread-safe.
  */
+
+/* Entries the ring holds now and can hold. Thread-safe. */
+void waf_explain_size(size_t *entries, size_t *capacity);
 
 /* Size the ring (entries, 0 = default); clamps to the hard maximum.
  * Existing entries are dropped. Call at start-up. */

@@ -2,6 +2,8 @@
  * waf_api — the WAF's admin REST routes (a separate small library, bw_waf_api,
  * so the engine itself does not depend on the admin API):
  *
+ *   GET /api/v1/waf/stats          JSON audit log counters (written,
+ *                                  dropped, not relevant), explain ring fill
  *   GET /api/v1/waf/explain        the most recent transactions with
  *                                  detections (summaries, newest first)
  *   GET /api/v1/waf/explain/{id}   the explain document of request id: the
@@ -9,7 +11,8 @@
  *                                  value, after which transformations, with
  *                                  what score, the anomaly totals, the verdict
  *
- * Both need waf.rule.manage (waf-admin and above): the documents quote
+ * stats needs waf.rule.read (no request data). The explain routes need
+ * waf.rule.manage (waf-admin and above): the documents quote
  * request data (the matched values), which is more than a viewer should
  * read, and tuning exclusions is the waf-admin's job.
  */

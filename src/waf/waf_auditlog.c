@@ -47,6 +47,7 @@ struct alfile {
 	struct bw_buf spare; /* the writer's, written without mu */
 	size_t cap;
 	_Atomic uint64_t written, dropped, skipped;
+	_Atomic int64_t warned_ms; /* last drop warning (monotonic ms) */
 };
 
 /* A rule set's view of its log: the shared file plus its own settings. */
@@ -250,6 +251,18 @@ int waf_ruleset_audit_log_open(struct waf_ruleset *rs, const char *path_override
 	return 1;
 }
 
+void waf_audit_stats_total(struct waf_audit_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&reg_mu);
+	for (const struct alfile *l = reg; l; l = l->next) {
+		out->written += atomic_load(&l->written);
+		out->dropped += atomic_load(&l->dropped);
+		out->skipped += atomic_load(&l->skipped);
+	}
+	pthread_mutex_unlock(&reg_mu);
+}
+
 void waf_ruleset_audit_stats(const struct waf_ruleset *rs,
 			     struct waf_audit_stats *out)
 {
@@ -310,8 +323,16 @@ int waf_tx_audit_log(struct waf_tx *tx)
 		pthread_cond_signal(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 out:
-	if (rc < 0)
-		atomic_fetch_add(&l->dropped, 1);
+	if (rc < 0) {
+		uint64_t n = atomic_fetch_add(&l->dropped, 1) + 1;
+		/* said once a minute at most: a flood must not flood the log */
+		int64_t now = bw_clock_mono_ms(), last = atomic_load(&l->warned_ms);
+		if ((last == 0 || now - last >= 60000) &&
+		    atomic_compare_exchange_strong(&l->warned_ms, &last, now))
+			log_warnx("waf: audit log %s: queue full or entry too large, "
+				  "%llu entries dropped so far", l->path,
+				  (unsigned long long)n);
+	}
 	bw_buf_fini(&e);
 	return rc;
 }

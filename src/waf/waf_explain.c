@@ -66,6 +66,14 @@ static int ring_alloc(size_t entries)
 	return 0;
 }
 
+void waf_explain_size(size_t *entries, size_t *capacity)
+{
+	pthread_mutex_lock(&R.mu);
+	*entries = R.n;
+	*capacity = R.cap ? R.cap : WAF_EXPLAIN_ENTRIES_DEFAULT;
+	pthread_mutex_unlock(&R.mu);
+}
+
 void waf_explain_configure(size_t entries)
 {
 	pthread_mutex_lock(&R.mu);
