@@ -14,6 +14,7 @@
 #include "authz/authz.h"
 #include "iam/iam.h"
 #include "gateway/gateway.h"
+#include "waf/waf_api.h"
 #include "kms/kms.h"
 #include "siem/siem.h"
 #include "pki/pki.h"
@@ -756,6 +757,8 @@ static void open_state(const struct server_conf *c)
 	W.siem = siem_service_new(c->modules.siem, c->server.data_dir, &err);
 	if (!W.siem || siem_api_register(W.siem) < 0)
 		fatalx("siem: %s", W.siem ? "route table full" : err.msg);
+	if (waf_api_register() < 0)
+		fatalx("waf: route table full");
 	W.api.pre_route = siem_http_ingest;
 	W.api.pre_route_arg = W.siem;
 	W.api.metrics_extra = siem_metrics_write_cb;
