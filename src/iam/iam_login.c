@@ -317,7 +317,10 @@ void iam_login(struct iam *iam, const struct iam_login_request *req,
 			return set_error(out, &err);
 	}
 	int64_t now = bw_clock_now_s();
-	bool known = u.found && known_source(iam, tenant, u.id, ip, now);
+	/* The lookup runs for unknown users too (an id that matches
+	 * nothing), so both paths make the same store queries. */
+	bool known = known_source(iam, tenant, u.found ? u.id : "", ip, now) &&
+		     u.found;
 	int64_t wait = iam_lockout_check(&iam->lockout, &t.policy, tenant, name,
 					 ip, known, now);
 	if (wait > 0) {
