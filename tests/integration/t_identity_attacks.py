@@ -237,8 +237,13 @@ for algo, digits, oath in (("SHA1", 6, "--totp"), ("SHA256", 8, "--totp=sha256")
     check("the same %s code is not accepted twice" % algo, "session_token" not in again)
 
 # ------------------------------------------------------- user enumeration
-N = 11
-for i in range(N):
+# Pairs of one existing user (wrong password) and one unknown name, in
+# alternating order, one attempt per name so no lockout delay interferes.
+# A real leak (skipping Argon2id for unknown users) is a factor of 50; a
+# shared 2-core CI box adds noise of the order of 10 %, so a second round
+# is measured when the first is outside the bound, and either may pass.
+N = 21
+for i in range(2 * N):
     req("POST", "%s/tb/users" % API, {"name": "enum%02d" % i, "password": PW}, T)
 
 
@@ -250,18 +255,24 @@ def timed_login(user):
 
 for i in range(2):  # warm-up (connections, caches)
     timed_login("warm%d" % i)
-known, unknown, answers = [], [], set()
-for i in range(N):  # interleaved, order alternating, one attempt per name: no lockout
-    pair = [("enum%02d" % i, known), ("ghost%02d" % i, unknown)]
-    for user, bucket in (pair if i % 2 == 0 else pair[::-1]):
-        dt, s, doc = timed_login(user)
-        bucket.append(dt)
-        err = doc.get("error", {})
-        answers.add((s, err.get("code"), err.get("message")))
+answers, rounds = set(), []
+for rnd in range(2):
+    known, unknown = [], []
+    for i in range(N):
+        pair = [("enum%02d" % (rnd * N + i), known), ("ghost%d-%02d" % (rnd, i), unknown)]
+        for user, bucket in (pair if i % 2 == 0 else pair[::-1]):
+            dt, s, doc = timed_login(user)
+            bucket.append(dt)
+            err = doc.get("error", {})
+            answers.add((s, err.get("code"), err.get("message")))
+    mk, mu = statistics.median(known), statistics.median(unknown)
+    rounds.append((mk, mu))
+    if abs(mk - mu) <= 0.10 * max(mk, mu):
+        break
 check("existing and unknown users get one identical answer", len(answers) == 1, str(answers))
-mk, mu = statistics.median(known), statistics.median(unknown)
-check("median login time existing %.1f ms vs unknown %.1f ms: within 10 %%" % (mk * 1e3, mu * 1e3),
-      abs(mk - mu) <= 0.10 * max(mk, mu))
+desc = "; ".join("existing %.1f ms vs unknown %.1f ms" % (a * 1e3, b * 1e3) for a, b in rounds)
+check("median login times within 10 %% (%s)" % desc,
+      any(abs(a - b) <= 0.10 * max(a, b) for a, b in rounds))
 
 conn = None
 check("clean stop", d.stop() == 0)
