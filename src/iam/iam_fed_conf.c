@@ -1,11 +1,15 @@
 /*
- * The iam section's keys for the public origin and federation, bound
+ * The iam section's keys for the public origin, the password blocklist
+ * and federation, bound
  * into struct iam_fed_conf (the runtime never sees YAML):
  *
  *   iam:
  *     public_url: https://id.example   # issuer origin for OIDC and the
  *                                      # federation redirect URIs; unset:
  *                                      # the origin each request used
+ *     blocklist_file: /etc/bulwark/breached.txt  # passwords refused by
+ *                                      # every tenant's policy (format in
+ *                                      # docs/identity.md)
  *     federation:
  *       ca_file: /etc/bulwark/upstream-ca.pem   # trust anchors for
  *                                               # upstream providers;
@@ -25,6 +29,9 @@ int iam_fed_conf_bind(const struct conf_node *iam_section,
 	if (!iam_section)
 		return 0;
 	if (conf_opt_str(iam_section, "public_url", NULL, &c->public_url, err) < 0)
+		return -1;
+	const struct conf_node *bl = conf_get(iam_section, "blocklist_file");
+	if (bl && conf_as_path(bl, &c->blocklist_file, err) < 0)
 		return -1;
 	if (c->public_url) {
 		size_t n = strlen(c->public_url);
