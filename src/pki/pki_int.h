@@ -305,6 +305,9 @@ struct pki_ocsp_req {
 int pki_ocsp_req_parse(const uint8_t *der, size_t len, struct pki_ocsp_req *out,
 		       struct bw_err *err);
 void pki_ocsp_req_fini(struct pki_ocsp_req *r);
+/* The fast path for the plain RFC 5019 request shape in strict DER; false
+ * sends the caller to pki_ocsp_req_parse (see pki_ocsp.c). */
+bool pki_ocsp_req_fast(const uint8_t *der, size_t len, struct pki_ocsp_req *out);
 
 struct pki_ocsp_cache *pki_ocsp_cache_new(size_t max);
 void pki_ocsp_cache_free(struct pki_ocsp_cache *c);

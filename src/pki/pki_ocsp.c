@@ -205,6 +205,106 @@ void pki_ocsp_req_fini(struct pki_ocsp_req *r)
 	r->cid = NULL;
 }
 
+/* One DER TLV at *p (before end) with tag `tag` and a minimal definite
+ * length below 64 KiB: OUT its contents [*c, *c + *n); *p moves past it. */
+static bool tlv(const uint8_t **p, const uint8_t *end, uint8_t tag, const uint8_t **c,
+		size_t *n)
+{
+	const uint8_t *q = *p;
+	if (end - q < 2 || q[0] != tag)
+		return false;
+	size_t len = q[1];
+	q += 2;
+	if (len == 0x81) {
+		if (end - q < 1 || q[0] < 0x80)
+			return false;
+		len = q[0];
+		q += 1;
+	} else if (len == 0x82) {
+		if (end - q < 2 || q[0] == 0)
+			return false;
+		len = (size_t)q[0] << 8 | q[1];
+		q += 2;
+	} else if (len > 0x7f) {
+		return false;
+	}
+	if ((size_t)(end - q) < len)
+		return false;
+	*c = q;
+	*n = len;
+	*p = q + len;
+	return true;
+}
+
+/*
+ * The fast path of the request parser: the one shape every browser and
+ * `openssl ocsp` without a nonce send (RFC 5019), in strict DER —
+ * OCSPRequest { tbsRequest { requestList { Request { CertID } } } } with
+ * no version, requestor name, extensions or signature, a SHA-1 or SHA-256
+ * AlgorithmIdentifier (parameters NULL or absent) and a positive, minimally
+ * encoded serial. Anything else returns false and goes to the full parser
+ * (OpenSSL's), so this only ever accepts a subset of what that accepts,
+ * with the same fields (fuzz_pki_ocsp checks both agree). OUT: out's
+ * hashes and serial (req and cid stay NULL).
+ */
+bool pki_ocsp_req_fast(const uint8_t *der, size_t len, struct pki_ocsp_req *out)
+{
+	static const uint8_t sha1[] = { 0x2b, 0x0e, 0x03, 0x02, 0x1a };
+	static const uint8_t sha256[] = { 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01 };
+	const uint8_t *end = der + len, *p = der, *c, *tbs, *list, *rq, *cid, *alg, *oid;
+	size_t n;
+	memset(out, 0, sizeof(*out));
+	if (!tlv(&p, end, 0x30, &c, &n) || p != end)
+		return false; /* OCSPRequest, nothing after it */
+	p = c, end = c + n;
+	if (!tlv(&p, end, 0x30, &tbs, &n) || p != end)
+		return false; /* tbsRequest only: no optionalSignature */
+	p = tbs, end = tbs + n;
+	if (!tlv(&p, end, 0x30, &list, &n) || p != end)
+		return false; /* requestList only: no version, name, extensions */
+	p = list, end = list + n;
+	if (!tlv(&p, end, 0x30, &rq, &n) || p != end)
+		return false; /* exactly one Request */
+	p = rq, end = rq + n;
+	if (!tlv(&p, end, 0x30, &cid, &n) || p != end)
+		return false; /* CertID, no singleRequestExtensions */
+	p = cid, end = cid + n;
+	const uint8_t *cend = end;
+	if (!tlv(&p, cend, 0x30, &alg, &n))
+		return false;
+	const uint8_t *a = alg, *aend = alg + n;
+	size_t on;
+	if (!tlv(&a, aend, 0x06, &oid, &on))
+		return false;
+	if (a != aend && !(aend - a == 2 && a[0] == 0x05 && a[1] == 0x00))
+		return false; /* parameters: absent or NULL */
+	size_t hl;
+	if (on == sizeof(sha1) && memcmp(oid, sha1, on) == 0)
+		out->hash_nid = NID_sha1, hl = 20;
+	else if (on == sizeof(sha256) && memcmp(oid, sha256, on) == 0)
+		out->hash_nid = NID_sha256, hl = 32;
+	else
+		return false;
+	const uint8_t *nh, *kh, *sn;
+	size_t nl, kl, sl;
+	if (!tlv(&p, cend, 0x04, &nh, &nl) || nl != hl || !tlv(&p, cend, 0x04, &kh, &kl) ||
+	    kl != hl || !tlv(&p, cend, 0x02, &sn, &sl) || p != cend)
+		return false;
+	/* positive, minimal: a leading 0x00 only before a byte >= 0x80 */
+	if (sl == 0 || sn[0] >= 0x80 || (sn[0] == 0 && (sl == 1 || sn[1] < 0x80)))
+		return false;
+	if (sn[0] == 0)
+		sn++, sl--;
+	if (sl > sizeof(out->serial))
+		return false;
+	memcpy(out->name_hash, nh, hl);
+	memcpy(out->key_hash, kh, hl);
+	out->name_hash_len = out->key_hash_len = hl;
+	memcpy(out->serial, sn, sl);
+	out->serial_len = sl;
+	return true;
+}
+
 static int bad(struct bw_err *err, const char *reason, const char *msg)
 {
 	ERR_clear_error();
@@ -442,7 +542,7 @@ int pki_ocsp_lookup(struct pki *p, const char *ca_id, const uint8_t *req,
 	struct pki_ocsp_cache *c = p->cache;
 	struct pki_ocsp_req r;
 	atomic_fetch_add(&p->ocsp_requests, 1);
-	if (pki_ocsp_req_parse(req, len, &r, NULL) < 0) {
+	if (!pki_ocsp_req_fast(req, len, &r) && pki_ocsp_req_parse(req, len, &r, NULL) < 0) {
 		atomic_fetch_add(&p->ocsp_malformed, 1);
 		return append_fixed(out, c->malformed, c->malformed_len, err);
 	}

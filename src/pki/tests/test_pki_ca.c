@@ -877,6 +877,46 @@ static void ocsp_request_parser_refuses_hostile_requests(void **state)
 	X509_free(good);
 }
 
+/* The fast request parser takes the plain RFC 5019 shape (SHA-1 and
+ * SHA-256 CertIDs) with the full parser's fields, and leaves everything
+ * else (nonce, two CertIDs, MD5, trailing bytes) to the full parser. */
+static void ocsp_fast_path_agrees_with_the_full_parser(void **state)
+{
+	X509 *issuer = load_pem("inter.pem"), *good = load_pem("kept.pem");
+	struct pki_ocsp_req f, r;
+	struct bw_err err;
+	const EVP_MD *mds[] = { NULL, EVP_sha256(), EVP_md5() };
+	for (int k = 0; k < 6; k++) {
+		OCSP_REQUEST *req = OCSP_REQUEST_new();
+		OCSP_request_add0_id(req, OCSP_cert_to_id(mds[k % 3], good, issuer));
+		if (k >= 3)
+			OCSP_request_add1_nonce(req, NULL, -1);
+		unsigned char *der = NULL;
+		int n = i2d_OCSP_REQUEST(req, &der);
+		bool fast = pki_ocsp_req_fast(der, (size_t)n, &f);
+		assert_int_equal(fast, k < 2);
+		if (fast) {
+			assert_int_equal(pki_ocsp_req_parse(der, (size_t)n, &r, &err), 0);
+			assert_int_equal(f.hash_nid, r.hash_nid);
+			assert_int_equal(f.serial_len, r.serial_len);
+			assert_memory_equal(f.serial, r.serial, r.serial_len);
+			assert_memory_equal(f.name_hash, r.name_hash, r.name_hash_len);
+			assert_memory_equal(f.key_hash, r.key_hash, r.key_hash_len);
+			pki_ocsp_req_fini(&r);
+			/* one byte more, one byte less: not the fast shape */
+			uint8_t buf[512];
+			memcpy(buf, der, (size_t)n);
+			buf[n] = 0;
+			assert_false(pki_ocsp_req_fast(buf, (size_t)n + 1, &f));
+			assert_false(pki_ocsp_req_fast(buf, (size_t)n - 1, &f));
+		}
+		OPENSSL_free(der);
+		OCSP_REQUEST_free(req);
+	}
+	X509_free(issuer);
+	X509_free(good);
+}
+
 static void openssl_ocsp_client_accepts_our_responses(void **state)
 {
 	/* `openssl ocsp` builds the request and checks our response:
@@ -1076,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(revocation_and_crl),
 		cmocka_unit_test(ocsp_statuses),
 		cmocka_unit_test(ocsp_request_parser_refuses_hostile_requests),
+		cmocka_unit_test(ocsp_fast_path_agrees_with_the_full_parser),
 		cmocka_unit_test(openssl_ocsp_client_accepts_our_responses),
 		cmocka_unit_test(offline_root_flow),
 		cmocka_unit_test(schedule_and_restart),
