@@ -222,6 +222,23 @@ static int init_one(struct authz_engine *e, const char *tenant, struct bw_err *e
 	return authz_model_write(e, tenant, id, m, mid, err);
 }
 
+/* Writes (add) or deletes one tuple of the platform store, idempotently. */
+static int write_one(struct authz_engine *e, const char *tenant, const char *id, const char *obj,
+		     const char *rel, const char *user, bool add, struct bw_err *err)
+{
+	struct authz_tuple t = { .object = obj, .relation = rel, .user = user };
+	struct authz_write_req req = { .on_duplicate = AUTHZ_CONFLICT_IGNORE,
+				       .on_missing = AUTHZ_CONFLICT_IGNORE };
+	if (add) {
+		req.writes = &t;
+		req.nwrites = 1;
+	} else {
+		req.deletes = &t;
+		req.ndeletes = 1;
+	}
+	return authz_write(e, tenant, id, &req, err);
+}
+
 int authz_platform_assign(struct authz_engine *e, const char *tenant, const char *subject,
 			  const char *role, bool grant, struct bw_err *err)
 {
@@ -239,17 +256,7 @@ int authz_platform_assign(struct authz_engine *e, const char *tenant, const char
 	char obj[AUTHZ_OBJECT_MAX + 1];
 	if (bw_snprintf(obj, sizeof(obj), "tenant:%s", tenant) < 0)
 		return bw_err_set(err, 400, "authz", "validation_error", "tenant id too long");
-	struct authz_tuple t = { .object = obj, .relation = rel, .user = subject };
-	struct authz_write_req req = { .on_duplicate = AUTHZ_CONFLICT_IGNORE,
-				       .on_missing = AUTHZ_CONFLICT_IGNORE };
-	if (grant) {
-		req.writes = &t;
-		req.nwrites = 1;
-	} else {
-		req.deletes = &t;
-		req.ndeletes = 1;
-	}
-	return authz_write(e, tenant, id, &req, err);
+	return write_one(e, tenant, id, obj, rel, subject, grant, err);
 }
 
 int authz_platform_drop(struct authz_engine *e, const char *tenant, struct bw_err *err)
@@ -277,17 +284,7 @@ int authz_platform_membership(struct authz_engine *e, const char *tenant, const 
 		return add ? bw_err_set(err, 404, "authz", "store_not_found",
 					"tenant '%.40s' has no platform store", tenant) :
 			     0; /* nothing was ever mirrored there */
-	struct authz_tuple t = { .object = obj, .relation = "member", .user = subject };
-	struct authz_write_req req = { .on_duplicate = AUTHZ_CONFLICT_IGNORE,
-				       .on_missing = AUTHZ_CONFLICT_IGNORE };
-	if (add) {
-		req.writes = &t;
-		req.nwrites = 1;
-	} else {
-		req.deletes = &t;
-		req.ndeletes = 1;
-	}
-	return authz_write(e, tenant, id, &req, err);
+	return write_one(e, tenant, id, obj, "member", subject, add, err);
 }
 
 static bool platform_check(struct authz_engine *e, const char *tenant, const char *subject,
