@@ -5,9 +5,16 @@
 # failure as a wrong password), enable, admin password reset (forced change),
 # and delete: sessions, API keys and memberships go at once, while the
 # audit log keeps the user's id. Also OIDC clients and federation providers
-# from the CLI, and that a bad credential makes the CLI fail.
+# from the CLI, that a bad credential makes the CLI fail, and that the
+# configured blocklist file refuses its passwords.
 . "$(dirname "$0")/lib.sh"
-bw_start || exit 1
+bw_init || exit 1
+# A breached-password list (iam.blocklist_file), readable by the worker.
+printf '# test list\nTr0ub4dor&3 is not safe\nCORRECT HORSE BATTERY STAPLE\n' >"$D/blocklist.txt"
+chmod 644 "$D/blocklist.txt"; [ "$(id -u)" = 0 ] && chown --reference="$D" "$D/blocklist.txt"
+bw_config "iam:
+  blocklist_file: \"$D/blocklist.txt\""
+bw_launch || exit 1
 U="https://localhost:$ADMIN/api/v1"
 J=(-H "Content-Type: application/json")
 json() { "$PY" -c 'import json,sys;d=json.load(sys.stdin);print(d.get(sys.argv[1],""))' "$1"; }
@@ -18,6 +25,8 @@ export BIN ADMIN CA TOKEN
 iam tenant create corp >/dev/null
 check "tenant created by the CLI" bash -c "iam tenant list | grep -q '\"name\":\"corp\"'"
 PW="correct horse battery staple $RANDOM"
+r=$(printf '%s\n' "correct horse battery staple" | iam --tenant corp user create eve --password-stdin 2>&1)
+check "a password on the configured blocklist is refused (any case)" grep -q 'blocklisted' <<<"$r"
 r=$(printf '%s\n' "$PW" | iam --tenant corp user create bob --email bob@corp.example \
   --display-name "Bob Builder" --attrs '{"dept":"ops","level":2}' --password-stdin)
 BOB=$(json id <<<"$r")
