@@ -978,7 +978,11 @@ static int client_cb(void *arg, const struct iam_oidc_client_info *c)
 	return 0;
 }
 
-static void h_client_list(struct iam_req *r)
+/* Answers {"KEY": [...]} with the items list() writes for the tenant,
+ * which must exist. */
+static void list_out(struct iam_req *r, const char *key,
+		     int (*list)(struct iam_req *r, struct json_writer *w,
+				 struct bw_err *err))
 {
 	struct json_writer w;
 	struct bw_err err;
@@ -988,15 +992,26 @@ static void h_client_list(struct iam_req *r)
 	}
 	json_writer_init(&w, r->out);
 	json_write_object_begin(&w);
-	json_write_key(&w, "clients");
+	json_write_key(&w, key);
 	json_write_array_begin(&w);
-	if (iam_oidc_client_list(r->iam, r->tenant, client_cb, &w, &err) < 0) {
+	if (list(r, &w, &err) < 0) {
 		fail_err(r, &err);
 		return;
 	}
 	json_write_array_end(&w);
 	json_write_object_end(&w);
 	finish_json(r, &w, 200);
+}
+
+static int list_clients(struct iam_req *r, struct json_writer *w,
+			struct bw_err *err)
+{
+	return iam_oidc_client_list(r->iam, r->tenant, client_cb, w, err);
+}
+
+static void h_client_list(struct iam_req *r)
+{
+	list_out(r, "clients", list_clients);
 }
 
 static void h_client_create(struct iam_req *r)
@@ -1093,26 +1108,15 @@ static int provider_cb(void *arg, const struct iam_fed_provider *p)
 	return 0;
 }
 
+static int list_providers(struct iam_req *r, struct json_writer *w,
+			  struct bw_err *err)
+{
+	return iam_fed_provider_list(r->iam, r->tenant, provider_cb, w, err);
+}
+
 static void h_provider_list(struct iam_req *r)
 {
-	struct json_writer w;
-	struct bw_err err;
-	if (iam_tenant_get(r->iam, r->tenant, NULL, &err) < 0) {
-		fail_err(r, &err);
-		return;
-	}
-	json_writer_init(&w, r->out);
-	json_write_object_begin(&w);
-	json_write_key(&w, "providers");
-	json_write_array_begin(&w);
-	if (iam_fed_provider_list(r->iam, r->tenant, provider_cb, &w, &err) <
-	    0) {
-		fail_err(r, &err);
-		return;
-	}
-	json_write_array_end(&w);
-	json_write_object_end(&w);
-	finish_json(r, &w, 200);
+	list_out(r, "providers", list_providers);
 }
 
 /* The provider fields of the body; false when one is malformed. */
