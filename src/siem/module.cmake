@@ -73,6 +73,8 @@ bw_fuzz_target(fuzz_relp siem src/siem/fuzz/fuzz_relp.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_relp)
 bw_fuzz_target(fuzz_sigma siem src/siem/fuzz/fuzz_sigma.c
   ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_sigma)
+bw_fuzz_target(fuzz_mapping siem src/siem/fuzz/fuzz_mapping.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_mapping)
 
 # A stand-alone SIEM for the real-client tests (rsyslog, logger) and the
 # benchmark, until the daemon wires the service.

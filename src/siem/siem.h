@@ -384,6 +384,32 @@ int siem_ruleset_add_string(struct siem_ruleset *rs, const char *name,
 int siem_ruleset_add_file(struct siem_ruleset *rs, const char *path,
 			  struct bw_err *err) BW_WUR;
 /*
+ * siem_ruleset_add_mapping — load a field and logsource mapping (YAML,
+ * the format is in docs/siem.md) into rs. It applies to the rules added
+ * after it and takes precedence over the built-in tables:
+ *
+ *   fields:                      # Sigma field name: ECS field or label
+ *     SourceAddress: source.ip
+ *   logsources:                  # product / service / category
+ *     service:
+ *       vsftpd: {field: process.name, values: [vsftpd]}
+ *     product:
+ *       windows: {}              # puts no condition on events
+ *
+ * name is used in messages; text is borrowed. Errors carry
+ * NAME:LINE:COL and the key path: 400 "mapping" for unknown keys, wrong
+ * types, empty or over-long names; 413 "limit" past SIEM_MAP_* or
+ * SIEM_MAP_FILE_MAX; YAML errors as the rule loader. On error rs keeps
+ * the mapping it had (a second call replaces the first). Not after
+ * siem_ruleset_compile.
+ */
+int siem_ruleset_add_mapping(struct siem_ruleset *rs, const char *name,
+			     const char *text, size_t len,
+			     struct bw_err *err) BW_WUR;
+/* Reads path (at most SIEM_MAP_FILE_MAX bytes) and loads it as above. */
+int siem_ruleset_add_mapping_file(struct siem_ruleset *rs, const char *path,
+				  struct bw_err *err) BW_WUR;
+/*
  * siem_ruleset_compile — resolve correlation references (by id or name),
  * build the per-field index and literal sets. After this the ruleset is
  * immutable and may be shared by any number of threads, each with its own

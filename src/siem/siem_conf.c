@@ -169,6 +169,8 @@ static const struct conf_field siem_fields[] = {
 	  .def = "full" },
 	{ .name = "rules", CONF_STRLIST(S, rules), .max = 256,
 	  .help = "Sigma rule files or directories of *.yml" },
+	{ .name = "mapping", CONF_PATH(S, mapping),
+	  .help = "field and logsource mapping file for the rules (YAML)" },
 	{ .name = "tenant", CONF_STR(S, tenant), .max = 64, .def = "default",
 	  .help = "tenant of events received on syslog listeners" },
 	{ .name = "timezone_offset_minutes", CONF_INT(S, tz_offset_min),
@@ -301,6 +303,7 @@ int siem_conf_copy(const struct siem_conf *c, struct bw_arena *a,
 {
 	*o = *c;
 	if (dup_str(a, &o->database) < 0 || dup_strlist(a, &o->rules) < 0 ||
+	    dup_str(a, &o->mapping) < 0 ||
 	    dup_str(a, &o->tenant) < 0 || dup_str(a, &o->geoip.database) < 0 ||
 	    dup_strlist(a, &o->anomaly.first_seen) < 0)
 		return -1;

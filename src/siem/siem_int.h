@@ -237,6 +237,7 @@ struct siem_ruleset {
 	size_t ndetections;
 	uint32_t *correlations;
 	size_t ncorrelations;
+	struct siem_mapping *map; /* mapping file entries (arena), or NULL */
 };
 
 /* Loader internals shared with the matcher and tests. */
@@ -250,6 +251,10 @@ int siem_cond_parse(struct bw_arena *a, const char *text,
  * logsource adds none, -1 when the arena is exhausted. */
 int siem_logsource_cond(struct bw_arena *a, const char *key, const char *value,
 			struct fcond *c);
+/* The mapping the loader on this thread consults before the built-in
+ * tables (set around one siem_ruleset_add_string; NULL: none). */
+struct siem_mapping;
+void siem_mapping_use(const struct siem_mapping *m);
 bool siem_glob_match(const char *pat, size_t plen, const char *s, size_t slen);
 int siem_index_build(struct siem_ruleset *rs, struct bw_err *err);
 void siem_index_free(struct siem_ruleset *rs);

@@ -48,6 +48,15 @@
  * repository holds ~3,500 rules; 20,000 leaves room for local ones while
  * keeping compile time and memory bounded. */
 #define SIEM_RULES_MAX 20000u
+/* The field and logsource mapping file (siem.mapping): its bytes, field
+ * entries, logsource entries and the values one logsource accepts. A
+ * mapping for every published Sigma taxonomy field is a few hundred
+ * entries; these bounds leave room while keeping a hostile file small. */
+#define SIEM_MAP_FILE_MAX (256u * 1024u)
+#define SIEM_MAP_FIELDS_MAX 2048u
+#define SIEM_MAP_LOGSOURCES_MAX 512u
+#define SIEM_MAP_VALUES_MAX 32u
+#define SIEM_MAP_NAME_MAX 128u
 
 /* Memory of one ruleset generation (rules, compiled values, index).
  * 20,000 rules average well under 8 KiB each; 512 MiB stops a hostile

@@ -177,6 +177,10 @@ static struct siem_gen *gen_build(struct siem_service *svc,
 		SIEM_SVC_ERR(err, 500, "memory", "config copy: out of memory");
 		goto fail;
 	}
+	/* the mapping first: it applies to the rules loaded after it */
+	if (g->conf.mapping &&
+	    siem_ruleset_add_mapping_file(g->rs, g->conf.mapping, err) < 0)
+		goto fail;
 	for (size_t i = 0; i < g->conf.rules.n; i++)
 		if (load_rules_path(g->rs, g->conf.rules.v[i], err) < 0)
 			goto fail;

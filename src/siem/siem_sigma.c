@@ -1156,6 +1156,8 @@ int siem_ruleset_add_string(struct siem_ruleset *rs, const char *name,
 	struct bw_arena *a = rs->arena;
 	const char *fname = bw_arena_strdup(a, name ? name : "<string>");
 	struct srule *loaded[SIEM_RULE_DOCS_MAX];
+	/* field and logsource names resolve through rs's mapping file */
+	siem_mapping_use(rs->map);
 	size_t nloaded = 0;
 	/* conf loads one document per call: split on "---" lines and pad
 	 * each document with the newlines before it, so line numbers in
@@ -1255,6 +1257,7 @@ int siem_ruleset_add_string(struct siem_ruleset *rs, const char *name,
 toolong:
 	SIEM_ERR(err, 413, "limit", "%s: rule file too large", fname);
 out:
+	siem_mapping_use(NULL);
 	bw_buf_fini(&doc);
 	return rc;
 }

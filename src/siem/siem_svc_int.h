@@ -106,6 +106,7 @@ struct siem_conf {
 	const char *database;
 	int durability; /* 0 full, 1 normal */
 	struct conf_strlist rules;
+	const char *mapping; /* field/logsource mapping file, or NULL */
 	const char *tenant;
 	int tz_offset_min;
 	size_t max_line;

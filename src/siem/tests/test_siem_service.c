@@ -475,6 +475,55 @@ static void reload_keeps_old_rules_on_error(void **state)
 	h_stop(&H, true);
 }
 
+/* siem.mapping: the file is loaded before the rules of a generation, so
+ * a rule naming a mapped field compiles against it; a broken mapping is
+ * refused with its position and the running generation stays. */
+static void mapping_file_from_config(void **state)
+{
+	assert_int_equal(h_start_conf(&H, "", false), 0);
+	char map[128], rule[128], yaml[512];
+	snprintf(map, sizeof(map), "%s/map.yml", H.dir);
+	snprintf(rule, sizeof(rule), "%s/ftp.yml", H.dir);
+	FILE *f = fopen(map, "w");
+	fputs("fields:\n  FtpClient: source.ip\nlogsources:\n  service:\n"
+	      "    vsftpd: {field: process.name, values: [vsftpd]}\n", f);
+	fclose(f);
+	f = fopen(rule, "w");
+	fputs("title: ftp from a bad net\nlogsource: {service: vsftpd}\ndetection:\n"
+	      "  s:\n    FtpClient|cidr: 192.0.2.0/24\n  condition: s\n", f);
+	fclose(f);
+	snprintf(yaml, sizeof(yaml), "siem:\n  mapping: %s\n  rules: [%s]\n", map, rule);
+	struct bw_arena *a = bw_arena_new(4096, 1 << 20);
+	struct bw_err err;
+	struct conf_doc *d = conf_load_string("r.yaml", yaml, strlen(yaml), a, &err);
+	assert_non_null(d);
+	assert_int_equal(siem_service_reload(H.svc, conf_get(d->root, "siem"), &err), 0);
+	struct siem_gen *g = siem_gen_get(H.svc);
+	assert_int_equal(siem_ruleset_count(g->rs), 1);
+	struct siem_matcher *m = siem_matcher_new(g->rs);
+	struct siem_event ev;
+	siem_event_init(&ev, a);
+	siem_event_setz(&ev, SIEM_F_SOURCE_IP, "192.0.2.44");
+	siem_event_setz(&ev, SIEM_F_PROCESS_NAME, "vsftpd");
+	uint32_t out[2];
+	assert_int_equal(siem_match(m, &ev, out, 2), 1);
+	siem_event_setz(&ev, SIEM_F_PROCESS_NAME, "sshd");
+	assert_int_equal(siem_match(m, &ev, out, 2), 0);
+	siem_matcher_free(m);
+	siem_gen_unref(g);
+	/* a broken mapping: refused, positioned, the generation stays */
+	f = fopen(map, "w");
+	fputs("fields:\n  FtpClient: [source.ip]\n", f);
+	fclose(f);
+	assert_int_equal(siem_service_reload(H.svc, conf_get(d->root, "siem"), &err), -1);
+	assert_non_null(strstr(err.msg, "map.yml:2:"));
+	g = siem_gen_get(H.svc);
+	assert_int_equal(siem_ruleset_count(g->rs), 1);
+	siem_gen_unref(g);
+	bw_arena_free(a);
+	h_stop(&H, true);
+}
+
 static void tok_cb(void *arg, const char *t, size_t tn)
 {
 	siem_bloom_add_token(arg, t, tn);
@@ -529,6 +578,7 @@ int main(void)
 		cmocka_unit_test(backpressure_pauses_and_loses_nothing),
 		cmocka_unit_test(bus_events_are_stored_and_matched),
 		cmocka_unit_test(reload_keeps_old_rules_on_error),
+		cmocka_unit_test(mapping_file_from_config),
 		cmocka_unit_test(retention_by_category_and_tenant),
 		cmocka_unit_test(alerts_deduplicate_and_suppress),
 	};

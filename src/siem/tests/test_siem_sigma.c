@@ -516,6 +516,137 @@ static void project_rules_load(void **state)
 	siem_ruleset_free(rs);
 }
 
+/* A mapping file, then one rule: the rule set. */
+static struct siem_ruleset *load_mapped(const char *map, const char *yaml)
+{
+	struct siem_ruleset *rs = siem_ruleset_new();
+	struct bw_err err;
+	assert_non_null(rs);
+	if (siem_ruleset_add_mapping(rs, "map.yml", map, strlen(map), &err) < 0)
+		fail_msg("mapping failed: %s (%s)", err.msg, err.reason);
+	if (siem_ruleset_add_string(rs, "test.yml", yaml, strlen(yaml), &err) < 0)
+		fail_msg("load failed: %s (%s)", err.msg, err.reason);
+	if (siem_ruleset_compile(rs, &err) < 0)
+		fail_msg("compile failed: %s", err.msg);
+	return rs;
+}
+
+static const char MAP[] =
+	"# fields first, then logsources\n"
+	"fields:\n"
+	"  SrcAddr: source.ip\n"
+	"  Workstation: host.name\n"
+	"  User: user.target.name      # overrides the built-in User\n"
+	"  DeviceVendor: cef.vendor    # not ECS: a label\n"
+	"logsources:\n"
+	"  service:\n"
+	"    vsftpd: {field: process.name, values: [VSFTPD, vsftpd-ssl]}\n"
+	"  product:\n"
+	"    nginx: {}                 # overrides: no condition\n"
+	"    windows:\n"
+	"  category:\n"
+	"    dns: {field: network.protocol, values: [dns]}\n";
+
+/* Mapped field names resolve to their ECS slot or label; mapped
+ * logsources restrict (case-insensitively) or lift the restriction; the
+ * built-in tables still answer for what the file does not name. */
+static void mapping_file_applies(void **state)
+{
+	struct siem_ruleset *rs = load_mapped(MAP,
+		"title: t\nlogsource: {service: vsftpd}\ndetection:\n  s:\n"
+		"    SrcAddr: 192.0.2.1\n    Workstation: ftp1\n  condition: s\n");
+	assert_true(matches(rs, mkev("source.ip=192.0.2.1", "host.name=FTP1",
+				     "process.name=VsFtpd", NULL)));
+	assert_true(matches(rs, mkev("source.ip=192.0.2.1", "host.name=ftp1",
+				     "process.name=vsftpd-ssl", NULL)));
+	assert_false(matches(rs, mkev("source.ip=192.0.2.1", "host.name=ftp1",
+				      "process.name=sshd", NULL)));
+	siem_ruleset_free(rs);
+
+	rs = load_mapped(MAP, "title: t\nlogsource: {product: nginx}\ndetection:\n"
+			      "  s:\n    User: root\n    DeviceVendor: acme\n  condition: s\n");
+	/* product nginx no longer requires event.dataset web.access */
+	assert_true(matches(rs, mkev("user.target.name=root", "labels.cef.vendor=ACME",
+				     NULL)));
+	assert_false(matches(rs, mkev("user.name=root", "labels.cef.vendor=acme", NULL)));
+	siem_ruleset_free(rs);
+
+	/* not in the file: the built-in tables */
+	rs = load_mapped(MAP, "title: t\nlogsource: {service: sshd}\ndetection:\n"
+			      "  s:\n    SourceIp: 192.0.2.9\n  condition: s\n");
+	assert_true(matches(rs, mkev("source.ip=192.0.2.9", "process.name=sshd", NULL)));
+	assert_false(matches(rs, mkev("source.ip=192.0.2.9", "process.name=cron", NULL)));
+	siem_ruleset_free(rs);
+}
+
+/* Hostile and malformed mapping files: refused with position and reason,
+ * the rule set keeping what it had. */
+static void mapping_file_errors(void **state)
+{
+	static const struct {
+		const char *in, *reason, *where;
+	} bad[] = {
+		{ "- a\n- b\n", "mapping", "map.yml:1:" },
+		{ "fieldz: {}\n", "mapping", "map.yml:1:" },
+		{ "fields: [a, b]\n", "mapping", "map.yml:1:" },
+		{ "fields:\n  A: [source.ip]\n", "mapping", "map.yml:2:" },
+		{ "fields:\n  A: ''\n", "mapping", "map.yml:2:" },
+		{ "logsources:\n  vendor: {}\n", "mapping", "map.yml:2:" },
+		{ "logsources:\n  service:\n    x: {field: process.name}\n", "mapping",
+		  "map.yml:3:" },
+		{ "logsources:\n  service:\n    x: {field: a, values: []}\n", "mapping",
+		  "map.yml:3:" },
+		{ "logsources:\n  service:\n    x: {field: a, values: [b], extra: 1}\n",
+		  "mapping", "map.yml:3:" },
+		{ "logsources:\n  service:\n    x: nope\n", "mapping", "map.yml:3:" },
+		{ "fields:\n  a: b\n  a: c\n", "duplicate_key", "map.yml:3:" },
+		{ "fields: {a: b\n", "syntax", "map.yml:" },
+	};
+	struct bw_err err;
+	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
+		struct siem_ruleset *rs = siem_ruleset_new();
+		assert_int_equal(siem_ruleset_add_mapping(rs, "map.yml", bad[i].in,
+							  strlen(bad[i].in), &err), -1);
+		if (strcmp(err.reason, bad[i].reason) != 0 || !strstr(err.msg, bad[i].where))
+			fail_msg("case %zu: %s (%s)", i, err.msg, err.reason);
+		assert_int_equal(err.code, 400);
+		siem_ruleset_free(rs);
+	}
+	/* past the limits: 413 */
+	struct bw_buf y;
+	bw_buf_init(&y, 1 << 20);
+	assert_int_equal(bw_buf_printf(&y, "logsources:\n  service:\n    x: {field: a, values: ["),
+			 0);
+	for (unsigned i = 0; i <= SIEM_MAP_VALUES_MAX; i++)
+		assert_int_equal(bw_buf_printf(&y, "%sv%u", i ? ", " : "", i), 0);
+	assert_int_equal(bw_buf_printf(&y, "]}\n"), 0);
+	struct siem_ruleset *rs = siem_ruleset_new();
+	assert_int_equal(siem_ruleset_add_mapping(rs, "map.yml", y.data, y.len, &err), -1);
+	assert_int_equal(err.code, 413);
+	bw_buf_reset(&y);
+	assert_int_equal(bw_buf_printf(&y, "fields:\n"), 0);
+	for (unsigned i = 0; i <= SIEM_MAP_FIELDS_MAX; i++)
+		assert_int_equal(bw_buf_printf(&y, "  f%u: source.ip\n", i), 0);
+	assert_int_equal(siem_ruleset_add_mapping(rs, "map.yml", y.data, y.len, &err), -1);
+	assert_int_equal(err.code, 413);
+	char *big = calloc(1, SIEM_MAP_FILE_MAX + 2);
+	memset(big, '#', SIEM_MAP_FILE_MAX + 1);
+	assert_int_equal(siem_ruleset_add_mapping(rs, "map.yml", big, SIEM_MAP_FILE_MAX + 1,
+						  &err), -1);
+	assert_int_equal(err.code, 413);
+	free(big);
+	bw_buf_fini(&y);
+	/* a failed load left no mapping: User is still user.name */
+	const char *rule = "title: t\ndetection:\n  s:\n    User: bob\n  condition: s\n";
+	assert_int_equal(siem_ruleset_add_string(rs, "t.yml", rule, strlen(rule), &err), 0);
+	assert_int_equal(siem_ruleset_compile(rs, &err), 0);
+	assert_true(matches(rs, mkev("user.name=bob", NULL)));
+	/* and none after compile */
+	assert_int_equal(siem_ruleset_add_mapping(rs, "map.yml", MAP, strlen(MAP), &err), -1);
+	assert_int_equal(err.code, 409);
+	siem_ruleset_free(rs);
+}
+
 /* 1,000 generated rules: the indexed matcher must agree with evaluating
  * every rule, while evaluating only a few. */
 static void index_agrees_with_brute_force(void **state)
@@ -638,6 +769,8 @@ int main(void)
 		cmocka_unit_test(load_errors),
 		cmocka_unit_test_setup_teardown(project_rules_load, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(mapping_file_applies, setup, teardown),
+		cmocka_unit_test_setup_teardown(mapping_file_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(index_agrees_with_brute_force,
 						setup, teardown),
 	};
