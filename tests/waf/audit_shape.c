@@ -199,15 +199,22 @@ static void compare(const char *path, const struct json_value *m,
 
 static const struct json_value *at(const struct json_value *v, const char *dotted)
 {
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", dotted);
-	char *save = NULL;
-	for (char *k = strtok_r(buf, ".", &save); k && v; k = strtok_r(NULL, ".", &save)) {
-		if (*k >= '0' && *k <= '9')
-			v = v->type == JSON_ARRAY && (size_t)strtoul(k, NULL, 10) < v->u.arr.n
-				    ? v->u.arr.items[strtoul(k, NULL, 10)] : NULL;
-		else
-			v = json_get(v, k);
+	const char *k = dotted;
+	while (k && *k && v) {
+		const char *dot = strchr(k, '.');
+		char key[128];
+		size_t n = dot ? (size_t)(dot - k) : strlen(k);
+		if (n >= sizeof(key))
+			return NULL;
+		memcpy(key, k, n);
+		key[n] = 0;
+		if (key[0] >= '0' && key[0] <= '9') {
+			size_t i = (size_t)strtoul(key, NULL, 10);
+			v = v->type == JSON_ARRAY && i < v->u.arr.n ? v->u.arr.items[i] : NULL;
+		} else {
+			v = json_get(v, key);
+		}
+		k = dot ? dot + 1 : NULL;
 	}
 	return v;
 }
