@@ -647,6 +647,26 @@ static void mapping_file_errors(void **state)
 	siem_ruleset_free(rs);
 }
 
+/* The shipped example mapping (tests/siem/mapping.yml) loads and does
+ * what it says. */
+static void shipped_mapping_loads(void **state)
+{
+	const char *src = getenv("BW_SOURCE_DIR");
+	char path[512];
+	snprintf(path, sizeof(path), "%s/tests/siem/mapping.yml", src ? src : ".");
+	struct siem_ruleset *rs = siem_ruleset_new();
+	struct bw_err err;
+	if (siem_ruleset_add_mapping_file(rs, path, &err) < 0)
+		fail_msg("%s", err.msg);
+	const char *rule = "title: t\nlogsource: {product: fortigate}\ndetection:\n"
+			   "  s:\n    ClientIP: 198.51.100.1\n  condition: s\n";
+	assert_int_equal(siem_ruleset_add_string(rs, "t.yml", rule, strlen(rule), &err), 0);
+	assert_int_equal(siem_ruleset_compile(rs, &err), 0);
+	assert_true(matches(rs, mkev("source.ip=198.51.100.1", "observer.vendor=Fortinet", NULL)));
+	assert_false(matches(rs, mkev("source.ip=198.51.100.1", "observer.vendor=cisco", NULL)));
+	siem_ruleset_free(rs);
+}
+
 /* 1,000 generated rules: the indexed matcher must agree with evaluating
  * every rule, while evaluating only a few. */
 static void index_agrees_with_brute_force(void **state)
@@ -771,6 +791,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(mapping_file_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(mapping_file_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(shipped_mapping_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(index_agrees_with_brute_force,
 						setup, teardown),
 	};
