@@ -255,6 +255,17 @@ int siem_logsource_cond(struct bw_arena *a, const char *key, const char *value,
  * tables (set around one siem_ruleset_add_string; NULL: none). */
 struct siem_mapping;
 void siem_mapping_use(const struct siem_mapping *m);
+/* Reads path (at most max bytes) and hands its text to load (the rule
+ * or the mapping loader). */
+int siem_load_file(struct siem_ruleset *rs, const char *path, size_t max,
+		   int (*load)(struct siem_ruleset *, const char *, const char *,
+			       size_t, struct bw_err *),
+		   struct bw_err *err);
+/* A loader error at node n (FILE:LINE:COL: key path: message), module
+ * "siem", code 413 for reason "limit" else conf_err's 400. Returns -1. */
+struct conf_node;
+int siem_node_err(const struct conf_node *n, struct bw_err *err,
+		  const char *reason, const char *fmt, ...) BW_PRINTF(4, 5);
 bool siem_glob_match(const char *pat, size_t plen, const char *s, size_t slen);
 int siem_index_build(struct siem_ruleset *rs, struct bw_err *err);
 void siem_index_free(struct siem_ruleset *rs);

@@ -24,10 +24,9 @@
 
 /* ---------------------------------------------------------------- errors */
 
-static int rerr(const struct conf_node *n, struct bw_err *err,
-		const char *reason, const char *fmt, ...) BW_PRINTF(4, 5);
-static int rerr(const struct conf_node *n, struct bw_err *err,
-		const char *reason, const char *fmt, ...)
+#define rerr siem_node_err
+int siem_node_err(const struct conf_node *n, struct bw_err *err,
+		  const char *reason, const char *fmt, ...)
 {
 	char msg[200];
 	va_list ap;
@@ -1262,14 +1261,22 @@ out:
 	return rc;
 }
 
+int siem_load_file(struct siem_ruleset *rs, const char *path, size_t max,
+		   int (*load)(struct siem_ruleset *, const char *, const char *,
+			       size_t, struct bw_err *),
+		   struct bw_err *err)
+{
+	size_t len;
+	char *text = bw_file_read(path, max, &len, err);
+	if (!text)
+		return -1;
+	int rc = load(rs, path, text, len, err);
+	free(text);
+	return rc;
+}
+
 int siem_ruleset_add_file(struct siem_ruleset *rs, const char *path,
 			  struct bw_err *err)
 {
-	size_t len;
-	char *text = bw_file_read(path, SIEM_RULE_FILE_MAX, &len, err);
-	if (!text)
-		return -1;
-	int rc = siem_ruleset_add_string(rs, path, text, len, err);
-	free(text);
-	return rc;
+	return siem_load_file(rs, path, SIEM_RULE_FILE_MAX, siem_ruleset_add_string, err);
 }

@@ -16,10 +16,6 @@
 #include "siem/siem_int.h"
 #include "conf/conf.h"
 
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-
 struct map_field {
 	const char *sigma; /* as written in rules (case-sensitive, as Sigma) */
 	size_t len;
@@ -256,23 +252,7 @@ int siem_logsource_cond(struct bw_arena *a, const char *key, const char *value,
 
 /* ------------------------------------------------------- mapping file */
 
-static int merr(const struct conf_node *n, struct bw_err *err, const char *reason,
-		const char *fmt, ...) BW_PRINTF(4, 5);
-static int merr(const struct conf_node *n, struct bw_err *err, const char *reason,
-		const char *fmt, ...)
-{
-	char msg[200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	conf_err(n, err, reason, "%s", msg);
-	if (err) {
-		bw_snprintf(err->module, sizeof(err->module), "siem");
-		err->code = strcmp(reason, "limit") == 0 ? 413 : 400;
-	}
-	return -1;
-}
+#define merr siem_node_err
 
 /* A non-empty scalar of at most SIEM_MAP_NAME_MAX bytes. */
 static bool name_ok(const struct conf_node *n)
@@ -467,11 +447,5 @@ int siem_ruleset_add_mapping(struct siem_ruleset *rs, const char *name,
 int siem_ruleset_add_mapping_file(struct siem_ruleset *rs, const char *path,
 				  struct bw_err *err)
 {
-	size_t len;
-	char *text = bw_file_read(path, SIEM_MAP_FILE_MAX, &len, err);
-	if (!text)
-		return -1;
-	int rc = siem_ruleset_add_mapping(rs, path, text, len, err);
-	free(text);
-	return rc;
+	return siem_load_file(rs, path, SIEM_MAP_FILE_MAX, siem_ruleset_add_mapping, err);
 }
