@@ -211,6 +211,7 @@ int iam_user_phone(const struct iam_user *u, char *out, size_t cap);
 struct iam_mfa_methods {
 	bool totp, webauthn;
 	bool email, phone; /* an address on file for one-time codes */
+	bool recovery;	   /* unused recovery codes left */
 };
 int iam_mfa_methods(struct iam *iam, const char *tenant, const char *user_id,
 		    struct iam_mfa_methods *m, struct bw_err *err);

@@ -617,6 +617,18 @@ static void render_mfa(struct ctx *c, int status, const char *user_id,
 		    " inputmode=\"text\" autocapitalize=\"off\""));
 		chk(c, iam_html_button(b, NULL, NULL, "Verify"));
 	}
+	if (!mm.totp && mm.recovery) {
+		any = true;
+		put_s(c, "<h2>Recovery code</h2>");
+		chk(c, iam_html_form_begin(b, act, c->csrf, c->next));
+		put_s(c, "<input type=\"hidden\" name=\"method\" "
+			 "value=\"totp\">");
+		chk(c, iam_html_field(b, "code", "One of your recovery codes",
+				      "text", "one-time-code", NULL,
+				      v->error != NULL,
+				      " autocapitalize=\"characters\""));
+		chk(c, iam_html_button(b, NULL, NULL, "Verify"));
+	}
 	const char *chans[2] = {mm.email && c->p->otp.smtp_url ? "email" : NULL,
 				mm.phone && c->p->otp.sms_url ? "sms" : NULL};
 	for (int i = 0; i < 2; i++) {
@@ -896,6 +908,7 @@ static bool session_user(struct ctx *c, struct iam_principal *pr,
 struct key_list {
 	struct ctx *c;
 	size_t n;
+	bool fresh; /* step-up done: offer removal */
 };
 
 static int key_row(void *arg, const struct iam_webauthn_cred_info *k)
@@ -910,6 +923,19 @@ static int key_row(void *arg, const struct iam_webauthn_cred_info *k)
 	bw_snprintf(line, sizeof(line), "</td><td>%s</td><td>%s</td><td>%u",
 		    alg, k->att_type, k->sign_count);
 	put_s(l->c, line);
+	put_s(l->c, "</td><td>");
+	if (l->fresh) {
+		char act[128];
+		action_path(l->c, act, sizeof(act), "webauthn/delete");
+		chk(l->c, iam_html_form_begin(&l->c->rs->body, act,
+					      l->c->csrf, NULL));
+		put_s(l->c, "<input type=\"hidden\" name=\"key\" value=\"");
+		put_e(l->c, k->handle);
+		put_s(l->c, "\"><button class=\"secondary\" type=\"submit\" "
+			    "aria-label=\"Remove ");
+		put_e(l->c, k->name);
+		put_s(l->c, "\">Remove</button></form>");
+	}
 	put_s(l->c, "</td></tr>");
 	l->n++;
 	return 0;
@@ -929,20 +955,20 @@ static void render_account(struct ctx *c, int status, const char *tok,
 	put_s(c, "<p>Signed in as <strong>");
 	put_e(c, pr->user_name);
 	put_s(c, "</strong>.</p><h2>Security keys</h2>");
-	struct key_list kl = {c, 0};
+	int fresh = iam_stepup_fresh(c->p->iam, tok, strlen(tok),
+				     c->p->stepup_s, &err);
+	struct key_list kl = {c, 0, fresh == 1};
 	put_s(c, "<table><thead><tr><th scope=\"col\">Name"
-				   "</th><th scope=\"col\">Algorithm</th>"
-				   "<th scope=\"col\">Attestation</th>"
-				   "<th scope=\"col\">Counter</th></tr>"
-				   "</thead><tbody>");
+		 "</th><th scope=\"col\">Algorithm</th>"
+		 "<th scope=\"col\">Attestation</th>"
+		 "<th scope=\"col\">Counter</th>"
+		 "<th scope=\"col\">Actions</th></tr></thead><tbody>");
 	if (iam_webauthn_list(c->p->iam, c->tenant, pr->user_id, key_row, &kl,
 			      &err) < 0)
 		log_warnx("iam pages: key list: %s", err.msg);
 	put_s(c, "</tbody></table>");
 	if (kl.n == 0)
 		put_s(c, "<p>No security key yet.</p>");
-	int fresh = iam_stepup_fresh(c->p->iam, tok, strlen(tok),
-				     c->p->stepup_s, &err);
 	struct bw_buf opts;
 	bw_buf_init(&opts, 1 << 16);
 	if (fresh == 1 &&
@@ -969,14 +995,21 @@ static void render_account(struct ctx *c, int status, const char *tok,
 		       "<p class=\"wa-error error\" role=\"alert\"></p>"
 		       "<p><button type=\"submit\" disabled>Add a security "
 		       "key</button></p></form>");
+	}
+	bw_buf_fini(&opts);
+	put_s(c, "<h2>Recovery codes</h2><p>One-time codes for when no "
+		 "other second factor is at hand.</p>");
+	if (fresh == 1) {
+		action_path(c, act, sizeof(act), "recovery");
+		chk(c, iam_html_form_begin(b, act, c->csrf, NULL));
+		chk(c, iam_html_button(b, NULL, NULL, "Make new recovery codes"));
 	} else if (fresh == 0) {
 		action_path(c, act, sizeof(act), "stepup");
-		put_s(c, "<p>Adding a security key needs a "
-					   "recent second-factor check.</p>");
+		put_s(c, "<p>Changing security keys or recovery codes needs a "
+			 "recent second-factor check.</p>");
 		chk(c, iam_html_form_begin(b, act, c->csrf, NULL));
 		chk(c, iam_html_button(b, NULL, NULL, "Confirm it is you"));
 	}
-	bw_buf_fini(&opts);
 	action_path(c, act, sizeof(act), "logout");
 	chk(c, iam_html_form_begin(b, act, c->csrf, NULL));
 	put_s(c, "<p><button class=\"secondary\" "
@@ -1017,6 +1050,74 @@ static void do_register(struct ctx *c)
 	      info.handle, info.att_type);
 	render_account(c, 200, tok, &pr, "Security key added.", NULL);
 out:
+	bw_wipe(tok, sizeof(tok));
+}
+
+/* The signed-in user with a recent second factor, or an answer. */
+static bool fresh_user(struct ctx *c, struct iam_principal *pr,
+		       char tok[IAM_TOKEN_MAX])
+{
+	struct bw_err err;
+	if (!session_user(c, pr, tok))
+		return false;
+	if (iam_stepup_fresh(c->p->iam, tok, strlen(tok), c->p->stepup_s,
+			     &err) == 1)
+		return true;
+	render_account(c, 403, tok, pr, NULL,
+		       "Confirm it is you first (step-up).");
+	bw_wipe(tok, IAM_TOKEN_MAX);
+	return false;
+}
+
+static void do_key_delete(struct ctx *c)
+{
+	struct iam_principal pr;
+	char tok[IAM_TOKEN_MAX];
+	struct bw_err err;
+	if (!fresh_user(c, &pr, tok))
+		return;
+	const char *k = iam_form_get(c->form, "key");
+	int rc = iam_webauthn_delete(c->p->iam, c->tenant, pr.user_id,
+				     k ? k : "", &err);
+	audit(c, pr.user_id, "iam.webauthn.delete",
+	      rc == 0 ? AUDIT_OUTCOME_SUCCESS : AUDIT_OUTCOME_FAILURE,
+	      k ? k : "", rc == 0 ? "ok" : err.reason);
+	render_account(c, rc == 0 ? 200 : err.code == 404 ? 404 : 503, tok,
+		       &pr, rc == 0 ? "Security key removed." : NULL,
+		       rc == 0 ? NULL : "The key could not be removed.");
+	bw_wipe(tok, sizeof(tok));
+}
+
+static void do_recovery(struct ctx *c)
+{
+	struct iam_principal pr;
+	char tok[IAM_TOKEN_MAX];
+	char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1];
+	struct bw_err err;
+	if (!fresh_user(c, &pr, tok))
+		return;
+	if (iam_recovery_codes_new(c->p->iam, c->tenant, pr.user_id, codes,
+				   &err) < 0) {
+		render_account(c, 503, tok, &pr, NULL,
+			       "Recovery codes could not be made.");
+		goto out;
+	}
+	audit(c, pr.user_id, "iam.mfa.recovery_codes", AUDIT_OUTCOME_SUCCESS,
+	      pr.user_id, "replaced");
+	page_begin(c, 200, "Your recovery codes");
+	c->rs->form_action_self = true;
+	put_s(c, "<p>Keep these codes somewhere safe. Each works once, and "
+		 "they are shown only now; earlier codes no longer work.</p>"
+		 "<ul class=\"codes\">");
+	for (int i = 0; i < IAM_RECOVERY_CODES; i++) {
+		put_s(c, "<li><code>");
+		put_e(c, codes[i]);
+		put_s(c, "</code></li>");
+	}
+	put_s(c, "</ul><p><a href=\"account\">Back to your account</a></p>");
+	page_end(c);
+out:
+	bw_wipe(codes, sizeof(codes));
 	bw_wipe(tok, sizeof(tok));
 }
 
@@ -1379,6 +1480,10 @@ void iam_pages_dispatch(struct iam_pages *p, const struct iam_pages_req *rq,
 			render_account(c, 200, tok, &pr, NULL, NULL);
 	} else if (bw_str_eq_lit(ep, "webauthn/register") && post) {
 		do_register(c);
+	} else if (bw_str_eq_lit(ep, "webauthn/delete") && post) {
+		do_key_delete(c);
+	} else if (bw_str_eq_lit(ep, "recovery") && post) {
+		do_recovery(c);
 	} else if (bw_str_eq_lit(ep, "stepup") && post) {
 		do_stepup(c);
 	} else if (bw_str_eq_lit(ep, "logout") && post) {

@@ -248,8 +248,14 @@ int iam_mfa_methods(struct iam *iam, const char *tenant, const char *user_id,
 					"SELECT 1 FROM iam_webauthn_cred WHERE"
 					" tenant = ? AND user_id = ? LIMIT 1",
 					k, 2, NULL, NULL, err);
-	if (a < 0 || b < 0)
+	int r = b < 0 ? -1
+		      : store_query_one(iam->store,
+					"SELECT 1 FROM iam_recovery WHERE"
+					" tenant = ? AND user_id = ? LIMIT 1",
+					k, 2, NULL, NULL, err);
+	if (a < 0 || b < 0 || r < 0)
 		return -1;
+	m->recovery = r == 1;
 	m->totp = a == 1;
 	m->webauthn = b == 1;
 	struct iam_user u;

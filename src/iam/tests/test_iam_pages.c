@@ -382,6 +382,28 @@ static void oidc_round_trip_with_totp(void **state)
 			      NULL, NULL),
 			 200);
 	assert_non_null(strstr(rs.body.data, "data-webauthn=\"create\""));
+	/* Recovery codes: made after a recent second factor, shown once. */
+	assert_non_null(strstr(rs.body.data, "Make new recovery codes"));
+	bw_snprintf(body, sizeof(body), "csrf=%s", csrf);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/recovery", NULL, body, origin),
+	    200);
+	int ncodes = 0;
+	for (const char *p = rs.body.data; (p = strstr(p, "<code>")); p++)
+		ncodes++;
+	assert_int_equal(ncodes, IAM_RECOVERY_CODES);
+	/* Later than the step-up window: the same post is refused (403) and
+	 * the page offers "Confirm it is you" instead. */
+	bw_clock_advance((IAM_STEPUP_DEFAULT_S + 1) * 1000000000LL);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/recovery", NULL, body, origin),
+	    403);
+	assert_non_null(strstr(rs.body.data, "Confirm it is you"));
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/stepup", NULL, body, origin),
+	    303);
+	assert_memory_equal(rs.location, "/auth/acme/mfa", 14);
+	bw_clock_advance(-(IAM_STEPUP_DEFAULT_S + 1) * 1000000000LL);
 	/* A registration post with garbage is refused, not stored. */
 	bw_snprintf(body, sizeof(body),
 		    "csrf=%s&client_data=e30&attestation=oA&key_name=k", csrf);
