@@ -275,6 +275,80 @@ static bool in_universe(const struct waf_target *t)
 	return false;
 }
 
+/* Targets whose values cannot change within a phase: request data only
+ * (setvar writes TX and the persistent collections, never these). */
+static bool target_fixed(const struct waf_target *t)
+{
+	switch (t->var) {
+	case WAF_VAR_XML:
+	case WAF_VAR_ARGS_GET:
+	case WAF_VAR_ARGS_POST:
+	case WAF_VAR_ARGS_GET_NAMES:
+	case WAF_VAR_ARGS_POST_NAMES:
+		return true;
+	default:
+		break;
+	}
+	for (size_t i = 0; i < BW_ARRAY_LEN(universe_vars); i++)
+		if (universe_vars[i] == t->var)
+			return true;
+	return false;
+}
+
+static bool target_eq(const struct waf_target *a, const struct waf_target *b)
+{
+	return a->var == b->var && a->count == b->count && a->exclude == b->exclude &&
+	       a->sel_kind == b->sel_kind && bw_str_eq(a->sel, b->sel);
+}
+
+/* Numbers the distinct fixed target lists (see waf_rule.tsig). */
+static int prepare_tsig(struct waf_parse *p)
+{
+	struct waf_ruleset *rs = p->rs;
+	const struct waf_rule **seen = NULL;
+	size_t nseen = 0, cap = 0;
+	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX; ph++)
+		for (size_t i = 0; i < rs->phase[ph].n; i++)
+			for (struct waf_rule *l = rs->phase[ph].rules[i]; l; l = l->chain_next) {
+				if (l->kind != WAF_RULE_SECRULE || l->ntargets == 0)
+					continue;
+				bool fixed = true;
+				for (size_t t = 0; t < l->ntargets && fixed; t++)
+					fixed = target_fixed(&l->targets[t]);
+				if (!fixed)
+					continue;
+				size_t k = 0;
+				for (; k < nseen; k++) {
+					const struct waf_rule *o = seen[k];
+					if (o->ntargets != l->ntargets)
+						continue;
+					size_t t = 0;
+					while (t < l->ntargets &&
+					       target_eq(&o->targets[t], &l->targets[t]))
+						t++;
+					if (t == l->ntargets)
+						break;
+				}
+				if (k == nseen) {
+					if (nseen == cap) {
+						size_t nc = cap ? cap * 2 : 64;
+						const struct waf_rule **ns =
+							realloc(seen, nc * sizeof(*ns));
+						if (!ns) {
+							free(seen);
+							return 0; /* no sharing, still correct */
+						}
+						seen = ns;
+						cap = nc;
+					}
+					seen[nseen++] = l;
+				}
+				l->tsig = (uint32_t)k + 1;
+			}
+	free(seen);
+	return 0;
+}
+
 static bool sk_eligible(const struct waf_rule *r)
 {
 	if (r->kind != WAF_RULE_SECRULE || r->act.multi_match || r->op.negated ||
@@ -523,6 +597,8 @@ int waf_engine_prepare(struct waf_parse *p)
 	free(pt.v);
 	if (rc == 0 && !p->lim.no_hyperscan && !getenv("BW_WAF_NO_GROUPS"))
 		rc = prepare_skip(p);
+	if (rc == 0 && !getenv("BW_WAF_NO_TSIG"))
+		rc = prepare_tsig(p);
 	if (rc == 0 && rs->hs_proto &&
 	    bw_arena_cleanup(rs->arena, scratch_free, rs->hs_proto) != 0) {
 		hs_free_scratch(rs->hs_proto);

@@ -503,6 +503,12 @@ struct waf_rule {
 	 * index of this starter's group in rs->skg, 0 when not in one;
 	 * sk_bit its member index there. */
 	uint32_t sk_group, sk_bit;
+	/* tsig: 1 + the index of this link's target list among the distinct
+	 * lists of targets that cannot change within a phase (request
+	 * arguments, headers, cookies, files, XML, request line); 0 for lists
+	 * with anything else. Links with the same tsig collect the same
+	 * values, so a transaction reuses the last collection (waf_var.c). */
+	uint32_t tsig;
 };
 
 /*
@@ -761,6 +767,10 @@ struct waf_tx {
 	/* audit log parts / engine as changed by ctl */
 	enum waf_audit_engine audit_engine;
 	const char *audit_parts;
+	/* the value list in vals was collected for target list vals_sig
+	 * (0: none reusable) in phase vals_phase */
+	uint32_t vals_sig;
+	int vals_phase;
 	/* group prefilters: the universe values of phase uni_phase, and per
 	 * group the phase its member bits were computed for (0: not yet) */
 	struct waf_val *uni;

@@ -596,6 +596,14 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 
 int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r)
 {
+	/* The same fixed target list in the same phase, and no ctl target
+	 * removal (which depends on the rule's id and tags): the list in
+	 * tx->vals is already this rule's. Exclusions (!VAR:x) are part of
+	 * the list, so they are the same too. */
+	if (r->tsig && tx->vals_sig == r->tsig && tx->vals_phase == tx->last_phase &&
+	    tx->n_rm_tgts == 0)
+		return 0;
+	tx->vals_sig = 0;
 	tx->vals.n = 0;
 	for (size_t i = 0; i < r->ntargets; i++) {
 		const struct waf_target *t = &r->targets[i];
@@ -633,7 +641,13 @@ int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r)
 						v, vid }) != 0)
 			return -1;
 	}
-	return tx->oom ? -1 : 0;
+	if (tx->oom)
+		return -1;
+	if (r->tsig && tx->n_rm_tgts == 0) {
+		tx->vals_sig = r->tsig;
+		tx->vals_phase = tx->last_phase;
+	}
+	return 0;
 }
 
 int waf_val_name(struct waf_tx *tx, const struct waf_val *v,

@@ -640,11 +640,57 @@ static void test_group_prefilter(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* Links with the same fixed target list reuse one collection per phase,
+ * but never across a ctl target removal (it depends on the rule) and
+ * never between lists that differ in an exclusion. */
+static void test_collect_reuse(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRule ARGS \"@rx ^x\" \"id:10,phase:1,pass\"\n"
+		"SecRule REQUEST_URI \"@contains /rm\" \"id:11,phase:1,pass,nolog,"
+		"ctl:ruleRemoveTargetById=13;ARGS:b\"\n"
+		"SecRule ARGS \"@rx ^y\" \"id:12,phase:1,pass\"\n"
+		"SecRule ARGS \"@rx ^y\" \"id:13,phase:1,pass\"\n"
+		"SecRule ARGS|!ARGS:b \"@rx ^y\" \"id:14,phase:1,pass\"\n"
+		"SecRule ARGS \"@rx ^y\" \"id:15,phase:1,pass\"\n"
+		"SecRule TX:z \"@rx ^y\" \"id:16,phase:1,pass\"\n");
+	const struct waf_phase_rules *p1 = &rs->phase[1];
+	uint32_t sig10 = 0;
+	for (size_t i = 0; i < p1->n; i++) {
+		const struct waf_rule *r = p1->rules[i];
+		if (r->act.id == 10)
+			sig10 = r->tsig;
+		if (r->act.id == 12 || r->act.id == 13 || r->act.id == 15)
+			assert_int_equal(r->tsig, sig10);
+		if (r->act.id == 14)
+			assert_int_not_equal(r->tsig, sig10);
+		if (r->act.id == 16)
+			assert_int_equal(r->tsig, 0); /* TX can change */
+	}
+	assert_int_not_equal(sig10, 0);
+	struct treq q = { .uri = "/rm?a=x&b=y" };
+	struct waf_tx *tx = run_req(rs, &q, NULL);
+	assert_true(matched(tx, 10));
+	assert_true(matched(tx, 12));
+	assert_false(matched(tx, 13)); /* ARGS:b removed for 13 only */
+	assert_false(matched(tx, 14));
+	assert_true(matched(tx, 15));
+	waf_tx_free(tx);
+	struct treq q2 = { .uri = "/p?a=x&b=y" };
+	tx = run_req(rs, &q2, NULL);
+	assert_true(matched(tx, 13));
+	assert_false(matched(tx, 14));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_line_vars),
 		cmocka_unit_test(test_group_prefilter),
+		cmocka_unit_test(test_collect_reuse),
 		cmocka_unit_test(test_absolute_uri_and_cookies),
 		cmocka_unit_test(test_selectors_and_exclusions),
 		cmocka_unit_test(test_operators),
