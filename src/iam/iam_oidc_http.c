@@ -397,6 +397,30 @@ static void page_redirect(struct iam_http_resp *rs, const char *tenant,
 	rs->content_type = "text/plain";
 }
 
+/* OIDC Core 3.1.2.1: prompt=login asks for a fresh sign-in, max_age for
+ * one at most that old (0 means the same as prompt=login). A session
+ * counts from its last authentication (the step-up mark set when it was
+ * made or stepped up); "fresh" is IAM_OIDC_PROMPT_LOGIN_S. */
+static bool recent_enough(struct iam_oidc_http *h, const struct iam_form *f,
+			  const char *tok)
+{
+	const char *prompt = iam_form_get(f, "prompt");
+	const char *ma = iam_form_get(f, "max_age");
+	int64_t need = -1;
+	uint64_t v;
+	struct bw_err err;
+	if (prompt && strstr(prompt, "login"))
+		need = IAM_OIDC_PROMPT_LOGIN_S;
+	if (ma && bw_str_to_u64(bw_str_make(ma, strlen(ma)), &v) == 0) {
+		int64_t m = v == 0 ? IAM_OIDC_PROMPT_LOGIN_S
+				   : (v > 86400 * 366 ? 86400 * 366 : (int64_t)v);
+		if (need < 0 || m < need)
+			need = m;
+	}
+	return need < 0 ||
+	       iam_stepup_fresh(h->iam, tok, strlen(tok), need, &err) == 1;
+}
+
 static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 			 const struct iam_http_req *rq,
 			 struct iam_http_resp *rs)
@@ -447,6 +471,11 @@ static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 		goto out;
 	}
 	const char *redirect = iam_form_get(f, "redirect_uri");
+	if (by_cookie && !recent_enough(h, f, tok)) {
+		/* prompt=login / max_age: sign in again on the pages. */
+		page_redirect(rs, tenant, "login", rq);
+		goto out;
+	}
 	if (by_cookie) {
 		/* The user must have allowed this client these scopes. */
 		int cr = iam_consent_has(h->iam, tenant, p.user_id,

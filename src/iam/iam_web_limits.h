@@ -69,5 +69,8 @@
 /* Step-up: sensitive operations need an MFA check this recent. */
 #define IAM_STEPUP_DEFAULT_S 300
 #define IAM_STEPUP_MAX_S 3600
+/* OIDC prompt=login (and max_age=0): a sign-in this recent counts as the
+ * fresh one the client asked for; it covers the redirect round trip. */
+#define IAM_OIDC_PROMPT_LOGIN_S 60
 
 #endif

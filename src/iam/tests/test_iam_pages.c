@@ -376,6 +376,22 @@ static void oidc_round_trip_with_totp(void **state)
 	assert_int_equal(authorize(q), 302);
 	assert_memory_equal(rs.location, "https://rp.example/cb?code=bwa_", 31);
 	assert_non_null(strstr(rs.location, "&state=s1"));
+	/* prompt=login / max_age: fresh enough right after the sign-in;
+	 * two minutes later they send the browser to sign in again. */
+	char q2[1100];
+	bw_snprintf(q2, sizeof(q2), "%s&prompt=login", q);
+	assert_int_equal(authorize(q2), 302);
+	assert_memory_equal(rs.location, "https://rp.example/cb?code=", 27);
+	bw_clock_advance(120 * 1000000000LL);
+	assert_int_equal(authorize(q2), 302);
+	assert_memory_equal(rs.location, "/auth/acme/login?next=", 22);
+	bw_snprintf(q2, sizeof(q2), "%s&max_age=60", q);
+	assert_int_equal(authorize(q2), 302);
+	assert_memory_equal(rs.location, "/auth/acme/login?next=", 22);
+	bw_snprintf(q2, sizeof(q2), "%s&max_age=3600", q);
+	assert_int_equal(authorize(q2), 302);
+	assert_memory_equal(rs.location, "https://rp.example/cb?code=", 27);
+	bw_clock_advance(-120 * 1000000000LL);
 	/* Step-up: the MFA login marked the session, so the account page
 	 * offers a new security key directly. */
 	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/account", NULL,
