@@ -50,19 +50,16 @@
 #define IAM_OTP_SEND_WINDOW_S 900
 #define IAM_OTP_SENDS_PER_WINDOW 3
 #define IAM_OTP_RESEND_GAP_S 60
-/* SMTP: replies are at most 512 bytes a line (RFC 5321 4.5.3.1.5); a
- * whole exchange must finish within 15 s on the pool thread. */
-#define IAM_SMTP_LINE_MAX 512
+/* SMTP (libcurl): a whole exchange must finish within 15 s on the pool
+ * thread. */
 #define IAM_SMTP_TIMEOUT_MS 15000
 /* SMS webhook: the answer is read only for its status; 10 s. */
 #define IAM_SMS_TIMEOUT_MS 10000
 
-/* Pages. Forms of the login pages are small (a user name, a password of
- * at most IAM_PW_BYTES_MAX encoded, a CSRF token, a return path, or a
- * WebAuthn response of a few KiB base64url); 32 KiB bounds all of them. */
-#define IAM_PAGES_BODY_MAX 32768
-#define IAM_PAGES_FIELDS_MAX 12
-/* The return path after login: a local path under /oidc/ or /auth/. */
+/* Pages. Their forms go through the strict form parser (iam_form.c:
+ * 8 KiB, 16 fields): a user name and password, a CSRF token, a return
+ * path, or a WebAuthn response with one attestation certificate.
+ * The return path after login: a local path under /oidc/ or /auth/. */
 #define IAM_PAGES_NEXT_MAX 2048
 /* Cookies header bytes we look at. */
 #define IAM_PAGES_COOKIE_MAX 8192
