@@ -1244,6 +1244,7 @@ static int resp_pump(struct gw_req *rq)
 		if (used == 0 && d.len == 0)
 			break;
 	}
+	net_respond_flush(x); /* the upstream's pace now: send what we have */
 	if (net_respond_pending(x) > GW_STREAM_HIGH) {
 		rq->up_paused = true;
 		if (rq->c) {
@@ -1373,13 +1374,16 @@ static void tunnel_read(struct gw_uconn *c)
 			}
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			net_respond_flush(rq->x);
 			return;
+		}
 		/* the upstream closed (or failed): the client gets what is
 		 * queued, then its connection closes */
 		tunnel_end(rq, n == 0);
 		return;
 	}
+	net_respond_flush(rq->x);
 }
 
 static void tunnel_on_io(struct gw_uconn *c, uint32_t revents)
@@ -1434,6 +1438,7 @@ static int tunnel_begin(struct gw_req *rq)
 		return 1;
 	}
 	bw_buf_fini(&rq->in);
+	net_respond_flush(x);
 	if (rq->body_fail) {
 		tunnel_end(rq, false);
 		return 1;

@@ -269,6 +269,10 @@ void net_respond_start(struct net_exchange *x, int status, const char *content_t
 /* Queues body bytes. Returns 0, or -1 when the client is gone (call
  * net_abort) or the output bound (NET_MAX_RESPONSE) would be passed. */
 int net_respond_data(struct net_exchange *x, const void *p, size_t n) BW_WUR;
+/* Writes what is queued now. The head and small pieces gather (until 16
+ * KiB, the end or this call) so a small response leaves in one write: a
+ * handler that will wait for more input flushes first. */
+void net_respond_flush(struct net_exchange *x);
 /* Bytes queued and not yet written to the socket. */
 size_t net_respond_pending(const struct net_exchange *x);
 void net_on_writable(struct net_exchange *x, net_writable_fn fn, void *arg);

@@ -645,10 +645,10 @@ static void dispatch(struct net_conn *c)
 	} else {
 		c->srv->o.handler(x, c->srv->o.handler_arg);
 	}
-	/* Only a handler that answers later makes us stop reading; one that
-	 * answered already costs no epoll_ctl at all. */
-	if (!c->closed && c->state == CS_HANDLING)
-		net_conn_update_interest(c);
+	/* A handler that answers later leaves the read interest as it is:
+	 * keep-alive clients send nothing until they have the answer, so the
+	 * common case costs no epoll_ctl at all; bytes that do arrive (a
+	 * pipelining client) switch the interest off then (conn_on_io). */
 }
 
 static void send_continue(struct net_conn *c)
@@ -1282,11 +1282,10 @@ void net_respond_start(struct net_exchange *x, int status, const char *content_t
 		net_conn_leave(c);
 		return;
 	}
-	/* The head waits for the first body bytes or the end, so a small
-	 * response leaves in one write; epoll flushes it otherwise. */
+	/* The head waits for the first body bytes, the end or a flush, so a
+	 * small response leaves in one write. */
 	c->state = CS_STREAM;
 	stream_arm(c);
-	net_conn_update_interest(c);
 	net_conn_leave(c);
 }
 
@@ -1312,15 +1311,30 @@ int net_respond_data(struct net_exchange *x, const void *p, size_t n)
 	x->rs_bytes += n;
 	c->busy++;
 	bool was_idle = !loop_timer_armed(&c->timer);
-	/* Small pieces gather until the end, the next event or a chunk's
-	 * worth: fewer writes for the common small response. */
-	bool ok = c->out.len - c->out_pos < NET_STREAM_CHUNK || stream_write(c);
+	/* Small pieces gather until the end, a flush or a chunk's worth:
+	 * fewer writes for the common small response. */
+	bool wrote = c->out.len - c->out_pos >= NET_STREAM_CHUNK;
+	bool ok = !wrote || stream_write(c);
 	if (ok && (was_idle || x->tunnel || c->out.len == 0))
 		stream_arm(c); /* tunnels: outgoing bytes are activity too */
-	if (ok)
+	if (ok && wrote)
 		net_conn_update_interest(c);
 	net_conn_leave(c);
 	return ok ? 0 : -1;
+}
+
+void net_respond_flush(struct net_exchange *x)
+{
+	struct net_conn *c = x->c;
+	if (x->stream_id || !x->rs_started || x->rs_ended || c->closed ||
+	    c->out_pos == c->out.len)
+		return;
+	c->busy++;
+	if (stream_write(c)) {
+		stream_arm(c);
+		net_conn_update_interest(c);
+	}
+	net_conn_leave(c);
 }
 
 size_t net_respond_pending(const struct net_exchange *x)
@@ -1410,6 +1424,7 @@ int net_upgrade(struct net_exchange *x, uint64_t idle_ms, net_body_fn fn, void *
 	x->body_fn = fn;
 	x->body_arg = arg;
 	net_respond_start(x, 101, NULL, -1);
+	net_respond_flush(x);
 	if (c->closed)
 		return 0; /* the handler hears it through fn */
 	c->busy++;
@@ -1498,10 +1513,14 @@ static void conn_on_io(struct loop *l, struct loop_io *io, uint32_t revents)
 	struct net_conn *c = io->data;
 	c->busy++;
 	if (c->state == CS_HANDLING) {
-		/* Only HUP/ERR arrive with no interest. Stop watching so a
-		 * level-triggered hang-up does not spin; the handler will
-		 * respond into a closed socket and the write fails. */
-		loop_io_del(l, io);
+		/* Pipelined bytes while the handler works: stop reading until
+		 * it answered (they wait in the socket). A hang-up: stop
+		 * watching so a level-triggered HUP does not spin; the handler
+		 * will respond into a closed socket and the write fails. */
+		if (revents & (EPOLLHUP | EPOLLERR))
+			loop_io_del(l, io);
+		else if (loop_io_mod(l, io, 0) < 0)
+			log_warn("epoll_ctl");
 		net_conn_leave(c);
 		return;
 	}
