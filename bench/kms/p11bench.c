@@ -12,7 +12,8 @@
  *       aesgcm     CKM_AES_GCM encryption of 1 KiB, one call per message
  *       aesgcm-batch  the same through C_BulwarkEncryptBatch, 64 messages
  *                  per call (bulwark only; counts messages)
- * Prints one line: op=... threads=... ops=... ops_per_s=...
+ * Prints one line: op=... threads=... ops=... ops_per_s=... cpu_s=... (the
+ * CPU time this process used, setup included).
  */
 #include "p11/bulwark_pkcs11.h"
 
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define BATCH 64
@@ -237,8 +239,15 @@ int main(int argc, char **argv)
 		total += t[i].ops;
 		rate += t[i].secs > 0 ? (double)t[i].ops / t[i].secs : 0;
 	}
-	printf("op=%s threads=%ld seconds=%.1f ops=%lu ops_per_s=%.0f\n", op, nt,
-	       seconds, total, rate);
+	/* CPU this process used (an in-process module like SoftHSM2 spends
+	 * all of its CPU here; bulwark's worker and key process are counted
+	 * by the caller from /proc). */
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	printf("op=%s threads=%ld seconds=%.1f ops=%lu ops_per_s=%.0f cpu_s=%.3f\n", op, nt,
+	       seconds, total, rate, cpu);
 	f->C_Logout(ls);
 	f->C_CloseSession(ls);
 	f->C_Finalize(NULL);
