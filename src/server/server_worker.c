@@ -162,6 +162,7 @@ static struct net_tls *build_tls(const struct server_conf *c,
 		.ncerts = n,
 		.allow_tls12 = c->tls.min_version == 1,
 		.session_tickets = c->tls.session_tickets,
+		.keep_idle_ssl = !c->tls.park_idle,
 		.ticket_rotate_s = (int64_t)(c->tls.ticket_rotation / 1000),
 		.alpn = l->http2 ? "h2,http/1.1" : "http/1.1",
 		.client_cert = l->client_cert == SERVER_CC_REQUIRE ? NET_CLIENT_CERT_REQUIRE :

@@ -115,4 +115,34 @@ wait_until 10 grep -q '^status' "$X/py3.out"
 check "mTLS client answered" grep -q '^status 200' "$X/py3.out"
 check "an idle mTLS connection is not parked" parked_is 0
 wait "$PYPID"
+
+# tls.park_idle: false keeps every connection's SSL object.
+bw_stop
+bw_config "" "  park_idle: false"
+bw_launch || exit 1
+"$PY" - "$ADMIN" "$CA" >"$X/py4.out" 2>&1 <<'EOF'
+import socket, ssl, sys, re
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+def connect():
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+def request(s, path):
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    n = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < n:
+        body += s.recv(65536)
+    return int(head.split(b" ")[1]), body
+conns = [connect() for _ in range(5)]
+ok = sum(request(s, b"/healthz")[0] == 200 for s in conns)
+_, body = request(connect(), b"/metrics")
+m = re.search(rb"^bulwark_tls_connections_parked (\d+)", body, re.M)
+print("parked", int(m.group(1)) if m else -1)
+print("answers", ok + sum(request(s, b"/healthz")[0] == 200 for s in conns))
+EOF
+check "tls.park_idle: false parks nothing" grep -q '^parked 0$' "$X/py4.out"
+check "unparked idle connections answer again" grep -q '^answers 10$' "$X/py4.out"
 finish
