@@ -561,17 +561,9 @@ int net_tlsrec_send_record(struct net_tlsrec *r, int fd, uint8_t content_type, c
 	if (len < 0)
 		return -1;
 	r->wlen = (uint32_t)len;
-	while (r->woff < r->wlen) {
-		ssize_t k = send(fd, r->wbuf + r->woff, r->wlen - r->woff, MSG_NOSIGNAL);
-		if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-			continue;
-		if (k < 0)
+	while (flush(r, fd) < 0) /* blocking, for tests: spin on a full socket */
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
-		r->woff += (uint32_t)k;
-	}
-	free(r->wbuf);
-	r->wbuf = NULL;
-	r->woff = r->wlen = 0;
 	return 0;
 }
 
