@@ -27,8 +27,8 @@ struct cbor_parser {
 
 static int bad(struct cbor_parser *c, const char *what)
 {
-	return bw_err_set(c->err, 400, "iam", "bad_cbor", "CBOR: %s at byte %zu",
-			  what, c->off);
+	return bw_err_set(c->err, 400, "iam", "bad_cbor",
+			  "CBOR: %s at byte %zu", what, c->off);
 }
 
 static bool utf8_ok(const uint8_t *s, size_t n)
@@ -192,8 +192,8 @@ static int item(struct cbor_parser *c, unsigned depth)
 	default: /* 7 */
 		if (ai == 24 && arg < 32)
 			return bad(c, "non-canonical simple value");
-		nd->type = ai >= 25 && ai <= 27 ? IAM_CBOR_FLOAT
-						: IAM_CBOR_SIMPLE;
+		nd->type =
+		    ai >= 25 && ai <= 27 ? IAM_CBOR_FLOAT : IAM_CBOR_SIMPLE;
 		break;
 	}
 	nd = &c->nodes[idx];
@@ -208,11 +208,8 @@ int iam_cbor_parse(const uint8_t *p, size_t len, struct iam_cbor_node *nodes,
 		   size_t cap, size_t *count, size_t *consumed,
 		   struct bw_err *err)
 {
-	struct cbor_parser c = {.p = p,
-				.len = len,
-				.nodes = nodes,
-				.cap = cap,
-				.err = err};
+	struct cbor_parser c = {
+	    .p = p, .len = len, .nodes = nodes, .cap = cap, .err = err};
 	if (cap == 0 || !p)
 		return bw_err_set(err, 400, "iam", "bad_cbor", "CBOR: empty");
 	if (item(&c, 0) < 0)

@@ -158,6 +158,12 @@ const char *iam_form_get(const struct iam_form *f, const char *name);
 int iam_basic_parse(const char *v, size_t n, char *id, size_t idcap,
 		    char *secret, size_t seccap);
 
+/* Appends "?key=value" (or "&key=value") to the URL in loc, the value
+ * percent-encoded (RFC 3986 unreserved characters stay). 0, or -1 when
+ * cap bytes do not suffice. */
+int iam_url_add_param(char *loc, size_t cap, const char *key,
+		      const char *value);
+
 /* Authenticates a confidential OIDC client (introspection, revocation):
  * 0, or -1 with 401 "invalid_client". */
 int iam_oidc_client_check(struct iam *iam, const char *tenant,

@@ -351,8 +351,9 @@ static bool bearer(const struct iam_http_req *rq, char *out, size_t cap)
 	return true;
 }
 
-/* Appends "key=value" percent-encoded to a redirect URI. */
-static int add_param(char *loc, size_t cap, const char *key, const char *value)
+/* iam_int.h */
+int iam_url_add_param(char *loc, size_t cap, const char *key,
+		      const char *value)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t o = strlen(loc);
@@ -388,7 +389,7 @@ static void page_redirect(struct iam_http_resp *rs, const char *tenant,
 			rq->path.p, (int)rq->query.len, rq->query.p) < 0 ||
 	    bw_snprintf(rs->location, sizeof(rs->location), "/auth/%s/%s",
 			tenant, page) < 0 ||
-	    add_param(rs->location, sizeof(rs->location), "next", next) < 0) {
+	    iam_url_add_param(rs->location, sizeof(rs->location), "next", next) < 0) {
 		rs->location[0] = 0;
 		json_error(rs, 400, "invalid_request", "request too long");
 		return;
@@ -503,8 +504,8 @@ static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 	}
 	if (bw_snprintf(rs->location, sizeof(rs->location), "%s", redirect) <
 		0 ||
-	    add_param(rs->location, sizeof(rs->location), "code", code) < 0 ||
-	    (state && add_param(rs->location, sizeof(rs->location), "state",
+	    iam_url_add_param(rs->location, sizeof(rs->location), "code", code) < 0 ||
+	    (state && iam_url_add_param(rs->location, sizeof(rs->location), "state",
 				state) < 0)) {
 		rs->location[0] = 0;
 		json_error(rs, 400, "invalid_request", "redirect too long");

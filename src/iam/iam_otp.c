@@ -120,8 +120,8 @@ static int send_mail(const struct iam_otp_delivery *d, const char *to,
 			"Your %s sign-in code is %s\r\n\r\n"
 			"It expires in %d minutes. If you did not try to sign "
 			"in, someone knows your password: change it.\r\n",
-			date, from, rcpt, iss, iss, code, IAM_OTP_TTL_S / 60) <
-		0)
+			date, from, rcpt, iss, iss, code,
+			IAM_OTP_TTL_S / 60) < 0)
 		return bw_err_set(err, 400, "iam", "too_long",
 				  "e-mail too long");
 	CURL *c = curl_easy_init();
@@ -316,10 +316,14 @@ int iam_otp_send(struct iam *iam, const struct iam_otp_delivery *d,
 	bw_random(salt, sizeof(salt));
 	memcpy(blob, salt, OTP_SALT);
 	otp_hash(salt, tenant, user_id, (int)ch, code, blob + OTP_SALT);
-	struct store_value v[] = {
-	    store_text_str(tenant), store_text_str(user_id), store_int(ch),
-	    store_blob(blob, sizeof(blob)), store_int(now + IAM_OTP_TTL_S),
-	    store_int(now), store_int(ws), store_int(wn + 1)};
+	struct store_value v[] = {store_text_str(tenant),
+				  store_text_str(user_id),
+				  store_int(ch),
+				  store_blob(blob, sizeof(blob)),
+				  store_int(now + IAM_OTP_TTL_S),
+				  store_int(now),
+				  store_int(ws),
+				  store_int(wn + 1)};
 	if (store_exec(iam->store,
 		       "INSERT INTO iam_otp (tenant, user_id, channel, hash,"
 		       " expires, attempts, last_sent, window_start,"

@@ -67,8 +67,8 @@ static int copy_opt(char *dst, size_t cap, const char *src, const char **out,
 struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
 				struct bw_err *err)
 {
-	if (!o->iam || o->norigins > PAGES_ORIGINS_MAX ||
-	    o->stepup_s < 0 || o->stepup_s > IAM_STEPUP_MAX_S)
+	if (!o->iam || o->norigins > PAGES_ORIGINS_MAX || o->stepup_s < 0 ||
+	    o->stepup_s > IAM_STEPUP_MAX_S)
 		return bw_err_set(err, 400, "iam", "bad_option",
 				  "pages: iam required, at most %d origins, "
 				  "step-up at most %d s",
@@ -135,7 +135,7 @@ struct ctx {
 	size_t norigins;
 	struct iam_webauthn_rp rp;
 	struct iam_form *form;
-	bool overflow;	      /* a page append failed */
+	bool overflow;	     /* a page append failed */
 	char mfa_reason[32]; /* why a second factor failed, for the audit */
 };
 
@@ -159,13 +159,12 @@ static void chk(struct ctx *c, int rc)
 		c->overflow = true;
 }
 
-static bool cookie_get(struct bw_str h, const char *name, char *out,
-		       size_t cap)
+static bool cookie_get(struct bw_str h, const char *name, char *out, size_t cap)
 {
 	size_t nl = strlen(name);
 	const char *p = h.p, *end = h.p + (h.len > IAM_PAGES_COOKIE_MAX
-						  ? IAM_PAGES_COOKIE_MAX
-						  : h.len);
+					       ? IAM_PAGES_COOKIE_MAX
+					       : h.len);
 	while (p < end) {
 		while (p < end && (*p == ' ' || *p == ';'))
 			p++;
@@ -182,9 +181,9 @@ static bool cookie_get(struct bw_str h, const char *name, char *out,
 			memcpy(out, eq + 1, vl);
 			out[vl] = 0;
 			/* Token characters only: base64url and '_'. */
-			return strspn(out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
-					   "klmnopqrstuvwxyz0123456789-_") ==
-			       vl;
+			return strspn(out,
+				      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
+				      "klmnopqrstuvwxyz0123456789-_") == vl;
 		}
 		p = e;
 	}
@@ -276,8 +275,7 @@ static bool csrf_ok(struct ctx *c)
 {
 	const char *f = iam_form_get(c->form, "csrf");
 	char ck[64];
-	if (!f || !cookie_get(c->rq->cookie, "__Host-bw-csrf", ck,
-			      sizeof(ck)))
+	if (!f || !cookie_get(c->rq->cookie, "__Host-bw-csrf", ck, sizeof(ck)))
 		return false;
 	return origin_ok(c) && bw_ct_equal(f, strlen(f), ck, strlen(ck)) &&
 	       strlen(ck) == 43;
@@ -314,39 +312,12 @@ static void redirect(struct ctx *c, const char *fmt_path)
 	bw_snprintf(c->rs->location, sizeof(c->rs->location), "%s", fmt_path);
 }
 
-/* Appends "&key=value" (or '?') percent-encoded. */
-static int url_add(char *loc, size_t cap, const char *key, const char *value)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = strlen(loc);
-	if (bw_snprintf(loc + o, cap - o, "%c%s=", strchr(loc, '?') ? '&' : '?',
-			key) < 0)
-		return -1;
-	o = strlen(loc);
-	for (const unsigned char *q = (const unsigned char *)value; *q; q++) {
-		bool plain = (*q >= 'A' && *q <= 'Z') ||
-			     (*q >= 'a' && *q <= 'z') ||
-			     (*q >= '0' && *q <= '9') || *q == '-' ||
-			     *q == '.' || *q == '_' || *q == '~';
-		if (o + 4 >= cap)
-			return -1;
-		if (plain) {
-			loc[o++] = (char)*q;
-		} else {
-			loc[o++] = '%';
-			loc[o++] = hex[*q >> 4];
-			loc[o++] = hex[*q & 15];
-		}
-	}
-	loc[o] = 0;
-	return 0;
-}
-
 static void redirect_page(struct ctx *c, const char *page)
 {
 	char loc[IAM_PAGES_NEXT_MAX + 512];
 	bw_snprintf(loc, sizeof(loc), "/auth/%s/%s", c->tenant, page);
-	if (c->next[0] && url_add(loc, sizeof(loc), "next", c->next) < 0)
+	if (c->next[0] &&
+	    iam_url_add_param(loc, sizeof(loc), "next", c->next) < 0)
 		bw_snprintf(loc, sizeof(loc), "/auth/%s/%s", c->tenant, page);
 	redirect(c, loc);
 }
@@ -377,12 +348,11 @@ static void audit(struct ctx *c, const char *user_id, const char *action,
 				? bw_str_make(user_id, strlen(user_id))
 				: BW_STR("iam.pages"),
 		      .ip = bw_str_make(c->rq->peer_ip ? c->rq->peer_ip : "",
-					c->rq->peer_ip
-					    ? strlen(c->rq->peer_ip)
-					    : 0)},
+					c->rq->peer_ip ? strlen(c->rq->peer_ip)
+						       : 0)},
 	    .action = bw_str_make(action, strlen(action)),
-	    .target = bw_str_make(target ? target : "",
-				  target ? strlen(target) : 0),
+	    .target =
+		bw_str_make(target ? target : "", target ? strlen(target) : 0),
 	    .outcome = outcome,
 	    .details = bw_str_make(details, strlen(details))};
 	if (audit_append(c->p->audit, &r, NULL, &err) < 0)
@@ -422,8 +392,7 @@ static void simple_page(struct ctx *c, int status, const char *title,
 	page_end(c);
 }
 
-static void action_path(struct ctx *c, char *out, size_t cap,
-			const char *page)
+static void action_path(struct ctx *c, char *out, size_t cap, const char *page)
 {
 	bw_snprintf(out, cap, "/auth/%s/%s", c->tenant, page);
 }
@@ -439,9 +408,9 @@ static void render_login(struct ctx *c, int status, const char *error,
 	chk(c, iam_html_error(b, error));
 	chk(c, iam_html_form_begin(b, act, c->csrf, c->next));
 	chk(c, iam_html_field(b, "username", "User name", "text", "username",
-			     username, error != NULL, " autofocus"));
+			      username, error != NULL, " autofocus"));
 	chk(c, iam_html_field(b, "password", "Password", "password",
-			     "current-password", NULL, error != NULL, NULL));
+			      "current-password", NULL, error != NULL, NULL));
 	chk(c, iam_html_button(b, NULL, NULL, "Sign in"));
 	page_end(c);
 }
@@ -555,8 +524,7 @@ static void render_mfa(struct ctx *c, int status, const char *user_id,
 	struct bw_err err;
 	char act[128];
 	if (iam_mfa_methods(c->p->iam, c->tenant, user_id, &mm, &err) < 0) {
-		simple_page(c, 503, "Sign-in unavailable",
-			    "Try again later.");
+		simple_page(c, 503, "Sign-in unavailable", "Try again later.");
 		return;
 	}
 	page_begin(c, status, "Second step");
@@ -574,34 +542,33 @@ static void render_mfa(struct ctx *c, int status, const char *user_id,
 			any = true;
 			put_s(c, "<h2>Security key</h2>");
 			put_s(c, "<form method=\"post\" "
-						   "data-webauthn=\"get\" "
-						   "data-options=\"");
+				 "data-webauthn=\"get\" "
+				 "data-options=\"");
 			put_e(c, opts.data);
 			put_s(c, "\" action=\"");
 			put_e(c, act);
 			put_s(c, "\">");
 			put_s(c,
-			    "<input type=\"hidden\" name=\"csrf\" value=\"");
+			      "<input type=\"hidden\" name=\"csrf\" value=\"");
 			put_e(c, c->csrf);
 			put_s(c, "\">");
 			if (c->next[0]) {
-				put_s(c,
-				    "<input type=\"hidden\" name=\"next\" "
-				       "value=\"");
+				put_s(c, "<input type=\"hidden\" name=\"next\" "
+					 "value=\"");
 				put_e(c, c->next);
 				put_s(c, "\">");
 			}
 			put_s(c,
-			    "<input type=\"hidden\" name=\"method\" "
-			       "value=\"webauthn\">"
-			       "<input type=\"hidden\" name=\"credential_id\">"
-			       "<input type=\"hidden\" name=\"client_data\">"
-			       "<input type=\"hidden\" "
-			       "name=\"authenticator_data\">"
-			       "<input type=\"hidden\" name=\"signature\">"
-			       "<p class=\"wa-error error\" role=\"alert\"></p>"
-			       "<p><button type=\"submit\" disabled>Use your "
-			       "security key</button></p></form>");
+			      "<input type=\"hidden\" name=\"method\" "
+			      "value=\"webauthn\">"
+			      "<input type=\"hidden\" name=\"credential_id\">"
+			      "<input type=\"hidden\" name=\"client_data\">"
+			      "<input type=\"hidden\" "
+			      "name=\"authenticator_data\">"
+			      "<input type=\"hidden\" name=\"signature\">"
+			      "<p class=\"wa-error error\" role=\"alert\"></p>"
+			      "<p><button type=\"submit\" disabled>Use your "
+			      "security key</button></p></form>");
 		}
 		bw_buf_fini(&opts);
 	}
@@ -610,11 +577,11 @@ static void render_mfa(struct ctx *c, int status, const char *user_id,
 		put_s(c, "<h2>Authenticator app</h2>");
 		chk(c, iam_html_form_begin(b, act, c->csrf, c->next));
 		put_s(c, "<input type=\"hidden\" "
-					   "name=\"method\" value=\"totp\">");
+			 "name=\"method\" value=\"totp\">");
 		chk(c, iam_html_field(
-		    b, "code", "Code from your app, or a recovery code",
-		    "text", "one-time-code", NULL, v->error != NULL,
-		    " inputmode=\"text\" autocapitalize=\"off\""));
+			   b, "code", "Code from your app, or a recovery code",
+			   "text", "one-time-code", NULL, v->error != NULL,
+			   " inputmode=\"text\" autocapitalize=\"off\""));
 		chk(c, iam_html_button(b, NULL, NULL, "Verify"));
 	}
 	if (!mm.totp && mm.recovery) {
@@ -637,33 +604,35 @@ static void render_mfa(struct ctx *c, int status, const char *user_id,
 		any = true;
 		bool email = i == 0;
 		put_s(c, email ? "<h2>Code by e-mail</h2>"
-						 : "<h2>Code by text message"
-						   "</h2>");
+			       : "<h2>Code by text message"
+				 "</h2>");
 		if (v->code_channel && strcmp(v->code_channel, chans[i]) == 0) {
 			chk(c, iam_html_form_begin(b, act, c->csrf, c->next));
-			put_s(c,
+			put_s(
+			    c,
 			    "<input type=\"hidden\" name=\"method\" value=\"");
 			put_s(c, chans[i]);
 			put_s(c, "\">");
-			chk(c, iam_html_field(
-			    b, email ? "email_code" : "sms_code",
-			    "The 6-digit code we sent", "text",
-			    "one-time-code", NULL, v->error != NULL,
-			    " inputmode=\"numeric\" pattern=\"[0-9]{6}\""));
+			chk(c,
+			    iam_html_field(
+				b, email ? "email_code" : "sms_code",
+				"The 6-digit code we sent", "text",
+				"one-time-code", NULL, v->error != NULL,
+				" inputmode=\"numeric\" pattern=\"[0-9]{6}\""));
 			chk(c, iam_html_button(b, NULL, NULL, "Verify"));
 		}
 		char sact[128];
 		action_path(c, sact, sizeof(sact), "mfa/send");
 		chk(c, iam_html_form_begin(b, sact, c->csrf, c->next));
 		chk(c, iam_html_button(b, "channel", chans[i],
-				      email ? "E-mail me a code"
-					    : "Text me a code"));
+				       email ? "E-mail me a code"
+					     : "Text me a code"));
 	}
 	if (!any)
 		chk(c, iam_html_error(b, "No second factor is set up for this "
-					"account. Ask an administrator."));
+					 "account. Ask an administrator."));
 	put_s(c, "<script src=\"/auth/static/bw.js\" "
-				   "defer></script>");
+		 "defer></script>");
 	page_end(c);
 }
 
@@ -698,8 +667,8 @@ static int verify_webauthn(void *arg, struct iam *iam, const char *tenant,
 	int rc = iam_webauthn_assert_finish(
 	    iam, &c->rp, tenant, user_id, iam_form_get(f, "credential_id"),
 	    iam_form_get(f, "client_data"),
-	    iam_form_get(f, "authenticator_data"),
-	    iam_form_get(f, "signature"), err);
+	    iam_form_get(f, "authenticator_data"), iam_form_get(f, "signature"),
+	    err);
 	if (rc < 0)
 		bw_snprintf(c->mfa_reason, sizeof(c->mfa_reason), "%s",
 			    err->reason);
@@ -748,17 +717,16 @@ static void do_mfa(struct ctx *c)
 	} else if (strcmp(m, "email") == 0 || strcmp(m, "sms") == 0) {
 		bool email = m[0] == 'e';
 		oa.ch = email ? IAM_OTP_EMAIL : IAM_OTP_SMS;
-		oa.code = iam_form_get(c->form, email ? "email_code"
-						      : "sms_code");
+		oa.code =
+		    iam_form_get(c->form, email ? "email_code" : "sms_code");
 		v.code_channel = m;
 		iam_login_mfa_with(c->p->iam, c->tenant, ch, c->rq->peer_ip,
 				   "login-otp", verify_otp, &oa, r);
 	} else {
-		iam_login_mfa_with(c->p->iam, c->tenant, ch, c->rq->peer_ip,
-				   "login-mfa", verify_totp,
-				   (void *)(uintptr_t)iam_form_get(c->form,
-								   "code"),
-				   r);
+		iam_login_mfa_with(
+		    c->p->iam, c->tenant, ch, c->rq->peer_ip, "login-mfa",
+		    verify_totp,
+		    (void *)(uintptr_t)iam_form_get(c->form, "code"), r);
 	}
 	if (r->status == IAM_LOGIN_OK) {
 		session_started(c, r, true);
@@ -831,14 +799,15 @@ static void render_password(struct ctx *c, int status, const char *error)
 	c->rs->form_action_self = !c->next[0];
 	action_path(c, act, sizeof(act), "password");
 	chk(c, iam_html_error(b, error));
-	chk(c, iam_html_notice(b, error ? NULL
-				       : "Your password must be changed before "
-					 "you continue."));
+	chk(c,
+	    iam_html_notice(b, error ? NULL
+				     : "Your password must be changed before "
+				       "you continue."));
 	chk(c, iam_html_form_begin(b, act, c->csrf, c->next));
 	chk(c, iam_html_field(b, "new_password", "New password", "password",
-			     "new-password", NULL, error != NULL, NULL));
+			      "new-password", NULL, error != NULL, NULL));
 	chk(c, iam_html_field(b, "confirm", "New password again", "password",
-			     "new-password", NULL, error != NULL, NULL));
+			      "new-password", NULL, error != NULL, NULL));
 	chk(c, iam_html_button(b, NULL, NULL, "Change password"));
 	page_end(c);
 }
@@ -915,7 +884,7 @@ static int key_row(void *arg, const struct iam_webauthn_cred_info *k)
 {
 	struct key_list *l = arg;
 	char line[160];
-	const char *alg = k->alg == IAM_COSE_ES256	? "ES256"
+	const char *alg = k->alg == IAM_COSE_ES256   ? "ES256"
 			  : k->alg == IAM_COSE_EDDSA ? "EdDSA"
 						     : "RS256";
 	put_s(l->c, "<tr><td>");
@@ -927,8 +896,8 @@ static int key_row(void *arg, const struct iam_webauthn_cred_info *k)
 	if (l->fresh) {
 		char act[128];
 		action_path(l->c, act, sizeof(act), "webauthn/delete");
-		chk(l->c, iam_html_form_begin(&l->c->rs->body, act,
-					      l->c->csrf, NULL));
+		chk(l->c, iam_html_form_begin(&l->c->rs->body, act, l->c->csrf,
+					      NULL));
 		put_s(l->c, "<input type=\"hidden\" name=\"key\" value=\"");
 		put_e(l->c, k->handle);
 		put_s(l->c, "\"><button class=\"secondary\" type=\"submit\" "
@@ -955,8 +924,8 @@ static void render_account(struct ctx *c, int status, const char *tok,
 	put_s(c, "<p>Signed in as <strong>");
 	put_e(c, pr->user_name);
 	put_s(c, "</strong>.</p><h2>Security keys</h2>");
-	int fresh = iam_stepup_fresh(c->p->iam, tok, strlen(tok),
-				     c->p->stepup_s, &err);
+	int fresh =
+	    iam_stepup_fresh(c->p->iam, tok, strlen(tok), c->p->stepup_s, &err);
 	struct key_list kl = {c, 0, fresh == 1};
 	put_s(c, "<table><thead><tr><th scope=\"col\">Name"
 		 "</th><th scope=\"col\">Algorithm</th>"
@@ -977,24 +946,23 @@ static void render_account(struct ctx *c, int status, const char *tok,
 	    bw_buf_append_byte(&opts, 0) == 0) {
 		action_path(c, act, sizeof(act), "webauthn/register");
 		put_s(c, "<form method=\"post\" "
-					   "data-webauthn=\"create\" "
-					   "data-options=\"");
+			 "data-webauthn=\"create\" "
+			 "data-options=\"");
 		put_e(c, opts.data);
 		put_s(c, "\" action=\"");
 		put_e(c, act);
-		put_s(c,
-		    "\"><input type=\"hidden\" name=\"csrf\" value=\"");
+		put_s(c, "\"><input type=\"hidden\" name=\"csrf\" value=\"");
 		put_e(c, c->csrf);
 		put_s(c,
-		    "\"><input type=\"hidden\" name=\"credential_id\">"
-		       "<input type=\"hidden\" name=\"client_data\">"
-		       "<input type=\"hidden\" name=\"attestation\">"
-		       "<p><label for=\"key_name\">Name of the new key</label>"
-		       "<input id=\"key_name\" name=\"key_name\" type=\"text\" "
-		       "maxlength=\"64\" value=\"security key\"></p>"
-		       "<p class=\"wa-error error\" role=\"alert\"></p>"
-		       "<p><button type=\"submit\" disabled>Add a security "
-		       "key</button></p></form>");
+		      "\"><input type=\"hidden\" name=\"credential_id\">"
+		      "<input type=\"hidden\" name=\"client_data\">"
+		      "<input type=\"hidden\" name=\"attestation\">"
+		      "<p><label for=\"key_name\">Name of the new key</label>"
+		      "<input id=\"key_name\" name=\"key_name\" type=\"text\" "
+		      "maxlength=\"64\" value=\"security key\"></p>"
+		      "<p class=\"wa-error error\" role=\"alert\"></p>"
+		      "<p><button type=\"submit\" disabled>Add a security "
+		      "key</button></p></form>");
 	}
 	bw_buf_fini(&opts);
 	put_s(c, "<h2>Recovery codes</h2><p>One-time codes for when no "
@@ -1002,7 +970,8 @@ static void render_account(struct ctx *c, int status, const char *tok,
 	if (fresh == 1) {
 		action_path(c, act, sizeof(act), "recovery");
 		chk(c, iam_html_form_begin(b, act, c->csrf, NULL));
-		chk(c, iam_html_button(b, NULL, NULL, "Make new recovery codes"));
+		chk(c,
+		    iam_html_button(b, NULL, NULL, "Make new recovery codes"));
 	} else if (fresh == 0) {
 		action_path(c, act, sizeof(act), "stepup");
 		put_s(c, "<p>Changing security keys or recovery codes needs a "
@@ -1013,10 +982,10 @@ static void render_account(struct ctx *c, int status, const char *tok,
 	action_path(c, act, sizeof(act), "logout");
 	chk(c, iam_html_form_begin(b, act, c->csrf, NULL));
 	put_s(c, "<p><button class=\"secondary\" "
-				   "type=\"submit\">Sign out</button></p>"
-				   "</form>");
+		 "type=\"submit\">Sign out</button></p>"
+		 "</form>");
 	put_s(c, "<script src=\"/auth/static/bw.js\" "
-				   "defer></script>");
+		 "defer></script>");
 	page_end(c);
 }
 
@@ -1028,8 +997,8 @@ static void do_register(struct ctx *c)
 	struct iam_webauthn_cred_info info;
 	if (!session_user(c, &pr, tok))
 		return;
-	int fresh = iam_stepup_fresh(c->p->iam, tok, strlen(tok),
-				     c->p->stepup_s, &err);
+	int fresh =
+	    iam_stepup_fresh(c->p->iam, tok, strlen(tok), c->p->stepup_s, &err);
 	if (fresh != 1) {
 		render_account(c, 403, tok, &pr, NULL,
 			       "Confirm it is you first (step-up).");
@@ -1082,8 +1051,11 @@ static void do_key_delete(struct ctx *c)
 	audit(c, pr.user_id, "iam.webauthn.delete",
 	      rc == 0 ? AUDIT_OUTCOME_SUCCESS : AUDIT_OUTCOME_FAILURE,
 	      k ? k : "", rc == 0 ? "ok" : err.reason);
-	render_account(c, rc == 0 ? 200 : err.code == 404 ? 404 : 503, tok,
-		       &pr, rc == 0 ? "Security key removed." : NULL,
+	render_account(c,
+		       rc == 0		 ? 200
+		       : err.code == 404 ? 404
+					 : 503,
+		       tok, &pr, rc == 0 ? "Security key removed." : NULL,
 		       rc == 0 ? NULL : "The key could not be removed.");
 	bw_wipe(tok, sizeof(tok));
 }
@@ -1248,10 +1220,10 @@ static void render_consent(struct ctx *c, const struct authz_req *a,
 	action_path(c, act, sizeof(act), "consent");
 	chk(c, iam_html_form_begin(b, act, c->csrf, c->next));
 	put_s(c, "<p><button type=\"submit\" name=\"decision\""
-				   " value=\"allow\">Allow</button> "
-				   "<button class=\"secondary\" "
-				   "type=\"submit\" name=\"decision\" "
-				   "value=\"deny\">Deny</button></p></form>");
+		 " value=\"allow\">Allow</button> "
+		 "<button class=\"secondary\" "
+		 "type=\"submit\" name=\"decision\" "
+		 "value=\"deny\">Deny</button></p></form>");
 	page_end(c);
 }
 
@@ -1298,8 +1270,9 @@ static void consent(struct ctx *c, bool post)
 	}
 	char loc[sizeof(c->rs->location)];
 	bw_snprintf(loc, sizeof(loc), "%s", a->redirect_uri);
-	if (url_add(loc, sizeof(loc), "error", "access_denied") < 0 ||
-	    (a->state && url_add(loc, sizeof(loc), "state", a->state) < 0)) {
+	if (iam_url_add_param(loc, sizeof(loc), "error", "access_denied") < 0 ||
+	    (a->state &&
+	     iam_url_add_param(loc, sizeof(loc), "state", a->state) < 0)) {
 		simple_page(c, 400, "Access denied", "You denied access.");
 		goto out;
 	}
@@ -1373,8 +1346,8 @@ void iam_pages_dispatch(struct iam_pages *p, const struct iam_pages_req *rq,
 	c->rq = rq;
 	c->rs = rs;
 	struct bw_str path = rq->path;
-	bool get = rq->method == HTTP_METHOD_GET ||
-		   rq->method == HTTP_METHOD_HEAD;
+	bool get =
+	    rq->method == HTTP_METHOD_GET || rq->method == HTTP_METHOD_HEAD;
 	if (bw_str_eq_lit(path, "/auth/static/bw.js") && get) {
 		static_asset(rs, iam_pages_js, "text/javascript");
 		goto out;
@@ -1415,12 +1388,11 @@ void iam_pages_dispatch(struct iam_pages *p, const struct iam_pages_req *rq,
 	}
 	bool post = rq->method == HTTP_METHOD_POST;
 	if (post) {
-		if (!bw_str_caseeq_lit(
-			bw_str_make(rq->content_type.p,
-				    rq->content_type.len > 33
-					? 33
-					: rq->content_type.len),
-			"application/x-www-form-urlencoded") ||
+		if (!bw_str_caseeq_lit(bw_str_make(rq->content_type.p,
+						   rq->content_type.len > 33
+						       ? 33
+						       : rq->content_type.len),
+				       "application/x-www-form-urlencoded") ||
 		    iam_form_parse(c->form, rq->body.p, rq->body.len, &err) <
 			0) {
 			simple_page(c, 400, "Bad request",
@@ -1590,10 +1562,10 @@ void iam_pages_net_handler(struct net_exchange *x, void *arg)
 	/* Sign-in and password posts run Argon2id: on the hashing pool, so a
 	 * burst of them never delays the other pool's work. */
 	size_t pl = r->path.len;
-	bool hashing = r->method == HTTP_METHOD_POST &&
-		       ((pl >= 6 && memcmp(r->path.p + pl - 6, "/login", 6) == 0) ||
-			(pl >= 9 &&
-			 memcmp(r->path.p + pl - 9, "/password", 9) == 0));
+	bool hashing =
+	    r->method == HTTP_METHOD_POST &&
+	    ((pl >= 6 && memcmp(r->path.p + pl - 6, "/login", 6) == 0) ||
+	     (pl >= 9 && memcmp(r->path.p + pl - 9, "/password", 9) == 0));
 	if (tpool_submit(hashing ? p->hash_pool : p->pool, pages_work,
 			 pages_done, j, net_loop(x)) < 0) {
 		bw_buf_fini(&j->rs.body);

@@ -70,10 +70,9 @@ static int bind_pages(const struct conf_node *m, struct iam_pages_conf *c,
 static int bind_otp(const struct conf_node *m, struct iam_pages_conf *c,
 		    struct bw_err *err)
 {
-	static const char *const keys[] = {"issuer",	    "smtp_url",
-					   "smtp_from",	    "smtp_starttls",
-					   "sms_url",	    "sms_bearer_file",
-					   NULL};
+	static const char *const keys[] = {
+	    "issuer",  "smtp_url",	  "smtp_from", "smtp_starttls",
+	    "sms_url", "sms_bearer_file", NULL};
 	struct iam_otp_delivery *d = &c->opt.otp;
 	const char *bearer_file = NULL;
 	if (conf_check_keys(m, keys, err) < 0 ||
@@ -87,11 +86,13 @@ static int bind_otp(const struct conf_node *m, struct iam_pages_conf *c,
 		return -1;
 	if (d->smtp_url && strncmp(d->smtp_url, "smtp://", 7) != 0 &&
 	    strncmp(d->smtp_url, "smtps://", 8) != 0)
-		return bw_err_set(err, 400, "iam", "range",
-				  "iam.otp.smtp_url must be smtp:// or smtps://");
+		return bw_err_set(
+		    err, 400, "iam", "range",
+		    "iam.otp.smtp_url must be smtp:// or smtps://");
 	if (d->smtp_url && !d->smtp_from)
-		return bw_err_set(err, 400, "iam", "missing",
-				  "iam.otp.smtp_from is required with smtp_url");
+		return bw_err_set(
+		    err, 400, "iam", "missing",
+		    "iam.otp.smtp_from is required with smtp_url");
 	if (d->sms_url && strncmp(d->sms_url, "https://", 8) != 0 &&
 	    strncmp(d->sms_url, "http://", 7) != 0)
 		return bw_err_set(err, 400, "iam", "range",

@@ -94,12 +94,12 @@ int iam_html_notice(struct bw_buf *b, const char *msg)
 	return kv(b, "<p class=\"notice\" role=\"status\">", msg, "</p>");
 }
 
-int iam_html_form_begin(struct bw_buf *b, const char *action,
-			const char *csrf, const char *next)
+int iam_html_form_begin(struct bw_buf *b, const char *action, const char *csrf,
+			const char *next)
 {
 	int rc = kv(b, "<form method=\"post\" action=\"", action, "\">");
-	rc |= kv(b, "<input type=\"hidden\" name=\"csrf\" value=\"", csrf,
-		 "\">");
+	rc |=
+	    kv(b, "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">");
 	if (next && *next)
 		rc |= kv(b, "<input type=\"hidden\" name=\"next\" value=\"",
 			 next, "\">");

@@ -10,8 +10,8 @@ int iam_html_begin(struct bw_buf *b, const char *title, const char *tenant);
 int iam_html_end(struct bw_buf *b);
 int iam_html_error(struct bw_buf *b, const char *msg);
 int iam_html_notice(struct bw_buf *b, const char *msg);
-int iam_html_form_begin(struct bw_buf *b, const char *action,
-			const char *csrf, const char *next);
+int iam_html_form_begin(struct bw_buf *b, const char *action, const char *csrf,
+			const char *next);
 int iam_html_field(struct bw_buf *b, const char *id, const char *label,
 		   const char *type, const char *autocomplete,
 		   const char *value, bool invalid, const char *extra);

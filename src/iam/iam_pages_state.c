@@ -69,8 +69,7 @@ int iam_mfa_ready(struct iam *iam, struct bw_err *err)
 
 /* -------------------------------------------------------------- consent */
 
-static int text_row(void *arg, const struct store_row *row,
-		    struct bw_err *err)
+static int text_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct bw_str t = store_row_text(row, 0);
 	char **out = arg;
@@ -143,11 +142,10 @@ int iam_consent_grant(struct iam *iam, const char *tenant, const char *user_id,
 {
 	if (iam_mfa_ready(iam, err) < 0)
 		return -1;
-	struct store_value v[] = {store_text_str(tenant),
-				  store_text_str(user_id),
-				  store_text_str(client_id),
-				  store_text_str(scope ? scope : ""),
-				  store_int(bw_clock_now_s())};
+	struct store_value v[] = {
+	    store_text_str(tenant), store_text_str(user_id),
+	    store_text_str(client_id), store_text_str(scope ? scope : ""),
+	    store_int(bw_clock_now_s())};
 	return store_exec(iam->store,
 			  "INSERT INTO iam_consent (tenant, user_id, client_id,"
 			  " scope, created) VALUES (?, ?, ?, ?, ?)"
@@ -194,8 +192,8 @@ int iam_stepup_fresh(struct iam *iam, const char *token, size_t len,
 
 /* ------------------------------------------------------- MFA per group */
 
-int iam_mfa_group_set(struct iam *iam, const char *tenant,
-		      const char *group_id, bool required, struct bw_err *err)
+int iam_mfa_group_set(struct iam *iam, const char *tenant, const char *group_id,
+		      bool required, struct bw_err *err)
 {
 	struct iam_group g;
 	if (iam_mfa_ready(iam, err) < 0 ||
@@ -204,11 +202,12 @@ int iam_mfa_group_set(struct iam *iam, const char *tenant,
 	struct store_value v[] = {store_text_str(tenant),
 				  store_text_str(group_id)};
 	return store_exec(iam->store,
-			  required ? "INSERT INTO iam_mfa_group (tenant,"
-				     " group_id) VALUES (?, ?) ON CONFLICT DO"
-				     " NOTHING"
-				   : "DELETE FROM iam_mfa_group WHERE tenant = ?"
-				     " AND group_id = ?",
+			  required
+			      ? "INSERT INTO iam_mfa_group (tenant,"
+				" group_id) VALUES (?, ?) ON CONFLICT DO"
+				" NOTHING"
+			      : "DELETE FROM iam_mfa_group WHERE tenant = ?"
+				" AND group_id = ?",
 			  v, 2, NULL, err);
 }
 
@@ -224,11 +223,12 @@ int iam_mfa_required_for(struct iam *iam, const char *tenant,
 		return -1;
 	struct store_value k[] = {store_text_str(tenant),
 				  store_text_str(user_id)};
-	return store_query_one(iam->store,
-			       "SELECT 1 FROM iam_member m JOIN iam_mfa_group g"
-			       " ON g.tenant = m.tenant AND g.group_id ="
-			       " m.group_id WHERE m.tenant = ? AND m.user_id = ?",
-			       k, 2, NULL, NULL, err);
+	return store_query_one(
+	    iam->store,
+	    "SELECT 1 FROM iam_member m JOIN iam_mfa_group g"
+	    " ON g.tenant = m.tenant AND g.group_id ="
+	    " m.group_id WHERE m.tenant = ? AND m.user_id = ?",
+	    k, 2, NULL, NULL, err);
 }
 
 int iam_mfa_methods(struct iam *iam, const char *tenant, const char *user_id,

@@ -40,7 +40,8 @@ int iam_authdata_parse(const uint8_t *p, size_t n, struct iam_authdata *ad,
 {
 	memset(ad, 0, sizeof(*ad));
 	if (n < 37)
-		return fail(err, "bad_authdata", "authenticator data too short");
+		return fail(err, "bad_authdata",
+			    "authenticator data too short");
 	if (n > IAM_WEBAUTHN_AUTHDATA_MAX)
 		return fail(err, "bad_authdata", "authenticator data too long");
 	ad->rp_id_hash = p;
@@ -95,8 +96,8 @@ int iam_authdata_parse(const uint8_t *p, size_t n, struct iam_authdata *ad,
 
 /* -------------------------------------------------------------- COSE keys */
 
-static const struct iam_cbor_node *
-cose_get(const struct iam_cbor_node *nodes, int64_t key)
+static const struct iam_cbor_node *cose_get(const struct iam_cbor_node *nodes,
+					    int64_t key)
 {
 	ssize_t i = iam_cbor_map_find_int(nodes, 0, key);
 	return i < 0 ? NULL : &nodes[i];
@@ -107,8 +108,7 @@ static bool cose_bytes(const struct iam_cbor_node *n, size_t want)
 	return n && n->type == IAM_CBOR_BYTES && (want == 0 || n->val == want);
 }
 
-static EVP_PKEY *ec_key(const uint8_t *x, const uint8_t *y,
-			struct bw_err *err)
+static EVP_PKEY *ec_key(const uint8_t *x, const uint8_t *y, struct bw_err *err)
 {
 	uint8_t pub[65];
 	pub[0] = 0x04;
@@ -230,8 +230,8 @@ int iam_cose_key_parse(const uint8_t *p, size_t n, int *alg, void **pkey,
 	return 0;
 }
 
-int iam_webauthn_sig_verify(void *pkey, int alg, const uint8_t *msg,
-			    size_t n, const uint8_t *sig, size_t siglen)
+int iam_webauthn_sig_verify(void *pkey, int alg, const uint8_t *msg, size_t n,
+			    const uint8_t *sig, size_t siglen)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	const EVP_MD *md = alg == IAM_COSE_EDDSA ? NULL : EVP_sha256();
@@ -258,8 +258,7 @@ int iam_webauthn_client_data_check(const struct iam_webauthn_rp *rp,
 				  .max_depth = 4,
 				  .max_string = 1024,
 				  .max_members = 32};
-	struct json_value *v =
-	    json_parse(a, (const char *)cdj, n, &lim, err);
+	struct json_value *v = json_parse(a, (const char *)cdj, n, &lim, err);
 	if (!v || v->type != JSON_OBJECT) {
 		if (v)
 			fail(err, "bad_client_data", "not an object");
@@ -397,8 +396,8 @@ static int verify_packed(const struct iam_cbor_node *nodes, size_t stmt,
 	EVP_PKEY *k = X509_get0_pubkey(x);
 	if (!k) {
 		fail(err, "bad_attestation", "no key in certificate");
-	} else if (iam_webauthn_sig_verify(k, (int)alg, signed_data,
-					   signed_len, sig, sl) < 0) {
+	} else if (iam_webauthn_sig_verify(k, (int)alg, signed_data, signed_len,
+					   sig, sl) < 0) {
 		fail(err, "bad_signature", "attestation signature invalid");
 	} else if (packed_cert_check(x, ad->aaguid, err) == 0) {
 		bw_snprintf(out->att_type, sizeof(out->att_type), "basic");
@@ -463,10 +462,9 @@ int iam_webauthn_verify_registration(const struct iam_webauthn_rp *rp,
 	    rp_checks(rp, &ad, err) < 0)
 		return -1;
 	if (!(ad.flags & IAM_WA_FLAG_AT) || !ad.cose_key)
-		return fail(err, "bad_authdata",
-			    "no attested credential data");
-	if (iam_cose_key_parse(ad.cose_key, ad.cose_key_len, &alg, &key,
-			       err) < 0)
+		return fail(err, "bad_authdata", "no attested credential data");
+	if (iam_cose_key_parse(ad.cose_key, ad.cose_key_len, &alg, &key, err) <
+	    0)
 		return -1;
 	/* What the attestation signs: authData || SHA-256(clientDataJSON). */
 	signed_data = malloc(adn + 32);
@@ -511,14 +509,11 @@ out:
 	return rc;
 }
 
-int iam_webauthn_verify_assertion(const struct iam_webauthn_rp *rp,
-				  const uint8_t *cdj, size_t cdn,
-				  const uint8_t *adp, size_t adn,
-				  const uint8_t *sig, size_t sn,
-				  const uint8_t *cose, size_t coselen,
-				  uint32_t stored_count,
-				  struct iam_webauthn_assert *out,
-				  struct bw_err *err)
+int iam_webauthn_verify_assertion(
+    const struct iam_webauthn_rp *rp, const uint8_t *cdj, size_t cdn,
+    const uint8_t *adp, size_t adn, const uint8_t *sig, size_t sn,
+    const uint8_t *cose, size_t coselen, uint32_t stored_count,
+    struct iam_webauthn_assert *out, struct bw_err *err)
 {
 	struct iam_authdata ad;
 	void *key = NULL;

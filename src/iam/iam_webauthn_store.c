@@ -21,8 +21,8 @@
 #include <string.h>
 
 static int challenge_new(struct iam *iam, const char *tenant,
-			 const char *user_id, const char *purpose,
-			 char b64[64], struct bw_err *err)
+			 const char *user_id, const char *purpose, char b64[64],
+			 struct bw_err *err)
 {
 	uint8_t c[IAM_WEBAUTHN_CHALLENGE_LEN], h[32];
 	bw_random(c, sizeof(c));
@@ -55,10 +55,9 @@ static int challenge_take(struct iam *iam, const char *tenant,
 	uint8_t h[32];
 	int64_t changes = 0;
 	crypto_sha256(c, n, h);
-	struct store_value k[] = {store_blob(h, 32), store_text_str(tenant),
-				  store_text_str(user_id),
-				  store_text_str(purpose),
-				  store_int(bw_clock_now_s())};
+	struct store_value k[] = {
+	    store_blob(h, 32), store_text_str(tenant), store_text_str(user_id),
+	    store_text_str(purpose), store_int(bw_clock_now_s())};
 	if (store_exec(iam->store,
 		       "DELETE FROM iam_webauthn_challenge WHERE hash = ? AND"
 		       " tenant = ? AND user_id = ? AND purpose = ? AND"
@@ -226,10 +225,10 @@ int iam_webauthn_register_finish(struct iam *iam,
 	struct iam_webauthn_reg *r = calloc(1, sizeof(*r));
 	uint8_t *cd = b64_field(client_data_b64, IAM_WEBAUTHN_CLIENT_DATA_MAX,
 				&cdn, "clientDataJSON", err);
-	uint8_t *att = cd ? b64_field(attestation_b64,
-				      IAM_WEBAUTHN_ATTESTATION_MAX, &an,
-				      "attestationObject", err)
-			  : NULL;
+	uint8_t *att =
+	    cd ? b64_field(attestation_b64, IAM_WEBAUTHN_ATTESTATION_MAX, &an,
+			   "attestationObject", err)
+	       : NULL;
 	char nm[IAM_WEBAUTHN_NAME_MAX + 1];
 	if (!r || !cd || !att) {
 		if (!r)
@@ -253,13 +252,18 @@ int iam_webauthn_register_finish(struct iam *iam,
 	char handle[IAM_ID_LEN + 1];
 	handle_of(r->cred_id, r->cred_id_len, handle);
 	int64_t now = bw_clock_now_s();
-	struct store_value v[] = {
-	    store_text_str(tenant), store_blob(r->cred_id, r->cred_id_len),
-	    store_text_str(handle), store_text_str(user_id),
-	    store_text_str(nm), store_blob(r->cose_key, r->cose_key_len),
-	    store_int(r->alg), store_int(r->sign_count),
-	    store_blob(r->aaguid, 16), store_text_str(r->fmt),
-	    store_text_str(r->att_type), store_int(now)};
+	struct store_value v[] = {store_text_str(tenant),
+				  store_blob(r->cred_id, r->cred_id_len),
+				  store_text_str(handle),
+				  store_text_str(user_id),
+				  store_text_str(nm),
+				  store_blob(r->cose_key, r->cose_key_len),
+				  store_int(r->alg),
+				  store_int(r->sign_count),
+				  store_blob(r->aaguid, 16),
+				  store_text_str(r->fmt),
+				  store_text_str(r->att_type),
+				  store_int(now)};
 	struct bw_err e2;
 	if (store_exec(iam->store,
 		       "INSERT INTO iam_webauthn_cred (tenant, cred_id, handle,"
@@ -360,13 +364,10 @@ static void emit_counter_event(const char *tenant, const char *user,
 	(void)bw_event_emit(&ev);
 }
 
-int iam_webauthn_assert_finish(struct iam *iam,
-			       const struct iam_webauthn_rp *rp,
-			       const char *tenant, const char *user_id,
-			       const char *cred_id_b64,
-			       const char *client_data_b64,
-			       const char *auth_data_b64, const char *sig_b64,
-			       struct bw_err *err)
+int iam_webauthn_assert_finish(
+    struct iam *iam, const struct iam_webauthn_rp *rp, const char *tenant,
+    const char *user_id, const char *cred_id_b64, const char *client_data_b64,
+    const char *auth_data_b64, const char *sig_b64, struct bw_err *err)
 {
 	size_t idn = 0, cdn = 0, adn = 0, sn = 0;
 	int rc = -1;
@@ -375,16 +376,16 @@ int iam_webauthn_assert_finish(struct iam *iam,
 	char handle[IAM_ID_LEN + 1] = "";
 	uint8_t *id = b64_field(cred_id_b64, IAM_WEBAUTHN_CRED_ID_MAX, &idn,
 				"credential id", err);
-	uint8_t *cd = id ? b64_field(client_data_b64,
-				     IAM_WEBAUTHN_CLIENT_DATA_MAX, &cdn,
-				     "clientDataJSON", err)
-			 : NULL;
+	uint8_t *cd =
+	    id ? b64_field(client_data_b64, IAM_WEBAUTHN_CLIENT_DATA_MAX, &cdn,
+			   "clientDataJSON", err)
+	       : NULL;
 	uint8_t *ad = cd ? b64_field(auth_data_b64, IAM_WEBAUTHN_AUTHDATA_MAX,
 				     &adn, "authenticatorData", err)
 			 : NULL;
-	uint8_t *sig = ad ? b64_field(sig_b64, IAM_WEBAUTHN_SIG_MAX, &sn,
-				      "signature", err)
-			  : NULL;
+	uint8_t *sig =
+	    ad ? b64_field(sig_b64, IAM_WEBAUTHN_SIG_MAX, &sn, "signature", err)
+	       : NULL;
 	if (!sig || iam_mfa_ready(iam, err) < 0)
 		goto out;
 	memset(&c, 0, sizeof(c));
@@ -402,9 +403,9 @@ int iam_webauthn_assert_finish(struct iam *iam,
 		goto out;
 	}
 	handle_of(id, idn, handle);
-	if (iam_webauthn_verify_assertion(rp, cd, cdn, ad, adn, sig, sn,
-					  c.cose, c.cose_len,
-					  (uint32_t)c.count, &a, err) < 0) {
+	if (iam_webauthn_verify_assertion(rp, cd, cdn, ad, adn, sig, sn, c.cose,
+					  c.cose_len, (uint32_t)c.count, &a,
+					  err) < 0) {
 		if (strcmp(err->reason, "counter") == 0)
 			emit_counter_event(tenant, user_id, handle);
 		goto out;
@@ -413,10 +414,9 @@ int iam_webauthn_assert_finish(struct iam *iam,
 			   a.challenge_len, err) < 0)
 		goto out;
 	int64_t changes = 0;
-	struct store_value u[] = {store_int(a.sign_count),
-				  store_int(bw_clock_now_s()),
-				  store_text_str(tenant), store_blob(id, idn),
-				  store_int(c.count)};
+	struct store_value u[] = {
+	    store_int(a.sign_count), store_int(bw_clock_now_s()),
+	    store_text_str(tenant), store_blob(id, idn), store_int(c.count)};
 	if (store_exec(iam->store,
 		       "UPDATE iam_webauthn_cred SET sign_count = ?,"
 		       " last_used = ? WHERE tenant = ? AND cred_id = ? AND"
@@ -443,8 +443,7 @@ struct list_ctx {
 	void *arg;
 };
 
-static int list_row(void *arg, const struct store_row *row,
-		    struct bw_err *err)
+static int list_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct list_ctx *l = arg;
 	struct iam_webauthn_cred_info c;
@@ -471,11 +470,12 @@ int iam_webauthn_list(struct iam *iam, const char *tenant, const char *user_id,
 		return -1;
 	struct store_value k[] = {store_text_str(tenant),
 				  store_text_str(user_id)};
-	return store_query(iam->store,
-			   "SELECT handle, name, alg, sign_count, fmt, att_type,"
-			   " created, last_used FROM iam_webauthn_cred WHERE"
-			   " tenant = ? AND user_id = ? ORDER BY created",
-			   k, 2, list_row, &l, err);
+	return store_query(
+	    iam->store,
+	    "SELECT handle, name, alg, sign_count, fmt, att_type,"
+	    " created, last_used FROM iam_webauthn_cred WHERE"
+	    " tenant = ? AND user_id = ? ORDER BY created",
+	    k, 2, list_row, &l, err);
 }
 
 int iam_webauthn_delete(struct iam *iam, const char *tenant,

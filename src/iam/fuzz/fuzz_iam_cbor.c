@@ -37,24 +37,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 static const char *const origins[] = {"https://id.example"};
-static const struct iam_webauthn_rp rp = {.rp_id = "id.example",
-					  .origins = origins,
-					  .norigins = 1};
+static const struct iam_webauthn_rp rp = {
+    .rp_id = "id.example", .origins = origins, .norigins = 1};
 
 static void tree(const uint8_t *p, size_t n)
 {
 	static struct iam_cbor_node nodes[IAM_CBOR_NODES_MAX];
 	size_t cnt = 0, used = 0;
 	struct bw_err err;
-	if (iam_cbor_parse(p, n, nodes, IAM_CBOR_NODES_MAX, &cnt, &used,
-			   &err) < 0) {
+	if (iam_cbor_parse(p, n, nodes, IAM_CBOR_NODES_MAX, &cnt, &used, &err) <
+	    0) {
 		CHECK(err.code == 400 || err.code == 413);
 		return;
 	}
 	CHECK(cnt >= 1 && nodes[0].end == cnt && used <= n);
 	for (size_t i = 0; i < cnt; i++) {
 		CHECK(nodes[i].end > i && nodes[i].end <= cnt);
-		CHECK(nodes[i].raw >= p && nodes[i].raw + nodes[i].raw_len <= p + n);
+		CHECK(nodes[i].raw >= p &&
+		      nodes[i].raw + nodes[i].raw_len <= p + n);
 		if (nodes[i].type == IAM_CBOR_MAP) {
 			(void)iam_cbor_map_find_int(nodes, i, 1);
 			(void)iam_cbor_map_find_text(nodes, i, "fmt");
@@ -102,9 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			cl = n;
 		if (sel == 3) {
 			struct iam_webauthn_reg r;
-			if (iam_webauthn_verify_registration(&rp, p, cl, p + cl,
-							     n - cl, &r,
-							     &err) == 0)
+			if (iam_webauthn_verify_registration(
+				&rp, p, cl, p + cl, n - cl, &r, &err) == 0)
 				CHECK(r.cred_id_len > 0 && r.cose_key_len > 0);
 		} else {
 			/* authenticator data (first 37 bytes or all), the rest

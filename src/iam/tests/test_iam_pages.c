@@ -170,9 +170,8 @@ static void login_page_markup_and_csrf(void **state)
 {
 	(void)state;
 	char csrf[64], body[512];
-	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/login", NULL, NULL,
-			      NULL),
-			 200);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/login", NULL, NULL, NULL), 200);
 	const char *h = rs.body.data;
 	assert_non_null(strstr(h, "<html lang=\"en\">"));
 	assert_non_null(strstr(h, "<label for=\"username\">"));
@@ -211,14 +210,14 @@ static void login_page_markup_and_csrf(void **state)
 	bw_snprintf(body, sizeof(body),
 		    "csrf=%s&username=bob&password=wrong+wrong+wrong", csrf);
 	bw_snprintf(body, sizeof(body),
-		    "csrf=%s&username=nobody&password=wrong+wrong+wrong",
-		    csrf);
+		    "csrf=%s&username=nobody&password=wrong+wrong+wrong", csrf);
 	assert_int_equal(
 	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, origin),
 	    401);
 	bw_snprintf(b, sizeof(b), "%s", rs.body.data);
 	/* Only the echoed user name differs. */
-	char *pa = strstr(a, "value=\"bob\""), *pb = strstr(b, "value=\"nobody\"");
+	char *pa = strstr(a, "value=\"bob\""),
+	     *pb = strstr(b, "value=\"nobody\"");
 	assert_non_null(pa);
 	assert_non_null(pb);
 	assert_memory_equal(a, b, (size_t)(pa - a));
@@ -231,9 +230,8 @@ static void login_page_markup_and_csrf(void **state)
 	assert_string_equal(rs.location, "/auth/acme/account");
 	assert_non_null(strstr(rs.cookies[0], "SameSite=Lax"));
 	assert_non_null(strstr(jar, "__Host-bw-s-acme=bws_"));
-	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/account", NULL,
-			      NULL, NULL),
-			 200);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/account", NULL, NULL, NULL), 200);
 	assert_non_null(strstr(rs.body.data, "Signed in as <strong>bob"));
 	/* Password-only user: the fresh login counts as recent, so the
 	 * registration form is offered (with its options). */
@@ -243,32 +241,30 @@ static void login_page_markup_and_csrf(void **state)
 	assert_int_equal(
 	    page(HTTP_METHOD_POST, "/auth/acme/logout", NULL, body, origin),
 	    303);
-	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/account", NULL,
-			      NULL, NULL),
-			 303);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/account", NULL, NULL, NULL), 303);
 	assert_memory_equal(rs.location, "/auth/acme/login?next=", 22);
 }
 
 static void next_is_local_only(void **state)
 {
 	(void)state;
-	const char *evil[] = {"https://evil.example/",
-			      "//evil.example/x",
-			      "/auth/other/account",
-			      "/auth/acme/../../x",
-			      "/oidc/acme/token?x",
-			      "/auth/acme//evil.example",
-			      "/auth/acme/account\\x"};
+	const char *evil[] = {
+	    "https://evil.example/", "//evil.example/x",
+	    "/auth/other/account",   "/auth/acme/../../x",
+	    "/oidc/acme/token?x",    "/auth/acme//evil.example",
+	    "/auth/acme/account\\x"};
 	char q[256];
 	for (size_t i = 0; i < BW_ARRAY_LEN(evil); i++) {
 		char enc[200] = "";
 		for (const char *p = evil[i]; *p; p++)
-			bw_snprintf(enc + strlen(enc), sizeof(enc) - strlen(enc),
-				    "%%%02X", (unsigned char)*p);
+			bw_snprintf(enc + strlen(enc),
+				    sizeof(enc) - strlen(enc), "%%%02X",
+				    (unsigned char)*p);
 		bw_snprintf(q, sizeof(q), "next=%s", enc);
-		assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/login", q,
-				      NULL, NULL),
-				 200);
+		assert_int_equal(
+		    page(HTTP_METHOD_GET, "/auth/acme/login", q, NULL, NULL),
+		    200);
 		if (strstr(rs.body.data, "name=\"next\""))
 			fail_msg("next accepted: %s", evil[i]);
 	}
@@ -282,9 +278,9 @@ static void oidc_round_trip_with_totp(void **state)
 	struct iam_totp_enrolment e;
 	char rc[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1];
 	/* Bob has TOTP: login needs the second step. */
-	assert_int_equal(iam_totp_begin(iam, "acme", uid, "x", IAM_TOTP_SHA1,
-					6, &e, &err),
-			 0);
+	assert_int_equal(
+	    iam_totp_begin(iam, "acme", uid, "x", IAM_TOTP_SHA1, 6, &e, &err),
+	    0);
 	uint8_t secret[64];
 	size_t sl = 0;
 	/* Read the secret back from the otpauth URI's base32. */
@@ -304,9 +300,9 @@ static void oidc_round_trip_with_totp(void **state)
 		}
 	}
 	int64_t step = bw_clock_now_s() / 30;
-	assert_int_equal(iam_hotp(secret, sl, IAM_TOTP_SHA1, 6,
-				  (uint64_t)step - 1, code),
-			 0);
+	assert_int_equal(
+	    iam_hotp(secret, sl, IAM_TOTP_SHA1, 6, (uint64_t)step - 1, code),
+	    0);
 	assert_int_equal(iam_totp_confirm(iam, "acme", uid, code, rc, &err), 0);
 	bw_snprintf(q, sizeof(q),
 		    "response_type=code&client_id=%s&redirect_uri=https%%3A%%2F"
@@ -333,17 +329,15 @@ static void oidc_round_trip_with_totp(void **state)
 	    303);
 	assert_memory_equal(rs.location, "/auth/acme/mfa?next=", 20);
 	assert_non_null(strstr(jar, "__Host-bw-mfa-acme=bwc_"));
-	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/mfa", lq, NULL,
-			      NULL),
-			 200);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/mfa", lq, NULL, NULL), 200);
 	assert_non_null(strstr(rs.body.data, "Authenticator app"));
 	bw_snprintf(body, sizeof(body),
 		    "csrf=%s&method=totp&code=000000&next=%s", csrf, next);
 	assert_int_equal(
 	    page(HTTP_METHOD_POST, "/auth/acme/mfa", NULL, body, origin), 401);
-	assert_int_equal(iam_hotp(secret, sl, IAM_TOTP_SHA1, 6,
-				  (uint64_t)step, code),
-			 0);
+	assert_int_equal(
+	    iam_hotp(secret, sl, IAM_TOTP_SHA1, 6, (uint64_t)step, code), 0);
 	bw_snprintf(body, sizeof(body), "csrf=%s&method=totp&code=%s&next=%s",
 		    csrf, code, next);
 	assert_int_equal(
@@ -364,8 +358,8 @@ static void oidc_round_trip_with_totp(void **state)
 	assert_int_equal(
 	    page(HTTP_METHOD_POST, "/auth/acme/consent", NULL, body, origin),
 	    303);
-	assert_string_equal(rs.location,
-			    "https://rp.example/cb?error=access_denied&state=s1");
+	assert_string_equal(
+	    rs.location, "https://rp.example/cb?error=access_denied&state=s1");
 	/* Allow: back to authorize, which now issues the code. */
 	bw_snprintf(body, sizeof(body), "csrf=%s&decision=allow&next=%s", csrf,
 		    lq + 5);
@@ -394,9 +388,8 @@ static void oidc_round_trip_with_totp(void **state)
 	bw_clock_advance(-120 * 1000000000LL);
 	/* Step-up: the MFA login marked the session, so the account page
 	 * offers a new security key directly. */
-	assert_int_equal(page(HTTP_METHOD_GET, "/auth/acme/account", NULL,
-			      NULL, NULL),
-			 200);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/account", NULL, NULL, NULL), 200);
 	assert_non_null(strstr(rs.body.data, "data-webauthn=\"create\""));
 	/* Recovery codes: made after a recent second factor, shown once. */
 	assert_non_null(strstr(rs.body.data, "Make new recovery codes"));
@@ -442,9 +435,8 @@ static void conf_binder(void **state)
 	struct conf_doc *d =
 	    conf_load_string("t.yaml", good, strlen(good), ar, &err);
 	assert_non_null(d);
-	assert_int_equal(iam_pages_conf_bind(conf_get(d->root, "iam"),
-					     &pc, &err),
-			 0);
+	assert_int_equal(
+	    iam_pages_conf_bind(conf_get(d->root, "iam"), &pc, &err), 0);
 	assert_string_equal(pc.opt.rp_id, "id.example");
 	assert_int_equal(pc.opt.norigins, 1);
 	assert_int_equal(pc.opt.stepup_s, 600);
@@ -461,9 +453,9 @@ static void conf_binder(void **state)
 		d = conf_load_string("t.yaml", bad[i], strlen(bad[i]), ar,
 				     &err);
 		assert_non_null(d);
-		assert_int_equal(iam_pages_conf_bind(
-				     conf_get(d->root, "iam"), &pc, &err),
-				 -1);
+		assert_int_equal(
+		    iam_pages_conf_bind(conf_get(d->root, "iam"), &pc, &err),
+		    -1);
 	}
 	bw_arena_free(ar);
 }

@@ -27,10 +27,8 @@
 #define ORIGIN "https://id.example"
 
 static const char *const origins[] = {ORIGIN};
-static const struct iam_webauthn_rp rp = {.rp_id = RPID,
-					  .rp_name = "Example",
-					  .origins = origins,
-					  .norigins = 1};
+static const struct iam_webauthn_rp rp = {
+    .rp_id = RPID, .rp_name = "Example", .origins = origins, .norigins = 1};
 
 /* ------------------------------------------------------- CBOR builder */
 
@@ -113,10 +111,10 @@ static void cose_of(EVP_PKEY *k, const char *alg, struct cb *c)
 	if (strcmp(alg, "ES256") == 0) {
 		uint8_t pub[65];
 		size_t n = 0;
-		assert_int_equal(EVP_PKEY_get_octet_string_param(
-				     k, OSSL_PKEY_PARAM_PUB_KEY, pub,
-				     sizeof(pub), &n),
-				 1);
+		assert_int_equal(
+		    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY,
+						    pub, sizeof(pub), &n),
+		    1);
 		assert_int_equal(n, 65);
 		head(c, 5, 5);
 		cint(c, 1), cint(c, 2);
@@ -265,8 +263,8 @@ static X509 *att_cert(EVP_PKEY *ak, const char *ou)
 	X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC,
 				   (const unsigned char *)"SE", -1, -1, 0);
 	X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC,
-				   (const unsigned char *)"Test Vendor", -1,
-				   -1, 0);
+				   (const unsigned char *)"Test Vendor", -1, -1,
+				   0);
 	X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC,
 				   (const unsigned char *)ou, -1, -1, 0);
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
@@ -277,9 +275,8 @@ static X509 *att_cert(EVP_PKEY *ak, const char *ou)
 	X509V3_CTX ctx;
 	X509V3_set_ctx_nodb(&ctx);
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx,
-						NID_basic_constraints,
-						"critical,CA:FALSE");
+	X509_EXTENSION *e = X509V3_EXT_conf_nid(
+	    NULL, &ctx, NID_basic_constraints, "critical,CA:FALSE");
 	X509_add_ext(x, e, -1);
 	X509_EXTENSION_free(e);
 	assert_true(X509_sign(x, ak, EVP_sha256()) > 0);
@@ -291,9 +288,9 @@ static X509 *att_cert(EVP_PKEY *ak, const char *ou)
 static int reg(const struct vec *v, struct iam_webauthn_reg *r,
 	       struct bw_err *err)
 {
-	return iam_webauthn_verify_registration(
-	    &rp, (const uint8_t *)v->cdj, strlen(v->cdj), v->att.b, v->att.n,
-	    r, err);
+	return iam_webauthn_verify_registration(&rp, (const uint8_t *)v->cdj,
+						strlen(v->cdj), v->att.b,
+						v->att.n, r, err);
 }
 
 /* ---------------------------------------------------------------- CBOR */
@@ -302,8 +299,7 @@ static int parse(const uint8_t *p, size_t n, struct bw_err *err)
 {
 	struct iam_cbor_node nodes[IAM_CBOR_NODES_MAX];
 	size_t cnt;
-	return iam_cbor_parse(p, n, nodes, IAM_CBOR_NODES_MAX, &cnt, NULL,
-			      err);
+	return iam_cbor_parse(p, n, nodes, IAM_CBOR_NODES_MAX, &cnt, NULL, err);
 }
 
 static void cbor_malformed(void **state)
@@ -321,8 +317,8 @@ static void cbor_malformed(void **state)
 	    {"indefinite map", {0xbf, 0xff}, 2},
 	    {"reserved ai", {0x1c}, 1},
 	    {"string past end", {0x45, 'a', 'b'}, 3},
-	    {"huge length", {0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-			     0xff},
+	    {"huge length",
+	     {0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 	     9},
 	    {"array count past end", {0x9a, 0x7f, 0xff, 0xff, 0xff}, 5},
 	    {"map count past end", {0xba, 0x7f, 0xff, 0xff, 0xff}, 5},
@@ -350,13 +346,12 @@ static void cbor_malformed(void **state)
 	assert_int_equal(parse(wide, sizeof(wide), &err), -1);
 	assert_int_equal(err.code, 413);
 	/* Good: {1: -7, "a": h'0102', 3: [true, null, 1.5]} */
-	static const uint8_t ok[] = {0xa3, 0x01, 0x26, 0x61, 'a', 0x42, 1, 2,
+	static const uint8_t ok[] = {0xa3, 0x01, 0x26, 0x61, 'a',  0x42, 1,   2,
 				     0x03, 0x83, 0xf5, 0xf6, 0xf9, 0x3e, 0x00};
 	struct iam_cbor_node nodes[16];
 	size_t cnt;
-	assert_int_equal(iam_cbor_parse(ok, sizeof(ok), nodes, 16, &cnt, NULL,
-					&err),
-			 0);
+	assert_int_equal(
+	    iam_cbor_parse(ok, sizeof(ok), nodes, 16, &cnt, NULL, &err), 0);
 	int64_t v;
 	ssize_t i = iam_cbor_map_find_int(nodes, 0, 1);
 	assert_true(i > 0);
@@ -488,8 +483,8 @@ static int assertion(const struct vec *reg_v, EVP_PKEY *k, const char *alg,
 	size_t sl = sign(k, alg, msg, a.ad.n + 32, sig);
 	struct iam_webauthn_assert out;
 	return iam_webauthn_verify_assertion(
-	    &rp, (const uint8_t *)a.cdj, strlen(a.cdj), a.ad.b, a.ad.n, sig,
-	    sl, reg_v->cose.b, reg_v->cose.n, stored, &out, err);
+	    &rp, (const uint8_t *)a.cdj, strlen(a.cdj), a.ad.b, a.ad.n, sig, sl,
+	    reg_v->cose.b, reg_v->cose.n, stored, &out, err);
 }
 
 static void assertion_counter(void **state)
@@ -505,8 +500,7 @@ static void assertion_counter(void **state)
 			 NULL);
 		assert_int_equal(assertion(v, k, algs[i], 5, 0, up, &err), 0);
 		/* Counter that went back (or stayed): a cloned key. */
-		assert_int_equal(assertion(v, k, algs[i], 5, 10, up, &err),
-				 -1);
+		assert_int_equal(assertion(v, k, algs[i], 5, 10, up, &err), -1);
 		assert_string_equal(err.reason, "counter");
 		assert_int_equal(assertion(v, k, algs[i], 10, 10, up, &err),
 				 -1);
@@ -684,8 +678,7 @@ static void stored_ceremonies(void **state)
 	assert_int_equal(err.code, 404);
 	bw_buf_reset(&opts);
 	assert_int_equal(
-	    iam_webauthn_register_begin(iam, &rp, "acme", uid, &opts, &err),
-	    0);
+	    iam_webauthn_register_begin(iam, &rp, "acme", uid, &opts, &err), 0);
 	options_challenge(&opts, ch);
 	make_reg(v, k, "ES256", "none", UP_UV_AT, RPID, ORIGIN, NULL, NULL);
 	client_data(v, "webauthn.create", ORIGIN, ch);
@@ -710,9 +703,8 @@ static void stored_ceremonies(void **state)
 			 -1);
 	assert_string_equal(err.reason, "bad_challenge");
 	int n = 0;
-	assert_int_equal(iam_webauthn_list(iam, "acme", uid, count_key, &n,
-					   &err),
-			 0);
+	assert_int_equal(
+	    iam_webauthn_list(iam, "acme", uid, count_key, &n, &err), 0);
 	assert_int_equal(n, 1);
 	struct iam_mfa_methods mm;
 	assert_int_equal(iam_mfa_methods(iam, "acme", uid, &mm, &err), 0);
@@ -750,12 +742,10 @@ static void stored_ceremonies(void **state)
 	assert_string_equal(err.reason, "counter");
 	free_assert(&s);
 	/* Deleting the user deletes its keys. */
-	assert_int_equal(iam_webauthn_delete(iam, "acme", uid, info.handle,
-					     &err),
-			 0);
-	assert_int_equal(iam_webauthn_delete(iam, "acme", uid, info.handle,
-					     &err),
-			 -1);
+	assert_int_equal(
+	    iam_webauthn_delete(iam, "acme", uid, info.handle, &err), 0);
+	assert_int_equal(
+	    iam_webauthn_delete(iam, "acme", uid, info.handle, &err), -1);
 	free(cd);
 	free(att);
 	bw_buf_fini(&opts);
@@ -770,18 +760,16 @@ static void otp_limits(void **state)
 	struct iam_otp_delivery none = {0};
 	/* No delivery configured: the send fails after the code was made,
 	 * and the rate limit still counts it. */
-	assert_int_equal(iam_otp_send(iam, &none, "acme", uid, IAM_OTP_EMAIL,
-				      &err),
-			 -1);
+	assert_int_equal(
+	    iam_otp_send(iam, &none, "acme", uid, IAM_OTP_EMAIL, &err), -1);
 	assert_int_equal(err.code, 503);
-	assert_int_equal(iam_otp_send(iam, &none, "acme", uid, IAM_OTP_EMAIL,
-				      &err),
-			 -1);
+	assert_int_equal(
+	    iam_otp_send(iam, &none, "acme", uid, IAM_OTP_EMAIL, &err), -1);
 	assert_int_equal(err.code, 429);
 	/* Wrong codes, then the code is dead even if guessed right. */
 	for (int i = 0; i < IAM_OTP_ATTEMPTS; i++) {
-		assert_int_equal(iam_otp_verify(iam, "acme", uid,
-						IAM_OTP_EMAIL, "000000", &err),
+		assert_int_equal(iam_otp_verify(iam, "acme", uid, IAM_OTP_EMAIL,
+						"000000", &err),
 				 -1);
 		assert_string_equal(err.reason, "bad_code");
 	}
@@ -830,8 +818,7 @@ int main(void)
 	    cmocka_unit_test(registration_rp_checks),
 	    cmocka_unit_test(assertion_counter),
 	    cmocka_unit_test(cose_hostile),
-	    cmocka_unit_test_setup_teardown(stored_ceremonies, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(stored_ceremonies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(otp_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(mfa_group_policy, setup, teardown),
 	};
