@@ -2,7 +2,9 @@
  * net in one process: a TLS HTTP server on a loop (local CA from
  * net_selfca_ensure) and the outbound client (net_fetch) on the same loop
  * talking to it — success, request bodies, response limits, refused
- * connections, untrusted certificates; and TLS setup errors.
+ * connections, untrusted certificates; TLS setup errors; and the
+ * streaming API (streamed responses, aborts, streamed and buffered
+ * request bodies, tunnels) over plaintext HTTP/1.1.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "net/net.h"
@@ -309,6 +312,217 @@ static void stream_and_udp_deliver_bytes(void **state)
 	assert_true(line_state.closed);
 }
 
+
+/* ------------------------------------------------ streaming exchanges */
+
+/* A plaintext server that dispatches at the head, with a handler for each
+ * streaming path: chunked and sized streamed responses, an abort after
+ * part of a body, a request body streamed (with a pause resumed from the
+ * loop) or buffered, a chunked body over max_body, and a tunnel that
+ * echoes what the client sends. The client is a blocking socket on a
+ * second thread. */
+struct sx {
+	struct net_exchange *x;
+	size_t n;
+	bool paused_once;
+};
+
+static void sx_resume(void *arg)
+{
+	net_request_body_resume(((struct sx *)arg)->x);
+}
+
+static void sx_body(void *arg, const char *p, size_t n, bool end)
+{
+	struct sx *s = arg;
+	s->n += n;
+	if (n && !s->paused_once) {
+		s->paused_once = true;
+		net_request_body_pause(s->x);
+		assert_int_equal(loop_post(lp, sx_resume, s), 0);
+	}
+	if (!end)
+		return;
+	const char *why = NULL;
+	char out[64];
+	int k = net_request_body_failed(s->x, &why) ?
+			bw_snprintf(out, sizeof(out), "failed %s", why ? why : "?") :
+			bw_snprintf(out, sizeof(out), "got %zu", s->n);
+	net_respond(s->x, why ? 413 : 200, "text/plain", out, k > 0 ? (size_t)k : 0);
+}
+
+static void sx_buffered(struct net_exchange *x, void *arg)
+{
+	char out[32];
+	int k = bw_snprintf(out, sizeof(out), "whole %zu", net_request_body(x).len);
+	net_respond(x, 200, "text/plain", out, k > 0 ? (size_t)k : 0);
+}
+
+static void sx_tunnel(void *arg, const char *p, size_t n, bool end)
+{
+	struct net_exchange *x = arg;
+	if (n) {
+		assert_int_equal(net_respond_data(x, p, n), 0);
+		net_respond_flush(x);
+	}
+	if (end)
+		net_respond_end(x);
+}
+
+static void shandler(struct net_exchange *x, void *arg)
+{
+	const struct http_request *r = net_request(x);
+	if (bw_str_eq_lit(r->path, "/chunks")) {
+		assert_false(net_request_body_pending(x));
+		net_respond_start(x, 200, "text/plain", -1);
+		assert_int_equal(net_respond_data(x, "ab", 2), 0);
+		assert_int_equal(net_respond_data(x, "cd", 2), 0);
+		net_respond_end(x);
+	} else if (bw_str_eq_lit(r->path, "/len")) {
+		net_respond_start(x, 200, "text/plain", 5);
+		assert_int_equal(net_respond_data(x, "hello", 5), 0);
+		net_respond_end(x);
+	} else if (bw_str_eq_lit(r->path, "/abort")) {
+		net_respond_start(x, 200, "text/plain", 10);
+		assert_int_equal(net_respond_data(x, "abc", 3), 0);
+		net_respond_flush(x);
+		net_abort(x);
+	} else if (bw_str_eq_lit(r->path, "/count")) {
+		assert_true(net_request_body_pending(x));
+		struct sx *s = bw_arena_zalloc(net_arena(x), sizeof(*s));
+		s->x = x;
+		net_request_body_stream(x, sx_body, s);
+	} else if (bw_str_eq_lit(r->path, "/buf")) {
+		net_request_body_buffer(x, sx_buffered, NULL);
+	} else if (bw_str_eq_lit(r->path, "/tunnel")) {
+		net_add_header(x, "Connection", "Upgrade");
+		net_add_header(x, "Upgrade", "echo");
+		assert_int_equal(net_upgrade(x, 2000, sx_tunnel, x), 0);
+	} else {
+		net_respond(x, 404, "text/plain", "no", 2);
+	}
+}
+
+/* Sends req on a fresh connection and reads until EOF or `until` shows up
+ * (then stops). Returns the bytes read (NUL-terminated in out). */
+static size_t sx_roundtrip(int p, const char *req, size_t reqlen, const char *until,
+			   char *out, size_t cap)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	struct timeval tv = { 5, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t off = 0;
+	while (off < reqlen) {
+		ssize_t w = write(fd, req + off, reqlen - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(fd, out + got, cap - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		out[got] = '\0';
+		if (until && strstr(out, until))
+			break;
+	}
+	out[got] = '\0';
+	close(fd);
+	return got;
+}
+
+static void sx_stop(void *arg)
+{
+	loop_stop(lp);
+}
+
+static void *sx_client(void *arg)
+{
+	int p = *(int *)arg;
+	static char out[8192];
+	const char *conn = "Host: t\r\nConnection: close\r\n";
+	char req[4096];
+	int n = bw_snprintf(req, sizeof(req), "GET /chunks HTTP/1.1\r\n%s\r\n", conn);
+	sx_roundtrip(p, req, (size_t)n, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "Transfer-Encoding: chunked\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"));
+	n = bw_snprintf(req, sizeof(req), "GET /chunks HTTP/1.0\r\nHost: t\r\n\r\n");
+	sx_roundtrip(p, req, (size_t)n, NULL, out, sizeof(out));
+	assert_null(strstr(out, "chunked")); /* 1.0: the close ends the body */
+	assert_non_null(strstr(out, "\r\n\r\nabcd"));
+	n = bw_snprintf(req, sizeof(req), "GET /len HTTP/1.1\r\n%s\r\n", conn);
+	sx_roundtrip(p, req, (size_t)n, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "Content-Length: 5\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\nhello"));
+	n = bw_snprintf(req, sizeof(req), "HEAD /len HTTP/1.1\r\n%s\r\n", conn);
+	size_t got = sx_roundtrip(p, req, (size_t)n, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "Content-Length: 5\r\n"));
+	assert_int_equal(strstr(out, "\r\n\r\n") + 4 - out, (long)got);
+	n = bw_snprintf(req, sizeof(req), "GET /abort HTTP/1.1\r\n%s\r\n", conn);
+	sx_roundtrip(p, req, (size_t)n, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "Content-Length: 10\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\nabc"));
+	assert_null(strstr(out, "\r\n\r\nabcd")); /* cut, not padded */
+	/* a streamed body (paused once, resumed from the loop) */
+	n = bw_snprintf(req, sizeof(req), "POST /count HTTP/1.1\r\n%sContent-Length: 600\r\n\r\n",
+			conn);
+	memset(req + n, 'z', 600);
+	sx_roundtrip(p, req, (size_t)n + 600, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "got 600"));
+	n = bw_snprintf(req, sizeof(req), "POST /count HTTP/1.1\r\n%sTransfer-Encoding: chunked\r\n\r\n"
+			"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n", conn);
+	sx_roundtrip(p, req, (size_t)n, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "got 7"));
+	/* chunked past max_body (1000): the stream fails, the handler says */
+	n = bw_snprintf(req, sizeof(req), "POST /count HTTP/1.1\r\n%sTransfer-Encoding: chunked\r\n\r\n"
+			"7d0\r\n", conn);
+	memset(req + n, 'y', 2000);
+	memcpy(req + n + 2000, "\r\n0\r\n\r\n", 7);
+	sx_roundtrip(p, req, (size_t)n + 2007, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "failed body_too_large"));
+	/* buffered on request */
+	n = bw_snprintf(req, sizeof(req), "POST /buf HTTP/1.1\r\n%sContent-Length: 11\r\n\r\n"
+			"hello world", conn);
+	sx_roundtrip(p, req, (size_t)n, NULL, out, sizeof(out));
+	assert_non_null(strstr(out, "whole 11"));
+	/* a tunnel: bytes right after the head, then an echo */
+	n = bw_snprintf(req, sizeof(req), "GET /tunnel HTTP/1.1\r\nHost: t\r\n"
+			"Connection: Upgrade\r\nUpgrade: echo\r\n\r\nping-1");
+	sx_roundtrip(p, req, (size_t)n, "ping-1", out, sizeof(out));
+	assert_non_null(strstr(out, "HTTP/1.1 101 "));
+	assert_null(strstr(out, "Connection: close"));
+	assert_non_null(strstr(out, "\r\n\r\nping-1"));
+	assert_int_equal(loop_post(lp, sx_stop, NULL), 0);
+	return NULL;
+}
+
+static void streaming_exchanges(void **state)
+{
+	struct bw_err err;
+	struct net_http_options o = { .name = "stream", .header_timeout_ms = 5000,
+				      .body_timeout_ms = 5000, .idle_timeout_ms = 5000,
+				      .write_timeout_ms = 5000, .handler = shandler,
+				      .dispatch_at_head = true };
+	http_limits_default(&o.limits);
+	o.limits.max_body = 1000;
+	struct net_http_server *s = net_http_server_new(&o, &err);
+	assert_non_null(s);
+	int fd = net_listen_tcp("127.0.0.1", 0, false, 16, &err);
+	int sp = net_socket_port(fd);
+	assert_int_equal(net_thread_listen(nt, "stream", fd, s, &err), 0);
+	net_http_server_unref(s);
+	pthread_t th;
+	pthread_create(&th, NULL, sx_client, &sp);
+	assert_int_equal(loop_run(lp), 0);
+	pthread_join(th, NULL);
+	net_thread_unlisten(nt, "stream");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +530,7 @@ int main(void)
 		cmocka_unit_test(fetch_refuses_past_its_bound),
 		cmocka_unit_test(tls_setup_errors_are_reported),
 		cmocka_unit_test(stream_and_udp_deliver_bytes),
+		cmocka_unit_test(streaming_exchanges),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
