@@ -15,8 +15,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- Argon2 */
+
+/* Nice value of a thread that computes Argon2id. The hashing pool's
+ * threads compete with the event loops for the cores; at nice 10 the
+ * kernel's scheduler gives a loop thread about ten times the share of a
+ * hashing thread when both want the same core, so a burst of sign-ins
+ * slows itself down rather than the requests in flight, and still uses
+ * every idle cycle. Raising one's own nice value needs no privilege. */
+#define IAM_HASH_THREAD_NICE 10
+
+static void hash_thread_yield_priority(void)
+{
+	static _Thread_local bool done;
+	if (done)
+		return;
+	done = true;
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+			IAM_HASH_THREAD_NICE) < 0)
+		log_warn("iam: cannot lower the hashing thread's priority");
+}
 
 int iam_hash_password(const struct iam *iam, const char *pw, size_t n,
 		      char out[IAM_PHC_MAX], struct bw_err *err)
@@ -32,6 +54,7 @@ int iam_hash_password(const struct iam *iam, const char *pw, size_t n,
 		return bw_err_set(err, 500, "iam", "internal",
 				  "PHC buffer too small");
 	bw_random(salt, sizeof(salt));
+	hash_thread_yield_priority();
 	int rc = argon2id_hash_encoded(iam->argon2.t, iam->argon2.m_kib,
 				       iam->argon2.p, pw, n, salt, sizeof(salt),
 				       IAM_ARGON2_HASH_LEN, out, IAM_PHC_MAX);
@@ -47,6 +70,7 @@ int iam_verify_password(const char *phc, const char *pw, size_t n)
 {
 	if (!phc || strncmp(phc, "$argon2id$", 10) != 0 || n > IAM_PW_BYTES_MAX)
 		return -1;
+	hash_thread_yield_priority();
 	int rc = argon2id_verify(phc, pw, n);
 	if (rc == ARGON2_OK)
 		return 1;
