@@ -561,6 +561,18 @@ static void release_orphan(struct net_conn *c, struct net_exchange *x)
 	release(c, x);
 }
 
+/* For the net_h2_* calls a handler makes: true when the stream or its
+ * connection is gone, and then x is released (the caller, who did
+ * c->busy++, just returns). */
+static bool stream_gone(struct net_conn *c, struct net_exchange *x)
+{
+	if (!c->closed && !req_of(x)->cancelled)
+		return false;
+	release_orphan(c, x);
+	net_conn_leave(c);
+	return true;
+}
+
 void net_h2_body_choose(struct net_exchange *x)
 {
 	struct net_conn *c = x->c;
@@ -727,11 +739,8 @@ void net_h2_respond_end(struct net_exchange *x)
 	struct net_conn *c = x->c;
 	struct h2_req *r = req_of(x);
 	c->busy++;
-	if (c->closed || r->cancelled) {
-		release_orphan(c, x);
-		net_conn_leave(c);
+	if (stream_gone(c, x))
 		return;
-	}
 	r->responded = true;
 	net_count_response(x, x->rs_status, (size_t)x->rs_bytes);
 	if (r->provider)
@@ -745,11 +754,8 @@ void net_h2_abort(struct net_exchange *x)
 	struct net_conn *c = x->c;
 	struct h2_req *r = req_of(x);
 	c->busy++;
-	if (c->closed || r->cancelled) {
-		release_orphan(c, x);
-		net_conn_leave(c);
+	if (stream_gone(c, x))
 		return;
-	}
 	r->responded = true;
 	x->rs_ended = true;
 	net_count_response(x, x->rs_started ? x->rs_status : 502, (size_t)x->rs_bytes);
