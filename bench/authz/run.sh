@@ -91,8 +91,8 @@ for spec in "direct (doc#owner):direct:cached" "nested groups (org#member):neste
   line=$(BODIES="$work/$file.bodies" CHECK_PATH="/stores/$SID/check" TOKEN="$TOKEN" \
          wrk -t2 -c32 -d"${SECS}s" -s "$here/check.lua" "$BASE" | awk '/^WRK /')
   read -r _ reqs dur p50 p99 rate errs <<<"$line"
-  printf '| %s | %s | %.0f | %.2f | %.2f | %s |\n' "$name" "$path" "$rate" \
-    "$(echo "$p50 / 1000" | bc -l)" "$(echo "$p99 / 1000" | bc -l)" "$errs"
+  awk -v n="$name" -v p="$path" -v r="$rate" -v a="$p50" -v b="$p99" -v e="$errs" \
+    'BEGIN { printf "| %s | %s | %.0f | %.2f | %.2f | %s |\n", n, p, r, a / 1000, b / 1000, e }'
 done
 kill -TERM "$SUP"; wait "$SUP" 2>/dev/null || true; SUP=
 
