@@ -377,9 +377,9 @@ int iam_fed_provider_update(struct iam *iam, const char *tenant,
 int iam_fed_provider_get(struct iam *iam, const char *tenant, const char *name,
 			 struct iam_fed_provider *p, struct bw_err *err)
 {
+	/* No migration here: this is the sign-in path, and the tables exist
+	 * from iam_fed_new or from the create that made the provider. */
 	struct iam_fed_provider tmp;
-	if (fed_migrate(iam, err) < 0)
-		return -1;
 	struct store_value k[] = {store_text_str(tenant), store_text_str(name)};
 	int rc = store_query_one(iam->store,
 				 "SELECT " PROVIDER_COLS " FROM iam_fed_provider"
