@@ -936,7 +936,8 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 		struct kms_p11_options po = {
 			.kms = W.kms, .iam = W.iam, .authz = W.authz, .audit = W.audit,
 			.bootstrap_hash = W.api.token_hash, .bootstrap_live = &W.api.have_token,
-			.path = p11c.socket, .mode = p11c.mode, .max_conns = p11c.max_conns
+			.path = p11c.socket, .mode = p11c.mode, .max_conns = p11c.max_conns,
+			.audit_per_second = p11c.audit_per_second
 		};
 		if (!(W.p11 = kms_p11_serve_start(&po, &err)))
 			fatalx("pkcs11: %s", err.msg);
