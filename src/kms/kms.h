@@ -266,12 +266,17 @@ struct audit_log;
 
 /* The kms section's `pkcs11:` map: enabled (default true), socket
  * (default RUN_DIR/pkcs11.sock), mode (octal text, default "0660"),
- * max_sessions (1..P11_CONN_MAX, default 64). */
+ * max_sessions (1..P11_CONN_MAX, default 64), audit ("each", the
+ * default: one record per operation; "per_second": a session's
+ * successful uses of one key for one operation are counted into one
+ * record per second — failures and denials are always recorded one by
+ * one). */
 struct kms_p11_conf {
 	bool enabled;
 	char socket[108];
 	unsigned mode;
 	unsigned max_conns;
+	bool audit_per_second;
 };
 /* Parses kms (the raw kms section, may be NULL) into out. 0, or -1 with
  * a positioned err for unknown keys and out-of-range values. */
@@ -288,6 +293,7 @@ struct kms_p11_options {
 	const char *path;           /* socket path (copied) */
 	unsigned mode;              /* socket mode; 0: 0660 */
 	unsigned max_conns;         /* 0: P11_CONN_DEFAULT */
+	bool audit_per_second;      /* see struct kms_p11_conf */
 };
 
 struct kms_p11_server;

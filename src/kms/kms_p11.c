@@ -81,6 +81,13 @@ struct conn {
 		uint32_t type;
 	} types[P11_TYPE_CACHE];
 	unsigned ntypes_next;
+	/* audit: per_second — successful uses counted for one record */
+	struct {
+		char action[32];
+		char key[P11_NAME_MAX + 1];
+		unsigned count;
+		int64_t first_ms;
+	} agg;
 	uint8_t *buf;          /* P11_WIRE_MSG_MAX: the request */
 	struct p11_msg *msg;   /* decoded request */
 };
@@ -102,7 +109,8 @@ int kms_p11_conf_parse(const struct conf_node *kms, const char *run_dir,
 		       struct kms_p11_conf *out, struct bw_err *err)
 {
 	static const char *const keys[] = { "enabled", "socket", "mode",
-					    "max_sessions", NULL };
+					    "max_sessions", "audit", NULL };
+	static const char *const audits[] = { "each", "per_second", NULL };
 	memset(out, 0, sizeof(*out));
 	out->enabled = true;
 	out->mode = 0660;
@@ -113,14 +121,17 @@ int kms_p11_conf_parse(const struct conf_node *kms, const char *run_dir,
 		return 0;
 	const char *path = NULL, *mode = NULL;
 	int64_t mc = 0;
+	int aud = 0;
 	if (conf_check_keys(n, keys, err) < 0 ||
 	    conf_opt_bool(n, "enabled", true, &out->enabled, err) < 0 ||
 	    conf_opt_str(n, "socket", NULL, &path, err) < 0 ||
 	    conf_opt_str(n, "mode", "0660", &mode, err) < 0 ||
 	    conf_opt_int(n, "max_sessions", P11_CONN_DEFAULT, 1, P11_CONN_MAX, &mc,
-			 err) < 0)
+			 err) < 0 ||
+	    conf_opt_enum(n, "audit", audits, 0, &aud, err) < 0)
 		return -1;
 	out->max_conns = (unsigned)mc;
+	out->audit_per_second = aud == 1;
 	if (path && bw_snprintf(out->socket, sizeof(out->socket), "%s", path) < 0)
 		return conf_err(conf_get(n, "socket"), err, "range",
 				"socket path longer than %zu bytes",
@@ -160,6 +171,12 @@ static void audit_op(struct conn *c, const char *action, const char *key,
 	struct audit_log *log = c->srv->o.audit;
 	if (!log)
 		return;
+	/* Records stay in order: counted successes go first. */
+	if (c->agg.count && (c->agg.action != action || c->agg.key != key)) {
+		unsigned n = c->agg.count;
+		c->agg.count = 0;
+		audit_op(c, c->agg.action, c->agg.key, AUDIT_OUTCOME_SUCCESS, n, NULL);
+	}
 	char target[2 * P11_NAME_MAX + 16], details[400];
 	bw_snprintf(target, sizeof(target), "kms:%s%s%s",
 		    c->tenant[0] ? c->tenant : "-", key && key[0] ? "/" : "",
@@ -202,6 +219,40 @@ static void audit_op(struct conn *c, const char *action, const char *key,
 	struct bw_err err;
 	if (audit_append_async(log, &rec, audit_done, NULL, &err) < 0)
 		log_warnx("pkcs11: audit record refused: %s", err.msg);
+}
+
+/* Writes the counted successes of audit "per_second" as one record. */
+static void audit_flush(struct conn *c)
+{
+	if (!c->agg.count)
+		return;
+	audit_op(c, c->agg.action, c->agg.key, AUDIT_OUTCOME_SUCCESS,
+		 c->agg.count < 2 ? 1 : c->agg.count, NULL);
+	c->agg.count = 0;
+}
+
+/* A successful key operation (items of them): one record each, or
+ * counted into the session's record for this key and operation, written
+ * when the key or operation changes, after P11_AUDIT_WINDOW_MS, or when
+ * the session logs out or ends. */
+static void audit_use(struct conn *c, const char *action, const char *key,
+		      unsigned items)
+{
+	if (!c->srv->o.audit_per_second) {
+		audit_op(c, action, key, AUDIT_OUTCOME_SUCCESS, items, NULL);
+		return;
+	}
+	int64_t now = mono_ms();
+	if (c->agg.count && (strcmp(c->agg.action, action) != 0 ||
+			     strcmp(c->agg.key, key) != 0 ||
+			     now - c->agg.first_ms >= P11_AUDIT_WINDOW_MS))
+		audit_flush(c);
+	if (!c->agg.count) {
+		bw_snprintf(c->agg.action, sizeof(c->agg.action), "%s", action);
+		bw_snprintf(c->agg.key, sizeof(c->agg.key), "%s", key);
+		c->agg.first_ms = now;
+	}
+	c->agg.count += items ? items : 1;
 }
 
 /* keystore status -> CK_RV */
@@ -803,8 +854,11 @@ static void h_sign_verify(struct conn *c, struct p11_enc *o, bool verify)
 		fail(o, m->op, rv, why);
 	} else if (verify) {
 		keystore_msg_bool(r->msg, 0, KEYSTORE_TAG_VALID, &valid);
-		audit_op(c, action, key, AUDIT_OUTCOME_SUCCESS, 0,
-			 valid ? NULL : "signature invalid");
+		if (valid)
+			audit_use(c, action, key, 1);
+		else
+			audit_op(c, action, key, AUDIT_OUTCOME_SUCCESS, 0,
+				 "signature invalid");
 		if (!valid)
 			fail(o, m->op, CKR_SIGNATURE_INVALID, NULL);
 	} else {
@@ -820,7 +874,7 @@ static void h_sign_verify(struct conn *c, struct p11_enc *o, bool verify)
 			fail(o, m->op, CKR_DEVICE_ERROR, "bad signature from the key process");
 		} else {
 			p11_enc_bytes(o, P11_T_SIG, raw, rl);
-			audit_op(c, action, key, AUDIT_OUTCOME_SUCCESS, 0, NULL);
+			audit_use(c, action, key, 1);
 		}
 	}
 	kms_reply_free(r);
@@ -884,8 +938,10 @@ static void h_crypt(struct conn *c, struct p11_enc *o, bool enc)
 		p11_enc_bytes(o, P11_T_DATA, f->p, f->len);
 	}
 out:
-	audit_op(c, action, key, rv == CKR_OK ? AUDIT_OUTCOME_SUCCESS : AUDIT_OUTCOME_FAILURE,
-		 (unsigned)n, why);
+	if (rv == CKR_OK)
+		audit_use(c, action, key, (unsigned)n);
+	else
+		audit_op(c, action, key, AUDIT_OUTCOME_FAILURE, (unsigned)n, why);
 	if (rv != CKR_OK)
 		fail(o, m->op, rv, why);
 	kms_reply_free(r);
@@ -981,6 +1037,14 @@ static void *conn_main(void *arg)
 	struct conn *c = arg;
 	struct p11_enc o = { 0 };
 	for (;;) {
+		/* Counted successes are written within P11_AUDIT_WINDOW_MS even
+		 * when the session goes quiet. */
+		if (c->agg.count) {
+			int64_t left = c->agg.first_ms + P11_AUDIT_WINDOW_MS - mono_ms();
+			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+			if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+				audit_flush(c);
+		}
 		long n = p11_wire_recv(c->fd, c->buf, P11_WIRE_MSG_MAX, P11_FRAME_TIMEOUT_MS);
 		if (n <= 0)
 			break;

@@ -51,6 +51,10 @@
  * this long: a revoked role stops working within a second, and a busy
  * session does not ask the engine for every signature. */
 #define P11_AUTHZ_CACHE_MS 1000
+/* With kms.pkcs11.audit: per_second, a session's successful uses of one
+ * key for one operation are written as one counted record at most this
+ * long after the first. */
+#define P11_AUDIT_WINDOW_MS 1000
 /* Key types a connection remembers (the type decides signature shapes;
  * it never changes for a name). */
 #define P11_TYPE_CACHE 8u

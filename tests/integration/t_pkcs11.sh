@@ -202,4 +202,27 @@ check "no PIN in the audit log or the daemon log" \
   bash -c "! grep -qF '$KA' '$D/audit.log' '$D.log' && ! grep -qF '${KA:4:16}_' '$D/audit.log'"
 check "clean stop" bw_stop
 check "the socket is gone after the stop" [ ! -e "$BULWARK_PKCS11_SOCKET" ]
+
+# kms.pkcs11.audit: per_second — one session signing many times is audited
+# as counted records whose counts add up to every signature made.
+bw_config 'kms:
+  pkcs11:
+    audit: per_second'
+bw_launch || exit 1
+check "the socket is back after the restart" wait_until 50 test -S "$BULWARK_PKCS11_SOCKET"
+before=$(grep -c '"action":"kms.p11.sign"' "$D/audit.log")
+out=$("$(dirname "$BIN")/p11bench" "$MOD" ta "$KA" ec1 ecdsa 0.5 1)
+ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$out")
+check "p11bench signed through the module" [ "${ops:-0}" -gt 10 ]
+sums() { grep '"action":"kms.p11.sign"' "$D/audit.log" | tail -n +$((before + 1)) |
+  "$PY" -c 'import sys,json
+n=r=0
+for l in sys.stdin:
+    d=json.loads(l).get("details",{}); n+=d.get("items",1); r+=1
+print(n, r)'; }
+check "every signature is counted in the audit log (p11bench signs once more before timing)" \
+  wait_until 50 bash -c "[ \"\$($(declare -f sums); before=$before; D='$D'; PY='$PY'; sums | cut -d' ' -f1)\" = $((ops + 1)) ]"
+check "in far fewer records than signatures" \
+  bash -c "r=\$($(declare -f sums); before=$before; D='$D'; PY='$PY'; sums | cut -d' ' -f2); [ \"\$r\" -ge 1 ] && [ \"\$r\" -lt $((ops / 10)) ]"
+check "clean stop (audit per_second)" bw_stop
 finish
