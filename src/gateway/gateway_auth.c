@@ -26,6 +26,7 @@
  */
 #include "gateway/gateway_int.h"
 #include "crypto/crypto.h"
+#include "json/json.h"
 #include "http/http_limits.h"
 
 #include <pthread.h>
@@ -308,6 +309,31 @@ struct auth_job {
 	struct gateway_principal p;
 };
 
+/* For a token signed with bulwark's keys of tenant (signature checked
+ * here first): its "iss" when that is bulwark's issuer of the tenant
+ * (".../oidc/<tenant>"), into out. */
+static bool bulwark_issuer(const struct jose_verifier *v, const char *tok, size_t len,
+			   const char *tenant, struct bw_arena *ar, char *out, size_t cap)
+{
+	struct bw_err err;
+	struct jose_jws jws;
+	if (jose_jws_verify(v, tok, len, ar, &jws, &err) < 0)
+		return false;
+	const struct json_value *c =
+		json_parse(ar, (const char *)jws.payload, jws.payload_len, NULL, &err);
+	const struct json_value *iss = c ? json_get(c, "iss") : NULL;
+	if (!iss || iss->type != JSON_STRING || iss->u.str.len >= cap)
+		return false;
+	char suffix[80];
+	int n = bw_snprintf(suffix, sizeof(suffix), "/oidc/%s", tenant);
+	if (n < 0 || iss->u.str.len < (size_t)n ||
+	    memcmp(iss->u.str.p + iss->u.str.len - (size_t)n, suffix, (size_t)n) != 0)
+		return false;
+	memcpy(out, iss->u.str.p, iss->u.str.len);
+	out[iss->u.str.len] = '\0';
+	return true;
+}
+
 /* Checks a JWT against the route's keys; fills j->p. 0 or -1 (j->reason). */
 static int verify_jwt(struct auth_job *j, struct gw_auth *a)
 {
@@ -365,6 +391,14 @@ static int verify_jwt(struct auth_job *j, struct gw_auth *a)
 		.require_exp = true,
 	};
 	struct jose_jwt t;
+	char own_iss[256];
+	if (a->bulwark_tenant[0] && !rules.audience &&
+	    bulwark_issuer(&v, j->token, j->token_len, a->bulwark_tenant, ar, own_iss,
+			   sizeof(own_iss))) {
+		/* bulwark's access tokens name their issuer as audience */
+		rules.issuer = own_iss;
+		rules.audience = own_iss;
+	}
 	if (jose_jwt_verify(&v, &rules, j->token, j->token_len, ar, &t, &err) < 0) {
 		j->status = 401;
 		j->reason = "invalid_token";

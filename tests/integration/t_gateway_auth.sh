@@ -88,6 +88,7 @@ gateway:
        jwt: {jwks_file: "$W/jwks.json", issuer: "https://idp.test", audience: shop}}
     - {name: jwtu, path: /jwtu, upstream: app, auth: jwt,
        jwt: {jwks_url: "http://127.0.0.1:$UPORT/jwks.json", issuer: "https://idp.test", audience: shop}}
+    - {name: own, path: /own, upstream: app, auth: jwt, jwt: {bulwark_tenant: platform}}
     - {name: me, path: /me, upstream: app, auth: any}
     - {name: keys, path: /keys, upstream: app, auth: api_key}
     - {name: docs, path: /docs, upstream: app, auth: any,
@@ -151,6 +152,21 @@ r=$(acurl -H "X-Api-Key: $KEY" "$G/keys/x")
 check "API key in X-Api-Key: identity kind=api_key with its scopes" grep -q "kind=api_key;tenant=platform;sub=$uid;.*scopes=orders:read" <<<"$r"
 check "a session on an api_key-only route is refused" [ "$(status_of -H "Authorization: Bearer $SESSION" "$G/keys/x")" = 401 ]
 check "an unknown session token is refused" [ "$(status_of -H "Authorization: Bearer bws_nosuchtoken" "$G/me/x")" = 401 ]
+
+# --- a token from bulwark's own issuer (client credentials), checked with
+# the tenant's JWKS read in-process
+c=$(acurl "${J[@]}" -H "Authorization: Bearer $SESSION" \
+  -d '{"name":"gw-batch","redirect_uris":"https://batch.example/cb","grant_types":"client_credentials","scopes":"api.read"}' \
+  "$U/iam/tenants/platform/oidc/clients")
+CID=$(field client_id <<<"$c"); CSEC=$(field client_secret <<<"$c")
+AT=$(acurl -u "$CID:$CSEC" -d grant_type=client_credentials -d scope=api.read \
+  "https://localhost:$ADMIN/oidc/platform/token" | field access_token)
+check "bulwark issued an access token" [ -n "$AT" ]
+r=$(acurl -H "Authorization: Bearer $AT" "$G/own/x")
+check "bulwark's own JWT accepted with the tenant's keys" grep -q "kind=jwt;tenant=platform;sub=$CID;" <<<"$r"
+check "... signature verifies" grep -q '"valid": true' <<<"$r"
+check "the external issuer's JWT is refused there" \
+  [ "$(status_of -H "Authorization: Bearer $(cat "$W/good")" "$G/own/x")" = 401 ]
 
 # --- relationship check: viewer of document:{first path segment}
 AUTH=(-H "Authorization: Bearer $SESSION" -H "Content-Type: application/json")
