@@ -326,7 +326,10 @@ void api_reply_audited(struct api_call *call, int status, enum audit_outcome out
 	}
 	p->call = call;
 	p->loop = net_loop(x);
-	const char *action = call->route ? call->route->action : "api.unknown";
+	/* A read route has no action of its own; its refusals are recorded
+	 * as "api.denied" (the permission is in the details). */
+	const char *action = !call->route ? "api.unknown" :
+			     call->route->action ? call->route->action : "api.denied";
 	struct audit_record rec = {
 		.actor = { .tenant = str_of(call->tenant),
 			   .kind = call->actor_id ? AUDIT_ACTOR_USER : AUDIT_ACTOR_SYSTEM,
@@ -353,7 +356,11 @@ void api_fail(struct api_call *call, int status, const char *code,
 	if (status == 401)
 		net_add_header(call->x, "WWW-Authenticate", "Bearer realm=\"bulwark\"");
 	write_error(&call->out, code, message, net_request_id(call->x));
-	if (call->route && call->route->mutating) {
+	/* State-changing routes are audited whatever the outcome; a refused
+	 * permission is audited on every route (reads included): it names an
+	 * authenticated actor, so it cannot be used to flood the log
+	 * anonymously the way 401s could. */
+	if (call->route && (call->route->mutating || status == 403)) {
 		if (!call->details[0]) {
 			struct bw_buf d = { .data = call->details,
 					    .cap = sizeof(call->details),
@@ -480,6 +487,10 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 	}
 	if (!authorize(ctx, &call->who, route->permission)) {
 		net_set_outcome_reason(x, "forbidden");
+		char d[160];
+		if (bw_snprintf(d, sizeof(d), "{\"error\":\"forbidden\",\"permission\":\"%s\"}",
+				route->permission) > 0)
+			api_set_details(call, d);
 		api_fail(call, 403, "forbidden", "permission denied");
 		return true;
 	}

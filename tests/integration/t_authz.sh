@@ -36,6 +36,8 @@ key=$(acurl "${AUTH[@]}" -d '{"name":"k"}' "$U/api/v1/iam/tenants/rolet/users/$u
       "$PY" -c 'import json,sys;print(json.load(sys.stdin)["token"])')
 KIM=(-H "Authorization: Bearer $key")
 check "no role: 403" [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
+check "a refused read is audited with the permission it lacked" \
+  grep -q '"outcome":"denied".*permission.*kms\.\|permission.*kms\..*"outcome":"denied"' "$D/audit.log"
 check "CLI grants key-admin" "${CLI[@]}" role grant rolet key-admin "user:$uid"
 grants=$("${CLI[@]}" role list rolet)
 check "CLI lists the grant" grep -qF "{\"role\":\"key-admin\",\"subject\":\"user:$uid\"}" <<<"$grants"
