@@ -39,7 +39,8 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- bulwark
 D="$tmp/bw"
 "$build/bulwark" init --dir "$D" >"$tmp/init.log" 2>&1
-cat >"$D/bulwark.yaml" <<YAML
+start_daemon() { # start_daemon [EXTRA_YAML]
+  cat >"$D/bulwark.yaml" <<YAML
 server:
   data_dir: "$D"
   workers: 2
@@ -47,11 +48,16 @@ log:
   level: warn
 listeners:
   - {name: admin, kind: admin, port: 0, tls: true}
+${1:-}
 YAML
-"$build/bulwark" serve -c "$D/bulwark.yaml" >"$tmp/daemon.log" 2>&1 &
-SUP=$!
-for _ in $(seq 1 200); do [ -s "$D/run/ports.json" ] && [ -S "$D/run/pkcs11.sock" ] && break; sleep 0.05; done
-[ -S "$D/run/pkcs11.sock" ] || { echo "bench/kms: daemon did not start" >&2; tail "$tmp/daemon.log" >&2; exit 1; }
+  rm -f "$D/run/ports.json"
+  "$build/bulwark" serve -c "$D/bulwark.yaml" >>"$tmp/daemon.log" 2>&1 &
+  SUP=$!
+  for _ in $(seq 1 200); do [ -s "$D/run/ports.json" ] && [ -S "$D/run/pkcs11.sock" ] && break; sleep 0.05; done
+  [ -S "$D/run/pkcs11.sock" ] || { echo "bench/kms: daemon did not start" >&2; tail "$tmp/daemon.log" >&2; exit 1; }
+}
+stop_daemon() { kill -TERM "$SUP"; wait "$SUP" 2>/dev/null || true; SUP=; }
+start_daemon
 PORT=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["admin"]["port"])' "$D/run/ports.json")
 TOKEN=$(cat "$D/bootstrap-token")
 export BULWARK_PKCS11_SOCKET="$D/run/pkcs11.sock"
@@ -138,7 +144,19 @@ R[rest_ec]=$(wrk_rate rest-ec/sign "{\"message\":\"$DIG\",\"prehashed\":true,\"h
 R[rest_rsa]=$(wrk_rate rest-rsa/sign "{\"message\":\"$DIG\",\"prehashed\":true,\"hash\":\"sha256\"}")
 R[rest_gcm]=$(wrk_rate rest-aes/encrypt "{\"plaintext\":\"$KB\"}")
 
-kill -TERM "$SUP"; wait "$SUP" 2>/dev/null || true; SUP=
+stop_daemon
+
+# The same signatures and single encryptions with kms.pkcs11.audit:
+# per_second (counted audit records instead of one per operation).
+start_daemon 'kms:
+  pkcs11:
+    audit: per_second'
+for th in 1 2; do
+  measure ba_ec_$th "$BW_MOD" platform "$TOKEN" ec ecdsa $th daemon
+  measure ba_rsa_$th "$BW_MOD" platform "$TOKEN" rsa rsa $th daemon
+  measure ba_gcm_$th "$BW_MOD" platform "$TOKEN" aes aesgcm $th daemon
+done
+stop_daemon
 
 # ---------------------------------------------------------------- ceiling
 ec=$(openssl speed -seconds "$secs" ecdsap256 2>/dev/null | awk '/256 bits ecdsa/ {print $(NF-1)}')
@@ -164,6 +182,11 @@ for th in 1 2; do
   row "RSA-2048 sign" $th bw_rsa_$th sh_rsa_$th "≥ 1.0" "$rr"
   row "AES-256-GCM 1 KiB, single call" $th bw_gcm_$th sh_gcm_$th "≥ 0.5" "$rg"
   row "AES-256-GCM 1 KiB, batch of 64" $th bw_gcmb_$th sh_gcm_$th "≥ 1.0" ""
+done
+for th in 1 2; do
+  row "ECDSA P-256 sign, audit per_second" $th ba_ec_$th sh_ec_$th "≥ 1.0" ""
+  row "RSA-2048 sign, audit per_second" $th ba_rsa_$th sh_rsa_$th "≥ 1.0" ""
+  row "AES-256-GCM 1 KiB single, audit per_second" $th ba_gcm_$th sh_gcm_$th "≥ 0.5" ""
 done
 echo
 echo "REST goal: within 2x of the PKCS#11 path (REST / PKCS#11 >= 0.5)."
