@@ -832,6 +832,31 @@ static void expiry_scan(struct pki_lcert *m, int64_t now)
 			" ORDER BY not_after LIMIT ?",
 			v, 3, scan_row, &s, &err) < 0)
 		log_warnx("pki: expiry scan: %s", err.msg);
+	/* CA certificates (created here or imported for an offline root). */
+	for (size_t i = 0;; i++) {
+		char serial[41] = "", tenant[PKI_TENANT_MAX + 1], name[PKI_NAME_MAX + 1];
+		int64_t na = 0;
+		bool have = false;
+		pthread_rwlock_rdlock(&m->pki->mu);
+		bool more = i < m->pki->ncas;
+		if (more) {
+			const struct pki_ca *ca = m->pki->cas[i];
+			if (ca->cert && ca->state == PKI_CA_ACTIVE &&
+			    pki_time_to_epoch(X509_get0_notAfter(ca->cert), &na) == 0) {
+				const ASN1_INTEGER *sn = X509_get0_serialNumber(ca->cert);
+				pki_serial_hex(ASN1_STRING_get0_data(sn),
+					       (size_t)ASN1_STRING_length(sn), serial);
+				bw_snprintf(tenant, sizeof(tenant), "%s", ca->tenant);
+				bw_snprintf(name, sizeof(name), "%s", ca->name);
+				have = true;
+			}
+		}
+		pthread_rwlock_unlock(&m->pki->mu);
+		if (!more)
+			break;
+		if (have)
+			alert(m, "ca", serial, tenant, name, na, now);
+	}
 	/* Served certificates: every listener's default certificate. */
 	for (size_t i = 0;; i++) {
 		pthread_mutex_lock(&m->mu);
@@ -1181,6 +1206,26 @@ int pki_lcert_status(struct pki_lcert *m, struct json_writer *w)
 		json_write_kv_string(w, "last_error", lc->last_error);
 		json_write_object_end(w);
 	}
+	json_write_array_end(w);
+	json_write_key(w, "cas");
+	json_write_array_begin(w);
+	pthread_rwlock_rdlock(&m->pki->mu);
+	for (size_t i = 0; i < m->pki->ncas; i++) {
+		const struct pki_ca *ca = m->pki->cas[i];
+		int64_t na = 0;
+		if (!ca->cert || pki_time_to_epoch(X509_get0_notAfter(ca->cert), &na) < 0)
+			continue;
+		json_write_object_begin(w);
+		json_write_kv_string(w, "id", ca->id);
+		json_write_kv_string(w, "tenant", ca->tenant);
+		json_write_kv_string(w, "name", ca->name);
+		json_write_kv_string(w, "subject", ca->subject);
+		json_write_kv_bool(w, "root", ca->root);
+		json_write_kv_int(w, "not_after", na);
+		json_write_kv_int(w, "days_left", (na - now) / 86400);
+		json_write_object_end(w);
+	}
+	pthread_rwlock_unlock(&m->pki->mu);
 	json_write_array_end(w);
 	json_write_key(w, "alert_days");
 	json_write_array_begin(w);

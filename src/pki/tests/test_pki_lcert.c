@@ -247,6 +247,9 @@ static void manager_private_ca(void **state)
 	w.needle = "\"stapled\":true";
 	assert_true(wait_for(cond_status, &w));
 	assert_non_null(strstr(b.data, "\"source\":\"ca\""));
+	/* the inventory view lists the CA too */
+	assert_non_null(strstr(b.data, "\"cas\":[{\"id\":\""));
+	assert_non_null(strstr(b.data, root.id));
 	assert_non_null(strstr(b.data, first));
 
 	/* 6 days on: not yet in the window (3 days before the end) */
