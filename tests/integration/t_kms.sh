@@ -86,5 +86,34 @@ for p in paths:
 PYEOF
 )
 check "the TOTP seed is in no file (raw, hex, base64, base32)" [ -z "$found" ]
+# Tenant isolation over REST with real tenant credentials: each tenant has
+# a user with an API key holding key-admin and key-user in its own tenant.
+jget() { "$PY" -c 'import json,sys;d=json.load(sys.stdin);print(d.get(sys.argv[1]) or "")' "$1"; }
+IAM="https://localhost:$ADMIN/api/v1/iam/tenants"
+tenant_key() {
+  local t=$1 uid
+  acurl "${A[@]}" -o /dev/null -d "{\"name\":\"$t\"}" "$IAM"
+  uid=$(acurl "${A[@]}" -d '{"name":"keyuser"}' "$IAM/$t/users" | jget id)
+  for role in key-user key-admin; do
+    acurl "${A[@]}" -o /dev/null -X PUT "https://localhost:$ADMIN/api/v1/authz/tenants/$t/roles/$role/members/user:$uid"
+  done
+  acurl "${A[@]}" -d '{"name":"k"}' "$IAM/$t/users/$uid/apikeys" | jget token
+}
+KA=$(tenant_key ta); KB=$(tenant_key tb)
+HA=(-H "Authorization: Bearer $KA" -H "Content-Type: application/json")
+HB=(-H "Authorization: Bearer $KB" -H "Content-Type: application/json")
+check "tenant B creates a key in its partition" \
+  [ "$(status_of "${HB[@]}" -d '{"name":"b-key","type":"aes256-gcm"}' "$U/tenants/tb/keys")" = 201 ]
+CTB=$(acurl "${HB[@]}" -d "{\"plaintext\":\"$(printf b-data | base64)\"}" "$U/tenants/tb/keys/b-key/encrypt" | json ciphertext)
+check "tenant B encrypts with it" grep -q '^bwk1:' <<<"$CTB"
+check "tenant A's token cannot use tenant B's key (403)" \
+  [ "$(status_of "${HA[@]}" -d "{\"plaintext\":\"$(printf x | base64)\"}" "$U/tenants/tb/keys/b-key/encrypt")" = 403 ]
+check "nor decrypt tenant B's ciphertext (403)" \
+  [ "$(status_of "${HA[@]}" -d "{\"ciphertext\":\"$CTB\"}" "$U/tenants/tb/decrypt")" = 403 ]
+check "nor list tenant B's keys (403)" [ "$(status_of "${HA[@]}" "$U/tenants/tb/keys")" = 403 ]
+check "B's ciphertext does not open in A's partition either" \
+  bash -c "s=\$(curl -sS -o /dev/null -w '%{http_code}' --cacert '$CA' -H 'Authorization: Bearer $KA' -H 'Content-Type: application/json' -d '{\"ciphertext\":\"$CTB\"}' '$U/tenants/ta/decrypt'); [ \"\$s\" = 404 ] || [ \"\$s\" = 400 ]"
+check "the cross-tenant attempt is audited as denied" \
+  wait_until 50 bash -c "grep '\"action\":\"kms.encrypt\"' '$D/audit.log' | grep '\"target\":\"kms:tb/b-key\"' | grep -q '\"outcome\":\"denied\"'"
 check "clean stop" bw_stop
 finish
