@@ -5,7 +5,8 @@
 # security key on the account page (registration ceremony, attestation
 # verified by bulwark), signs out and signs in again with the key as the
 # second step (assertion ceremony); then a clone of the key whose
-# signature counter went back is refused, and the refusal is audited.
+# signature counter went back is refused, and the refusal is audited;
+# axe-core checks the sign-in page and the second step for WCAG A/AA.
 # The pages are served on http://localhost (a secure context for
 # WebAuthn and for Secure cookies), so no certificate needs trusting.
 . "$(dirname "$0")/lib.sh"
