@@ -16,7 +16,7 @@ if [ ! -x "$CHROMIUM_BIN" ]; then
   echo "FAIL: $CHROMIUM_BIN missing (Debian package chromium; make deps)"
   exit 1
 fi
-if [ ! -d "$WEB/node_modules/playwright-core" ]; then
+if [ ! -d "$WEB/node_modules/playwright-core" ] || [ ! -d "$WEB/node_modules/axe-core" ]; then
   (cd "$WEB" && npm ci --no-audit --no-fund --cache "${NPM_CACHE:-/tmp/bulwark-npm-cache}" >/dev/null 2>&1) ||
     { echo "FAIL: npm ci in tests/iam-web"; exit 1; }
 fi
