@@ -97,6 +97,33 @@ static size_t discard_cb(char *p, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
+/* A libcurl handle with what both deliveries share: only the given
+ * protocols, no proxy from the environment, no redirects, no signals (we
+ * run on a pool thread), the whole exchange bounded. NULL when out of
+ * memory. */
+static CURL *easy_new(const char *url, const char *protocols, long timeout_ms)
+{
+	CURL *c = curl_easy_init();
+	if (!c)
+		return NULL;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	return c;
+}
+
+/* Logs why a delivery failed (never the code) and sets the 502. */
+static int delivery_failed(const char *what, const char *why, long status,
+			   struct bw_err *err)
+{
+	log_warnx("iam: %s code not sent: %s (status %ld)", what, why, status);
+	return bw_err_set(err, 502, "iam", "delivery_failed",
+			  "the code could not be sent");
+}
+
 static int send_mail(const struct iam_otp_delivery *d, const char *to,
 		     const char *code, struct bw_err *err)
 {
@@ -124,7 +151,7 @@ static int send_mail(const struct iam_otp_delivery *d, const char *to,
 			IAM_OTP_TTL_S / 60) < 0)
 		return bw_err_set(err, 400, "iam", "too_long",
 				  "e-mail too long");
-	CURL *c = curl_easy_init();
+	CURL *c = easy_new(d->smtp_url, "smtp,smtps", IAM_SMTP_TIMEOUT_MS);
 	struct curl_slist *rcpts = NULL;
 	struct reader r = {msg, strlen(msg), 0};
 	int rc = -1;
@@ -132,24 +159,16 @@ static int send_mail(const struct iam_otp_delivery *d, const char *to,
 		bw_err_set(err, 503, "iam", "memory", "out of memory");
 		goto out;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, d->smtp_url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);
 	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
 	curl_easy_setopt(c, CURLOPT_READDATA, &r);
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)IAM_SMTP_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	if (d->smtp_starttls)
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	CURLcode cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
-		log_warnx("iam: e-mail code not sent: %s",
-			  curl_easy_strerror(cc));
-		bw_err_set(err, 502, "iam", "delivery_failed",
-			   "the code could not be sent");
+		delivery_failed("e-mail", curl_easy_strerror(cc), 0, err);
 		goto out;
 	}
 	rc = 0;
@@ -187,7 +206,7 @@ static int send_sms(const struct iam_otp_delivery *d, const char *to,
 		bw_err_set(err, 500, "iam", "too_large", "SMS too large");
 		goto out;
 	}
-	c = curl_easy_init();
+	c = easy_new(d->sms_url, "http,https", IAM_SMS_TIMEOUT_MS);
 	h = curl_slist_append(NULL, "Content-Type: application/json");
 	if (h && d->sms_bearer &&
 	    bw_snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
@@ -197,25 +216,18 @@ static int send_sms(const struct iam_otp_delivery *d, const char *to,
 		bw_err_set(err, 503, "iam", "memory", "out of memory");
 		goto out;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, d->sms_url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body.len);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)IAM_SMS_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	CURLcode cc = curl_easy_perform(c);
 	long status = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK || status < 200 || status > 299) {
-		log_warnx("iam: SMS code not sent: %s (HTTP %ld)",
-			  cc != CURLE_OK ? curl_easy_strerror(cc) : "refused",
-			  status);
-		bw_err_set(err, 502, "iam", "delivery_failed",
-			   "the code could not be sent");
+		delivery_failed("SMS",
+				cc != CURLE_OK ? curl_easy_strerror(cc)
+					       : "refused by the gateway",
+				status, err);
 		goto out;
 	}
 	rc = 0;

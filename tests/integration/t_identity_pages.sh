@@ -30,15 +30,8 @@ bw_config "iam:
     sms_bearer_file: $D/sms.token"
 bw_launch || exit 1
 
-U="https://localhost:$ADMIN/api/v1"
-J=(-H "Content-Type: application/json")
-json() { "$PY" -c 'import json,sys;d=json.load(sys.stdin);print(d.get(sys.argv[1],""))' "$1"; }
-PW=$(cat "$D/admin-password")
-r=$(acurl "${J[@]}" -d "{\"username\":\"admin\",\"password\":\"$PW\"}" "$U/iam/tenants/platform/login")
-NEWPW="pages test operator passphrase $RANDOM"
-r=$(acurl "${J[@]}" -d "{\"challenge\":\"$(json challenge <<<"$r")\",\"new_password\":\"$NEWPW\"}" \
-  "$U/iam/tenants/platform/login/password")
-S=$(json session_token <<<"$r")
+. "$HERE/../iam-web/admin.sh"
+S=$(admin_session)
 check "admin session" [ -n "$S" ]
 A=(-H "Authorization: Bearer $S")
 acurl "${J[@]}" "${A[@]}" -d '{"name":"shop"}' "$U/iam/tenants" >/dev/null

@@ -22,14 +22,8 @@ if [ ! -d "$WEB/node_modules/playwright-core" ] || [ ! -d "$WEB/node_modules/axe
 fi
 
 bw_start || exit 1
-U="https://localhost:$ADMIN/api/v1"
-J=(-H "Content-Type: application/json")
-json() { "$PY" -c 'import json,sys;d=json.load(sys.stdin);print(d.get(sys.argv[1],""))' "$1"; }
-PW=$(cat "$D/admin-password")
-r=$(acurl "${J[@]}" -d "{\"username\":\"admin\",\"password\":\"$PW\"}" "$U/iam/tenants/platform/login")
-r=$(acurl "${J[@]}" -d "{\"challenge\":\"$(json challenge <<<"$r")\",\"new_password\":\"browser test operator $RANDOM$RANDOM\"}" \
-  "$U/iam/tenants/platform/login/password")
-S=$(json session_token <<<"$r")
+. "$WEB/admin.sh"
+S=$(admin_session)
 check "admin session" [ -n "$S" ]
 A=(-H "Authorization: Bearer $S")
 acurl "${J[@]}" "${A[@]}" -d '{"name":"keys"}' "$U/iam/tenants" >/dev/null

@@ -18,6 +18,7 @@
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "iam/iam_pages_int.h"
+#include "iam/tests/iam_testlib.h"
 
 #define FORM "application/x-www-form-urlencoded"
 #define PW "correct horse battery staple"
@@ -36,18 +37,7 @@ static int setup(void **state)
 {
 	(void)state;
 	struct bw_err err;
-	bw_snprintf(dir, sizeof(dir), "/tmp/bw-iam-pg-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	char path[128];
-	bw_snprintf(path, sizeof(path), "%s/state.db", dir);
-	struct store_options so = {.path = path,
-				   .durability = STORE_DURABILITY_NORMAL};
-	st = store_open(&so, &err);
-	struct iam_options o = {.store = st};
-	uint8_t key[32] = {5};
-	if (!st || iam_sealer_local(&o.sealer, key, &err) < 0 ||
-	    !(iam = iam_new(&o, &err)))
+	if (iam_test_open(dir, &st, &iam) < 0)
 		return -1;
 	struct iam_user u;
 	struct iam_user_spec us = {.name = "bob",
@@ -81,14 +71,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[128];
 	bw_buf_fini(&rs.body);
 	iam_pages_free(pages);
 	iam_oidc_http_free(oh);
-	iam_free(iam);
-	store_close(st);
-	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return iam_test_close(dir, st, iam);
 }
 
 /* Keeps Set-Cookie values in the jar (Max-Age=0 removes). */

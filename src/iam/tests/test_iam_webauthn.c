@@ -21,6 +21,7 @@
 
 #include "crypto/crypto.h"
 #include "iam/iam_int.h"
+#include "iam/tests/iam_testlib.h"
 #include "json/json.h"
 
 #define RPID "id.example"
@@ -566,18 +567,7 @@ static int setup(void **state)
 {
 	(void)state;
 	struct bw_err err;
-	bw_snprintf(dir, sizeof(dir), "/tmp/bw-iam-wa-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	char path[128];
-	bw_snprintf(path, sizeof(path), "%s/state.db", dir);
-	struct store_options so = {.path = path,
-				   .durability = STORE_DURABILITY_NORMAL};
-	st = store_open(&so, &err);
-	struct iam_options o = {.store = st};
-	uint8_t key[32] = {9};
-	if (!st || iam_sealer_local(&o.sealer, key, &err) < 0 ||
-	    !(iam = iam_new(&o, &err)))
+	if (iam_test_open(dir, &st, &iam) < 0)
 		return -1;
 	struct iam_user u;
 	struct iam_user_spec us = {.name = "alice",
@@ -597,11 +587,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[128];
-	iam_free(iam);
-	store_close(st);
-	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return iam_test_close(dir, st, iam);
 }
 
 /* The challenge of an options document. */
