@@ -910,6 +910,50 @@ static int key_row(void *arg, const struct iam_webauthn_cred_info *k)
 	return 0;
 }
 
+struct session_rows {
+	struct ctx *c;
+	const char *current; /* this browser's session handle */
+	size_t n;
+};
+
+static int session_row(void *arg, const struct iam_session_info *si)
+{
+	struct session_rows *l = arg;
+	char when[32], line[96];
+	bw_time_format(si->last_seen * 1000000000LL, when);
+	when[16] = 0; /* YYYY-MM-DDTHH:MM */
+	put_s(l->c, "<tr><td>");
+	put_e(l->c, si->ip[0] ? si->ip : "?");
+	bw_snprintf(line, sizeof(line), "</td><td>%s</td><td>%s</td><td>", when,
+		    si->mfa ? "yes" : "no");
+	put_s(l->c, line);
+	put_s(l->c, strcmp(si->handle, l->current) == 0 ? "this browser" : "");
+	put_s(l->c, "</td></tr>");
+	l->n++;
+	return 0;
+}
+
+static void render_sessions(struct ctx *c, const struct iam_principal *pr)
+{
+	struct bw_err err;
+	char act[128];
+	struct session_rows sr = {c, pr->credential_id, 0};
+	put_s(c, "<h2>Where you are signed in</h2><table><thead><tr>"
+		 "<th scope=\"col\">Address</th><th scope=\"col\">Last "
+		 "seen (UTC)</th><th scope=\"col\">Second factor</th>"
+		 "<th scope=\"col\"></th></tr></thead><tbody>");
+	if (iam_session_list(c->p->iam, c->tenant, pr->user_id, session_row,
+			     &sr, &err) < 0)
+		log_warnx("iam pages: session list: %s", err.msg);
+	put_s(c, "</tbody></table>");
+	if (sr.n > 1) {
+		action_path(c, act, sizeof(act), "sessions/revoke");
+		chk(c, iam_html_form_begin(&c->rs->body, act, c->csrf, NULL));
+		chk(c, iam_html_button(&c->rs->body, NULL, NULL,
+				       "Sign out everywhere else"));
+	}
+}
+
 static void render_account(struct ctx *c, int status, const char *tok,
 			   const struct iam_principal *pr, const char *notice,
 			   const char *error)
@@ -965,6 +1009,7 @@ static void render_account(struct ctx *c, int status, const char *tok,
 		      "key</button></p></form>");
 	}
 	bw_buf_fini(&opts);
+	render_sessions(c, pr);
 	put_s(c, "<h2>Recovery codes</h2><p>One-time codes for when no "
 		 "other second factor is at hand.</p>");
 	if (fresh == 1) {
@@ -1090,6 +1135,24 @@ static void do_recovery(struct ctx *c)
 	page_end(c);
 out:
 	bw_wipe(codes, sizeof(codes));
+	bw_wipe(tok, sizeof(tok));
+}
+
+static void do_revoke_others(struct ctx *c)
+{
+	struct iam_principal pr;
+	char tok[IAM_TOKEN_MAX];
+	struct bw_err err;
+	if (!session_user(c, &pr, tok))
+		return;
+	int rc = iam_session_revoke_all(c->p->iam, c->tenant, pr.user_id,
+					pr.credential_id, &err);
+	audit(c, pr.user_id, "iam.session.revoke_others",
+	      rc == 0 ? AUDIT_OUTCOME_SUCCESS : AUDIT_OUTCOME_FAILURE,
+	      pr.user_id, rc == 0 ? "ok" : err.reason);
+	render_account(c, rc == 0 ? 200 : 503, tok, &pr,
+		       rc == 0 ? "Signed out everywhere else." : NULL,
+		       rc == 0 ? NULL : "Try again later.");
 	bw_wipe(tok, sizeof(tok));
 }
 
@@ -1454,6 +1517,8 @@ void iam_pages_dispatch(struct iam_pages *p, const struct iam_pages_req *rq,
 		do_register(c);
 	} else if (bw_str_eq_lit(ep, "webauthn/delete") && post) {
 		do_key_delete(c);
+	} else if (bw_str_eq_lit(ep, "sessions/revoke") && post) {
+		do_revoke_others(c);
 	} else if (bw_str_eq_lit(ep, "recovery") && post) {
 		do_recovery(c);
 	} else if (bw_str_eq_lit(ep, "stepup") && post) {

@@ -222,6 +222,28 @@ static void login_page_markup_and_csrf(void **state)
 	/* Password-only user: the fresh login counts as recent, so the
 	 * registration form is offered (with its options). */
 	assert_non_null(strstr(rs.body.data, "data-webauthn=\"create\""));
+	/* Sessions: this browser and another device; sign out the other. */
+	assert_non_null(strstr(rs.body.data, "this browser"));
+	assert_null(strstr(rs.body.data, "Sign out everywhere else"));
+	struct iam_login_result other;
+	struct iam_login_request lq = {"acme", "bob", PW, strlen(PW),
+				       "198.51.100.9"};
+	iam_login(iam, &lq, &other);
+	assert_int_equal(other.status, IAM_LOGIN_OK);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/account", NULL, NULL, NULL), 200);
+	assert_non_null(strstr(rs.body.data, "198.51.100.9"));
+	assert_non_null(strstr(rs.body.data, "Sign out everywhere else"));
+	bw_snprintf(body, sizeof(body), "csrf=%s", csrf);
+	assert_int_equal(page(HTTP_METHOD_POST, "/auth/acme/sessions/revoke",
+			      NULL, body, origin),
+			 200);
+	assert_non_null(strstr(rs.body.data, "Signed out everywhere else."));
+	struct iam_principal pr;
+	assert_int_equal(iam_authenticate_bearer(iam, other.session_token,
+						 strlen(other.session_token),
+						 &pr),
+			 -1);
 	/* Logout ends the session. */
 	bw_snprintf(body, sizeof(body), "csrf=%s", csrf);
 	assert_int_equal(
