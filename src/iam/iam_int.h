@@ -208,6 +208,13 @@ int iam_consent_scope(struct iam *iam, const char *tenant, const char *user_id,
 int iam_consent_grant(struct iam *iam, const char *tenant, const char *user_id,
 		      const char *client_id, const char *scope,
 		      struct bw_err *err);
+/* An OIDC client's name (into name, cap bytes) and whether redirect_uri
+ * is one it registered (exact match): 1 registered, 0 not (or no such
+ * client: name stays empty), -1 store error. For error answers that go
+ * back to the client without a code (consent denied, prompt=none). */
+int iam_oidc_client_redirect(struct iam *iam, const char *tenant,
+			     const char *client_id, const char *redirect_uri,
+			     char *name, size_t cap, struct bw_err *err);
 /* True when every space-separated word of want is in have. */
 bool iam_scope_subset(const char *want, const char *have);
 /* The user's phone number for SMS codes: attribute "phone" in E.164

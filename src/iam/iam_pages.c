@@ -1196,26 +1196,12 @@ static void do_logout(struct ctx *c)
 
 /* ------------------------------------------------------------- consent */
 
-struct client_info {
-	char name[IAM_NAME_MAX + 1];
-	char uris[IAM_OIDC_URIS_MAX + 1];
-};
-
-static int client_info_row(void *arg, const struct store_row *row,
-			   struct bw_err *err)
-{
-	struct client_info *ci = arg;
-	if (iam_row_text(row, 0, ci->name, sizeof(ci->name), err) < 0 ||
-	    iam_row_text(row, 1, ci->uris, sizeof(ci->uris), err) < 0)
-		return -1;
-	return STORE_ROW_NEXT;
-}
-
 /* The authorization request inside next: its parameters. */
 struct authz_req {
 	struct iam_form f;
 	const char *client_id, *scope, *redirect_uri, *state;
-	struct client_info ci;
+	char client_name[IAM_NAME_MAX + 1];
+	bool redirect_ok; /* redirect_uri is one the client registered */
 };
 
 static bool parse_authz(struct ctx *c, struct authz_req *a)
@@ -1231,27 +1217,11 @@ static bool parse_authz(struct ctx *c, struct authz_req *a)
 	a->state = iam_form_get(&a->f, "state");
 	if (!a->client_id || !a->redirect_uri)
 		return false;
-	struct store_value k[] = {store_text_str(c->tenant),
-				  store_text_str(a->client_id)};
-	return store_query_one(c->p->iam->store,
-			       "SELECT name, redirect_uris FROM"
-			       " iam_oidc_client WHERE tenant = ? AND"
-			       " client_id = ?",
-			       k, 2, client_info_row, &a->ci, &err) == 1;
-}
-
-static bool uri_registered(const char *uris, const char *uri)
-{
-	size_t n = strlen(uri);
-	for (const char *q = uris; *q;) {
-		while (*q == ' ')
-			q++;
-		size_t m = strcspn(q, " ");
-		if (m == n && memcmp(q, uri, n) == 0)
-			return true;
-		q += m;
-	}
-	return false;
+	int rc = iam_oidc_client_redirect(c->p->iam, c->tenant, a->client_id,
+					  a->redirect_uri, a->client_name,
+					  sizeof(a->client_name), &err);
+	a->redirect_ok = rc == 1;
+	return rc >= 0 && a->client_name[0];
 }
 
 static void render_consent(struct ctx *c, const struct authz_req *a,
@@ -1261,7 +1231,7 @@ static void render_consent(struct ctx *c, const struct authz_req *a,
 	char act[128];
 	page_begin(c, 200, "Allow access?");
 	put_s(c, "<p><strong>");
-	put_e(c, a->ci.name);
+	put_e(c, a->client_name);
 	put_s(c, "</strong> asks to use your account <strong>");
 	put_e(c, pr->user_name);
 	put_s(c, "</strong> with these permissions:</p><ul>");
@@ -1327,7 +1297,7 @@ static void consent(struct ctx *c, bool post)
 	      a->client_id, "deny");
 	/* RFC 6749 4.1.2.1: tell the client, but only at a redirect URI it
 	 * registered (never an open redirect). */
-	if (!uri_registered(a->ci.uris, a->redirect_uri)) {
+	if (!a->redirect_ok) {
 		simple_page(c, 400, "Access denied", "You denied access.");
 		goto out;
 	}

@@ -2,8 +2,9 @@
  * State of the browser-facing half of identity: the "iam_mfa" schema
  * (WebAuthn credentials and challenges, one-time codes, OIDC consents,
  * step-up marks, groups whose members must use MFA), migrated once per
- * process on first use, and the small functions over consents, step-up
- * and the per-group MFA policy.
+ * process on first use, and the small functions over consents, step-up,
+ * the per-group MFA policy and a client's registered redirect URIs (for
+ * answers that go back to a client without a code).
  *
  * Invariants: like the core schema, every row carries its tenant and
  * cascades from its user (or session, or group), so deleting a user or
@@ -263,5 +264,53 @@ int iam_mfa_methods(struct iam *iam, const char *tenant, const char *user_id,
 		return -1;
 	m->email = u.email[0] != 0;
 	m->phone = iam_user_phone(&u, NULL, 0) == 0;
+	return 0;
+}
+
+/* --------------------------------------------------------- OIDC clients */
+
+struct client_row {
+	char *name;
+	size_t cap;
+	char uris[IAM_OIDC_URIS_MAX + 1];
+};
+
+static int client_row_fn(void *arg, const struct store_row *row,
+			 struct bw_err *err)
+{
+	struct client_row *c = arg;
+	if (iam_row_text(row, 0, c->name, c->cap, err) < 0 ||
+	    iam_row_text(row, 1, c->uris, sizeof(c->uris), err) < 0)
+		return -1;
+	return STORE_ROW_NEXT;
+}
+
+int iam_oidc_client_redirect(struct iam *iam, const char *tenant,
+			     const char *client_id, const char *redirect_uri,
+			     char *name, size_t cap, struct bw_err *err)
+{
+	struct client_row c = {.name = name, .cap = cap};
+	name[0] = 0;
+	if (!client_id || !redirect_uri)
+		return 0;
+	struct store_value k[] = {store_text_str(tenant),
+				  store_text_str(client_id)};
+	int rc = store_query_one(iam->store,
+				 "SELECT name, redirect_uris FROM"
+				 " iam_oidc_client WHERE tenant = ? AND"
+				 " client_id = ?",
+				 k, 2, client_row_fn, &c, err);
+	if (rc <= 0)
+		return rc;
+	/* Exact match against the space-separated registered list. */
+	size_t n = strlen(redirect_uri);
+	for (const char *q = c.uris; *q;) {
+		while (*q == ' ')
+			q++;
+		size_t m = strcspn(q, " ");
+		if (m == n && memcmp(q, redirect_uri, n) == 0)
+			return 1;
+		q += m;
+	}
 	return 0;
 }
