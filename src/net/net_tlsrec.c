@@ -375,13 +375,35 @@ void net_tlsrec_free(struct net_tlsrec *r)
 /* ------------------------------------------------------------- the AEAD */
 
 /* One cipher context per thread and suite, re-keyed for every record: a
- * parked connection keeps keys, not contexts (about 1 KB each). */
+ * parked connection keeps keys, not contexts (about 1 KB each). They are
+ * freed when their thread exits (a pthread key's destructor). */
 static _Thread_local EVP_CIPHER_CTX *tctx[SUITE_N];
+static pthread_key_t tctx_key;
+static pthread_once_t tctx_once = PTHREAD_ONCE_INIT;
+
+static void tctx_free(void *arg)
+{
+	EVP_CIPHER_CTX **set = arg;
+	for (int i = 0; i < SUITE_N; i++) {
+		EVP_CIPHER_CTX_free(set[i]);
+		set[i] = NULL;
+	}
+}
+
+static void tctx_key_init(void)
+{
+	(void)pthread_key_create(&tctx_key, tctx_free);
+}
 
 static EVP_CIPHER_CTX *ctx_for(int s)
 {
-	if (!tctx[s])
+	if (!tctx[s]) {
+		pthread_once(&tctx_once, tctx_key_init);
 		tctx[s] = EVP_CIPHER_CTX_new();
+		/* the destructor runs only for a non-NULL value: point it at
+		 * this thread's set */
+		(void)pthread_setspecific(tctx_key, tctx);
+	}
 	return tctx[s];
 }
 
