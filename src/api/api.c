@@ -180,7 +180,9 @@ static bool authorize(struct api_ctx *ctx, const struct api_principal *who,
 		return true;
 	if (!ctx->authorize)
 		return false;
-	return ctx->authorize(ctx->authorize_arg, who->tenant, who->subject, permission);
+	return ctx->authorize(ctx->authorize_arg, who->tenant, who->subject, permission) ||
+	       (who->key_subject[0] &&
+		ctx->authorize(ctx->authorize_arg, who->tenant, who->key_subject, permission));
 }
 
 /* ---------------------------------------------------------- call API */

@@ -25,6 +25,9 @@
 struct api_principal {
 	char tenant[64];
 	char subject[160]; /* for the authorization engine */
+	/* A second subject that may hold roles of its own (an API key:
+	 * "apikey:ID", next to its user's "user:ID"); empty when none. */
+	char key_subject[160];
 	char actor[128];   /* for the audit log */
 };
 

@@ -597,6 +597,11 @@ static int iam_bearer(void *arg, const char *token, size_t len,
 		return rc;
 	bw_snprintf(out->tenant, sizeof(out->tenant), "%s", p.tenant);
 	bw_snprintf(out->subject, sizeof(out->subject), "user:%s", p.user_id);
+	/* an API key acts for its user and may also hold roles itself */
+	out->key_subject[0] = '\0';
+	if (p.kind == IAM_PRINCIPAL_API_KEY)
+		bw_snprintf(out->key_subject, sizeof(out->key_subject), "apikey:%s",
+			    p.credential_id);
 	bw_snprintf(out->actor, sizeof(out->actor), "%s", p.user_id);
 	return 0;
 }

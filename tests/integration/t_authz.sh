@@ -32,8 +32,9 @@ CLI=("$BIN" authz --url "$U" --token "$TOKEN" --cacert "$CA")
 acurl "${AUTH[@]}" -o /dev/null -d '{"name":"rolet"}' "$U/api/v1/iam/tenants"
 uid=$(acurl "${AUTH[@]}" -d '{"name":"kim"}' "$U/api/v1/iam/tenants/rolet/users" |
       "$PY" -c 'import json,sys;print(json.load(sys.stdin)["id"])')
-key=$(acurl "${AUTH[@]}" -d '{"name":"k"}' "$U/api/v1/iam/tenants/rolet/users/$uid/apikeys" |
-      "$PY" -c 'import json,sys;print(json.load(sys.stdin)["token"])')
+kj=$(acurl "${AUTH[@]}" -d '{"name":"k"}' "$U/api/v1/iam/tenants/rolet/users/$uid/apikeys")
+key=$("$PY" -c 'import json,sys;print(json.load(sys.stdin)["token"])' <<<"$kj")
+kid=$("$PY" -c 'import json,sys;print(json.load(sys.stdin)["key"]["id"])' <<<"$kj")
 KIM=(-H "Authorization: Bearer $key")
 check "no role: 403" [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
 check "a refused read is audited with the permission it lacked" \
@@ -48,6 +49,12 @@ check "a group grant through the CLI (percent-encoded subject)" "${CLI[@]}" role
 check "CLI revokes" "${CLI[@]}" role revoke rolet key-admin "user:$uid"
 check "revoked: 403 again" [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
 check "role grants are audited" grep -q '"action":"authz.role.grant"' "$D/audit.log"
+# A role held by the API key itself (its user has none now).
+check "CLI grants key-user to the API key" "${CLI[@]}" role grant rolet key-user "apikey:$kid"
+check "the key's own role opens key use" \
+  [ "$(status_of "${KIM[@]}" -X POST -d '{"bytes":16}' "$U/api/v1/kms/tenants/rolet/random")" = 200 ]
+check "but not what the role does not grant (creating keys)" \
+  [ "$(status_of "${KIM[@]}" -X POST -d '{"name":"nope","type":"aes256-gcm"}' "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
 check "the platform store is not listed" bash -c '! "$@" | grep -q bulwark-platform' _ "${CLI[@]}" store list
 routes=$("${CLI[@]}" routes)
 check "CLI lists routes with their permissions" grep -qF '"permission":"authz.role.assign"' <<<"$routes"
