@@ -45,7 +45,13 @@ testing:
 YAML
 }
 
-port_of() { "$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]]["port"])' "$D/run/ports.json" "$1"; }
+# port_of NAME: the port listener NAME bound (empty, status 1, when it has none).
+port_of() {
+  "$PY" -c 'import json,sys
+l = json.load(open(sys.argv[1])).get(sys.argv[2])
+print(l["port"] if l else "")
+sys.exit(0 if l else 1)' "$D/run/ports.json" "$1"
+}
 
 bw_init() {
   D=$(mktemp -d /tmp/bwit.XXXXXX)
@@ -66,7 +72,7 @@ bw_launch() {
   [ -s "$D/run/ports.json" ] || { echo "no ports file"; tail -20 "$D.log"; return 1; }
   ADMIN=$(port_of admin)
   GW=$(port_of gateway)
-  PLAIN=$(port_of plain)
+  PLAIN=$(port_of plain || true)
   WORKER=$(pgrep -n -P "$SUP") # the keystore starts first, the worker last
 }
 
