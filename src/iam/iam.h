@@ -645,6 +645,20 @@ int iam_oidc_introspect(struct iam *iam, const char *tenant, const char *issuer,
 int iam_oidc_revoke(struct iam *iam, const char *tenant, const char *issuer,
 		    const char *token, struct bw_err *err) BW_WUR;
 
+/*
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): checks an
+ * id_token_hint issued by this tenant (signature and issuer; an expired
+ * one is still a good hint), that client_id (may be NULL) is its audience,
+ * and that post_logout_uri (may be NULL) is one of the client's registered
+ * redirect URIs. OUT: sub (the user id), client. 0, or -1 with 400
+ * "invalid_request".
+ */
+int iam_oidc_logout_check(struct iam *iam, const char *tenant,
+			  const char *issuer, const char *id_token_hint,
+			  const char *client_id, const char *post_logout_uri,
+			  char sub[IAM_ID_LEN + 1], char client[IAM_ID_LEN + 1],
+			  struct bw_err *err) BW_WUR;
+
 /* OIDC userinfo for an access token with scope openid: appends
  * {"sub", "name"/"preferred_username" (profile), "email" (email)}. 401
  * "invalid_token", 403 "insufficient_scope". */
@@ -686,6 +700,7 @@ struct iam_http_resp {
 	const char *content_type;
 	char location[2560]; /* 302 target when set */
 	char www_auth[96];   /* WWW-Authenticate when set */
+	char set_cookie[160]; /* Set-Cookie when set (logout clears one) */
 	struct bw_buf body;  /* the caller inits (ceiling) and frees */
 };
 /* Handles one request (blocking: store, signing). */

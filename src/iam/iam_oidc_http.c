@@ -520,6 +520,80 @@ out:
 	free(f);
 }
 
+/*
+ * RP-initiated logout: GET (query) or POST (form) with id_token_hint,
+ * optional client_id, post_logout_redirect_uri and state. The browser's
+ * session (the pages' cookie) ends when it belongs to the hint's user, so
+ * a third-party page cannot sign a user out without that user's ID token;
+ * then the user goes back to the registered post-logout URI (with state),
+ * or gets a JSON answer. Errors never redirect.
+ */
+static void ep_logout(struct iam_oidc_http *h, const char *tenant,
+		      const char *issuer, const struct iam_http_req *rq,
+		      struct iam_http_resp *rs)
+{
+	struct iam_form *f = malloc(sizeof(*f));
+	struct bw_err err;
+	char sub[IAM_ID_LEN + 1], client[IAM_ID_LEN + 1], tok[IAM_TOKEN_MAX];
+	bool post = rq->method == HTTP_METHOD_POST;
+	if (!f) {
+		json_error(rs, 503, "temporarily_unavailable", "out of memory");
+		return;
+	}
+	struct bw_str src = post ? rq->body : rq->query;
+	if (iam_form_parse(f, src.p, src.len, &err) < 0) {
+		json_error(rs, 400, "invalid_request", err.msg);
+		goto out;
+	}
+	const char *redirect = iam_form_get(f, "post_logout_redirect_uri");
+	const char *state = iam_form_get(f, "state");
+	if (iam_oidc_logout_check(h->iam, tenant, issuer,
+				  iam_form_get(f, "id_token_hint"),
+				  iam_form_get(f, "client_id"), redirect, sub,
+				  client, &err) < 0) {
+		from_err(rs, &err);
+		goto out;
+	}
+	struct iam_principal p;
+	bool ended = false;
+	if (iam_pages_cookie_session(rq->cookie, tenant, tok) &&
+	    iam_authenticate_bearer(h->iam, tok, strlen(tok), &p) == 0 &&
+	    strcmp(p.tenant, tenant) == 0 && strcmp(p.user_id, sub) == 0) {
+		if (iam_logout(h->iam, tok, strlen(tok), &err) < 0) {
+			from_err(rs, &err);
+			goto out;
+		}
+		ended = true;
+		bw_snprintf(rs->set_cookie, sizeof(rs->set_cookie),
+			    "__Host-bw-s-%s=x; Path=/; Secure; HttpOnly; "
+			    "SameSite=Lax; Max-Age=0",
+			    tenant);
+	}
+	if (redirect && *redirect) {
+		if (bw_snprintf(rs->location, sizeof(rs->location), "%s",
+				redirect) < 0 ||
+		    (state && iam_url_add_param(rs->location,
+						sizeof(rs->location), "state",
+						state) < 0)) {
+			rs->location[0] = 0;
+			json_error(rs, 400, "invalid_request",
+				   "post_logout_redirect_uri too long");
+			goto out;
+		}
+		rs->status = 302;
+		rs->content_type = "text/plain";
+		goto out;
+	}
+	rs->status = 200;
+	rs->content_type = "application/json";
+	if (bw_buf_append_str(&rs->body, ended ? "{\"signed_out\":true}"
+					       : "{\"signed_out\":false}") < 0)
+		rs->status = 500;
+out:
+	bw_wipe(tok, sizeof(tok));
+	free(f);
+}
+
 static void ep_userinfo(struct iam_oidc_http *h, const char *tenant,
 			const char *issuer, const struct iam_http_req *rq,
 			struct iam_http_resp *rs)
@@ -612,6 +686,8 @@ void iam_oidc_http_dispatch(struct iam_oidc_http *h,
 		ep_authorize(h, tenant, rq, rs);
 	} else if (bw_str_eq_lit(ep, "userinfo")) {
 		ep_userinfo(h, tenant, issuer, rq, rs);
+	} else if (bw_str_eq_lit(ep, "logout")) {
+		ep_logout(h, tenant, issuer, rq, rs);
 	} else {
 		json_error(rs, 404, "not_found", "no such endpoint");
 	}
@@ -643,6 +719,8 @@ static void net_done(void *arg)
 		net_add_header(j->x, "Location", rs->location);
 	if (rs->www_auth[0])
 		net_add_header(j->x, "WWW-Authenticate", rs->www_auth);
+	if (rs->set_cookie[0])
+		net_add_header(j->x, "Set-Cookie", rs->set_cookie);
 	net_respond(j->x, rs->status, rs->content_type,
 		    rs->body.data ? rs->body.data : "", rs->body.len);
 	bw_buf_wipe_fini(&rs->body);

@@ -2,7 +2,7 @@
 // oauth4webapi) against bulwark's OIDC provider: discovery, authorization
 // code + PKCE (confidential and public client), ID token and userinfo,
 // refresh with rotation and reuse detection, introspection (RFC 7662),
-// revocation (RFC 7009) and client credentials.
+// revocation (RFC 7009), client credentials and RP-initiated logout.
 //
 // The user is authenticated at the authorization endpoint with a bulwark
 // session (the bearer form the endpoint accepts besides the login page);
@@ -38,6 +38,7 @@ const rejects = async (desc, fn, want) => {
 };
 
 const issuer = new URL(env('ISSUER'));
+const tenantOf = (u) => u.pathname.split('/')[2];
 const redirect = env('REDIRECT');
 const session = env('SESSION');
 const userId = env('USER_ID');
@@ -151,6 +152,25 @@ try {
   // reports the challenge) or invalid_client in the body.
   const challenge = e.code === 'OAUTH_WWW_AUTHENTICATE_CHALLENGE' && e.response?.status === 401;
   check('client credentials: wrong secret refused (401 invalid_client)', challenge || e.error === 'invalid_client', `(${e.code}: ${e.message})`);
+}
+
+// ---------------------------------------------- RP-initiated logout
+{
+  const bad = client.buildEndSessionUrl(conf, { id_token_hint: tokens.id_token, post_logout_redirect_uri: 'https://evil.example/' });
+  const rb = await fetch(bad, { redirect: 'manual' });
+  check('logout: an unregistered post_logout_redirect_uri is refused without a redirect', rb.status === 400 && !rb.headers.get('location'));
+  const forged = tokens.id_token.slice(0, -4) + (tokens.id_token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+  const rf = await fetch(client.buildEndSessionUrl(conf, { id_token_hint: forged }), { headers: { Cookie: `__Host-bw-s-${tenantOf(issuer)}=${session}` } });
+  check('logout: a forged id_token_hint is refused', rf.status === 400);
+  const sessionsUrl = new URL('/api/v1/iam/self/sessions', issuer);
+  const alive = await fetch(sessionsUrl, { headers: { Authorization: `Bearer ${session}` } });
+  check('the session survived the refused logouts', alive.status === 200, String(alive.status));
+  const end = client.buildEndSessionUrl(conf, { id_token_hint: tokens.id_token, post_logout_redirect_uri: redirect, state: 'bye' });
+  const r = await fetch(end, { headers: { Cookie: `__Host-bw-s-${tenantOf(issuer)}=${session}` }, redirect: 'manual' });
+  check('logout: back to the registered URI with the state', r.status === 302 && r.headers.get('location') === `${redirect}?state=bye`, `${r.status} ${r.headers.get('location')}`);
+  check('logout: the session cookie is cleared', (r.headers.get('set-cookie') || '').includes('Max-Age=0'));
+  const dead = await fetch(sessionsUrl, { headers: { Authorization: `Bearer ${session}` } });
+  check('logout: the browser session ended', dead.status === 401);
 }
 
 if (fails) {
