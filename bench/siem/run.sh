@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The SIEM benchmark, side by side in one run (called by bench/run.sh):
 #  1. syslog over TCP, rsyslog from Debian (imtcp -> one file, no rules)
-#     against bulwark's SIEM (receive, frame, parse, match 100+ Sigma
-#     rules, correlate, alert, store in SQLite), 1 and 4 connections,
-#     through bench/siem/syslog_bench.sh; the median of ROUNDS runs;
+#     against bulwark (receive, frame, parse, match 100+ Sigma rules,
+#     correlate, alert, store in SQLite) as the whole daemon and as the
+#     SIEM service alone, 1 and 4 connections, through
+#     bench/siem/syslog_bench.sh; the median of ROUNDS runs;
 #  2. in-process detection throughput against the number of rules (10,
 #     100, 1000) with siem_bench (one thread: parse + normalise + match).
 # Prints Markdown tables (ratios against rsyslog) and the raw lines.
@@ -19,7 +20,7 @@ build=${1:-$root/build}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-ninja -C "$build" siem_bench siem_testd >/dev/null
+ninja -C "$build" siem_bench siem_testd bulwark >/dev/null
 secs=${SIEM_BENCH_SECS:-5}
 rounds=${SIEM_BENCH_ROUNDS:-3}
 if [ "${BW_BENCH_QUICK:-0}" = 1 ]; then secs=3; rounds=1; fi
@@ -40,7 +41,7 @@ for line in open(raw):
     m = re.match(r"# (\d+) Sigma rules", line)
     if m:
         nrules = m.group(1)
-    m = re.match(r"(rsyslog|bulwark)\s+conns=(\d+)(?: durability=(\w+))?.*?"
+    m = re.match(r"(rsyslog|bulwark|daemon)\s+conns=(\d+)(?: durability=(\w+))?.*?"
                  r"events_per_s=(\d+) cpu_us_per_event=([\d.]+)", line)
     if m:
         key = (m.group(1), m.group(3) or "", int(m.group(2)))
@@ -59,8 +60,9 @@ print()
 print("| receiver | 1 connection | vs rsyslog | 4 connections | vs rsyslog | CPU per event |")
 print("|---|---:|---:|---:|---:|---:|")
 rows = [("rsyslog, imtcp → file", ("rsyslog", "")),
-        ("bulwark, durability normal", ("bulwark", "normal")),
-        ("bulwark, durability full", ("bulwark", "full"))]
+        ("bulwark daemon (`bulwark serve`), durability normal", ("daemon", "normal")),
+        ("bulwark SIEM service alone, durability normal", ("bulwark", "normal")),
+        ("bulwark SIEM service alone, durability full", ("bulwark", "full"))]
 for label, (who, dur) in rows:
     cells = []
     for c in (1, 4):

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Syslog over TCP, side by side in one run: rsyslog from Debian (its own
-# instance: imtcp -> one file, no rules) against bulwark's SIEM
-# (siem_testd: receive, parse, match 100+ Sigma rules, correlate, store
-# durably in SQLite), each fed by sysloggen (the project's anchor load
-# generator) with 1 and 4 connections.
+# instance: imtcp -> one file, no rules) against bulwark — the whole
+# daemon (`bulwark serve` with a syslog_tcp listener: supervisor,
+# keystore, worker, event bus and audit log running beside) and the SIEM
+# service alone (siem_testd) — each receiving, parsing, matching 100+
+# Sigma rules, correlating and storing durably in SQLite, fed by
+# sysloggen (the project's anchor load generator) with 1 and 4
+# connections.
 #
 # A run's rate is messages / time until every message sent is in the
 # output (rsyslog: lines in its file; bulwark: events committed), so a
@@ -21,8 +24,9 @@ rounds=${3:-1}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-ninja -C "$build" siem_testd >/dev/null
+ninja -C "$build" siem_testd bulwark >/dev/null
 T=$(mktemp -d /tmp/bw-siem-bench-XXXXXX)
+chmod 755 "$T" # the daemon's worker reads the rules as the bulwark user
 PIDS=""
 cleanup() {
   for p in $PIDS; do kill "$p" 2>/dev/null || true; done
@@ -37,6 +41,23 @@ now() { date +%s.%N; }
 # depends on what else the machine runs, CPU per event much less.
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU of a process and its children (the daemon: supervisor, keystore, worker)
+tree_ticks() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1"); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+# dport DIR NAME: a listener's port from the daemon's run/ports.json
+dport() { /usr/bin/python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]]["port"])' "$1/run/ports.json" "$2"; }
+# dstored DIR ADMIN_PORT TOKEN: syslog events the daemon's SIEM has
+# stored (its own events from the bus, such as these requests' API
+# authentications, are stored too and do not count)
+dstored() {
+  curl -s --max-time 5 --cacert "$1/tls/ca.crt" -H "Authorization: Bearer $3" \
+    "https://localhost:$2/api/v1/siem/stats" |
+    /usr/bin/python3 -c 'import json,sys;d=json.load(sys.stdin);print(d["stored"]-d["bus_events"])' \
+    2>/dev/null || echo 0
+}
 
 # 120 generated detection rules beside the project's own: equality,
 # contains, startswith, cidr and keyword rules on sshd fields, most of
@@ -120,11 +141,43 @@ run_bulwark() { # conns durability threads
   rm -rf "$dir"
 }
 
+run_daemon() { # conns durability
+  local dir pid sent t0 t1 stored c0 cpu tcp admin tok
+  dir="$T/dm$1$2"; mkdir -p "$dir"
+  "$build/bulwark" init --dir "$dir" >"$dir/init.log" 2>&1 || { cat "$dir/init.log"; return 1; }
+  tok=$(cat "$dir/bootstrap-token")
+  printf '%s\n' "server:" "  data_dir: \"$dir\"" "  workers: 2" "log:" "  level: warn" \
+    "listeners:" "  - {name: admin, kind: admin, address: 127.0.0.1, port: 0, tls: true}" \
+    "  - {name: systcp, kind: syslog_tcp, address: 127.0.0.1, port: 0}" \
+    "siem:" "  rules: [\"$T/rules\"]" "  durability: $2" >"$dir/bulwark.yaml"
+  "$build/bulwark" serve -c "$dir/bulwark.yaml" >"$dir/log" 2>&1 &
+  pid=$!; PIDS="$PIDS $pid"
+  for _ in $(seq 200); do [ -s "$dir/run/ports.json" ] && break; sleep 0.05; done
+  tcp=$(dport "$dir" systcp); admin=$(dport "$dir" admin)
+  c0=$(tree_ticks "$pid")
+  t0=$(now)
+  sent=$("$T/sysloggen" 127.0.0.1 "$tcp" "$1" "$secs" | sed -n 's/.*msgs=\([0-9]*\).*/\1/p')
+  for _ in $(seq 600); do
+    stored=$(dstored "$dir" "$admin" "$tok")
+    [ "$stored" -ge "$sent" ] && break
+    sleep 0.1
+  done
+  t1=$(now)
+  cpu=$(( $(tree_ticks "$pid") - c0 ))
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  printf "daemon   conns=%d durability=%s sent=%d stored=%d events_per_s=%.0f cpu_us_per_event=%.2f\n" \
+    "$1" "$2" "$sent" "$stored" "$(awk "BEGIN{print $sent / ($t1 - $t0)}")" \
+    "$(awk "BEGIN{print $cpu * 1e6 / $hz / $sent}")"
+  rm -rf "$dir"
+}
+
 for _ in $(seq "$rounds"); do
   run_rsyslog 1
+  run_daemon 1 normal
   run_bulwark 1 normal 2
   run_bulwark 1 full 2
   run_rsyslog 4
+  run_daemon 4 normal
   run_bulwark 4 normal 2
   run_bulwark 4 full 2
 done

@@ -660,7 +660,8 @@ struct siem_stats {
 		refused_bus, refused_relp, paused, relp_acks, alerts,
 		alerts_deduped, alerts_suppressed, retention_deleted,
 		notify_sent, notify_failed, fwd_sent, fwd_failed, fwd_dropped,
-		intel_matches, anomalies, queued;
+		intel_matches, anomalies, queued,
+		bus_events; /* bulwark's own events taken from the bus */
 };
 void siem_service_stats(struct siem_service *svc, struct siem_stats *out);
 /* Appends the counters in OpenMetrics text (for /metrics). -1 when out's

@@ -900,6 +900,7 @@ static void do_stats(struct sjob *j)
 	F(udp_kernel_drops);
 	F(refused_http);
 	F(refused_bus);
+	F(bus_events);
 	F(refused_relp);
 	F(paused);
 	F(relp_acks);

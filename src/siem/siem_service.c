@@ -450,6 +450,7 @@ void siem_service_stats(struct siem_service *svc, struct siem_stats *o)
 	C(refused_udp);
 	C(refused_http);
 	C(refused_bus);
+	C(bus_events);
 	C(refused_relp);
 	C(paused);
 	C(relp_acks);
