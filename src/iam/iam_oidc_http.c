@@ -422,6 +422,40 @@ static bool recent_enough(struct iam_oidc_http *h, const struct iam_form *f,
 	       iam_stepup_fresh(h->iam, tok, strlen(tok), need, &err) == 1;
 }
 
+/* prompt=none (OIDC Core 3.1.2.6): no page may be shown, so the answer
+ * goes back to the client as an error, but only to a redirect URI it
+ * registered; otherwise a JSON error (never an open redirect). */
+static void silent_error(struct iam_oidc_http *h, const char *tenant,
+			 const struct iam_form *f, struct iam_http_resp *rs,
+			 const char *error)
+{
+	char name[IAM_NAME_MAX + 1];
+	struct bw_err err;
+	const char *redirect = iam_form_get(f, "redirect_uri");
+	const char *state = iam_form_get(f, "state");
+	int ok = iam_oidc_client_redirect(h->iam, tenant,
+					  iam_form_get(f, "client_id"),
+					  redirect, name, sizeof(name), &err);
+	if (ok < 0) {
+		from_err(rs, &err);
+		return;
+	}
+	if (ok == 0 ||
+	    bw_snprintf(rs->location, sizeof(rs->location), "%s", redirect) <
+		0 ||
+	    iam_url_add_param(rs->location, sizeof(rs->location), "error",
+			      error) < 0 ||
+	    (state && iam_url_add_param(rs->location, sizeof(rs->location),
+					"state", state) < 0)) {
+		rs->location[0] = 0;
+		json_error(rs, 400, "invalid_request",
+			   "unknown client or redirect_uri");
+		return;
+	}
+	rs->status = 302;
+	rs->content_type = "text/plain";
+}
+
 static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 			 const struct iam_http_req *rq,
 			 struct iam_http_resp *rs)
@@ -458,9 +492,15 @@ static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 	bool by_cookie = !rq->authorization.len;
 	bool have = by_cookie ? iam_pages_cookie_session(rq->cookie, tenant, tok)
 			      : bearer(rq, tok, sizeof(tok));
+	const char *prompt = iam_form_get(f, "prompt");
+	bool silent = by_cookie && prompt && strcmp(prompt, "none") == 0;
 	if (!have ||
 	    iam_authenticate_bearer(h->iam, tok, strlen(tok), &p) != 0 ||
 	    p.kind != IAM_PRINCIPAL_SESSION || strcmp(p.tenant, tenant) != 0) {
+		if (silent) {
+			silent_error(h, tenant, f, rs, "login_required");
+			goto out;
+		}
 		if (by_cookie && rq->method == HTTP_METHOD_GET) {
 			/* Browsers sign in on the pages and come back. */
 			page_redirect(rs, tenant, "login", rq);
@@ -472,6 +512,10 @@ static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 		goto out;
 	}
 	const char *redirect = iam_form_get(f, "redirect_uri");
+	if (silent && !recent_enough(h, f, tok)) {
+		silent_error(h, tenant, f, rs, "login_required");
+		goto out;
+	}
 	if (by_cookie && !recent_enough(h, f, tok)) {
 		/* prompt=login / max_age: sign in again on the pages. */
 		page_redirect(rs, tenant, "login", rq);
@@ -486,6 +530,10 @@ static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 					 iam_form_get(f, "scope"), &err);
 		if (cr < 0) {
 			from_err(rs, &err);
+			goto out;
+		}
+		if (cr == 0 && silent) {
+			silent_error(h, tenant, f, rs, "consent_required");
 			goto out;
 		}
 		if (cr == 0) {

@@ -318,6 +318,12 @@ static void oidc_round_trip_with_totp(void **state)
 		    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 		    "&code_challenge_method=S256",
 		    cid);
+	/* prompt=none never shows a page: errors go back to the client. */
+	char qn[1100];
+	bw_snprintf(qn, sizeof(qn), "%s&prompt=none", q);
+	assert_int_equal(authorize(qn), 302);
+	assert_string_equal(rs.location,
+			    "https://rp.example/cb?error=login_required&state=s1");
 	/* No session: to the login page, with the request as next. */
 	assert_int_equal(authorize(q), 302);
 	assert_memory_equal(rs.location, "/auth/acme/login?next=", 22);
@@ -353,6 +359,9 @@ static void oidc_round_trip_with_totp(void **state)
 	assert_memory_equal(rs.location, "/oidc/acme/authorize?", 21);
 	assert_null(strstr(jar, "__Host-bw-mfa-acme"));
 	/* Signed in; no consent yet. */
+	assert_int_equal(authorize(qn), 302);
+	assert_string_equal(
+	    rs.location, "https://rp.example/cb?error=consent_required&state=s1");
 	assert_int_equal(authorize(q), 302);
 	assert_memory_equal(rs.location, "/auth/acme/consent?next=", 24);
 	bw_snprintf(lq, sizeof(lq), "next=%s", rs.location + 24);
