@@ -251,6 +251,12 @@ int iam_group_get(struct iam *iam, const char *tenant, const char *id,
 		  struct iam_group *g, struct bw_err *err) BW_WUR;
 int iam_group_delete(struct iam *iam, const char *tenant, const char *id,
 		     struct bw_err *err) BW_WUR;
+/* Renames a group and/or sets its description (NULL: unchanged); the id,
+ * memberships and role assignments stay (iam_groups.c). 404, 409 when the
+ * name is taken, 400 for a bad name or text. */
+int iam_group_update(struct iam *iam, const char *tenant, const char *id,
+		     const char *name, const char *description,
+		     struct bw_err *err) BW_WUR;
 int iam_group_list(struct iam *iam, const char *tenant,
 		   int (*fn)(void *arg, const struct iam_group *g), void *arg,
 		   struct bw_err *err) BW_WUR;

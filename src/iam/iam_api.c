@@ -904,6 +904,38 @@ static void h_group_create(struct iam_req *r)
 	finish_json(r, &w, 201);
 }
 
+static void h_group_get(struct iam_req *r)
+{
+	struct iam_group g;
+	struct bw_err err;
+	if (iam_group_get(r->iam, r->tenant, r->group, &g, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	group_cb(&w, &g);
+	finish_json(r, &w, 200);
+}
+
+static void h_group_update(struct iam_req *r)
+{
+	struct bw_str name, desc;
+	struct bw_err err;
+	target(r, "group", r->group);
+	if (!body_str(r, "name", false, IAM_NAME_MAX, &name) ||
+	    !body_str(r, "description", false, IAM_TEXT_MAX, &desc))
+		return;
+	if (iam_group_update(r->iam, r->tenant, r->group, name.p, desc.p,
+			     &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	bw_snprintf(r->details, sizeof(r->details), "{\"renamed\":%s}",
+		    name.p ? "true" : "false");
+	h_group_get(r);
+}
+
 static void h_group_delete(struct iam_req *r)
 {
 	struct bw_err err;
@@ -1513,6 +1545,10 @@ static const struct route_spec specs[] = {
     {HTTP_METHOD_DELETE, T "/federation/providers/{provider}",
      "iam.policy.manage", "iam.federation.delete", R_TENANT,
      h_provider_delete},
+    {HTTP_METHOD_GET, T "/groups/{group}", "iam.user.read", NULL, R_TENANT,
+     h_group_get},
+    {HTTP_METHOD_PATCH, T "/groups/{group}", "iam.user.manage",
+     "iam.group.update", R_TENANT | R_BODY, h_group_update},
 };
 
 #undef T
@@ -1704,6 +1740,8 @@ TRAMPOLINE(43)
 TRAMPOLINE(44)
 TRAMPOLINE(45)
 TRAMPOLINE(46)
+TRAMPOLINE(47)
+TRAMPOLINE(48)
 
 static const api_fn trampolines[] = {
     route_0,  route_1,	route_2,  route_3,  route_4,  route_5,	route_6,
@@ -1712,7 +1750,7 @@ static const api_fn trampolines[] = {
     route_21, route_22, route_23, route_24, route_25, route_26, route_27,
     route_28, route_29, route_30, route_31, route_32, route_33, route_34,
     route_35, route_36, route_37, route_38, route_39, route_40, route_41,
-    route_42, route_43, route_44, route_45, route_46,
+    route_42, route_43, route_44, route_45, route_46, route_47, route_48,
 };
 _Static_assert(BW_ARRAY_LEN(trampolines) == BW_ARRAY_LEN(specs),
 	       "one trampoline per route spec");

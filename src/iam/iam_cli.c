@@ -48,6 +48,7 @@ static int usage(void)
 		"  user unlock USER | user groups USER\n"
 		"  user sessions USER | user revoke-sessions USER\n"
 		"  group list | group create NAME [--description D] | group delete GROUP\n"
+		"  group get GROUP | group update GROUP [--name N] [--description D]\n"
 		"  group members GROUP | group add GROUP USER | group remove GROUP USER\n"
 		"  oidc client list | oidc client delete ID\n"
 		"  oidc client create NAME --redirect-uris URIS [--grant-types G]\n"
@@ -219,7 +220,7 @@ out:
 struct opts {
 	const char *email, *display_name, *attrs, *description;
 	const char *redirect_uris, *grant_types, *scopes, *alg;
-	const char *issuer, *client_id, *username_claim;
+	const char *issuer, *client_id, *username_claim, *name;
 	bool password_stdin, must_change, is_public, secret_stdin;
 	bool link_email, no_provision;
 };
@@ -241,6 +242,7 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o)
 	    {"--issuer", offsetof(struct opts, issuer)},
 	    {"--client-id", offsetof(struct opts, client_id)},
 	    {"--username-claim", offsetof(struct opts, username_claim)},
+	    {"--name", offsetof(struct opts, name)},
 	};
 	static const struct {
 		const char *name;
@@ -431,7 +433,17 @@ static int command(struct client *c, int argc, char **argv)
 	} else if (strcmp(obj, "group") == 0 && a2) {
 		if (resolve(c, "groups", a2, id) < 0)
 			goto out;
-		if (IS("group", "delete")) {
+		if (IS("group", "get")) {
+			bw_snprintf(path, sizeof(path), "%s/groups/%s", base, id);
+			rc = run(c, "GET", path, NULL);
+		} else if (IS("group", "update")) {
+			json_write_object_begin(&w);
+			kv_opt(&w, "name", o.name);
+			kv_opt(&w, "description", o.description);
+			json_write_object_end(&w);
+			bw_snprintf(path, sizeof(path), "%s/groups/%s", base, id);
+			rc = json_writer_finish(&w) < 0 ? 1 : run(c, "PATCH", path, b.data);
+		} else if (IS("group", "delete")) {
 			bw_snprintf(path, sizeof(path), "%s/groups/%s", base, id);
 			rc = run(c, "DELETE", path, NULL);
 		} else if (IS("group", "members")) {

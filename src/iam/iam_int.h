@@ -109,6 +109,9 @@ int iam_row_text(const struct store_row *row, int col, char *out, size_t cap,
 		 struct bw_err *err);
 /* Lower-cases ASCII letters of s into out (same length, NUL-terminated). */
 void iam_name_key(const char *s, char *out, size_t cap);
+/* Display names, e-mails, descriptions: NULL, or at most IAM_TEXT_MAX
+ * bytes without control characters (iam_user.c). */
+bool iam_text_ok(const char *s);
 int iam_policy_to_json(const struct iam_policy *p, struct bw_buf *out);
 int iam_policy_from_json(const char *s, size_t n, struct iam_policy *p,
 			 struct bw_err *err);

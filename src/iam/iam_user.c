@@ -70,7 +70,7 @@ static int check_attrs(const char *attrs, struct bw_err *err)
 	return rc;
 }
 
-static bool text_ok(const char *s)
+bool iam_text_ok(const char *s)
 {
 	if (!s)
 		return true;
@@ -132,7 +132,7 @@ int iam_user_create(struct iam *iam, const char *tenant,
 		    "user names are 1..%d bytes without control characters"
 		    " or outer spaces",
 		    IAM_NAME_MAX);
-	if (!text_ok(spec->display_name) || !text_ok(spec->email))
+	if (!iam_text_ok(spec->display_name) || !iam_text_ok(spec->email))
 		return bw_err_set(err, 400, "iam", "bad_text",
 				  "display name / e-mail too long or with "
 				  "control characters");
@@ -199,7 +199,7 @@ int iam_user_update(struct iam *iam, const char *tenant, const char *id,
 		    const struct iam_user_spec *spec, struct bw_err *err)
 {
 	int64_t changes = 0;
-	if (!text_ok(spec->display_name) || !text_ok(spec->email))
+	if (!iam_text_ok(spec->display_name) || !iam_text_ok(spec->email))
 		return bw_err_set(err, 400, "iam", "bad_text",
 				  "display name / e-mail too long or with "
 				  "control characters");
@@ -334,7 +334,7 @@ int iam_group_create(struct iam *iam, const char *tenant, const char *name,
 	if (!iam_valid_name(name))
 		return bw_err_set(err, 400, "iam", "bad_name",
 				  "bad group name");
-	if (!text_ok(description))
+	if (!iam_text_ok(description))
 		return bw_err_set(err, 400, "iam", "bad_text",
 				  "description too long");
 	if (iam_tenant_get(iam, tenant, NULL, err) < 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Users and groups through `bulwark iam` (the CLI speaks the admin API):
 # create with attributes and a password from stdin, update, group
-# membership by name, disable (sessions end, API keys stop, the same login
+# membership by name, group rename (membership kept), disable (sessions end, API keys stop, the same login
 # failure as a wrong password), enable, admin password reset (forced change),
 # and delete: sessions, API keys and memberships go at once, while the
 # audit log keeps the user's id. Also OIDC clients and federation providers
@@ -39,6 +39,11 @@ iam --tenant corp group create ops --description "operators" >/dev/null
 check "member added by names" bash -c "iam --tenant corp group add ops bob >/dev/null"
 check "group lists its member" bash -c "iam --tenant corp group members ops | grep -q '$BOB'"
 check "user lists its groups" bash -c "iam --tenant corp user groups bob | grep -q '\"name\":\"ops\"'"
+r=$(iam --tenant corp group update ops --name operators --description "on call")
+check "group renamed and described" bash -c "grep -q '\"name\":\"operators\"' <<<'$r' && grep -q 'on call' <<<'$r'"
+check "membership follows the renamed group" bash -c "iam --tenant corp group members operators | grep -q '$BOB'"
+iam --tenant corp group create ops >/dev/null
+check "a rename onto a taken name is refused" bash -c "! iam --tenant corp group update operators --name OPS 2>/dev/null"
 
 login() { acurl "${J[@]}" -d "{\"username\":\"bob\",\"password\":\"$1\"}" "$U/iam/tenants/corp/login"; }
 S=$(login "$PW" | json session_token)
@@ -69,7 +74,7 @@ S=$(login "$NEWPW" | json challenge)
 iam --tenant corp user delete bob >/dev/null
 check "deleted user is gone" bash -c "! iam --tenant corp user get $BOB 2>/dev/null"
 check "deletion kills the API key" [ "$(status_of -H "Authorization: Bearer $KEY" "$U/iam/self/sessions")" = 401 ]
-check "deletion removes the membership" bash -c "! iam --tenant corp group members ops | grep -q '$BOB'"
+check "deletion removes the membership" bash -c "! iam --tenant corp group members operators | grep -q '$BOB'"
 r=$(acurl "${J[@]}" -d "{\"challenge\":\"$S\",\"new_password\":\"yet another passphrase $RANDOM\"}" "$U/iam/tenants/corp/login/password")
 check "a pending challenge of the deleted user is dead" bash -c "! grep -q session_token <<<'$r'"
 check "the audit log keeps the deleted user's id" grep -q "corp/user/$BOB" "$D/audit.log"
