@@ -131,30 +131,69 @@ static int locate(struct pcli *c, const char *token)
 	return 0;
 }
 
-static const char *opt(int argc, char **argv, const char *name)
+/* The words after the command: up to two positional ones and the known
+ * options, each taking a value; --dns, --ip and --uri may repeat. An
+ * unknown option is a usage error, so a typo never goes unnoticed. */
+enum { O_PROFILE, O_CSR, O_KEY_TYPE, O_CN, O_VALIDITY, O_OUT, O_REASON, O_SEARCH,
+       O_STATUS, O_EXPIRING, O_SUBJECT, O_PARENT, O_PATH_LEN, O_DNS, O_IP, O_URI,
+       O_COUNT };
+static const char *const opt_names[O_COUNT] = {
+	"--profile", "--csr", "--key-type", "--cn", "--validity-s", "--out", "--reason",
+	"--search", "--status", "--expiring-days", "--subject", "--parent", "--path-len",
+	"--dns", "--ip", "--uri",
+};
+
+struct args {
+	const char *pos[2];
+	size_t npos;
+	const char *v[O_COUNT];                      /* last value given */
+	const char *list[3][PKI_LCERT_NAMES_MAX];    /* --dns, --ip, --uri */
+	size_t nlist[3];
+};
+
+static int args_parse(int argc, char **argv, struct args *a)
 {
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < argc; i++) {
+		if (argv[i][0] != '-') {
+			if (a->npos == 2)
+				return -1;
+			a->pos[a->npos++] = argv[i];
+			continue;
+		}
+		int k = 0;
+		while (k < O_COUNT && strcmp(argv[i], opt_names[k]) != 0)
+			k++;
+		if (k == O_COUNT || i + 1 >= argc)
+			return -1;
+		const char *v = argv[++i];
+		a->v[k] = v;
+		if (k >= O_DNS) {
+			size_t *n = &a->nlist[k - O_DNS];
+			if (*n == PKI_LCERT_NAMES_MAX)
+				return -1;
+			a->list[k - O_DNS][(*n)++] = v;
+		}
+	}
+	return 0;
 }
 
-/* Appends ,"key":["v1","v2"] for every `name V` pair in argv. */
-static int opt_list(struct json_writer *w, int argc, char **argv, const char *name,
-		    const char *key)
+/* ,"key":["v1","v2"] for a repeated option. */
+static void write_list(struct json_writer *w, const struct args *a, int k, const char *key)
 {
-	int n = 0;
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0) {
-			if (n++ == 0) {
-				json_write_key(w, key);
-				json_write_array_begin(w);
-			}
-			json_write_string(w, argv[i + 1]);
-		}
-	if (n)
-		json_write_array_end(w);
-	return n;
+	size_t n = a->nlist[k - O_DNS];
+	if (!n)
+		return;
+	json_write_key(w, key);
+	json_write_array_begin(w);
+	for (size_t i = 0; i < n; i++)
+		json_write_string(w, a->list[k - O_DNS][i]);
+	json_write_array_end(w);
+}
+
+static const char *or(const char *v, const char *def)
+{
+	return v ? v : def;
 }
 
 static int write_file(const char *path, const char *text, mode_t mode)
@@ -170,18 +209,17 @@ static int write_file(const char *path, const char *text, mode_t mode)
 	return close(fd);
 }
 
-static int cmd_issue(struct pcli *c, int argc, char **argv)
+static int cmd_issue(struct pcli *c, const struct args *a)
 {
-	const char *out = opt(argc, argv, "--out"), *csrf = opt(argc, argv, "--csr");
-	if (argc < 1 || argv[0][0] == '-' || !out)
+	const char *out = a->v[O_OUT], *csrf = a->v[O_CSR];
+	if (a->npos != 1 || !out)
 		return usage();
 	struct bw_buf body;
 	bw_buf_init(&body, 256 * 1024);
 	struct json_writer w;
 	json_writer_init(&w, &body);
 	json_write_object_begin(&w);
-	json_write_kv_string(&w, "profile", opt(argc, argv, "--profile") ?
-						    opt(argc, argv, "--profile") : "tls-server");
+	json_write_kv_string(&w, "profile", or(a->v[O_PROFILE], "tls-server"));
 	if (csrf) {
 		struct bw_err err;
 		size_t len;
@@ -195,23 +233,22 @@ static int cmd_issue(struct pcli *c, int argc, char **argv)
 		json_write_stringn(&w, csr, len);
 		free(csr);
 	} else {
-		json_write_kv_string(&w, "key_type", opt(argc, argv, "--key-type") ?
-							     opt(argc, argv, "--key-type") : "ec-p256");
+		json_write_kv_string(&w, "key_type", or(a->v[O_KEY_TYPE], "ec-p256"));
 	}
-	if (opt(argc, argv, "--cn"))
-		json_write_kv_string(&w, "common_name", opt(argc, argv, "--cn"));
-	opt_list(&w, argc, argv, "--dns", "dns");
-	opt_list(&w, argc, argv, "--ip", "ips");
-	opt_list(&w, argc, argv, "--uri", "uris");
+	if (a->v[O_CN])
+		json_write_kv_string(&w, "common_name", a->v[O_CN]);
+	write_list(&w, a, O_DNS, "dns");
+	write_list(&w, a, O_IP, "ips");
+	write_list(&w, a, O_URI, "uris");
 	uint64_t v;
-	const char *vs = opt(argc, argv, "--validity-s");
+	const char *vs = a->v[O_VALIDITY];
 	if (vs && bw_str_to_u64(bw_str_make(vs, strlen(vs)), &v) == 0)
 		json_write_kv_int(&w, "validity_s", (int64_t)v);
 	json_write_object_end(&w);
 	char path[256];
 	const struct json_value *j;
 	int rc = 1;
-	bw_snprintf(path, sizeof(path), "/api/v1/pki/cas/%s/issue", argv[0]);
+	bw_snprintf(path, sizeof(path), "/api/v1/pki/cas/%s/issue", a->pos[0]);
 	if (json_writer_finish(&w) < 0 || bw_buf_append_byte(&body, '\0') < 0)
 		goto out;
 	if (call(c, "POST", path, body.data, &j) != 201 && (!j || !json_get(j, "serial")))
@@ -235,30 +272,29 @@ out:
 	return rc;
 }
 
-static int cmd_ca(struct pcli *c, int argc, char **argv)
+static int cmd_ca(struct pcli *c, const struct args *a)
 {
 	const struct json_value *j;
-	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
+	if (a->npos == 1 && strcmp(a->pos[0], "list") == 0) {
 		if (call(c, "GET", "/api/v1/pki/cas", NULL, &j) != 200)
 			return 1;
 		print(j);
 		return 0;
 	}
-	if (argc < 2 || strcmp(argv[0], "create") != 0 || !opt(argc, argv, "--subject"))
+	if (a->npos != 2 || strcmp(a->pos[0], "create") != 0 || !a->v[O_SUBJECT])
 		return usage();
 	struct bw_buf body;
 	bw_buf_init(&body, 16384);
 	struct json_writer w;
 	json_writer_init(&w, &body);
 	json_write_object_begin(&w);
-	json_write_kv_string(&w, "name", argv[1]);
-	json_write_kv_string(&w, "subject", opt(argc, argv, "--subject"));
-	json_write_kv_string(&w, "key_type", opt(argc, argv, "--key-type") ?
-						     opt(argc, argv, "--key-type") : "ec-p256");
-	if (opt(argc, argv, "--parent"))
-		json_write_kv_string(&w, "parent_id", opt(argc, argv, "--parent"));
+	json_write_kv_string(&w, "name", a->pos[1]);
+	json_write_kv_string(&w, "subject", a->v[O_SUBJECT]);
+	json_write_kv_string(&w, "key_type", or(a->v[O_KEY_TYPE], "ec-p256"));
+	if (a->v[O_PARENT])
+		json_write_kv_string(&w, "parent_id", a->v[O_PARENT]);
 	uint64_t pl;
-	const char *ps = opt(argc, argv, "--path-len");
+	const char *ps = a->v[O_PATH_LEN];
 	if (ps && bw_str_to_u64(bw_str_make(ps, strlen(ps)), &pl) == 0)
 		json_write_kv_int(&w, "path_len", (int64_t)pl);
 	json_write_object_end(&w);
@@ -305,35 +341,38 @@ int pki_cli_main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return usage();
+	const char *cmd = argv[i];
+	struct args a;
+	if (args_parse(argc - i - 1, argv + i + 1, &a) < 0)
+		return usage();
 	c.arena = bw_arena_new(1 << 16, 64 << 20);
 	if (!c.arena || locate(&c, token) < 0) {
 		bw_arena_free(c.arena);
 		return 1;
 	}
-	argc -= i;
-	argv += i;
 	int rc;
 	char path[512], body[128];
-	if (strcmp(argv[0], "ca") == 0) {
-		rc = cmd_ca(&c, argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "issue") == 0) {
-		rc = cmd_issue(&c, argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "revoke") == 0 && argc >= 2) {
-		const char *reason = opt(argc, argv, "--reason");
-		bw_snprintf(path, sizeof(path), "/api/v1/pki/certificates/%s/revoke", argv[1]);
+	if (strcmp(cmd, "ca") == 0) {
+		rc = cmd_ca(&c, &a);
+	} else if (strcmp(cmd, "issue") == 0) {
+		rc = cmd_issue(&c, &a);
+	} else if (strcmp(cmd, "revoke") == 0 && a.npos == 1) {
+		const char *reason = a.v[O_REASON];
+		bw_snprintf(path, sizeof(path), "/api/v1/pki/certificates/%s/revoke", a.pos[0]);
 		bw_snprintf(body, sizeof(body), "{\"reason\":\"%s\"}",
 			    reason && strspn(reason, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") ==
 						  strlen(reason) ? reason : "unspecified");
 		const struct json_value *j;
 		rc = call(&c, "POST", path, body, &j) == 200 ? 0 : 1;
 		if (rc == 0)
-			printf("revoked %s\n", argv[1]);
-	} else if (strcmp(argv[0], "list") == 0) {
-		const char *q = opt(argc, argv, "--search"), *s = opt(argc, argv, "--status"),
-			   *d = opt(argc, argv, "--expiring-days");
+			printf("revoked %s\n", a.pos[0]);
+	} else if (strcmp(cmd, "list") == 0) {
+		const char *q = a.v[O_SEARCH], *s = a.v[O_STATUS], *d = a.v[O_EXPIRING];
 		uint64_t days = 0;
-		if (d && bw_str_to_u64(bw_str_make(d, strlen(d)), &days) < 0)
+		if (d && bw_str_to_u64(bw_str_make(d, strlen(d)), &days) < 0) {
+			bw_arena_free(c.arena);
 			return usage();
+		}
 		struct bw_buf p;
 		bw_buf_init(&p, sizeof(path) - 1);
 		int w = bw_buf_append_str(&p, "/api/v1/pki/certificates?limit=1000");
@@ -347,10 +386,10 @@ int pki_cli_main(int argc, char **argv)
 		w |= bw_buf_append_byte(&p, '\0');
 		rc = w ? 1 : cmd_simple(&c, "GET", p.data, NULL, 200);
 		bw_buf_fini(&p);
-	} else if (strcmp(argv[0], "listener-certs") == 0) {
+	} else if (strcmp(cmd, "listener-certs") == 0) {
 		rc = cmd_simple(&c, "GET", "/api/v1/pki/listener-certs", NULL, 200);
-	} else if (strcmp(argv[0], "renew") == 0 && argc >= 2) {
-		bw_snprintf(path, sizeof(path), "/api/v1/pki/listener-certs/%s/renew", argv[1]);
+	} else if (strcmp(cmd, "renew") == 0 && a.npos == 1) {
+		bw_snprintf(path, sizeof(path), "/api/v1/pki/listener-certs/%s/renew", a.pos[0]);
 		rc = cmd_simple(&c, "POST", path, "{}", 202);
 	} else {
 		rc = usage();

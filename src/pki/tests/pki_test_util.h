@@ -120,4 +120,28 @@ static inline int tu_store_open(char *dir, size_t cap, const char *prefix,
 	return *ks ? 0 : -1;
 }
 
+/* tu_store_open and a CA on them with default options. 0 or -1. */
+static inline int tu_pki_open(char *dir, size_t cap, const char *prefix,
+			      struct store **st, struct pki_keystore **ks, struct pki **pk)
+{
+	struct bw_err err;
+	if (tu_store_open(dir, cap, prefix, st, ks) < 0)
+		return -1;
+	struct pki_options o = { .store = *st, .keys = *ks };
+	*pk = pki_new(&o, &err);
+	return *pk ? 0 : -1;
+}
+
+/* Frees what tu_pki_open made (pk may be NULL) and removes dir. 0 or -1. */
+static inline int tu_pki_close(const char *dir, struct store *st, struct pki_keystore *ks,
+			       struct pki *pk)
+{
+	pki_free(pk);
+	pki_keystore_free(ks);
+	store_close(st);
+	char cmd[128];
+	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 #endif

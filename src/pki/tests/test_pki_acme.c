@@ -255,10 +255,8 @@ static int listen_on(int type, int *port)
 static int setup(void **state)
 {
 	struct bw_err err;
-	if (tu_store_open(dir, sizeof(dir), "bw-acme", &st, &ks) < 0)
+	if (tu_pki_open(dir, sizeof(dir), "bw-acme", &st, &ks, &pk) < 0)
 		return -1;
-	struct pki_options o = { .store = st, .keys = ks };
-	pk = pki_new(&o, &err);
 	if (!pk)
 		return -1;
 	struct pki_ca_spec rs = { .tenant = "t", .name = "root", .subject = "CN=ACME Root",
@@ -339,12 +337,7 @@ static int teardown(void **state)
 	pki_acme_free(acme);
 	struct bw_err err;
 	audit_log_close(audit, &err);
-	pki_free(pk);
-	pki_keystore_free(ks);
-	store_close(st);
-	char cmd[128];
-	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_pki_close(dir, st, ks, pk);
 }
 
 /* ------------------------------------------------------------ client */

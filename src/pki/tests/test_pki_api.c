@@ -97,12 +97,7 @@ static int teardown(void **state)
 	loop_free(lp);
 	struct bw_err err;
 	audit_log_close(audit, &err);
-	pki_free(pk);
-	pki_keystore_free(ks);
-	store_close(st);
-	char cmd[128];
-	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_pki_close(dir, st, ks, pk);
 }
 
 /* curl: method, path, JSON body file (or NULL); returns the status and

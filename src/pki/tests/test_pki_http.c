@@ -130,12 +130,7 @@ static int teardown(void **state)
 	tpool_free(pool);
 	net_thread_free(nt);
 	loop_free(lp);
-	pki_free(pk);
-	pki_keystore_free(ks);
-	store_close(st);
-	char cmd[128];
-	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_pki_close(dir, st, ks, pk);
 }
 
 static void openssl_ocsp_over_http(void **state)

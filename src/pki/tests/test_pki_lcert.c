@@ -117,10 +117,8 @@ static struct pki_ca_info root;
 static int setup(void **state)
 {
 	struct bw_err err;
-	if (tu_store_open(dir, sizeof(dir), "bw-pkil", &st, &ks) < 0)
+	if (tu_pki_open(dir, sizeof(dir), "bw-pkil", &st, &ks, &pk) < 0)
 		return -1;
-	struct pki_options o = { .store = st, .keys = ks };
-	pk = pki_new(&o, &err);
 	struct pki_ca_spec rs = { .tenant = "platform", .name = "root",
 				  .subject = "CN=Listener Root", .key_type = PKI_KEY_EC_P256,
 				  .path_len = -1 };
@@ -132,12 +130,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	bw_clock_set(0);
-	pki_free(pk);
-	pki_keystore_free(ks);
-	store_close(st);
-	char cmd[128];
-	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_pki_close(dir, st, ks, pk);
 }
 
 /* A TLS context with a throwaway self-signed certificate. */
