@@ -121,13 +121,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	pki_free(pk);
-	pki_keystore_free(ks);
-	store_close(st);
 	EVP_PKEY_free(leafkey);
-	char cmd[128];
-	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_pki_close(dir, st, ks, pk);
 }
 
 static X509 *parse(const uint8_t *der, size_t len)
