@@ -9,7 +9,8 @@
 #  - moving the settable clock to within the renewal window renews the
 #    gateway certificate while curl keeps requesting (fresh connections
 #    and one keep-alive connection): no request fails, the new serial is
-#    served, and expiry events reach the SIEM at the thresholds.
+#    served, and expiry events reach the SIEM at the thresholds;
+#  - after a reload the new listeners serve the managed certificate.
 . "$(dirname "$0")/lib.sh"
 command -v faketime >/dev/null || { echo "t_pki_lcert: faketime is needed (apt-get install faketime)"; exit 1; }
 bw_init || exit 1
@@ -140,6 +141,13 @@ ev_has() { acurl "${A[@]}" "https://localhost:$ADMIN/api/v1/siem/events?q=$1" | 
 check "expiry alert for the old certificate (7-day threshold)" \
   wait_until 100 ev_has certificate-expiring '"threshold_days":"7"'
 check "renewal event" wait_until 50 ev_has listener-certificate-renewed "$S2"
+# A reload builds new listeners: they serve the managed certificate at once.
+st=$(status_of -X POST "${A[@]}" "https://localhost:$ADMIN/api/v1/system/reload")
+check "reload accepted" [ "$st" = 200 -o "$st" = 202 ]
+reloaded() { grep -q "configuration reloaded" "$D.log"; }
+check "configuration reloaded" wait_until 100 reloaded
+check "after the reload the managed certificate is still served" [ "$(served_serial "$GW")" = "$(sed 's/^0*//' <<<"$S2")" ]
+check "and still stapled" wait_until 100 stapled "$GW"
 check "renewal audited" bash -c "'$BIN' audit verify --dir '$D' >/dev/null 2>&1; grep -q 'pki.listener_cert.install' '$D/audit.log'"
 check "clean stop" bw_stop
 finish
