@@ -6,7 +6,8 @@
 # one-time code by e-mail (a local SMTP sink written for this test) and by
 # SMS (an HTTP sink standing in for the gateway webhook, with its bearer
 # token), codes single use and rate limited, every step audited, no code
-# in any log.
+# in any log; and the OIDC authorization-code flow end to end through the
+# pages (authorize, sign-in, e-mail code, consent, code, token with PKCE).
 . "$(dirname "$0")/lib.sh"
 SINK=$(mktemp -d /tmp/bwsink.XXXXXX)
 "$PY" "$HERE/../iam-web/sinks.py" "$SINK" &
@@ -139,9 +140,52 @@ SCODE=$("$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["code"])' "
 r=$(code_of -D "$SINK/h" -o /dev/null -d "csrf=$C&method=sms&sms_code=$SCODE" "$P/mfa")
 check "SMS code signs in" see_other "$r" /auth/shop/account
 
+# The OIDC authorization-code flow through the pages: authorize -> sign-in
+# -> e-mail code -> consent -> code -> token endpoint with PKCE.
+OPW="a passphrase for the code flow 31415"
+acurl "${J[@]}" "${A[@]}" -d "{\"name\":\"olga\",\"email\":\"olga@shop.test\",\"password\":\"$OPW\"}" \
+  "$U/iam/tenants/shop/users" >/dev/null
+r=$(acurl "${J[@]}" "${A[@]}" -d '{"name":"Shop app","redirect_uris":"http://127.0.0.1:9/cb",
+  "grant_types":"authorization_code","scopes":"openid profile","public":true}' "$U/iam/tenants/shop/oidc/clients")
+CID=$(json client_id <<<"$r")
+check "public OIDC client registered" [ -n "$CID" ]
+VER="verifier-$RANDOM$RANDOM-abcdefghijklmnopqrstuvwxyz0123456789"
+CH=$(printf %s "$VER" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
+AQ="response_type=code&client_id=$CID&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid+profile&state=st8&code_challenge=$CH&code_challenge_method=S256"
+O="http://localhost:$PLAIN"
+loc() { grep -i '^location:' "$SINK/h" | tr -d '\r' | sed 's/^[Ll]ocation: //'; }
+unq() { "$PY" -c 'import sys,urllib.parse as u;print(u.unquote(sys.argv[1]))' "$1"; }
+b -o /dev/null -d "csrf=$C" "$P/logout"
+b -D "$SINK/h" -o /dev/null "$O/oidc/shop/authorize?$AQ"
+L=$(loc)
+check "authorize without a session: to the sign-in page" grep -q "^/auth/shop/login?next=" <<<"$L"
+NEXT=$(unq "${L#*next=}")
+b -D "$SINK/h" -o /dev/null -d "csrf=$C" --data-urlencode "username=olga" --data-urlencode "password=$OPW" \
+  --data-urlencode "next=$NEXT" "$P/login"
+check "password step keeps the request" grep -q "^/auth/shop/mfa?next=" <<<"$(loc)"
+b -o /dev/null -d "csrf=$C&channel=email" --data-urlencode "next=$NEXT" "$P/mfa/send"
+wait_until 50 test -s "$SINK/mail-2.txt"
+OCODE=$(grep -o 'sign-in code is [0-9]\{6\}' "$SINK/mail-2.txt" | grep -o '[0-9]\{6\}')
+b -D "$SINK/h" -o /dev/null -d "csrf=$C&method=email&email_code=$OCODE" --data-urlencode "next=$NEXT" "$P/mfa"
+check "second step leads back to authorize" grep -q "^/oidc/shop/authorize?" <<<"$(loc)"
+b -D "$SINK/h" -o /dev/null "$O$(loc)"
+L=$(loc)
+check "authorize asks for consent" grep -q "^/auth/shop/consent?next=" <<<"$L"
+b -o "$SINK/consent.html" "$O$L"
+check "consent page names the client and the scopes" grep -q '<strong>Shop app</strong>.*<li>openid</li><li>profile</li>' "$SINK/consent.html"
+b -D "$SINK/h" -o /dev/null -d "csrf=$C&decision=allow" --data-urlencode "next=$(unq "${L#*next=}")" "$P/consent"
+b -D "$SINK/h" -o /dev/null "$O$(loc)"
+L=$(loc)
+check "authorize redirects to the client with a code and the state" grep -q '^http://127.0.0.1:9/cb?code=bwa_.*&state=st8$' <<<"$L"
+CODE=$(sed 's/.*code=\([^&]*\).*/\1/' <<<"$L")
+r=$(curl -sS -d "grant_type=authorization_code&client_id=$CID&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb" \
+  --data-urlencode "code=$CODE" --data-urlencode "code_verifier=$VER" "$O/oidc/shop/token")
+check "token endpoint: ID token for the code" grep -q '"id_token"' <<<"$r"
+check "consent audited" grep -q '"action":"iam.oidc.consent"' "$D/audit.log"
+
 check "sign-ins audited" grep -q '"action":"iam.web.login_mfa"' "$D/audit.log"
 check "code sends audited" grep -q '"action":"iam.otp.send"' "$D/audit.log"
-check "codes never reach the audit log" bash -c "! grep -q '\"$ECODE\"\|\"$SCODE\"' '$D/audit.log'"
+check "codes never reach the audit log" bash -c "! grep -q '\"$ECODE\"\|\"$SCODE\"\|\"$OCODE\"' '$D/audit.log'"
 check "codes and passwords never reach the daemon log" bash -c "! grep -qw '$ECODE\|$SCODE\|$EPW' '$D.log'"
 check "clean stop" bw_stop
 finish
