@@ -109,37 +109,76 @@ sys.exit(0 if AESGCM(key).decrypt(nonce, body, hdr) == b"probe" else 1)
 PYEOF
 rm -f "$W/key" "$W/eph" "$W/w1" "$W/w2"
 WPID=$(worker_pid)
-check "the imported key's bytes are not in the worker's memory (/proc/PID/mem)" "$PY" - "$WPID" "$KEYHEX" <<'PYEOF'
-import sys, re, base64
-pid, key = sys.argv[1], bytes.fromhex(sys.argv[2])
+# Control: the SHA-256 of the bootstrap token is in the worker's memory for
+# good (the API checks tokens against it): the scan must find it, or it
+# proves nothing.
+CONTROL=$(printf '%s' "$TOKEN" | sha256sum | cut -c1-64)
+check "the imported key's bytes are not in the worker's memory (/proc/PID/mem)" "$PY" - "$WPID" "$KEYHEX" "$CONTROL" <<'PYEOF'
+import sys, re, base64, struct
+pid, key, control = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+seen_control = False
 needles = [key, key.hex().encode(), key.hex().upper().encode(),
            base64.b64encode(key).rstrip(b"="), base64.urlsafe_b64encode(key).rstrip(b"="),
            base64.b32encode(key).rstrip(b"=")]
-found, scanned, CHUNK, OVER = [], 0, 64 << 20, 256
-with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
-    for line in maps:
+found, scanned, CHUNK, OVER, PAGE = [], 0, 64 << 20, 256, 4096
+def regions():
+    """(start, end) of readable mappings holding resident pages (smaps).
+    Huge ones (sanitizer shadow: terabytes reserved, a few MiB touched)
+    are narrowed to their present pages through /proc/PID/pagemap."""
+    cur, out = None, []
+    for line in open(f"/proc/{pid}/smaps"):
         m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
-        lo, hi, perm = int(m[1], 16), int(m[2], 16), m[3]
-        if perm[0] != "r" or "[vvar]" in line or "[vsyscall]" in line:
-            continue
-        # Sanitizer builds reserve terabytes of shadow memory (no user
-        # data, mostly never touched): skip mappings above 64 GiB.
-        if hi - lo > (64 << 30):
-            continue
+        if m:
+            cur = [int(m[1], 16), int(m[2], 16), m[3], line]
+        elif line.startswith("Rss:") and cur and cur[2][0] == "r" \
+                and int(line.split()[1]) > 0 and "[vvar]" not in cur[3] \
+                and "[vsyscall]" not in cur[3]:
+            out.append((cur[0], cur[1]))
+    with open(f"/proc/{pid}/pagemap", "rb", 0) as pm:
+        for lo, hi in out:
+            if hi - lo <= (1 << 30):
+                yield lo, hi
+                continue
+            # Terabyte mappings are the sanitizer's high shadow: poison
+            # bytes about memory, never its contents.
+            if hi - lo > (64 << 30):
+                continue
+            run = None
+            for base in range(lo, hi, PAGE << 20):
+                n = min(1 << 20, (hi - base) // PAGE)
+                pm.seek(base // PAGE * 8)
+                ents = pm.read(n * 8)
+                for i, (e,) in enumerate(struct.iter_unpack("<Q", ents)):
+                    a = base + i * PAGE
+                    if not e >> 63:
+                        continue
+                    if run and run[1] == a:
+                        run[1] = a + PAGE
+                    else:
+                        if run:
+                            yield tuple(run)
+                        run = [a, a + PAGE]
+                if len(ents) < n * 8:
+                    break
+            if run:
+                yield tuple(run)
+with open(f"/proc/{pid}/mem", "rb", 0) as mem:
+    for lo, hi in regions():
         off, prev = lo, b""
         while off < hi:
             try:
                 mem.seek(off); data = mem.read(min(CHUNK, hi - off))
             except OSError:
                 break
+            if not data:
+                break
             scanned += len(data)
             window = prev + data
             found += [n for n in needles if n in window]
+            seen_control = seen_control or control in window
             prev, off = data[-OVER:], off + len(data)
-            if not data:
-                break
-print("scanned %d MiB of the worker" % (scanned >> 20))
-sys.exit(1 if found or scanned < (1 << 20) else 0)
+print("scanned %d MiB of the worker; control %s" % (scanned >> 20, "found" if seen_control else "MISSING"))
+sys.exit(1 if found or not seen_control else 0)
 PYEOF
 check "the imported key's bytes are in no file under the data directory" "$PY" - "$D" "$KEYHEX" <<'PYEOF'
 import sys, os, base64
