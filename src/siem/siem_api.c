@@ -14,8 +14,13 @@
  * siem.event.read, siem.alert.read/manage, siem.rule.manage,
  * siem.source.manage, ir.case.read/manage, compliance.report.read.
  *
- * Tenancy: the routes act on every tenant unless ?tenant= narrows them;
- * the caller's own tenant (api_tenant) is recorded on what it creates.
+ * Tenancy: the SIEM's shared state (rules, sources, retention, cases,
+ * single events by id, alert handling, statistics) is operated from the
+ * platform tenant. Callers of another tenant may only search, aggregate,
+ * list alerts and run reports, always confined to their own tenant
+ * (?tenant= naming another is refused). Platform callers see every tenant
+ * unless ?tenant= narrows it. The caller's tenant is recorded on what it
+ * creates.
  */
 #include "siem/siem_svc_int.h"
 #include "api/api.h"
@@ -326,6 +331,13 @@ static bool query_from_params(struct sjob *j, struct siem_query *q,
 		return false;
 	}
 	o->tenant = qparam(j, "tenant");
+	if (!j->tenant || strcmp(j->tenant, "platform") != 0) {
+		if (o->tenant && (!j->tenant || strcmp(o->tenant, j->tenant) != 0)) {
+			sjob_fail(j, 403, "forbidden", "another tenant's events are not yours to read");
+			return false;
+		}
+		o->tenant = j->tenant ? j->tenant : "";
+	}
 	struct siem_gen *g = siem_gen_get(S);
 	o->max_scan = g->conf.search_scan;
 	siem_gen_unref(g);
@@ -948,31 +960,43 @@ static void do_retention(struct sjob *j)
 	{                                                                      \
 		start(c, fn, mut, body);                                       \
 	}
+/* Routes on shared state: platform callers only (see Tenancy above). */
+#define RP(name, fn, mut, body)                                                \
+	static void route_##name(struct api_call *c)                           \
+	{                                                                      \
+		if (strcmp(api_tenant(c), "platform") != 0) {                  \
+			api_fail(c, 403, "forbidden",                          \
+				 "operated from the platform tenant");         \
+			return;                                                \
+		}                                                              \
+		start(c, fn, mut, body);                                       \
+	}
 R(search, do_search, false, false)
-R(event_get, do_event_get, false, false)
+RP(event_get, do_event_get, false, false)
 R(aggregate, do_aggregate, false, false)
 R(rules, do_rules_list, false, false)
-R(rule_load, do_rule_load, true, true)
-R(rule_delete, do_rule_delete, true, false)
-R(rule_enable, do_rule_enable, true, false)
-R(rule_disable, do_rule_disable, true, false)
+RP(rule_load, do_rule_load, true, true)
+RP(rule_delete, do_rule_delete, true, false)
+RP(rule_enable, do_rule_enable, true, false)
+RP(rule_disable, do_rule_disable, true, false)
 R(alerts, do_alerts, false, false)
-R(alert_ack, do_alert_ack, true, false)
-R(sources, do_sources, false, false)
-R(source_create, do_source_create, true, true)
-R(source_revoke, do_source_revoke, true, false)
-R(stats, do_stats, false, false)
-R(retention, do_retention, true, false)
-R(cases, siem_api_cases_list, false, false)
-R(case_create, siem_api_case_create, true, true)
-R(case_get, siem_api_case_get, false, false)
-R(case_timeline, siem_api_case_timeline, false, false)
-R(case_assign, siem_api_case_assign, true, true)
-R(case_status, siem_api_case_status, true, true)
-R(case_note, siem_api_case_note, true, true)
-R(case_link, siem_api_case_link, true, true)
+RP(alert_ack, do_alert_ack, true, false)
+RP(sources, do_sources, false, false)
+RP(source_create, do_source_create, true, true)
+RP(source_revoke, do_source_revoke, true, false)
+RP(stats, do_stats, false, false)
+RP(retention, do_retention, true, false)
+RP(cases, siem_api_cases_list, false, false)
+RP(case_create, siem_api_case_create, true, true)
+RP(case_get, siem_api_case_get, false, false)
+RP(case_timeline, siem_api_case_timeline, false, false)
+RP(case_assign, siem_api_case_assign, true, true)
+RP(case_status, siem_api_case_status, true, true)
+RP(case_note, siem_api_case_note, true, true)
+RP(case_link, siem_api_case_link, true, true)
 R(report, siem_api_report, false, false)
 #undef R
+#undef RP
 
 #define P "/api/v1/siem"
 static const struct api_route routes[] = {
