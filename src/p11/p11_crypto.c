@@ -263,22 +263,18 @@ static CK_RV sign_final(struct session *s, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 
 CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	return sig_init(s, &s->sign, OP_SIGN, mech, key);
 }
 
 CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
 	     CK_ULONG_PTR siglen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if ((!data && len) || !siglen)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -308,31 +304,34 @@ CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR si
 	return rv;
 }
 
-CK_RV C_SignUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len)
+/* C_SignUpdate / C_VerifyUpdate: more data for a multi-part operation. */
+static CK_RV sig_update(CK_SESSION_HANDLE h, enum opkind kind, CK_BYTE_PTR part,
+			CK_ULONG len)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!part && len)
 		return CKR_ARGUMENTS_BAD;
+	struct op *op = kind == OP_SIGN ? &s->sign : &s->verify;
 	pthread_mutex_lock(&s->mu);
-	CK_RV rv = s->sign.kind == OP_SIGN ? acc_add(&s->sign, part, len) :
-					     CKR_OPERATION_NOT_INITIALIZED;
+	CK_RV rv = op->kind == kind ? acc_add(op, part, len) : CKR_OPERATION_NOT_INITIALIZED;
 	if (rv != CKR_OK && rv != CKR_OPERATION_NOT_INITIALIZED)
-		p11_op_clear(&s->sign);
+		p11_op_clear(op);
 	pthread_mutex_unlock(&s->mu);
 	return rv;
 }
 
+CK_RV C_SignUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len)
+{
+	return sig_update(h, OP_SIGN, part, len);
+}
+
 CK_RV C_SignFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!siglen)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -370,22 +369,18 @@ static CK_RV verify_final(struct session *s, CK_BYTE_PTR sig, CK_ULONG siglen)
 
 CK_RV C_VerifyInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	return sig_init(s, &s->verify, OP_VERIFY, mech, key);
 }
 
 CK_RV C_Verify(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
 	       CK_ULONG siglen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!data && len)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -403,29 +398,14 @@ CK_RV C_Verify(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR 
 
 CK_RV C_VerifyUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	struct session *s = p11_sess_get(h);
-	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
-	if (!part && len)
-		return CKR_ARGUMENTS_BAD;
-	pthread_mutex_lock(&s->mu);
-	CK_RV rv = s->verify.kind == OP_VERIFY ? acc_add(&s->verify, part, len) :
-						 CKR_OPERATION_NOT_INITIALIZED;
-	if (rv != CKR_OK && rv != CKR_OPERATION_NOT_INITIALIZED)
-		p11_op_clear(&s->verify);
-	pthread_mutex_unlock(&s->mu);
-	return rv;
+	return sig_update(h, OP_VERIFY, part, len);
 }
 
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	pthread_mutex_lock(&s->mu);
 	CK_RV rv = s->verify.kind == OP_VERIFY ? verify_final(s, sig, siglen) :
 						 CKR_OPERATION_NOT_INITIALIZED;
@@ -482,11 +462,9 @@ static CK_RV gcm_params(const CK_MECHANISM *mech, struct op *n)
 static CK_RV crypt_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
 			CK_OBJECT_HANDLE kh, enum opkind kind)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!mech)
 		return CKR_ARGUMENTS_BAD;
 	if (!p11_slot_logged(s->slot))
@@ -586,11 +564,9 @@ static CK_RV crypt_final(struct session *s, bool enc, CK_BYTE_PTR out,
 static CK_RV crypt_one(CK_SESSION_HANDLE h, bool enc, CK_BYTE_PTR in, CK_ULONG inlen,
 		       CK_BYTE_PTR out, CK_ULONG_PTR outlen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if ((!in && inlen) || !outlen)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -616,11 +592,9 @@ static CK_RV crypt_one(CK_SESSION_HANDLE h, bool enc, CK_BYTE_PTR in, CK_ULONG i
 static CK_RV crypt_update(CK_SESSION_HANDLE h, bool enc, CK_BYTE_PTR in,
 			  CK_ULONG inlen, CK_ULONG_PTR outlen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if ((!in && inlen) || !outlen)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -637,11 +611,9 @@ static CK_RV crypt_update(CK_SESSION_HANDLE h, bool enc, CK_BYTE_PTR in,
 static CK_RV crypt_fin(CK_SESSION_HANDLE h, bool enc, CK_BYTE_PTR out,
 		       CK_ULONG_PTR outlen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!outlen)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -701,11 +673,9 @@ CK_RV C_BulwarkEncryptBatch(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
 			    const CK_ULONG *inlen, CK_BYTE_PTR const *out,
 			    CK_ULONG_PTR outlen)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!mech || count == 0 || count > P11_BATCH_MAX || !ivs || !in || !inlen ||
 	    !out || !outlen)
 		return CKR_ARGUMENTS_BAD;
@@ -749,11 +719,9 @@ CK_RV C_BulwarkEncryptBatch(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
 
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!out && len)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);

@@ -99,8 +99,11 @@ extern size_t p11_nobjs;
 /* p11_module.c */
 /* True between C_Initialize and C_Finalize. */
 bool p11_initialized(void);
-/* The open session behind a handle, or NULL. */
+/* The open session behind a handle, or NULL (also before C_Initialize);
+ * P11_NO_SESSION() is then the CK_RV to answer. */
 struct session *p11_sess_get(CK_SESSION_HANDLE h);
+#define P11_NO_SESSION()                                                       \
+	(p11_initialized() ? CKR_SESSION_HANDLE_INVALID : CKR_CRYPTOKI_NOT_INITIALIZED)
 /* One request on the session's connection (re-connecting and logging in
  * again when the daemon restarted); the reply is in s->msg. With s->mu
  * held. Returns the reply's CK_RV or CKR_DEVICE_ERROR/_REMOVED. */

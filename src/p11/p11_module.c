@@ -391,20 +391,22 @@ CK_RV C_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 	return CKR_OK;
 }
 
-static bool slot_ok(CK_SLOT_ID id)
+/* CKR_OK for a known slot of an initialised library. */
+static CK_RV slot_check(CK_SLOT_ID id)
 {
+	if (!p11_initialized())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	pthread_mutex_lock(&p11_mu);
 	bool ok = id < p11_nslots;
 	pthread_mutex_unlock(&p11_mu);
-	return ok;
+	return ok ? CKR_OK : CKR_SLOT_ID_INVALID;
 }
 
 CK_RV C_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!slot_ok(id))
-		return CKR_SLOT_ID_INVALID;
+	CK_RV rv = slot_check(id);
+	if (rv != CKR_OK)
+		return rv;
 	if (!info)
 		return CKR_ARGUMENTS_BAD;
 	memset(info, 0, sizeof(*info));
@@ -422,10 +424,9 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
 
 CK_RV C_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR info)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!slot_ok(id))
-		return CKR_SLOT_ID_INVALID;
+	CK_RV rv = slot_check(id);
+	if (rv != CKR_OK)
+		return rv;
 	if (!info)
 		return CKR_ARGUMENTS_BAD;
 	memset(info, 0, sizeof(*info));
@@ -493,10 +494,9 @@ static const struct mech g_mechs[] = {
 CK_RV C_GetMechanismList(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list,
 			 CK_ULONG_PTR count)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!slot_ok(id))
-		return CKR_SLOT_ID_INVALID;
+	CK_RV rv = slot_check(id);
+	if (rv != CKR_OK)
+		return rv;
 	if (!count)
 		return CKR_ARGUMENTS_BAD;
 	size_t n = sizeof(g_mechs) / sizeof(g_mechs[0]);
@@ -513,10 +513,9 @@ CK_RV C_GetMechanismList(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list,
 CK_RV C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type,
 			 CK_MECHANISM_INFO_PTR info)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!slot_ok(id))
-		return CKR_SLOT_ID_INVALID;
+	CK_RV rv = slot_check(id);
+	if (rv != CKR_OK)
+		return rv;
 	if (!info)
 		return CKR_ARGUMENTS_BAD;
 	for (size_t i = 0; i < sizeof(g_mechs) / sizeof(g_mechs[0]); i++)
@@ -534,10 +533,9 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type,
 CK_RV C_OpenSession(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR app,
 		    CK_NOTIFY notify, CK_SESSION_HANDLE_PTR out)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!slot_ok(id))
-		return CKR_SLOT_ID_INVALID;
+	CK_RV rv = slot_check(id);
+	if (rv != CKR_OK)
+		return rv;
 	if (!out)
 		return CKR_ARGUMENTS_BAD;
 	if (!(flags & CKF_SERIAL_SESSION))
@@ -609,10 +607,9 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE h)
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID id)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!slot_ok(id))
-		return CKR_SLOT_ID_INVALID;
+	CK_RV rv = slot_check(id);
+	if (rv != CKR_OK)
+		return rv;
 	for (unsigned i = 0; i < P11_SESSIONS_MAX; i++) {
 		pthread_mutex_lock(&p11_mu);
 		bool mine = p11_sessions[i] && p11_sessions[i]->slot == id;
@@ -625,11 +622,9 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID id)
 
 CK_RV C_GetSessionInfo(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!info)
 		return CKR_ARGUMENTS_BAD;
 	bool rw = s->flags & CKF_RW_SESSION;
@@ -645,11 +640,9 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info)
 CK_RV C_Login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
 	      CK_ULONG len)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (user == CKU_SO)
 		return CKR_USER_TYPE_INVALID; /* no SO: keys are managed over REST */
 	if (user == CKU_CONTEXT_SPECIFIC)
@@ -699,11 +692,9 @@ CK_RV C_Login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
 
 CK_RV C_Logout(CK_SESSION_HANDLE h)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	pthread_mutex_lock(&p11_mu);
 	struct slotstate *ss = &p11_slots[s->slot];
 	bool was = ss->logged;

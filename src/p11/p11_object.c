@@ -325,11 +325,9 @@ static CK_RV attr_of(struct session *s, struct object *o, CK_ATTRIBUTE_TYPE t,
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (n && !tmpl)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -387,11 +385,9 @@ out:
 CK_RV C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max,
 		    CK_ULONG_PTR count)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!out || !count)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&s->mu);
@@ -410,11 +406,9 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max,
 
 CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE h)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	pthread_mutex_lock(&s->mu);
 	CK_RV rv = s->finding ? CKR_OK : CKR_OPERATION_NOT_INITIALIZED;
 	s->finding = false;
@@ -428,11 +422,9 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE h)
 CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh,
 			  CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (n && !tmpl)
 		return CKR_ARGUMENTS_BAD;
 	struct object *o = p11_obj_get(s, oh);
@@ -572,11 +564,9 @@ static CK_RV genkey(struct session *s, const char *name, uint32_t kt, bool exp,
 CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
 		    CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_OBJECT_HANDLE_PTR key)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!mech || !key || (n && !tmpl))
 		return CKR_ARGUMENTS_BAD;
 	if (mech->mechanism != CKM_AES_KEY_GEN)
@@ -603,11 +593,9 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
 			CK_ATTRIBUTE_PTR privt, CK_ULONG npriv,
 			CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv)
 {
-	if (!p11_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	struct session *s = p11_sess_get(h);
 	if (!s)
-		return CKR_SESSION_HANDLE_INVALID;
+		return P11_NO_SESSION();
 	if (!mech || !pub || !priv || (npub && !pubt) || (npriv && !privt))
 		return CKR_ARGUMENTS_BAD;
 	uint32_t kt = 0;
