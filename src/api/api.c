@@ -500,6 +500,17 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 	return true;
 }
 
+int api_mount(struct api_ctx *ctx, const char *prefix, net_handler_fn fn, void *arg)
+{
+	if (ctx->nmounts == API_MAX_MOUNTS)
+		return -1;
+	ctx->mounts[ctx->nmounts].prefix = prefix;
+	ctx->mounts[ctx->nmounts].fn = fn;
+	ctx->mounts[ctx->nmounts].arg = arg;
+	ctx->nmounts++;
+	return 0;
+}
+
 static bool mount_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 {
 	const struct http_request *r = net_request(x);

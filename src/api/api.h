@@ -36,6 +36,10 @@ struct api_principal {
 /* Routes acting only on the caller's own account need no role. */
 #define API_SELF "iam.self"
 
+/* Path-prefix handlers on the admin listener: ACME, OIDC, the sign-in
+ * pages, federation, with room for a few more. */
+#define API_MAX_MOUNTS 8
+
 /* Shared by every worker thread; immutable after setup except where
  * noted. Owned by the worker. */
 struct api_ctx {
@@ -75,9 +79,13 @@ struct api_ctx {
 		const char *prefix;
 		net_handler_fn fn;
 		void *arg;
-	} mounts[4];
+	} mounts[API_MAX_MOUNTS];
 	size_t nmounts;
 };
+
+/* Adds a handler for every admin-listener path under prefix (kept, not
+ * copied). 0, or -1 when API_MAX_MOUNTS are taken. */
+int api_mount(struct api_ctx *ctx, const char *prefix, net_handler_fn fn, void *arg) BW_WUR;
 
 /* ------------------------------------------------------------- routes */
 

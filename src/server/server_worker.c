@@ -756,10 +756,8 @@ static void open_state(const struct server_conf *c)
 	if (!W.lcert || pki_lcert_api_register(W.lcert) < 0)
 		fatalx("pki: %s", W.lcert ? "route table full" : err.msg);
 	W.pki_http.lcert = W.lcert;
-	W.api.mounts[W.api.nmounts].prefix = "/acme/";
-	W.api.mounts[W.api.nmounts].fn = pki_acme_handle;
-	W.api.mounts[W.api.nmounts].arg = W.acme;
-	W.api.nmounts++;
+	if (api_mount(&W.api, "/acme/", pki_acme_handle, W.acme) < 0)
+		fatalx("admin listener: too many path handlers");
 	W.siem = siem_service_new(c->modules.siem, c->server.data_dir, &err);
 	if (!W.siem || siem_api_register(W.siem) < 0)
 		fatalx("siem: %s", W.siem ? "route table full" : err.msg);
@@ -769,10 +767,8 @@ static void open_state(const struct server_conf *c)
 	W.api.pre_route_arg = W.siem;
 	W.api.metrics_extra = siem_metrics_write_cb;
 	W.api.metrics_extra_arg = W.siem;
-	W.api.mounts[W.api.nmounts].prefix = "/oidc/";
-	W.api.mounts[W.api.nmounts].fn = iam_oidc_net_handler;
-	W.api.mounts[W.api.nmounts].arg = W.oidc;
-	W.api.nmounts++;
+	if (api_mount(&W.api, "/oidc/", iam_oidc_net_handler, W.oidc) < 0)
+		fatalx("admin listener: too many path handlers");
 	/* The login, MFA and consent pages (iam.pages / iam.otp). */
 	struct iam_pages_conf pgc;
 	if (iam_pages_conf_bind(c->modules.iam, &pgc, &err) < 0)
@@ -785,14 +781,10 @@ static void open_state(const struct server_conf *c)
 	iam_pages_conf_fini(&pgc);
 	if (!W.pages)
 		fatalx("iam pages: %s", err.msg);
-	W.api.mounts[W.api.nmounts].prefix = "/auth/";
-	W.api.mounts[W.api.nmounts].fn = iam_pages_net_handler;
-	W.api.mounts[W.api.nmounts].arg = W.pages;
-	W.api.nmounts++;
-	W.api.mounts[W.api.nmounts].prefix = "/federation/";
-	W.api.mounts[W.api.nmounts].fn = iam_fed_net_handler;
-	W.api.mounts[W.api.nmounts].arg = W.fed;
-	W.api.nmounts++;
+	if (api_mount(&W.api, "/auth/", iam_pages_net_handler, W.pages) < 0)
+		fatalx("admin listener: too many path handlers");
+	if (api_mount(&W.api, "/federation/", iam_fed_net_handler, W.fed) < 0)
+		fatalx("admin listener: too many path handlers");
 }
 
 static void pki_tick_work(void *arg)
