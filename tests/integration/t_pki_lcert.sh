@@ -62,6 +62,10 @@ write_config "pki:
     - {listener: gateway, source: ca, ca: \"$IID\", names: [localhost, 127.0.0.1], validity: 10d, renew_before: 3d}
     - {listener: acmegw, source: acme, directory: \"https://localhost:ADMINPORT/acme/platform/directory\", ca_file: \"$P/admin-ca.pem\", names: [acme.test], contact: \"mailto:ops@example.test\"}
 "
+check "config check accepts the listener certificates" "$BIN" config check "$D/bulwark.yaml"
+sed 's/renew_before: 3d}/renew_before: 3d, colour: blue}/' "$D/bulwark.yaml" >"$X/bad.yaml"
+check "config check refuses an unknown key in a listener certificate" \
+  bash -c "! '$BIN' config check '$X/bad.yaml' 2>'$X/bad.err' && grep -q colour '$X/bad.err'"
 # The ACME directory is on the admin listener: pin its port.
 bw_launch || exit 1
 AP=$ADMIN; bw_stop
