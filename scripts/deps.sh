@@ -16,6 +16,11 @@ TEST="curl openssl python3 bsdutils nginx-light wrk nghttp2-client
   libnginx-mod-http-modsecurity"
 
 want="$BUILD $TEST"
+# node and npm run the npm-packaged real clients (openid-client, playwright):
+# a machine may already carry them from another packaging of Node.js, whose
+# nodejs package bundles npm and conflicts with Debian's npm.
+command -v node >/dev/null 2>&1 || want="$want nodejs"
+command -v npm >/dev/null 2>&1 || want="$want npm"
 [ "${1:-}" = "--build-only" ] && want="$BUILD"
 
 missing=()
