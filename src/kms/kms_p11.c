@@ -85,6 +85,7 @@ struct conn {
 	struct {
 		char action[32];
 		char key[P11_NAME_MAX + 1];
+		uint32_t ver;
 		unsigned count;
 		int64_t first_ms;
 	} agg;
@@ -164,9 +165,9 @@ static void audit_done(void *arg, int status, uint64_t seq,
 }
 
 /* One audit record per login and per key operation. */
-static void audit_op(struct conn *c, const char *action, const char *key,
-		     enum audit_outcome outcome, unsigned items,
-		     const char *error)
+static void audit_opv(struct conn *c, const char *action, const char *key,
+		      uint32_t ver, enum audit_outcome outcome, unsigned items,
+		      const char *error)
 {
 	struct audit_log *log = c->srv->o.audit;
 	if (!log)
@@ -175,7 +176,8 @@ static void audit_op(struct conn *c, const char *action, const char *key,
 	if (c->agg.count && (c->agg.action != action || c->agg.key != key)) {
 		unsigned n = c->agg.count;
 		c->agg.count = 0;
-		audit_op(c, c->agg.action, c->agg.key, AUDIT_OUTCOME_SUCCESS, n, NULL);
+		audit_opv(c, c->agg.action, c->agg.key, c->agg.ver, AUDIT_OUTCOME_SUCCESS,
+			  n, NULL);
 	}
 	char target[2 * P11_NAME_MAX + 16], details[400];
 	bw_snprintf(target, sizeof(target), "kms:%s%s%s",
@@ -191,6 +193,10 @@ static void audit_op(struct conn *c, const char *action, const char *key,
 	if (key && key[0]) {
 		json_write_key(&w, "key");
 		json_write_string(&w, key);
+	}
+	if (ver) {
+		json_write_key(&w, "key_version");
+		json_write_uint(&w, ver);
 	}
 	if (items > 1) {
 		json_write_key(&w, "items");
@@ -221,13 +227,21 @@ static void audit_op(struct conn *c, const char *action, const char *key,
 		log_warnx("pkcs11: audit record refused: %s", err.msg);
 }
 
+/* A record without a key version (logins, failures, creation). */
+static void audit_op(struct conn *c, const char *action, const char *key,
+		     enum audit_outcome outcome, unsigned items,
+		     const char *error)
+{
+	audit_opv(c, action, key, 0, outcome, items, error);
+}
+
 /* Writes the counted successes of audit "per_second" as one record. */
 static void audit_flush(struct conn *c)
 {
 	if (!c->agg.count)
 		return;
-	audit_op(c, c->agg.action, c->agg.key, AUDIT_OUTCOME_SUCCESS,
-		 c->agg.count < 2 ? 1 : c->agg.count, NULL);
+	audit_opv(c, c->agg.action, c->agg.key, c->agg.ver, AUDIT_OUTCOME_SUCCESS,
+		  c->agg.count < 2 ? 1 : c->agg.count, NULL);
 	c->agg.count = 0;
 }
 
@@ -236,20 +250,21 @@ static void audit_flush(struct conn *c)
  * when the key or operation changes, after P11_AUDIT_WINDOW_MS, or when
  * the session logs out or ends. */
 static void audit_use(struct conn *c, const char *action, const char *key,
-		      unsigned items)
+		      uint32_t ver, unsigned items)
 {
 	if (!c->srv->o.audit_per_second) {
-		audit_op(c, action, key, AUDIT_OUTCOME_SUCCESS, items, NULL);
+		audit_opv(c, action, key, ver, AUDIT_OUTCOME_SUCCESS, items, NULL);
 		return;
 	}
 	int64_t now = mono_ms();
 	if (c->agg.count && (strcmp(c->agg.action, action) != 0 ||
-			     strcmp(c->agg.key, key) != 0 ||
+			     strcmp(c->agg.key, key) != 0 || c->agg.ver != ver ||
 			     now - c->agg.first_ms >= P11_AUDIT_WINDOW_MS))
 		audit_flush(c);
 	if (!c->agg.count) {
 		bw_snprintf(c->agg.action, sizeof(c->agg.action), "%s", action);
 		bw_snprintf(c->agg.key, sizeof(c->agg.key), "%s", key);
+		c->agg.ver = ver;
 		c->agg.first_ms = now;
 	}
 	c->agg.count += items ? items : 1;
@@ -854,8 +869,10 @@ static void h_sign_verify(struct conn *c, struct p11_enc *o, bool verify)
 		fail(o, m->op, rv, why);
 	} else if (verify) {
 		keystore_msg_bool(r->msg, 0, KEYSTORE_TAG_VALID, &valid);
+		uint32_t ver = 0;
+		keystore_msg_u32(r->msg, 0, KEYSTORE_TAG_VERSION, &ver);
 		if (valid)
-			audit_use(c, action, key, 1);
+			audit_use(c, action, key, ver, 1);
 		else
 			audit_op(c, action, key, AUDIT_OUTCOME_SUCCESS, 0,
 				 "signature invalid");
@@ -873,8 +890,10 @@ static void h_sign_verify(struct conn *c, struct p11_enc *o, bool verify)
 			audit_op(c, action, key, AUDIT_OUTCOME_FAILURE, 0, "bad reply");
 			fail(o, m->op, CKR_DEVICE_ERROR, "bad signature from the key process");
 		} else {
+			uint32_t ver = 0;
+			keystore_msg_u32(r->msg, 0, KEYSTORE_TAG_VERSION, &ver);
 			p11_enc_bytes(o, P11_T_SIG, raw, rl);
-			audit_use(c, action, key, 1);
+			audit_use(c, action, key, ver, 1);
 		}
 	}
 	kms_reply_free(r);
@@ -918,6 +937,7 @@ static void h_crypt(struct conn *c, struct p11_enc *o, bool enc)
 				   d->p, d->len);
 	}
 	const char *why = NULL;
+	uint32_t ver = 0;
 	CK_RV rv = ks_call(c, &e, 0, &r, whybuf);
 	if (rv != CKR_OK) {
 		why = whybuf;
@@ -936,10 +956,14 @@ static void h_crypt(struct conn *c, struct p11_enc *o, bool enc)
 			goto out;
 		}
 		p11_enc_bytes(o, P11_T_DATA, f->p, f->len);
+		/* The version of the items (0 when a batch mixes versions). */
+		uint32_t v = 0;
+		keystore_msg_u32(r->msg, it, KEYSTORE_TAG_VERSION, &v);
+		ver = i == 0 ? v : ver == v ? ver : 0;
 	}
 out:
 	if (rv == CKR_OK)
-		audit_use(c, action, key, (unsigned)n);
+		audit_use(c, action, key, ver, (unsigned)n);
 	else
 		audit_op(c, action, key, AUDIT_OUTCOME_FAILURE, (unsigned)n, why);
 	if (rv != CKR_OK)

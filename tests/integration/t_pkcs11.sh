@@ -198,6 +198,8 @@ PYEOF
 
 check "key operations are audited" \
   wait_until 50 bash -c "grep -q '\"action\":\"kms.p11.sign\"' '$D/audit.log' && grep -q '\"action\":\"kms.p11.create\"' '$D/audit.log'"
+check "a signature's record names the key and its version, never the data" \
+  bash -c "grep '\"action\":\"kms.p11.sign\"' '$D/audit.log' | grep '\"target\":\"kms:ta/ec1\"' | grep -q '\"key_version\":1'"
 check "no PIN in the audit log or the daemon log" \
   bash -c "! grep -qF '$KA' '$D/audit.log' '$D.log' && ! grep -qF '${KA:4:16}_' '$D/audit.log'"
 check "clean stop" bw_stop
