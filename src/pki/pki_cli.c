@@ -58,7 +58,7 @@ static long call(struct pcli *c, const char *method, const char *path, const cha
 	struct bw_err err;
 	*out = NULL;
 	if (pki_http_do(method, url, c->cacert, body ? "application/json" : NULL, body,
-			body ? strlen(body) : 0, c->auth, &r, &err) < 0) {
+			body ? strlen(body) : 0, c->auth, NULL, &r, &err) < 0) {
 		fprintf(stderr, "bulwark pki: %s\n", err.msg);
 		return -1;
 	}

@@ -596,7 +596,7 @@ static int fetch_staple(struct pki_lcert *m, X509 *leaf, STACK_OF(X509) *chain,
 			bw_err_set(err, 404, PKI_MOD, "no_ocsp_url",
 				   "the certificate names no OCSP responder");
 		} else if (pki_http_do("POST", url, NULL, "application/ocsp-request", reqder,
-				       (size_t)reqlen, NULL, &h, err) == 0) {
+				       (size_t)reqlen, NULL, m, &h, err) == 0) {
 			if (h.status == 200 &&
 			    bw_buf_append(&out, h.body.data ? h.body.data : "", h.body.len) == 0)
 				rc = 0;

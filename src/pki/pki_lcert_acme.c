@@ -195,7 +195,7 @@ static bool is_bad_nonce(struct run *r, const struct pki_http_resp *h)
 static int get_nonce(struct run *r, struct bw_err *err)
 {
 	struct pki_http_resp h;
-	if (pki_http_do("HEAD", r->new_nonce, r->q->ca_file, NULL, NULL, 0, NULL, &h, err) < 0)
+	if (pki_http_do("HEAD", r->new_nonce, r->q->ca_file, NULL, NULL, 0, NULL, r->q->m, &h, err) < 0)
 		return -1;
 	int rc = 0;
 	if (!h.nonce[0])
@@ -226,7 +226,7 @@ static int post(struct run *r, const char *url, const char *payload, bool with_j
 		r->nonce[0] = '\0'; /* used */
 		if (rc == 0)
 			rc = pki_http_do("POST", url, r->q->ca_file, "application/jose+json",
-					 body.data, body.len, NULL, h, err);
+					 body.data, body.len, NULL, r->q->m, h, err);
 		bw_buf_fini(&body);
 		if (rc < 0)
 			return -1;
@@ -275,7 +275,7 @@ static void pause_ms(long ms)
 static int directory(struct run *r, struct bw_err *err)
 {
 	struct pki_http_resp h;
-	if (pki_http_do("GET", r->q->directory, r->q->ca_file, NULL, NULL, 0, NULL, &h, err) < 0)
+	if (pki_http_do("GET", r->q->directory, r->q->ca_file, NULL, NULL, 0, NULL, r->q->m, &h, err) < 0)
 		return -1;
 	int rc = -1;
 	const struct json_value *v = NULL;

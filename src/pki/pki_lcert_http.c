@@ -54,9 +54,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl's progress hook: non-zero aborts (the manager is stopping). */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+		       curl_off_t un)
+{
+	return pki_lcert_stopping(arg) ? 1 : 0;
+}
+
 int pki_http_do(const char *method, const char *url, const char *ca_file,
 		const char *ctype, const void *body, size_t len, const char *header,
-		struct pki_http_resp *r, struct bw_err *err)
+		struct pki_lcert *stop, struct pki_http_resp *r, struct bw_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	bw_buf_init(&r->body, PKI_LCERT_HTTP_BODY_MAX);
@@ -91,6 +98,11 @@ int pki_http_do(const char *method, const char *url, const char *ca_file,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	if (ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	if (stop) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, stop);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (strcmp(method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(method, "POST") == 0) {

@@ -25,13 +25,16 @@ struct pki_http_resp {
  * verified against ca_file (NULL: the system store), no proxy from the
  * environment, PKI_LCERT_HTTP_TIMEOUT_MS, bodies bounded. method is
  * "GET", "HEAD" or "POST" (body, ctype); header, when not NULL, is one
- * more request header line ("Authorization: Bearer ..."). OUT: r (release with
+ * more request header line ("Authorization: Bearer ..."); stop, when not
+ * NULL, aborts the transfer as soon as that manager is stopping (so a
+ * shutdown never waits for a slow CA). OUT: r (release with
  * pki_http_resp_fini). Returns 0 when a response arrived (any status) or
  * -1 with err (502 "fetch").
  */
+struct pki_lcert;
 int pki_http_do(const char *method, const char *url, const char *ca_file,
 		const char *ctype, const void *body, size_t len, const char *header,
-		struct pki_http_resp *r, struct bw_err *err);
+		struct pki_lcert *stop, struct pki_http_resp *r, struct bw_err *err);
 void pki_http_resp_fini(struct pki_http_resp *r);
 
 /* ------------------------------------------------------- ACME client */
