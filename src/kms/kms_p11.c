@@ -68,6 +68,7 @@ struct conn {
 	bool logged_in;
 	char tenant[P11_NAME_MAX + 1];
 	char subject[200];
+	char key_subject[200]; /* "apikey:ID" for an API key, or "" */
 	char actor[80];
 	enum audit_actor_kind actor_kind;
 	unsigned fails;
@@ -369,7 +370,10 @@ static bool allowed(struct conn *c, const char *perm)
 	int64_t now = mono_ms();
 	if (i < 3 && now < c->allowed_until[i])
 		return true;
-	bool ok = authz_platform_check(c->srv->o.authz, c->tenant, c->subject, perm);
+	/* The user's roles, or (as over REST) the API key's own. */
+	bool ok = authz_platform_check(c->srv->o.authz, c->tenant, c->subject, perm) ||
+		  (c->key_subject[0] &&
+		   authz_platform_check(c->srv->o.authz, c->tenant, c->key_subject, perm));
 	if (i < 3)
 		c->allowed_until[i] = ok ? now + P11_AUTHZ_CACHE_MS : 0;
 	return ok;
@@ -457,6 +461,8 @@ static int h_login(struct conn *c, struct p11_enc *o)
 			bw_snprintf(c->subject, sizeof(c->subject), "user:%s", p.user_id);
 			if (p.kind == IAM_PRINCIPAL_API_KEY) {
 				bw_snprintf(c->actor, sizeof(c->actor), "%s", p.credential_id);
+				bw_snprintf(c->key_subject, sizeof(c->key_subject), "apikey:%s",
+					    p.credential_id);
 				c->actor_kind = AUDIT_ACTOR_KEY;
 			} else {
 				bw_snprintf(c->actor, sizeof(c->actor), "%s", p.user_id);
@@ -474,7 +480,7 @@ static int h_login(struct conn *c, struct p11_enc *o)
 			 ok ? AUDIT_OUTCOME_DENIED : AUDIT_OUTCOME_FAILURE, 0,
 			 unavailable ? "identity store unavailable" :
 			 ok ? "credential of another tenant" : "invalid PIN");
-		c->tenant[0] = c->subject[0] = c->actor[0] = '\0';
+		c->tenant[0] = c->subject[0] = c->key_subject[0] = c->actor[0] = '\0';
 		atomic_fetch_add(&c->srv->logins_failed, 1);
 		if (!unavailable) {
 			struct timespec ts = { 0, P11_LOGIN_DELAY_MS * 1000000L };
@@ -1022,7 +1028,7 @@ static int handle(struct conn *c, struct p11_enc *o)
 		if (c->logged_in)
 			audit_op(c, "kms.p11.logout", NULL, AUDIT_OUTCOME_SUCCESS, 0, NULL);
 		c->logged_in = false;
-		c->tenant[0] = c->subject[0] = c->actor[0] = '\0';
+		c->tenant[0] = c->subject[0] = c->key_subject[0] = c->actor[0] = '\0';
 		memset(c->allowed_until, 0, sizeof(c->allowed_until));
 		memset(c->types, 0, sizeof(c->types));
 		break;

@@ -139,6 +139,20 @@ objs_a=$("${A[@]}" -O 2>&1)
 check "tenant B sees its key" grep -q 'b-secret' <<<"$objs_b"
 check "tenant A does not see tenant B's key, B not A's" \
   bash -c "! grep -q 'b-secret' <<<'$objs_a' && ! grep -q 'ec1' <<<'$objs_b'"
+# Roles held by the API key itself (apikey:ID) count, as over REST: a user
+# with no role of its own, whose key holds key-admin and key-user.
+acurl "${B[@]}" -o /dev/null -d '{"name":"tc"}' "$U/iam/tenants"
+uid=$(acurl "${B[@]}" -d '{"name":"norole"}' "$U/iam/tenants/tc/users" | jget id)
+kjson=$(acurl "${B[@]}" -d '{"name":"hsm"}' "$U/iam/tenants/tc/users/$uid/apikeys")
+KC=$(jget token <<<"$kjson")
+KCID=$("$PY" -c 'import json,sys;print(json.load(sys.stdin)["key"]["id"])' <<<"$kjson")
+out=$("${P[@]}" --token-label tc --login --pin "$KC" --keygen --key-type AES:32 --label c-key 2>&1)
+check "a key without roles logs in but may not generate" bash -c "! grep -q 'Secret Key Object' <<<'$out'"
+for role in key-user key-admin; do
+  acurl "${B[@]}" -o /dev/null -X PUT "$U/authz/tenants/tc/roles/$role/members/apikey:$KCID"
+done
+out=$("${P[@]}" --token-label tc --login --pin "$KC" --keygen --key-type AES:32 --label c-key 2>&1)
+check "roles granted to the API key itself let it generate keys" grep -q 'Secret Key Object; AES' <<<"$out"
 check "the platform's own keys are invisible" \
   bash -c "! ${P[*]} --token-label platform --login --pin '$TOKEN' -O 2>&1 | grep -q '_iam-seal\|_audit-sth'"
 
