@@ -12,7 +12,7 @@ BUILD="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
 TEST="curl openssl python3 bsdutils nginx-light wrk nghttp2-client
   rsyslog rsyslog-relp rsyslog-openssl libmaxmind-db-writer-perl mmdb-bin certbot lego procps psmisc iproute2 libjansson-dev
   libmodsecurity-dev g++ sqlmap slowhttptest uacme opensc softhsm2 libengine-pkcs11-openssl
-  chromium libnss3-tools oathtool python3-websockets python3-jwt python3-cryptography
+  chromium libnss3-tools oathtool python3-websockets python3-jwt python3-cryptography faketime
   libnginx-mod-http-modsecurity"
 
 want="$BUILD $TEST"
