@@ -17,6 +17,7 @@
 #include "gateway/gateway_int.h"
 #include "http/http_limits.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ nodes */
@@ -429,20 +430,29 @@ int gw_build_request(struct bw_buf *out, const struct http_request *req,
 		} else if (!req->has_query) {
 			target = BW_STR("/");
 		} else {
-			static _Thread_local char tb[HTTP_MAX_URI + 2];
-			if (req->query.len + 2 > sizeof(tb))
+			/* "/?query": rare (absolute form without a path), so a
+			 * heap copy rather than a 64 KB buffer in every thread */
+			if (req->query.len + 2 > HTTP_MAX_URI + 2)
 				return bw_err_set(err, 414, "gateway", "uri_too_long",
 						  "target too long");
+			char *tb = malloc(req->query.len + 2);
+			if (!tb)
+				return bw_err_set(err, 500, "gateway", "memory", "out of memory");
 			tb[0] = '/';
 			tb[1] = '?';
 			memcpy(tb + 2, req->query.p, req->query.len);
-			target = bw_str_make(tb, req->query.len + 2);
+			int rc = http_write_request_line(out, req->method_str,
+							 bw_str_make(tb, req->query.len + 2), err);
+			free(tb);
+			if (rc < 0)
+				return -1;
+			target = BW_STR("");
 		}
 	} else if (req->form == HTTP_TARGET_AUTHORITY) {
 		return bw_err_set(err, 405, "gateway", "connect_not_supported",
 				  "CONNECT is not proxied");
 	}
-	if (http_write_request_line(out, req->method_str, target, err) < 0)
+	if (target.len && http_write_request_line(out, req->method_str, target, err) < 0)
 		return -1;
 	struct gw_hop hop;
 	gw_hop_collect(req->headers, req->nheaders, &hop);

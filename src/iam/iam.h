@@ -83,6 +83,15 @@ struct iam_options {
 	void (*password_set)(void *arg, const char *tenant,
 			     const char *user_id);
 	void *password_set_arg;
+	/* Called after a membership was added or removed (also for each
+	 * membership a group or user deletion removed), and after a tenant
+	 * was deleted, on the calling thread, so that roles granted to
+	 * "group:ID#member" follow the identity module's groups (the server
+	 * mirrors them into the authorization engine). May be NULL. */
+	void (*membership_changed)(void *arg, const char *tenant, const char *group_id,
+				   const char *user_id, bool added);
+	void (*tenant_deleted)(void *arg, const char *tenant);
+	void *hooks_arg;
 };
 
 struct iam;

@@ -86,6 +86,10 @@ struct iam {
 	char dummy_hash[IAM_PHC_MAX];
 	void (*password_set)(void *arg, const char *tenant, const char *user_id);
 	void *password_set_arg;
+	void (*membership_changed)(void *arg, const char *tenant, const char *group_id,
+				   const char *user_id, bool added);
+	void (*tenant_deleted)(void *arg, const char *tenant);
+	void *hooks_arg;
 	_Atomic uint64_t logins_ok, logins_failed, logins_throttled;
 	_Atomic uint64_t dummy_verifications, rehashes, mfa_ok, mfa_failed;
 	_Atomic int mfa_schema; /* 1 once iam_mfa_ready migrated */

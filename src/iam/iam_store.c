@@ -529,6 +529,8 @@ int iam_tenant_delete(struct iam *iam, const char *name, struct bw_err *err)
 	if (changes != 1)
 		return bw_err_set(err, 404, "iam", "not_found",
 				  "no such tenant");
+	if (iam->tenant_deleted)
+		iam->tenant_deleted(iam->hooks_arg, name);
 	return 0;
 }
 
@@ -599,6 +601,9 @@ struct iam *iam_new(const struct iam_options *o, struct bw_err *err)
 	iam->pool = o->pool;
 	iam->password_set = o->password_set;
 	iam->password_set_arg = o->password_set_arg;
+	iam->membership_changed = o->membership_changed;
+	iam->tenant_deleted = o->tenant_deleted;
+	iam->hooks_arg = o->hooks_arg;
 	iam->sealer = o->sealer;
 	iam->argon2 = a;
 	if (iam_lockout_init(&iam->lockout, IAM_LOCK_TABLE_SIZE) < 0) {

@@ -10,6 +10,7 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define USER_COLS                                                              \
@@ -267,18 +268,51 @@ int iam_user_set_disabled(struct iam *iam, const char *tenant, const char *id,
 	return store_write(iam->store, disable_job, &a, err);
 }
 
+/* Ids collected before a deletion, to report the memberships it removed
+ * (iam_options.membership_changed) once it has succeeded. */
+struct id_list {
+	char (*ids)[IAM_ID_LEN + 1];
+	size_t n, cap;
+	bool failed;
+};
+
+static int id_collect(void *arg, const char *id, const char *name)
+{
+	(void)name;
+	struct id_list *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		void *p = realloc(l->ids, cap * sizeof(*l->ids));
+		if (!p) {
+			l->failed = true;
+			return 1; /* stop */
+		}
+		l->ids = p;
+		l->cap = cap;
+	}
+	bw_snprintf(l->ids[l->n++], sizeof(l->ids[0]), "%s", id);
+	return 0;
+}
+
 int iam_user_delete(struct iam *iam, const char *tenant, const char *id,
 		    struct bw_err *err)
 {
+	struct id_list groups = {0};
+	if (iam->membership_changed &&
+	    (iam_user_groups(iam, tenant, id, id_collect, &groups, err) < 0 || groups.failed)) {
+		free(groups.ids);
+		return groups.failed ? bw_err_set(err, 500, "iam", "memory", "out of memory") : -1;
+	}
 	int64_t changes = 0;
 	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
-	if (store_exec(iam->store,
-		       "DELETE FROM iam_user WHERE tenant = ? AND id = ?", k, 2,
-		       &changes, err) < 0)
-		return -1;
-	if (changes != 1)
-		return bw_err_set(err, 404, "iam", "not_found", "no such user");
-	return 0;
+	int rc = store_exec(iam->store, "DELETE FROM iam_user WHERE tenant = ? AND id = ?", k,
+			    2, &changes, err);
+	if (rc == 0 && changes != 1)
+		rc = bw_err_set(err, 404, "iam", "not_found", "no such user");
+	for (size_t i = 0; rc == 0 && i < groups.n; i++)
+		iam->membership_changed(iam->hooks_arg, tenant, groups.ids[i], id, false);
+	free(groups.ids);
+	return rc;
 }
 
 struct user_list_ctx {
@@ -380,16 +414,24 @@ int iam_group_get(struct iam *iam, const char *tenant, const char *id,
 int iam_group_delete(struct iam *iam, const char *tenant, const char *id,
 		     struct bw_err *err)
 {
+	struct id_list members = {0};
+	if (iam->membership_changed &&
+	    (iam_group_members(iam, tenant, id, id_collect, &members, err) < 0 ||
+	     members.failed)) {
+		free(members.ids);
+		return members.failed ? bw_err_set(err, 500, "iam", "memory", "out of memory")
+				      : -1;
+	}
 	int64_t changes = 0;
 	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
-	if (store_exec(iam->store,
-		       "DELETE FROM iam_group WHERE tenant = ? AND id = ?", k,
-		       2, &changes, err) < 0)
-		return -1;
-	if (changes != 1)
-		return bw_err_set(err, 404, "iam", "not_found",
-				  "no such group");
-	return 0;
+	int rc = store_exec(iam->store, "DELETE FROM iam_group WHERE tenant = ? AND id = ?",
+			    k, 2, &changes, err);
+	if (rc == 0 && changes != 1)
+		rc = bw_err_set(err, 404, "iam", "not_found", "no such group");
+	for (size_t i = 0; rc == 0 && i < members.n; i++)
+		iam->membership_changed(iam->hooks_arg, tenant, id, members.ids[i], false);
+	free(members.ids);
+	return rc;
 }
 
 struct group_list_ctx {
@@ -477,7 +519,11 @@ int iam_group_add_member(struct iam *iam, const char *tenant,
 			 struct bw_err *err)
 {
 	struct member_args a = {tenant, group_id, user_id, true};
-	return store_write(iam->store, member_job, &a, err);
+	if (store_write(iam->store, member_job, &a, err) < 0)
+		return -1;
+	if (iam->membership_changed)
+		iam->membership_changed(iam->hooks_arg, tenant, group_id, user_id, true);
+	return 0;
 }
 
 int iam_group_remove_member(struct iam *iam, const char *tenant,
@@ -485,7 +531,11 @@ int iam_group_remove_member(struct iam *iam, const char *tenant,
 			    struct bw_err *err)
 {
 	struct member_args a = {tenant, group_id, user_id, false};
-	return store_write(iam->store, member_job, &a, err);
+	if (store_write(iam->store, member_job, &a, err) < 0)
+		return -1;
+	if (iam->membership_changed)
+		iam->membership_changed(iam->hooks_arg, tenant, group_id, user_id, false);
+	return 0;
 }
 
 struct pair_ctx {

@@ -606,6 +606,30 @@ static int iam_bearer(void *arg, const char *token, size_t len,
 	return 0;
 }
 
+/* Identity groups drive roles granted to "group:ID#member": every change
+ * of membership is mirrored into the tenant's platform store, and a
+ * deleted tenant's grants are forgotten. The identity store stays the
+ * source of truth; a failed mirror is logged. */
+static void iam_membership_mirror(void *arg, const char *tenant, const char *group_id,
+				  const char *user_id, bool added)
+{
+	(void)arg;
+	char subject[160];
+	struct bw_err err;
+	if (bw_snprintf(subject, sizeof(subject), "user:%s", user_id) < 0 ||
+	    authz_platform_membership(W.authz, tenant, group_id, subject, added, &err) < 0)
+		log_warnx("authz: group %s membership not mirrored for tenant %s", group_id,
+			  tenant);
+}
+
+static void iam_tenant_forget(void *arg, const char *tenant)
+{
+	(void)arg;
+	struct bw_err err;
+	if (authz_platform_drop(W.authz, tenant, &err) < 0)
+		log_warnx("authz: role grants of deleted tenant %s: %s", tenant, err.msg);
+}
+
 /*
  * The bootstrap token ends the first time a platform administrator sets a
  * password of their own (the one-time password of `bulwark init` or of a
@@ -697,6 +721,8 @@ static void open_state(const struct server_conf *c)
 		fatalx("iam: %s", err.msg);
 	struct iam_options io = { .store = W.store, .pool = W.hash_pool,
 				  .password_set = bootstrap_check,
+				  .membership_changed = iam_membership_mirror,
+				  .tenant_deleted = iam_tenant_forget,
 				  .blocklist_path = fc.blocklist_file };
 	bw_snprintf(W.data_dir, sizeof(W.data_dir), "%s", c->server.data_dir);
 	if (kms_iam_sealer(W.kms, "platform", "_iam-seal", &io.sealer, &err) < 0)

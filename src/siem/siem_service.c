@@ -283,6 +283,7 @@ struct siem_service *siem_service_new(const struct conf_node *section,
 		SIEM_SVC_ERR(err, 500, "memory", "out of memory");
 		return NULL;
 	}
+	svc->insert_sql.many_day = svc->insert_sql.one_day = INT64_MIN; /* none built yet */
 	pthread_mutex_init(&svc->gen_mu, NULL);
 	pthread_mutex_init(&svc->q_mu, NULL);
 	pthread_cond_init(&svc->q_cv, NULL);

@@ -448,8 +448,8 @@ static int insert_sql(char *sql, size_t cap, const char *name, size_t rows)
 int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct siem_batch *b = arg;
-	static _Thread_local char many[8192], one[512];
-	static _Thread_local int64_t many_day = INT64_MIN, one_day = INT64_MIN;
+	char *many = b->svc->insert_sql.many, *one = b->svc->insert_sql.one;
+	int64_t *many_day = &b->svc->insert_sql.many_day, *one_day = &b->svc->insert_sql.one_day;
 	struct store_value *v = malloc(ROWS_PER_STMT * ROW_COLS * sizeof(*v));
 	if (!v)
 		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
@@ -467,15 +467,17 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 			size_t rows = left >= ROWS_PER_STMT ? ROWS_PER_STMT : 1;
 			const char *sql;
 			if (rows == ROWS_PER_STMT) {
-				if (many_day != bl->day &&
-				    insert_sql(many, sizeof(many), name, ROWS_PER_STMT) < 0)
+				if (*many_day != bl->day &&
+				    insert_sql(many, sizeof(b->svc->insert_sql.many), name,
+					       ROWS_PER_STMT) < 0)
 					goto out;
-				many_day = bl->day;
+				*many_day = bl->day;
 				sql = many;
 			} else {
-				if (one_day != bl->day && insert_sql(one, sizeof(one), name, 1) < 0)
+				if (*one_day != bl->day &&
+				    insert_sql(one, sizeof(b->svc->insert_sql.one), name, 1) < 0)
 					goto out;
-				one_day = bl->day;
+				*one_day = bl->day;
 				sql = one;
 			}
 			for (size_t r = 0; r < rows; r++)

@@ -310,6 +310,14 @@ struct siem_geo;
 struct siem_notify;
 
 struct siem_service {
+	/* The batch insert statements of the last day written, reused by the
+	 * store's writer thread (the only thread running siem_store_batch_job):
+	 * kept here rather than in thread-local storage, which every thread
+	 * of the process would carry and touch. */
+	struct {
+		char many[8192], one[512];
+		int64_t many_day, one_day;
+	} insert_sql;
 	char data_dir[512];
 	char db_path[600];
 	struct store *st;

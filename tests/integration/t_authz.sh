@@ -49,6 +49,23 @@ check "a group grant through the CLI (percent-encoded subject)" "${CLI[@]}" role
 check "CLI revokes" "${CLI[@]}" role revoke rolet key-admin "user:$uid"
 check "revoked: 403 again" [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
 check "role grants are audited" grep -q '"action":"authz.role.grant"' "$D/audit.log"
+# A role granted to an identity group reaches its members, and leaves
+# them when they leave the group (memberships are mirrored into authz).
+gid=$(acurl "${AUTH[@]}" -d '{"name":"keyops"}' "$U/api/v1/iam/tenants/rolet/groups" |
+      "$PY" -c 'import json,sys;d=json.load(sys.stdin);print(d.get("id") or d["group"]["id"])')
+check "CLI grants key-admin to the group" "${CLI[@]}" role grant rolet key-admin "group:$gid#member"
+check "not a member yet: 403" [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
+st=$(status_of "${AUTH[@]}" -X PUT "$U/api/v1/iam/tenants/rolet/groups/$gid/members/$uid")
+check "kim joins the group" [ "$st" = 200 -o "$st" = 204 ]
+check "the group's role opens key management" \
+  [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 200 ]
+acurl "${AUTH[@]}" -o /dev/null -X DELETE "$U/api/v1/iam/tenants/rolet/groups/$gid/members/$uid"
+check "left the group: 403 again" [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
+acurl "${AUTH[@]}" -o /dev/null -X PUT "$U/api/v1/iam/tenants/rolet/groups/$gid/members/$uid"
+acurl "${AUTH[@]}" -o /dev/null -X DELETE "$U/api/v1/iam/tenants/rolet/groups/$gid"
+check "a deleted group takes its members' role with it" \
+  [ "$(status_of "${KIM[@]}" "$U/api/v1/kms/tenants/rolet/keys")" = 403 ]
+
 # A role held by the API key itself (its user has none now).
 check "CLI grants key-user to the API key" "${CLI[@]}" role grant rolet key-user "apikey:$kid"
 check "the key's own role opens key use" \
