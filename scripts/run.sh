@@ -32,6 +32,8 @@ fi
     gateway   https://localhost:${gw}/
     admin API https://localhost:${admin}/api/v1/status   (Authorization: Bearer \$(cat $dir/bootstrap-token))
     health    https://localhost:${admin}/healthz    metrics https://localhost:${admin}/metrics
+    sign in   https://localhost:${admin}/auth/platform/login   (admin, one-time password in $dir/admin-password)
+    try       curl --cacert $dir/tls/ca.crt "https://localhost:${gw}/?q=%27%20OR%201=1--"   (blocked by the WAF)
   Trust the local CA with:  curl --cacert $dir/tls/ca.crt https://localhost:${admin}/healthz
   Audit log: $dir/audit.log  (verify: build/bulwark audit verify $dir/audit.log)
   Stop with Ctrl-C.
