@@ -17,6 +17,7 @@
  *  - traffic secrets and keys are wiped when replaced and when freed.
  */
 #include "net/net_tlsrec.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <openssl/core_names.h>
@@ -117,17 +118,6 @@ static struct track *track_of(const SSL *ssl, bool create)
 	return t;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* "LABEL <client random> <secret>": the application traffic secrets. */
 static void keylog_cb(const SSL *ssl, const char *line)
 {
@@ -146,7 +136,7 @@ static void keylog_cb(const SSL *ssl, const char *line)
 		return;
 	}
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[1 + 2 * i]), lo = hexval(hex[2 + 2 * i]);
+		int hi = bw_hex_digit(hex[1 + 2 * i]), lo = bw_hex_digit(hex[2 + 2 * i]);
 		if (hi < 0 || lo < 0) {
 			t->broken = true;
 			return;
