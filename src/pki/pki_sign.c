@@ -196,15 +196,38 @@ out:
 	return rc;
 }
 
+/* The second half of every signature here: the to-be-signed body sent to
+ * the keystore (assemble), then the signed DER parsed back as item `it`,
+ * which must take all of it. Frees tbs. NULL with err ("signed <what>"). */
+static void *sign_body(const struct pki_signer *s, unsigned char *tbs, int n,
+		       const X509_ALGOR *alg, const ASN1_ITEM *it, const char *what,
+		       struct bw_err *err)
+{
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	void *out = NULL;
+	if (assemble(s, tbs, (size_t)n, alg, NULL, &der, &der_len, err) == 0) {
+		const unsigned char *q = der;
+		out = ASN1_item_d2i(NULL, &q, (long)der_len, it);
+		if (!out || q != der + der_len) {
+			ASN1_item_free(out, it);
+			out = NULL;
+			char msg[48];
+			bw_snprintf(msg, sizeof(msg), "signed %s", what);
+			pki_err_ssl(err, "encode", msg);
+		}
+	}
+	OPENSSL_free(tbs);
+	OPENSSL_free(der);
+	return out;
+}
+
 X509 *pki_sign_cert(const struct pki_signer *s, X509 *x, struct bw_err *err)
 {
 	EVP_PKEY *sh = shadow_for(s->type, err);
 	if (!sh)
 		return NULL;
 	unsigned char *tbs = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
-	X509 *out = NULL;
 	const X509_ALGOR *alg;
 	if (X509_sign(x, sh, pki_md_evp(pki_md_for(s->type))) <= 0) {
 		pki_err_ssl(err, "encode", "certificate");
@@ -216,18 +239,7 @@ X509 *pki_sign_cert(const struct pki_signer *s, X509 *x, struct bw_err *err)
 		return NULL;
 	}
 	X509_get0_signature(NULL, &alg, x);
-	if (assemble(s, tbs, (size_t)n, alg, NULL, &der, &der_len, err) == 0) {
-		const unsigned char *q = der;
-		out = d2i_X509(NULL, &q, (long)der_len);
-		if (!out || q != der + der_len) {
-			X509_free(out);
-			out = NULL;
-			pki_err_ssl(err, "encode", "signed certificate");
-		}
-	}
-	OPENSSL_free(tbs);
-	OPENSSL_free(der);
-	return out;
+	return sign_body(s, tbs, n, alg, ASN1_ITEM_rptr(X509), "certificate", err);
 }
 
 X509_CRL *pki_sign_crl(const struct pki_signer *s, X509_CRL *crl,
@@ -237,9 +249,6 @@ X509_CRL *pki_sign_crl(const struct pki_signer *s, X509_CRL *crl,
 	if (!sh)
 		return NULL;
 	unsigned char *tbs = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
-	X509_CRL *out = NULL;
 	const X509_ALGOR *alg;
 	if (X509_CRL_sign(crl, sh, pki_md_evp(pki_md_for(s->type))) <= 0) {
 		pki_err_ssl(err, "encode", "CRL");
@@ -251,18 +260,7 @@ X509_CRL *pki_sign_crl(const struct pki_signer *s, X509_CRL *crl,
 		return NULL;
 	}
 	X509_CRL_get0_signature(crl, NULL, &alg);
-	if (assemble(s, tbs, (size_t)n, alg, NULL, &der, &der_len, err) == 0) {
-		const unsigned char *q = der;
-		out = d2i_X509_CRL(NULL, &q, (long)der_len);
-		if (!out || q != der + der_len) {
-			X509_CRL_free(out);
-			out = NULL;
-			pki_err_ssl(err, "encode", "signed CRL");
-		}
-	}
-	OPENSSL_free(tbs);
-	OPENSSL_free(der);
-	return out;
+	return sign_body(s, tbs, n, alg, ASN1_ITEM_rptr(X509_CRL), "CRL", err);
 }
 
 X509_REQ *pki_sign_req(const struct pki_signer *s, X509_REQ *req,
@@ -272,9 +270,6 @@ X509_REQ *pki_sign_req(const struct pki_signer *s, X509_REQ *req,
 	if (!sh)
 		return NULL;
 	unsigned char *tbs = NULL;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
-	X509_REQ *out = NULL;
 	const X509_ALGOR *alg;
 	if (X509_REQ_sign(req, sh, pki_md_evp(pki_md_for(s->type))) <= 0) {
 		pki_err_ssl(err, "encode", "CSR");
@@ -286,18 +281,7 @@ X509_REQ *pki_sign_req(const struct pki_signer *s, X509_REQ *req,
 		return NULL;
 	}
 	X509_REQ_get0_signature(req, NULL, &alg);
-	if (assemble(s, tbs, (size_t)n, alg, NULL, &der, &der_len, err) == 0) {
-		const unsigned char *q = der;
-		out = d2i_X509_REQ(NULL, &q, (long)der_len);
-		if (!out || q != der + der_len) {
-			X509_REQ_free(out);
-			out = NULL;
-			pki_err_ssl(err, "encode", "signed CSR");
-		}
-	}
-	OPENSSL_free(tbs);
-	OPENSSL_free(der);
-	return out;
+	return sign_body(s, tbs, n, alg, ASN1_ITEM_rptr(X509_REQ), "CSR", err);
 }
 
 X509 *pki_sign_ocsp_stand_in(const struct pki_signer *s, X509 *rcert,
