@@ -294,25 +294,40 @@ static int id_collect(void *arg, const char *id, const char *name)
 	return 0;
 }
 
-int iam_user_delete(struct iam *iam, const char *tenant, const char *id,
-		    struct bw_err *err)
+/* Deletes the user or group `id` of tenant (the foreign keys remove its
+ * memberships), then reports each membership that went with it. */
+static int delete_reporting(struct iam *iam, const char *tenant, const char *id,
+			    bool group, struct bw_err *err)
 {
-	struct id_list groups = {0};
-	if (iam->membership_changed &&
-	    (iam_user_groups(iam, tenant, id, id_collect, &groups, err) < 0 || groups.failed)) {
-		free(groups.ids);
-		return groups.failed ? bw_err_set(err, 500, "iam", "memory", "out of memory") : -1;
+	struct id_list other = {0}; /* the groups of a user, the members of a group */
+	if (iam->membership_changed) {
+		int rc = group ? iam_group_members(iam, tenant, id, id_collect, &other, err)
+			       : iam_user_groups(iam, tenant, id, id_collect, &other, err);
+		if (rc < 0 || other.failed) {
+			free(other.ids);
+			return other.failed ? bw_err_set(err, 500, "iam", "memory", "out of memory")
+					    : -1;
+		}
 	}
 	int64_t changes = 0;
 	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
-	int rc = store_exec(iam->store, "DELETE FROM iam_user WHERE tenant = ? AND id = ?", k,
-			    2, &changes, err);
+	int rc = store_exec(iam->store,
+			    group ? "DELETE FROM iam_group WHERE tenant = ? AND id = ?"
+				  : "DELETE FROM iam_user WHERE tenant = ? AND id = ?",
+			    k, 2, &changes, err);
 	if (rc == 0 && changes != 1)
-		rc = bw_err_set(err, 404, "iam", "not_found", "no such user");
-	for (size_t i = 0; rc == 0 && i < groups.n; i++)
-		iam->membership_changed(iam->hooks_arg, tenant, groups.ids[i], id, false);
-	free(groups.ids);
+		rc = bw_err_set(err, 404, "iam", "not_found", group ? "no such group" : "no such user");
+	for (size_t i = 0; rc == 0 && i < other.n; i++)
+		iam->membership_changed(iam->hooks_arg, tenant, group ? id : other.ids[i],
+					group ? other.ids[i] : id, false);
+	free(other.ids);
 	return rc;
+}
+
+int iam_user_delete(struct iam *iam, const char *tenant, const char *id,
+		    struct bw_err *err)
+{
+	return delete_reporting(iam, tenant, id, false, err);
 }
 
 struct user_list_ctx {
@@ -414,24 +429,7 @@ int iam_group_get(struct iam *iam, const char *tenant, const char *id,
 int iam_group_delete(struct iam *iam, const char *tenant, const char *id,
 		     struct bw_err *err)
 {
-	struct id_list members = {0};
-	if (iam->membership_changed &&
-	    (iam_group_members(iam, tenant, id, id_collect, &members, err) < 0 ||
-	     members.failed)) {
-		free(members.ids);
-		return members.failed ? bw_err_set(err, 500, "iam", "memory", "out of memory")
-				      : -1;
-	}
-	int64_t changes = 0;
-	struct store_value k[] = {store_text_str(tenant), store_text_str(id)};
-	int rc = store_exec(iam->store, "DELETE FROM iam_group WHERE tenant = ? AND id = ?",
-			    k, 2, &changes, err);
-	if (rc == 0 && changes != 1)
-		rc = bw_err_set(err, 404, "iam", "not_found", "no such group");
-	for (size_t i = 0; rc == 0 && i < members.n; i++)
-		iam->membership_changed(iam->hooks_arg, tenant, id, members.ids[i], false);
-	free(members.ids);
-	return rc;
+	return delete_reporting(iam, tenant, id, true, err);
 }
 
 struct group_list_ctx {
