@@ -297,21 +297,11 @@ struct net_tlsrec *net_tlsrec_park(SSL *ssl)
 {
 	struct net_tlsrec *r = NULL;
 	if (net_tlsrec_can_park(ssl)) {
+		/* the server reads under the client's secret, writes under its own */
 		struct track *t = track_of(ssl, false);
 		int s = suite_of(ssl);
-		r = calloc(1, sizeof(*r));
-		if (r) {
-			r->suite = (uint8_t)s;
-			memcpy(r->rsecret, t->client_secret, suites[s].hash_len);
-			memcpy(r->wsecret, t->server_secret, suites[s].hash_len);
-			r->rseq = t->rseq;
-			r->wseq = t->wseq;
-			if (derive_keys(s, r->rsecret, r->rkey, r->riv) < 0 ||
-			    derive_keys(s, r->wsecret, r->wkey, r->wiv) < 0) {
-				net_tlsrec_free(r);
-				r = NULL;
-			}
-		}
+		r = net_tlsrec_from_secrets(suites[s].id, t->client_secret, t->server_secret,
+					    suites[s].hash_len, t->rseq, t->wseq);
 	}
 	/* No close_notify: the connection goes on, under our record layer. */
 	SSL_set_quiet_shutdown(ssl, 1);
