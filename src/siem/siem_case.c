@@ -106,6 +106,17 @@ static int alert_info_row(void *arg, const struct store_row *row, struct bw_err 
 	return STORE_ROW_NEXT;
 }
 
+/* Links an event to the case (once: linking again is a no-op). */
+static int case_event_add(struct store_tx *tx, const struct case_job *c, int64_t event_id,
+			  int64_t ts, struct bw_err *err)
+{
+	struct store_value e[] = { store_text_str(c->id), store_int(event_id), store_int(ts) };
+	return store_tx_exec(tx,
+			     "INSERT INTO siem_case_event (case_id, event_id, ts)"
+			     " VALUES (?, ?, ?) ON CONFLICT (case_id, event_id) DO NOTHING",
+			     e, 3, err);
+}
+
 static int link_alerts(struct store_tx *tx, struct case_job *c, int64_t *max_sev,
 		       struct bw_err *err)
 {
@@ -132,15 +143,8 @@ static int link_alerts(struct store_tx *tx, struct case_job *c, int64_t *max_sev
 				  err) < 0)
 			return -1;
 		/* the event that raised the alert belongs to the case too */
-		if (ai.event_id) {
-			struct store_value e[] = { store_text_str(c->id), store_int(ai.event_id),
-						   store_int(ai.ts) };
-			if (store_tx_exec(tx,
-					  "INSERT INTO siem_case_event (case_id, event_id, ts)"
-					  " VALUES (?, ?, ?) ON CONFLICT (case_id, event_id) DO NOTHING",
-					  e, 3, err) < 0)
-				return -1;
-		}
+		if (ai.event_id && case_event_add(tx, c, ai.event_id, ai.ts, err) < 0)
+			return -1;
 		char t[64];
 		snprintf(t, sizeof(t), "alert %lld linked", (long long)c->alerts[i]);
 		if (log_entry(tx, c, "link", t, err) < 0)
@@ -153,12 +157,7 @@ static int link_events(struct store_tx *tx, struct case_job *c, struct bw_err *e
 {
 	for (size_t i = 0; i < c->nevents; i++) {
 		/* the event's time comes from its row when we can find it */
-		struct store_value e[] = { store_text_str(c->id), store_int(c->events[i]),
-					   store_int(0) };
-		if (store_tx_exec(tx,
-				  "INSERT INTO siem_case_event (case_id, event_id, ts)"
-				  " VALUES (?, ?, ?) ON CONFLICT (case_id, event_id) DO NOTHING",
-				  e, 3, err) < 0)
+		if (case_event_add(tx, c, c->events[i], 0, err) < 0)
 			return -1;
 		char t[64];
 		snprintf(t, sizeof(t), "event %lld linked", (long long)c->events[i]);
