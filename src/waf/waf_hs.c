@@ -450,7 +450,7 @@ static int prepare_skip(struct waf_parse *p)
 		if (done[i])
 			continue;
 		size_t members = 0;
-		for (size_t j = i; j < ne; j++)
+		for (size_t j = i; j < ne && members < WAF_SK_MEMBERS_MAX; j++)
 			if (!done[j] && keys[j] == keys[i])
 				members++;
 		if (members < 2) {
@@ -460,7 +460,7 @@ static int prepare_skip(struct waf_parse *p)
 		b.n = 0;
 		uint32_t m = 0;
 		bool bad = false;
-		for (size_t j = i; j < ne && !bad; j++) {
+		for (size_t j = i; j < ne && !bad && m < members; j++) {
 			if (done[j] || keys[j] != keys[i])
 				continue;
 			const struct waf_operator *op = &el[j]->op;
@@ -496,7 +496,7 @@ static int prepare_skip(struct waf_parse *p)
 			bad = true;
 		}
 		m = 0;
-		for (size_t j = i; j < ne; j++) {
+		for (size_t j = i; j < ne && m < members; j++) {
 			if (done[j] || keys[j] != keys[i])
 				continue;
 			done[j] = true;

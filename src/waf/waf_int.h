@@ -778,6 +778,17 @@ struct waf_tx {
 	int uni_phase;
 	int *sk_phase;
 	uint64_t **sk_bits;
+	/* per group and value id (vid < sk_vcap[g]): whether the value was
+	 * scanned (sk_vknown bit) and which members' factors it holds
+	 * (sk_vhit, words per vid = (nmembers + 63) / 64). A value keeps its
+	 * id while it is unchanged, so later phases and every member rule
+	 * reuse one scan; a member skips the values whose bit is clear. */
+	uint32_t *sk_vcap;
+	uint64_t **sk_vknown;
+	uint64_t **sk_vhit;
+	/* the operator may skip its own literal prefilter: the value is
+	 * known to hold one of its factors (set around waf_op_eval) */
+	bool pf_hit;
 	/* collection keys given to initcol, for write-back */
 	struct bw_str initcol_key[WAF_VAR__COUNT];
 };

@@ -85,6 +85,14 @@
  * SecArgumentsLimit 1000 plus cookies, headers, XML nodes). */
 #define WAF_VALUES_MAX 100000
 
+/* Members of one group prefilter (rules sharing one transformation chain
+ * and one Hyperscan scan per value): the per-value member bits live on
+ * the stack in 64-bit words, so a group is capped at 8 words; the CRS's
+ * largest group has a few dozen members and a longer list simply starts
+ * a second group. */
+#define WAF_SK_MEMBERS_MAX 512
+#define WAF_SK_WORDS_MAX (WAF_SK_MEMBERS_MAX / 64)
+
 /* Matches recorded per transaction (explain output and audit log). */
 #define WAF_MATCHES_MAX 4096
 

@@ -373,7 +373,7 @@ static int eval_raw(struct waf_tx *tx, const struct waf_rule *r,
 			re = rx_dynamic(tx, op);
 			if (!re)
 				return tx->oom ? -1 : 0;
-		} else if (op->hs) {
+		} else if (op->hs && !tx->pf_hit) {
 			int h = waf_hs_scan(tx->rs, op, v.p, v.len, NULL, NULL);
 			if (h == 0)
 				return 0; /* the prefilter proves no match */

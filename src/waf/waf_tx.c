@@ -556,6 +556,24 @@ static int on_value_match(struct waf_tx *tx, const struct waf_rule *l,
 	return waf_act_setvars(tx, l);
 }
 
+/* Group member l may match value v: false only when the group scanned
+ * v (same value id, so the same text) and found none of l's factors. */
+static bool sk_value_may_match(const struct waf_tx *tx, const struct waf_rule *l,
+			       const struct waf_val *v, bool *hit)
+{
+	*hit = false;
+	if (!l->sk_group || !v->vid || !tx->sk_vcap)
+		return true;
+	size_t gi = l->sk_group - 1;
+	if (v->vid >= tx->sk_vcap[gi] ||
+	    !((tx->sk_vknown[gi][v->vid / 64] >> (v->vid % 64)) & 1))
+		return true;
+	size_t words = (tx->rs->skg[gi].nmembers + 63) / 64;
+	*hit = (tx->sk_vhit[gi][(size_t)v->vid * words + l->sk_bit / 64] >>
+		(l->sk_bit % 64)) & 1;
+	return *hit;
+}
+
 /* Evaluate one link and, when it matched, the rest of its chain; runs the
  * link's after-match actions when the whole rest matched. 1, 0 or -1. */
 static int eval_link(struct waf_tx *tx, const struct waf_rule *l)
@@ -608,10 +626,15 @@ static int eval_link(struct waf_tx *tx, const struct waf_rule *l)
 				}
 				continue;
 			}
+			bool hit;
+			if (!sk_value_may_match(tx, l, v, &hit))
+				continue;
 			struct bw_str tv;
 			if (waf_tfn_chain(tx, l, v, &tv) != 0)
 				return -1;
+			tx->pf_hit = hit;
 			int m = waf_op_eval(tx, l, tv);
+			tx->pf_hit = false;
 			if (m < 0)
 				return -1;
 			if (m) {
@@ -786,10 +809,38 @@ static bool allow_skips(const struct waf_tx *tx, int phase)
 	return false;
 }
 
+/* Makes room for value ids below tx->nvid + 1 in group gi's per-value
+ * tables (new entries unknown). 0 or -1 (memory). */
+static int sk_vgrow(struct waf_tx *tx, size_t gi, size_t words)
+{
+	uint32_t need = tx->nvid + 1;
+	uint32_t cap = tx->sk_vcap[gi];
+	if (need <= cap)
+		return 0;
+	uint32_t nc = cap ? cap : 64;
+	while (nc < need)
+		nc *= 2;
+	size_t kw_old = ((size_t)cap + 63) / 64, kw = ((size_t)nc + 63) / 64;
+	uint64_t *known = bw_arena_zalloc(tx->arena, kw * sizeof(*known));
+	uint64_t *hit = bw_arena_alloc(tx->arena, (size_t)nc * words * sizeof(*hit));
+	if (!known || !hit)
+		return -1;
+	if (cap) {
+		memcpy(known, tx->sk_vknown[gi], kw_old * sizeof(*known));
+		memcpy(hit, tx->sk_vhit[gi], (size_t)cap * words * sizeof(*hit));
+	}
+	tx->sk_vknown[gi] = known;
+	tx->sk_vhit[gi] = hit;
+	tx->sk_vcap[gi] = nc;
+	return 0;
+}
+
 /* Whether starter r (a member of a group prefilter, see waf_int.h) can
  * match in this phase: 1 yes or maybe, 0 no (skip it), -1 memory. The
- * universe values are collected once per phase, and each group scans them
- * once per phase, transformed by the group's shared chain. */
+ * universe values are collected once per phase; each group scans each
+ * value once per transaction (by value id; values without an id once per
+ * phase), transformed by the group's shared chain, and remembers per
+ * value which members' factors it holds (see sk_value_may_match). */
 static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
 {
 	const struct waf_ruleset *rs = tx->rs;
@@ -797,9 +848,14 @@ static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
 	const struct waf_skgroup *g = &rs->skg[gi];
 	size_t words = (g->nmembers + 63) / 64;
 	if (!tx->sk_phase) {
-		tx->sk_phase = bw_arena_zalloc(tx->arena, rs->nskg * sizeof(*tx->sk_phase));
-		tx->sk_bits = bw_arena_zalloc(tx->arena, rs->nskg * sizeof(*tx->sk_bits));
-		if (!tx->sk_phase || !tx->sk_bits)
+		size_t n = rs->nskg;
+		tx->sk_phase = bw_arena_zalloc(tx->arena, n * sizeof(*tx->sk_phase));
+		tx->sk_bits = bw_arena_zalloc(tx->arena, n * sizeof(*tx->sk_bits));
+		tx->sk_vcap = bw_arena_zalloc(tx->arena, n * sizeof(*tx->sk_vcap));
+		tx->sk_vknown = bw_arena_zalloc(tx->arena, n * sizeof(*tx->sk_vknown));
+		tx->sk_vhit = bw_arena_zalloc(tx->arena, n * sizeof(*tx->sk_vhit));
+		if (!tx->sk_phase || !tx->sk_bits || !tx->sk_vcap ||
+		    !tx->sk_vknown || !tx->sk_vhit)
 			goto oom;
 	}
 	if (tx->sk_phase[gi] != phase) {
@@ -830,14 +886,27 @@ static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
 			tx->sk_bits[gi] = bits;
 		}
 		memset(bits, 0, words * sizeof(*bits));
+		if (sk_vgrow(tx, gi, words) != 0)
+			goto oom;
+		uint64_t *known = tx->sk_vknown[gi];
+		uint64_t one[WAF_SK_WORDS_MAX];
 		for (size_t i = 0; i < tx->nuni; i++) {
-			struct bw_str tv;
-			if (waf_tfn_chain(tx, g->rep, &tx->uni[i], &tv) != 0)
-				return -1;
-			if (waf_hs_scan_group(rs, g, tv.p, tv.len, bits) != 0) {
-				memset(bits, 0xff, words * sizeof(*bits));
-				break;
+			uint32_t vid = tx->uni[i].vid;
+			uint64_t *row = vid ? &tx->sk_vhit[gi][(size_t)vid * words] : one;
+			if (!vid || !((known[vid / 64] >> (vid % 64)) & 1)) {
+				struct bw_str tv;
+				if (waf_tfn_chain(tx, g->rep, &tx->uni[i], &tv) != 0)
+					return -1;
+				memset(row, 0, words * sizeof(*row));
+				if (waf_hs_scan_group(rs, g, tv.p, tv.len, row) != 0) {
+					memset(bits, 0xff, words * sizeof(*bits));
+					break;
+				}
+				if (vid)
+					known[vid / 64] |= (uint64_t)1 << (vid % 64);
 			}
+			for (size_t w = 0; w < words; w++)
+				bits[w] |= row[w];
 		}
 		tx->sk_phase[gi] = phase;
 	}
