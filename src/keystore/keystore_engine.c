@@ -143,8 +143,11 @@ static unsigned get_key(struct ks_engine *e, const struct keystore_msg *m,
 			struct res *r)
 {
 	struct bw_str t, name;
-	if (get_tenant(m, &t, r))
-		return r->status;
+	/* the status itself, not r->status: callers test the return value
+	 * and only then use *out, which the compiler must see is set */
+	unsigned st = get_tenant(m, &t, r);
+	if (st)
+		return st;
 	if (!keystore_msg_str(m, it, KEYSTORE_TAG_KEY, &name) ||
 	    !keystore_name_valid(name.p, name.len))
 		return set(r, KEYSTORE_E_BAD_REQUEST, "a valid key name is required");
@@ -411,8 +414,9 @@ static unsigned gcm_params(struct ks_engine *e, const struct keystore_msg *m,
 			   size_t it, struct ks_key **k,
 			   const struct keystore_field **nonce, struct res *r)
 {
-	if (get_key(e, m, it, true, k, r))
-		return r->status;
+	unsigned st = get_key(e, m, it, true, k, r);
+	if (st)
+		return st;
 	if ((*k)->type != KEYSTORE_KT_AES256_GCM)
 		return set(r, KEYSTORE_E_DENIED, "not an AES-256-GCM key");
 	*nonce = keystore_msg_find(m, it, KEYSTORE_TAG_NONCE);

@@ -555,7 +555,7 @@ static int kms_main(struct cli *c, int argc, char **argv)
 				    false);
 		} else if (argc >= 3) { /* verify KEY SIGNATURE */
 			char path[512];
-			const struct json_value *j;
+			const struct json_value *j = NULL; /* stays NULL when body is */
 			char *body = body_of("message", in64, "signature", argv[2], "hash",
 					     opt(argc, argv, "--hash"), "padding",
 					     opt(argc, argv, "--padding"), NULL);

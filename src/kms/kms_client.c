@@ -489,12 +489,14 @@ static int send_req(struct kms_client *c, int fd, const uint8_t *p, size_t len,
 int kms_call(struct kms_client *c, struct keystore_enc *req, int timeout_ms,
 	     struct kms_reply **reply, struct bw_err *err)
 {
-	unsigned i;
-	int fd;
-	const uint8_t *p;
-	size_t len;
+	/* slot_take sets these when it returns 0; initialised for the
+	 * optimiser's flow analysis, which cannot see that far */
+	unsigned i = 0;
+	int fd = -1;
+	const uint8_t *p = NULL;
+	size_t len = 0;
 	*reply = NULL;
-	uint64_t id;
+	uint64_t id = 0;
 	if (slot_take(c, req, SLOT_SYNC, timeout_ms, NULL, &i, &id, &fd, &p, &len,
 		      err) < 0)
 		return -1;
@@ -541,14 +543,16 @@ int kms_call_async(struct kms_client *c, struct keystore_enc *req,
 		   struct loop *l, kms_done_fn done, void *arg,
 		   struct bw_err *err)
 {
-	unsigned i;
-	int fd;
-	const uint8_t *p;
-	size_t len;
+	/* slot_take sets these when it returns 0; initialised for the
+	 * optimiser's flow analysis, which cannot see that far */
+	unsigned i = 0;
+	int fd = -1;
+	const uint8_t *p = NULL;
+	size_t len = 0;
 	/* The slot carries the completion before the request leaves, so an
 	 * immediate reply (or a failure) always finds it. */
 	struct pending_async cb = { l, done, arg };
-	uint64_t id;
+	uint64_t id = 0;
 	if (slot_take(c, req, SLOT_ASYNC, 0, &cb, &i, &id, &fd, &p, &len, err) < 0)
 		return -1;
 	struct slot *s = &c->slots[i];

@@ -281,8 +281,8 @@ static void reload_abort(void)
 	for (size_t i = 0; i < S.npending; i++) {
 		/* Only sockets bound for this reload are ours to close; the
 		 * reused ones are still in S.ls. */
-		if (!find_bound(S.ls, S.nls, S.pending[i].name) ||
-		    S.pending[i].fds[0] != find_bound(S.ls, S.nls, S.pending[i].name)->fds[0])
+		const struct bound_listener *b = find_bound(S.ls, S.nls, S.pending[i].name);
+		if (!b || S.pending[i].fds[0] != b->fds[0])
 			close_listener(&S.pending[i]);
 	}
 	S.npending = 0;
