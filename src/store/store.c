@@ -83,6 +83,18 @@ static int cfg_init(struct store_cfg *cfg, const struct store_options *o,
 	    pick(o->stmt_cache, STORE_STMT_CACHE_DEFAULT, STORE_STMT_CACHE_MAX,
 		 "stmt_cache", &cfg->stmt_cache, err))
 		return -1;
+	if (o->page_size &&
+	    (o->page_size < STORE_PAGE_SIZE_MIN || o->page_size > STORE_PAGE_SIZE_MAX ||
+	     (o->page_size & (o->page_size - 1)) != 0))
+		return bw_err_set(err, 400, STORE_MOD, "bad_option",
+				  "page_size %u is not a power of two in [%u, %u]",
+				  o->page_size, STORE_PAGE_SIZE_MIN, STORE_PAGE_SIZE_MAX);
+	if (o->checkpoint_pages > STORE_CHECKPOINT_PAGES_MAX)
+		return bw_err_set(err, 400, STORE_MOD, "bad_option",
+				  "checkpoint_pages %u exceeds the maximum %u",
+				  o->checkpoint_pages, STORE_CHECKPOINT_PAGES_MAX);
+	cfg->page_size = o->page_size;
+	cfg->checkpoint_pages = o->checkpoint_pages;
 	cfg->durability = o->durability;
 	cfg->path = strdup(o->path);
 	if (!cfg->path)

@@ -163,6 +163,20 @@ struct store_options {
 	unsigned max_batch;         /* write jobs per group commit */
 	unsigned queue_max;         /* queued write jobs before 503 */
 	unsigned stmt_cache;        /* prepared statements kept per connection */
+	/* Engine page size in bytes for a database this call creates (a
+	 * power of two, 512..65536; 0: the engine's default, 4096 for
+	 * SQLite). An existing database keeps its page size. Larger pages
+	 * suit append-heavy stores (fewer pages and B-tree levels per row
+	 * written); small random updates prefer the default. */
+	unsigned page_size;
+	/* 0: the engine checkpoints its write-ahead log itself, inside the
+	 * commit that crosses its threshold (SQLite: 1,000 pages), so that
+	 * commit also waits for the checkpoint's fsync. N > 0: a background
+	 * thread with a connection of its own checkpoints (PASSIVE: never
+	 * blocking the writer or readers) whenever the log holds N pages or
+	 * more; the writer checkpoints itself only as a backstop at
+	 * STORE_CHECKPOINT_BACKSTOP times N. For write-heavy stores. */
+	unsigned checkpoint_pages;
 };
 
 /*

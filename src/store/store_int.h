@@ -37,6 +37,8 @@ struct store_cfg {
 	unsigned max_batch;
 	unsigned queue_max;
 	unsigned stmt_cache;
+	unsigned page_size;        /* 0: engine default */
+	unsigned checkpoint_pages; /* 0: engine checkpoints in the writer */
 };
 
 /* A driver's connection; only the driver knows what is inside. */

@@ -50,6 +50,21 @@
  * into rows, so 16 MiB is generous; SQLite's own default is 1 GB. */
 #define STORE_VALUE_MAX (16u * 1024 * 1024)
 
+/* Page size for a new database: SQLite accepts powers of two from 512 to
+ * 65536; 0 keeps the engine default (4096). */
+#define STORE_PAGE_SIZE_MIN 512
+#define STORE_PAGE_SIZE_MAX 65536
+
+/* Background checkpoint threshold in WAL pages (0: the engine checkpoints
+ * in the writer). 1,000,000 pages of 64 KiB would be a 64 GiB log: past
+ * that a checkpointer that cannot keep up is a fault, not a setting. */
+#define STORE_CHECKPOINT_PAGES_MAX 1000000
+/* When the log reaches this many times the threshold (the background
+ * checkpointer is starved, or readers keep it from finishing), the writer
+ * runs a PASSIVE checkpoint itself, as the engine's default would, so the
+ * log cannot grow without bound. */
+#define STORE_CHECKPOINT_BACKSTOP 16
+
 /* A module name in schema_versions: [a-z0-9_]{1,32}. */
 #define STORE_MODULE_NAME_MAX 32
 

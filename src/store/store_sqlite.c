@@ -16,11 +16,16 @@
  *    cached statement keeps pointers into a caller's memory (values are
  *    bound SQLITE_STATIC, without copying);
  *  - error messages carry SQLite's message and the first bytes of the SQL
- *    text, never a bound value.
+ *    text, never a bound value;
+ *  - with checkpoint_pages set, the write connection's WAL hook only
+ *    signals (or, past the backstop, checkpoints itself); the checkpointer
+ *    thread owns its own connection, is started after the write
+ *    connection is configured and joined before it is closed.
  */
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,12 +40,32 @@ struct stmt_entry {
 	sqlite3_stmt *st;
 };
 
+/*
+ * The background checkpointer of a write connection (checkpoint_pages >
+ * 0). The writer's WAL hook raises `want` after a commit that leaves the
+ * log at `pages` or more; the thread then runs a PASSIVE checkpoint on its
+ * own connection, so copying pages back into the database and the fsyncs
+ * that go with it happen beside the writer instead of inside one of its
+ * commits. PASSIVE never takes the write lock and never waits for
+ * readers; the writer restarts the log at its next transaction once a
+ * checkpoint has copied all of it.
+ */
+struct ckpt {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool want, stop;
+	sqlite3 *db;
+	unsigned pages;
+};
+
 struct store_conn {
 	sqlite3 *db;
 	bool writer;
 	unsigned cache_cap;
 	uint64_t tick;
 	struct stmt_entry *cache;
+	struct ckpt *ckpt;
 };
 
 /* ------------------------------------------------------------- errors */
@@ -393,10 +418,28 @@ static bool sq_in_tx(struct store_conn *c)
 	return !sqlite3_get_autocommit(c->db);
 }
 
+static void ckpt_stop(struct store_conn *c)
+{
+	struct ckpt *k = c->ckpt;
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->mu);
+	k->stop = true;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	pthread_join(k->th, NULL);
+	sqlite3_close_v2(k->db);
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->mu);
+	free(k);
+	c->ckpt = NULL;
+}
+
 static void sq_close(struct store_conn *c)
 {
 	if (!c)
 		return;
+	ckpt_stop(c);
 	for (unsigned i = 0; i < c->cache_cap; i++)
 		if (c->cache[i].last_used)
 			entry_clear(&c->cache[i]);
@@ -440,6 +483,96 @@ static int exec_plain(struct store_conn *c, const char *sql,
 	return rc == SQLITE_OK ? 0 : sql_err(c, rc, sql, err);
 }
 
+/* Runs on the writer thread after every commit, with the log's size. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int npages)
+{
+	struct ckpt *k = arg;
+	if (npages < 0 || (unsigned)npages < k->pages)
+		return SQLITE_OK;
+	if ((unsigned)npages >= k->pages * STORE_CHECKPOINT_BACKSTOP) {
+		/* the checkpointer cannot keep up: do what the engine's own
+		 * autocheckpoint would do rather than let the log grow */
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+						NULL, NULL);
+		return SQLITE_OK;
+	}
+	pthread_mutex_lock(&k->mu);
+	if (!k->want) {
+		k->want = true;
+		pthread_cond_signal(&k->cv);
+	}
+	pthread_mutex_unlock(&k->mu);
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct ckpt *k = arg;
+	pthread_mutex_lock(&k->mu);
+	for (;;) {
+		while (!k->want && !k->stop)
+			pthread_cond_wait(&k->cv, &k->mu);
+		if (k->stop)
+			break;
+		k->want = false;
+		pthread_mutex_unlock(&k->mu);
+		int log = 0, done = 0;
+		int rc = sqlite3_wal_checkpoint_v2(k->db, NULL,
+						   SQLITE_CHECKPOINT_PASSIVE,
+						   &log, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warnx("store: background checkpoint failed: %s (%d)",
+				  sqlite3_errmsg(k->db), rc);
+		pthread_mutex_lock(&k->mu);
+	}
+	pthread_mutex_unlock(&k->mu);
+	return NULL;
+}
+
+/* Opens the checkpointer's connection (same synchronous level as the
+ * writer, so a checkpoint syncs as the engine's own would) and starts it. */
+static int ckpt_start(struct store_conn *c, const struct store_cfg *cfg,
+		      struct bw_err *err)
+{
+	struct ckpt *k = calloc(1, sizeof(*k));
+	if (!k)
+		return bw_err_set(err, 500, STORE_MOD, "nomem", "out of memory");
+	k->pages = cfg->checkpoint_pages;
+	int rc = sqlite3_open_v2(cfg->path, &k->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_extended_result_codes(k->db, 1);
+		sqlite3_db_config(k->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+		rc = sqlite3_exec(k->db,
+				  cfg->durability == STORE_DURABILITY_FULL
+					  ? "PRAGMA synchronous=FULL"
+					  : "PRAGMA synchronous=NORMAL",
+				  NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		bw_err_set(err, 500, STORE_MOD, "open",
+			   "checkpoint connection to %s: %s", cfg->path,
+			   k->db ? sqlite3_errmsg(k->db) : sqlite3_errstr(rc));
+		sqlite3_close_v2(k->db);
+		free(k);
+		return -1;
+	}
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	if (pthread_create(&k->th, NULL, ckpt_main, k) != 0) {
+		pthread_cond_destroy(&k->cv);
+		pthread_mutex_destroy(&k->mu);
+		sqlite3_close_v2(k->db);
+		free(k);
+		return bw_err_set(err, 500, STORE_MOD, "thread",
+				  "cannot start the checkpoint thread");
+	}
+	c->ckpt = k;
+	/* replaces the engine's autocheckpoint, which is a WAL hook too */
+	sqlite3_wal_hook(c->db, wal_hook, k);
+	return 0;
+}
+
 static struct store_conn *sq_open(const struct store_cfg *cfg, bool writer,
 				  struct bw_err *err)
 {
@@ -477,6 +610,13 @@ static struct store_conn *sq_open(const struct store_cfg *cfg, bool writer,
 	sqlite3_limit(c->db, SQLITE_LIMIT_VARIABLE_NUMBER, STORE_BINDS_MAX);
 
 	if (writer) {
+		/* before journal_mode: a WAL database's page size is fixed */
+		if (cfg->page_size) {
+			char ps[48];
+			snprintf(ps, sizeof(ps), "PRAGMA page_size=%u", cfg->page_size);
+			if (exec_plain(c, ps, err))
+				goto fail;
+		}
 		if (pragma_expect(c, "PRAGMA journal_mode=WAL", "wal", err))
 			goto fail;
 		if (exec_plain(c,
@@ -487,6 +627,8 @@ static struct store_conn *sq_open(const struct store_cfg *cfg, bool writer,
 			goto fail;
 		if (exec_plain(c, "PRAGMA foreign_keys=ON", err) ||
 		    exec_plain(c, "PRAGMA secure_delete=FAST", err))
+			goto fail;
+		if (cfg->checkpoint_pages && ckpt_start(c, cfg, err))
 			goto fail;
 	} else {
 		if (exec_plain(c, "PRAGMA query_only=ON", err))

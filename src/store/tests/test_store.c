@@ -90,6 +90,18 @@ static void open_rejects_bad_options(void **state)
 	o.durability = (enum store_durability)7;
 	assert_null(store_open(&o, &err));
 
+	o.durability = STORE_DURABILITY_FULL;
+	o.page_size = 1000; /* not a power of two */
+	assert_null(store_open(&o, &err));
+	assert_string_equal(err.reason, "bad_option");
+	o.page_size = STORE_PAGE_SIZE_MAX * 2;
+	assert_null(store_open(&o, &err));
+	o.page_size = 0;
+	o.checkpoint_pages = STORE_CHECKPOINT_PAGES_MAX + 1;
+	assert_null(store_open(&o, &err));
+	assert_string_equal(err.reason, "bad_option");
+	o.checkpoint_pages = 0;
+
 	/* A directory that does not exist: the engine cannot create it. */
 	o.durability = STORE_DURABILITY_FULL;
 	o.path = "/nonexistent-bw-dir/x.db";
@@ -149,6 +161,70 @@ static void open_normal_durability_sets_normal_sync(void **state)
 	assert_int_equal(store_write(s, sync_job, &pj, &err), 0);
 	assert_int_equal(pj.sync, 1); /* NORMAL */
 	store_close(s);
+}
+
+static int blob_job(struct store_tx *tx, void *arg, struct bw_err *err)
+{
+	static unsigned char buf[4096];
+	memset(buf, 'x', sizeof(buf));
+	struct store_value v[] = { store_blob(buf, sizeof(buf)) };
+	return store_tx_exec(tx, "INSERT INTO big (b) VALUES (?)", v, 1, err);
+}
+
+static long file_size(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return -1;
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fclose(fp);
+	return n;
+}
+
+/* A new database takes the page size asked for (header bytes 16-17, big
+ * endian), and with checkpoint_pages the log is copied into the database
+ * file by the background thread, below the writer's backstop. */
+static void open_page_size_and_background_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct bw_err err;
+	char path[128];
+	assert_true(bw_snprintf(path, sizeof(path), "%s/ck.db", f->dir) > 0);
+	struct store_options o = { .path = path, .page_size = 16384,
+				   .checkpoint_pages = 8,
+				   .durability = STORE_DURABILITY_NORMAL };
+	struct store *s = store_open(&o, &err);
+	assert_non_null(s);
+	assert_int_equal(store_exec(s, "CREATE TABLE big (b BLOB)", NULL, 0, NULL, &err), 0);
+	long before = file_size(path);
+	/* 60 x 4 KiB: about 16 pages of 16 KiB, twice the threshold and far
+	 * below the backstop (16 x 8), so only the checkpointer copies them */
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(store_write(s, blob_job, NULL, &err), 0);
+	long after = before;
+	for (int i = 0; i < 500 && after < before + 200 * 1024; i++) {
+		usleep(10000);
+		after = file_size(path);
+	}
+	assert_true(after >= before + 200 * 1024);
+	int64_t n = 0;
+	assert_int_equal(store_query_one(s, "SELECT COUNT(*) FROM big", NULL, 0, int_row,
+					 &n, &err), 1);
+	assert_int_equal(n, 60);
+	store_close(s);
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	unsigned char hdr[20];
+	assert_int_equal(fread(hdr, 1, sizeof(hdr), fp), sizeof(hdr));
+	fclose(fp);
+	assert_int_equal(hdr[16] << 8 | hdr[17], 16384);
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < BW_ARRAY_LEN(sfx); i++) {
+		char p[160];
+		if (bw_snprintf(p, sizeof(p), "%s%s", path, sfx[i]) > 0)
+			unlink(p);
+	}
 }
 
 /* --------------------------------------------------------- migrations */
@@ -639,6 +715,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			open_normal_durability_sets_normal_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(open_page_size_and_background_checkpoint,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_applies_and_is_idempotent,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_refuses_downgrade, setup,
