@@ -3,7 +3,7 @@ if(NOT TARGET PkgConfig::PCRE2)
   pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 endif()
 bw_module(siem
-  SOURCES src/siem/siem_event.c src/siem/siem_text.c src/siem/siem_syslog.c
+  SOURCES src/siem/siem_event.c src/siem/siem_doc.c src/siem/siem_text.c src/siem/siem_syslog.c
           src/siem/siem_frame.c src/siem/siem_cef.c src/siem/siem_access.c
           src/siem/siem_msg.c src/siem/siem_sigma_map.c src/siem/siem_sigma.c
           src/siem/siem_cond.c src/siem/siem_match.c src/siem/siem_corr.c
@@ -88,3 +88,8 @@ set_tests_properties(siem_rsyslog PROPERTIES LABELS integration TIMEOUT 180
 # The benchmark is not a test: bench/siem/run.sh builds and runs it.
 add_executable(siem_bench bench/siem/siem_bench.c)
 target_link_libraries(siem_bench PRIVATE bw_siem)
+
+# The compact stored event: round trips and hostile documents.
+bw_unit_test(test_siem_doc siem src/siem/tests/test_siem_doc.c)
+bw_fuzz_target(fuzz_doc siem src/siem/fuzz/fuzz_doc.c
+  ${CMAKE_SOURCE_DIR}/src/siem/fuzz/corpus_doc)

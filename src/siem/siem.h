@@ -121,6 +121,11 @@ struct siem_event {
 	struct siem_label *labels; /* arena array of SIEM_MAX_LABELS */
 	uint16_t nlabels;
 	uint16_t labels_dropped; /* labels past SIEM_MAX_LABELS (counted) */
+	/* the parser's working copy of event.original (same length; values
+	 * before any in-place unescape sit at the original's offsets), or
+	 * NULL; only siem_event_write_bin reads it, to store such values as
+	 * references into the original */
+	const char *work;
 };
 
 /* Resets ev to empty and binds it to arena (borrowed; must outlive ev). */
@@ -172,6 +177,28 @@ int siem_field_by_name(const char *name, size_t len);
  */
 int siem_event_from_bw(const struct bw_event *in, struct bw_arena *a,
 		       struct siem_event *ev, struct bw_err *err) BW_WUR;
+
+/*
+ * siem_event_write_bin — append the event's compact stored form (what the
+ * service stores per event; layout in siem_doc.c): the raw line once, and
+ * every other value either as a reference into it or as a literal.
+ * Returns 0, or -1 when out's ceiling was reached (out is then unchanged).
+ */
+int siem_event_write_bin(const struct siem_event *ev,
+			 struct bw_buf *out) BW_WUR;
+
+/*
+ * siem_event_from_bin — read a compact stored event (p, len) into ev,
+ * copying it once into arena a (borrowed; must outlive ev). The result has
+ * exactly the timestamp, fields and labels that were written. Returns 0,
+ * or -1 with err: 400 "document" (not one, or malformed: every length and
+ * offset is checked), 413 past SIEM_DOC_MAX, 500 "memory".
+ */
+int siem_event_from_bin(const void *p, size_t len, struct bw_arena *a,
+			struct siem_event *ev, struct bw_err *err) BW_WUR;
+
+/* Whether (p, len) starts like a compact stored event (not JSON). */
+bool siem_doc_is_bin(const void *p, size_t len);
 
 /*
  * siem_event_write_json — append the event as one ECS JSON object

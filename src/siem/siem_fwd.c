@@ -143,9 +143,9 @@ void siem_ext_stored(struct siem_service *svc, struct siem_batch *b)
 				const struct siem_rec *r = &b->recs[i];
 				if (!category_ok(&fc[k], r->ev.f[SIEM_F_EVENT_CATEGORY]))
 					continue;
-				if (p->len + r->doc_len + 3 > FWD_PENDING_MAX ||
+				if (!r->json_len || p->len + r->json_len + 3 > FWD_PENDING_MAX ||
 				    bw_buf_append(p, "E ", 2) < 0 ||
-				    bw_buf_append(p, b->docs.data + r->doc_off, r->doc_len) < 0 ||
+				    bw_buf_append(p, b->json.data + r->json_off, r->json_len) < 0 ||
 				    bw_buf_append_byte(p, '\n') < 0) {
 					atomic_fetch_add(&svc->c.fwd_dropped, 1);
 					continue;

@@ -49,6 +49,7 @@ struct siem_batch *siem_batch_new(struct siem_service *svc, struct siem_ictx *ic
 	b->gen = g;
 	b->ictx = ictx;
 	bw_buf_init(&b->docs, 256u << 20);
+	bw_buf_init(&b->json, 256u << 20);
 	return b;
 }
 
@@ -57,6 +58,7 @@ void siem_batch_free(struct siem_batch *b)
 	if (!b)
 		return;
 	bw_buf_fini(&b->docs);
+	bw_buf_fini(&b->json);
 	free(b->blocks);
 	free(b->alerts);
 	free(b->acks);

@@ -20,6 +20,11 @@
  * extension keys at most in practice; RFC 5424 structured data a few. */
 #define SIEM_MAX_LABELS 64u
 
+/* A compact stored event (siem_doc.c): the raw line (at most
+ * SIEM_LINE_MAX_HARD), 64 labels and every slot as literals stay far below
+ * 4 MiB; a stored value larger than that is corrupt, not an event. */
+#define SIEM_DOC_MAX (4u * 1024u * 1024u)
+
 /* RFC 5424 header field lengths, from the RFC's ABNF (HOSTNAME 255,
  * APP-NAME 48, PROCID 128, MSGID 32, SD-NAME 32). */
 #define SIEM_5424_HOSTNAME_MAX 255u
@@ -186,5 +191,13 @@
  * regulation we know of) and how many per-category/tenant policies. */
 #define SIEM_RETENTION_DAYS_MAX 3660u
 #define SIEM_RETENTION_POLICIES_MAX 256u
+
+/* The event database's page size (set when siem.db is created) and the
+ * WAL size, in pages, at which the background checkpointer runs: 16 KiB
+ * pages hold a dozen stored events each, and 1,000 of them (16 MiB of
+ * log) bound how much a checkpoint copies at once. Not configurable:
+ * they trade nothing a user would choose differently. */
+#define SIEM_STORE_PAGE_SIZE 16384u
+#define SIEM_STORE_CHECKPOINT_PAGES 1000u
 
 #endif

@@ -198,7 +198,9 @@ static bool value_eq(struct bw_str v, const struct siem_term *t)
 
 struct row {
 	int64_t id, ts;
-	struct bw_str doc;
+	struct bw_str raw; /* the stored document: compact (bin) or JSON */
+	bool bin;
+	struct bw_str doc; /* as ECS JSON once known (json_ok) */
 	struct bw_str col[8];
 };
 
@@ -213,6 +215,8 @@ struct scan_ctx {
 	struct bw_arena *ev_arena;
 	struct siem_event ev;
 	bool ev_ok;
+	struct bw_buf json; /* a compact row written as JSON */
+	bool json_ok;
 	struct row cur;
 	int64_t limit_per_query; /* matches wanted from one SQL query */
 	int64_t matched_here;
@@ -226,11 +230,30 @@ static struct siem_event *row_event(struct scan_ctx *c)
 	bw_arena_free(c->ev_arena);
 	c->ev_arena = bw_arena_new(16384, 8u << 20);
 	struct bw_err err;
-	if (!c->ev_arena ||
-	    siem_event_from_json(c->cur.doc.p, c->cur.doc.len, c->ev_arena, &c->ev, &err) < 0)
+	if (!c->ev_arena)
+		return NULL;
+	if (c->cur.bin ? siem_event_from_bin(c->cur.raw.p, c->cur.raw.len, c->ev_arena,
+					     &c->ev, &err) < 0 :
+			 siem_event_from_json(c->cur.raw.p, c->cur.raw.len, c->ev_arena,
+					      &c->ev, &err) < 0)
 		return NULL;
 	c->ev_ok = true;
 	return &c->ev;
+}
+
+/* The row as ECS JSON: a JSON row as stored, a compact one written by the
+ * same writer that wrote JSON rows (so results read the same). */
+static struct bw_str row_doc(struct scan_ctx *c)
+{
+	if (c->json_ok)
+		return c->cur.doc;
+	struct siem_event *ev = row_event(c);
+	bw_buf_reset(&c->json);
+	if (!ev || siem_event_write_json(ev, &c->json) < 0)
+		return bw_str_make(NULL, 0);
+	c->cur.doc = bw_str_make(c->json.data, c->json.len);
+	c->json_ok = true;
+	return c->cur.doc;
 }
 
 struct siem_event *siem_scan_event(struct siem_scan_row *r)
@@ -238,10 +261,17 @@ struct siem_event *siem_scan_event(struct siem_scan_row *r)
 	return row_event((struct scan_ctx *)r->priv);
 }
 
+struct bw_str siem_scan_doc(const struct siem_scan_row *r)
+{
+	return row_doc((struct scan_ctx *)r->priv);
+}
+
 static bool term_holds(struct scan_ctx *c, const struct siem_term *t)
 {
-	if (!t->field[0])
-		return find_word(c->cur.doc.p, c->cur.doc.len, t->value, t->len, t->prefix);
+	if (!t->field[0]) {
+		struct bw_str d = row_doc(c);
+		return d.p && find_word(d.p, d.len, t->value, t->len, t->prefix);
+	}
 	if (t->column >= 0)
 		return value_eq(c->cur.col[t->column], t);
 	struct siem_event *ev = row_event(c);
@@ -271,15 +301,19 @@ static int row_cb(void *arg, const struct store_row *row, struct bw_err *err)
 	}
 	c->cur.id = store_row_int64(row, 0);
 	c->cur.ts = store_row_int64(row, 1);
-	c->cur.doc = store_row_text(row, 2);
+	size_t rawlen = 0;
+	const void *raw = store_row_blob(row, 2, &rawlen);
+	c->cur.raw = bw_str_make(raw, rawlen);
+	c->cur.bin = siem_doc_is_bin(raw, rawlen);
+	c->json_ok = !c->cur.bin;
+	c->cur.doc = c->json_ok ? c->cur.raw : bw_str_make(NULL, 0);
 	for (int i = 0; i < 8; i++)
 		c->cur.col[i] = store_row_is_null(row, 3 + i) ? bw_str_make(NULL, 0) :
 								store_row_text(row, 3 + i);
 	c->ev_ok = false;
 	if (!row_matches(c))
 		return STORE_ROW_NEXT;
-	struct siem_scan_row r = { .id = c->cur.id, .ts = c->cur.ts, .doc = c->cur.doc,
-				   .priv = c };
+	struct siem_scan_row r = { .id = c->cur.id, .ts = c->cur.ts, .priv = c };
 	for (int i = 0; i < 8; i++)
 		r.col[i] = c->cur.col[i];
 	int rc = c->fn(c->arg, &r);
@@ -441,6 +475,7 @@ int siem_scan(struct siem_service *svc, const struct siem_query *q,
 	struct scan_ctx c = { .svc = svc, .q = q, .fn = fn, .arg = arg,
 			      .budget = o->max_scan ? o->max_scan : SIEM_SEARCH_SCAN_DEFAULT,
 			      .limit_per_query = o->per_partition_limit };
+	bw_buf_init(&c.json, SIEM_DOC_MAX * 4);
 	pthread_mutex_lock(&svc->part_mu);
 	size_t n = 0;
 	struct siem_partition *ps = svc->nparts ? malloc(svc->nparts * sizeof(*ps)) : NULL;
@@ -460,6 +495,7 @@ int siem_scan(struct siem_service *svc, const struct siem_query *q,
 	}
 	free(ps);
 	bw_arena_free(c.ev_arena);
+	bw_buf_fini(&c.json);
 	if (stats) {
 		stats->scanned = c.scanned > c.budget ? c.budget : c.scanned;
 		stats->truncated = c.truncated;
@@ -486,12 +522,15 @@ static int collect_cb(void *arg, const struct siem_scan_row *r)
 	struct siem_hit *h = &res->hits[res->n];
 	h->id = r->id;
 	h->ts = r->ts;
-	h->doc = malloc(r->doc.len + 1);
+	struct bw_str doc = siem_scan_doc(r);
+	if (!doc.p)
+		return -1;
+	h->doc = malloc(doc.len + 1);
 	if (!h->doc)
 		return -1;
-	memcpy(h->doc, r->doc.p, r->doc.len);
-	h->doc[r->doc.len] = '\0';
-	h->doc_len = r->doc.len;
+	memcpy(h->doc, doc.p, doc.len);
+	h->doc[doc.len] = '\0';
+	h->doc_len = doc.len;
 	res->n++;
 	return 0;
 }
@@ -744,10 +783,24 @@ struct doc_ctx {
 static int doc_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct doc_ctx *d = arg;
-	struct bw_str s = store_row_text(row, 1);
+	size_t n = 0;
+	const void *p = store_row_blob(row, 1, &n);
 	*d->ts = store_row_int64(row, 0);
-	if (bw_buf_append(d->doc, s.p, s.len) < 0)
+	if (siem_doc_is_bin(p, n)) {
+		/* compact: decoded and written as the ECS JSON it stands for */
+		struct bw_arena *a = bw_arena_new(16384, 8u << 20);
+		struct siem_event ev;
+		int rc = !a ? SIEM_SVC_ERR(err, 500, "memory", "out of memory") :
+			 siem_event_from_bin(p, n, a, &ev, err) < 0 ? -1 :
+			 siem_event_write_json(&ev, d->doc) < 0 ?
+					SIEM_SVC_ERR(err, 413, "too_large", "event document too large") :
+					0;
+		bw_arena_free(a);
+		if (rc < 0)
+			return -1;
+	} else if (bw_buf_append(d->doc, p, n) < 0) {
 		return SIEM_SVC_ERR(err, 413, "too_large", "event document too large");
+	}
 	d->rc = 1;
 	return STORE_ROW_STOP;
 }

@@ -311,6 +311,11 @@ struct siem_service *siem_service_new(const struct conf_node *section,
 		.path = svc->db_path,
 		.durability = c.durability ? STORE_DURABILITY_NORMAL : STORE_DURABILITY_FULL,
 		.queue_max = 4096,
+		/* events are appended in bulk: 16 KiB pages mean fewer pages
+		 * and B-tree levels per row, and checkpoints on their own
+		 * thread keep their fsyncs out of the ingest commits */
+		.page_size = SIEM_STORE_PAGE_SIZE,
+		.checkpoint_pages = SIEM_STORE_CHECKPOINT_PAGES,
 	};
 	if (!(svc->st = store_open(&so, err)))
 		goto fail;

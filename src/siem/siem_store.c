@@ -5,7 +5,9 @@
  *
  * Layout (portable SQL only, see docs/internals/STORE.md):
  *  - one table per UTC day of event time, siem_ev_YYYYMMDD (id, ts,
- *    indexed key columns, doc = the ECS JSON), with an index on ts; an
+ *    key columns, doc = the compact stored event as a BLOB, see
+ *    siem_doc.c; rows written before it hold ECS JSON text, and readers
+ *    take both); an
  *    event whose time lies outside [now - longest retention, now + 1 day]
  *    is filed under its receive day instead, so a bogus timestamp cannot
  *    create tables at random;
@@ -325,7 +327,7 @@ static int ensure_partition(struct store_tx *tx, int64_t day, bool sqlite,
 		 "CREATE TABLE IF NOT EXISTS %s (id %s PRIMARY KEY,"
 		 " ts BIGINT NOT NULL, tenant TEXT, category TEXT, action TEXT,"
 		 " outcome TEXT, dataset TEXT, host TEXT, source_ip TEXT,"
-		 " user_name TEXT, doc TEXT NOT NULL)",
+		 " user_name TEXT, doc BLOB NOT NULL)",
 		 name, sqlite ? "INTEGER" : "BIGINT");
 	if (store_tx_exec(tx, sql, NULL, 0, err) < 0)
 		return -1;
@@ -416,7 +418,7 @@ static void bind_row(struct store_value *v, const struct siem_batch *b,
 	v[7] = opt_text(ev->f[SIEM_F_HOST_NAME]);
 	v[8] = opt_text(ev->f[SIEM_F_SOURCE_IP]);
 	v[9] = opt_text(ev->f[SIEM_F_USER_NAME]);
-	v[10] = store_text(b->docs.data + r->doc_off, r->doc_len);
+	v[10] = store_blob(b->docs.data + r->doc_off, r->doc_len);
 }
 
 #define ROW_COLS 11u

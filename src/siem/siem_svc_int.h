@@ -195,7 +195,8 @@ struct siem_rec {
 	/* filled by the pipeline */
 	int64_t id;
 	int64_t day;
-	uint32_t doc_off, doc_len; /* in batch->docs */
+	uint32_t doc_off, doc_len;   /* compact stored form, in batch->docs */
+	uint32_t json_off, json_len; /* ECS JSON in batch->json (forwarding) */
 };
 
 struct siem_sconn;
@@ -233,7 +234,8 @@ struct siem_batch {
 	size_t nacks, acks_cap;
 	int64_t first_mono_ms;
 	/* pipeline output */
-	struct bw_buf docs;
+	struct bw_buf docs; /* compact stored events (siem_event_write_bin) */
+	struct bw_buf json; /* ECS JSON, only when a destination forwards events */
 	struct siem_alert_row *alerts;
 	size_t nalerts, alerts_cap;
 	struct siem_block *blocks;
@@ -481,12 +483,15 @@ struct siem_scan_opts {
  * category, action, outcome, dataset, host, source_ip, user_name. */
 struct siem_scan_row {
 	int64_t id, ts;
-	struct bw_str doc;
 	struct bw_str col[8];
 	void *priv;
 };
-/* The row's event parsed from its document (cached per row), or NULL. */
+/* The row's event read from its stored document (cached per row), or
+ * NULL. */
 struct siem_event *siem_scan_event(struct siem_scan_row *r);
+/* The row's document as ECS JSON (compact rows are converted; cached per
+ * row); {NULL, 0} on failure. Valid until the callback returns. */
+struct bw_str siem_scan_doc(const struct siem_scan_row *r);
 
 /* 0 next row, 1 stop (success), -1 fail. */
 typedef int (*siem_scan_fn)(void *arg, const struct siem_scan_row *r);

@@ -311,6 +311,7 @@ char *siem_parse_begin(const char *p, size_t len,
 		return NULL;
 	}
 	siem_event_set(ev, SIEM_F_EVENT_ORIGINAL, orig, len);
+	ev->work = c;
 	siem_event_setz(ev, SIEM_F_EVENT_KIND, "event");
 	if (o && o->observer &&
 	    siem_event_setc(ev, SIEM_F_OBSERVER_IP, o->observer,
