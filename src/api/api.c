@@ -217,6 +217,11 @@ const char *api_tenant(struct api_call *call)
 	return call->tenant;
 }
 
+const char *api_session(struct api_call *call)
+{
+	return call->actor_id && call->who.session[0] ? call->who.session : NULL;
+}
+
 const char *api_param(struct api_call *call, const char *name)
 {
 	for (size_t i = 0; i < call->nparams; i++)
@@ -383,6 +388,89 @@ void api_fail(struct api_call *call, int status, const char *code,
 	api_reply(call, status);
 }
 
+/* ------------------------------------------------------------ step-up */
+
+/*
+ * A sensitive route called by a session whose last strong authentication
+ * is older than its tenant's window: 401 with the error the client acts
+ * on (step_up_required, or mfa_enrolment_required when the tenant wants a
+ * second factor the user does not have), where to step up, and the
+ * RFC 9470 challenge in WWW-Authenticate. Audited (denied) like any
+ * refusal, and a SIEM event.
+ */
+static void step_up_refuse(struct api_call *call, const struct api_step_up *su)
+{
+	const char *code = su->enrol ? "mfa_enrolment_required" : "step_up_required";
+	const char *msg = su->enrol ?
+		"this operation needs a second factor: enrol one (authenticator app "
+		"or security key) first" :
+		"this operation needs a recent second-factor check: step up first";
+	char hdr[200];
+	bw_snprintf(hdr, sizeof(hdr),
+		    "Bearer realm=\"bulwark\", error=\"insufficient_user_authentication\", "
+		    "error_description=\"%s\", max_age=%lld",
+		    su->enrol ? "enrol a second factor" : "step-up required",
+		    (long long)su->max_age_s);
+	net_add_header(call->x, "WWW-Authenticate", hdr);
+	net_set_outcome_reason(call->x, code);
+	struct bw_event ev;
+	bw_event_init(&ev, "authentication", "step-up-required", BW_OUTCOME_FAILURE);
+	ev.severity = 3;
+	BW_EVENT_SET(&ev, source_ip, net_peer_ip(call->x));
+	BW_EVENT_SET(&ev, request_id, net_request_id(call->x));
+	BW_EVENT_SET(&ev, tenant, call->tenant);
+	BW_EVENT_SET(&ev, user, call->actor_id);
+	bw_event_add_field(&ev, "route", call->route->path);
+	(void)bw_event_emit(&ev);
+	bw_buf_reset(&call->out);
+	struct json_writer w;
+	json_writer_init(&w, &call->out);
+	json_write_object_begin(&w);
+	json_write_key(&w, "error");
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "code", code);
+	json_write_kv_string(&w, "message", msg);
+	json_write_kv_string(&w, "request_id", net_request_id(call->x));
+	json_write_kv_string(&w, "step_up_url", su->url);
+	json_write_kv_string(&w, "step_up_page", su->page);
+	json_write_kv_int(&w, "max_age", su->max_age_s);
+	json_write_object_end(&w);
+	json_write_object_end(&w);
+	api_finish_json(&w);
+	char d[96];
+	if (bw_snprintf(d, sizeof(d), "{\"error\":\"%s\"}", code) > 0)
+		api_set_details(call, d);
+	/* the object refused, not the route pattern */
+	struct bw_str path = net_request(call->x)->path;
+	bw_snprintf(call->target, sizeof(call->target), "%.*s",
+		    (int)(path.len < sizeof(call->target) ? path.len : sizeof(call->target) - 1),
+		    path.p);
+	if (call->route->mutating)
+		api_reply_audited(call, 401, AUDIT_OUTCOME_DENIED);
+	else
+		api_reply(call, 401);
+}
+
+/* True when the call may go on; otherwise it has been answered. */
+static bool step_up_check(struct api_ctx *ctx, struct api_call *call)
+{
+	if (!call->who.session[0] || !ctx->step_up || !call->route->action ||
+	    !api_step_up_needed(call->route->action))
+		return true;
+	struct api_step_up su;
+	memset(&su, 0, sizeof(su));
+	int rc = ctx->step_up(ctx->step_up_arg, &call->who, &su);
+	if (rc == 0)
+		return true;
+	if (rc == 1) {
+		step_up_refuse(call, &su);
+		return false;
+	}
+	api_respond_error(call->x, 503, "unavailable", "cannot check the session now");
+	call_free(call);
+	return false;
+}
+
 /* ------------------------------------------------------------ routing */
 
 /* Matches path against pattern segment by segment, collecting {params}
@@ -496,6 +584,8 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 		api_fail(call, 403, "forbidden", "permission denied");
 		return true;
 	}
+	if (!step_up_check(ctx, call))
+		return true;
 	route->fn(call);
 	return true;
 }

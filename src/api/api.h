@@ -29,6 +29,18 @@ struct api_principal {
 	 * "apikey:ID", next to its user's "user:ID"); empty when none. */
 	char key_subject[160];
 	char actor[128];   /* for the audit log */
+	/* The handle of the human session the bearer token is (step-up
+	 * applies to it); empty for API keys and the bootstrap token. */
+	char session[64];
+};
+
+/* What a caller must do before a step_up route answers (see step_up in
+ * struct api_ctx). */
+struct api_step_up {
+	int64_t max_age_s; /* the tenant's window */
+	bool enrol;	   /* no second factor while the tenant demands one */
+	char url[160];	   /* the REST step-up endpoint */
+	char page[160];	   /* the browser's step-up page (security keys) */
 };
 
 /* Routes whose permission is API_PUBLIC need no credentials (logins). */
@@ -67,6 +79,14 @@ struct api_ctx {
 	int (*authenticate)(void *arg, const char *token, size_t len,
 			    struct api_principal *out);
 	void *authenticate_arg;
+	/* Step-up for routes marked step_up, asked only for principals with a
+	 * session (API keys and the bootstrap token are exempt: machines have
+	 * no second factor). 0 when the session's last strong authentication
+	 * is recent enough; 1 when it is not (OUT: out, the answer is 401
+	 * step_up_required); -2 cannot tell now (503). NULL: no step-up. */
+	int (*step_up)(void *arg, const struct api_principal *who,
+		       struct api_step_up *out);
+	void *step_up_arg;
 	/* Consulted before routing (NDJSON ingest with its own keys): true
 	 * when it took the request. */
 	bool (*pre_route)(struct net_exchange *x, void *arg);
@@ -114,6 +134,19 @@ struct api_route {
 	api_fn fn;
 };
 
+/*
+ * Sensitive routes (destructive or privilege-changing) are named by their
+ * audit action: a human session must have passed a recent step-up
+ * (struct api_ctx step_up) before one runs. api_step_up_builtin lists the
+ * other modules' sensitive actions (api_stepup.c); a module adds its own
+ * with api_step_up_require (start-up only; the strings are borrowed).
+ * -1 when API_MAX_STEP_UP actions are taken.
+ */
+#define API_MAX_STEP_UP 96
+int api_step_up_require(const char *const *actions, size_t n) BW_WUR;
+/* True when routes with this audit action need a recent step-up. */
+bool api_step_up_needed(const char *action);
+
 /* Registers n routes (borrowed: static tables). Returns -1 when the route
  * table is full or a route is malformed. Not thread-safe: start-up only. */
 int api_register(const struct api_route *routes, size_t n) BW_WUR;
@@ -130,6 +163,9 @@ struct bw_arena *api_arena(struct api_call *call);
 /* The authenticated actor id ("bootstrap" until identity exists). */
 const char *api_actor(struct api_call *call);
 const char *api_tenant(struct api_call *call);
+/* The caller's session handle (a human session), or NULL for API keys,
+ * the bootstrap token and public routes. */
+const char *api_session(struct api_call *call);
 /* A "{name}" path segment, or NULL. Arena memory; not percent-decoded. */
 const char *api_param(struct api_call *call, const char *name);
 /* The request body parsed as JSON (NULL with err filled when it is not

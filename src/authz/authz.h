@@ -339,6 +339,16 @@ int authz_platform_membership(struct authz_engine *e, const char *tenant,
  */
 bool authz_platform_check(struct authz_engine *e, const char *tenant,
 			  const char *subject, const char *permission);
+/*
+ * Does subject hold role (e.g. "tenant-admin") in tenant — granted
+ * directly, through a group, or through a role that includes it
+ * (platform-admin includes tenant-admin)? 1 yes, 0 no (also for a tenant
+ * without a platform store), -1 with err: 400 for an unknown role, 5xx on
+ * a store failure. subject NULL: 0 when role is a known role name. For the
+ * identity module's per-role "MFA required" policy.
+ */
+int authz_platform_holds(struct authz_engine *e, const char *tenant,
+			 const char *subject, const char *role, struct bw_err *err);
 /* The model text (NUL-terminated, static). */
 const char *authz_platform_model_text(void);
 /* Appends docs/roles.md (the role x permission table, generated from the

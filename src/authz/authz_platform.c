@@ -306,6 +306,25 @@ static bool platform_check(struct authz_engine *e, const char *tenant, const cha
 	return allowed;
 }
 
+int authz_platform_holds(struct authz_engine *e, const char *tenant, const char *subject,
+			 const char *role, struct bw_err *err)
+{
+	char rel[AUTHZ_RELATION_NAME_MAX + 1], obj[AUTHZ_OBJECT_MAX + 1], id[AUTHZ_ID_LEN + 1];
+	if (!role || !role_relation(role, rel, sizeof(rel)))
+		return bw_err_set(err, 400, "authz", "validation_error", "unknown role '%.40s'",
+				  role ? role : "");
+	if (!subject)
+		return 0;
+	if (!e || !tenant || bw_snprintf(obj, sizeof(obj), "tenant:%s", tenant) < 0 ||
+	    !find_store(e, tenant, id))
+		return 0;
+	struct authz_query q = { .tenant = tenant, .store_id = id };
+	bool held = false;
+	if (authz_check(e, &q, subject, rel, obj, &held, err) < 0)
+		return -1;
+	return held ? 1 : 0;
+}
+
 bool authz_platform_check(struct authz_engine *e, const char *tenant, const char *subject,
 			  const char *permission)
 {

@@ -91,6 +91,14 @@ struct iam_options {
 	void (*membership_changed)(void *arg, const char *tenant, const char *group_id,
 				   const char *user_id, bool added);
 	void (*tenant_deleted)(void *arg, const char *tenant);
+	/* Does user_id hold role (a platform role of the authorization
+	 * engine, e.g. "tenant-admin", directly, through a group or through
+	 * a role that includes it) in tenant? 1 yes, 0 no, -1 with err. With
+	 * user_id NULL: 0 when role is a known role name, else -1 with 400.
+	 * Consulted by the per-role "MFA required" policy; NULL: roles are
+	 * not known and that policy cannot be set (400). */
+	int (*role_held)(void *arg, const char *tenant, const char *user_id,
+			 const char *role, struct bw_err *err);
 	void *hooks_arg;
 };
 
@@ -135,6 +143,12 @@ struct iam_policy {
 	bool mfa_required; /* users without TOTP cannot log in */
 	uint32_t session_idle_s;
 	uint32_t session_absolute_s;
+	/* step-up on sensitive admin API routes (iam_stepup.c) */
+	uint32_t step_up_s;	  /* how recent the last strong authentication
+				     must be (IAM_STEPUP_DEFAULT_S) */
+	bool step_up_require_mfa; /* users without a second factor are
+				     refused (enrol first) instead of
+				     stepping up with their password */
 };
 void iam_policy_defaults(struct iam_policy *p);
 /* 0, or -1 with 400 "bad_policy" naming the field out of range. */
@@ -832,8 +846,18 @@ int iam_otp_verify(struct iam *iam, const char *tenant, const char *user_id,
 int iam_mfa_group_set(struct iam *iam, const char *tenant,
 		      const char *group_id, bool required,
 		      struct bw_err *err) BW_WUR;
-/* 1 when the tenant or one of the user's groups requires MFA, 0 not, -1
- * store error. */
+/* Holders of these platform roles (per tenant) must pass MFA at login
+ * (iam_stepup.c): role is checked through iam_options.role_held (400
+ * "bad_role" for an unknown one, 400 "no_roles" when no hook is set). */
+int iam_mfa_role_set(struct iam *iam, const char *tenant, const char *role,
+		     bool required, struct bw_err *err) BW_WUR;
+/* The roles of tenant that require MFA, in name order; fn returns
+ * non-zero to stop. */
+int iam_mfa_role_list(struct iam *iam, const char *tenant,
+		      int (*fn)(void *arg, const char *role), void *arg,
+		      struct bw_err *err) BW_WUR;
+/* 1 when the tenant, one of the user's groups or one of the roles they
+ * hold requires MFA, 0 not, -1 store error. */
 int iam_mfa_required_for(struct iam *iam, const char *tenant,
 			 const char *user_id, struct bw_err *err);
 /* Records that the session of token passed MFA now (step-up). */
@@ -843,6 +867,42 @@ int iam_stepup_mark(struct iam *iam, const char *token, size_t len,
  * store error. */
 int iam_stepup_fresh(struct iam *iam, const char *token, size_t len,
 		     int64_t max_age_s, struct bw_err *err);
+
+/*
+ * Step-up on the admin API (iam_stepup.c). A session's last strong
+ * authentication is the latest of: a sign-in with a second factor, a
+ * step-up (iam_stepup_mark, iam_stepup_verify), and — for a user with no
+ * second factor, in a tenant that does not demand one — the password
+ * sign-in itself. A sensitive route needs it within the tenant's
+ * policy.step_up_s.
+ */
+enum iam_stepup_state {
+	IAM_STEPUP_FRESH, /* recent enough */
+	IAM_STEPUP_STALE, /* step up first */
+	IAM_STEPUP_ENROL, /* no second factor, step_up_require_mfa: enrol */
+};
+/* The state of session `handle` of tenant. OUT: *window_s (the tenant's
+ * step-up window). 0, or -1 with err (404 when no such live session). */
+int iam_stepup_state(struct iam *iam, const char *tenant, const char *handle,
+		     enum iam_stepup_state *state, int64_t *window_s,
+		     struct bw_err *err) BW_WUR;
+/*
+ * Steps session `handle` (of user_id in tenant) up. A user with a second
+ * factor gives code (a TOTP code or a recovery code; password, when given
+ * too, must verify as well); a user without one gives password, unless
+ * the tenant's step_up_require_mfa refuses them (403
+ * "mfa_enrolment_required"). Throttled like sign-in (429 "throttled"),
+ * failures count against the lockout; 401 "bad_code" / "bad_password",
+ * 400 "code_required" / "password_required" / "use_security_key" (a
+ * security key is the only factor: step up on the account page). Every
+ * outcome is an "authentication" event (action "step-up"). Blocking
+ * (Argon2id when a password is given). OUT: *window_s (may be NULL).
+ */
+int iam_stepup_verify(struct iam *iam, const char *tenant, const char *user_id,
+		      const char *handle, const char *code,
+		      const char *password, size_t password_len,
+		      const char *source_ip, int64_t *window_s,
+		      struct bw_err *err) BW_WUR;
 
 /* ----------------------------------------------------- login HTML pages */
 

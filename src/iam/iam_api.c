@@ -2,8 +2,13 @@
  * The identity REST routes under /api/v1/iam (registered with the admin
  * API by iam_api_register): tenants, users, groups and membership,
  * password reset and change, unlock, login (password, MFA step, forced
- * change), TOTP enrolment, security keys, MFA-required groups, sessions
- * and API keys.
+ * change), TOTP enrolment, security keys, MFA-required groups and roles,
+ * sessions, API keys, and the caller's own step-up.
+ *
+ * Routes flagged R_STEPUP are the sensitive ones (destructive or
+ * privilege-changing): the admin API refuses them to a session whose last
+ * strong authentication is older than the tenant's step-up window
+ * (iam_stepup.c) until it POSTs /api/v1/iam/self/step-up.
  *
  * Shape: every route is a struct route_spec — path, permission, audit
  * action, access flags and a handler. A handler is a plain function over
@@ -42,12 +47,15 @@ enum {
 	R_PUBLIC = 1u << 3,   /* no caller (login) */
 	R_BODY = 1u << 4,     /* needs a JSON object body */
 	R_HASH = 1u << 5,     /* runs Argon2id: the identity's hashing pool */
+	R_STEPUP = 1u << 6,   /* sensitive: sessions need a recent step-up */
 };
 
 struct iam_req {
 	struct iam *iam;
 	const char *caller_tenant, *caller_id, *caller_ip;
+	const char *caller_session; /* the caller's session handle, or NULL */
 	const char *tenant, *user, *group, *key, *session, *client, *provider;
+	const char *role;
 	const struct json_value *body;
 	struct bw_buf *out;
 	int status;
@@ -1445,6 +1453,135 @@ static void h_group_mfa_off(struct iam_req *r)
 	h_group_mfa(r, false);
 }
 
+/* ------------------------------------------------------------- step-up */
+
+static void write_stepup(struct iam_req *r, const char *state, int64_t window)
+{
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "step_up", state);
+	json_write_kv_int(&w, "max_age", window);
+	json_write_object_end(&w);
+	finish_json(r, &w, 200);
+}
+
+/* Sessions only: API keys and the bootstrap token have no second factor
+ * and are exempt from step-up (docs/identity-mfa.md). */
+static bool need_session(struct iam_req *r)
+{
+	if (r->caller_session)
+		return true;
+	req_fail(r, 400, "not_a_session",
+		 "step-up applies to sessions; API keys are exempt");
+	return false;
+}
+
+static void h_stepup_get(struct iam_req *r)
+{
+	enum iam_stepup_state st;
+	int64_t window = 0;
+	struct bw_err err;
+	if (!need_session(r))
+		return;
+	if (iam_stepup_state(r->iam, r->tenant, r->caller_session, &st, &window,
+			     &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	write_stepup(r,
+		     st == IAM_STEPUP_FRESH	? "fresh"
+		     : st == IAM_STEPUP_ENROL ? "enrolment_required"
+					      : "required",
+		     window);
+}
+
+/* POST {"code": TOTP or recovery code, "password": optional} or, for a
+ * user with no second factor, {"password"}. */
+static void h_stepup(struct iam_req *r)
+{
+	struct bw_str code, pw;
+	int64_t window = 0;
+	struct bw_err err;
+	target(r, "session", r->caller_session);
+	if (!need_session(r) || !body_str(r, "code", false, 32, &code) ||
+	    !body_str(r, "password", false, IAM_PW_BYTES_MAX, &pw))
+		return;
+	if (iam_stepup_verify(r->iam, r->tenant, r->user, r->caller_session,
+			      code.p, pw.p, pw.len, r->caller_ip, &window,
+			      &err) < 0) {
+		bw_snprintf(r->details, sizeof(r->details),
+			    "{\"reason\":\"%s\"}", err.reason);
+		if (err.code == 429) {
+			r->retry_after = 60;
+			req_fail(r, 429, "throttled", err.msg);
+			return;
+		}
+		fail_err(r, &err);
+		return;
+	}
+	bw_snprintf(r->details, sizeof(r->details),
+		    "{\"method\":\"%s\"}", code.p ? "code" : "password");
+	write_stepup(r, "fresh", window);
+}
+
+/* ------------------------------------------------------- MFA per role */
+
+static int role_cb(void *arg, const char *role)
+{
+	json_write_string(arg, role);
+	return 0;
+}
+
+static void h_mfa_roles(struct iam_req *r)
+{
+	struct json_writer w;
+	struct bw_err err;
+	if (iam_tenant_get(r->iam, r->tenant, NULL, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_key(&w, "mfa_required_roles");
+	json_write_array_begin(&w);
+	if (iam_mfa_role_list(r->iam, r->tenant, role_cb, &w, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	finish_json(r, &w, 200);
+}
+
+/* PUT marks the role "MFA required", DELETE unmarks it. */
+static void h_mfa_role(struct iam_req *r, bool required)
+{
+	struct bw_err err;
+	target(r, "role", r->role);
+	if (iam_mfa_role_set(r->iam, r->tenant, r->role, required, &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "role", r->role);
+	json_write_kv_bool(&w, "mfa_required", required);
+	json_write_object_end(&w);
+	finish_json(r, &w, 200);
+}
+
+static void h_mfa_role_on(struct iam_req *r)
+{
+	h_mfa_role(r, true);
+}
+
+static void h_mfa_role_off(struct iam_req *r)
+{
+	h_mfa_role(r, false);
+}
+
 #define T "/api/v1/iam/tenants/{tenant}"
 #define U T "/users/{user}"
 
@@ -1452,30 +1589,30 @@ static const struct route_spec specs[] = {
     {HTTP_METHOD_GET, U "/webauthn", "iam.user.read", NULL, R_TENANT,
      h_webauthn_list},
     {HTTP_METHOD_DELETE, U "/webauthn/{key}", "iam.user.manage",
-     "iam.webauthn.delete", R_TENANT, h_webauthn_delete},
+     "iam.webauthn.delete", R_TENANT | R_STEPUP, h_webauthn_delete},
     {HTTP_METHOD_PUT, T "/groups/{group}/mfa", "iam.user.manage",
      "iam.mfa.group_require", R_TENANT, h_group_mfa_on},
     {HTTP_METHOD_DELETE, T "/groups/{group}/mfa", "iam.user.manage",
-     "iam.mfa.group_unrequire", R_TENANT, h_group_mfa_off},
+     "iam.mfa.group_unrequire", R_TENANT | R_STEPUP, h_group_mfa_off},
     {HTTP_METHOD_GET, "/api/v1/iam/tenants", "iam.tenant.read", NULL,
      R_PLATFORM, h_tenant_list},
     {HTTP_METHOD_POST, "/api/v1/iam/tenants", "iam.tenant.manage",
      "iam.tenant.create", R_PLATFORM | R_BODY, h_tenant_create},
     {HTTP_METHOD_GET, T, "iam.tenant.read", NULL, R_TENANT, h_tenant_get},
     {HTTP_METHOD_PATCH, T, "iam.tenant.manage", "iam.tenant.update",
-     R_TENANT | R_BODY, h_tenant_update},
+     R_TENANT | R_BODY | R_STEPUP, h_tenant_update},
     {HTTP_METHOD_DELETE, T, "iam.tenant.manage", "iam.tenant.delete",
-     R_TENANT | R_PLATFORM, h_tenant_delete},
+     R_TENANT | R_PLATFORM | R_STEPUP, h_tenant_delete},
     {HTTP_METHOD_GET, T "/users", "iam.user.read", NULL, R_TENANT, h_user_list},
     {HTTP_METHOD_POST, T "/users", "iam.user.manage", "iam.user.create",
      R_TENANT | R_BODY | R_HASH, h_user_create},
     {HTTP_METHOD_GET, U, "iam.user.read", NULL, R_TENANT, h_user_get},
     {HTTP_METHOD_PATCH, U, "iam.user.manage", "iam.user.update",
      R_TENANT | R_BODY, h_user_update},
-    {HTTP_METHOD_DELETE, U, "iam.user.manage", "iam.user.delete", R_TENANT,
-     h_user_delete},
+    {HTTP_METHOD_DELETE, U, "iam.user.manage", "iam.user.delete",
+     R_TENANT | R_STEPUP, h_user_delete},
     {HTTP_METHOD_POST, U "/password", "iam.user.manage",
-     "iam.user.password_reset", R_TENANT | R_BODY | R_HASH,
+     "iam.user.password_reset", R_TENANT | R_BODY | R_HASH | R_STEPUP,
      h_user_password_reset},
     {HTTP_METHOD_POST, U "/unlock", "iam.user.manage", "iam.user.unlock",
      R_TENANT, h_user_unlock},
@@ -1492,13 +1629,13 @@ static const struct route_spec specs[] = {
     {HTTP_METHOD_POST, U "/totp/verify", "iam.user.manage",
      "iam.mfa.totp_confirm", R_TENANT | R_BODY, h_totp_confirm},
     {HTTP_METHOD_DELETE, U "/totp", "iam.user.manage", "iam.mfa.totp_disable",
-     R_TENANT, h_totp_disable},
+     R_TENANT | R_STEPUP, h_totp_disable},
     {HTTP_METHOD_GET, U "/apikeys", "iam.user.read", NULL, R_TENANT,
      h_key_list},
     {HTTP_METHOD_POST, U "/apikeys", "iam.apikey.manage", "iam.apikey.create",
-     R_TENANT | R_BODY, h_key_create},
+     R_TENANT | R_STEPUP | R_BODY, h_key_create},
     {HTTP_METHOD_POST, U "/apikeys/{key}/rotate", "iam.apikey.manage",
-     "iam.apikey.rotate", R_TENANT, h_key_rotate},
+     "iam.apikey.rotate", R_TENANT | R_STEPUP, h_key_rotate},
     {HTTP_METHOD_DELETE, U "/apikeys/{key}", "iam.apikey.manage",
      "iam.apikey.revoke", R_TENANT, h_key_revoke},
     {HTTP_METHOD_GET, T "/groups", "iam.user.read", NULL, R_TENANT,
@@ -1510,7 +1647,7 @@ static const struct route_spec specs[] = {
     {HTTP_METHOD_GET, T "/groups/{group}/members", "iam.user.read", NULL,
      R_TENANT, h_group_members},
     {HTTP_METHOD_PUT, T "/groups/{group}/members/{user}", "iam.user.manage",
-     "iam.group.add_member", R_TENANT, h_member_add},
+     "iam.group.add_member", R_TENANT | R_STEPUP, h_member_add},
     {HTTP_METHOD_DELETE, T "/groups/{group}/members/{user}", "iam.user.manage",
      "iam.group.remove_member", R_TENANT, h_member_remove},
     {HTTP_METHOD_POST, T "/login", "public", "iam.login",
@@ -1528,7 +1665,8 @@ static const struct route_spec specs[] = {
     {HTTP_METHOD_GET, T "/oidc/clients", "iam.tenant.read", NULL, R_TENANT,
      h_client_list},
     {HTTP_METHOD_POST, T "/oidc/clients", "iam.policy.manage",
-     "iam.oidc.client_create", R_TENANT | R_BODY, h_client_create},
+     "iam.oidc.client_create", R_TENANT | R_BODY | R_STEPUP,
+     h_client_create},
     {HTTP_METHOD_DELETE, T "/oidc/clients/{client}", "iam.policy.manage",
      "iam.oidc.client_delete", R_TENANT, h_client_delete},
     {HTTP_METHOD_POST, T "/oidc/keys/rotate", "iam.policy.manage",
@@ -1536,11 +1674,12 @@ static const struct route_spec specs[] = {
     {HTTP_METHOD_GET, T "/federation/providers", "iam.tenant.read", NULL,
      R_TENANT, h_provider_list},
     {HTTP_METHOD_POST, T "/federation/providers", "iam.policy.manage",
-     "iam.federation.create", R_TENANT | R_BODY, h_provider_create},
+     "iam.federation.create", R_TENANT | R_BODY | R_STEPUP,
+     h_provider_create},
     {HTTP_METHOD_GET, T "/federation/providers/{provider}", "iam.tenant.read",
      NULL, R_TENANT, h_provider_get},
     {HTTP_METHOD_PATCH, T "/federation/providers/{provider}",
-     "iam.policy.manage", "iam.federation.update", R_TENANT | R_BODY,
+     "iam.policy.manage", "iam.federation.update", R_TENANT | R_BODY | R_STEPUP,
      h_provider_update},
     {HTTP_METHOD_DELETE, T "/federation/providers/{provider}",
      "iam.policy.manage", "iam.federation.delete", R_TENANT,
@@ -1549,6 +1688,16 @@ static const struct route_spec specs[] = {
      h_group_get},
     {HTTP_METHOD_PATCH, T "/groups/{group}", "iam.user.manage",
      "iam.group.update", R_TENANT | R_BODY, h_group_update},
+    {HTTP_METHOD_GET, "/api/v1/iam/self/step-up", "iam.self", NULL, R_SELF,
+     h_stepup_get},
+    {HTTP_METHOD_POST, "/api/v1/iam/self/step-up", "iam.self",
+     "iam.session.step_up", R_SELF | R_BODY | R_HASH, h_stepup},
+    {HTTP_METHOD_GET, T "/mfa/roles", "iam.tenant.read", NULL, R_TENANT,
+     h_mfa_roles},
+    {HTTP_METHOD_PUT, T "/mfa/roles/{role}", "iam.policy.manage",
+     "iam.mfa.role_require", R_TENANT, h_mfa_role_on},
+    {HTTP_METHOD_DELETE, T "/mfa/roles/{role}", "iam.policy.manage",
+     "iam.mfa.role_unrequire", R_TENANT | R_STEPUP, h_mfa_role_off},
 };
 
 #undef T
@@ -1638,6 +1787,7 @@ static void run(struct api_call *call, const struct route_spec *s)
 	r->caller_tenant = api_tenant(call);
 	r->caller_id = api_actor(call);
 	r->caller_ip = net_peer_ip(api_exchange(call));
+	r->caller_session = api_session(call);
 	r->tenant = api_param(call, "tenant");
 	r->user = api_param(call, "user");
 	r->group = api_param(call, "group");
@@ -1645,6 +1795,7 @@ static void run(struct api_call *call, const struct route_spec *s)
 	r->session = api_param(call, "session");
 	r->client = api_param(call, "client");
 	r->provider = api_param(call, "provider");
+	r->role = api_param(call, "role");
 	r->out = api_out(call);
 	r->status = 200;
 	if (s->flags & R_BODY) {
@@ -1742,6 +1893,11 @@ TRAMPOLINE(45)
 TRAMPOLINE(46)
 TRAMPOLINE(47)
 TRAMPOLINE(48)
+TRAMPOLINE(49)
+TRAMPOLINE(50)
+TRAMPOLINE(51)
+TRAMPOLINE(52)
+TRAMPOLINE(53)
 
 static const api_fn trampolines[] = {
     route_0,  route_1,	route_2,  route_3,  route_4,  route_5,	route_6,
@@ -1751,6 +1907,7 @@ static const api_fn trampolines[] = {
     route_28, route_29, route_30, route_31, route_32, route_33, route_34,
     route_35, route_36, route_37, route_38, route_39, route_40, route_41,
     route_42, route_43, route_44, route_45, route_46, route_47, route_48,
+    route_49, route_50, route_51, route_52, route_53,
 };
 _Static_assert(BW_ARRAY_LEN(trampolines) == BW_ARRAY_LEN(specs),
 	       "one trampoline per route spec");
@@ -1770,5 +1927,9 @@ int iam_api_register(struct iam *iam)
 				       .action = specs[i].action,
 				       .mutating = specs[i].action != NULL,
 				       .fn = trampolines[i]};
+	for (size_t i = 0; i < BW_ARRAY_LEN(specs); i++)
+		if ((specs[i].flags & R_STEPUP) &&
+		    api_step_up_require(&specs[i].action, 1) < 0)
+			return -1;
 	return api_register(routes, BW_ARRAY_LEN(routes));
 }

@@ -89,6 +89,8 @@ struct iam {
 	void (*membership_changed)(void *arg, const char *tenant, const char *group_id,
 				   const char *user_id, bool added);
 	void (*tenant_deleted)(void *arg, const char *tenant);
+	int (*role_held)(void *arg, const char *tenant, const char *user_id,
+			 const char *role, struct bw_err *err);
 	void *hooks_arg;
 	_Atomic uint64_t logins_ok, logins_failed, logins_throttled;
 	_Atomic uint64_t dummy_verifications, rehashes, mfa_ok, mfa_failed;
@@ -203,6 +205,11 @@ int iam_unseal(struct iam *iam, const char *tenant, const char *user_id,
  * one-time codes, consents, step-up, MFA groups; iam_pages_state.c),
  * migrated on first use as store module "iam_mfa". 0 or -1 with err. */
 int iam_mfa_ready(struct iam *iam, struct bw_err *err);
+
+/* 1 when user_id holds one of the tenant's "MFA required" roles, 0 not,
+ * -1 with err (iam_stepup.c). */
+int iam_mfa_role_held(struct iam *iam, const char *tenant,
+		      const char *user_id, struct bw_err *err);
 
 /* Consents (iam_pages_state.c): 1 when the user granted client at least
  * scope before, 0 not, -1 error. */
@@ -349,6 +356,16 @@ void iam_login_mfa_with(struct iam *iam, const char *tenant,
 			const char *challenge, const char *source_ip,
 			const char *action, iam_mfa_verify_fn verify,
 			void *arg, struct iam_login_result *out);
+/* A TOTP code or, by its shape, a recovery code of the user (iam_login.c):
+ * 0, or -1 with err (400 "bad_code" / "replayed", 404 not enrolled). */
+int iam_mfa_code_verify(struct iam *iam, const char *tenant,
+			const char *user_id, const char *code,
+			struct bw_err *err);
+/* The user's current password verifies (Argon2id): 1 yes, 0 no (or no
+ * password), -1 store error (iam_password.c). */
+int iam_password_verify_current(struct iam *iam, const char *tenant,
+				const char *user_id, const char *pw, size_t n,
+				struct bw_err *err);
 /* The user of a live "mfa" challenge (no attempt is counted): 1 found,
  * 0 not, -1 store error. */
 int iam_login_challenge_user(struct iam *iam, const char *tenant,

@@ -490,14 +490,21 @@ int iam_login_challenge_user(struct iam *iam, const char *tenant,
 	return rc;
 }
 
+int iam_mfa_code_verify(struct iam *iam, const char *tenant,
+			const char *user_id, const char *code,
+			struct bw_err *err)
+{
+	const char *cd = code ? code : "";
+	return looks_like_recovery(cd)
+		   ? iam_recovery_code_use(iam, tenant, user_id, cd, err)
+		   : iam_totp_verify(iam, tenant, user_id, cd, err);
+}
+
 /* TOTP or a recovery code. */
 static int verify_code(void *arg, struct iam *iam, const char *tenant,
 		       const char *user_id, struct bw_err *err)
 {
-	const char *cd = arg ? arg : "";
-	return looks_like_recovery(cd)
-		   ? iam_recovery_code_use(iam, tenant, user_id, cd, err)
-		   : iam_totp_verify(iam, tenant, user_id, cd, err);
+	return iam_mfa_code_verify(iam, tenant, user_id, arg, err);
 }
 
 void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,

@@ -1,7 +1,8 @@
 /*
  * State of the browser-facing half of identity: the "iam_mfa" schema
  * (WebAuthn credentials and challenges, one-time codes, OIDC consents,
- * step-up marks, groups whose members must use MFA), migrated once per
+ * step-up marks, groups whose members must use MFA, roles whose holders
+ * must), migrated once per
  * process on first use, and the small functions over consents, step-up,
  * the per-group MFA policy and a client's registered redirect URIs (for
  * answers that go back to a client without a code).
@@ -53,6 +54,10 @@ static const char *const mfa_schema[] = {
     " PRIMARY KEY (tenant, group_id),"
     " FOREIGN KEY (tenant, group_id) REFERENCES iam_group (tenant, id)"
     " ON DELETE CASCADE)",
+    /* 2: platform roles whose holders must use MFA (iam_stepup.c) */
+    "CREATE TABLE iam_mfa_role (tenant TEXT NOT NULL REFERENCES iam_tenant"
+    " (name) ON DELETE CASCADE, role TEXT NOT NULL,"
+    " PRIMARY KEY (tenant, role))",
 };
 
 int iam_mfa_ready(struct iam *iam, struct bw_err *err)
@@ -224,12 +229,13 @@ int iam_mfa_required_for(struct iam *iam, const char *tenant,
 		return -1;
 	struct store_value k[] = {store_text_str(tenant),
 				  store_text_str(user_id)};
-	return store_query_one(
+	int rc = store_query_one(
 	    iam->store,
 	    "SELECT 1 FROM iam_member m JOIN iam_mfa_group g"
 	    " ON g.tenant = m.tenant AND g.group_id ="
 	    " m.group_id WHERE m.tenant = ? AND m.user_id = ?",
 	    k, 2, NULL, NULL, err);
+	return rc != 0 ? rc : iam_mfa_role_held(iam, tenant, user_id, err);
 }
 
 int iam_mfa_methods(struct iam *iam, const char *tenant, const char *user_id,

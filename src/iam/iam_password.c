@@ -498,6 +498,23 @@ static int phc_row(void *arg, const struct store_row *row, struct bw_err *err)
 			  : 0;
 }
 
+int iam_password_verify_current(struct iam *iam, const char *tenant,
+				const char *user_id, const char *pw, size_t n,
+				struct bw_err *err)
+{
+	struct phc_ctx cur = {.present = false};
+	struct store_value k[] = {store_text_str(tenant),
+				  store_text_str(user_id)};
+	int rc = store_query_one(iam->store,
+				 "SELECT password_hash FROM iam_user"
+				 " WHERE tenant = ? AND id = ?",
+				 k, 2, phc_row, &cur, err);
+	if (rc > 0)
+		rc = cur.present && iam_verify_password(cur.phc, pw, n) == 1;
+	bw_wipe(cur.phc, sizeof(cur.phc));
+	return rc;
+}
+
 int iam_password_change(struct iam *iam, const char *tenant,
 			const char *user_id, const char *old_pw, size_t old_len,
 			const char *new_pw, size_t new_len,
@@ -505,21 +522,16 @@ int iam_password_change(struct iam *iam, const char *tenant,
 {
 	struct iam_tenant t;
 	struct iam_user u;
-	struct phc_ctx cur = {.present = false};
 	char phc[IAM_PHC_MAX] = "";
 	int rc = -1;
 	if (iam_tenant_require(iam, tenant, &t, err) < 0 ||
 	    iam_user_get(iam, tenant, user_id, &u, err) < 0)
 		return -1;
-	struct store_value k[] = {store_text_str(tenant),
-				  store_text_str(user_id)};
-	if (store_query_one(iam->store,
-			    "SELECT password_hash FROM iam_user"
-			    " WHERE tenant = ? AND id = ?",
-			    k, 2, phc_row, &cur, err) < 0)
+	int ok = iam_password_verify_current(iam, tenant, user_id, old_pw,
+					     old_len, err);
+	if (ok < 0)
 		goto out;
-	if (!cur.present ||
-	    iam_verify_password(cur.phc, old_pw, old_len) != 1) {
+	if (!ok) {
 		iam_lockout_failure(&iam->lockout, &t.policy, tenant, u.name,
 				    "password-change", bw_clock_now_s());
 		iam_emit_login(tenant, u.name, NULL, false, "password-change",
@@ -553,7 +565,6 @@ int iam_password_change(struct iam *iam, const char *tenant,
 		iam->password_set(iam->password_set_arg, tenant, user_id);
 	rc = 0;
 out:
-	bw_wipe(cur.phc, sizeof(cur.phc));
 	bw_wipe(phc, sizeof(phc));
 	return rc;
 }

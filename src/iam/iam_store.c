@@ -190,6 +190,8 @@ void iam_policy_defaults(struct iam_policy *p)
 	    .mfa_required = false,
 	    .session_idle_s = IAM_SESSION_IDLE_DEFAULT_S,
 	    .session_absolute_s = IAM_SESSION_ABS_DEFAULT_S,
+	    .step_up_s = IAM_STEPUP_DEFAULT_S,
+	    .step_up_require_mfa = false,
 	};
 }
 
@@ -225,6 +227,7 @@ int iam_policy_check(const struct iam_policy *p, struct bw_err *err)
 	      IAM_LOCK_THRESHOLD_MAX);
 	RANGE(session_idle_s, 60, IAM_SESSION_ABS_MAX_S);
 	RANGE(session_absolute_s, 60, IAM_SESSION_ABS_MAX_S);
+	RANGE(step_up_s, IAM_STEPUP_MIN_S, IAM_STEPUP_MAX_S);
 	return 0;
 }
 
@@ -247,6 +250,7 @@ static const struct {
     PF(pw_max_age_days),     PF(pw_warn_days),		 PF(lock_window_s),
     PF(lock_pair_threshold), PF(lock_account_threshold), PF(lock_ip_threshold),
     PB(mfa_required),	     PF(session_idle_s),	 PF(session_absolute_s),
+    PF(step_up_s),	     PB(step_up_require_mfa),
 #undef PF
 #undef PB
 };
@@ -603,6 +607,7 @@ struct iam *iam_new(const struct iam_options *o, struct bw_err *err)
 	iam->password_set_arg = o->password_set_arg;
 	iam->membership_changed = o->membership_changed;
 	iam->tenant_deleted = o->tenant_deleted;
+	iam->role_held = o->role_held;
 	iam->hooks_arg = o->hooks_arg;
 	iam->sealer = o->sealer;
 	iam->argon2 = a;

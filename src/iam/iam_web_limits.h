@@ -63,11 +63,19 @@
 #define IAM_PAGES_NEXT_MAX 2048
 /* Cookies header bytes we look at. */
 #define IAM_PAGES_COOKIE_MAX 8192
-/* Step-up: sensitive operations need an MFA check this recent. */
+/* Step-up: sensitive operations need an MFA check this recent (the
+ * pages' iam.pages.step_up and each tenant's policy.step_up_s). Below
+ * 30 s a person cannot finish the operation after stepping up; above an
+ * hour "recent" stops meaning anything. */
 #define IAM_STEPUP_DEFAULT_S 300
+#define IAM_STEPUP_MIN_S 30
 #define IAM_STEPUP_MAX_S 3600
 /* OIDC prompt=login (and max_age=0): a sign-in this recent counts as the
  * fresh one the client asked for; it covers the redirect round trip. */
 #define IAM_OIDC_PROMPT_LOGIN_S 60
+
+/* Roles a tenant can mark "MFA required": the platform model has 18. */
+#define IAM_MFA_ROLES_MAX 32
+#define IAM_ROLE_NAME_MAX 64
 
 #endif

@@ -10,7 +10,7 @@ bw_module(iam
           src/iam/iam_otp.c src/iam/iam_pages.c src/iam/iam_pages_html.c
           src/iam/iam_pages_state.c src/iam/iam_pages_conf.c
           src/iam/iam_fed.c src/iam/iam_fed_conf.c src/iam/iam_cli.c
-          src/iam/iam_groups.c
+          src/iam/iam_groups.c src/iam/iam_stepup.c
   DEPS core json conf store crypto loop event api audit net http
        PkgConfig::ARGON2 PkgConfig::QRENCODE Threads::Threads)
 bw_unit_test(test_iam iam src/iam/tests/test_iam.c)
