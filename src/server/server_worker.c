@@ -603,7 +603,37 @@ static int iam_bearer(void *arg, const char *token, size_t len,
 		bw_snprintf(out->key_subject, sizeof(out->key_subject), "apikey:%s",
 			    p.credential_id);
 	bw_snprintf(out->actor, sizeof(out->actor), "%s", p.user_id);
+	out->session[0] = '\0';
+	if (p.kind == IAM_PRINCIPAL_SESSION)
+		bw_snprintf(out->session, sizeof(out->session), "%s", p.credential_id);
 	return 0;
+}
+
+/* Step-up on sensitive admin routes, for human sessions (api.h). */
+static int iam_step_up(void *arg, const struct api_principal *who, struct api_step_up *out)
+{
+	enum iam_stepup_state st;
+	struct bw_err err;
+	if (iam_stepup_state(arg, who->tenant, who->session, &st, &out->max_age_s, &err) < 0) {
+		if (err.code >= 500)
+			return -2;
+		st = IAM_STEPUP_STALE; /* the session just ended: let it try */
+	}
+	out->enrol = st == IAM_STEPUP_ENROL;
+	bw_snprintf(out->url, sizeof(out->url), "/api/v1/iam/self/step-up");
+	bw_snprintf(out->page, sizeof(out->page), "/auth/%s/account", who->tenant);
+	return st == IAM_STEPUP_FRESH ? 0 : 1;
+}
+
+/* The per-role "MFA required" policy asks the authorization engine. */
+static int iam_role_held(void *arg, const char *tenant, const char *user_id, const char *role,
+			 struct bw_err *err)
+{
+	(void)arg;
+	char subject[160];
+	if (user_id && bw_snprintf(subject, sizeof(subject), "user:%s", user_id) < 0)
+		return bw_err_set(err, 400, "iam", "bad_user", "user id too long");
+	return authz_platform_holds(W.authz, tenant, user_id ? subject : NULL, role, err);
 }
 
 /* Identity groups drive roles granted to "group:ID#member": every change
@@ -723,6 +753,7 @@ static void open_state(const struct server_conf *c)
 				  .password_set = bootstrap_check,
 				  .membership_changed = iam_membership_mirror,
 				  .tenant_deleted = iam_tenant_forget,
+				  .role_held = iam_role_held,
 				  .blocklist_path = fc.blocklist_file };
 	bw_snprintf(W.data_dir, sizeof(W.data_dir), "%s", c->server.data_dir);
 	if (kms_iam_sealer(W.kms, "platform", "_iam-seal", &io.sealer, &err) < 0)
@@ -743,6 +774,8 @@ static void open_state(const struct server_conf *c)
 		fatalx("identity: %s", W.iam ? "route table full" : err.msg);
 	W.api.authenticate = iam_bearer;
 	W.api.authenticate_arg = W.iam;
+	W.api.step_up = iam_step_up;
+	W.api.step_up_arg = W.iam;
 	W.oidc = iam_oidc_http_new(W.iam, W.pool, fc.public_url, &err);
 	if (!W.oidc)
 		fatalx("oidc: %s", err.msg);
