@@ -21,6 +21,7 @@ bw_unit_test(test_iam_oidc_http iam src/iam/tests/test_iam_oidc_http.c)
 bw_unit_test(test_iam_fed iam src/iam/tests/test_iam_fed.c)
 bw_unit_test(test_iam_webauthn iam src/iam/tests/test_iam_webauthn.c)
 bw_unit_test(test_iam_pages iam src/iam/tests/test_iam_pages.c)
+bw_unit_test(test_iam_stepup iam src/iam/tests/test_iam_stepup.c)
 # Benchmark (bench/iam/run.sh), not a test.
 if(NOT BW_FUZZ)
   add_executable(iam_bench ${CMAKE_SOURCE_DIR}/bench/iam/iam_bench.c)

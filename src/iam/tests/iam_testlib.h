@@ -1,11 +1,12 @@
 /* Shared by the unit tests of the browser half (test_iam_webauthn,
- * test_iam_pages): a store in a fresh temporary directory and an identity
+ * test_iam_pages, test_iam_stepup; test_iam for the base32 helper): a store in a fresh temporary directory and an identity
  * core over it with an in-process sealer, and their removal. */
 #ifndef BW_IAM_TESTLIB_H
 #define BW_IAM_TESTLIB_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "iam/iam_int.h"
 
@@ -38,6 +39,25 @@ static inline int iam_test_close(const char *dir, struct store *st,
 	store_close(st);
 	bw_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The secret of a TOTP enrolment, from its base32 text (RFC 4648, no
+ * padding, upper case as iam_totp_begin writes it). Returns its bytes. */
+static inline size_t iam_test_b32_decode(const char *s, uint8_t *out)
+{
+	static const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	uint32_t buf = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (; *s; s++) {
+		buf = (buf << 5) | (uint32_t)(strchr(a, *s) - a);
+		bits += 5;
+		if (bits >= 8) {
+			out[o++] = (uint8_t)(buf >> (bits - 8));
+			bits -= 8;
+		}
+	}
+	return o;
 }
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "event/event.h"
 #include "iam/iam_int.h"
+#include "iam/tests/iam_testlib.h"
 #include "loop/loop.h"
 
 #define T0 (1700000000LL * 1000000000LL)
@@ -696,24 +697,6 @@ static void totp_rfc6238_vectors(void **state)
 	assert_int_equal(iam_hotp((const uint8_t *)k1, 20, IAM_TOTP_SHA1, 9, 0, out), -1);
 }
 
-/* The secret of an enrolment, from its base32 text. */
-static size_t b32_decode(const char *s, uint8_t *out)
-{
-	static const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	uint32_t buf = 0;
-	int bits = 0;
-	size_t o = 0;
-	for (; *s; s++) {
-		buf = (buf << 5) | (uint32_t)(strchr(a, *s) - a);
-		bits += 5;
-		if (bits >= 8) {
-			out[o++] = (uint8_t)(buf >> (bits - 8));
-			bits -= 8;
-		}
-	}
-	return o;
-}
-
 static void code_at(const uint8_t *sec, size_t n, enum iam_totp_alg alg, unsigned digits,
 		    int64_t step_off, char out[16])
 {
@@ -735,7 +718,7 @@ static void totp_enrolment_and_login(void **state)
 					&err), 0);
 	assert_non_null(strstr(e.uri, "otpauth://totp/bulwark%20test:ivy%40example.com?secret="));
 	assert_non_null(strstr(e.uri, "&algorithm=SHA256&digits=8&period=30"));
-	size_t n = b32_decode(e.secret_b32, sec);
+	size_t n = iam_test_b32_decode(e.secret_b32, sec);
 	assert_int_equal(n, 32);
 	/* The secret is sealed at rest: not in the row in the clear. */
 	struct bw_buf blob;
