@@ -35,20 +35,23 @@
 #define DOC_VERSION 1u
 #define DOC_END 0xFFu
 
-static inline int put_var(struct bw_buf *b, uint64_t v)
+/* Writing goes straight into memory reserved once per event (the bound
+ * below), not through an append call per value: this runs for every
+ * stored event. */
+#define VAR_MAX 10 /* bytes of a 64-bit varint */
+
+static inline uint8_t *put_var(uint8_t *o, uint64_t v)
 {
-	uint8_t t[10];
-	size_t n = 0;
-	do {
-		uint8_t c = v & 0x7f;
+	while (v >= 0x80) {
+		*o++ = (uint8_t)(v | 0x80);
 		v >>= 7;
-		t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-	} while (v);
-	return bw_buf_append(b, t, n);
+	}
+	*o++ = (uint8_t)v;
+	return o;
 }
 
-static int put_value(struct bw_buf *b, struct bw_str v, struct bw_str orig,
-		     const char *work)
+static inline uint8_t *put_value(uint8_t *o, struct bw_str v, struct bw_str orig,
+				 const char *work)
 {
 	if (orig.p && v.len > 0) {
 		size_t off = SIZE_MAX;
@@ -58,46 +61,57 @@ static int put_value(struct bw_buf *b, struct bw_str v, struct bw_str orig,
 			 memcmp(orig.p + (v.p - work), v.p, v.len) == 0)
 			off = (size_t)(v.p - work);
 		if (off != SIZE_MAX)
-			return put_var(b, (uint64_t)v.len << 1 | 1) || put_var(b, off) ? -1 : 0;
+			return put_var(put_var(o, (uint64_t)v.len << 1 | 1), off);
 	}
-	if (put_var(b, (uint64_t)v.len << 1) < 0)
-		return -1;
-	return v.len ? bw_buf_append(b, v.p, v.len) : 0;
+	o = put_var(o, (uint64_t)v.len << 1);
+	if (v.len)
+		memcpy(o, v.p, v.len);
+	return o + v.len;
 }
 
 int siem_event_write_bin(const struct siem_event *ev, struct bw_buf *out)
 {
-	size_t mark = out->len;
 	struct bw_str orig = ev->f[SIEM_F_EVENT_ORIGINAL];
+	/* an upper bound of what is written: every value as a literal */
+	size_t need = 2 + 4 * VAR_MAX + orig.len + 1;
+	for (int f = 0; f < SIEM_F__COUNT; f++)
+		if (ev->f[f].p && __builtin_add_overflow(need, 1 + 2 * VAR_MAX + ev->f[f].len, &need))
+			return -1;
+	for (unsigned i = 0; i < ev->nlabels; i++)
+		if (__builtin_add_overflow(need, 3 * VAR_MAX + ev->labels[i].key.len +
+							 ev->labels[i].value.len, &need))
+			return -1;
+	if (bw_buf_reserve(out, need) < 0)
+		return -1;
+	uint8_t *o0 = (uint8_t *)out->data + out->len, *o = o0;
 	uint64_t zz = ((uint64_t)ev->ts_ns << 1) ^ (uint64_t)(ev->ts_ns >> 63);
-	uint8_t hdr[2] = { DOC_MAGIC, DOC_VERSION };
-	if (bw_buf_append(out, hdr, 2) < 0 || put_var(out, zz) < 0 ||
-	    put_var(out, ev->labels_dropped) < 0 ||
-	    put_var(out, orig.p ? (uint64_t)orig.len + 1 : 0) < 0 ||
-	    (orig.len && bw_buf_append(out, orig.p, orig.len) < 0))
-		goto fail;
+	*o++ = DOC_MAGIC;
+	*o++ = DOC_VERSION;
+	o = put_var(o, zz);
+	o = put_var(o, ev->labels_dropped);
+	o = put_var(o, orig.p ? (uint64_t)orig.len + 1 : 0);
+	if (orig.len)
+		memcpy(o, orig.p, orig.len);
+	o += orig.len;
 	for (int f = 0; f < SIEM_F__COUNT; f++) {
 		if (f == SIEM_F_EVENT_ORIGINAL || !ev->f[f].p)
 			continue;
-		uint8_t id = (uint8_t)f;
-		if (bw_buf_append(out, &id, 1) < 0 ||
-		    put_value(out, ev->f[f], orig, ev->work) < 0)
-			goto fail;
+		*o++ = (uint8_t)f;
+		o = put_value(o, ev->f[f], orig, ev->work);
 	}
-	uint8_t end = DOC_END;
-	if (bw_buf_append(out, &end, 1) < 0 || put_var(out, ev->nlabels) < 0)
-		goto fail;
+	*o++ = DOC_END;
+	o = put_var(o, ev->nlabels);
 	for (unsigned i = 0; i < ev->nlabels; i++) {
 		const struct siem_label *l = &ev->labels[i];
-		if (put_var(out, l->key.len) < 0 ||
-		    (l->key.len && bw_buf_append(out, l->key.p, l->key.len) < 0) ||
-		    put_value(out, l->value, orig, ev->work) < 0)
-			goto fail;
+		o = put_var(o, l->key.len);
+		if (l->key.len)
+			memcpy(o, l->key.p, l->key.len);
+		o += l->key.len;
+		o = put_value(o, l->value, orig, ev->work);
 	}
+	out->len += (size_t)(o - o0);
+	out->data[out->len] = '\0'; /* bw_buf's trailing NUL */
 	return 0;
-fail:
-	out->len = mark;
-	return -1;
 }
 
 /* ---------------------------------------------------------------- read */

@@ -199,9 +199,11 @@ static void make_blocks(struct siem_batch *b)
 		return;
 	}
 	struct siem_block *bl = NULL;
+	struct siem_bloom_memo memo;
 	for (size_t i = 0; i < b->n; i++) {
 		struct siem_rec *r = &b->recs[i];
 		if (!bl || bl->day != r->day) {
+			memset(&memo, 0, sizeof(memo));
 			bl = &b->blocks[b->nblocks++];
 			bl->day = r->day;
 			bl->first = i;
@@ -209,7 +211,7 @@ static void make_blocks(struct siem_batch *b)
 			bl->ts_min = INT64_MAX;
 			bl->ts_max = INT64_MIN;
 		}
-		siem_bloom_event(bl->bloom, &r->ev);
+		siem_bloom_event_memo(bl->bloom, &r->ev, &memo);
 		bl->id_last = r->id;
 		bl->n++;
 		if (r->ev.ts_ns < bl->ts_min)

@@ -247,12 +247,14 @@ int siem_store_open(struct siem_service *svc, struct bw_err *err)
 
 /* ----------------------------------------------------------- batch job */
 
-static void add_field_token(uint8_t *bloom, const char *name, struct bw_str v)
+static size_t key_name_len[SIEM_BLOOM_KEYS];
+static void key_names_init(void);
+
+static void add_field_token(uint8_t *bloom, const char *name, size_t nl, struct bw_str v)
 {
 	if (!v.p || v.len == 0 || v.len > 200)
 		return;
 	char t[256];
-	size_t nl = strlen(name);
 	memcpy(t, name, nl);
 	t[nl] = '=';
 	memcpy(t + nl + 1, v.p, v.len);
@@ -260,7 +262,7 @@ static void add_field_token(uint8_t *bloom, const char *name, struct bw_str v)
 }
 
 /* Key columns: indexed in SQL-visible columns and as field tokens. */
-static const enum siem_field key_fields[] = {
+static const enum siem_field key_fields[SIEM_BLOOM_KEYS] = {
 	SIEM_F_TENANT,	      SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_ACTION,
 	SIEM_F_EVENT_OUTCOME, SIEM_F_EVENT_DATASET,  SIEM_F_HOST_NAME,
 	SIEM_F_SOURCE_IP,     SIEM_F_USER_NAME,
@@ -268,28 +270,81 @@ static const enum siem_field key_fields[] = {
 
 /* Fields whose values are vocabulary (set by parsers, not copied from the
  * line): tokenised even when event.original is present. */
-static const enum siem_field vocab_fields[] = {
+static const enum siem_field vocab_fields[SIEM_BLOOM_VOCAB] = {
 	SIEM_F_EVENT_KIND,    SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_TYPE,
 	SIEM_F_EVENT_ACTION,  SIEM_F_EVENT_OUTCOME,  SIEM_F_EVENT_DATASET,
 	SIEM_F_EVENT_MODULE,  SIEM_F_TENANT,	     SIEM_F_OBSERVER_IP,
 	SIEM_F_NETWORK_TRANSPORT,
 };
 
+static void key_names_init(void)
+{
+	for (size_t k = 0; k < SIEM_BLOOM_KEYS; k++)
+		key_name_len[k] = strlen(siem_field_name(key_fields[k]));
+}
+
+/* Whether v was already added to this bloom as the previous value of its
+ * slot (then its tokens are all set already); remembers v otherwise. */
+static bool memo_seen(struct bw_str *last, struct bw_str v)
+{
+	if (last->p && last->len == v.len &&
+	    (last->p == v.p || memcmp(last->p, v.p, v.len) == 0))
+		return true;
+	*last = v;
+	return false;
+}
+
+/* Whether every token of label value v is a token of the raw line: v is
+ * the line's bytes at the same offset (it points into the line or into
+ * the parser's working copy before any unescape) and neither neighbour
+ * extends a token across its ends. */
+static bool inside_line(const struct siem_event *ev, struct bw_str v)
+{
+	struct bw_str o = ev->f[SIEM_F_EVENT_ORIGINAL];
+	size_t off;
+	if (!o.p || !v.p)
+		return false;
+	if (v.p >= o.p && v.p + v.len <= o.p + o.len)
+		off = (size_t)(v.p - o.p);
+	else if (ev->work && v.p >= ev->work && v.p + v.len <= ev->work + o.len &&
+		 memcmp(o.p + (v.p - ev->work), v.p, v.len) == 0)
+		off = (size_t)(v.p - ev->work);
+	else
+		return false;
+	if (off > 0 && tok_char((unsigned char)o.p[off - 1]) && v.len &&
+	    tok_char((unsigned char)v.p[0]))
+		return false;
+	if (off + v.len < o.len && v.len && tok_char((unsigned char)v.p[v.len - 1]) &&
+	    tok_char((unsigned char)o.p[off + v.len]))
+		return false;
+	return true;
+}
+
 /*
  * The tokens of one event: its raw line when it has one (every value a
  * parser extracted is a substring of it, so tokenising each field again
  * would only repeat work), the vocabulary fields parsers set themselves,
- * labels (enrichment adds them), and "field=value" for the key fields.
- * An event without a raw line (bus, NDJSON) has every field tokenised.
+ * labels (enrichment adds them) unless they are bytes of the line, and
+ * "field=value" for the key fields. An event without a raw line (bus,
+ * NDJSON) has every field tokenised. memo (may be NULL) carries the
+ * previous event's values of the same bloom: a value repeated from it is
+ * skipped, its bits being set already, so the bloom is the same either
+ * way (test_siem_service checks it).
  */
-void siem_bloom_event(uint8_t *bloom, const struct siem_event *ev)
+void siem_bloom_event_memo(uint8_t *bloom, const struct siem_event *ev,
+			   struct siem_bloom_memo *memo)
 {
+	struct siem_bloom_memo none;
+	if (!memo) {
+		memset(&none, 0, sizeof(none));
+		memo = &none;
+	}
 	struct bw_str orig = ev->f[SIEM_F_EVENT_ORIGINAL];
 	if (orig.p) {
 		siem_bloom_add_text(bloom, orig.p, orig.len);
-		for (size_t k = 0; k < BW_ARRAY_LEN(vocab_fields); k++) {
+		for (size_t k = 0; k < SIEM_BLOOM_VOCAB; k++) {
 			struct bw_str v = ev->f[vocab_fields[k]];
-			if (v.p)
+			if (v.p && !memo_seen(&memo->vocab[k], v))
 				siem_bloom_add_text(bloom, v.p, v.len);
 		}
 	} else {
@@ -300,10 +355,21 @@ void siem_bloom_event(uint8_t *bloom, const struct siem_event *ev)
 		}
 	}
 	for (unsigned i = 0; i < ev->nlabels; i++)
-		siem_bloom_add_text(bloom, ev->labels[i].value.p, ev->labels[i].value.len);
-	for (size_t k = 0; k < BW_ARRAY_LEN(key_fields); k++)
-		add_field_token(bloom, siem_field_name(key_fields[k]),
-				ev->f[key_fields[k]]);
+		if (!inside_line(ev, ev->labels[i].value))
+			siem_bloom_add_text(bloom, ev->labels[i].value.p,
+					    ev->labels[i].value.len);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, key_names_init);
+	for (size_t k = 0; k < SIEM_BLOOM_KEYS; k++) {
+		struct bw_str v = ev->f[key_fields[k]];
+		if (v.p && !memo_seen(&memo->key[k], v))
+			add_field_token(bloom, siem_field_name(key_fields[k]), key_name_len[k], v);
+	}
+}
+
+void siem_bloom_event(uint8_t *bloom, const struct siem_event *ev)
+{
+	siem_bloom_event_memo(bloom, ev, NULL);
 }
 
 static struct store_value opt_text(struct bw_str s)

@@ -392,6 +392,16 @@ int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err);
 
 /* Token bloom filters of the full-text skip index. */
 void siem_bloom_event(uint8_t *bloom, const struct siem_event *ev);
+/* Values already added to one bloom by the previous event (make_blocks
+ * keeps one per block): a repeat is skipped. Zero it for a new bloom. */
+#define SIEM_BLOOM_KEYS 8
+#define SIEM_BLOOM_VOCAB 10
+struct siem_bloom_memo {
+	struct bw_str key[SIEM_BLOOM_KEYS];
+	struct bw_str vocab[SIEM_BLOOM_VOCAB];
+};
+void siem_bloom_event_memo(uint8_t *bloom, const struct siem_event *ev,
+			   struct siem_bloom_memo *memo);
 void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n);
 void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n);
 bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n);

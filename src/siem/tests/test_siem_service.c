@@ -566,11 +566,90 @@ static void bloom_text_is_its_tokens(void **state)
 	}
 }
 
+/* The reference: every token of the line, the vocabulary fields, every
+ * label and "field=value" of the key fields, with nothing skipped. */
+static void bloom_reference(uint8_t *bloom, const struct siem_event *ev)
+{
+	static const enum siem_field vocab[] = {
+		SIEM_F_EVENT_KIND,    SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_TYPE,
+		SIEM_F_EVENT_ACTION,  SIEM_F_EVENT_OUTCOME,  SIEM_F_EVENT_DATASET,
+		SIEM_F_EVENT_MODULE,  SIEM_F_TENANT,	     SIEM_F_OBSERVER_IP,
+		SIEM_F_NETWORK_TRANSPORT,
+	};
+	static const enum siem_field keys[] = {
+		SIEM_F_TENANT,	      SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_ACTION,
+		SIEM_F_EVENT_OUTCOME, SIEM_F_EVENT_DATASET,  SIEM_F_HOST_NAME,
+		SIEM_F_SOURCE_IP,     SIEM_F_USER_NAME,
+	};
+	struct bw_str o = ev->f[SIEM_F_EVENT_ORIGINAL];
+	siem_tokens(o.p, o.len, tok_cb, bloom);
+	for (size_t k = 0; k < BW_ARRAY_LEN(vocab); k++)
+		if (ev->f[vocab[k]].p)
+			siem_tokens(ev->f[vocab[k]].p, ev->f[vocab[k]].len, tok_cb, bloom);
+	for (unsigned i = 0; i < ev->nlabels; i++)
+		siem_tokens(ev->labels[i].value.p, ev->labels[i].value.len, tok_cb, bloom);
+	for (size_t k = 0; k < BW_ARRAY_LEN(keys); k++) {
+		struct bw_str v = ev->f[keys[k]];
+		if (!v.p || !v.len || v.len > 200)
+			continue;
+		char t[300];
+		int n = snprintf(t, sizeof(t), "%s=%.*s", siem_field_name(keys[k]), (int)v.len, v.p);
+		siem_bloom_add_token(bloom, t, (size_t)n);
+	}
+}
+
+/* A block's bloom built event by event with the memo (repeated values
+ * skipped) and with label values that are bytes of the line skipped has
+ * exactly the bits of every token added (search must keep finding what
+ * it found before these shortcuts). */
+static void bloom_memo_sets_every_token(void **state)
+{
+	static const char *const lines[] = {
+		"<38>1 2024-06-15T11:59:58.5Z web1 sshd 4242 - [meta sequenceId=\"7\" conn=\"2\"]"
+		" Failed password for root from 203.0.113.7 port 5022 ssh2",
+		"<38>1 2024-06-15T11:59:59.5Z web1 sshd 4242 - [meta sequenceId=\"8\" conn=\"2\"]"
+		" Failed password for root from 203.0.113.7 port 5023 ssh2",
+		"<38>1 2024-06-15T12:00:00Z web2 sshd 1 - [x a=\"pre\\\"fix\" b=\"ab_cd\"]"
+		" Accepted publickey for alice from 198.51.100.2 port 1 ssh2",
+		"CEF:0|V|P|1|7|n|5|msg=a\\=b suser=bob cs1=x\\ny cs1Label=note src=10.0.0.1",
+		"Jun 15 11:59:58 host sudo:   alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ;"
+		" COMMAND=/bin/sh",
+		"<13>Jun 15 11:59:58 host kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.0.2.1"
+		" DST=192.0.2.2 PROTO=TCP SPT=1 DPT=22",
+	};
+	struct bw_arena *a = bw_arena_new(65536, 1u << 24);
+	assert_non_null(a);
+	static uint8_t got[SIEM_BLOOM_BYTES], want[SIEM_BLOOM_BYTES];
+	memset(got, 0, sizeof(got));
+	memset(want, 0, sizeof(want));
+	struct siem_bloom_memo memo;
+	memset(&memo, 0, sizeof(memo));
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < BW_ARRAY_LEN(lines); i++) {
+			struct siem_parse_opts o = { .now_ns = 1718452800000000000LL,
+						     .tenant = "acme", .observer = "192.0.2.9" };
+			struct siem_event ev;
+			struct bw_err err;
+			assert_int_equal(siem_parse_line(lines[i], strlen(lines[i]), &o, a, &ev,
+							 &err), 0);
+			/* an enrichment label that is not in the line */
+			assert_int_equal(siem_event_label(&ev, "source.geo.city_name", 20,
+							  "Zanzibar", 8), 0);
+			siem_bloom_event_memo(got, &ev, &memo);
+			bloom_reference(want, &ev);
+			assert_memory_equal(got, want, sizeof(got));
+		}
+	assert_true(siem_bloom_has_token(got, "zanzibar", 8));
+	assert_true(siem_bloom_has_token(got, "ab_cd", 5));
+	bw_arena_free(a);
+}
+
 int main(void)
 {
 	log_init("test", BW_LOG_ERROR, 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bloom_text_is_its_tokens),
+		cmocka_unit_test(bloom_memo_sets_every_token),
 		cmocka_unit_test(config_errors_are_positioned),
 		cmocka_unit_test(syslog_tcp_and_udp_are_stored),
 		cmocka_unit_test(relp_acks_only_stored_events),
