@@ -1,6 +1,6 @@
 /*
- * `bulwark iam ...`: tenants, users, groups, membership, OIDC clients and
- * federation providers through the identity REST API of a running daemon
+ * `bulwark iam ...`: tenants, users, groups, membership, OIDC clients,
+ * federation providers, MFA-required roles and the caller's step-up through the identity REST API of a running daemon
  * (libcurl), so every change goes through the same checks, permissions and
  * audit records as any other administrator call. Users and groups may be
  * named by id or by name (names are resolved with one listing).
@@ -58,6 +58,10 @@ static int usage(void)
 		"  federation add NAME --issuer URL --client-id ID [--client-secret-stdin]\n"
 		"              [--scopes S] [--username-claim C] [--link-email]\n"
 		"              [--no-provision]\n"
+		"  mfa roles | mfa require-role ROLE | mfa unrequire-role ROLE\n"
+		"  session status | session step-up (--code-stdin | --password-stdin)\n"
+		"              (the token's own session: TOTP or recovery code, or the\n"
+		"              password of a user without a second factor)\n"
 		"USER and GROUP are ids or names.\n");
 	return 2;
 }
@@ -117,6 +121,10 @@ static int call(const struct client *c, const char *method, const char *path,
 	}
 	if (status < 200 || status >= 300) {
 		fprintf(stderr, "HTTP %ld: %s\n", status, out->data ? out->data : "");
+		if (status == 401 && out->data && strstr(out->data, "\"step_up_required\""))
+			fprintf(stderr, "bulwark: this operation needs a recent second factor:"
+					" run `bulwark iam session step-up --code-stdin` (or"
+					" --password-stdin without one) and retry\n");
 		return -1;
 	}
 	return 0;
@@ -222,7 +230,7 @@ struct opts {
 	const char *redirect_uris, *grant_types, *scopes, *alg;
 	const char *issuer, *client_id, *username_claim, *name;
 	bool password_stdin, must_change, is_public, secret_stdin;
-	bool link_email, no_provision;
+	bool link_email, no_provision, code_stdin;
 };
 
 static int parse_opts(int argc, char **argv, int first, struct opts *o)
@@ -254,6 +262,7 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o)
 	    {"--client-secret-stdin", offsetof(struct opts, secret_stdin)},
 	    {"--link-email", offsetof(struct opts, link_email)},
 	    {"--no-provision", offsetof(struct opts, no_provision)},
+	    {"--code-stdin", offsetof(struct opts, code_stdin)},
 	};
 	for (int i = first; i < argc; i++) {
 		bool known = false;
@@ -487,6 +496,22 @@ static int command(struct client *c, int argc, char **argv)
 	} else if ((IS("federation", "get") || IS("federation", "delete")) && a2) {
 		bw_snprintf(path, sizeof(path), "%s/federation/providers/%s", base, a2);
 		rc = run(c, IS("federation", "get") ? "GET" : "DELETE", path, NULL);
+	} else if (IS("mfa", "roles")) {
+		bw_snprintf(path, sizeof(path), "%s/mfa/roles", base);
+		rc = run(c, "GET", path, NULL);
+	} else if ((IS("mfa", "require-role") || IS("mfa", "unrequire-role")) && a2) {
+		bw_snprintf(path, sizeof(path), "%s/mfa/roles/%s", base, a2);
+		rc = run(c, IS("mfa", "require-role") ? "PUT" : "DELETE", path, NULL);
+	} else if (IS("session", "status")) {
+		rc = run(c, "GET", "/api/v1/iam/self/step-up", NULL);
+	} else if (IS("session", "step-up") && (o.code_stdin || o.password_stdin)) {
+		if (read_secret(secret, sizeof(secret)) < 0)
+			goto out;
+		json_write_object_begin(&w);
+		json_write_kv_string(&w, o.code_stdin ? "code" : "password", secret);
+		json_write_object_end(&w);
+		rc = json_writer_finish(&w) < 0 ? 1
+						: run(c, "POST", "/api/v1/iam/self/step-up", b.data);
 	} else if (IS("federation", "add") && a2) {
 		json_write_object_begin(&w);
 		json_write_kv_string(&w, "name", a2);

@@ -10,6 +10,8 @@
 #    a SIEM event; a valid oathtool code at POST /api/v1/iam/self/step-up
 #    makes the session fresh and the deletion succeeds;
 #  - an API key of the same user is exempt; so is the bootstrap token;
+#  - `bulwark iam` tells the operator how to step up and does it with a
+#    code from stdin;
 #  - a user without a second factor steps up with the password, and is
 #    told to enrol once the tenant sets step_up_require_mfa;
 #  - roles marked "MFA required" refuse sign-in without a second factor to
@@ -106,6 +108,19 @@ check "an API key cannot step up (400 not_a_session)" \
   [ "$(acurl "${K[@]}" -d '{"code":"123456"}' "$U/iam/self/step-up" | jget error.code)" = not_a_session ]
 check "the bootstrap token is exempt" \
   [ "$(status_of "${T[@]}" -X DELETE "$U/iam/tenants/su/users/$(mkuser dora)")" = 200 ]
+
+# The CLI with alice's (stale) session: a clear hint, then a step-up
+# with a code on stdin.
+cli() { "$BIN" iam --url "https://localhost:$ADMIN" --cacert "$CA" --tenant su --token "$S" "$@"; }
+HANK=$(mkuser hank)
+out=$(cli user delete "$HANK" 2>&1)
+check "the CLI says how to step up" grep -q 'bulwark iam session step-up --code-stdin' <<<"$out"
+check "the CLI shows the session needs it" grep -q '"step_up":"required"' <<<"$(cli session status)"
+advance 30
+out=$(totp "$SECRET" | cli session step-up --code-stdin)
+check "the CLI steps up with a code read from stdin" grep -q '"step_up":"fresh"' <<<"$out"
+check "then the CLI deletes the user" bash -c "$(declare -f cli); BIN='$BIN' ADMIN=$ADMIN CA='$CA' S='$S' cli user delete $HANK >/dev/null"
+check "the CLI lists MFA-required roles" grep -q '"mfa_required_roles":\[\]' <<<"$(cli mfa roles)"
 
 # A user without a second factor: the password sign-in is fresh, the
 # password steps up; with step_up_require_mfa they are told to enrol.
