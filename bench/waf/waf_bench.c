@@ -222,6 +222,12 @@ int main(int argc, char **argv)
 	 * for profiling (perf record on bulwark's engine alone). */
 	const char *only = getenv("WAF_BENCH_ONLY");
 	const char *only_case = getenv("WAF_BENCH_CASE");
+	/* WAF_BENCH_ITERS=N runs exactly N requests per engine and case
+	 * instead of a time budget: with `perf stat -e instructions`,
+	 * instructions per request are steadier than CPU time on a shared
+	 * machine. */
+	const char *iters_env = getenv("WAF_BENCH_ITERS");
+	long iters = iters_env ? strtol(iters_env, NULL, 10) : -1;
 	for (int i = 0; i < 4; i++) {
 		const struct breq *r = &reqs[i];
 		if (only_case && strcmp(only_case, r->name) != 0)
@@ -234,11 +240,19 @@ int main(int argc, char **argv)
 				continue;
 			long n = 0;
 			int64_t start = cpu_ns(), now;
-			do {
-				for (int k = 0; k < 20; k++, n++)
+			if (iters >= 0) {
+				for (; n < iters; n++)
 					(void)(e ? bw_one(rs, r) : ms_one(ms, rules, r));
 				now = cpu_ns();
-			} while ((double)(now - start) < secs * 1e9);
+			} else {
+				do {
+					for (int k = 0; k < 20; k++, n++)
+						(void)(e ? bw_one(rs, r) : ms_one(ms, rules, r));
+					now = cpu_ns();
+				} while ((double)(now - start) < secs * 1e9);
+			}
+			if (now == start)
+				now++;
 			rate[e] = (double)n / ((double)(now - start) / 1e9);
 		}
 		printf("%-8s %12.0f %12.0f %7.1fx\n", r->name, rate[0], rate[1],

@@ -594,6 +594,15 @@ int waf_engine_prepare(struct waf_parse *p)
 		}
 	}
 	rs->ntfn_prefixes = (uint32_t)pt.n;
+	/* the identity masks: parents are numbered before their children */
+	if (rc == 0) {
+		rs->tfn_mask = bw_arena_zalloc(rs->arena, (pt.n + 1) * sizeof(*rs->tfn_mask));
+		if (!rs->tfn_mask)
+			rc = waf_perr(p, 413, "out_of_memory", "rule set memory limit reached");
+		for (size_t i = 0; rc == 0 && i < pt.n; i++)
+			rs->tfn_mask[pt.v[i].id] = rs->tfn_mask[pt.v[i].parent] |
+						   waf_tfn_trigger(pt.v[i].t);
+	}
 	free(pt.v);
 	if (rc == 0 && !p->lim.no_hyperscan && !getenv("BW_WAF_NO_GROUPS"))
 		rc = prepare_skip(p);

@@ -547,6 +547,10 @@ struct waf_ruleset {
 	 * a thread can tell whether its Hyperscan scratch fits. */
 	uint64_t gen;
 	uint32_t ntfn_prefixes;
+	/* tfn_mask[prefix id]: the value features (WAF_TF_*) that can make
+	 * some step of that chain prefix change a value; a value with none
+	 * of them comes out of the prefix unchanged (waf_tfn.c) */
+	uint32_t *tfn_mask;
 	struct hs_scratch *hs_proto; /* scratch sized for every database */
 	size_t nhs;
 	/* JSON audit log writer (waf_auditlog.c), attached after load by
@@ -756,6 +760,9 @@ struct waf_tx {
 	/* transformation cache: tcv[prefix id], value ids from nvid */
 	struct waf_tcv *tcv;
 	uint32_t nvid;
+	/* value features by value id (WAF_TF_*, 0: not computed yet) */
+	uint32_t *vfeat;
+	uint32_t vfeat_cap;
 	uint32_t scal_vid[WAF_VAR__COUNT];
 	/* scratch value lists (reused per rule to avoid allocations) */
 	struct waf_vals vals;
@@ -827,6 +834,32 @@ bool waf_tx_full_request(struct waf_tx *tx, struct bw_str *out, bool length);
 int64_t waf_atoi(struct bw_str s);
 
 /* ---- transformations (waf_tfn.c) */
+/* Value features: what a value contains that some transformation reacts
+ * to. waf_tfn_trigger(t) is the set of features without which t returns
+ * its input unchanged (WAF_TF_ALWAYS: t changes values without any
+ * trigger, e.g. base64Decode or md5); waf_tfn_features computes a value's
+ * features (always including WAF_TF_ALWAYS). */
+#define WAF_TF_ALWAYS 0x1u     /* set in every value's features */
+#define WAF_TF_UPPER 0x2u      /* A-Z */
+#define WAF_TF_LOWER 0x4u      /* a-z */
+#define WAF_TF_PCT_PLUS 0x8u   /* % or + */
+#define WAF_TF_AMP 0x10u       /* & */
+#define WAF_TF_BSL 0x20u       /* backslash */
+#define WAF_TF_NUL 0x40u       /* NUL */
+#define WAF_TF_HIGH 0x80u      /* a byte >= 0x80 */
+#define WAF_TF_SLASH 0x100u    /* / */
+#define WAF_TF_DOTVAL 0x200u   /* the value is exactly "." */
+#define WAF_TF_CMDCH 0x400u    /* " ' ^ , ; */
+#define WAF_TF_WSCTL 0x800u    /* \t \n \v \f \r or 0xa0 */
+#define WAF_TF_SPACE 0x1000u   /* ' ' */
+#define WAF_TF_WSRUN 0x2000u   /* two whitespace bytes in a row */
+#define WAF_TF_SPSLASH 0x4000u /* ' ' followed by / or ( */
+#define WAF_TF_EDGEWS 0x8000u  /* whitespace first or last */
+#define WAF_TF_CMT 0x10000u    /* slash-star, star-slash or -- */
+#define WAF_TF_HASH 0x20000u   /* # */
+#define WAF_TF_X 0x40000u      /* x or X */
+uint32_t waf_tfn_trigger(enum waf_tfn t);
+uint32_t waf_tfn_features(const unsigned char *p, size_t n);
 /* Upper bound of the output size of t on len input bytes. */
 size_t waf_tfn_max_out(enum waf_tfn t, size_t len);
 /* Apply t to in[0..len) writing at most waf_tfn_max_out bytes to out;

@@ -21,6 +21,7 @@
 #include "waf/waf_int.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 
 static bool is_hex(unsigned char c)
@@ -906,6 +907,203 @@ size_t waf_tfn_run(enum waf_tfn t, const unsigned char *in, size_t n,
 	return n;
 }
 
+/* ------------------------------------------------------ identity test */
+
+/*
+ * Which value features can make each transformation change its input.
+ * Read off the functions above: a transformation only rewrites at the
+ * bytes or byte pairs named here, and copies every other byte unchanged,
+ * so a value without any of its triggers comes out as it went in. The
+ * unit test test_tfn_identity checks this against waf_tfn_run on
+ * generated values, and fuzz_waf_tfn on everything it finds.
+ */
+uint32_t waf_tfn_trigger(enum waf_tfn t)
+{
+	switch (t) {
+	case WAF_T_NONE:
+		return 0;
+	case WAF_T_LOWERCASE:
+		return WAF_TF_UPPER;
+	case WAF_T_UPPERCASE:
+		return WAF_TF_LOWER;
+	case WAF_T_URL_DECODE:
+	case WAF_T_URL_DECODE_UNI:
+		return WAF_TF_PCT_PLUS;
+	case WAF_T_HTML_ENTITY_DECODE:
+		return WAF_TF_AMP;
+	case WAF_T_JS_DECODE:
+	case WAF_T_CSS_DECODE:
+	case WAF_T_ESCAPE_SEQ_DECODE:
+		return WAF_TF_BSL;
+	case WAF_T_SQL_HEX_DECODE:
+		return WAF_TF_X; /* needs "0x" */
+	case WAF_T_CMD_LINE:
+		/* deletes " ' \ ^, maps , ; \t \r \n to a space, collapses
+		 * runs, drops a space before / or (, lowercases */
+		return WAF_TF_CMDCH | WAF_TF_BSL | WAF_TF_WSCTL | WAF_TF_WSRUN |
+		       WAF_TF_SPSLASH | WAF_TF_UPPER;
+	case WAF_T_COMPRESS_WHITESPACE:
+		/* a single ' ' stays ' ' */
+		return WAF_TF_WSCTL | WAF_TF_WSRUN;
+	case WAF_T_REMOVE_WHITESPACE:
+		return WAF_TF_SPACE | WAF_TF_WSCTL;
+	case WAF_T_REMOVE_NULLS:
+	case WAF_T_REPLACE_NULLS:
+		return WAF_TF_NUL;
+	case WAF_T_TRIM:
+	case WAF_T_TRIM_LEFT:
+	case WAF_T_TRIM_RIGHT:
+		return WAF_TF_EDGEWS;
+	case WAF_T_NORMALISE_PATH:
+		/* without a separator the value is one segment, kept unless
+		 * it is "." */
+		return WAF_TF_SLASH | WAF_TF_DOTVAL;
+	case WAF_T_NORMALISE_PATH_WIN:
+		return WAF_TF_SLASH | WAF_TF_BSL | WAF_TF_DOTVAL;
+	case WAF_T_REMOVE_COMMENTS:
+	case WAF_T_REPLACE_COMMENTS:
+	case WAF_T_REMOVE_COMMENTS_CHAR:
+		/* every construct starts with slash-star, star-slash, -- or #
+		 * ("<!--" and "-->" contain --) */
+		return WAF_TF_CMT | WAF_TF_HASH;
+	case WAF_T_UTF8_TO_UNICODE:
+		return WAF_TF_HIGH | WAF_TF_NUL;
+	case WAF_T_PARITY_ZERO_7BIT:
+		return WAF_TF_HIGH;
+	case WAF_T_HEX_DECODE:
+	case WAF_T_BASE64_DECODE:
+	case WAF_T_BASE64_DECODE_EXT:
+	case WAF_T_BASE64_ENCODE:
+	case WAF_T_HEX_ENCODE:
+	case WAF_T_URL_ENCODE:
+	case WAF_T_LENGTH:
+	case WAF_T_MD5:
+	case WAF_T_SHA1:
+	case WAF_T_PARITY_EVEN_7BIT:
+	case WAF_T_PARITY_ODD_7BIT:
+	case WAF_T__COUNT:
+		break;
+	}
+	return WAF_TF_ALWAYS;
+}
+
+static bool tf_ws(unsigned char c)
+{
+	return is_space(c) || c == 0xa0;
+}
+
+/* Single-byte features, built on first use (a constant table would be
+ * 256 entries of noise). */
+static uint32_t tf_byte(unsigned char c)
+{
+	uint32_t f = 0;
+	if (c >= 'A' && c <= 'Z')
+		f |= WAF_TF_UPPER;
+	if (c >= 'a' && c <= 'z')
+		f |= WAF_TF_LOWER;
+	if (c == 'x' || c == 'X')
+		f |= WAF_TF_X;
+	switch (c) {
+	case '%':
+	case '+':
+		f |= WAF_TF_PCT_PLUS;
+		break;
+	case '&':
+		f |= WAF_TF_AMP;
+		break;
+	case '\\':
+		f |= WAF_TF_BSL;
+		break;
+	case 0:
+		f |= WAF_TF_NUL;
+		break;
+	case '/':
+		f |= WAF_TF_SLASH;
+		break;
+	case '"':
+	case '\'':
+	case '^':
+	case ',':
+	case ';':
+		f |= WAF_TF_CMDCH;
+		break;
+	case ' ':
+		f |= WAF_TF_SPACE;
+		break;
+	case '#':
+		f |= WAF_TF_HASH;
+		break;
+	default:
+		break;
+	}
+	if (c >= 0x80)
+		f |= WAF_TF_HIGH;
+	if (tf_ws(c) && c != ' ')
+		f |= WAF_TF_WSCTL;
+	return f;
+}
+
+static uint32_t tf_tab[256];
+static pthread_once_t tf_once = PTHREAD_ONCE_INIT;
+
+static void tf_init(void)
+{
+	for (unsigned c = 0; c < 256; c++)
+		tf_tab[c] = tf_byte((unsigned char)c);
+}
+
+uint32_t waf_tfn_features(const unsigned char *p, size_t n)
+{
+	pthread_once(&tf_once, tf_init);
+	uint32_t f = WAF_TF_ALWAYS;
+	if (n == 0)
+		return f;
+	if (n == 1 && p[0] == '.')
+		f |= WAF_TF_DOTVAL;
+	if (tf_ws(p[0]) || tf_ws(p[n - 1]))
+		f |= WAF_TF_EDGEWS;
+	unsigned char prev = p[0];
+	f |= tf_tab[prev];
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = p[i];
+		f |= tf_tab[c];
+		if (tf_ws(c) && tf_ws(prev))
+			f |= WAF_TF_WSRUN;
+		if (prev == ' ' && (c == '/' || c == '('))
+			f |= WAF_TF_SPSLASH;
+		if ((prev == '/' && c == '*') || (prev == '*' && c == '/') ||
+		    (prev == '-' && c == '-'))
+			f |= WAF_TF_CMT;
+		prev = c;
+	}
+	return f;
+}
+
+/* The features of v, remembered by value id. */
+static uint32_t val_features(struct waf_tx *tx, const struct waf_val *v)
+{
+	if (!v->vid)
+		return waf_tfn_features((const unsigned char *)v->val.p, v->val.len);
+	if (v->vid >= tx->vfeat_cap) {
+		uint32_t nc = tx->vfeat_cap ? tx->vfeat_cap : 256;
+		while (nc <= v->vid)
+			nc *= 2;
+		uint32_t *nf = bw_arena_zalloc(tx->arena, (size_t)nc * sizeof(*nf));
+		if (!nf)
+			return waf_tfn_features((const unsigned char *)v->val.p,
+						v->val.len);
+		if (tx->vfeat_cap)
+			memcpy(nf, tx->vfeat, tx->vfeat_cap * sizeof(*nf));
+		tx->vfeat = nf;
+		tx->vfeat_cap = nc;
+	}
+	uint32_t f = tx->vfeat[v->vid];
+	if (!f) /* never 0 once computed: WAF_TF_ALWAYS is set */
+		f = tx->vfeat[v->vid] =
+			waf_tfn_features((const unsigned char *)v->val.p, v->val.len);
+	return f;
+}
+
 /* ------------------------------------------------------------- caching */
 
 static struct bw_str *tcv_slot(struct waf_tx *tx, uint32_t prefix,
@@ -959,6 +1157,16 @@ int waf_tfn_prefix(struct waf_tx *tx, const struct waf_rule *r,
 	if (!nt) {
 		*out = cur;
 		return 0;
+	}
+	/* A value with none of the chain's triggers is its own result: no
+	 * copy, no cache entry. */
+	const uint32_t *mask = tx->rs->tfn_mask;
+	if (mask) {
+		uint32_t m = mask[r->tfn_ids[nt - 1]];
+		if (!(m & WAF_TF_ALWAYS) && !(val_features(tx, v) & m)) {
+			*out = cur;
+			return 0;
+		}
 	}
 	/* The longest cached prefix, then compute the rest. */
 	size_t k = 0;

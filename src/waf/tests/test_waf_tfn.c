@@ -232,6 +232,61 @@ static void test_bounds_all(void **s)
 	}
 }
 
+/* The identity fast path: for every transformation, a value whose
+ * features miss the transformation's triggers must come out unchanged.
+ * Values are drawn from the bytes the transformations react to, so
+ * near-misses ("0y", "/ *", "-x-", ". ") are common; hand-picked ones
+ * cover the edges. */
+static void test_tfn_identity(void **s)
+{
+	(void)s;
+	static const char alpha[] = "aZx%+&\\\0\x80\xa0/.\"'^,;(\t\n \v*-#0u<!>=";
+	static const char *const fixed[] = {
+		".", "..", "a/b", "/", "a b", "a  b", " a", "a ", "a (b", "a/(b",
+		"0x41", "0y41", "x0", "-", "--", "-x-", "/*", "* /", "*/", "#",
+		"&amp", "\\x41", "%41", "+", "\xc3\xa9", "",
+	};
+	unsigned seed = 12345;
+	unsigned char in[24], out[24 * 4 + 8];
+	size_t checked = 0;
+	for (int t = 0; t < WAF_T__COUNT; t++) {
+		uint32_t trig = waf_tfn_trigger((enum waf_tfn)t);
+		for (int k = 0; k < 20000 + (int)BW_ARRAY_LEN(fixed); k++) {
+			size_t n;
+			if (k < (int)BW_ARRAY_LEN(fixed)) {
+				n = strlen(fixed[k]);
+				memcpy(in, fixed[k], n);
+			} else {
+				seed = seed * 1103515245u + 12345u;
+				n = (seed >> 16) % sizeof(in);
+				for (size_t i = 0; i < n; i++) {
+					seed = seed * 1103515245u + 12345u;
+					in[i] = (unsigned char)alpha[(seed >> 16) % (sizeof(alpha) - 1)];
+				}
+			}
+			if (waf_tfn_features(in, n) & trig)
+				continue;
+			assert_true(waf_tfn_max_out((enum waf_tfn)t, n) <= sizeof(out));
+			size_t l = waf_tfn_run((enum waf_tfn)t, in, n, out);
+			assert_int_equal(l, n);
+			assert_memory_equal(out, in, n);
+			checked++;
+		}
+	}
+	/* the generator reached the identity case for many values */
+	assert_true(checked > 10000);
+	/* features: pairs and whole-value properties */
+	assert_true(waf_tfn_features((const unsigned char *)".", 1) & WAF_TF_DOTVAL);
+	assert_false(waf_tfn_features((const unsigned char *)"..", 2) & WAF_TF_DOTVAL);
+	assert_true(waf_tfn_features((const unsigned char *)"a  b", 4) & WAF_TF_WSRUN);
+	assert_false(waf_tfn_features((const unsigned char *)"a b", 3) & WAF_TF_WSRUN);
+	assert_true(waf_tfn_features((const unsigned char *)"a (", 3) & WAF_TF_SPSLASH);
+	assert_true(waf_tfn_features((const unsigned char *)"a*/", 3) & WAF_TF_CMT);
+	assert_true(waf_tfn_features((const unsigned char *)" a", 2) & WAF_TF_EDGEWS);
+	assert_true(waf_tfn_trigger(WAF_T_BASE64_DECODE) & WAF_TF_ALWAYS);
+	assert_int_equal(waf_tfn_trigger(WAF_T_NONE), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_digest_length),
 		cmocka_unit_test(test_parity),
 		cmocka_unit_test(test_bounds_all),
+		cmocka_unit_test(test_tfn_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
