@@ -711,6 +711,20 @@ struct pki_lcert_spec {
 	const char *uri;           /* "spiffe://..." */
 };
 
+/*
+ * Seals listener-certificate private keys at rest (the daemon passes one
+ * backed by the keystore). seal/open append to out and return 0, or -1
+ * with err; open fails on anything tampered with or sealed under another
+ * aad. The callbacks run on the manager's thread and may block.
+ */
+struct pki_lcert_sealer {
+	int (*seal)(void *ctx, const uint8_t *pt, size_t n, const char *aad,
+		    struct bw_buf *out, struct bw_err *err);
+	int (*open)(void *ctx, const uint8_t *ct, size_t n, const char *aad,
+		    struct bw_buf *out, struct bw_err *err);
+	void *ctx;
+};
+
 struct pki_lcert_options {
 	struct pki *pki;                 /* borrowed; required */
 	struct store *store;             /* borrowed; required */
@@ -723,6 +737,12 @@ struct pki_lcert_options {
 	const int *alert_days;           /* NULL: 30, 14, 7 */
 	size_t nalerts;
 	bool no_staple;                  /* true: no OCSP stapling */
+	/* Each certificate is kept in the store with its key sealed, and a
+	 * restart serves it again instead of ordering a new one (an ACME CA
+	 * limits how many certificates one may order for the same names).
+	 * NULL: nothing is kept; every start obtains new certificates. The
+	 * struct is copied, ctx borrowed until pki_lcert_free. */
+	const struct pki_lcert_sealer *sealer;
 };
 
 struct pki_lcert;

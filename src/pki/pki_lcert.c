@@ -89,6 +89,7 @@ struct pki_lcert {
 	int alert_days[PKI_LCERT_ALERTS_MAX];
 	size_t nalerts;
 	bool staple;
+	struct pki_lcert_sealer sealer; /* .seal NULL: nothing is kept */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -106,6 +107,11 @@ static const char *const lcert_schema[] = {
 	/* 1: the ACME account per directory (its key is in the keystore) */
 	"CREATE TABLE pki_lcert_account (directory TEXT PRIMARY KEY,"
 	" key_id TEXT NOT NULL, kid TEXT NOT NULL, created BIGINT NOT NULL)",
+	/* 2: each listener's current certificate, its key sealed, and the
+	 * spec it was obtained for (a changed spec is not restored) */
+	"CREATE TABLE pki_lcert_current (listener TEXT PRIMARY KEY,"
+	" spec TEXT NOT NULL, chain TEXT NOT NULL, sealed_key BLOB NOT NULL,"
+	" not_after BIGINT NOT NULL, updated BIGINT NOT NULL)",
 };
 
 bool pki_lcert_stopping(struct pki_lcert *m)
@@ -403,6 +409,252 @@ static int identity_parse(const char *chain, size_t chain_len, const char *key,
 	return -1;
 }
 
+/* Checks a certificate and its key and makes them lc's current ones:
+ * installed into its listeners, or handed to TLS clients for an identity.
+ * Takes *chain and *key (set to NULL) on success. OUT: serial, not_after.
+ * Runs on the manager thread; lc's state is written under m->mu. */
+static int adopt(struct pki_lcert *m, struct lc *lc, char **chain, size_t chain_len,
+		 char **key, size_t key_len, char serial[41], int64_t *na,
+		 struct bw_err *err)
+{
+	int64_t nb = 0;
+	if (chain_facts(*chain, chain_len, serial, &nb, na, NULL) < 0)
+		return bw_err_set(err, 502, PKI_MOD, "bad_cert", "the certificate does not parse");
+	/* The key must fit before anything is swapped. */
+	X509 *leaf = NULL;
+	STACK_OF(X509) *chain_x = NULL;
+	EVP_PKEY *pkey = NULL;
+	if (lc->spec.identity &&
+	    identity_parse(*chain, chain_len, *key, key_len, &leaf, &chain_x, &pkey) < 0)
+		return bw_err_set(err, 500, PKI_MOD, "bad_cert", "identity does not parse");
+	struct net_tls_config tc = {
+		.certs = &(struct net_tls_cert){ .name = lc->spec.listener,
+						 .cert_pem = bw_str_make(*chain, chain_len),
+						 .key_pem = bw_str_make(*key, key_len) },
+		.ncerts = 1,
+	};
+	struct net_tls *probe = net_tls_new(&tc, err);
+	if (!probe) {
+		X509_free(leaf);
+		sk_X509_pop_free(chain_x, X509_free);
+		EVP_PKEY_free(pkey);
+		return -1;
+	}
+	net_tls_free(probe);
+	pthread_mutex_lock(&m->mu);
+	wipe_free(lc->key_pem, lc->key_len);
+	free(lc->chain_pem);
+	lc->chain_pem = *chain;
+	lc->chain_len = chain_len;
+	lc->key_pem = *key;
+	lc->key_len = key_len;
+	*chain = *key = NULL;
+	bw_snprintf(lc->serial, sizeof(lc->serial), "%s", serial);
+	lc->not_before = nb;
+	lc->not_after = *na;
+	lc->force = false;
+	lc->backoff = 0;
+	lc->next_attempt = 0;
+	lc->last_error[0] = '\0';
+	lc->generation++;
+	if (lc->spec.identity) {
+		X509_free(lc->leaf);
+		sk_X509_pop_free(lc->chain, X509_free);
+		EVP_PKEY_free(lc->pkey);
+		lc->leaf = leaf;
+		lc->chain = chain_x;
+		lc->pkey = pkey;
+	} else {
+		install_locked(m, lc);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+/* ------------------------------------------------ kept across restarts */
+
+/* What a kept certificate must have been obtained for to be served
+ * again: source, issuer, key type and names (account details such as the
+ * contact may change freely). */
+static int spec_text(const struct lc *lc, struct bw_buf *b)
+{
+	const struct pki_lcert_spec *s = &lc->spec;
+	/* b's limit is far above a spec's bounded fields; a spec that could
+	 * not be written whole matches nothing, which only costs a renewal */
+	if (bw_buf_printf(b, "v1|%s|%s|%s|%s|%d|%s",
+			  s->source == PKI_LCERT_SOURCE_CA ? "ca" : "acme",
+			  s->tenant ? s->tenant : "", s->ca ? s->ca : "",
+			  s->directory ? s->directory : "", (int)s->key_type,
+			  s->uri ? s->uri : "") < 0)
+		return -1;
+	for (size_t i = 0; i < s->nnames; i++)
+		if (bw_buf_printf(b, "|%s", s->names[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static void seal_aad(const struct lc *lc, char *aad, size_t n)
+{
+	bw_snprintf(aad, n, "pki-lcert/%s", lc->spec.listener);
+}
+
+struct kept {
+	const char *listener;
+	struct bw_buf spec, chain, sealed;
+	int64_t not_after;
+	bool found;
+};
+
+static int kept_put(struct store_tx *tx, void *arg, struct bw_err *err)
+{
+	struct kept *k = arg;
+	struct store_value v[] = { store_text_str(k->listener),
+				   store_text(k->spec.data, k->spec.len),
+				   store_text(k->chain.data, k->chain.len),
+				   store_blob(k->sealed.data, k->sealed.len),
+				   store_int(k->not_after), store_int(bw_clock_now_s()) };
+	return store_tx_exec(tx,
+			     "INSERT INTO pki_lcert_current (listener, spec, chain, sealed_key,"
+			     " not_after, updated) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (listener)"
+			     " DO UPDATE SET spec = excluded.spec, chain = excluded.chain,"
+			     " sealed_key = excluded.sealed_key, not_after = excluded.not_after,"
+			     " updated = excluded.updated",
+			     v, BW_ARRAY_LEN(v), err);
+}
+
+static void kept_fini(struct kept *k)
+{
+	bw_buf_fini(&k->spec);
+	bw_buf_fini(&k->chain);
+	bw_buf_fini(&k->sealed);
+}
+
+/* Stores lc's new certificate with its key sealed. A failure costs only
+ * a new certificate at the next start, so it is logged, not fatal. */
+static void keep(struct pki_lcert *m, struct lc *lc)
+{
+	if (!m->sealer.seal)
+		return;
+	struct kept k = { .listener = lc->spec.listener };
+	bw_buf_init(&k.spec, 4096);
+	bw_buf_init(&k.chain, PKI_LCERT_KEPT_MAX);
+	bw_buf_init(&k.sealed, PKI_LCERT_KEPT_MAX);
+	char aad[96];
+	seal_aad(lc, aad, sizeof(aad));
+	struct bw_err err;
+	int rc = 0;
+	if (spec_text(lc, &k.spec) < 0)
+		rc = bw_err_set(&err, 413, PKI_MOD, "too_large", "spec too large to keep");
+	pthread_mutex_lock(&m->mu);
+	k.not_after = lc->not_after;
+	if (rc == 0 && bw_buf_append(&k.chain, lc->chain_pem, lc->chain_len) < 0)
+		rc = bw_err_set(&err, 413, PKI_MOD, "too_large", "chain too large to keep");
+	if (rc == 0)
+		rc = m->sealer.seal(m->sealer.ctx, (const uint8_t *)lc->key_pem, lc->key_len,
+				    aad, &k.sealed, &err);
+	pthread_mutex_unlock(&m->mu);
+	if (rc == 0)
+		rc = store_write(m->st, kept_put, &k, &err);
+	if (rc < 0)
+		log_warnx("pki: listener %s: certificate not kept for restarts: %s",
+			  lc->spec.listener, err.msg);
+	kept_fini(&k);
+}
+
+static int kept_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct kept *k = arg;
+	struct bw_str sp = store_row_text(row, 0), ch = store_row_text(row, 1);
+	size_t n = 0;
+	const void *sealed = store_row_blob(row, 2, &n);
+	if (bw_buf_append(&k->spec, sp.p, sp.len) < 0 ||
+	    bw_buf_append(&k->chain, ch.p, ch.len) < 0 ||
+	    (n && bw_buf_append(&k->sealed, sealed, n) < 0))
+		return bw_err_set(err, 413, PKI_MOD, "too_large", "kept certificate too large");
+	k->not_after = store_row_int64(row, 3);
+	k->found = true;
+	return 0;
+}
+
+/* Whether the kept leaf's validity has begun (a certificate obtained
+ * while the clock was ahead must not be served once it is back). */
+static bool kept_valid_yet(const struct kept *k, int64_t now)
+{
+	char serial[41];
+	int64_t nb = 0, na = 0;
+	return chain_facts(k->chain.data, k->chain.len, serial, &nb, &na, NULL) == 0 &&
+	       nb <= now;
+}
+
+/* A NUL-terminated copy (PEM text for OpenSSL's readers). */
+static char *dup_text(const char *p, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (!d)
+		fatalx("pki: out of memory");
+	memcpy(d, p, n);
+	d[n] = '\0';
+	return d;
+}
+
+/* At start: serves lc's kept certificate again when it was obtained for
+ * the same spec, opens with the sealer and has not entered its renewal
+ * window (then the normal check renews it). */
+static void restore(struct pki_lcert *m, struct lc *lc, int64_t now)
+{
+	struct kept k = { .listener = lc->spec.listener };
+	bw_buf_init(&k.spec, 4096);
+	bw_buf_init(&k.chain, PKI_LCERT_KEPT_MAX);
+	bw_buf_init(&k.sealed, PKI_LCERT_KEPT_MAX);
+	struct bw_buf want, key;
+	bw_buf_init(&want, 4096);
+	bw_buf_init(&key, PKI_LCERT_KEPT_MAX);
+	struct bw_err err;
+	struct store_value v[] = { store_text_str(lc->spec.listener) };
+	const char *why = NULL;
+	if (spec_text(lc, &want) < 0)
+		goto out;
+	if (store_query(m->st, "SELECT spec, chain, sealed_key, not_after FROM pki_lcert_current"
+			       " WHERE listener = ?", v, 1, kept_row, &k, &err) < 0)
+		why = err.msg;
+	else if (!k.found)
+		goto out; /* nothing kept: the first start */
+	else if (k.spec.len != want.len || memcmp(k.spec.data, want.data, want.len) != 0)
+		why = "its configuration changed";
+	else if (k.not_after <= now)
+		why = "it has expired";
+	else if (!kept_valid_yet(&k, now))
+		why = "it is not valid yet (the clock went back)";
+	if (!why) {
+		char aad[96];
+		seal_aad(lc, aad, sizeof(aad));
+		if (m->sealer.open(m->sealer.ctx, (const uint8_t *)k.sealed.data, k.sealed.len,
+				   aad, &key, &err) < 0)
+			why = err.msg;
+	}
+	if (!why) {
+		char *chain = dup_text(k.chain.data, k.chain.len);
+		char *kp = dup_text(key.data, key.len);
+		char serial[41];
+		int64_t na = 0;
+		if (adopt(m, lc, &chain, k.chain.len, &kp, key.len, serial, &na, &err) < 0)
+			why = err.msg;
+		else
+			log_info("pki: %s %s serves its kept certificate (serial %s, until %lld)",
+				 lc->spec.identity ? "identity" : "listener", lc->spec.listener,
+				 serial, (long long)na);
+		wipe_free(kp, key.len);
+		free(chain);
+	}
+	if (why)
+		log_info("pki: listener %s: kept certificate not used (%s); obtaining a new one",
+			 lc->spec.listener, why);
+out:
+	bw_buf_wipe_fini(&key);
+	bw_buf_fini(&want);
+	kept_fini(&k);
+}
+
 /* Obtains a new certificate for lc and installs it. Runs unlocked on the
  * manager thread (lc's spec is immutable; its state is written under
  * m->mu). */
@@ -416,60 +668,13 @@ static void renew(struct pki_lcert *m, struct lc *lc, int64_t now)
 			 obtain_from_ca(m, lc, &chain, &chain_len, &key, &key_len, &err) :
 			 obtain_from_acme(m, lc, &chain, &chain_len, &key, &key_len, &err);
 	char serial[41] = "";
-	int64_t nb = 0, na = 0;
-	if (rc == 0 && chain_facts(chain, chain_len, serial, &nb, &na, NULL) < 0)
-		rc = bw_err_set(&err, 502, PKI_MOD, "bad_cert", "the certificate does not parse");
-	/* The key must fit before anything is swapped. */
-	X509 *leaf = NULL;
-	STACK_OF(X509) *chain_x = NULL;
-	EVP_PKEY *pkey = NULL;
-	if (rc == 0 && lc->spec.identity &&
-	    identity_parse(chain, chain_len, key, key_len, &leaf, &chain_x, &pkey) < 0)
-		rc = bw_err_set(&err, 500, PKI_MOD, "bad_cert", "identity does not parse");
-	if (rc == 0) {
-		struct net_tls_config tc = {
-			.certs = &(struct net_tls_cert){ .name = lc->spec.listener,
-							 .cert_pem = bw_str_make(chain, chain_len),
-							 .key_pem = bw_str_make(key, key_len) },
-			.ncerts = 1,
-		};
-		struct net_tls *probe = net_tls_new(&tc, &err);
-		if (!probe)
-			rc = -1;
-		net_tls_free(probe);
-	}
+	int64_t na = 0;
+	if (rc == 0)
+		rc = adopt(m, lc, &chain, chain_len, &key, key_len, serial, &na, &err);
 	char details[512];
 	pthread_mutex_lock(&m->mu);
 	if (rc == 0) {
-		wipe_free(lc->key_pem, lc->key_len);
-		free(lc->chain_pem);
-		lc->chain_pem = chain;
-		lc->chain_len = chain_len;
-		lc->key_pem = key;
-		lc->key_len = key_len;
-		chain = key = NULL;
-		bw_snprintf(lc->serial, sizeof(lc->serial), "%s", serial);
-		lc->not_before = nb;
-		lc->not_after = na;
-		lc->force = false;
-		lc->backoff = 0;
-		lc->next_attempt = 0;
-		lc->last_error[0] = '\0';
 		lc->renewals++;
-		lc->generation++;
-		if (lc->spec.identity) {
-			X509_free(lc->leaf);
-			sk_X509_pop_free(lc->chain, X509_free);
-			EVP_PKEY_free(lc->pkey);
-			lc->leaf = leaf;
-			lc->chain = chain_x;
-			lc->pkey = pkey;
-			leaf = NULL;
-			chain_x = NULL;
-			pkey = NULL;
-		} else {
-			install_locked(m, lc);
-		}
 	} else {
 		lc->failures++;
 		lc->backoff = lc->backoff ? lc->backoff * 2 : PKI_LCERT_RETRY_MIN_S;
@@ -480,10 +685,8 @@ static void renew(struct pki_lcert *m, struct lc *lc, int64_t now)
 		bw_snprintf(lc->last_error, sizeof(lc->last_error), "%s", err.msg);
 	}
 	pthread_mutex_unlock(&m->mu);
-	X509_free(leaf);
-	sk_X509_pop_free(chain_x, X509_free);
-	EVP_PKEY_free(pkey);
 	if (rc == 0) {
+		keep(m, lc);
 		log_info("pki: %s %s has a new certificate (serial %s, until %lld)",
 			 lc->spec.identity ? "identity" : "listener", lc->spec.listener, serial,
 			 (long long)na);
@@ -905,6 +1108,9 @@ static void check(struct pki_lcert *m)
 static void *lcert_main(void *arg)
 {
 	struct pki_lcert *m = arg;
+	if (m->sealer.open)
+		for (size_t i = 0; i < m->nlcs && !pki_lcert_stopping(m); i++)
+			restore(m, &m->lcs[i], bw_clock_now_s());
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
 		pthread_mutex_unlock(&m->mu);
@@ -978,6 +1184,8 @@ struct pki_lcert *pki_lcert_new(const struct pki_lcert_options *o, struct bw_err
 	m->check_ms = o->check_interval_ms > 0 ? o->check_interval_ms :
 						 PKI_LCERT_CHECK_DEFAULT_MS;
 	m->staple = !o->no_staple;
+	if (o->sealer)
+		m->sealer = *o->sealer;
 	if (o->alert_days) {
 		for (size_t i = 0; i < o->nalerts; i++)
 			m->alert_days[i] = o->alert_days[i];

@@ -131,6 +131,9 @@
 /* Alerts remembered (certificate, threshold) so each fires once per run;
  * beyond this the oldest are forgotten and may fire again. */
 #define PKI_LCERT_ALERTED_MAX 65536
+/* A kept certificate chain or sealed key (bytes): an RSA-4096 key in PEM
+ * is ~3.3 KB and a chain of four certificates under 8 KB. */
+#define PKI_LCERT_KEPT_MAX 65536
 /* Inventory rows the expiry scan reads per tick. */
 #define PKI_LCERT_SCAN_MAX 10000
 /* Blocking HTTP of the ACME client and OCSP fetches: whole response body

@@ -84,6 +84,7 @@ static struct {
 	struct pki_http pki_http;
 	struct pki_acme *acme;
 	struct pki_lcert *lcert;
+	struct iam_sealer lcert_sealer; /* keeps listener keys across restarts */
 	struct loop_timer pki_timer;
 	bool kms_signer;
 	int ctl_fd;
@@ -811,6 +812,14 @@ static void open_state(const struct server_conf *c)
 		.specs = pc.specs, .nspecs = pc.nspecs,
 		.check_interval_ms = (int64_t)pc.cert_check_interval_ms,
 		.alert_days = pc.alert_days, .nalerts = pc.nalerts, .no_staple = !pc.staple };
+	/* Listener keys are kept sealed by the keystore, so a restart serves
+	 * the same certificates instead of ordering new ones. */
+	if (kms_iam_sealer(W.kms, "platform", "_pki-lcert-seal", &W.lcert_sealer, &err) < 0)
+		fatalx("listener certificate sealer: %s", err.msg);
+	struct pki_lcert_sealer lsealer = { .seal = W.lcert_sealer.seal,
+					    .open = W.lcert_sealer.open,
+					    .ctx = W.lcert_sealer.ctx };
+	lo.sealer = &lsealer;
 	W.lcert = pki_lcert_new(&lo, &err);
 	if (!W.lcert || pki_lcert_api_register(W.lcert) < 0)
 		fatalx("pki: %s", W.lcert ? "route table full" : err.msg);
@@ -1087,6 +1096,9 @@ _Noreturn void server_worker_main(const char *text, size_t len, const char *path
 		loop_free(W.threads[i].loop);
 	pki_lcert_free(W.lcert); /* before the TLS contexts it updates go */
 	W.lcert = NULL;
+	if (W.lcert_sealer.free)
+		W.lcert_sealer.free(W.lcert_sealer.ctx);
+	W.lcert_sealer = (struct iam_sealer){ 0 };
 	pki_acme_free(W.acme);
 	pki_free(W.pki);
 	pki_keystore_free(W.pki_keys);

@@ -153,5 +153,23 @@ check "configuration reloaded" wait_until 100 reloaded
 check "after the reload the managed certificate is still served" [ "$(served_serial "$GW")" = "$(sed 's/^0*//' <<<"$S2")" ]
 check "and still stapled" wait_until 100 stapled "$GW"
 check "renewal audited" bash -c "'$BIN' audit verify --dir '$D' >/dev/null 2>&1; grep -q 'pki.listener_cert.install' '$D/audit.log'"
+A2=$(field acmegw serial)
 check "clean stop" bw_stop
+
+# A restart serves the kept certificates (keys sealed by the keystore)
+# instead of ordering new ones; the gateway's, obtained while the clock
+# was 8 days ahead, is not valid yet in real time and is replaced.
+bw_launch || exit 1
+restored() { [ "$(field acmegw serial)" = "$A2" ]; }
+check "after a restart acmegw has its kept certificate" wait_until 100 restored
+check "served without a new ACME order" [ "$(field acmegw renewals)" = 0 ]
+check "and it is the one the listener presents" \
+  [ "$(served_serial "$(port_of acmegw)")" = "$(sed 's/^0*//' <<<"$A2")" ]
+gw_replaced() { s=$(field gateway serial); [ -n "$s" ] && [ "$s" != "$S2" ]; }
+check "the not-yet-valid gateway certificate was replaced" wait_until 100 gw_replaced
+kept_sealed() { "$PY" -c 'import sqlite3,sys
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT listener, sealed_key FROM pki_lcert_current").fetchall()
+sys.exit(0 if len(rows) >= 2 and all(b"PRIVATE KEY" not in bytes(r[1]) for r in rows) else 1)' "$D/state.db"; }
+check "the kept keys are sealed (no PEM key in the store)" kept_sealed
+check "clean stop after the restart" bw_stop
 finish
