@@ -926,6 +926,13 @@ int waf_hs_scan(const struct waf_ruleset *rs, const struct waf_operator *op,
 /* fingerprint: OUT, NUL-terminated (at least 8 bytes) when matched. */
 bool waf_sqli_detect(const char *p, size_t n, char fingerprint[8]);
 bool waf_xss_detect(const char *p, size_t n);
+/* The one-pass rejects the detectors start with: false proves the full
+ * detector would say no (see the functions' comments); the _full forms
+ * skip them (tests and fuzz targets compare the two). */
+bool waf_sqli_possible(const char *p, size_t n);
+bool waf_xss_possible(const char *p, size_t n);
+bool waf_sqli_detect_full(const char *p, size_t n, char fingerprint[8]);
+bool waf_xss_detect_full(const char *p, size_t n);
 
 /* "ARGS:q" / "REQUEST_FILENAME" for a value, in the arena. */
 int waf_val_name(struct waf_tx *tx, const struct waf_val *v,

@@ -418,7 +418,76 @@ static void fingerprint(const struct lexer *lx, char fp[8])
 	fp[k] = 0;
 }
 
+static bool kw_at(const char *p, size_t l)
+{
+	switch (l) {
+	case 2:
+		return strncasecmp(p, "or", 2) == 0;
+	case 3:
+		return strncasecmp(p, "and", 3) == 0 || strncasecmp(p, "xor", 3) == 0;
+	case 5:
+		return strncasecmp(p, "union", 5) == 0 ||
+		       strncasecmp(p, "order", 5) == 0 ||
+		       strncasecmp(p, "group", 5) == 0;
+	case 6:
+		return strncasecmp(p, "select", 6) == 0;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Whether any shape rule of judge() can fire, decided in one pass without
+ * tokenizing. Every rule needs one of: a quote (the quoted contexts and
+ * closed strings), ';' (stacked query), '@' (variables), '(' (function
+ * calls, "AND (SELECT"), "&&" or "||" (logic), or one of the words the
+ * rules test for: UNION, SELECT, AND/OR/XOR (logic), ORDER/GROUP (column
+ * counting). A keyword token is always a whole run of word characters
+ * (the lexer starts words only after a non-word character — or after
+ * the version digits of a MySQL executable comment, so a run's tail after
+ * leading digits is checked too — and never classes a dotted name as a
+ * keyword), so looking at every maximal run of word_char bytes finds
+ * every keyword the lexer could see; splitting at '.' too only finds
+ * more. No such byte and no such word: no match.
+ * Benign values (names, numbers, prose without "and"/"or") leave here.
+ */
+bool waf_sqli_possible(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == ';' || c == '@' || c == '(' || c == '\'' || c == '"')
+			return true;
+		if ((c == '&' || c == '|') && i + 1 < n && p[i + 1] == (char)c)
+			return true;
+		if (!word_char(c)) {
+			i++;
+			continue;
+		}
+		size_t s = i;
+		while (i < n && word_char((unsigned char)p[i]))
+			i++;
+		if (kw_at(p + s, i - s))
+			return true;
+		/* inside a MySQL executable comment the version digits are
+		 * skipped, so a word may start right after them */
+		size_t d = s;
+		while (d < i && p[d] >= '0' && p[d] <= '9')
+			d++;
+		if (d > s && kw_at(p + d, i - d))
+			return true;
+	}
+	return false;
+}
+
 bool waf_sqli_detect(const char *p, size_t n, char fp[8])
+{
+	fp[0] = 0;
+	if (!waf_sqli_possible(p, n))
+		return false;
+	return waf_sqli_detect_full(p, n, fp);
+}
+
+bool waf_sqli_detect_full(const char *p, size_t n, char fp[8])
 {
 	static const char ctxs[3] = { 0, '\'', '"' };
 	fp[0] = 0;

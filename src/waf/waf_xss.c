@@ -313,7 +313,30 @@ static bool scan_data(const char *p, size_t n)
 	return false;
 }
 
+/*
+ * Whether the detector can fire at all: scan_data only reacts at '<', and
+ * every verdict of scan_attrs needs an attribute value (so '=') except
+ * the bare srcdoc name. Without '<', '=' and "srcdoc" there is no XSS.
+ */
+bool waf_xss_possible(const char *p, size_t n)
+{
+	if (memchr(p, '<', n) || memchr(p, '=', n))
+		return true;
+	for (const char *s = p; (s = memchr(s, 's', (size_t)(p + n - s))) != NULL; s++)
+		if ((size_t)(p + n - s) >= 6 && strncasecmp(s, "srcdoc", 6) == 0)
+			return true;
+	for (const char *s = p; (s = memchr(s, 'S', (size_t)(p + n - s))) != NULL; s++)
+		if ((size_t)(p + n - s) >= 6 && strncasecmp(s, "srcdoc", 6) == 0)
+			return true;
+	return false;
+}
+
 bool waf_xss_detect(const char *p, size_t n)
+{
+	return n && waf_xss_possible(p, n) && waf_xss_detect_full(p, n);
+}
+
+bool waf_xss_detect_full(const char *p, size_t n)
 {
 	if (n == 0)
 		return false;

@@ -1,7 +1,9 @@
 /*
  * fuzz_waf_sqli — the native @detectSQLi and @detectXSS detectors on
  * arbitrary bytes: no crash, no read past the input, and a detection
- * always comes with a non-empty fingerprint of at most 5 classes.
+ * always comes with a non-empty fingerprint of at most 5 classes, and the
+ * one-pass rejects (waf_sqli_possible, waf_xss_possible) never reject an
+ * input the full detectors flag.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,5 +23,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 	}
 	(void)waf_xss_detect((const char *)data, size);
+	/* the fast rejects are sound: no detection where they say no */
+	if (!waf_sqli_possible((const char *)data, size) &&
+	    waf_sqli_detect_full((const char *)data, size, fp))
+		__builtin_trap();
+	if (!waf_xss_possible((const char *)data, size) &&
+	    waf_xss_detect_full((const char *)data, size))
+		__builtin_trap();
 	return 0;
 }

@@ -246,6 +246,60 @@ static void test_rx_factors_sound_on_crs(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* The one-pass rejects in front of the detectors are sound: on generated
+ * inputs built from SQL and HTML fragments, whenever waf_sqli_possible /
+ * waf_xss_possible say no, the full detectors say no too; and every
+ * attack of the lists above passes the reject. */
+static void test_detector_fast_reject(void **s)
+{
+	(void)s;
+	static const char *const frag[] = {
+		"union", "UNION", "Union", "select", "SeLeCt", "or", "OR", "and",
+		"AND", "xor", "order", "group", "by", " ", "  ", "\t", "1", "0x1f",
+		"=", "<", ">", "'", "\"", "`", "(", ")", ";", ",", ".", "@", "@@version",
+		"--", "#", "/*", "*/", "/*!", "/*!50000", "12", "/*!50000union*/ ", "/*!12select*/ ", "&&", "||", "a", "x.y", "or1", "1or",
+		"sleep", "benchmark", "script", "onload", "onerror", "srcdoc",
+		"SRCDOC", "href", "javascript:", "style", "expression(", "&#58;",
+		"\xc3\xa9", "-", "+", "*", "!", "?", "%", "/", "\\", "_", "$",
+		"from", "where", "limit", "having", "case", "when", "null",
+	};
+	unsigned seed = 777;
+	char buf[128], fp[8];
+	size_t rejected_sqli = 0, rejected_xss = 0;
+	for (int k = 0; k < 200000; k++) {
+		size_t n = 0;
+		seed = seed * 1103515245u + 12345u;
+		int parts = 1 + (int)((seed >> 16) % 8);
+		for (int i = 0; i < parts; i++) {
+			seed = seed * 1103515245u + 12345u;
+			const char *f = frag[(seed >> 16) % BW_ARRAY_LEN(frag)];
+			size_t l = strlen(f);
+			if (n + l >= sizeof(buf))
+				break;
+			memcpy(buf + n, f, l);
+			n += l;
+		}
+		if (!waf_sqli_possible(buf, n)) {
+			rejected_sqli++;
+			if (waf_sqli_detect_full(buf, n, fp))
+				fail_msg("SQLi reject unsound on \"%.*s\"", (int)n, buf);
+		}
+		if (!waf_xss_possible(buf, n)) {
+			rejected_xss++;
+			if (waf_xss_detect_full(buf, n))
+				fail_msg("XSS reject unsound on \"%.*s\"", (int)n, buf);
+		}
+	}
+	assert_true(rejected_sqli > 10000);
+	assert_true(rejected_xss > 10000);
+	/* typical benign values leave at once */
+	assert_false(waf_sqli_possible("a plain description", 19));
+	assert_false(waf_sqli_possible("json.items.array_0.id", 21));
+	assert_false(waf_xss_possible("item 12", 7));
+	assert_true(waf_sqli_possible("rock and roll", 13));
+	assert_true(waf_xss_possible("x srcDoc", 8));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_detectors_hostile),
 		cmocka_unit_test(test_rx_factors_units),
 		cmocka_unit_test(test_rx_factors_sound_on_crs),
+		cmocka_unit_test(test_detector_fast_reject),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
