@@ -757,7 +757,22 @@ struct iam_webauthn_rp {
 	const char *const *origins; /* exact origins accepted in client data */
 	size_t norigins;
 	bool require_uv; /* demand user verification (PIN, biometrics) */
+	/* Trusted attestation roots (from iam_webauthn_roots_load; borrowed)
+	 * or NULL. When set, a registration must carry a "packed" statement
+	 * whose x5c chain verifies up to one of them (x5c[1..] as
+	 * intermediates, at bw_clock time); "none" and self attestation are
+	 * refused with reason "untrusted_attestation". */
+	const void *attestation_roots;
 };
+
+/* Reads a PEM file of trusted attestation root certificates (e.g. the
+ * FIDO Metadata Service roots of the key models you accept; at most
+ * IAM_WEBAUTHN_ROOTS_MAX certificates, IAM_WEBAUTHN_ROOTS_BYTES_MAX
+ * bytes). Returns a handle for struct iam_webauthn_rp, freed with
+ * iam_webauthn_roots_free, or NULL with err (400 "bad_roots" when the
+ * file holds no certificate or too many). Boot-time only. */
+void *iam_webauthn_roots_load(const char *path, struct bw_err *err);
+void iam_webauthn_roots_free(void *roots); /* accepts NULL */
 
 struct iam_webauthn_cred_info {
 	char handle[IAM_ID_LEN + 1]; /* hex of SHA-256(credential id)[0..16) */
@@ -926,8 +941,15 @@ struct iam_pages_options {
 	struct iam_otp_delivery otp;
 	bool require_uv;  /* WebAuthn user verification */
 	int64_t stepup_s; /* 0: IAM_STEPUP_DEFAULT_S */
+	/* Per-tenant attestation trust roots: PEM files (read at
+	 * iam_pages_new), tenant "*" for every tenant without its own. */
+	const char *const *att_tenants;
+	const char *const *att_files;
+	size_t natt;
 };
 #define IAM_PAGES_ORIGINS_MAX 8
+/* Tenants with their own attestation roots file ("*" counts as one). */
+#define IAM_PAGES_ATT_ROOTS_MAX 16
 
 /* The `pages` and `otp` mappings of the config's `iam` section
  * (iam_pages_conf.c; the keys are listed there), bound into options that
@@ -938,6 +960,8 @@ struct conf_node;
 struct iam_pages_conf {
 	struct iam_pages_options opt; /* iam, pool, audit left for the caller */
 	const char *origins[IAM_PAGES_ORIGINS_MAX];
+	const char *att_tenants[IAM_PAGES_ATT_ROOTS_MAX];
+	const char *att_files[IAM_PAGES_ATT_ROOTS_MAX];
 	char sms_bearer[256];
 };
 int iam_pages_conf_bind(const struct conf_node *iam_section,

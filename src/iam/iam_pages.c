@@ -49,7 +49,24 @@ struct iam_pages {
 	struct iam_otp_delivery otp;
 	int64_t stepup_s;
 	bool require_uv;
+	/* attestation trust roots per tenant ("*": the others) */
+	char att_tenant[IAM_PAGES_ATT_ROOTS_MAX][IAM_TENANT_MAX + 1];
+	void *att_roots[IAM_PAGES_ATT_ROOTS_MAX];
+	size_t natt;
 };
+
+/* The roots a tenant's registrations must chain to, or NULL. */
+static const void *att_roots_for(const struct iam_pages *p, const char *tenant)
+{
+	const void *any = NULL;
+	for (size_t i = 0; i < p->natt; i++) {
+		if (strcmp(p->att_tenant[i], tenant) == 0)
+			return p->att_roots[i];
+		if (strcmp(p->att_tenant[i], "*") == 0)
+			any = p->att_roots[i];
+	}
+	return any;
+}
 
 static int copy_opt(char *dst, size_t cap, const char *src, const char **out,
 		    struct bw_err *err)
@@ -68,7 +85,7 @@ struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
 				struct bw_err *err)
 {
 	if (!o->iam || o->norigins > PAGES_ORIGINS_MAX || o->stepup_s < 0 ||
-	    o->stepup_s > IAM_STEPUP_MAX_S)
+	    o->stepup_s > IAM_STEPUP_MAX_S || o->natt > IAM_PAGES_ATT_ROOTS_MAX)
 		return bw_err_set(err, 400, "iam", "bad_option",
 				  "pages: iam required, at most %d origins, "
 				  "step-up at most %d s",
@@ -105,9 +122,20 @@ struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
 		goto fail;
 	p->otp.smtp_starttls = o->otp.smtp_starttls;
 	p->require_uv = o->require_uv;
+	for (size_t i = 0; i < o->natt; i++) {
+		if (bw_snprintf(p->att_tenant[i], sizeof(p->att_tenant[i]), "%s",
+				o->att_tenants[i]) < 0) {
+			bw_err_set(err, 400, "iam", "bad_option",
+				   "attestation roots: bad tenant");
+			goto fail;
+		}
+		if (!(p->att_roots[i] = iam_webauthn_roots_load(o->att_files[i], err)))
+			goto fail;
+		p->natt++;
+	}
 	return p;
 fail:
-	free(p);
+	iam_pages_free(p);
 	return NULL;
 }
 
@@ -115,6 +143,8 @@ void iam_pages_free(struct iam_pages *p)
 {
 	if (!p)
 		return;
+	for (size_t i = 0; i < p->natt; i++)
+		iam_webauthn_roots_free(p->att_roots[i]);
 	bw_wipe(p->sms_bearer, sizeof(p->sms_bearer));
 	free(p);
 }
@@ -1351,7 +1381,9 @@ static void derive_rp(struct ctx *c)
 					 .rp_name = c->p->issuer,
 					 .origins = c->origins,
 					 .norigins = c->norigins,
-					 .require_uv = c->p->require_uv};
+					 .require_uv = c->p->require_uv,
+					 .attestation_roots =
+					     att_roots_for(c->p, c->tenant)};
 }
 
 static void static_asset(struct iam_pages_resp *rs, const char *body,

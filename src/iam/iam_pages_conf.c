@@ -12,6 +12,10 @@
  *                                      # request's own)
  *       require_uv: false
  *       step_up: 5m                    # recent-MFA window
+ *       attestation_roots:             # optional: accept only security
+ *         acme: /etc/bulwark/fido.pem  # keys whose attestation chains
+ *         "*": /etc/bulwark/all.pem    # to these roots (per tenant;
+ *                                      # "*": every other tenant)
  *     otp:
  *       issuer: Example
  *       smtp_url: smtp://mail.example:587
@@ -26,11 +30,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* attestation_roots: tenant (or "*") -> PEM file of trusted roots. */
+static int bind_roots(const struct conf_node *m, struct iam_pages_conf *c,
+		      struct bw_err *err)
+{
+	if (conf_expect(m, CONF_MAPPING, err) < 0)
+		return -1;
+	if (conf_len(m) > IAM_PAGES_ATT_ROOTS_MAX)
+		return conf_err(m, err, "range", "at most %d tenants",
+				IAM_PAGES_ATT_ROOTS_MAX);
+	for (size_t i = 0; i < conf_len(m); i++) {
+		const struct conf_node *v = conf_at(m, i);
+		if (strcmp(v->key, "*") != 0 && !iam_valid_tenant_name(v->key))
+			return conf_err_key(v, err, "range",
+					    "'%s' is not a tenant name", v->key);
+		if (conf_as_path(v, &c->att_files[i], err) < 0)
+			return -1;
+		c->att_tenants[i] = v->key;
+	}
+	c->opt.att_tenants = c->att_tenants;
+	c->opt.att_files = c->att_files;
+	c->opt.natt = conf_len(m);
+	return 0;
+}
+
 static int bind_pages(const struct conf_node *m, struct iam_pages_conf *c,
 		      struct bw_err *err)
 {
 	static const char *const keys[] = {"rp_id", "origins", "require_uv",
-					   "step_up", NULL};
+					   "step_up", "attestation_roots",
+					   NULL};
 	uint64_t ms;
 	if (conf_check_keys(m, keys, err) < 0 ||
 	    conf_opt_str(m, "rp_id", NULL, &c->opt.rp_id, err) < 0 ||
@@ -40,6 +69,9 @@ static int bind_pages(const struct conf_node *m, struct iam_pages_conf *c,
 			      IAM_STEPUP_MAX_S * 1000, &ms, err) < 0)
 		return -1;
 	c->opt.stepup_s = (int64_t)(ms / 1000);
+	const struct conf_node *ar = conf_get(m, "attestation_roots");
+	if (ar && bind_roots(ar, c, err) < 0)
+		return -1;
 	const struct conf_node *o = conf_get(m, "origins");
 	if (!o)
 		return 0;

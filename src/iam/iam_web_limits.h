@@ -33,6 +33,11 @@
  * certificates of ~1-2 KiB; 16 KiB by default is what we accept. */
 #define IAM_WEBAUTHN_ATTESTATION_MAX 16384
 #define IAM_WEBAUTHN_X5C_MAX 4
+/* Attestation trust roots: the FIDO Metadata Service lists a few hundred
+ * models whose roots are shared by vendor; 256 certificates in at most
+ * 1 MiB of PEM is far above what an operator pins. */
+#define IAM_WEBAUTHN_ROOTS_MAX 256
+#define IAM_WEBAUTHN_ROOTS_BYTES_MAX (1u << 20)
 /* Signatures: RSA-4096 is 512 bytes; DER ECDSA P-256 at most 72. */
 #define IAM_WEBAUTHN_SIG_MAX 512
 /* Security keys per user: 20 is more than anyone carries; it bounds the

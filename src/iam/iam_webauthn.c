@@ -13,7 +13,9 @@
  * checked before any signature is trusted; only the three algorithms
  * above are accepted, with RSA keys of at least 2048 bits; a stored
  * counter that does not increase is refused (reason "counter"), unless
- * both counters are zero (authenticators without a counter).
+ * both counters are zero (authenticators without a counter). With
+ * trusted attestation roots configured, an x5c chain must verify up to
+ * one of them and attestations without one are refused.
  */
 #include "iam/iam_int.h"
 #include "crypto/crypto.h"
@@ -22,7 +24,9 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -344,7 +348,103 @@ static int packed_cert_check(X509 *x, const uint8_t aaguid[16],
 	return 0;
 }
 
-static int verify_packed(const struct iam_cbor_node *nodes, size_t stmt,
+/* ------------------------------------------------- attestation roots */
+
+void *iam_webauthn_roots_load(const char *path, struct bw_err *err)
+{
+	size_t len = 0, n = 0;
+	char *pem = bw_file_read(path, IAM_WEBAUTHN_ROOTS_BYTES_MAX, &len, err);
+	if (!pem)
+		return NULL;
+	X509_STORE *st = X509_STORE_new();
+	BIO *b = st ? BIO_new_mem_buf(pem, (int)len) : NULL;
+	X509 *x = NULL;
+	if (!b) {
+		bw_err_set(err, 500, "iam", "memory", "out of memory");
+		goto fail;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		if (++n > IAM_WEBAUTHN_ROOTS_MAX || X509_STORE_add_cert(st, x) != 1) {
+			bw_err_set(err, 400, "iam", "bad_roots",
+				   "%s: at most %d distinct certificates", path,
+				   IAM_WEBAUTHN_ROOTS_MAX);
+			goto fail;
+		}
+		X509_free(x);
+		x = NULL;
+	}
+	ERR_clear_error(); /* the read that ended the loop */
+	if (n == 0) {
+		bw_err_set(err, 400, "iam", "bad_roots",
+			   "%s: no PEM certificate", path);
+		goto fail;
+	}
+	BIO_free(b);
+	free(pem);
+	return st;
+fail:
+	ERR_clear_error();
+	X509_free(x);
+	BIO_free(b);
+	X509_STORE_free(st);
+	free(pem);
+	return NULL;
+}
+
+void iam_webauthn_roots_free(void *roots)
+{
+	X509_STORE_free(roots);
+}
+
+/* The attestation certificate leaf chains up to a trusted root, with
+ * x5c[1..] (nodes after the array node ix + 1) as untrusted
+ * intermediates, at bw_clock time. */
+static int chain_check(const struct iam_cbor_node *nodes, size_t ix,
+		       X509 *leaf, X509_STORE *roots, struct bw_err *err)
+{
+	STACK_OF(X509) *inter = sk_X509_new_null();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int rc = -1;
+	if (!inter || !ctx) {
+		bw_err_set(err, 503, "iam", "memory", "out of memory");
+		goto out;
+	}
+	for (size_t i = nodes[ix + 1].end, k = 1; k < nodes[ix].val;
+	     i = nodes[i].end, k++) {
+		const unsigned char *q = nodes[i].data;
+		X509 *c = nodes[i].type == IAM_CBOR_BYTES
+			      ? d2i_X509(NULL, &q, (long)nodes[i].val)
+			      : NULL;
+		if (!c || q != nodes[i].data + nodes[i].val ||
+		    !sk_X509_push(inter, c)) {
+			X509_free(c);
+			fail(err, "bad_attestation",
+			     "attestation chain certificate unreadable");
+			goto out;
+		}
+	}
+	if (X509_STORE_CTX_init(ctx, roots, leaf, inter) != 1) {
+		bw_err_set(err, 503, "iam", "memory", "out of memory");
+		goto out;
+	}
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),
+				   (time_t)bw_clock_now_s());
+	if (X509_verify_cert(ctx) == 1)
+		rc = 0;
+	else
+		bw_err_set(err, 400, "iam", "untrusted_attestation",
+			   "webauthn: attestation chain: %s",
+			   X509_verify_cert_error_string(
+			       X509_STORE_CTX_get_error(ctx)));
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	sk_X509_pop_free(inter, X509_free);
+	return rc;
+}
+
+static int verify_packed(const struct iam_webauthn_rp *rp,
+			 const struct iam_cbor_node *nodes, size_t stmt,
 			 const uint8_t *signed_data, size_t signed_len,
 			 int cred_alg, void *cred_key,
 			 const struct iam_authdata *ad,
@@ -363,6 +463,12 @@ static int verify_packed(const struct iam_cbor_node *nodes, size_t stmt,
 	size_t sl = (size_t)nodes[is].val;
 	if (ix < 0) {
 		/* Self attestation: signed by the credential key itself. */
+		if (rp->attestation_roots)
+			return bw_err_set(err, 400, "iam",
+					  "untrusted_attestation",
+					  "webauthn: self attestation, but "
+					  "this relying party trusts only "
+					  "certified key models");
 		if (alg != cred_alg)
 			return fail(err, "bad_attestation",
 				    "self attestation alg differs from the "
@@ -399,7 +505,11 @@ static int verify_packed(const struct iam_cbor_node *nodes, size_t stmt,
 	} else if (iam_webauthn_sig_verify(k, (int)alg, signed_data, signed_len,
 					   sig, sl) < 0) {
 		fail(err, "bad_signature", "attestation signature invalid");
-	} else if (packed_cert_check(x, ad->aaguid, err) == 0) {
+	} else if (packed_cert_check(x, ad->aaguid, err) == 0 &&
+		   (!rp->attestation_roots ||
+		    chain_check(nodes, (size_t)ix, x,
+				(X509_STORE *)rp->attestation_roots,
+				err) == 0)) {
 		bw_snprintf(out->att_type, sizeof(out->att_type), "basic");
 		rc = 0;
 	}
@@ -477,6 +587,12 @@ int iam_webauthn_verify_registration(const struct iam_webauthn_rp *rp,
 	size_t fl = (size_t)nodes[ifmt].val;
 	const char *fmt = (const char *)nodes[ifmt].data;
 	if (fl == 4 && memcmp(fmt, "none", 4) == 0) {
+		if (rp->attestation_roots) {
+			bw_err_set(err, 400, "iam", "untrusted_attestation",
+				   "webauthn: no attestation, but this relying "
+				   "party trusts only certified key models");
+			goto out;
+		}
 		if (nodes[ist].val != 0) {
 			fail(err, "bad_attestation",
 			     "attestation none with a statement");
@@ -484,7 +600,7 @@ int iam_webauthn_verify_registration(const struct iam_webauthn_rp *rp,
 		}
 		bw_snprintf(out->att_type, sizeof(out->att_type), "none");
 	} else if (fl == 6 && memcmp(fmt, "packed", 6) == 0) {
-		if (verify_packed(nodes, (size_t)ist, signed_data, adn + 32,
+		if (verify_packed(rp, nodes, (size_t)ist, signed_data, adn + 32,
 				  alg, key, &ad, out, err) < 0)
 			goto out;
 	} else {

@@ -459,12 +459,29 @@ static void conf_binder(void **state)
 	assert_int_equal(pc.opt.stepup_s, 600);
 	assert_string_equal(pc.opt.otp.smtp_from, "login@id.example");
 	iam_pages_conf_fini(&pc);
+	const char *roots = "iam:\n  pages:\n    attestation_roots:\n"
+			    "      acme: /etc/bulwark/fido.pem\n"
+			    "      \"*\": /etc/bulwark/all.pem\n";
+	d = conf_load_string("t.yaml", roots, strlen(roots), ar, &err);
+	assert_non_null(d);
+	assert_int_equal(
+	    iam_pages_conf_bind(conf_get(d->root, "iam"), &pc, &err), 0);
+	assert_int_equal(pc.opt.natt, 2);
+	assert_string_equal(pc.opt.att_tenants[0], "acme");
+	assert_string_equal(pc.opt.att_files[1], "/etc/bulwark/all.pem");
+	iam_pages_conf_fini(&pc);
+	/* A roots file that is not there fails the start, not a sign-in. */
+	pc.opt.iam = iam;
+	assert_null(iam_pages_new(&pc.opt, &err));
+	assert_true(err.code >= 400);
 	const char *bad[] = {
 	    "iam:\n  pages:\n    rp_idd: x\n",
 	    "iam:\n  pages:\n    origins: [\"ftp://x\"]\n",
 	    "iam:\n  pages:\n    step_up: 2h\n",
 	    "iam:\n  otp:\n    smtp_url: http://x\n",
 	    "iam:\n  otp:\n    smtp_url: smtp://x\n",
+	    "iam:\n  pages:\n    attestation_roots: /x.pem\n",
+	    "iam:\n  pages:\n    attestation_roots:\n      Bad_Tenant: /x.pem\n",
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
 		d = conf_load_string("t.yaml", bad[i], strlen(bad[i]), ar,
@@ -486,7 +503,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(oidc_round_trip_with_totp, setup,
 					    teardown),
-	    cmocka_unit_test(conf_binder),
+	    cmocka_unit_test_setup_teardown(conf_binder, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

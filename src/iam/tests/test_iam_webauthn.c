@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -253,7 +255,46 @@ static void make_reg(struct vec *v, EVP_PKEY *k, const char *alg,
 	att_object(v, fmt, k, alg, ak, cert);
 }
 
+/* An attestation certificate for ak, self-signed or (ca, cak) issued. */
+static X509 *att_cert_by(EVP_PKEY *ak, const char *ou, X509 *ca,
+			 EVP_PKEY *cak);
+
 static X509 *att_cert(EVP_PKEY *ak, const char *ou)
+{
+	return att_cert_by(ak, ou, NULL, NULL);
+}
+
+/* A root CA certificate for key k named cn. */
+static X509 *ca_cert(EVP_PKEY *k, const char *cn)
+{
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600 * 24 * 365);
+	X509_NAME *n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509_set_pubkey(x, k);
+	X509V3_CTX ctx;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx,
+						NID_basic_constraints,
+						"critical,CA:TRUE");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage,
+				"critical,keyCertSign,cRLSign");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	return x;
+}
+
+static X509 *att_cert_by(EVP_PKEY *ak, const char *ou, X509 *ca,
+			 EVP_PKEY *cak)
 {
 	X509 *x = X509_new();
 	X509_set_version(x, 2);
@@ -271,17 +312,26 @@ static X509 *att_cert(EVP_PKEY *ak, const char *ou)
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
 				   (const unsigned char *)"Test Key", -1, -1,
 				   0);
-	X509_set_issuer_name(x, n);
+	X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : n);
 	X509_set_pubkey(x, ak);
 	X509V3_CTX ctx;
 	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	X509V3_set_ctx(&ctx, ca ? ca : x, x, NULL, NULL, 0);
 	X509_EXTENSION *e = X509V3_EXT_conf_nid(
 	    NULL, &ctx, NID_basic_constraints, "critical,CA:FALSE");
 	X509_add_ext(x, e, -1);
 	X509_EXTENSION_free(e);
-	assert_true(X509_sign(x, ak, EVP_sha256()) > 0);
+	assert_true(X509_sign(x, ca ? cak : ak, EVP_sha256()) > 0);
 	return x;
+}
+
+/* Writes cert as PEM to path. */
+static void write_pem(const char *path, X509 *cert)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, cert), 1);
+	fclose(f);
 }
 
 #define UP_UV_AT (IAM_WA_FLAG_UP | IAM_WA_FLAG_UV | IAM_WA_FLAG_AT)
@@ -292,6 +342,96 @@ static int reg(const struct vec *v, struct iam_webauthn_reg *r,
 	return iam_webauthn_verify_registration(&rp, (const uint8_t *)v->cdj,
 						strlen(v->cdj), v->att.b,
 						v->att.n, r, err);
+}
+
+/* With trusted roots, only attestations chaining to them register. */
+static void registration_trust_roots(void **state)
+{
+	(void)state;
+	struct vec *v = malloc(sizeof(*v));
+	struct iam_webauthn_reg r;
+	struct bw_err err;
+	char tdir[] = "/tmp/bw-iam-roots-XXXXXX", p1[64], p2[64], p3[64];
+	assert_non_null(mkdtemp(tdir));
+	bw_snprintf(p1, sizeof(p1), "%s/vendor.pem", tdir);
+	bw_snprintf(p2, sizeof(p2), "%s/other.pem", tdir);
+	bw_snprintf(p3, sizeof(p3), "%s/empty.pem", tdir);
+	EVP_PKEY *cak = gen("ES256"), *ok = gen("ES256"), *ak = gen("ES256");
+	EVP_PKEY *k = gen("ES256");
+	X509 *ca = ca_cert(cak, "Vendor FIDO Root");
+	X509 *other = ca_cert(ok, "Other Root");
+	X509 *leaf = att_cert_by(ak, "Authenticator Attestation", ca, cak);
+	X509 *selfsigned = att_cert(ak, "Authenticator Attestation");
+	write_pem(p1, ca);
+	write_pem(p2, other);
+	FILE *f = fopen(p3, "w");
+	assert_non_null(f);
+	fputs("not a certificate\n", f);
+	fclose(f);
+	assert_null(iam_webauthn_roots_load(p3, &err));
+	assert_string_equal(err.reason, "bad_roots");
+	assert_null(iam_webauthn_roots_load("/nonexistent/roots.pem", &err));
+	void *vendor = iam_webauthn_roots_load(p1, &err);
+	void *wrong = iam_webauthn_roots_load(p2, &err);
+	assert_non_null(vendor);
+	assert_non_null(wrong);
+	struct iam_webauthn_rp trp = rp;
+	trp.attestation_roots = vendor;
+	/* Without roots the vendor-issued certificate is "basic" as before. */
+	make_reg(v, k, "ES256", "x5c", UP_UV_AT, RPID, ORIGIN, ak, leaf);
+	assert_int_equal(reg(v, &r, &err), 0);
+	/* With the vendor's root: the chain verifies. */
+	assert_int_equal(iam_webauthn_verify_registration(
+			     &trp, (const uint8_t *)v->cdj, strlen(v->cdj),
+			     v->att.b, v->att.n, &r, &err),
+			 0);
+	assert_string_equal(r.att_type, "basic");
+	/* Another root: refused. */
+	trp.attestation_roots = wrong;
+	assert_int_equal(iam_webauthn_verify_registration(
+			     &trp, (const uint8_t *)v->cdj, strlen(v->cdj),
+			     v->att.b, v->att.n, &r, &err),
+			 -1);
+	assert_string_equal(err.reason, "untrusted_attestation");
+	trp.attestation_roots = vendor;
+	/* A self-signed attestation certificate, self attestation and no
+	 * attestation prove no key model: refused. */
+	const char *fmts[] = {"x5c", "self", "none"};
+	for (size_t i = 0; i < BW_ARRAY_LEN(fmts); i++) {
+		make_reg(v, k, "ES256", fmts[i], UP_UV_AT, RPID, ORIGIN, ak,
+			 selfsigned);
+		assert_int_equal(reg(v, &r, &err), 0); /* fine without roots */
+		assert_int_equal(
+		    iam_webauthn_verify_registration(
+			&trp, (const uint8_t *)v->cdj, strlen(v->cdj), v->att.b,
+			v->att.n, &r, &err),
+		    -1);
+		assert_string_equal(err.reason, "untrusted_attestation");
+	}
+	/* Checked at bw_clock time: two days on, the leaf has expired. */
+	make_reg(v, k, "ES256", "x5c", UP_UV_AT, RPID, ORIGIN, ak, leaf);
+	bw_clock_advance(2LL * 86400 * 1000000000LL);
+	assert_int_equal(iam_webauthn_verify_registration(
+			     &trp, (const uint8_t *)v->cdj, strlen(v->cdj),
+			     v->att.b, v->att.n, &r, &err),
+			 -1);
+	bw_clock_set(0);
+	iam_webauthn_roots_free(vendor);
+	iam_webauthn_roots_free(wrong);
+	iam_webauthn_roots_free(NULL);
+	X509_free(ca);
+	X509_free(other);
+	X509_free(leaf);
+	X509_free(selfsigned);
+	EVP_PKEY_free(cak);
+	EVP_PKEY_free(ok);
+	EVP_PKEY_free(ak);
+	EVP_PKEY_free(k);
+	unlink(p1);
+	unlink(p2);
+	unlink(p3);
+	rmdir(tdir);
+	free(v);
 }
 
 /* ---------------------------------------------------------------- CBOR */
@@ -802,6 +942,7 @@ int main(void)
 	    cmocka_unit_test(cbor_malformed),
 	    cmocka_unit_test(registration_algs_and_formats),
 	    cmocka_unit_test(registration_rp_checks),
+	    cmocka_unit_test(registration_trust_roots),
 	    cmocka_unit_test(assertion_counter),
 	    cmocka_unit_test(cose_hostile),
 	    cmocka_unit_test_setup_teardown(stored_ceremonies, setup, teardown),
