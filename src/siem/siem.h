@@ -199,6 +199,9 @@ int siem_event_from_bin(const void *p, size_t len, struct bw_arena *a,
 
 /* Whether (p, len) starts like a compact stored event (not JSON). */
 bool siem_doc_is_bin(const void *p, size_t len);
+/* The timestamp (OUT ts) of a compact stored event without reading the
+ * rest of it; false when (p, len) does not start like one. */
+bool siem_doc_ts(const void *p, size_t len, int64_t *ts);
 
 /*
  * siem_event_write_json — append the event as one ECS JSON object

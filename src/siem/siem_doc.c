@@ -172,6 +172,16 @@ bool siem_doc_is_bin(const void *p, size_t len)
 	return len >= 2 && b[0] == DOC_MAGIC && b[1] == DOC_VERSION;
 }
 
+bool siem_doc_ts(const void *p, size_t len, int64_t *ts)
+{
+	struct rd r = { p, len, 2 };
+	uint64_t zz;
+	if (!siem_doc_is_bin(p, len) || get_var(&r, &zz) < 0)
+		return false;
+	*ts = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+	return true;
+}
+
 int siem_event_from_bin(const void *p, size_t len, struct bw_arena *a,
 			struct siem_event *ev, struct bw_err *err)
 {

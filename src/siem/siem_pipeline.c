@@ -212,6 +212,15 @@ static void make_blocks(struct siem_batch *b)
 			bl->ts_max = INT64_MIN;
 		}
 		siem_bloom_event_memo(bl->bloom, &r->ev, &memo);
+		uint8_t *h = (uint8_t *)b->docs.data + r->doc_off - SIEM_PACK_HDR;
+		uint32_t len = r->doc_len, delta = (uint32_t)(r->id - bl->id_first);
+		for (int k = 0; k < 4; k++) {
+			h[k] = (uint8_t)(len >> (8 * k));
+			h[4 + k] = (uint8_t)(delta >> (8 * k));
+		}
+		if (bl->n == 0)
+			bl->packed_off = r->doc_off - SIEM_PACK_HDR;
+		bl->packed_len = r->doc_off + r->doc_len - bl->packed_off;
 		bl->id_last = r->id;
 		bl->n++;
 		if (r->ev.ts_ns < bl->ts_min)
@@ -257,6 +266,12 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 			(void)siem_corr_feed(p->corr, &r->ev, r->matched, r->nmatched,
 					     corr_alert_cb, svc);
 		siem_ext_event(svc, b, r);
+		/* the packed entry's header (length, id delta: make_blocks
+		 * fills it), then the document, so a block's entries are one
+		 * contiguous run of docs that the store binds as it is */
+		static const uint8_t hdr[SIEM_PACK_HDR];
+		if (bw_buf_append(&b->docs, hdr, sizeof(hdr)) < 0)
+			log_warnx("siem: document buffer full");
 		size_t off = b->docs.len;
 		if (siem_event_write_bin(&r->ev, &b->docs) < 0) {
 			/* cannot happen below the 256 MiB ceiling; store the

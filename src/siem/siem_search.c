@@ -292,6 +292,25 @@ static bool row_matches(struct scan_ctx *c)
 	return true;
 }
 
+/* The current row (c->cur filled) against the query, then the callback.
+ * Returns STORE_ROW_NEXT, STORE_ROW_STOP or -1. */
+static int row_process(struct scan_ctx *c)
+{
+	if (!row_matches(c))
+		return STORE_ROW_NEXT;
+	struct siem_scan_row r = { .id = c->cur.id, .ts = c->cur.ts, .priv = c };
+	for (int i = 0; i < 8; i++)
+		r.col[i] = c->cur.col[i];
+	int rc = c->fn(c->arg, &r);
+	if (rc != 0) {
+		c->stopped = rc > 0;
+		return rc > 0 ? STORE_ROW_STOP : -1;
+	}
+	if (c->limit_per_query > 0 && ++c->matched_here >= c->limit_per_query)
+		return STORE_ROW_STOP;
+	return STORE_ROW_NEXT;
+}
+
 static int row_cb(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct scan_ctx *c = arg;
@@ -311,19 +330,7 @@ static int row_cb(void *arg, const struct store_row *row, struct bw_err *err)
 		c->cur.col[i] = store_row_is_null(row, 3 + i) ? bw_str_make(NULL, 0) :
 								store_row_text(row, 3 + i);
 	c->ev_ok = false;
-	if (!row_matches(c))
-		return STORE_ROW_NEXT;
-	struct siem_scan_row r = { .id = c->cur.id, .ts = c->cur.ts, .priv = c };
-	for (int i = 0; i < 8; i++)
-		r.col[i] = c->cur.col[i];
-	int rc = c->fn(c->arg, &r);
-	if (rc != 0) {
-		c->stopped = rc > 0;
-		return rc > 0 ? STORE_ROW_STOP : -1;
-	}
-	if (c->limit_per_query > 0 && ++c->matched_here >= c->limit_per_query)
-		return STORE_ROW_STOP;
-	return STORE_ROW_NEXT;
+	return row_process(c);
 }
 
 /* ------------------------------------------------------------------ scan */
@@ -413,6 +420,10 @@ static bool needs_blooms(const struct siem_query *q)
 	return false;
 }
 
+static int scan_blocks(struct scan_ctx *c, const struct siem_partition *p,
+		       const struct siem_scan_opts *o, const struct range *r, size_t nr,
+		       struct bw_err *err);
+
 #define COLS "id, ts, doc, tenant, category, action, outcome, dataset, host, source_ip, user_name"
 
 static int scan_partition(struct scan_ctx *c, const struct siem_partition *p,
@@ -434,6 +445,11 @@ static int scan_partition(struct scan_ctx *c, const struct siem_partition *p,
 	}
 	c->blocks += bc.blocks;
 	c->blocks_skipped += bc.skipped;
+	if (!siem_day_rows(c->svc, p->day)) {
+		int brc = scan_blocks(c, p, o, bc.r, bc.n, err);
+		free(bc.r);
+		return brc;
+	}
 	int rc = 0;
 	/* candidate ranges in groups of 64 per statement */
 	for (size_t g = 0; g < bc.n && rc == 0 && !c->truncated && !c->stopped; g += 64) {
@@ -459,6 +475,166 @@ static int scan_partition(struct scan_ctx *c, const struct siem_partition *p,
 		rc = store_query(c->svc->st, sql, v, nv, row_cb, c, err);
 	}
 	free(bc.r);
+	return rc;
+}
+
+/* ------------------------------------------------------- block layout */
+
+/* The key columns of the row layout, in COLS order, read from the event
+ * in the block layout. */
+static const enum siem_field col_fields[8] = {
+	SIEM_F_TENANT,	      SIEM_F_EVENT_CATEGORY, SIEM_F_EVENT_ACTION,
+	SIEM_F_EVENT_OUTCOME, SIEM_F_EVENT_DATASET,  SIEM_F_HOST_NAME,
+	SIEM_F_SOURCE_IP,     SIEM_F_USER_NAME,
+};
+
+/* One event of the blocks read for a group of ranges. */
+struct cand {
+	int64_t id, ts;
+	const uint8_t *doc;
+	uint32_t len;
+};
+
+struct blk_read {
+	const struct siem_scan_opts *o;
+	const struct range *r;
+	size_t nr;
+	uint8_t **copies;
+	size_t ncopies, copies_cap;
+	struct cand *v;
+	size_t n, cap;
+};
+
+static bool in_ranges(const struct range *r, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= r[i].lo && id <= r[i].hi)
+			return true;
+	return false;
+}
+
+static int cand_add(void *arg, int64_t id, int64_t ts, const uint8_t *doc, size_t len,
+		    struct bw_err *err)
+{
+	struct blk_read *br = arg;
+	if (ts < br->o->from_ns || ts > br->o->to_ns || !in_ranges(br->r, br->nr, id))
+		return 0;
+	if (br->n == br->cap) {
+		size_t cap = br->cap ? br->cap * 2 : 1024;
+		struct cand *v = realloc(br->v, cap * sizeof(*v));
+		if (!v)
+			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+		br->v = v;
+		br->cap = cap;
+	}
+	br->v[br->n++] = (struct cand){ id, ts, doc, (uint32_t)len };
+	return 0;
+}
+
+/* Copies a block (row data dies with the callback) and collects its
+ * events that fall in the time and id ranges. */
+static int blk_read_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct blk_read *br = arg;
+	size_t n = 0;
+	const void *p = store_row_blob(row, 1, &n);
+	if (br->ncopies == br->copies_cap) {
+		size_t cap = br->copies_cap ? br->copies_cap * 2 : 16;
+		uint8_t **c = realloc(br->copies, cap * sizeof(*c));
+		if (!c)
+			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+		br->copies = c;
+		br->copies_cap = cap;
+	}
+	uint8_t *copy = malloc(n ? n : 1);
+	if (!copy)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	memcpy(copy, p, n);
+	br->copies[br->ncopies++] = copy;
+	return siem_pack_walk(copy, n, store_row_int64(row, 0), cand_add, br, err) < 0 ?
+		       -1 : STORE_ROW_NEXT;
+}
+
+static int cmp_cand_desc(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? 1 : -1;
+	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+static int cmp_cand_asc(const void *a, const void *b)
+{
+	return cmp_cand_desc(b, a);
+}
+
+/* Ranges per group: the blocks of a group are held in memory together
+ * (a block is at most one batch, SIEM_BATCH_BYTES_DEFAULT of events). */
+#define BLK_GROUP 8
+
+/*
+ * A day in the block layout, with the row layout's results: the blocks of
+ * each group of candidate id ranges are read, their events in [from, to]
+ * (and of the tenant asked for) ordered by time as the row layout's ORDER
+ * BY orders them, then each is decoded and checked like a row, with the
+ * same budget and per-query limit.
+ */
+static int scan_blocks(struct scan_ctx *c, const struct siem_partition *p,
+		       const struct siem_scan_opts *o, const struct range *r, size_t nr,
+		       struct bw_err *err)
+{
+	char name[32], sql[256];
+	siem_blk_name(p->day, name);
+	int rc = 0;
+	for (size_t g = 0; g < nr && rc == 0 && !c->truncated && !c->stopped; g += BLK_GROUP) {
+		size_t k = nr - g < BLK_GROUP ? nr - g : BLK_GROUP;
+		struct blk_read br = { .o = o, .r = r + g, .nr = k };
+		for (size_t i = 0; i < k && rc == 0; i++) {
+			/* a block lies in a range when its first id does: ranges
+			 * are unions of whole blocks (siem_block rows) */
+			snprintf(sql, sizeof(sql),
+				 "SELECT id_first, docs FROM %s WHERE id_first >= ? AND id_first <= ?"
+				 " AND ts_max >= ? AND ts_min <= ?", name);
+			struct store_value v[] = { store_int(r[g + i].lo), store_int(r[g + i].hi),
+						   store_int(o->from_ns), store_int(o->to_ns) };
+			rc = store_query(c->svc->st, sql, v, 4, blk_read_row, &br, err);
+		}
+		if (rc == 0 && br.n)
+			qsort(br.v, br.n, sizeof(*br.v), o->oldest_first ? cmp_cand_asc : cmp_cand_desc);
+		c->matched_here = 0;
+		for (size_t i = 0; i < br.n && rc == 0; i++) {
+			c->cur.id = br.v[i].id;
+			c->cur.ts = br.v[i].ts;
+			c->cur.raw = bw_str_make((const char *)br.v[i].doc, br.v[i].len);
+			c->cur.bin = true;
+			c->json_ok = false;
+			c->ev_ok = false;
+			struct siem_event *ev = row_event(c);
+			if (!ev) {
+				rc = SIEM_SVC_ERR(err, 500, "corrupt", "stored event %lld unreadable",
+						  (long long)br.v[i].id);
+				break;
+			}
+			for (int f = 0; f < 8; f++)
+				c->cur.col[f] = ev->f[col_fields[f]];
+			/* the row layout's SQL filtered the tenant before counting */
+			if (o->tenant && (!c->cur.col[0].p || !bw_str_eq_lit(c->cur.col[0], o->tenant)))
+				continue;
+			if (++c->scanned > c->budget) {
+				c->truncated = true;
+				break;
+			}
+			int x = row_process(c);
+			if (x < 0)
+				rc = -1;
+			if (x != STORE_ROW_NEXT)
+				break;
+		}
+		for (size_t i = 0; i < br.ncopies; i++)
+			free(br.copies[i]);
+		free(br.copies);
+		free(br.v);
+	}
 	return rc;
 }
 
@@ -778,7 +954,28 @@ struct doc_ctx {
 	struct bw_buf *doc;
 	int64_t *ts;
 	int rc;
+	int64_t want;
 };
+
+/* A stored document as ECS JSON: JSON rows as they are, compact ones
+ * decoded and written as the JSON they stand for. */
+static int doc_json(const void *p, size_t n, struct bw_buf *out, struct bw_err *err)
+{
+	if (!siem_doc_is_bin(p, n)) {
+		if (bw_buf_append(out, p, n) < 0)
+			return SIEM_SVC_ERR(err, 413, "too_large", "event document too large");
+		return 0;
+	}
+	struct bw_arena *a = bw_arena_new(16384, 8u << 20);
+	struct siem_event ev;
+	int rc = !a ? SIEM_SVC_ERR(err, 500, "memory", "out of memory") :
+		 siem_event_from_bin(p, n, a, &ev, err) < 0 ? -1 :
+		 siem_event_write_json(&ev, out) < 0 ?
+				SIEM_SVC_ERR(err, 413, "too_large", "event document too large") :
+				0;
+	bw_arena_free(a);
+	return rc;
+}
 
 static int doc_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
@@ -786,23 +983,32 @@ static int doc_row(void *arg, const struct store_row *row, struct bw_err *err)
 	size_t n = 0;
 	const void *p = store_row_blob(row, 1, &n);
 	*d->ts = store_row_int64(row, 0);
-	if (siem_doc_is_bin(p, n)) {
-		/* compact: decoded and written as the ECS JSON it stands for */
-		struct bw_arena *a = bw_arena_new(16384, 8u << 20);
-		struct siem_event ev;
-		int rc = !a ? SIEM_SVC_ERR(err, 500, "memory", "out of memory") :
-			 siem_event_from_bin(p, n, a, &ev, err) < 0 ? -1 :
-			 siem_event_write_json(&ev, d->doc) < 0 ?
-					SIEM_SVC_ERR(err, 413, "too_large", "event document too large") :
-					0;
-		bw_arena_free(a);
-		if (rc < 0)
-			return -1;
-	} else if (bw_buf_append(d->doc, p, n) < 0) {
-		return SIEM_SVC_ERR(err, 413, "too_large", "event document too large");
-	}
+	if (doc_json(p, n, d->doc, err) < 0)
+		return -1;
 	d->rc = 1;
 	return STORE_ROW_STOP;
+}
+
+/* In the block layout: the one event of the block whose id it is. */
+static int doc_entry(void *arg, int64_t id, int64_t ts, const uint8_t *doc, size_t len,
+		     struct bw_err *err)
+{
+	struct doc_ctx *d = arg;
+	if (id != d->want)
+		return 0;
+	*d->ts = ts;
+	if (doc_json(doc, len, d->doc, err) < 0)
+		return -1;
+	d->rc = 1;
+	return 1;
+}
+
+static int doc_block(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	size_t n = 0;
+	const uint8_t *p = store_row_blob(row, 1, &n);
+	return siem_pack_walk(p, n, store_row_int64(row, 0), doc_entry, arg, err) < 0 ?
+		       -1 : STORE_ROW_STOP;
 }
 
 int siem_event_doc(struct siem_service *svc, int64_t id, int64_t ts_hint,
@@ -826,14 +1032,24 @@ int siem_event_doc(struct siem_service *svc, int64_t id, int64_t ts_hint,
 			days[0] = hint;
 			break;
 		}
-	struct doc_ctx d = { doc, ts, 0 };
+	struct doc_ctx d = { doc, ts, 0, id };
 	int rc = 0;
 	for (size_t i = 0; i < k && d.rc == 0 && rc == 0; i++) {
-		char name[32], sql[96];
-		siem_part_name(days[i], name);
-		snprintf(sql, sizeof(sql), "SELECT ts, doc FROM %s WHERE id = ?", name);
+		char name[32], sql[128];
 		struct store_value v[] = { store_int(id) };
-		rc = store_query_one(svc->st, sql, v, 1, doc_row, &d, err);
+		if (siem_day_rows(svc, days[i])) {
+			siem_part_name(days[i], name);
+			snprintf(sql, sizeof(sql), "SELECT ts, doc FROM %s WHERE id = ?", name);
+			rc = store_query_one(svc->st, sql, v, 1, doc_row, &d, err);
+		} else {
+			/* the block holding it starts at or before it */
+			siem_blk_name(days[i], name);
+			snprintf(sql, sizeof(sql),
+				 "SELECT id_first, docs FROM %s WHERE id_first <= ? AND id_last >= ?"
+				 " ORDER BY id_first DESC LIMIT 1", name);
+			struct store_value v2[] = { store_int(id), store_int(id) };
+			rc = store_query_one(svc->st, sql, v2, 2, doc_block, &d, err);
+		}
 	}
 	free(days);
 	return rc < 0 ? -1 : d.rc;

@@ -432,6 +432,7 @@ void siem_service_free(struct siem_service *svc)
 	siem_gen_unref(svc->gen);
 	siem_keys_free(svc);
 	free(svc->parts);
+	free(svc->row_days);
 	pthread_mutex_destroy(&svc->gen_mu);
 	pthread_mutex_destroy(&svc->q_mu);
 	pthread_cond_destroy(&svc->q_cv);

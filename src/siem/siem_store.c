@@ -71,7 +71,7 @@ static const char *const schema[] = {
 	" tenant TEXT, category TEXT, deleted BIGINT NOT NULL, dropped BOOLEAN NOT NULL)",
 };
 
-void siem_part_name(int64_t day, char out[32])
+static void day_name(const char *prefix, int64_t day, char out[32])
 {
 	/* civil date of the day number (Howard Hinnant's algorithm) */
 	int64_t z = day + 719468;
@@ -87,7 +87,56 @@ void siem_part_name(int64_t day, char out[32])
 		y++;
 	if (y < 0 || y > 9999)
 		y = 0;
-	snprintf(out, 32, "siem_ev_%04d%02d%02d", (int)y, (int)m, (int)d);
+	snprintf(out, 32, "%s%04d%02d%02d", prefix, (int)y, (int)m, (int)d);
+}
+
+void siem_part_name(int64_t day, char out[32])
+{
+	day_name("siem_ev_", day, out);
+}
+
+void siem_blk_name(int64_t day, char out[32])
+{
+	day_name("siem_evb_", day, out);
+}
+
+bool siem_day_rows(const struct siem_service *svc, int64_t day)
+{
+	for (size_t i = 0; i < svc->nrow_days; i++)
+		if (svc->row_days[i] == day)
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------ packed blocks */
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+int siem_pack_walk(const uint8_t *p, size_t n, int64_t id_first, siem_pack_fn fn,
+		   void *arg, struct bw_err *err)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (n - i < SIEM_PACK_HDR)
+			goto corrupt;
+		uint32_t len = rd32(p + i), delta = rd32(p + i + 4);
+		i += SIEM_PACK_HDR;
+		int64_t ts;
+		if (len > n - i || !siem_doc_ts(p + i, len, &ts))
+			goto corrupt;
+		int rc = fn(arg, id_first + delta, ts, p + i, len, err);
+		if (rc != 0)
+			return rc;
+		i += len;
+	}
+	return 0;
+corrupt:
+	return SIEM_SVC_ERR(err, 500, "corrupt", "malformed event block at %lld",
+			    (long long)id_first);
 }
 
 /* -------------------------------------------------------------- tokens */
@@ -211,6 +260,14 @@ static int part_row(void *arg, const struct store_row *row, struct bw_err *err)
 	p->max_ts = store_row_int64(row, 2);
 	p->max_id = store_row_int64(row, 3);
 	p->stored = true;
+	struct bw_str name = store_row_text(row, 4);
+	if (name.len >= 8 && memcmp(name.p, "siem_ev_", 8) == 0) {
+		int64_t *d = realloc(svc->row_days, (svc->nrow_days + 1) * sizeof(*d));
+		if (!d)
+			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+		svc->row_days = d;
+		svc->row_days[svc->nrow_days++] = p->day;
+	}
 	if (p->max_id >= svc->next_id)
 		svc->next_id = p->max_id + 1;
 	return STORE_ROW_NEXT;
@@ -230,12 +287,15 @@ int siem_store_open(struct siem_service *svc, struct bw_err *err)
 	if (store_migrate(svc->st, "siem", schema, BW_ARRAY_LEN(schema), err) < 0)
 		return -1;
 	svc->nparts = 0;
+	free(svc->row_days);
+	svc->row_days = NULL;
+	svc->nrow_days = 0;
 	/* ids: later than anything stored, and time-based so that a wiped
 	 * catalog still yields fresh ids */
 	int64_t now_us = bw_clock_now_ns() / 1000;
 	svc->next_id = now_us > 0 ? now_us * 16 : 1;
 	if (store_query(svc->st,
-			"SELECT day, min_ts, max_ts, max_id FROM siem_partition"
+			"SELECT day, min_ts, max_ts, max_id, name FROM siem_partition"
 			" ORDER BY day",
 			NULL, 0, part_row, svc, err) < 0)
 		return -1;
@@ -377,6 +437,21 @@ static struct store_value opt_text(struct bw_str s)
 	return s.p ? store_text(s.p, s.len) : store_null();
 }
 
+/* The block layout: one row per stored block of a day's events, keyed by
+ * its first id (on SQLite the rowid), with its id and time bounds and the
+ * packed compact documents. */
+static int ensure_blocks(struct store_tx *tx, int64_t day, bool sqlite, struct bw_err *err)
+{
+	char name[32], sql[512];
+	siem_blk_name(day, name);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS %s (id_first %s PRIMARY KEY,"
+		 " id_last BIGINT NOT NULL, ts_min BIGINT NOT NULL, ts_max BIGINT NOT NULL,"
+		 " n BIGINT NOT NULL, docs BLOB NOT NULL)",
+		 name, sqlite ? "INTEGER" : "BIGINT");
+	return store_tx_exec(tx, sql, NULL, 0, err) < 0 ? -1 : 0;
+}
+
 static int ensure_partition(struct store_tx *tx, int64_t day, bool sqlite,
 			    struct bw_err *err)
 {
@@ -438,7 +513,8 @@ static int write_alerts(struct store_tx *tx, struct siem_batch *b,
 	return 0;
 }
 
-static int flush_block(struct store_tx *tx, const struct siem_block *bl, struct bw_err *err)
+static int flush_block(struct store_tx *tx, const struct siem_block *bl, bool rows,
+		       struct bw_err *err)
 {
 	if (bl->n == 0)
 		return 0;
@@ -452,7 +528,10 @@ static int flush_block(struct store_tx *tx, const struct siem_block *bl, struct 
 			  v, BW_ARRAY_LEN(v), err) < 0)
 		return -1;
 	char name[32];
-	siem_part_name(bl->day, name);
+	if (rows)
+		siem_part_name(bl->day, name);
+	else
+		siem_blk_name(bl->day, name);
 	struct store_value p[] = { store_int(bl->day),	  store_text_str(name),
 				   store_int(bl->ts_min),  store_int(bl->ts_max),
 				   store_int(bl->id_last), store_int(bl->n),
@@ -526,6 +605,26 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 	bool sqlite = strcmp(store_driver_name(b->svc->st), "sqlite") == 0;
 	for (size_t k = 0; k < b->nblocks; k++) {
 		const struct siem_block *bl = &b->blocks[k];
+		if (!siem_day_rows(b->svc, bl->day)) {
+			/* the block layout: one row for the whole block */
+			if (ensure_blocks(tx, bl->day, sqlite, err) < 0)
+				goto out;
+			char bsql[160];
+			siem_blk_name(bl->day, name);
+			snprintf(bsql, sizeof(bsql),
+				 "INSERT INTO %s (id_first, id_last, ts_min, ts_max, n, docs)"
+				 " VALUES (?, ?, ?, ?, ?, ?)", name);
+			struct store_value bv[] = {
+				store_int(bl->id_first), store_int(bl->id_last),
+				store_int(bl->ts_min),	 store_int(bl->ts_max),
+				store_int(bl->n),
+				store_blob(b->docs.data + bl->packed_off, bl->packed_len),
+			};
+			if (store_tx_exec(tx, bsql, bv, BW_ARRAY_LEN(bv), err) < 0 ||
+			    flush_block(tx, bl, false, err) < 0)
+				goto out;
+			continue;
+		}
 		if (ensure_partition(tx, bl->day, sqlite, err) < 0)
 			goto out;
 		siem_part_name(bl->day, name);
@@ -554,7 +653,7 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 				goto out;
 			i += rows;
 		}
-		if (flush_block(tx, bl, err) < 0)
+		if (flush_block(tx, bl, true, err) < 0)
 			goto out;
 	}
 	if (write_alerts(tx, b, err) < 0)
@@ -563,6 +662,49 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 out:
 	free(v);
 	return rc;
+}
+
+/* ------------------------------------------------------------ reading */
+
+struct each_ctx {
+	siem_pack_fn fn;
+	void *arg;
+	int rc;
+	int64_t last;
+};
+
+static int each_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct each_ctx *e = arg;
+	size_t n = 0;
+	const uint8_t *doc = store_row_blob(row, 2, &n);
+	e->rc = e->fn(e->arg, store_row_int64(row, 0), store_row_int64(row, 1), doc, n, err);
+	return e->rc == 0 ? STORE_ROW_NEXT : e->rc > 0 ? STORE_ROW_STOP : -1;
+}
+
+static int each_block(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct each_ctx *e = arg;
+	size_t n = 0;
+	const uint8_t *p = store_row_blob(row, 1, &n);
+	e->last = store_row_int64(row, 0);
+	e->rc = siem_pack_walk(p, n, e->last, e->fn, e->arg, err);
+	return e->rc == 0 ? STORE_ROW_NEXT : e->rc > 0 ? STORE_ROW_STOP : -1;
+}
+
+int siem_store_each(struct siem_service *svc, int64_t day, siem_pack_fn fn, void *arg,
+		    struct bw_err *err)
+{
+	char name[32], sql[160];
+	struct each_ctx e = { fn, arg, 0, 0 };
+	if (siem_day_rows(svc, day)) {
+		siem_part_name(day, name);
+		snprintf(sql, sizeof(sql), "SELECT id, ts, doc FROM %s ORDER BY id", name);
+		return store_query(svc->st, sql, NULL, 0, each_row, &e, err) < 0 ? -1 : e.rc;
+	}
+	siem_blk_name(day, name);
+	snprintf(sql, sizeof(sql), "SELECT id_first, docs FROM %s ORDER BY id_first", name);
+	return store_query(svc->st, sql, NULL, 0, each_block, &e, err) < 0 ? -1 : e.rc;
 }
 
 /* ----------------------------------------------------------- retention */
@@ -596,10 +738,239 @@ static uint64_t longest_keep(const struct siem_conf *c)
 struct ret_job {
 	int64_t day;
 	bool drop;
+	bool rows; /* the day is stored one row per event */
 	const struct siem_conf *conf;
 	int64_t now;
 	int64_t deleted;
 };
+
+static int log_deleted(struct store_tx *tx, const struct ret_job *j,
+		       const struct siem_retention_conf *p, int64_t n, struct bw_err *err)
+{
+	struct store_value l[] = { store_int(j->now / 1000000000LL), store_int(j->day),
+				   store_text_str(p ? p->tenant : NULL),
+				   store_text_str(p ? p->category : NULL), store_int(n),
+				   store_bool(false) };
+	return store_tx_exec(tx,
+			     "INSERT INTO siem_retention_log (ts, day, tenant, category,"
+			     " deleted, dropped) VALUES (?, ?, ?, ?, ?, ?)",
+			     l, 6, err);
+}
+
+/* ------------------------------------------------ retention of blocks */
+
+static bool str_is(struct bw_str v, const char *s)
+{
+	size_t n = strlen(s);
+	return v.p && v.len == n && memcmp(v.p, s, n) == 0;
+}
+
+/* The value or "" (SQL's COALESCE(col, '') = ?). */
+static bool str_or_empty_is(struct bw_str v, const char *s)
+{
+	return v.p ? str_is(v, s) : s[0] == '\0';
+}
+
+/* Policies in the order the row layout applies them: most specific first
+ * (tenant and category, then category, then tenant), config order within
+ * one level. OUT order[]; returns how many. */
+static size_t policy_order(const struct siem_conf *c, size_t *order)
+{
+	const struct siem_retention_conf *p = c->retention.policies.v;
+	size_t n = 0;
+	for (int spec = 3; spec >= 1; spec--)
+		for (size_t i = 0; i < c->retention.policies.n; i++)
+			if ((p[i].tenant ? 1 : 0) + (p[i].category ? 2 : 0) == spec)
+				order[n++] = i;
+	return n;
+}
+
+/*
+ * Which rule deletes an event, exactly as the row layout's statements
+ * would: the first policy in order whose tenant and category equal the
+ * event's and whose cutoff it is older than (index into policies), else
+ * the default (np) when no policy names the event and it is older than
+ * the default's cutoff, else -1 (kept).
+ */
+static long deleted_by(const struct siem_conf *c, const size_t *order, size_t nord,
+		       const struct siem_event *ev, int64_t now)
+{
+	const struct siem_retention_conf *p = c->retention.policies.v;
+	struct bw_str t = ev->f[SIEM_F_TENANT], cat = ev->f[SIEM_F_EVENT_CATEGORY];
+	for (size_t k = 0; k < nord; k++) {
+		const struct siem_retention_conf *q = &p[order[k]];
+		if (ev->ts_ns < now - (int64_t)q->keep_ms * 1000000LL &&
+		    (!q->tenant || str_is(t, q->tenant)) &&
+		    (!q->category || str_is(cat, q->category)))
+			return (long)order[k];
+	}
+	if (ev->ts_ns >= now - (int64_t)c->retention.default_ms * 1000000LL)
+		return -1;
+	for (size_t i = 0; i < c->retention.policies.n; i++) {
+		bool tn = p[i].tenant && str_or_empty_is(t, p[i].tenant);
+		bool ct = p[i].category && str_or_empty_is(cat, p[i].category);
+		if (p[i].tenant && p[i].category ? tn && ct : tn || ct)
+			return -1;
+	}
+	return (long)c->retention.policies.n;
+}
+
+/* One block being filtered: the kept entries are copied to out. */
+struct ret_block {
+	const struct siem_conf *conf;
+	const size_t *order;
+	size_t nord;
+	int64_t now;
+	int64_t *counts; /* per policy, then the default */
+	struct bw_arena *a;
+	struct bw_buf out;
+	int64_t kept, dropped, ts_min, ts_max;
+};
+
+static int ret_entry(void *arg, int64_t id, int64_t ts, const uint8_t *doc, size_t len,
+		     struct bw_err *err)
+{
+	struct ret_block *rb = arg;
+	struct siem_event ev;
+	bw_arena_free(rb->a);
+	rb->a = bw_arena_new(16384, SIEM_DOC_MAX * 2);
+	if (!rb->a)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	if (siem_event_from_bin(doc, len, rb->a, &ev, err) < 0)
+		return -1;
+	long by = deleted_by(rb->conf, rb->order, rb->nord, &ev, rb->now);
+	if (by >= 0) {
+		rb->counts[by]++;
+		rb->dropped++;
+		return 0;
+	}
+	/* kept: header and document as they were (same id_first) */
+	if (bw_buf_append(&rb->out, doc - SIEM_PACK_HDR, len + SIEM_PACK_HDR) < 0)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	rb->kept++;
+	if (ts < rb->ts_min)
+		rb->ts_min = ts;
+	if (ts > rb->ts_max)
+		rb->ts_max = ts;
+	(void)id;
+	return 0;
+}
+
+struct blk_list {
+	int64_t *ids;
+	uint8_t **docs;
+	size_t *lens;
+	size_t n;
+};
+
+#define RET_BLOCKS_PER_STEP 16
+
+static int blk_row(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct blk_list *l = arg;
+	size_t n = 0;
+	const void *p = store_row_blob(row, 1, &n);
+	uint8_t *copy = malloc(n ? n : 1);
+	if (!copy)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	memcpy(copy, p, n);
+	l->ids[l->n] = store_row_int64(row, 0);
+	l->docs[l->n] = copy;
+	l->lens[l->n] = n;
+	l->n++;
+	return STORE_ROW_NEXT;
+}
+
+/*
+ * Retention of a day stored in blocks: every block that may hold an
+ * expired event is read, its events decided as the row layout's
+ * statements would decide them, and the block rewritten without them (or
+ * deleted when none is left). Blocks are read RET_BLOCKS_PER_STEP at a
+ * time, so memory stays bounded on a day of millions of events. Each
+ * policy's count is logged as the row layout logs it.
+ */
+static int retention_blocks(struct store_tx *tx, struct ret_job *j, struct bw_err *err)
+{
+	const struct siem_conf *c = j->conf;
+	size_t np = c->retention.policies.n;
+	size_t order[SIEM_RETENTION_POLICIES_MAX];
+	size_t nord = policy_order(c, order);
+	int64_t counts[SIEM_RETENTION_POLICIES_MAX + 1] = { 0 };
+	/* the latest cutoff of any rule: a block starting after it keeps
+	 * everything */
+	int64_t cut = j->now - (int64_t)c->retention.default_ms * 1000000LL;
+	const struct siem_retention_conf *p = c->retention.policies.v;
+	for (size_t i = 0; i < np; i++)
+		if (j->now - (int64_t)p[i].keep_ms * 1000000LL > cut)
+			cut = j->now - (int64_t)p[i].keep_ms * 1000000LL;
+	char name[32], sql[256];
+	siem_blk_name(j->day, name);
+	int64_t ids[RET_BLOCKS_PER_STEP];
+	uint8_t *docs[RET_BLOCKS_PER_STEP];
+	size_t lens[RET_BLOCKS_PER_STEP];
+	struct ret_block rb = { .conf = c, .order = order, .nord = nord, .now = j->now,
+				.counts = counts };
+	bw_buf_init(&rb.out, 256u << 20);
+	int64_t after = INT64_MIN;
+	int rc = 0;
+	for (;;) {
+		struct blk_list l = { ids, docs, lens, 0 };
+		snprintf(sql, sizeof(sql),
+			 "SELECT id_first, docs FROM %s WHERE id_first > ? AND ts_min < ?"
+			 " ORDER BY id_first LIMIT %d", name, RET_BLOCKS_PER_STEP);
+		struct store_value v[] = { store_int(after), store_int(cut) };
+		if (store_tx_query(tx, sql, v, 2, blk_row, &l, err) < 0) {
+			rc = -1;
+			l.n = 0; /* blk_row copies are freed below */
+		}
+		for (size_t k = 0; k < l.n && rc == 0; k++) {
+			after = ids[k];
+			bw_buf_reset(&rb.out);
+			rb.kept = rb.dropped = 0;
+			rb.ts_min = INT64_MAX;
+			rb.ts_max = INT64_MIN;
+			if (siem_pack_walk(docs[k], lens[k], ids[k], ret_entry, &rb, err) != 0) {
+				rc = -1;
+				break;
+			}
+			if (rb.dropped == 0)
+				continue;
+			if (rb.kept == 0) {
+				snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id_first = ?", name);
+				struct store_value d[] = { store_int(ids[k]) };
+				rc = store_tx_exec(tx, sql, d, 1, err);
+			} else {
+				snprintf(sql, sizeof(sql),
+					 "UPDATE %s SET docs = ?, n = ?, ts_min = ?, ts_max = ?"
+					 " WHERE id_first = ?", name);
+				struct store_value u[] = { store_blob(rb.out.data, rb.out.len),
+							   store_int(rb.kept), store_int(rb.ts_min),
+							   store_int(rb.ts_max), store_int(ids[k]) };
+				rc = store_tx_exec(tx, sql, u, 5, err);
+			}
+		}
+		for (size_t k = 0; k < l.n; k++)
+			free(docs[k]);
+		if (rc != 0 || l.n < RET_BLOCKS_PER_STEP)
+			break;
+	}
+	bw_buf_fini(&rb.out);
+	bw_arena_free(rb.a);
+	if (rc != 0)
+		return -1;
+	for (size_t k = 0; k < nord; k++)
+		if (counts[order[k]] > 0) {
+			j->deleted += counts[order[k]];
+			if (log_deleted(tx, j, &p[order[k]], counts[order[k]], err) < 0)
+				return -1;
+		}
+	if (counts[np] > 0) {
+		j->deleted += counts[np];
+		if (log_deleted(tx, j, NULL, counts[np], err) < 0)
+			return -1;
+	}
+	return 0;
+}
 
 /*
  * One day partition per job. Policies are applied most specific first
@@ -611,13 +982,18 @@ static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct ret_job *j = arg;
 	char name[32], sql[1024];
-	siem_part_name(j->day, name);
+	if (j->rows)
+		siem_part_name(j->day, name);
+	else
+		siem_blk_name(j->day, name);
 	j->deleted = 0;
 	if (j->drop) {
 		struct store_value d[] = { store_int(j->day) };
 		int64_t n = 0;
 		/* count first so the log says how much went */
-		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", name);
+		snprintf(sql, sizeof(sql),
+			 j->rows ? "SELECT COUNT(*) FROM %s" : "SELECT COALESCE(SUM(n), 0) FROM %s",
+			 name);
 		if (store_tx_query_one(tx, sql, NULL, 0, int_row, &n, err) < 0)
 			return -1;
 		j->deleted = n;
@@ -634,6 +1010,8 @@ static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
 				     " deleted, dropped) VALUES (?, ?, ?, ?, ?, ?)",
 				     l, 6, err);
 	}
+	if (!j->rows)
+		return retention_blocks(tx, j, err);
 	const struct siem_retention_conf *p = j->conf->retention.policies.v;
 	size_t np = j->conf->retention.policies.n;
 	/* specificity order: 3 = both, 2 = category, 1 = tenant */
@@ -661,16 +1039,7 @@ static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
 			int64_t n = store_tx_changes(tx);
 			if (n > 0) {
 				j->deleted += n;
-				struct store_value l[] = {
-					store_int(j->now / 1000000000LL), store_int(j->day),
-					store_text_str(p[i].tenant), store_text_str(p[i].category),
-					store_int(n), store_bool(false)
-				};
-				if (store_tx_exec(tx,
-						  "INSERT INTO siem_retention_log (ts, day, tenant,"
-						  " category, deleted, dropped)"
-						  " VALUES (?, ?, ?, ?, ?, ?)",
-						  l, 6, err) < 0)
+				if (log_deleted(tx, j, &p[i], n, err) < 0)
 					return -1;
 			}
 		}
@@ -705,13 +1074,7 @@ static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
 	int64_t n = store_tx_changes(tx);
 	if (n > 0) {
 		j->deleted += n;
-		struct store_value l[] = { store_int(j->now / 1000000000LL), store_int(j->day),
-					   store_null(), store_null(), store_int(n),
-					   store_bool(false) };
-		if (store_tx_exec(tx,
-				  "INSERT INTO siem_retention_log (ts, day, tenant, category,"
-				  " deleted, dropped) VALUES (?, ?, ?, ?, ?, ?)",
-				  l, 6, err) < 0)
+		if (log_deleted(tx, j, NULL, n, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -746,6 +1109,7 @@ int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err)
 		if (!snap[i].stored || snap[i].min_ts >= now - shortest)
 			continue;
 		struct ret_job j = { .day = snap[i].day, .conf = c, .now = now,
+				     .rows = siem_day_rows(svc, snap[i].day),
 				     .drop = snap[i].max_ts < now - longest };
 		if (store_write(svc->st, retention_job, &j, err) < 0) {
 			rc = -1;
@@ -762,7 +1126,10 @@ int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err)
 		}
 		if (j.deleted > 0 || j.drop) {
 			char name[32];
-			siem_part_name(j.day, name);
+			if (j.rows)
+				siem_part_name(j.day, name);
+			else
+				siem_blk_name(j.day, name);
 			char nbuf[24];
 			snprintf(nbuf, sizeof(nbuf), "%lld", (long long)j.deleted);
 			log_kv(BW_LOG_INFO, "siem retention deleted events", "partition", name,

@@ -219,8 +219,14 @@ struct siem_block {
 	int64_t day;
 	int64_t id_first, id_last, ts_min, ts_max, n;
 	size_t first; /* index of its first record in the batch */
+	/* its packed events in batch->docs (siem_store.c: the block layout) */
+	size_t packed_off, packed_len;
 	uint8_t bloom[SIEM_BLOOM_BYTES];
 };
+
+/* A packed event inside a stored block: u32 LE document length, u32 LE id
+ * minus the block's id_first, then the compact document. */
+#define SIEM_PACK_HDR 8u
 
 struct siem_batch {
 	struct siem_batch *next;
@@ -350,6 +356,11 @@ struct siem_service {
 	/* catalog of partitions (pipeline thread writes; search reads under
 	 * part_mu) */
 	pthread_mutex_t part_mu;
+	/* days stored before the block layout (one row per event in
+	 * siem_ev_YYYYMMDD): found at open, never changed after, so the
+	 * writer and readers agree on a day's layout without a lock */
+	int64_t *row_days;
+	size_t nrow_days;
 	struct siem_partition *parts;
 	size_t nparts, parts_cap;
 	int64_t next_id;
@@ -385,8 +396,29 @@ struct siem_service {
 int siem_store_open(struct siem_service *svc, struct bw_err *err) BW_WUR;
 /* The write job for one processed batch (events, blocks, alerts). */
 int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err);
-/* Partition table name for a day number ("siem_ev_20240615"). */
+/* Partition table name for a day number: "siem_ev_20240615" (rows, the
+ * layout before blocks) or "siem_evb_20240615" (blocks of events). */
 void siem_part_name(int64_t day, char out[32]);
+void siem_blk_name(int64_t day, char out[32]);
+/* Whether a day is stored one row per event (made before blocks). */
+bool siem_day_rows(const struct siem_service *svc, int64_t day);
+/*
+ * Walks the packed events of a stored block (p, n): calls fn with each
+ * event's id, time and compact document (borrowed, valid during the
+ * call). fn returns 0 to go on, 1 to stop, -1 to fail. Returns 0, 1 when
+ * fn stopped, -1 with err 500 "corrupt" for a malformed block.
+ */
+typedef int (*siem_pack_fn)(void *arg, int64_t id, int64_t ts, const uint8_t *doc,
+			    size_t len, struct bw_err *err);
+int siem_pack_walk(const uint8_t *p, size_t n, int64_t id_first, siem_pack_fn fn,
+		   void *arg, struct bw_err *err);
+/*
+ * Every stored event of a day partition, whatever its layout, in id
+ * order: fn gets the id, time and stored document (compact, or JSON for
+ * rows written before). For tests and tools; any thread.
+ */
+int siem_store_each(struct siem_service *svc, int64_t day, siem_pack_fn fn, void *arg,
+		    struct bw_err *err);
 /* Runs retention now (deletes past policy); returns rows deleted or -1. */
 int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err);
 
