@@ -375,6 +375,110 @@ static void retention_by_category_and_tenant(void **state)
 	h_stop(&H, true);
 }
 
+static int each_count(void *arg, int64_t id, int64_t ts, const uint8_t *doc, size_t len,
+		      struct bw_err *err)
+{
+	(*(int64_t *)arg)++;
+	return 0;
+}
+
+/* A day stored before the block layout (one row per event, JSON text
+ * documents, its catalog row naming siem_ev_...) keeps its layout after an
+ * upgrade: it is searched, read by id, walked, written to (new events of
+ * that day), and dropped by retention, beside a day in blocks. */
+static void days_stored_as_rows_still_work(void **state)
+{
+	char dir[64];
+	bw_snprintf(dir, sizeof(dir), "/tmp/bw-siem-legacy-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	h_fixed_dir = dir;
+	assert_int_equal(h_start_conf(&H, "", false), 0);
+	h_stop(&H, false);
+	const int64_t day_ns = 86400LL * 1000000000LL;
+	int64_t now = bw_clock_now_ns(), day = siem_day_of(now);
+	int64_t t0 = day * day_ns + 1000;
+	char name[32], path[128], sql[512];
+	siem_part_name(day, name);
+	bw_snprintf(path, sizeof(path), "%s/siem.db", dir);
+	struct store_options so = { .path = path, .durability = STORE_DURABILITY_NORMAL };
+	struct bw_err err;
+	struct store *st = store_open(&so, &err);
+	assert_non_null(st);
+	bw_snprintf(sql, sizeof(sql),
+		    "CREATE TABLE %s (id INTEGER PRIMARY KEY, ts BIGINT NOT NULL, tenant TEXT,"
+		    " category TEXT, action TEXT, outcome TEXT, dataset TEXT, host TEXT,"
+		    " source_ip TEXT, user_name TEXT, doc TEXT NOT NULL)", name);
+	assert_int_equal(store_exec(st, sql, NULL, 0, NULL, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		char doc[256], user[16];
+		bw_snprintf(user, sizeof(user), "olduser%d", i);
+		bw_snprintf(doc, sizeof(doc),
+			    "{\"@timestamp\":\"2024-06-15T00:00:00.000Z\",\"message\":"
+			    "\"legacyword %d\",\"user\":{\"name\":\"%s\"}}", i, user);
+		bw_snprintf(sql, sizeof(sql),
+			    "INSERT INTO %s (id, ts, tenant, user_name, doc) VALUES (?, ?, ?, ?, ?)",
+			    name);
+		struct store_value v[] = { store_int(100 + i), store_int(t0 + i),
+					   store_text_str("platform"), store_text_str(user),
+					   store_text_str(doc) };
+		assert_int_equal(store_exec(st, sql, v, 5, NULL, &err), 0);
+	}
+	static uint8_t all[SIEM_BLOOM_BYTES];
+	memset(all, 0xff, sizeof(all));
+	struct store_value b[] = { store_int(day), store_int(100), store_int(102),
+				   store_int(t0), store_int(t0 + 2), store_int(3),
+				   store_blob(all, sizeof(all)) };
+	assert_int_equal(store_exec(st,
+				    "INSERT INTO siem_block (day, id_first, id_last, ts_min, ts_max,"
+				    " n, bloom) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				    b, 7, NULL, &err),
+			 0);
+	struct store_value p[] = { store_int(day), store_text_str(name), store_int(t0),
+				   store_int(t0 + 2), store_int(102), store_int(3), store_int(0) };
+	assert_int_equal(store_exec(st,
+				    "INSERT INTO siem_partition (day, name, min_ts, max_ts, max_id,"
+				    " events, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				    p, 7, NULL, &err),
+			 0);
+	store_close(st);
+
+	assert_int_equal(h_start_conf(&H, "", false), 0);
+	assert_true(siem_day_rows(H.svc, day));
+	assert_int_equal(count_q("user.name:olduser1"), 1);
+	assert_int_equal(count_q("legacyword"), 3);
+	struct bw_buf doc;
+	bw_buf_init(&doc, 1u << 20);
+	int64_t ts = 0;
+	assert_int_equal(siem_event_doc(H.svc, 101, 0, &doc, &ts, &err), 1);
+	assert_int_equal(ts, t0 + 1);
+	assert_non_null(strstr(doc.data, "legacyword 1"));
+	/* new events: that day goes on in rows, the day before in blocks */
+	for (int i = 0; i < 2; i++) {
+		bus_event("web", "acme", now, "newrows");
+		bus_event("web", "acme", now - day_ns, "newblocks");
+	}
+	siem_service_flush(H.svc);
+	assert_int_equal(count_q("user.name:newrows"), 2);
+	assert_int_equal(count_q("user.name:newblocks"), 2);
+	assert_int_equal(h_count(&H, "SELECT COUNT(*) FROM siem_partition WHERE name LIKE 'siem_evb_%'",
+				 NULL, 0),
+			 1);
+	int64_t n = 0;
+	assert_int_equal(siem_store_each(H.svc, day, each_count, &n, &err), 0);
+	assert_int_equal(n, 5);
+	n = 0;
+	assert_int_equal(siem_store_each(H.svc, day - 1, each_count, &n, &err), 0);
+	assert_int_equal(n, 2);
+	/* a year on both are dropped whole, the rows day counted by rows */
+	bw_clock_advance(400 * day_ns);
+	assert_int_equal(siem_retention_run(H.svc, &err), 7);
+	assert_int_equal(h_count(&H, "SELECT COUNT(*) FROM siem_partition", NULL, 0), 0);
+	bw_clock_set(1718452860LL * 1000000000LL);
+	bw_buf_fini(&doc);
+	h_fixed_dir = NULL;
+	h_stop(&H, true);
+}
+
 static void alerts_deduplicate_and_suppress(void **state)
 {
 	assert_int_equal(h_start_conf(&H,
@@ -663,6 +767,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bloom_text_is_its_tokens),
 		cmocka_unit_test(bloom_memo_sets_every_token),
+		cmocka_unit_test(days_stored_as_rows_still_work),
 		cmocka_unit_test(config_errors_are_positioned),
 		cmocka_unit_test(syslog_tcp_and_udp_are_stored),
 		cmocka_unit_test(relp_acks_only_stored_events),
