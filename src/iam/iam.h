@@ -909,7 +909,9 @@ int iam_stepup_state(struct iam *iam, const char *tenant, const char *handle,
  * "mfa_enrolment_required"). Throttled like sign-in (429 "throttled"),
  * failures count against the lockout; 401 "bad_code" / "bad_password",
  * 400 "code_required" / "password_required" / "use_security_key" (a
- * security key is the only factor: step up on the account page). Every
+ * security key is the only factor: step up on the account page) /
+ * "use_account_page" (codes by e-mail or SMS are the factor where MFA is
+ * required: the pages send them). Every
  * outcome is an "authentication" event (action "step-up"). Blocking
  * (Argon2id when a password is given). OUT: *window_s (may be NULL).
  */

@@ -140,6 +140,17 @@ static int stepup_check_factor(struct iam *iam, const struct iam_tenant *t,
 			return bw_err_set(err, 403, "iam",
 					  "mfa_enrolment_required",
 					  "enrol a second factor first");
+		/* Where MFA is required, codes by e-mail or SMS are the
+		 * user's factor: the account page sends and checks them. */
+		int need = (mm.email || mm.phone)
+			       ? iam_mfa_required_for(iam, t->name, user_id, err)
+			       : 0;
+		if (need < 0)
+			return -1;
+		if (need)
+			return bw_err_set(err, 400, "iam", "use_account_page",
+					  "step up on the account page with a "
+					  "code sent to you");
 		if (!pw)
 			return bw_err_set(err, 400, "iam", "password_required",
 					  "give your password");

@@ -139,9 +139,19 @@ static void without_factor(void **state)
 				&err),
 			 -1);
 	assert_int_equal(err.code, 404);
-	/* The tenant demands a second factor for step-up. */
+	/* Where MFA is required and codes by e-mail are the user's factor,
+	 * the account page (which sends them) is the way to step up. */
 	struct iam_tenant t;
+	struct iam_user_spec up = {.email = "alice@acme.example"};
+	assert_int_equal(iam_user_update(iam, "acme", uid, &up, &err), 0);
 	assert_int_equal(iam_tenant_get(iam, "acme", &t, &err), 0);
+	t.policy.mfa_required = true;
+	assert_int_equal(iam_tenant_update(iam, "acme", NULL, &t.policy, &err),
+			 0);
+	assert_int_equal(verify(h, NULL, PW, &err), -1);
+	assert_string_equal(err.reason, "use_account_page");
+	t.policy.mfa_required = false;
+	/* The tenant demands a second factor for step-up. */
 	t.policy.step_up_require_mfa = true;
 	assert_int_equal(iam_tenant_update(iam, "acme", NULL, &t.policy, &err),
 			 0);
