@@ -157,6 +157,7 @@ static int build_upstream(struct gateway *gw, const struct gateway_upstream_conf
 	u->pool_idle = uc->pool_idle;
 	u->pool_idle_ms = uc->pool_idle_timeout_ms;
 	u->verify = uc->tls.verify;
+	u->identity = uc->tls.identity ? bw_arena_strdup(gw->arena, uc->tls.identity) : NULL;
 	u->server_name = uc->tls.server_name ?
 				 bw_arena_strdup(gw->arena, uc->tls.server_name) : NULL;
 	u->health_path = uc->health.path ? bw_arena_strdup(gw->arena, uc->health.path) :
@@ -165,7 +166,7 @@ static int build_upstream(struct gateway *gw, const struct gateway_upstream_conf
 	u->health_timeout_ms = uc->health.timeout_ms;
 	u->nservers = uc->servers.n;
 	u->servers = bw_arena_zalloc(gw->arena, u->nservers * sizeof(*u->servers));
-	if (!u->name || !u->servers)
+	if (!u->name || !u->servers || (uc->tls.identity && !u->identity))
 		return bw_err_set(err, 500, "gateway", "nomem", "out of memory");
 	for (size_t i = 0; i < u->nservers; i++) {
 		struct gw_server *s = &u->servers[i];
@@ -194,6 +195,19 @@ static int build_upstream(struct gateway *gw, const struct gateway_upstream_conf
 	}
 	if (uc->tls.enabled && !(u->ssl_ctx = tls_ctx(uc, err)))
 		return -1;
+	return 0;
+}
+
+int gateway_use_identities(struct gateway *gw,
+			   int (*use)(void *arg, const char *name, void *ssl_ctx,
+				      struct bw_err *err),
+			   void *arg, struct bw_err *err)
+{
+	for (size_t i = 0; i < gw->nupstreams; i++) {
+		struct gw_upstream *u = &gw->upstreams[i];
+		if (u->identity && u->ssl_ctx && use(arg, u->identity, u->ssl_ctx, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 

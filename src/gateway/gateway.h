@@ -62,6 +62,10 @@ struct gateway_tls_conf {
 	const char *ca_file;     /* NULL: system trust store */
 	const char *client_cert; /* mTLS, PEM files */
 	const char *client_key;
+	/* mTLS with a bulwark component identity instead of files: the name
+	 * of a pki listener_certs entry with `identity:` (a short-lived
+	 * SPIFFE certificate from the private CA, rotated without reloads) */
+	const char *identity;
 	const char *server_name; /* SNI and name checked; NULL: server host */
 };
 
@@ -282,6 +286,18 @@ struct gateway_services {
 /* Sets gw's services (copied). Call before gw serves requests (after
  * gateway_new, before the generation is swapped in). */
 void gateway_set_services(struct gateway *gw, const struct gateway_services *s);
+
+/*
+ * Gives every upstream configured with tls.identity its component
+ * identity: use(arg, name, ssl_ctx, err) makes the TLS client context
+ * present identity `name` (the daemon passes the pki's). Call once per
+ * gateway, before it serves requests. 0, or -1 with use's err (an
+ * unknown identity) — the caller refuses that configuration.
+ */
+int gateway_use_identities(struct gateway *gw,
+			   int (*use)(void *arg, const char *name, void *ssl_ctx,
+				      struct bw_err *err),
+			   void *arg, struct bw_err *err) BW_WUR;
 
 /* Counters for /metrics (process-wide, all generations). */
 struct gateway_stats {

@@ -63,6 +63,8 @@ static const struct conf_field tls_fields[] = {
 	{ .name = "client_cert", CONF_PATH(T, client_cert), .help = "mTLS certificate" },
 	{ .name = "client_key", CONF_SECRET_PATH(T, client_key),
 	  .help = "mTLS key (mode 0600)" },
+	{ .name = "identity", CONF_STR(T, identity), .max = 64,
+	  .help = "mTLS with this bulwark component identity (pki listener_certs)" },
 	{ .name = "server_name", CONF_STR(T, server_name), .max = 253,
 	  .help = "SNI and checked name; default: the server's host" },
 };
@@ -324,6 +326,12 @@ static int check_upstreams(const struct conf_node *sec, struct gateway_conf *c,
 		if ((u[i].tls.client_cert != NULL) != (u[i].tls.client_key != NULL))
 			return conf_err(conf_get(un, "tls"), err, "missing",
 					"client_cert and client_key go together");
+		if (u[i].tls.identity && !u[i].tls.enabled)
+			return conf_err(conf_get(conf_get(un, "tls"), "identity"), err,
+					"conflict", "identity needs tls enabled");
+		if (u[i].tls.identity && u[i].tls.client_cert)
+			return conf_err(conf_get(conf_get(un, "tls"), "identity"), err,
+					"conflict", "identity and client_cert exclude each other");
 		if (u[i].health.path && u[i].health.path[0] != '/')
 			return conf_err(conf_get(conf_get(un, "health"), "path"), err,
 					"range", "must start with '/'");

@@ -307,6 +307,7 @@ struct gw_upstream {
 	unsigned pool_idle;
 	uint64_t pool_idle_ms;
 	void *ssl_ctx; /* SSL_CTX *, NULL for plaintext */
+	const char *identity; /* tls.identity, or NULL */
 	const char *server_name;
 	bool verify;
 	const char *health_path;

@@ -243,6 +243,13 @@ static void gw_services_set(struct gateway *gw)
 		gateway_set_services(gw, &s);
 }
 
+/* Upstreams with tls.identity present the pki's component identity. */
+static int gw_identity_use(void *arg, const char *name, void *ssl_ctx, struct bw_err *err)
+{
+	(void)arg;
+	return pki_lcert_identity_use(W.lcert, name, ssl_ctx, err);
+}
+
 static struct generation *generation_build(const char *path, const char *text,
 					   size_t len, const struct server_files *files,
 					   struct bw_err *err)
@@ -262,6 +269,9 @@ static struct generation *generation_build(const char *path, const char *text,
 	    !(g->gw = gateway_new(&g->gw_conf, err)))
 		goto fail;
 	gw_services_set(g->gw);
+	/* at the first start the pki comes later and does this itself */
+	if (W.lcert && gateway_use_identities(g->gw, gw_identity_use, NULL, err) < 0)
+		goto fail;
 	const struct server_listener_conf *ls = g->conf.listeners.v;
 	for (size_t i = 0; i < g->conf.listeners.n && i < MAX_LISTENERS; i++) {
 		if (!server_listener_is_http(ls[i].kind)) {
@@ -824,6 +834,8 @@ static void open_state(const struct server_conf *c)
 	if (!W.lcert || pki_lcert_api_register(W.lcert) < 0)
 		fatalx("pki: %s", W.lcert ? "route table full" : err.msg);
 	W.pki_http.lcert = W.lcert;
+	if (gateway_use_identities(W.gen->gw, gw_identity_use, NULL, &err) < 0)
+		fatalx("gateway: %s", err.msg);
 	if (api_mount(&W.api, "/acme/", pki_acme_handle, W.acme) < 0)
 		fatalx("admin listener: too many path handlers");
 	W.siem = siem_service_new(c->modules.siem, c->server.data_dir, &err);
