@@ -232,6 +232,52 @@ out:
 	return rc;
 }
 
+static void bitmap_set_both_cases(uint8_t bm[32], unsigned c)
+{
+	bm[c / 8] |= (uint8_t)(1u << (c % 8));
+	if (c < 128 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) {
+		c ^= 0x20;
+		bm[c / 8] |= (uint8_t)(1u << (c % 8));
+	}
+}
+
+/* The start-of-match set, required byte and minimum length PCRE2
+ * computed when it studied the pattern (it uses them itself to skip
+ * ahead): no match can begin at a byte outside the set, none lacks the
+ * required byte, and no shorter subject matches.
+ * The public API does not say whether a single first or required code
+ * unit is caseless, so both cases are taken (a superset, still sound). A
+ * pattern that can match the empty string gets no filter. */
+static void prepare_rx_start(struct waf_operator *op)
+{
+	uint32_t empty = 1, fct = 0, cu = 0, lct = 0, minlen = 0;
+	op->rx_req = -1;
+	if (!op->re || op->hs ||
+	    pcre2_pattern_info(op->re, PCRE2_INFO_MATCHEMPTY, &empty) != 0 || empty)
+		return;
+	if (pcre2_pattern_info(op->re, PCRE2_INFO_MINLENGTH, &minlen) == 0)
+		op->rx_minlen = minlen;
+	if (pcre2_pattern_info(op->re, PCRE2_INFO_LASTCODETYPE, &lct) == 0 && lct == 1 &&
+	    pcre2_pattern_info(op->re, PCRE2_INFO_LASTCODEUNIT, &cu) == 0 && cu < 256)
+		op->rx_req = (int)cu;
+	if (pcre2_pattern_info(op->re, PCRE2_INFO_FIRSTCODETYPE, &fct) != 0)
+		return;
+	if (fct == 1) {
+		if (pcre2_pattern_info(op->re, PCRE2_INFO_FIRSTCODEUNIT, &cu) != 0 ||
+		    cu > 255)
+			return;
+		memset(op->rx_start, 0, sizeof(op->rx_start));
+		bitmap_set_both_cases(op->rx_start, cu);
+		op->rx_has_start = true;
+		return;
+	}
+	const uint8_t *bm = NULL;
+	if (pcre2_pattern_info(op->re, PCRE2_INFO_FIRSTBITMAP, &bm) == 0 && bm) {
+		memcpy(op->rx_start, bm, sizeof(op->rx_start));
+		op->rx_has_start = true;
+	}
+}
+
 /* Regex selectors with the same pattern get one id, so a transaction can
  * remember per key whether the pattern matched (16 ids: the CRS has 3). */
 static uint8_t sel_id_of(struct bw_str *pats, size_t *n, struct bw_str sel)
@@ -586,6 +632,8 @@ int waf_engine_prepare(struct waf_parse *p)
 				case WAF_OP_RX:
 				case WAF_OP_RX_GLOBAL:
 					rc = compile_rx_prefilter(p, l);
+					if (rc == 0)
+						prepare_rx_start(&l->op);
 					break;
 				default:
 					break;

@@ -268,6 +268,15 @@ struct waf_operator {
 	 * absence proves the regex cannot match (NULL: no prefilter). */
 	struct hs_database *hs;
 	size_t nfactors; /* rx: literal factors in hs (0: no prefilter) */
+	/* rx without literal factors: what PCRE2's own study says every
+	 * match needs (waf_hs.c) — a first byte from rx_start (when
+	 * rx_has_start), the byte rx_req (either case; -1: none) and at
+	 * least rx_minlen bytes — so other values are rejected before
+	 * calling PCRE2 */
+	bool rx_has_start;
+	uint8_t rx_start[32];
+	int rx_req;
+	uint32_t rx_minlen;
 };
 
 /* ------------------------------------------------------ transformations */
@@ -874,6 +883,9 @@ int waf_tfn_prefix(struct waf_tx *tx, const struct waf_rule *r,
 		   const struct waf_val *v, size_t nt, struct bw_str *out) BW_WUR;
 
 /* ---- operators (waf_op.c) */
+/* The PCRE2 study reject of an @rx without literal factors (see
+ * waf_operator.rx_*): false proves the regex cannot match v. */
+bool waf_rx_possible(const struct waf_operator *op, struct bw_str v);
 /* Returns 1 match, 0 no match, -1 memory. */
 int waf_op_eval(struct waf_tx *tx, const struct waf_rule *r,
 		struct bw_str v);

@@ -92,6 +92,29 @@ static int set_capture(struct waf_tx *tx, unsigned i, const char *p,
 	return waf_col_set(tx, WAF_VAR_TX, bw_str_make(k, 1), bw_str_make(p, n));
 }
 
+/* PCRE2's study of the pattern (waf_operator.rx_*): false when the value
+ * is too short, lacks the required byte or has no byte a match can start
+ * with — PCRE2 would report no match after its own start-up checks. */
+bool waf_rx_possible(const struct waf_operator *op, struct bw_str v)
+{
+	if (v.len < op->rx_minlen)
+		return false;
+	if (op->rx_req >= 0) {
+		unsigned c = (unsigned)op->rx_req;
+		bool alpha = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+		if (!memchr(v.p, (int)c, v.len) &&
+		    !(alpha && memchr(v.p, (int)(c ^ 0x20), v.len)))
+			return false;
+	}
+	if (!op->rx_has_start)
+		return true;
+	const unsigned char *s = (const unsigned char *)v.p;
+	for (size_t i = 0; i < v.len; i++)
+		if (op->rx_start[s[i] / 8] & (1u << (s[i] % 8)))
+			return true;
+	return false;
+}
+
 /* PCRE2 match; captures into TX:0..9 when asked. 1, 0 or -1 (memory). */
 static int rx_match(struct waf_tx *tx, const pcre2_code *re, struct bw_str v,
 		    bool capture)
@@ -377,6 +400,8 @@ static int eval_raw(struct waf_tx *tx, const struct waf_rule *r,
 			int h = waf_hs_scan(tx->rs, op, v.p, v.len, NULL, NULL);
 			if (h == 0)
 				return 0; /* the prefilter proves no match */
+		} else if (!op->hs && !waf_rx_possible(op, v)) {
+			return 0;
 		}
 		if (op->id == WAF_OP_VERIFY_CC) {
 			/* a regex candidate that also passes Luhn */

@@ -243,6 +243,45 @@ static void test_rx_factors_sound_on_crs(void **s)
 	print_message("CRS regexes: %zu, with literal factors: %zu\n", checked,
 		      with_factors);
 	assert_true(with_factors * 2 > checked);
+	/* the PCRE2-study reject of regexes without factors: every sample
+	 * (as written, upper- and lowercased) a regex matches passes it */
+	size_t studied = 0, matched = 0;
+	pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+	for (int ph = 1; ph <= 5; ph++)
+		for (size_t i = 0; i < rs->phase[ph].n; i++)
+			for (const struct waf_rule *l = rs->phase[ph].rules[i];
+			     l && l->kind != WAF_RULE_MARKER; l = l->chain_next) {
+				const struct waf_operator *op = &l->op;
+				if (op->id != WAF_OP_RX || !op->re || op->hs)
+					continue;
+				if (op->rx_has_start || op->rx_req >= 0 || op->rx_minlen)
+					studied++;
+				for (size_t k = 0; k < BW_ARRAY_LEN(samples) * 3; k++) {
+					char x[128];
+					size_t xl = strlen(samples[k / 3]);
+					memcpy(x, samples[k / 3], xl);
+					for (size_t c = 0; c < xl && k % 3; c++)
+						x[c] = (char)(k % 3 == 1 ? toupper((unsigned char)x[c])
+									: tolower((unsigned char)x[c]));
+					int rc = pcre2_match(op->re, (PCRE2_SPTR)x, xl, 0, 0,
+							     md, NULL);
+					if (rc >= 0)
+						matched++;
+					if (rc >= 0 && !waf_rx_possible(op, bw_str_make(x, xl))) {
+						print_error("rule %llu matches '%.*s' but its "
+							    "study rejects it\n",
+							    (unsigned long long)
+								    l->chain_start->act.id,
+							    (int)xl, x);
+						fail();
+					}
+				}
+			}
+	pcre2_match_data_free(md);
+	print_message("CRS regexes without factors but with a PCRE2 study "
+		      "filter: %zu, sample matches: %zu\n", studied, matched);
+	assert_true(studied > 10);
+	assert_true(matched > 10);
 	waf_ruleset_free(rs);
 }
 
