@@ -141,6 +141,9 @@ struct iam_policy {
 	uint32_t lock_ip_threshold;	 /* IP failures before throttling */
 	/* MFA and sessions */
 	bool mfa_required; /* users without TOTP cannot log in */
+	bool mfa_enrol_at_login; /* where MFA is required, a user without a
+				    factor enrols TOTP at sign-in instead of
+				    being refused */
 	uint32_t session_idle_s;
 	uint32_t session_absolute_s;
 	/* step-up on sensitive admin API routes (iam_stepup.c) */
@@ -357,6 +360,10 @@ enum iam_login_status {
 				      or disabled: indistinguishable) */
 	IAM_LOGIN_THROTTLED,	   /* too many failures: retry_after_s */
 	IAM_LOGIN_ERROR,	   /* internal error (err): answer 503 */
+	IAM_LOGIN_ENROL_REQUIRED,  /* challenge is set: MFA is required, the
+				      user has no factor and the tenant's
+				      mfa_enrol_at_login lets them enrol:
+				      iam_login_enrol_begin / _finish */
 };
 
 struct iam_login_result {
@@ -409,6 +416,26 @@ void iam_login_change_password(struct iam *iam, const char *tenant,
 			       const char *challenge, const char *new_pw,
 			       size_t new_len, const char *source_ip,
 			       struct iam_login_result *out);
+
+/*
+ * Forced enrolment at sign-in (policy mfa_enrol_at_login): begin gives a
+ * fresh TOTP secret (SHA-1, 6 digits, what every authenticator app reads)
+ * for the user of an "enrol" challenge (401 "bad_challenge" when it is
+ * unknown or expired); finish confirms it with a code, which ends the
+ * challenge and issues a session that passed MFA (IAM_LOGIN_OK, OUT:
+ * codes, the user's new recovery codes). A wrong code counts against the
+ * challenge and the lockout like the MFA step. Blocking.
+ */
+struct iam_totp_enrolment;
+int iam_login_enrol_begin(struct iam *iam, const char *tenant,
+			  const char *challenge, const char *issuer,
+			  struct iam_totp_enrolment *e,
+			  struct bw_err *err) BW_WUR;
+void iam_login_enrol_finish(
+    struct iam *iam, const char *tenant, const char *challenge,
+    const char *code, const char *source_ip,
+    char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1],
+    struct iam_login_result *out);
 
 /* Administrator unlock: clears the account's lockout counters. */
 void iam_lockout_unlock(struct iam *iam, const char *tenant,

@@ -1284,6 +1284,7 @@ static void login_out(struct iam_req *r, const struct iam_login_result *res)
 	case IAM_LOGIN_OK:
 	case IAM_LOGIN_MFA_REQUIRED:
 	case IAM_LOGIN_CHANGE_PASSWORD:
+	case IAM_LOGIN_ENROL_REQUIRED:
 		break;
 	}
 	struct json_writer w;
@@ -1293,6 +1294,8 @@ static void login_out(struct iam_req *r, const struct iam_login_result *res)
 			     res->status == IAM_LOGIN_OK ? "ok"
 			     : res->status == IAM_LOGIN_MFA_REQUIRED
 				 ? "mfa_required"
+			     : res->status == IAM_LOGIN_ENROL_REQUIRED
+				 ? "mfa_enrolment_required"
 				 : "password_change_required");
 	json_write_kv_string(&w, "user_id", res->user_id);
 	if (res->status == IAM_LOGIN_OK) {
@@ -1321,6 +1324,72 @@ static void h_login(struct iam_req *r)
 					r->caller_ip};
 	iam_login(r->iam, &req, &res);
 	login_out(r, &res);
+	bw_wipe(&res, sizeof(res));
+}
+
+/* Forced enrolment at sign-in: the secret for the "enrol" challenge. */
+static void h_login_enrol(struct iam_req *r)
+{
+	struct bw_str ch;
+	struct iam_totp_enrolment e;
+	struct bw_err err;
+	target(r, "login", "");
+	if (!body_str(r, "challenge", true, IAM_TOKEN_MAX, &ch))
+		return;
+	if (iam_login_enrol_begin(r->iam, r->tenant, ch.p, NULL, &e, &err) <
+	    0) {
+		fail_err(r, &err);
+		return;
+	}
+	char *svg = iam_qr_svg(e.uri, &err);
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "secret", e.secret_b32);
+	json_write_kv_string(&w, "otpauth_uri", e.uri);
+	if (svg)
+		json_write_kv_string(&w, "qr_svg", svg);
+	json_write_object_end(&w);
+	free(svg);
+	bw_wipe(&e, sizeof(e));
+	finish_json(r, &w, 201);
+}
+
+/* ... and its confirmation: a session plus the new recovery codes. */
+static void h_login_enrol_verify(struct iam_req *r)
+{
+	struct bw_str ch, code;
+	struct iam_login_result res;
+	char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1];
+	target(r, "login", "");
+	if (!body_str(r, "challenge", true, IAM_TOKEN_MAX, &ch) ||
+	    !body_str(r, "code", true, 32, &code))
+		return;
+	iam_login_enrol_finish(r->iam, r->tenant, ch.p, code.p, r->caller_ip,
+			       codes, &res);
+	if (res.status != IAM_LOGIN_OK) {
+		login_out(r, &res);
+		bw_wipe(&res, sizeof(res));
+		return;
+	}
+	bw_snprintf(r->details, sizeof(r->details),
+		    "{\"status\":\"enrolled\"}");
+	struct json_writer w;
+	json_writer_init(&w, r->out);
+	json_write_object_begin(&w);
+	json_write_kv_string(&w, "status", "ok");
+	json_write_kv_string(&w, "user_id", res.user_id);
+	json_write_kv_string(&w, "session_token", res.session_token);
+	json_write_key(&w, "recovery_codes");
+	json_write_array_begin(&w);
+	for (int i = 0; i < IAM_RECOVERY_CODES; i++)
+		json_write_string(&w, codes[i]);
+	json_write_array_end(&w);
+	json_write_object_end(&w);
+	bw_snprintf(r->target, sizeof(r->target), "%s/user/%s", r->tenant,
+		    res.user_id);
+	finish_json(r, &w, 200);
+	bw_wipe(codes, sizeof(codes));
 	bw_wipe(&res, sizeof(res));
 }
 
@@ -1698,6 +1767,10 @@ static const struct route_spec specs[] = {
      "iam.mfa.role_require", R_TENANT, h_mfa_role_on},
     {HTTP_METHOD_DELETE, T "/mfa/roles/{role}", "iam.policy.manage",
      "iam.mfa.role_unrequire", R_TENANT | R_STEPUP, h_mfa_role_off},
+    {HTTP_METHOD_POST, T "/login/enrol", "public", "iam.login_enrol_begin",
+     R_PUBLIC | R_BODY, h_login_enrol},
+    {HTTP_METHOD_POST, T "/login/enrol/verify", "public", "iam.login_enrol",
+     R_PUBLIC | R_BODY, h_login_enrol_verify},
 };
 
 #undef T
@@ -1898,6 +1971,8 @@ TRAMPOLINE(50)
 TRAMPOLINE(51)
 TRAMPOLINE(52)
 TRAMPOLINE(53)
+TRAMPOLINE(54)
+TRAMPOLINE(55)
 
 static const api_fn trampolines[] = {
     route_0,  route_1,	route_2,  route_3,  route_4,  route_5,	route_6,
@@ -1907,7 +1982,7 @@ static const api_fn trampolines[] = {
     route_28, route_29, route_30, route_31, route_32, route_33, route_34,
     route_35, route_36, route_37, route_38, route_39, route_40, route_41,
     route_42, route_43, route_44, route_45, route_46, route_47, route_48,
-    route_49, route_50, route_51, route_52, route_53,
+    route_49, route_50, route_51, route_52, route_53, route_54, route_55,
 };
 _Static_assert(BW_ARRAY_LEN(trampolines) == BW_ARRAY_LEN(specs),
 	       "one trampoline per route spec");

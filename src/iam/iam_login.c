@@ -44,6 +44,8 @@ const char *iam_login_status_message(enum iam_login_status s)
 		return "a second factor is required";
 	case IAM_LOGIN_CHANGE_PASSWORD:
 		return "the password must be changed";
+	case IAM_LOGIN_ENROL_REQUIRED:
+		return "a second factor must be set up";
 	case IAM_LOGIN_FAILED:
 		return "invalid user name or password";
 	case IAM_LOGIN_THROTTLED:
@@ -267,10 +269,21 @@ static void finish(struct iam *iam, const char *tenant,
 			       "mfa_required");
 		return;
 	}
+	if ((p->mfa_required || need == 1) && p->mfa_enrol_at_login) {
+		/* The tenant lets such users enrol an authenticator app
+		 * now (the right password is what got them here). */
+		if (iam_challenge_create(iam, tenant, u->id, "enrol",
+					 out->challenge, &err) < 0)
+			return set_error(out, &err);
+		out->status = IAM_LOGIN_ENROL_REQUIRED;
+		iam_emit_login(tenant, u->name, ip, true, "login",
+			       "mfa_enrolment_required");
+		return;
+	}
 	if (p->mfa_required || need == 1) {
-		/* The tenant (or a group of the user) demands a second
-		 * factor this user does not have: an administrator must
-		 * enrol them first. */
+		/* The tenant (or a group or role of the user) demands a
+		 * second factor this user does not have: an administrator
+		 * must enrol them first. */
 		out->status = IAM_LOGIN_FAILED;
 		out->user_id[0] = 0;
 		iam_emit_login(tenant, u->name, ip, false, "login",
@@ -513,6 +526,83 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 {
 	iam_login_mfa_with(iam, tenant, challenge, source_ip, "login-mfa",
 			   verify_code, (void *)(uintptr_t)code, out);
+}
+
+/* ------------------------------------------------- enrolment at sign-in */
+
+int iam_login_enrol_begin(struct iam *iam, const char *tenant,
+			  const char *challenge, const char *issuer,
+			  struct iam_totp_enrolment *e, struct bw_err *err)
+{
+	struct challenge c;
+	int rc = iam_valid_tenant_name(tenant)
+		     ? challenge_find(iam, tenant, challenge, "enrol", &c, err)
+		     : 0;
+	if (rc <= 0)
+		return rc < 0 ? -1
+			      : bw_err_set(err, 401, "iam", "bad_challenge",
+					   "the sign-in expired; sign in again");
+	return iam_totp_begin(iam, tenant, c.user_id, issuer, IAM_TOTP_SHA1, 6,
+			      e, err);
+}
+
+void iam_login_enrol_finish(
+    struct iam *iam, const char *tenant, const char *challenge,
+    const char *code, const char *source_ip,
+    char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1],
+    struct iam_login_result *out)
+{
+	struct challenge c;
+	struct iam_tenant t;
+	struct login_user lu;
+	struct bw_err err;
+	const char *ip = source_ip ? source_ip : "";
+	memset(out, 0, sizeof(*out));
+	int rc = iam_valid_tenant_name(tenant)
+		     ? challenge_find(iam, tenant, challenge, "enrol", &c, &err)
+		     : 0;
+	if (rc < 0)
+		return set_error(out, &err);
+	if (rc == 0 || step_user(iam, tenant, c.user_id, &t, &lu, &err) < 0) {
+		out->status = IAM_LOGIN_FAILED;
+		iam_emit_login(tenant, "", ip, false, "login-enrol",
+			       "bad_challenge");
+		return;
+	}
+	int64_t now = bw_clock_now_s();
+	int64_t wait = iam_lockout_check(&iam->lockout, &t.policy, tenant,
+					 lu.name, ip, true, now);
+	if (wait > 0) {
+		out->status = IAM_LOGIN_THROTTLED;
+		out->retry_after_s = wait;
+		iam_emit_login(tenant, lu.name, ip, false, "login-enrol",
+			       "throttled");
+		return;
+	}
+	if (iam_totp_confirm(iam, tenant, lu.id, code ? code : "", codes,
+			     &err) < 0) {
+		if (err.code >= 500)
+			return set_error(out, &err);
+		challenge_strike(iam, &c);
+		iam_lockout_failure(&iam->lockout, &t.policy, tenant, lu.name,
+				    ip, now);
+		atomic_fetch_add(&iam->mfa_failed, 1);
+		out->status = IAM_LOGIN_FAILED;
+		iam_emit_login(tenant, lu.name, ip, false, "login-enrol",
+			       err.reason);
+		return;
+	}
+	challenge_delete(iam, &c);
+	atomic_fetch_add(&iam->mfa_ok, 1);
+	if (iam_session_create(iam, tenant, lu.id, ip, true, &t.policy,
+			       out->session_token, &err) < 0) {
+		bw_wipe(codes, IAM_RECOVERY_CODES * (IAM_RECOVERY_CODE_LEN + 1));
+		return set_error(out, &err);
+	}
+	bw_snprintf(out->user_id, sizeof(out->user_id), "%s", lu.id);
+	out->status = IAM_LOGIN_OK;
+	atomic_fetch_add(&iam->logins_ok, 1);
+	iam_emit_login(tenant, lu.name, ip, true, "login-enrol", "ok");
 }
 
 void iam_login_change_password(struct iam *iam, const char *tenant,

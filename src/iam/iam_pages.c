@@ -11,6 +11,7 @@
  *                   from a client to /oidc/{tenant}/authorize carries it;
  *   bw-mfa-{tenant} the MFA challenge between the two steps, Strict, 5 min;
  *   bw-pw-{tenant}  the forced-change challenge, Strict, 5 min;
+ *   bw-enrol-{tenant} the forced-enrolment challenge, Strict, 5 min;
  *   bw-csrf         the CSRF token, Strict.
  *
  * Invariants: every POST is refused (403) unless its "csrf" field equals
@@ -21,7 +22,9 @@
  * Argon2id verification in every case); "next" is only ever a local path
  * under /auth/{tenant}/ or /oidc/{tenant}/authorize, so the pages cannot
  * be used as an open redirect; no secret is ever put in a page or a URL
- * (challenges live in cookies); every state change is audited.
+ * (challenges live in cookies) except the new TOTP secret of a forced
+ * enrolment, shown once to its owner on a no-store page; every state
+ * change is audited.
  */
 #include "iam/iam_pages_int.h"
 #include "audit/audit.h"
@@ -491,6 +494,11 @@ static void login_outcome(struct ctx *c, const struct iam_login_result *r,
 				  "Strict");
 		redirect_page(c, "password");
 		return;
+	case IAM_LOGIN_ENROL_REQUIRED:
+		set_tenant_cookie(c, "enrol", r->challenge, IAM_CHALLENGE_TTL_S,
+				  "Strict");
+		redirect_page(c, "enrol");
+		return;
 	case IAM_LOGIN_THROTTLED:
 		audit(c, NULL, "iam.web.login", AUDIT_OUTCOME_DENIED, NULL,
 		      "throttled");
@@ -880,6 +888,138 @@ static void do_password(struct ctx *c)
 	bw_wipe(r, sizeof(*r));
 	free(r);
 	bw_wipe(ch, sizeof(ch));
+}
+
+/* ------------------------------------------------- enrolment at sign-in */
+
+/* The authenticator-app set-up a tenant's policy forces at sign-in: a
+ * fresh secret (QR code and text) on GET, only the code field again
+ * after a wrong code, so the secret the user scanned stays the one. */
+static void render_enrol(struct ctx *c, int status, const char *error)
+{
+	char act[128], ch[IAM_TOKEN_MAX];
+	struct bw_buf *b = &c->rs->body;
+	struct iam_totp_enrolment e;
+	struct bw_err err;
+	if (!tenant_cookie(c, "enrol", ch, sizeof(ch))) {
+		redirect_page(c, "login");
+		return;
+	}
+	char *svg = NULL;
+	if (!error) {
+		if (iam_login_enrol_begin(c->p->iam, c->tenant, ch,
+					  c->p->otp.issuer, &e, &err) < 0) {
+			bw_wipe(ch, sizeof(ch));
+			if (err.code >= 500) {
+				simple_page(c, 503, "Unavailable",
+					    "Try again later.");
+				return;
+			}
+			clear_tenant_cookie(c, "enrol");
+			redirect_page(c, "login");
+			return;
+		}
+		svg = iam_qr_svg(e.uri, &err);
+	}
+	bw_wipe(ch, sizeof(ch));
+	page_begin(c, status, "Set up your authenticator app");
+	c->rs->form_action_self = !c->next[0];
+	chk(c, iam_html_error(b, error));
+	if (!error) {
+		put_s(c, "<p>Your account needs a second factor. Scan this code "
+			 "with an authenticator app, or type the key, then "
+			 "enter the code the app shows.</p>");
+		if (svg) {
+			put_s(c, "<figure class=\"qr\" role=\"img\" "
+				 "aria-label=\"QR code of the key\">");
+			/* the SVG document without its XML declaration */
+			const char *open = strstr(svg, "<svg");
+			put_s(c, open ? open : "");
+			put_s(c, "</figure>");
+		}
+		put_s(c, "<p>Key: <code>");
+		put_e(c, e.secret_b32);
+		put_s(c, "</code></p>");
+		bw_wipe(&e, sizeof(e));
+	}
+	free(svg);
+	action_path(c, act, sizeof(act), "enrol");
+	chk(c, iam_html_form_begin(b, act, c->csrf, c->next));
+	chk(c, iam_html_field(b, "code", "Code from the app", "text",
+			      "one-time-code", NULL, error != NULL,
+			      " inputmode=\"numeric\" autofocus"));
+	chk(c, iam_html_button(b, NULL, NULL, "Continue"));
+	if (error) {
+		put_s(c, "<p><a href=\"enrol\">Show the key again</a></p>");
+	}
+	page_end(c);
+}
+
+static void do_enrol(struct ctx *c)
+{
+	char ch[IAM_TOKEN_MAX];
+	char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1];
+	struct bw_err err;
+	if (!tenant_cookie(c, "enrol", ch, sizeof(ch))) {
+		redirect_page(c, "login");
+		return;
+	}
+	struct iam_login_result *r = malloc(sizeof(*r));
+	if (!r) {
+		bw_wipe(ch, sizeof(ch));
+		simple_page(c, 503, "Unavailable", "Out of memory.");
+		return;
+	}
+	const char *code = iam_form_get(c->form, "code");
+	iam_login_enrol_finish(c->p->iam, c->tenant, ch, code ? code : "",
+			       c->rq->peer_ip, codes, r);
+	bw_wipe(ch, sizeof(ch));
+	switch (r->status) {
+	case IAM_LOGIN_OK:
+		break;
+	case IAM_LOGIN_THROTTLED:
+		audit(c, NULL, "iam.web.enrol", AUDIT_OUTCOME_DENIED, NULL,
+		      "throttled");
+		render_enrol(c, 429, iam_login_status_message(r->status));
+		goto out;
+	case IAM_LOGIN_ERROR:
+		simple_page(c, 503, "Unavailable", "Try again later.");
+		goto out;
+	default:
+		audit(c, NULL, "iam.web.enrol", AUDIT_OUTCOME_FAILURE, NULL,
+		      "bad_code");
+		render_enrol(c, 400, "That code is not valid. Enter the code "
+				     "your app shows now.");
+		goto out;
+	}
+	clear_tenant_cookie(c, "enrol");
+	set_tenant_cookie(c, "s", r->session_token, -1, "Lax");
+	if (iam_stepup_mark(c->p->iam, r->session_token,
+			    strlen(r->session_token), &err) < 0)
+		log_warnx("iam pages: step-up not marked: %s", err.msg);
+	audit(c, r->user_id, "iam.web.enrol", AUDIT_OUTCOME_SUCCESS,
+	      r->user_id, "totp");
+	page_begin(c, 200, "Your recovery codes");
+	c->rs->form_action_self = true;
+	put_s(c, "<p>Your authenticator app is set up. Keep these recovery "
+		 "codes somewhere safe: each works once when the app is not "
+		 "at hand, and they are shown only now.</p><ul class=\"codes\">");
+	for (int i = 0; i < IAM_RECOVERY_CODES; i++) {
+		put_s(c, "<li><code>");
+		put_e(c, codes[i]);
+		put_s(c, "</code></li>");
+	}
+	put_s(c, "</ul><p><a href=\"");
+	if (c->next[0])
+		put_e(c, c->next);
+	else
+		put_s(c, "account");
+	put_s(c, "\">Continue</a></p>");
+	page_end(c);
+out:
+	bw_wipe(codes, sizeof(codes));
+	bw_wipe(r, sizeof(*r));
+	free(r);
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -1510,6 +1650,11 @@ void iam_pages_dispatch(struct iam_pages *p, const struct iam_pages_req *rq,
 			render_password(c, 200, NULL);
 		else
 			redirect_page(c, "login");
+	} else if (bw_str_eq_lit(ep, "enrol")) {
+		if (post)
+			do_enrol(c);
+		else
+			render_enrol(c, 200, NULL);
 	} else if (bw_str_eq_lit(ep, "consent")) {
 		consent(c, post);
 	} else if (bw_str_eq_lit(ep, "account") && !post) {

@@ -210,4 +210,5 @@ const char iam_pages_css[] =
     ".error{color:#b00020;font-weight:600}.notice{color:#05603a}\n"
     ".realm{color:#555;margin:0}:focus{outline:3px solid #f59e0b}\n"
     "table{border-collapse:collapse;width:100%}td,th{text-align:left;"
-    "padding:.25rem;border-bottom:1px solid #ddd}\n";
+    "padding:.25rem;border-bottom:1px solid #ddd}\n"
+    ".qr{margin:0}.qr svg{width:12rem;height:12rem}\n";

@@ -250,7 +250,7 @@ static const struct {
     PF(pw_max_age_days),     PF(pw_warn_days),		 PF(lock_window_s),
     PF(lock_pair_threshold), PF(lock_account_threshold), PF(lock_ip_threshold),
     PB(mfa_required),	     PF(session_idle_s),	 PF(session_absolute_s),
-    PF(step_up_s),	     PB(step_up_require_mfa),
+    PF(step_up_s),	     PB(step_up_require_mfa),	 PB(mfa_enrol_at_login),
 #undef PF
 #undef PB
 };

@@ -15,7 +15,9 @@
 #  - a user without a second factor steps up with the password, and is
 #    told to enrol once the tenant sets step_up_require_mfa;
 #  - roles marked "MFA required" refuse sign-in without a second factor to
-#    holders of the role (also through an including role), not to others.
+#    holders of the role (also through an including role), not to others;
+#    with the tenant's mfa_enrol_at_login the holder enrols TOTP at sign-in
+#    (oathtool) and gets a session and recovery codes.
 . "$(dirname "$0")/lib.sh"
 bw_start || exit 1
 U="https://localhost:$ADMIN/api/v1"
@@ -178,9 +180,28 @@ r=$(login erin)
 check "once enrolled erin gets the second step" [ "$(jget status <<<"$r")" = mfa_required ]
 check "erin completes it with oathtool" [ -n "$(acurl "${J[@]}" -d "{\"challenge\":\"$(jget challenge <<<"$r")\",\"code\":\"$(totp "$SE")\"}" \
   "$U/iam/tenants/su/login/mfa" | jget session_token)" ]
+# With mfa_enrol_at_login a holder without a factor enrols at sign-in.
+check "the tenant lets users enrol at sign-in" \
+  [ "$(status_of "${T[@]}" -X PATCH -d '{"policy":{"mfa_enrol_at_login":true}}' "$U/iam/tenants/su")" = 200 ]
+r=$(login gina)
+check "gina (no factor) is asked to enrol" [ "$(jget status <<<"$r")" = mfa_enrolment_required ]
+GCH=$(jget challenge <<<"$r")
+check "a made-up challenge gets no secret" \
+  [ "$(status_of "${J[@]}" -d '{"challenge":"bwc_nope"}' "$U/iam/tenants/su/login/enrol")" = 401 ]
+r=$(acurl "${J[@]}" -d "{\"challenge\":\"$GCH\"}" "$U/iam/tenants/su/login/enrol")
+GS=$(jget secret <<<"$r")
+check "the enrolment gives a secret and a QR code" [ -n "$GS" ] && grep -q '<svg' <<<"$r"
+check "a wrong code does not sign in" [ -z "$(acurl "${J[@]}" -d "{\"challenge\":\"$GCH\",\"code\":\"000000\"}" \
+  "$U/iam/tenants/su/login/enrol/verify" | jget session_token)" ]
+r=$(acurl "${J[@]}" -d "{\"challenge\":\"$GCH\",\"code\":\"$(totp "$GS")\"}" "$U/iam/tenants/su/login/enrol/verify")
+check "the oathtool code finishes the enrolment with a session" [ -n "$(jget session_token <<<"$r")" ]
+check "and ten recovery codes" [ "$("$PY" -c 'import json,sys;print(len(json.load(sys.stdin)["recovery_codes"]))' <<<"$r")" = 10 ]
+check "the enrolment is audited" grep -q '"action":"iam.login_enrol".*"outcome":"success"' "$D/audit.log"
+advance 30
+check "gina's next sign-in asks for the code" [ "$(jget status <<<"$(login gina)")" = mfa_required ]
 check "unmarking the role needs step-up too (bootstrap exempt)" \
   [ "$(status_of "${T[@]}" -X DELETE "$U/iam/tenants/su/mfa/roles/security-admin")" = 200 ]
-check "then gina signs in with the password again" [ -n "$(login gina | jget session_token)" ]
+check "then frank still signs in with the password" [ -n "$(login frank | jget session_token)" ]
 check "policy changes are audited" \
   bash -c "grep -q '\"action\":\"iam.mfa.role_require\"' '$D/audit.log' && grep -q '\"action\":\"iam.mfa.role_unrequire\"' '$D/audit.log'"
 check "no code or password reaches the audit log" bash -c "! grep -q '$PW' '$D/audit.log'"

@@ -438,6 +438,78 @@ static void oidc_round_trip_with_totp(void **state)
 			 400);
 }
 
+/* Forced enrolment: where MFA is required and the tenant lets users
+ * enrol at sign-in, a user without a factor gets the set-up page (QR and
+ * key), a wrong code keeps the same key, the right one signs in and shows
+ * the recovery codes once. */
+static void forced_enrolment(void **state)
+{
+	(void)state;
+	struct bw_err err;
+	struct iam_tenant t;
+	struct iam_user u;
+	char csrf[64], body[512], code[16];
+	uint8_t sec[64];
+	struct iam_user_spec us = {.name = "carl",
+				   .password = PW,
+				   .password_len = strlen(PW)};
+	assert_int_equal(iam_user_create(iam, "acme", &us, &u, &err), 0);
+	assert_int_equal(iam_tenant_get(iam, "acme", &t, &err), 0);
+	t.policy.mfa_required = true;
+	t.policy.mfa_enrol_at_login = true;
+	assert_int_equal(iam_tenant_update(iam, "acme", NULL, &t.policy, &err),
+			 0);
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/login", NULL, NULL, NULL), 200);
+	csrf_of_jar(csrf);
+	bw_snprintf(body, sizeof(body), "csrf=%s&username=carl&password=%s",
+		    csrf, PW);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/login", NULL, body, origin),
+	    303);
+	assert_string_equal(rs.location, "/auth/acme/enrol");
+	assert_non_null(strstr(jar, "__Host-bw-enrol-acme=bwc_"));
+	assert_null(strstr(jar, "__Host-bw-s-acme"));
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/enrol", NULL, NULL, NULL), 200);
+	assert_non_null(strstr(rs.body.data, "<svg"));
+	assert_null(strstr(rs.body.data, "<?xml"));
+	const char *k = strstr(rs.body.data, "Key: <code>");
+	assert_non_null(k);
+	char key[128];
+	bw_snprintf(key, sizeof(key), "%.*s",
+		    (int)strcspn(k + 11, "<"), k + 11);
+	size_t n = iam_test_b32_decode(key, sec);
+	assert_int_equal(n, 20);
+	bw_snprintf(body, sizeof(body), "csrf=%s&code=000000", csrf);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/enrol", NULL, body, origin),
+	    400);
+	assert_null(strstr(rs.body.data, "<svg")); /* the same key stays */
+	assert_non_null(strstr(rs.body.data, "role=\"alert\""));
+	assert_int_equal(iam_hotp(sec, n, IAM_TOTP_SHA1, 6,
+				  (uint64_t)bw_clock_now_s() / 30, code),
+			 0);
+	bw_snprintf(body, sizeof(body), "csrf=%s&code=%s", csrf, code);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/enrol", NULL, body, origin),
+	    200);
+	assert_non_null(strstr(rs.body.data, "<ul class=\"codes\">"));
+	assert_non_null(strstr(jar, "__Host-bw-s-acme=bws_"));
+	assert_null(strstr(jar, "__Host-bw-enrol-acme"));
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/account", NULL, NULL, NULL), 200);
+	/* The challenge is spent: the page sends the browser to sign in. */
+	assert_int_equal(
+	    page(HTTP_METHOD_GET, "/auth/acme/enrol", NULL, NULL, NULL), 303);
+	/* Next sign-in asks for the new factor. */
+	struct iam_login_request rq = {"acme", "carl", PW, strlen(PW),
+				       "192.0.2.7"};
+	struct iam_login_result r;
+	iam_login(iam, &rq, &r);
+	assert_int_equal(r.status, IAM_LOGIN_MFA_REQUIRED);
+}
+
 static void conf_binder(void **state)
 {
 	(void)state;
@@ -503,6 +575,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(oidc_round_trip_with_totp, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(forced_enrolment, setup, teardown),
 	    cmocka_unit_test_setup_teardown(conf_binder, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
