@@ -251,14 +251,14 @@ static void bitmap_set_both_cases(uint8_t bm[32], unsigned c)
 static void prepare_rx_start(struct waf_operator *op)
 {
 	uint32_t empty = 1, fct = 0, cu = 0, lct = 0, minlen = 0;
-	op->rx_req = -1;
 	if (!op->re || op->hs ||
 	    pcre2_pattern_info(op->re, PCRE2_INFO_MATCHEMPTY, &empty) != 0 || empty)
 		return;
 	if (pcre2_pattern_info(op->re, PCRE2_INFO_MINLENGTH, &minlen) == 0)
 		op->rx_minlen = minlen;
 	if (pcre2_pattern_info(op->re, PCRE2_INFO_LASTCODETYPE, &lct) == 0 && lct == 1 &&
-	    pcre2_pattern_info(op->re, PCRE2_INFO_LASTCODEUNIT, &cu) == 0 && cu < 256)
+	    pcre2_pattern_info(op->re, PCRE2_INFO_LASTCODEUNIT, &cu) == 0 &&
+	    cu > 0 && cu < 256)
 		op->rx_req = (int)cu;
 	if (pcre2_pattern_info(op->re, PCRE2_INFO_FIRSTCODETYPE, &fct) != 0)
 		return;

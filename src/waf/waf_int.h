@@ -270,7 +270,7 @@ struct waf_operator {
 	size_t nfactors; /* rx: literal factors in hs (0: no prefilter) */
 	/* rx without literal factors: what PCRE2's own study says every
 	 * match needs (waf_hs.c) — a first byte from rx_start (when
-	 * rx_has_start), the byte rx_req (either case; -1: none) and at
+	 * rx_has_start), the byte rx_req (either case; 0: none) and at
 	 * least rx_minlen bytes — so other values are rejected before
 	 * calling PCRE2 */
 	bool rx_has_start;

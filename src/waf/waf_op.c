@@ -99,7 +99,7 @@ bool waf_rx_possible(const struct waf_operator *op, struct bw_str v)
 {
 	if (v.len < op->rx_minlen)
 		return false;
-	if (op->rx_req >= 0) {
+	if (op->rx_req > 0) {
 		unsigned c = (unsigned)op->rx_req;
 		bool alpha = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 		if (!memchr(v.p, (int)c, v.len) &&

@@ -254,7 +254,7 @@ static void test_rx_factors_sound_on_crs(void **s)
 				const struct waf_operator *op = &l->op;
 				if (op->id != WAF_OP_RX || !op->re || op->hs)
 					continue;
-				if (op->rx_has_start || op->rx_req >= 0 || op->rx_minlen)
+				if (op->rx_has_start || op->rx_req > 0 || op->rx_minlen)
 					studied++;
 				for (size_t k = 0; k < BW_ARRAY_LEN(samples) * 3; k++) {
 					char x[128];
