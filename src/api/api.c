@@ -1,8 +1,11 @@
 /*
  * Admin API core: the route table modules register into, path matching
  * with {param} segments, bearer authentication, the permission check every
- * route declares, and the call lifecycle — including the rule that a state
- * change is acknowledged only after its audit record is durable.
+ * route declares, the step-up check of sensitive routes (a human session
+ * whose last strong authentication is too old gets 401 step_up_required;
+ * API keys and the bootstrap token are exempt), and the call lifecycle —
+ * including the rule that a state change is acknowledged only after its
+ * audit record is durable.
  */
 #include "api/api_int.h"
 

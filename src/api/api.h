@@ -5,9 +5,11 @@
  *
  * Every /api/v1 route is declared in one table with the permission it
  * needs; the caller is authenticated (bootstrap admin token until the
- * identity module exists), authorised against that permission, and every
- * state-changing call — allowed, failed or denied — is written to the
- * audit log before the caller gets its answer.
+ * identity module exists), authorised against that permission, asked for
+ * a recent step-up when the route is sensitive and the caller a human
+ * session (api_stepup.c), and every state-changing call — allowed,
+ * failed or denied — is written to the audit log before the caller gets
+ * its answer.
  */
 #ifndef BW_API_H
 #define BW_API_H
