@@ -1493,23 +1493,31 @@ static void h_webauthn_delete(struct iam_req *r)
 	ok_object(r, "deleted", r->key, 200);
 }
 
-/* PUT marks the group "MFA required" (per-role policy), DELETE unmarks. */
-static void h_group_mfa(struct iam_req *r, bool required)
+/* The answer to setting an "MFA required" mark on a group or a role
+ * (rc, err: what the setter returned): {kind: id, "mfa_required"}. */
+static void mfa_mark_reply(struct iam_req *r, const char *kind, const char *id,
+			   bool required, int rc, const struct bw_err *err)
 {
-	struct bw_err err;
-	target(r, "group", r->group);
-	if (iam_mfa_group_set(r->iam, r->tenant, r->group, required, &err) <
-	    0) {
-		fail_err(r, &err);
+	if (rc < 0) {
+		fail_err(r, err);
 		return;
 	}
 	struct json_writer w;
 	json_writer_init(&w, r->out);
 	json_write_object_begin(&w);
-	json_write_kv_string(&w, "group", r->group);
+	json_write_kv_string(&w, kind, id);
 	json_write_kv_bool(&w, "mfa_required", required);
 	json_write_object_end(&w);
 	finish_json(r, &w, 200);
+}
+
+/* PUT marks the group "MFA required", DELETE unmarks. */
+static void h_group_mfa(struct iam_req *r, bool required)
+{
+	struct bw_err err;
+	target(r, "group", r->group);
+	int rc = iam_mfa_group_set(r->iam, r->tenant, r->group, required, &err);
+	mfa_mark_reply(r, "group", r->group, required, rc, &err);
 }
 
 static void h_group_mfa_on(struct iam_req *r)
@@ -1628,17 +1636,8 @@ static void h_mfa_role(struct iam_req *r, bool required)
 {
 	struct bw_err err;
 	target(r, "role", r->role);
-	if (iam_mfa_role_set(r->iam, r->tenant, r->role, required, &err) < 0) {
-		fail_err(r, &err);
-		return;
-	}
-	struct json_writer w;
-	json_writer_init(&w, r->out);
-	json_write_object_begin(&w);
-	json_write_kv_string(&w, "role", r->role);
-	json_write_kv_bool(&w, "mfa_required", required);
-	json_write_object_end(&w);
-	finish_json(r, &w, 200);
+	int rc = iam_mfa_role_set(r->iam, r->tenant, r->role, required, &err);
+	mfa_mark_reply(r, "role", r->role, required, rc, &err);
 }
 
 static void h_mfa_role_on(struct iam_req *r)

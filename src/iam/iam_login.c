@@ -438,10 +438,13 @@ static int step_user(struct iam *iam, const char *tenant, const char *user_id,
 	return 0;
 }
 
-void iam_login_mfa_with(struct iam *iam, const char *tenant,
-			const char *challenge, const char *source_ip,
-			const char *action, iam_mfa_verify_fn verify,
-			void *arg, struct iam_login_result *out)
+/* The step after the password through a challenge of `purpose` ("mfa",
+ * "enrol"): throttles, verify, then a session that passed MFA. */
+static void second_step(struct iam *iam, const char *tenant,
+			const char *challenge, const char *purpose,
+			const char *source_ip, const char *action,
+			iam_mfa_verify_fn verify, void *arg,
+			struct iam_login_result *out)
 {
 	struct challenge c;
 	struct iam_tenant t;
@@ -450,7 +453,7 @@ void iam_login_mfa_with(struct iam *iam, const char *tenant,
 	const char *ip = source_ip ? source_ip : "";
 	memset(out, 0, sizeof(*out));
 	int rc = iam_valid_tenant_name(tenant)
-		     ? challenge_find(iam, tenant, challenge, "mfa", &c, &err)
+		     ? challenge_find(iam, tenant, challenge, purpose, &c, &err)
 		     : 0;
 	if (rc < 0)
 		return set_error(out, &err);
@@ -488,6 +491,15 @@ void iam_login_mfa_with(struct iam *iam, const char *tenant,
 	out->status = IAM_LOGIN_OK;
 	atomic_fetch_add(&iam->logins_ok, 1);
 	iam_emit_login(tenant, lu.name, ip, true, action, "ok");
+}
+
+void iam_login_mfa_with(struct iam *iam, const char *tenant,
+			const char *challenge, const char *source_ip,
+			const char *action, iam_mfa_verify_fn verify,
+			void *arg, struct iam_login_result *out)
+{
+	second_step(iam, tenant, challenge, "mfa", source_ip, action, verify,
+		    arg, out);
 }
 
 int iam_login_challenge_user(struct iam *iam, const char *tenant,
@@ -530,6 +542,11 @@ void iam_login_mfa(struct iam *iam, const char *tenant, const char *challenge,
 
 /* ------------------------------------------------- enrolment at sign-in */
 
+struct enrol_arg {
+	const char *code;
+	char (*codes)[IAM_RECOVERY_CODE_LEN + 1];
+};
+
 int iam_login_enrol_begin(struct iam *iam, const char *tenant,
 			  const char *challenge, const char *issuer,
 			  struct iam_totp_enrolment *e, struct bw_err *err)
@@ -546,63 +563,24 @@ int iam_login_enrol_begin(struct iam *iam, const char *tenant,
 			      e, err);
 }
 
+/* Confirms the enrolment the challenge's user began (arg: where the
+ * recovery codes go). */
+static int verify_enrol(void *arg, struct iam *iam, const char *tenant,
+			const char *user_id, struct bw_err *err)
+{
+	struct enrol_arg *e = arg;
+	return iam_totp_confirm(iam, tenant, user_id, e->code, e->codes, err);
+}
+
 void iam_login_enrol_finish(
     struct iam *iam, const char *tenant, const char *challenge,
     const char *code, const char *source_ip,
     char codes[IAM_RECOVERY_CODES][IAM_RECOVERY_CODE_LEN + 1],
     struct iam_login_result *out)
 {
-	struct challenge c;
-	struct iam_tenant t;
-	struct login_user lu;
-	struct bw_err err;
-	const char *ip = source_ip ? source_ip : "";
-	memset(out, 0, sizeof(*out));
-	int rc = iam_valid_tenant_name(tenant)
-		     ? challenge_find(iam, tenant, challenge, "enrol", &c, &err)
-		     : 0;
-	if (rc < 0)
-		return set_error(out, &err);
-	if (rc == 0 || step_user(iam, tenant, c.user_id, &t, &lu, &err) < 0) {
-		out->status = IAM_LOGIN_FAILED;
-		iam_emit_login(tenant, "", ip, false, "login-enrol",
-			       "bad_challenge");
-		return;
-	}
-	int64_t now = bw_clock_now_s();
-	int64_t wait = iam_lockout_check(&iam->lockout, &t.policy, tenant,
-					 lu.name, ip, true, now);
-	if (wait > 0) {
-		out->status = IAM_LOGIN_THROTTLED;
-		out->retry_after_s = wait;
-		iam_emit_login(tenant, lu.name, ip, false, "login-enrol",
-			       "throttled");
-		return;
-	}
-	if (iam_totp_confirm(iam, tenant, lu.id, code ? code : "", codes,
-			     &err) < 0) {
-		if (err.code >= 500)
-			return set_error(out, &err);
-		challenge_strike(iam, &c);
-		iam_lockout_failure(&iam->lockout, &t.policy, tenant, lu.name,
-				    ip, now);
-		atomic_fetch_add(&iam->mfa_failed, 1);
-		out->status = IAM_LOGIN_FAILED;
-		iam_emit_login(tenant, lu.name, ip, false, "login-enrol",
-			       err.reason);
-		return;
-	}
-	challenge_delete(iam, &c);
-	atomic_fetch_add(&iam->mfa_ok, 1);
-	if (iam_session_create(iam, tenant, lu.id, ip, true, &t.policy,
-			       out->session_token, &err) < 0) {
-		bw_wipe(codes, IAM_RECOVERY_CODES * (IAM_RECOVERY_CODE_LEN + 1));
-		return set_error(out, &err);
-	}
-	bw_snprintf(out->user_id, sizeof(out->user_id), "%s", lu.id);
-	out->status = IAM_LOGIN_OK;
-	atomic_fetch_add(&iam->logins_ok, 1);
-	iam_emit_login(tenant, lu.name, ip, true, "login-enrol", "ok");
+	struct enrol_arg e = {code ? code : "", codes};
+	second_step(iam, tenant, challenge, "enrol", source_ip, "login-enrol",
+		    verify_enrol, &e, out);
 }
 
 void iam_login_change_password(struct iam *iam, const char *tenant,
