@@ -1124,6 +1124,18 @@ static void render_sessions(struct ctx *c, const struct iam_principal *pr)
 	}
 }
 
+/* How recent a second factor the account page wants: the tenant's
+ * policy step_up_s, never longer than iam.pages.step_up. */
+static int64_t stepup_window(struct ctx *c)
+{
+	struct iam_tenant t;
+	struct bw_err err;
+	if (iam_tenant_get(c->p->iam, c->tenant, &t, &err) == 0 &&
+	    (int64_t)t.policy.step_up_s < c->p->stepup_s)
+		return t.policy.step_up_s;
+	return c->p->stepup_s;
+}
+
 static void render_account(struct ctx *c, int status, const char *tok,
 			   const struct iam_principal *pr, const char *notice,
 			   const char *error)
@@ -1139,7 +1151,7 @@ static void render_account(struct ctx *c, int status, const char *tok,
 	put_e(c, pr->user_name);
 	put_s(c, "</strong>.</p><h2>Security keys</h2>");
 	int fresh =
-	    iam_stepup_fresh(c->p->iam, tok, strlen(tok), c->p->stepup_s, &err);
+	    iam_stepup_fresh(c->p->iam, tok, strlen(tok), stepup_window(c), &err);
 	struct key_list kl = {c, 0, fresh == 1};
 	put_s(c, "<table><thead><tr><th scope=\"col\">Name"
 		 "</th><th scope=\"col\">Algorithm</th>"
@@ -1213,7 +1225,7 @@ static void do_register(struct ctx *c)
 	if (!session_user(c, &pr, tok))
 		return;
 	int fresh =
-	    iam_stepup_fresh(c->p->iam, tok, strlen(tok), c->p->stepup_s, &err);
+	    iam_stepup_fresh(c->p->iam, tok, strlen(tok), stepup_window(c), &err);
 	if (fresh != 1) {
 		render_account(c, 403, tok, &pr, NULL,
 			       "Confirm it is you first (step-up).");
@@ -1244,7 +1256,7 @@ static bool fresh_user(struct ctx *c, struct iam_principal *pr,
 	struct bw_err err;
 	if (!session_user(c, pr, tok))
 		return false;
-	if (iam_stepup_fresh(c->p->iam, tok, strlen(tok), c->p->stepup_s,
+	if (iam_stepup_fresh(c->p->iam, tok, strlen(tok), stepup_window(c),
 			     &err) == 1)
 		return true;
 	render_account(c, 403, tok, pr, NULL,

@@ -418,6 +418,22 @@ static void oidc_round_trip_with_totp(void **state)
 	for (const char *p = rs.body.data; (p = strstr(p, "<code>")); p++)
 		ncodes++;
 	assert_int_equal(ncodes, IAM_RECOVERY_CODES);
+	/* A tenant window (policy step_up_s) shorter than the pages' one
+	 * applies. */
+	struct iam_tenant tp;
+	struct bw_err terr;
+	assert_int_equal(iam_tenant_get(iam, "acme", &tp, &terr), 0);
+	tp.policy.step_up_s = 60;
+	assert_int_equal(
+	    iam_tenant_update(iam, "acme", NULL, &tp.policy, &terr), 0);
+	bw_clock_advance(61 * 1000000000LL);
+	assert_int_equal(
+	    page(HTTP_METHOD_POST, "/auth/acme/recovery", NULL, body, origin),
+	    403);
+	bw_clock_advance(-61 * 1000000000LL);
+	tp.policy.step_up_s = IAM_STEPUP_DEFAULT_S;
+	assert_int_equal(
+	    iam_tenant_update(iam, "acme", NULL, &tp.policy, &terr), 0);
 	/* Later than the step-up window: the same post is refused (403) and
 	 * the page offers "Confirm it is you" instead. */
 	bw_clock_advance((IAM_STEPUP_DEFAULT_S + 1) * 1000000000LL);
