@@ -392,6 +392,7 @@ static int prepare_tsig(struct waf_parse *p)
 				l->tsig = (uint32_t)k + 1;
 			}
 	free(seen);
+	rs->ntsig = (uint32_t)nseen;
 	return 0;
 }
 

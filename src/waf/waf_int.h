@@ -565,6 +565,7 @@ struct waf_ruleset {
 	/* JSON audit log writer (waf_auditlog.c), attached after load by
 	 * waf_ruleset_audit_log_open; NULL: none. Owned, internally locked. */
 	struct waf_auditlog *auditlog;
+	uint32_t ntsig; /* distinct fixed target lists (waf_rule.tsig) */
 	/* group prefilters (waf_hs.c); sk_universe collects their values */
 	struct waf_skgroup *skg;
 	size_t nskg;
@@ -658,6 +659,9 @@ struct waf_kv {
 	uint32_t vid; /* value id for the transformation cache (0: none) */
 	/* memo of regex selectors (by sel_id bit) tested on this key */
 	uint16_t sel_known, sel_hit;
+	/* waf_key_hash(key), so a named selector compares one integer
+	 * before the key (0: not computed, compare the key) */
+	uint32_t khash;
 };
 
 /* An append-only list; writable collections add a hash index. */
@@ -787,6 +791,12 @@ struct waf_tx {
 	 * (0: none reusable) in phase vals_phase */
 	uint32_t vals_sig;
 	int vals_phase;
+	/* every fixed target list collected in this phase, by tsig: rules
+	 * with the same list anywhere in the phase copy it instead of
+	 * collecting again (tsc_phase[sig] is the phase it was made in) */
+	struct waf_val **tsc_v;
+	uint32_t *tsc_n;
+	int *tsc_phase;
 	/* group prefilters: the universe values of phase uni_phase, and per
 	 * group the phase its member bits were computed for (0: not yet) */
 	struct waf_val *uni;

@@ -141,7 +141,9 @@ int waf_add_arg(struct waf_tx *tx, const char *origin, const char *k,
 		return -1;
 	struct waf_kv kv = { .key = bw_str_make(kk, klen),
 			     .val = bw_str_make(vv, vlen), .vid = ++tx->nvid };
-	struct waf_kv nm = { .key = kv.key, .val = kv.key, .vid = ++tx->nvid };
+	kv.khash = waf_key_hash(kv.key);
+	struct waf_kv nm = { .key = kv.key, .val = kv.key, .vid = ++tx->nvid,
+			     .khash = kv.khash };
 	enum waf_var_id c = WAF_VAR_NONE, cn = WAF_VAR_NONE;
 	if (strcmp(origin, "GET") == 0) {
 		c = WAF_VAR_ARGS_GET;

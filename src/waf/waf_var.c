@@ -103,6 +103,7 @@ static bool key_eq(struct bw_str a, struct bw_str b)
 static int col_push(struct waf_tx *tx, struct waf_col *c, struct waf_kv kv)
 {
 	kv.vid = ++tx->nvid;
+	kv.khash = key_hash(kv.key);
 	if (c->n == c->cap) {
 		uint32_t nc = c->cap ? c->cap * 2 : 8;
 		struct waf_kv *nv = bw_arena_alloc(tx->arena, nc * sizeof(*nv));
@@ -168,7 +169,7 @@ static struct waf_kv *idx_find_h(const struct waf_col *c, struct bw_str k,
 		if (!c->idx[h])
 			return NULL;
 		struct waf_kv *kv = &c->v[c->idx[h] - 1];
-		if (key_eq(kv->key, k))
+		if ((!kv->khash || kv->khash == hash) && key_eq(kv->key, k))
 			return kv;
 	}
 }
@@ -500,6 +501,9 @@ static bool sel_match(const struct waf_target *t, struct bw_str key)
  * (a CRS request tests /__utm/ against every key for ~100 rules). */
 static bool sel_match_kv(const struct waf_target *t, struct waf_kv *kv)
 {
+	if (t->sel_kind == WAF_SEL_NAME && kv->khash && t->sel_hash &&
+	    kv->khash != t->sel_hash)
+		return false; /* different hashes: different keys */
 	if (t->sel_kind != WAF_SEL_REGEX || !t->sel_id)
 		return sel_match(t, kv->key);
 	uint16_t bit = (uint16_t)(1u << (t->sel_id - 1));
@@ -542,11 +546,17 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 		size_t n = 0;
 		if (t->var == WAF_VAR_XML)
 			return waf_xml_xpath(tx, t->sel, true);
-		if (t->var == WAF_VAR_RULE)
+		if (t->var == WAF_VAR_RULE) {
 			n = 1;
-		for (uint32_t i = 0; i < c->n; i++)
-			if (c->v[i].val.p && sel_match(t, c->v[i].key))
-				n++;
+		} else if (t->sel_kind == WAF_SEL_NAME && c->idx_cap) {
+			/* keys of an indexed collection are unique */
+			const struct waf_kv *kv = idx_find_h(c, t->sel, t->sel_hash);
+			n = kv && kv->val.p ? 1 : 0;
+		} else {
+			for (uint32_t i = 0; i < c->n; i++)
+				if (c->v[i].val.p && sel_match_kv(t, &c->v[i]))
+					n++;
+		}
 		char num[24];
 		size_t nl = waf_i64_str((int64_t)n, num);
 		char *d = waf_tx_strdup(tx, num, nl);
@@ -594,17 +604,65 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 	return 0;
 }
 
+/* Keeps a copy of tx->vals as the phase's list for target list sig. */
+static int tsc_store(struct waf_tx *tx, uint32_t sig)
+{
+	size_t n = (size_t)tx->rs->ntsig + 1;
+	if (!tx->tsc_phase) {
+		tx->tsc_v = bw_arena_zalloc(tx->arena, n * sizeof(*tx->tsc_v));
+		tx->tsc_n = bw_arena_zalloc(tx->arena, n * sizeof(*tx->tsc_n));
+		tx->tsc_phase = bw_arena_zalloc(tx->arena, n * sizeof(*tx->tsc_phase));
+		if (!tx->tsc_v || !tx->tsc_n || !tx->tsc_phase) {
+			tx->tsc_phase = NULL;
+			tx->oom = true;
+			return -1;
+		}
+	}
+	struct waf_val *c = NULL;
+	if (tx->vals.n) {
+		c = bw_arena_alloc(tx->arena, tx->vals.n * sizeof(*c));
+		if (!c) {
+			tx->oom = true;
+			return -1;
+		}
+		memcpy(c, tx->vals.v, tx->vals.n * sizeof(*c));
+	}
+	tx->tsc_v[sig] = c;
+	tx->tsc_n[sig] = (uint32_t)tx->vals.n;
+	tx->tsc_phase[sig] = tx->last_phase;
+	return 0;
+}
+
 int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r)
 {
 	/* The same fixed target list in the same phase, and no ctl target
 	 * removal (which depends on the rule's id and tags): the list in
 	 * tx->vals is already this rule's. Exclusions (!VAR:x) are part of
 	 * the list, so they are the same too. */
-	if (r->tsig && tx->vals_sig == r->tsig && tx->vals_phase == tx->last_phase &&
-	    tx->n_rm_tgts == 0)
+	bool reusable = r->tsig && r->tsig <= tx->rs->ntsig && tx->n_rm_tgts == 0;
+	if (reusable && tx->vals_sig == r->tsig && tx->vals_phase == tx->last_phase)
 		return 0;
 	tx->vals_sig = 0;
 	tx->vals.n = 0;
+	if (reusable && tx->tsc_phase && tx->tsc_phase[r->tsig] == tx->last_phase) {
+		/* collected earlier in this phase by another rule */
+		uint32_t n = tx->tsc_n[r->tsig];
+		if (n > tx->vals.cap) {
+			struct waf_val *nv = bw_arena_alloc(tx->arena, n * sizeof(*nv));
+			if (!nv) {
+				tx->oom = true;
+				return -1;
+			}
+			tx->vals.v = nv;
+			tx->vals.cap = n;
+		}
+		if (n)
+			memcpy(tx->vals.v, tx->tsc_v[r->tsig], n * sizeof(*tx->vals.v));
+		tx->vals.n = n;
+		tx->vals_sig = r->tsig;
+		tx->vals_phase = tx->last_phase;
+		return 0;
+	}
 	for (size_t i = 0; i < r->ntargets; i++) {
 		const struct waf_target *t = &r->targets[i];
 		if (t->exclude)
@@ -643,9 +701,11 @@ int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r)
 	}
 	if (tx->oom)
 		return -1;
-	if (r->tsig && tx->n_rm_tgts == 0) {
+	if (reusable) {
 		tx->vals_sig = r->tsig;
 		tx->vals_phase = tx->last_phase;
+		if (tsc_store(tx, r->tsig) != 0)
+			return -1;
 	}
 	return 0;
 }
