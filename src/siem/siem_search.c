@@ -335,6 +335,20 @@ static int row_cb(void *arg, const struct store_row *row, struct bw_err *err)
 
 /* ------------------------------------------------------------------ scan */
 
+/* An array v of n elements of elem bytes with room for one more: v itself
+ * or a larger copy (*cap updated, doubling from first); NULL when memory
+ * ran out, v then still valid and owned by the caller. */
+static void *grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return v;
+	size_t nc = *cap ? *cap * 2 : first;
+	void *p = realloc(v, nc * elem);
+	if (p)
+		*cap = nc;
+	return p;
+}
+
 struct range {
 	int64_t lo, hi;
 };
@@ -398,14 +412,10 @@ static int block_row(void *arg, const struct store_row *row, struct bw_err *err)
 			b->r[b->n - 1].hi = hi;
 		return STORE_ROW_NEXT;
 	}
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct range *r = realloc(b->r, cap * sizeof(*r));
-		if (!r)
-			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
-		b->r = r;
-		b->cap = cap;
-	}
+	struct range *r = grow(b->r, &b->cap, b->n, sizeof(*r), 64);
+	if (!r)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	b->r = r;
 	b->r[b->n++] = (struct range){ lo, hi };
 	return STORE_ROW_NEXT;
 }
@@ -519,14 +529,10 @@ static int cand_add(void *arg, int64_t id, int64_t ts, const uint8_t *doc, size_
 	struct blk_read *br = arg;
 	if (ts < br->o->from_ns || ts > br->o->to_ns || !in_ranges(br->r, br->nr, id))
 		return 0;
-	if (br->n == br->cap) {
-		size_t cap = br->cap ? br->cap * 2 : 1024;
-		struct cand *v = realloc(br->v, cap * sizeof(*v));
-		if (!v)
-			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
-		br->v = v;
-		br->cap = cap;
-	}
+	struct cand *v = grow(br->v, &br->cap, br->n, sizeof(*v), 1024);
+	if (!v)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	br->v = v;
 	br->v[br->n++] = (struct cand){ id, ts, doc, (uint32_t)len };
 	return 0;
 }
@@ -538,14 +544,10 @@ static int blk_read_row(void *arg, const struct store_row *row, struct bw_err *e
 	struct blk_read *br = arg;
 	size_t n = 0;
 	const void *p = store_row_blob(row, 1, &n);
-	if (br->ncopies == br->copies_cap) {
-		size_t cap = br->copies_cap ? br->copies_cap * 2 : 16;
-		uint8_t **c = realloc(br->copies, cap * sizeof(*c));
-		if (!c)
-			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
-		br->copies = c;
-		br->copies_cap = cap;
-	}
+	uint8_t **c = grow(br->copies, &br->copies_cap, br->ncopies, sizeof(*c), 16);
+	if (!c)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	br->copies = c;
 	uint8_t *copy = malloc(n ? n : 1);
 	if (!copy)
 		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");

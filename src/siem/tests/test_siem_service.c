@@ -318,17 +318,9 @@ static void bus_event(const char *cat, const char *tenant, int64_t ts, const cha
 
 static int64_t count_user(const char *user)
 {
-	struct siem_query q = { 0 };
-	struct bw_err err;
 	char t[128];
 	snprintf(t, sizeof(t), "user.name:%s", user);
-	assert_int_equal(siem_query_parse(&q, t, strlen(t), &err), 0);
-	struct siem_scan_opts o = { .from_ns = 0, .to_ns = INT64_MAX / 2 };
-	struct siem_search_result res;
-	assert_int_equal(siem_search(H.svc, &q, &o, 0, 1000, &res, &err), 0);
-	int64_t n = (int64_t)res.n;
-	siem_search_result_free(&res);
-	return n;
+	return count_q(t);
 }
 
 static void retention_by_category_and_tenant(void **state)
