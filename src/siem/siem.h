@@ -118,9 +118,10 @@ struct siem_event {
 	int64_t ts_ns;
 	struct bw_arena *arena; /* borrowed: where setc/labels allocate */
 	struct bw_str f[SIEM_F__COUNT];
-	struct siem_label *labels; /* arena array of SIEM_MAX_LABELS */
+	struct siem_label *labels; /* arena array of labels_cap entries */
 	uint16_t nlabels;
 	uint16_t labels_dropped; /* labels past SIEM_MAX_LABELS (counted) */
+	uint16_t labels_cap;	 /* room in labels[]: grows by doubling */
 	/* the parser's working copy of event.original (same length; values
 	 * before any in-place unescape sit at the original's offsets), or
 	 * NULL; only siem_event_write_bin reads it, to store such values as

@@ -223,9 +223,10 @@ int siem_event_from_bin(const void *p, size_t len, struct bw_arena *a,
 	if (get_var(&r, &nl) < 0 || nl > SIEM_MAX_LABELS)
 		goto bad;
 	if (nl) {
-		ev->labels = bw_arena_alloc(a, SIEM_MAX_LABELS * sizeof(*ev->labels));
+		ev->labels = bw_arena_alloc(a, nl * sizeof(*ev->labels));
 		if (!ev->labels)
 			return SIEM_ERR(err, 500, "memory", "event arena exhausted");
+		ev->labels_cap = (uint16_t)nl;
 	}
 	for (uint64_t i = 0; i < nl; i++) {
 		struct siem_label *l = &ev->labels[i];

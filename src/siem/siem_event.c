@@ -179,14 +179,23 @@ int siem_event_label(struct siem_event *ev, const char *k, size_t klen,
 			ev->labels_dropped++;
 		return -1;
 	}
-	if (!ev->labels) {
-		ev->labels = bw_arena_alloc(
-			ev->arena, SIEM_MAX_LABELS * sizeof(*ev->labels));
-		if (!ev->labels) {
+	if (ev->nlabels == ev->labels_cap) {
+		/* most events carry a handful of labels: start small (a
+		 * 64-entry array per event made every batch's arena 2 KiB an
+		 * event larger, in page faults and cache misses) */
+		uint16_t cap = ev->labels_cap ? (uint16_t)(ev->labels_cap * 2) : 8;
+		if (cap > SIEM_MAX_LABELS)
+			cap = SIEM_MAX_LABELS;
+		struct siem_label *l = bw_arena_alloc(ev->arena, cap * sizeof(*l));
+		if (!l) {
 			if (ev->labels_dropped < UINT16_MAX)
 				ev->labels_dropped++;
 			return -1;
 		}
+		if (ev->nlabels)
+			memcpy(l, ev->labels, ev->nlabels * sizeof(*l));
+		ev->labels = l;
+		ev->labels_cap = cap;
 	}
 	ev->labels[ev->nlabels].key = bw_str_make(k, klen);
 	ev->labels[ev->nlabels].value = bw_str_make(v, vlen);
