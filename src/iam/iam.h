@@ -928,23 +928,34 @@ enum iam_stepup_state {
 int iam_stepup_state(struct iam *iam, const char *tenant, const char *handle,
 		     enum iam_stepup_state *state, int64_t *window_s,
 		     struct bw_err *err) BW_WUR;
+/* What a step-up presents: a code, a password, or a security-key
+ * assertion (base64url members, for a challenge from
+ * iam_webauthn_assert_begin, checked against rp). Unused members NULL. */
+struct iam_stepup_proof {
+	const char *code;
+	const char *password;
+	size_t password_len;
+	const struct iam_webauthn_rp *rp;
+	const char *wa_credential_id, *wa_client_data, *wa_authenticator_data,
+	    *wa_signature;
+};
 /*
  * Steps session `handle` (of user_id in tenant) up. A user with a second
- * factor gives code (a TOTP code or a recovery code; password, when given
- * too, must verify as well); a user without one gives password, unless
- * the tenant's step_up_require_mfa refuses them (403
- * "mfa_enrolment_required"). Throttled like sign-in (429 "throttled"),
- * failures count against the lockout; 401 "bad_code" / "bad_password",
- * 400 "code_required" / "password_required" / "use_security_key" (a
- * security key is the only factor: step up on the account page) /
- * "use_account_page" (codes by e-mail or SMS are the factor where MFA is
- * required: the pages send them). Every
- * outcome is an "authentication" event (action "step-up"). Blocking
- * (Argon2id when a password is given). OUT: *window_s (may be NULL).
+ * factor gives code (a TOTP code or a recovery code) or a security-key
+ * assertion (password, when given too, must verify as well); a user
+ * without one gives password, unless the tenant's step_up_require_mfa
+ * refuses them (403 "mfa_enrolment_required"). Throttled like sign-in
+ * (429 "throttled"), failures count against the lockout; 401 "bad_code" /
+ * "bad_password" / "bad_assertion"; 400 "code_required" /
+ * "password_required" / "use_security_key" (a code from a user whose
+ * only factor is a security key) / "no_security_key" / "use_account_page"
+ * (codes by e-mail or SMS are the factor where MFA is required: the pages
+ * send them). Every outcome is an "authentication" event (action
+ * "step-up"). Blocking (Argon2id when a password is given). OUT:
+ * *window_s (may be NULL).
  */
 int iam_stepup_verify(struct iam *iam, const char *tenant, const char *user_id,
-		      const char *handle, const char *code,
-		      const char *password, size_t password_len,
+		      const char *handle, const struct iam_stepup_proof *proof,
 		      const char *source_ip, int64_t *window_s,
 		      struct bw_err *err) BW_WUR;
 

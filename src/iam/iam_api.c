@@ -54,6 +54,8 @@ struct iam_req {
 	struct iam *iam;
 	const char *caller_tenant, *caller_id, *caller_ip;
 	const char *caller_session; /* the caller's session handle, or NULL */
+	struct bw_str host;	    /* Host header (WebAuthn origin and RP) */
+	bool tls;
 	const char *tenant, *user, *group, *key, *session, *client, *provider;
 	const char *role;
 	const struct json_value *body;
@@ -1573,20 +1575,76 @@ static void h_stepup_get(struct iam_req *r)
 		     window);
 }
 
-/* POST {"code": TOTP or recovery code, "password": optional} or, for a
- * user with no second factor, {"password"}. */
+/* POST: the WebAuthn challenge of a security-key step-up (the options
+ * for navigator.credentials.get, binary members in base64url). */
+static void h_stepup_webauthn(struct iam_req *r)
+{
+	struct iam_rp_buf rp;
+	struct bw_err err;
+	if (!need_session(r))
+		return;
+	if (iam_pages_rp(r->iam, r->tenant, r->host, r->tls, &rp) < 0) {
+		req_fail(r, 404, "no_webauthn",
+			 "security keys are not served by this process");
+		return;
+	}
+	if (iam_webauthn_assert_begin(r->iam, &rp.rp, r->tenant, r->user, r->out,
+				      &err) < 0) {
+		fail_err(r, &err);
+		return;
+	}
+	r->status = 200;
+}
+
+/* A string member of the "webauthn" object, or NULL. */
+static const char *wa_member(const struct json_value *wa, const char *key)
+{
+	const struct json_value *v = wa ? json_get(wa, key) : NULL;
+	return v && v->type == JSON_STRING &&
+		       v->u.str.len <= IAM_WEBAUTHN_ATTESTATION_MAX * 2
+		   ? v->u.str.p
+		   : NULL;
+}
+
+/* POST {"code": TOTP or recovery code, "password": optional}, or
+ * {"webauthn": {credential_id, client_data, authenticator_data,
+ * signature}} answering h_stepup_webauthn's challenge, or, for a user
+ * with no second factor, {"password"}. */
 static void h_stepup(struct iam_req *r)
 {
 	struct bw_str code, pw;
 	int64_t window = 0;
 	struct bw_err err;
+	struct iam_rp_buf rp;
 	target(r, "session", r->caller_session);
 	if (!need_session(r) || !body_str(r, "code", false, 32, &code) ||
 	    !body_str(r, "password", false, IAM_PW_BYTES_MAX, &pw))
 		return;
+	const struct json_value *wa = json_get(r->body, "webauthn");
+	if (wa && wa->type != JSON_OBJECT) {
+		req_fail(r, 400, "bad_request", "\"webauthn\" must be an object");
+		return;
+	}
+	struct iam_stepup_proof proof = {.code = code.p,
+					 .password = pw.p,
+					 .password_len = pw.len};
+	if (wa) {
+		proof.rp = iam_pages_rp(r->iam, r->tenant, r->host, r->tls, &rp) == 0
+			       ? &rp.rp
+			       : NULL;
+		proof.wa_credential_id = wa_member(wa, "credential_id");
+		proof.wa_client_data = wa_member(wa, "client_data");
+		proof.wa_authenticator_data = wa_member(wa, "authenticator_data");
+		proof.wa_signature = wa_member(wa, "signature");
+		if (!proof.wa_signature) {
+			req_fail(r, 400, "bad_request",
+				 "\"webauthn\" needs credential_id, client_data,"
+				 " authenticator_data and signature");
+			return;
+		}
+	}
 	if (iam_stepup_verify(r->iam, r->tenant, r->user, r->caller_session,
-			      code.p, pw.p, pw.len, r->caller_ip, &window,
-			      &err) < 0) {
+			      &proof, r->caller_ip, &window, &err) < 0) {
 		bw_snprintf(r->details, sizeof(r->details),
 			    "{\"reason\":\"%s\"}", err.reason);
 		if (err.code == 429) {
@@ -1597,8 +1655,8 @@ static void h_stepup(struct iam_req *r)
 		fail_err(r, &err);
 		return;
 	}
-	bw_snprintf(r->details, sizeof(r->details),
-		    "{\"method\":\"%s\"}", code.p ? "code" : "password");
+	bw_snprintf(r->details, sizeof(r->details), "{\"method\":\"%s\"}",
+		    wa ? "security_key" : code.p ? "code" : "password");
 	write_stepup(r, "fresh", window);
 }
 
@@ -1760,6 +1818,8 @@ static const struct route_spec specs[] = {
      h_stepup_get},
     {HTTP_METHOD_POST, "/api/v1/iam/self/step-up", "iam.self",
      "iam.session.step_up", R_SELF | R_BODY | R_HASH, h_stepup},
+    {HTTP_METHOD_POST, "/api/v1/iam/self/step-up/webauthn", "iam.self", NULL,
+     R_SELF, h_stepup_webauthn},
     {HTTP_METHOD_GET, T "/mfa/roles", "iam.tenant.read", NULL, R_TENANT,
      h_mfa_roles},
     {HTTP_METHOD_PUT, T "/mfa/roles/{role}", "iam.policy.manage",
@@ -1860,6 +1920,13 @@ static void run(struct api_call *call, const struct route_spec *s)
 	r->caller_id = api_actor(call);
 	r->caller_ip = net_peer_ip(api_exchange(call));
 	r->caller_session = api_session(call);
+	{
+		const struct http_request *hr = net_request(api_exchange(call));
+		const struct http_header *h =
+		    http_header_find(hr->headers, hr->nheaders, "host");
+		r->host = h ? h->value : bw_str_make(NULL, 0);
+		r->tls = net_is_tls(api_exchange(call));
+	}
 	r->tenant = api_param(call, "tenant");
 	r->user = api_param(call, "user");
 	r->group = api_param(call, "group");
@@ -1972,6 +2039,7 @@ TRAMPOLINE(52)
 TRAMPOLINE(53)
 TRAMPOLINE(54)
 TRAMPOLINE(55)
+TRAMPOLINE(56)
 
 static const api_fn trampolines[] = {
     route_0,  route_1,	route_2,  route_3,  route_4,  route_5,	route_6,
@@ -1982,6 +2050,7 @@ static const api_fn trampolines[] = {
     route_35, route_36, route_37, route_38, route_39, route_40, route_41,
     route_42, route_43, route_44, route_45, route_46, route_47, route_48,
     route_49, route_50, route_51, route_52, route_53, route_54, route_55,
+    route_56,
 };
 _Static_assert(BW_ARRAY_LEN(trampolines) == BW_ARRAY_LEN(specs),
 	       "one trampoline per route spec");

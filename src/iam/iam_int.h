@@ -95,6 +95,9 @@ struct iam {
 	_Atomic uint64_t logins_ok, logins_failed, logins_throttled;
 	_Atomic uint64_t dummy_verifications, rehashes, mfa_ok, mfa_failed;
 	_Atomic int mfa_schema; /* 1 once iam_mfa_ready migrated */
+	/* The login pages of this iam, set at start-up by iam_pages_new (for
+	 * the WebAuthn relying party of REST step-up); NULL without pages. */
+	struct iam_pages *pages;
 };
 
 /* Argon2id PHC hashing (iam_password.c). */
@@ -344,6 +347,20 @@ int iam_webauthn_verify_assertion(const struct iam_webauthn_rp *rp,
 				  uint32_t stored_count,
 				  struct iam_webauthn_assert *out,
 				  struct bw_err *err);
+
+/* The WebAuthn relying party of a tenant as the login pages see it for a
+ * request that reached host (the Host header) over TLS or not: the
+ * configured RP id and origins, else the request's own (iam_pages.c). */
+struct iam_rp_buf {
+	struct iam_webauthn_rp rp;
+	char rp_id[256];
+	char origin[300];
+	const char *origins[IAM_PAGES_ORIGINS_MAX];
+};
+/* 0 with out filled, or -1 when this process runs no login pages (the
+ * pages register themselves with their iam at iam_pages_new). */
+int iam_pages_rp(const struct iam *iam, const char *tenant, struct bw_str host,
+		 bool tls, struct iam_rp_buf *out);
 
 /* The MFA step with any verifier (iam_login.c): finds the "mfa"
  * challenge, checks throttles, calls verify(arg, tenant, user_id, err)

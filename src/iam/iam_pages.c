@@ -125,6 +125,7 @@ struct iam_pages *iam_pages_new(const struct iam_pages_options *o,
 		goto fail;
 	p->otp.smtp_starttls = o->otp.smtp_starttls;
 	p->require_uv = o->require_uv;
+	o->iam->pages = p;
 	for (size_t i = 0; i < o->natt; i++) {
 		if (bw_snprintf(p->att_tenant[i], sizeof(p->att_tenant[i]), "%s",
 				o->att_tenants[i]) < 0) {
@@ -146,6 +147,8 @@ void iam_pages_free(struct iam_pages *p)
 {
 	if (!p)
 		return;
+	if (p->iam->pages == p)
+		p->iam->pages = NULL;
 	for (size_t i = 0; i < p->natt; i++)
 		iam_webauthn_roots_free(p->att_roots[i]);
 	bw_wipe(p->sms_bearer, sizeof(p->sms_bearer));
@@ -162,11 +165,7 @@ struct ctx {
 	char tenant[IAM_TENANT_MAX + 1];
 	char csrf[64];
 	char next[IAM_PAGES_NEXT_MAX + 1];
-	char origin[300];
-	char rp_id[256];
-	const char *origins[PAGES_ORIGINS_MAX];
-	size_t norigins;
-	struct iam_webauthn_rp rp;
+	struct iam_rp_buf rpb; /* the relying party (rpb.rp) of this request */
 	struct iam_form *form;
 	bool overflow;	     /* a page append failed */
 	char mfa_reason[32]; /* why a second factor failed, for the audit */
@@ -298,8 +297,8 @@ static bool origin_ok(struct ctx *c)
 		return false;
 	if (!rq->origin.len)
 		return true; /* older browsers: the CSRF token decides */
-	for (size_t i = 0; i < c->norigins; i++)
-		if (bw_str_eq_lit(rq->origin, c->origins[i]))
+	for (size_t i = 0; i < c->rpb.rp.norigins; i++)
+		if (bw_str_eq_lit(rq->origin, c->rpb.origins[i]))
 			return true;
 	return false;
 }
@@ -574,7 +573,7 @@ static void render_mfa(struct ctx *c, int status, const char *user_id,
 	if (mm.webauthn) {
 		struct bw_buf opts;
 		bw_buf_init(&opts, 1 << 16);
-		if (iam_webauthn_assert_begin(c->p->iam, &c->rp, c->tenant,
+		if (iam_webauthn_assert_begin(c->p->iam, &c->rpb.rp, c->tenant,
 					      user_id, &opts, &err) == 0 &&
 		    bw_buf_append_byte(&opts, 0) == 0) {
 			any = true;
@@ -703,7 +702,7 @@ static int verify_webauthn(void *arg, struct iam *iam, const char *tenant,
 	struct ctx *c = arg;
 	const struct iam_form *f = c->form;
 	int rc = iam_webauthn_assert_finish(
-	    iam, &c->rp, tenant, user_id, iam_form_get(f, "credential_id"),
+	    iam, &c->rpb.rp, tenant, user_id, iam_form_get(f, "credential_id"),
 	    iam_form_get(f, "client_data"),
 	    iam_form_get(f, "authenticator_data"), iam_form_get(f, "signature"),
 	    err);
@@ -1167,7 +1166,7 @@ static void render_account(struct ctx *c, int status, const char *tok,
 	struct bw_buf opts;
 	bw_buf_init(&opts, 1 << 16);
 	if (fresh == 1 &&
-	    iam_webauthn_register_begin(c->p->iam, &c->rp, c->tenant,
+	    iam_webauthn_register_begin(c->p->iam, &c->rpb.rp, c->tenant,
 					pr->user_id, &opts, &err) == 0 &&
 	    bw_buf_append_byte(&opts, 0) == 0) {
 		action_path(c, act, sizeof(act), "webauthn/register");
@@ -1232,7 +1231,7 @@ static void do_register(struct ctx *c)
 		goto out;
 	}
 	if (iam_webauthn_register_finish(
-		c->p->iam, &c->rp, c->tenant, pr.user_id,
+		c->p->iam, &c->rpb.rp, c->tenant, pr.user_id,
 		iam_form_get(c->form, "key_name"),
 		iam_form_get(c->form, "client_data"),
 		iam_form_get(c->form, "attestation"), &info, &err) < 0) {
@@ -1499,43 +1498,59 @@ out:
 
 /* ------------------------------------------------------------ dispatch */
 
-static void derive_rp(struct ctx *c)
+static void rp_fill(const struct iam_pages *p, const char *tenant,
+		    struct bw_str hostv, bool tls, struct iam_rp_buf *out)
 {
-	const struct iam_pages_req *rq = c->rq;
 	char host[256] = "";
-	if (rq->host.len && rq->host.len < sizeof(host) &&
-	    strspn(rq->host.p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
-			       "RSTUVWXYZ0123456789.-:[]") >= rq->host.len) {
-		memcpy(host, rq->host.p, rq->host.len);
-		host[rq->host.len] = 0;
+	size_t norigins = 0;
+	memset(out, 0, sizeof(*out));
+	if (hostv.len && hostv.len < sizeof(host) &&
+	    strspn(hostv.p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+			    "RSTUVWXYZ0123456789.-:[]") >= hostv.len) {
+		memcpy(host, hostv.p, hostv.len);
+		host[hostv.len] = 0;
 	}
-	if (c->p->norigins) {
-		for (size_t i = 0; i < c->p->norigins; i++)
-			c->origins[i] = c->p->origin_ptrs[i];
-		c->norigins = c->p->norigins;
+	if (p->norigins) {
+		for (size_t i = 0; i < p->norigins; i++)
+			out->origins[i] = p->origin_ptrs[i];
+		norigins = p->norigins;
 	} else if (host[0]) {
 		/* No origins configured: the request's own origin. The RP id
 		 * still binds signatures to the host (rpIdHash). */
-		bw_snprintf(c->origin, sizeof(c->origin), "%s://%s",
-			    rq->tls ? "https" : "http", host);
-		c->origins[0] = c->origin;
-		c->norigins = 1;
+		bw_snprintf(out->origin, sizeof(out->origin), "%s://%s",
+			    tls ? "https" : "http", host);
+		out->origins[0] = out->origin;
+		norigins = 1;
 	}
-	if (c->p->rp_id[0]) {
-		bw_snprintf(c->rp_id, sizeof(c->rp_id), "%s", c->p->rp_id);
+	if (p->rp_id[0]) {
+		bw_snprintf(out->rp_id, sizeof(out->rp_id), "%s", p->rp_id);
 	} else {
 		char *colon = host[0] == '[' ? NULL : strrchr(host, ':');
 		if (colon)
 			*colon = 0;
-		bw_snprintf(c->rp_id, sizeof(c->rp_id), "%s", host);
+		bw_snprintf(out->rp_id, sizeof(out->rp_id), "%s", host);
 	}
-	c->rp = (struct iam_webauthn_rp){.rp_id = c->rp_id,
-					 .rp_name = c->p->issuer,
-					 .origins = c->origins,
-					 .norigins = c->norigins,
-					 .require_uv = c->p->require_uv,
-					 .attestation_roots =
-					     att_roots_for(c->p, c->tenant)};
+	out->rp = (struct iam_webauthn_rp){
+	    .rp_id = out->rp_id,
+	    .rp_name = p->issuer,
+	    .origins = out->origins,
+	    .norigins = norigins,
+	    .require_uv = p->require_uv,
+	    .attestation_roots = att_roots_for(p, tenant)};
+}
+
+int iam_pages_rp(const struct iam *iam, const char *tenant, struct bw_str host,
+		 bool tls, struct iam_rp_buf *out)
+{
+	if (!iam->pages)
+		return -1;
+	rp_fill(iam->pages, tenant, host, tls, out);
+	return 0;
+}
+
+static void derive_rp(struct ctx *c)
+{
+	rp_fill(c->p, c->tenant, c->rq->host, c->rq->tls, &c->rpb);
 }
 
 static void static_asset(struct iam_pages_resp *rs, const char *body,

@@ -125,13 +125,37 @@ static int stepup_mark_handle(struct iam *iam, const char *tenant,
 				    "no such session");
 }
 
+/* A security-key assertion for user_id: 0, or -1 with err (401
+ * "bad_assertion" for any failed check; the counter rule's event is
+ * raised by the WebAuthn layer). */
+static int check_assertion(struct iam *iam, const char *tenant,
+			   const char *user_id,
+			   const struct iam_stepup_proof *p, struct bw_err *err)
+{
+	if (!p->rp || !p->wa_credential_id || !p->wa_client_data ||
+	    !p->wa_authenticator_data)
+		return bw_err_set(err, 400, "iam", "bad_request",
+				  "an assertion needs credential_id, "
+				  "client_data, authenticator_data, signature");
+	if (iam_webauthn_assert_finish(iam, p->rp, tenant, user_id,
+				       p->wa_credential_id, p->wa_client_data,
+				       p->wa_authenticator_data,
+				       p->wa_signature, err) == 0)
+		return 0;
+	if (err->code < 500)
+		bw_err_set(err, 401, "iam", "bad_assertion",
+			   "the security key's answer is not valid");
+	return -1;
+}
+
 /* The factor check itself: 0 verified, -1 with err (4xx: a wrong or
  * missing answer, counted; 5xx: an error). */
 static int stepup_check_factor(struct iam *iam, const struct iam_tenant *t,
-			       const char *user_id, const char *code,
-			       const char *pw, size_t pwlen,
+			       const char *user_id,
+			       const struct iam_stepup_proof *p,
 			       struct bw_err *err)
 {
+	const char *code = p->code, *pw = p->password;
 	struct iam_mfa_methods mm;
 	if (iam_mfa_methods(iam, t->name, user_id, &mm, err) < 0)
 		return -1;
@@ -154,7 +178,13 @@ static int stepup_check_factor(struct iam *iam, const struct iam_tenant *t,
 		if (!pw)
 			return bw_err_set(err, 400, "iam", "password_required",
 					  "give your password");
-	} else if (!code || !*code) {
+	} else if (p->wa_signature) {
+		if (!mm.webauthn)
+			return bw_err_set(err, 400, "iam", "no_security_key",
+					  "you have no security key");
+		if (check_assertion(iam, t->name, user_id, p, err) < 0)
+			return -1;
+	} else if (!code || !*code || (!mm.totp && !mm.recovery)) {
 		return bw_err_set(err, 400, "iam",
 				  mm.totp || mm.recovery ? "code_required"
 							 : "use_security_key",
@@ -162,7 +192,8 @@ static int stepup_check_factor(struct iam *iam, const struct iam_tenant *t,
 				      ? "give a code from your authenticator "
 					"app or a recovery code"
 				      : "your second factor is a security key:"
-					" step up on the account page");
+					" answer the step-up's WebAuthn "
+					"challenge");
 	} else if (iam_mfa_code_verify(iam, t->name, user_id, code, err) < 0) {
 		if (err->code < 500)
 			bw_err_set(err, 401, "iam", "bad_code",
@@ -171,7 +202,7 @@ static int stepup_check_factor(struct iam *iam, const struct iam_tenant *t,
 	}
 	if (pw) {
 		int ok = iam_password_verify_current(iam, t->name, user_id, pw,
-						     pwlen, err);
+						     p->password_len, err);
 		if (ok < 0)
 			return -1;
 		if (!ok)
@@ -182,8 +213,7 @@ static int stepup_check_factor(struct iam *iam, const struct iam_tenant *t,
 }
 
 int iam_stepup_verify(struct iam *iam, const char *tenant, const char *user_id,
-		      const char *handle, const char *code,
-		      const char *password, size_t password_len,
+		      const char *handle, const struct iam_stepup_proof *proof,
 		      const char *source_ip, int64_t *window_s,
 		      struct bw_err *err)
 {
@@ -210,8 +240,7 @@ int iam_stepup_verify(struct iam *iam, const char *tenant, const char *user_id,
 				  "too many attempts; retry in %lld s",
 				  (long long)wait);
 	}
-	if (stepup_check_factor(iam, &t, user_id, code, password,
-				password_len, err) < 0) {
+	if (stepup_check_factor(iam, &t, user_id, proof, err) < 0) {
 		if (err->code == 401) {
 			iam_lockout_failure(&iam->lockout, &t.policy, tenant,
 					    u.name, ip, now);
@@ -226,7 +255,9 @@ int iam_stepup_verify(struct iam *iam, const char *tenant, const char *user_id,
 	iam_lockout_success(&iam->lockout, tenant, u.name, ip);
 	atomic_fetch_add(&iam->mfa_ok, 1);
 	iam_emit_login(tenant, u.name, ip, true, "step-up",
-		       code && *code ? "code" : "password");
+		       proof->wa_signature	     ? "security_key"
+		       : proof->code && *proof->code ? "code"
+						     : "password");
 	if (window_s)
 		*window_s = t.policy.step_up_s;
 	return 0;

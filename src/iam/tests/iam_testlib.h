@@ -41,6 +41,25 @@ static inline int iam_test_close(const char *dir, struct store *st,
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A session of user in tenant (mfa: signed in with a second factor).
+ * OUT: handle (its credential id). 0 or -1. */
+static inline int iam_test_session(struct iam *iam, const char *tenant,
+				   const char *user, bool mfa,
+				   char handle[IAM_ID_LEN + 1])
+{
+	struct iam_tenant t;
+	struct iam_principal p;
+	struct bw_err err;
+	char tok[IAM_TOKEN_MAX];
+	if (iam_tenant_get(iam, tenant, &t, &err) < 0 ||
+	    iam_session_create(iam, tenant, user, "192.0.2.1", mfa, &t.policy,
+			       tok, &err) < 0 ||
+	    iam_authenticate_bearer(iam, tok, strlen(tok), &p) < 0)
+		return -1;
+	memcpy(handle, p.credential_id, IAM_ID_LEN + 1);
+	return 0;
+}
+
 /* The secret of a TOTP enrolment, from its base32 text (RFC 4648, no
  * padding, upper case as iam_totp_begin writes it). Returns its bytes. */
 static inline size_t iam_test_b32_decode(const char *s, uint8_t *out)

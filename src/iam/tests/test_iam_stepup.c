@@ -81,16 +81,7 @@ static int teardown(void **state)
 /* A session of user (mfa: signed in with a second factor); OUT: handle. */
 static void session(const char *user, bool mfa, char handle[IAM_ID_LEN + 1])
 {
-	struct iam_tenant t;
-	struct iam_principal p;
-	struct bw_err err;
-	char tok[IAM_TOKEN_MAX];
-	assert_int_equal(iam_tenant_get(iam, "acme", &t, &err), 0);
-	assert_int_equal(iam_session_create(iam, "acme", user, "192.0.2.1", mfa,
-					    &t.policy, tok, &err),
-			 0);
-	assert_int_equal(iam_authenticate_bearer(iam, tok, strlen(tok), &p), 0);
-	memcpy(handle, p.credential_id, IAM_ID_LEN + 1);
+	assert_int_equal(iam_test_session(iam, "acme", user, mfa, handle), 0);
 }
 
 static enum iam_stepup_state state_of(const char *handle)
@@ -107,8 +98,11 @@ static enum iam_stepup_state state_of(const char *handle)
 static int verify(const char *handle, const char *code, const char *pw,
 		  struct bw_err *err)
 {
-	return iam_stepup_verify(iam, "acme", uid, handle, code, pw,
-				 pw ? strlen(pw) : 0, "192.0.2.1", NULL, err);
+	struct iam_stepup_proof p = {.code = code,
+				     .password = pw,
+				     .password_len = pw ? strlen(pw) : 0};
+	return iam_stepup_verify(iam, "acme", uid, handle, &p, "192.0.2.1",
+				 NULL, err);
 }
 
 /* A user without a second factor: the password sign-in is fresh for the

@@ -789,6 +789,83 @@ static int count_key(void *arg, const struct iam_webauthn_cred_info *c)
 	return 0;
 }
 
+/* Registers key k for user uid through the stored ceremony (fmt none).
+ * OUT: v (the credential's vector), info. */
+static void register_key(struct vec *v, EVP_PKEY *k,
+			 struct iam_webauthn_cred_info *info)
+{
+	struct bw_err err;
+	struct bw_buf opts;
+	uint8_t ch[32];
+	bw_buf_init(&opts, 1 << 16);
+	assert_int_equal(
+	    iam_webauthn_register_begin(iam, &rp, "acme", uid, &opts, &err), 0);
+	options_challenge(&opts, ch);
+	make_reg(v, k, "ES256", "none", UP_UV_AT, RPID, ORIGIN, NULL, NULL);
+	client_data(v, "webauthn.create", ORIGIN, ch);
+	att_object(v, "none", k, "ES256", NULL, NULL);
+	char *cd = b64(v->cdj, strlen(v->cdj)), *att = b64(v->att.b, v->att.n);
+	assert_int_equal(iam_webauthn_register_finish(iam, &rp, "acme", uid,
+						      "yubikey", cd, att, info,
+						      &err),
+			 0);
+	free(cd);
+	free(att);
+	bw_buf_fini(&opts);
+}
+
+/* Step-up of a session with a security key (the admin API's WebAuthn
+ * step-up): the assertion of a challenge from iam_webauthn_assert_begin
+ * makes the session fresh, once. */
+static void stepup_with_security_key(void **state)
+{
+	(void)state;
+	struct bw_err err;
+	struct bw_buf opts;
+	struct vec *v = malloc(sizeof(*v));
+	struct iam_webauthn_cred_info info;
+	struct signed_assert s;
+	char h[IAM_ID_LEN + 1];
+	uint8_t ch[32];
+	enum iam_stepup_state sst;
+	int64_t w;
+	EVP_PKEY *k = gen("ES256");
+	register_key(v, k, &info);
+	assert_int_equal(iam_test_session(iam, "acme", uid, false, h), 0);
+	assert_int_equal(iam_stepup_state(iam, "acme", h, &sst, &w, &err), 0);
+	assert_int_equal(sst, IAM_STEPUP_STALE); /* a password sign-in */
+	struct iam_stepup_proof p = {.code = NULL};
+	assert_int_equal(
+	    iam_stepup_verify(iam, "acme", uid, h, &p, "192.0.2.1", NULL, &err),
+	    -1);
+	assert_string_equal(err.reason, "use_security_key");
+	bw_buf_init(&opts, 1 << 16);
+	assert_int_equal(
+	    iam_webauthn_assert_begin(iam, &rp, "acme", uid, &opts, &err), 0);
+	options_challenge(&opts, ch);
+	make_assert(&s, v, k, ch, 7);
+	p = (struct iam_stepup_proof){.rp = &rp,
+				      .wa_credential_id = s.id,
+				      .wa_client_data = s.cd,
+				      .wa_authenticator_data = s.ad,
+				      .wa_signature = s.sig};
+	assert_int_equal(
+	    iam_stepup_verify(iam, "acme", uid, h, &p, "192.0.2.1", NULL, &err),
+	    0);
+	assert_int_equal(iam_stepup_state(iam, "acme", h, &sst, &w, &err), 0);
+	assert_int_equal(sst, IAM_STEPUP_FRESH);
+	/* The same answer again: refused (challenge spent, counter). */
+	assert_int_equal(
+	    iam_stepup_verify(iam, "acme", uid, h, &p, "192.0.2.1", NULL, &err),
+	    -1);
+	assert_int_equal(err.code, 401);
+	assert_string_equal(err.reason, "bad_assertion");
+	free_assert(&s);
+	bw_buf_fini(&opts);
+	EVP_PKEY_free(k);
+	free(v);
+}
+
 static void stored_ceremonies(void **state)
 {
 	(void)state;
@@ -946,6 +1023,8 @@ int main(void)
 	    cmocka_unit_test(assertion_counter),
 	    cmocka_unit_test(cose_hostile),
 	    cmocka_unit_test_setup_teardown(stored_ceremonies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(stepup_with_security_key, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(otp_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(mfa_group_policy, setup, teardown),
 	};
