@@ -789,10 +789,10 @@ static int count_key(void *arg, const struct iam_webauthn_cred_info *c)
 	return 0;
 }
 
-/* Registers key k for user uid through the stored ceremony (fmt none).
- * OUT: v (the credential's vector), info. */
-static void register_key(struct vec *v, EVP_PKEY *k,
-			 struct iam_webauthn_cred_info *info)
+/* Starts a stored registration of key k for user uid (fmt none) and
+ * builds the browser's answer. OUT: v, *cd and *att (base64url, the
+ * caller frees). */
+static void reg_prepare(struct vec *v, EVP_PKEY *k, char **cd, char **att)
 {
 	struct bw_err err;
 	struct bw_buf opts;
@@ -804,14 +804,24 @@ static void register_key(struct vec *v, EVP_PKEY *k,
 	make_reg(v, k, "ES256", "none", UP_UV_AT, RPID, ORIGIN, NULL, NULL);
 	client_data(v, "webauthn.create", ORIGIN, ch);
 	att_object(v, "none", k, "ES256", NULL, NULL);
-	char *cd = b64(v->cdj, strlen(v->cdj)), *att = b64(v->att.b, v->att.n);
+	*cd = b64(v->cdj, strlen(v->cdj));
+	*att = b64(v->att.b, v->att.n);
+	bw_buf_fini(&opts);
+}
+
+/* Registers key k for user uid. OUT: v, info. */
+static void register_key(struct vec *v, EVP_PKEY *k,
+			 struct iam_webauthn_cred_info *info)
+{
+	struct bw_err err;
+	char *cd, *att;
+	reg_prepare(v, k, &cd, &att);
 	assert_int_equal(iam_webauthn_register_finish(iam, &rp, "acme", uid,
 						      "yubikey", cd, att, info,
 						      &err),
 			 0);
 	free(cd);
 	free(att);
-	bw_buf_fini(&opts);
 }
 
 /* Step-up of a session with a security key (the admin API's WebAuthn
@@ -879,14 +889,8 @@ static void stored_ceremonies(void **state)
 	assert_int_equal(
 	    iam_webauthn_assert_begin(iam, &rp, "acme", uid, &opts, &err), -1);
 	assert_int_equal(err.code, 404);
-	bw_buf_reset(&opts);
-	assert_int_equal(
-	    iam_webauthn_register_begin(iam, &rp, "acme", uid, &opts, &err), 0);
-	options_challenge(&opts, ch);
-	make_reg(v, k, "ES256", "none", UP_UV_AT, RPID, ORIGIN, NULL, NULL);
-	client_data(v, "webauthn.create", ORIGIN, ch);
-	att_object(v, "none", k, "ES256", NULL, NULL);
-	char *cd = b64(v->cdj, strlen(v->cdj)), *att = b64(v->att.b, v->att.n);
+	char *cd, *att;
+	reg_prepare(v, k, &cd, &att);
 	/* Another user cannot use alice's challenge. */
 	assert_int_equal(iam_webauthn_register_finish(iam, &rp, "acme", uid2,
 						      "yubikey", cd, att, NULL,
