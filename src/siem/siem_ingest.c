@@ -31,25 +31,58 @@
 
 /* ---------------------------------------------------------------- batch */
 
+/* A finished batch of the right size from the pool, reset, or NULL. */
+static struct siem_batch *pool_take(struct siem_service *svc, size_t cap)
+{
+	struct siem_batch *b = NULL;
+	pthread_mutex_lock(&svc->pool_mu);
+	for (size_t i = svc->npool; i-- > 0;)
+		if (svc->pool[i]->cap == cap) {
+			b = svc->pool[i];
+			svc->pool[i] = svc->pool[--svc->npool];
+			break;
+		}
+	pthread_mutex_unlock(&svc->pool_mu);
+	if (!b)
+		return NULL;
+	struct siem_rec *recs = b->recs;
+	struct bw_buf docs = b->docs, json = b->json;
+	memset(b, 0, sizeof(*b));
+	b->recs = recs; /* zeroed when it was put back */
+	b->cap = cap;
+	b->docs = docs;
+	b->json = json;
+	bw_buf_reset(&b->docs);
+	bw_buf_reset(&b->json);
+	return b;
+}
+
 struct siem_batch *siem_batch_new(struct siem_service *svc, struct siem_ictx *ictx)
 {
 	struct siem_gen *g = siem_gen_get(svc);
-	struct siem_batch *b = calloc(1, sizeof(*b));
 	size_t cap = g->conf.batch_events;
-	if (!b || !(b->arena = bw_arena_new(65536, SIEM_BATCH_BYTES_DEFAULT)) ||
-	    !(b->recs = calloc(cap, sizeof(*b->recs)))) {
-		if (b)
-			bw_arena_free(b->arena);
+	struct siem_batch *b = pool_take(svc, cap);
+	if (!b) {
+		if (!(b = calloc(1, sizeof(*b))) || !(b->recs = calloc(cap, sizeof(*b->recs)))) {
+			free(b);
+			siem_gen_unref(g);
+			return NULL;
+		}
+		b->cap = cap;
+		bw_buf_init(&b->docs, 256u << 20);
+		bw_buf_init(&b->json, 256u << 20);
+	}
+	if (!(b->arena = bw_arena_new(65536, SIEM_BATCH_BYTES_DEFAULT))) {
+		bw_buf_fini(&b->docs);
+		bw_buf_fini(&b->json);
+		free(b->recs);
 		free(b);
 		siem_gen_unref(g);
 		return NULL;
 	}
-	b->cap = cap;
 	b->svc = svc;
 	b->gen = g;
 	b->ictx = ictx;
-	bw_buf_init(&b->docs, 256u << 20);
-	bw_buf_init(&b->json, 256u << 20);
 	return b;
 }
 
@@ -57,15 +90,51 @@ void siem_batch_free(struct siem_batch *b)
 {
 	if (!b)
 		return;
-	bw_buf_fini(&b->docs);
-	bw_buf_fini(&b->json);
+	struct siem_service *svc = b->svc;
 	free(b->blocks);
 	free(b->alerts);
 	free(b->acks);
-	free(b->recs);
 	bw_arena_free(b->arena);
 	siem_gen_unref(b->gen);
+	b->blocks = NULL;
+	b->alerts = NULL;
+	b->acks = NULL;
+	b->arena = NULL;
+	b->gen = NULL;
+	if (b->docs.cap > SIEM_BATCH_POOL_BUF_MAX)
+		bw_buf_fini(&b->docs);
+	if (b->json.cap > SIEM_BATCH_POOL_BUF_MAX)
+		bw_buf_fini(&b->json);
+	if (svc) {
+		/* the records used (and the one a failed add may have
+		 * started) go back zeroed, as calloc gave them */
+		size_t used = b->n < b->cap ? b->n + 1 : b->cap;
+		memset(b->recs, 0, used * sizeof(*b->recs));
+		pthread_mutex_lock(&svc->pool_mu);
+		if (svc->npool < SIEM_BATCH_POOL) {
+			svc->pool[svc->npool++] = b;
+			b = NULL;
+		}
+		pthread_mutex_unlock(&svc->pool_mu);
+	}
+	if (!b)
+		return;
+	bw_buf_fini(&b->docs);
+	bw_buf_fini(&b->json);
+	free(b->recs);
 	free(b);
+}
+
+/* Frees the pooled batches (service teardown). */
+void siem_batch_pool_free(struct siem_service *svc)
+{
+	for (size_t i = 0; i < svc->npool; i++) {
+		bw_buf_fini(&svc->pool[i]->docs);
+		bw_buf_fini(&svc->pool[i]->json);
+		free(svc->pool[i]->recs);
+		free(svc->pool[i]);
+	}
+	svc->npool = 0;
 }
 
 static int batch_add_ack(struct siem_batch *b, struct siem_sconn *c,

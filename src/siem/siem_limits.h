@@ -200,4 +200,11 @@
 #define SIEM_STORE_PAGE_SIZE 16384u
 #define SIEM_STORE_CHECKPOINT_PAGES 1000u
 
+/* Finished batches kept for reuse (their record arrays, about 1 KiB a
+ * record, and document buffers), and the largest document buffer kept:
+ * enough for the batches in flight (store_inflight plus the ones being
+ * filled) without holding on to a burst's memory. */
+#define SIEM_BATCH_POOL 8u
+#define SIEM_BATCH_POOL_BUF_MAX (4u * 1024u * 1024u)
+
 #endif

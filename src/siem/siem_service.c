@@ -291,6 +291,7 @@ struct siem_service *siem_service_new(const struct conf_node *section,
 	pthread_mutex_init(&svc->ictx_mu, NULL);
 	pthread_mutex_init(&svc->bus_mu, NULL);
 	pthread_mutex_init(&svc->part_mu, NULL);
+	pthread_mutex_init(&svc->pool_mu, NULL);
 	pthread_mutex_init(&svc->keys_mu, NULL);
 	if (bw_snprintf(svc->data_dir, sizeof(svc->data_dir), "%s",
 			data_dir ? data_dir : ".") < 0) {
@@ -433,6 +434,8 @@ void siem_service_free(struct siem_service *svc)
 	siem_keys_free(svc);
 	free(svc->parts);
 	free(svc->row_days);
+	siem_batch_pool_free(svc);
+	pthread_mutex_destroy(&svc->pool_mu);
 	pthread_mutex_destroy(&svc->gen_mu);
 	pthread_mutex_destroy(&svc->q_mu);
 	pthread_cond_destroy(&svc->q_cv);

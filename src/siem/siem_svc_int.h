@@ -356,6 +356,11 @@ struct siem_service {
 	/* catalog of partitions (pipeline thread writes; search reads under
 	 * part_mu) */
 	pthread_mutex_t part_mu;
+	/* batches done with, kept for their record array and document
+	 * buffers (warm memory instead of fresh pages per batch) */
+	pthread_mutex_t pool_mu;
+	struct siem_batch *pool[SIEM_BATCH_POOL];
+	size_t npool;
 	/* days stored before the block layout (one row per event in
 	 * siem_ev_YYYYMMDD): found at open, never changed after, so the
 	 * writer and readers agree on a day's layout without a lock */
@@ -463,6 +468,8 @@ void siem_pipe_advance_now(struct siem_service *svc);
 struct siem_batch *siem_batch_new(struct siem_service *svc,
 				  struct siem_ictx *ictx);
 void siem_batch_free(struct siem_batch *b);
+/* Frees the batches kept for reuse (service teardown, nothing in flight). */
+void siem_batch_pool_free(struct siem_service *svc);
 /* Parses one line into the context's current batch (creating it),
  * matching it with the context's matcher. Returns the record or NULL
  * when memory ran out (counted). */
