@@ -307,18 +307,23 @@ int siem_store_open(struct siem_service *svc, struct bw_err *err)
 
 /* ----------------------------------------------------------- batch job */
 
-static size_t key_name_len[SIEM_BLOOM_KEYS];
+/* The hash state after "name=" for each key field: a "field=value"
+ * token's hash continues from it over the value (FNV-1a is a stream), so
+ * the name is neither copied nor hashed per event. Same bits as
+ * siem_bloom_add_token over the whole token. */
+static uint64_t key_prefix[SIEM_BLOOM_KEYS];
 static void key_names_init(void);
 
-static void add_field_token(uint8_t *bloom, const char *name, size_t nl, struct bw_str v)
+static void add_field_token(uint8_t *bloom, size_t k, struct bw_str v)
 {
 	if (!v.p || v.len == 0 || v.len > 200)
 		return;
-	char t[256];
-	memcpy(t, name, nl);
-	t[nl] = '=';
-	memcpy(t + nl + 1, v.p, v.len);
-	siem_bloom_add_token(bloom, t, nl + 1 + v.len);
+	uint64_t h = key_prefix[k];
+	for (size_t i = 0; i < v.len; i++) {
+		h ^= (uint8_t)siem_lower(v.p[i]);
+		h *= 1099511628211ULL;
+	}
+	bloom_set(bloom, h);
 }
 
 /* Key columns: indexed in SQL-visible columns and as field tokens. */
@@ -339,8 +344,13 @@ static const enum siem_field vocab_fields[SIEM_BLOOM_VOCAB] = {
 
 static void key_names_init(void)
 {
-	for (size_t k = 0; k < SIEM_BLOOM_KEYS; k++)
-		key_name_len[k] = strlen(siem_field_name(key_fields[k]));
+	for (size_t k = 0; k < SIEM_BLOOM_KEYS; k++) {
+		const char *n = siem_field_name(key_fields[k]);
+		uint64_t h = 1469598103934665603ULL;
+		for (; *n; n++)
+			h = (h ^ (uint8_t)siem_lower(*n)) * 1099511628211ULL;
+		key_prefix[k] = (h ^ (uint8_t)'=') * 1099511628211ULL;
+	}
 }
 
 /* Whether v was already added to this bloom as the previous value of its
@@ -423,7 +433,7 @@ void siem_bloom_event_memo(uint8_t *bloom, const struct siem_event *ev,
 	for (size_t k = 0; k < SIEM_BLOOM_KEYS; k++) {
 		struct bw_str v = ev->f[key_fields[k]];
 		if (v.p && !memo_seen(&memo->key[k], v))
-			add_field_token(bloom, siem_field_name(key_fields[k]), key_name_len[k], v);
+			add_field_token(bloom, k, v);
 	}
 }
 
