@@ -1,7 +1,8 @@
 /*
  * Admin API core: the route table modules register into, path matching
  * with {param} segments, bearer authentication, the permission check every
- * route declares, the step-up check of sensitive routes (a human session
+ * route declares (narrowed by an API key's scopes), the step-up check of
+ * sensitive routes (a human session
  * whose last strong authentication is too old gets 401 step_up_required;
  * API keys and the bootstrap token are exempt), and the call lifecycle —
  * including the rule that a state change is acknowledged only after its
@@ -169,6 +170,25 @@ static int authenticate(struct api_ctx *ctx, struct net_exchange *x,
 	bw_snprintf(who->subject, sizeof(who->subject), "user:bootstrap");
 	bw_snprintf(who->actor, sizeof(who->actor), "bootstrap");
 	return 0;
+}
+
+/* An API key's scopes narrow what its roles allow: permission must be one
+ * of them or start with one followed by '.'. No scopes: no narrowing. */
+static bool scope_allows(const char *scopes, const char *permission)
+{
+	if (!scopes[0])
+		return true;
+	size_t pl = strlen(permission);
+	for (const char *s = scopes; *s;) {
+		while (*s == ' ')
+			s++;
+		size_t n = strcspn(s, " ");
+		if (n && n <= pl && memcmp(s, permission, n) == 0 &&
+		    (n == pl || permission[n] == '.'))
+			return true;
+		s += n;
+	}
+	return false;
 }
 
 /* Every route's permission is decided by the authorization engine, on
@@ -576,6 +596,17 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 					      "{\"reason\":\"bad_token\"}" :
 					      "{\"reason\":\"missing_credentials\"}");
 		api_fail(call, 401, "unauthenticated", "a valid bearer token is required");
+		return true;
+	}
+	if (!scope_allows(call->who.scopes, route->permission)) {
+		net_set_outcome_reason(x, "insufficient_scope");
+		char d[200];
+		if (bw_snprintf(d, sizeof(d),
+				"{\"error\":\"insufficient_scope\",\"permission\":\"%s\"}",
+				route->permission) > 0)
+			api_set_details(call, d);
+		api_fail(call, 403, "insufficient_scope",
+			 "the API key's scopes do not cover this operation");
 		return true;
 	}
 	if (!authorize(ctx, &call->who, route->permission)) {

@@ -34,6 +34,10 @@ struct api_principal {
 	/* The handle of the human session the bearer token is (step-up
 	 * applies to it); empty for API keys and the bootstrap token. */
 	char session[64];
+	/* An API key's scopes (space-separated permission names or their
+	 * dotted prefixes: "kms" covers "kms.key.use"); empty: the key may
+	 * do all its roles allow. */
+	char scopes[520];
 };
 
 /* What a caller must do before a step_up route answers (see step_up in
