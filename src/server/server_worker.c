@@ -615,8 +615,11 @@ static int iam_bearer(void *arg, const char *token, size_t len,
 			    p.credential_id);
 	bw_snprintf(out->actor, sizeof(out->actor), "%s", p.user_id);
 	out->session[0] = '\0';
+	out->scopes[0] = '\0';
 	if (p.kind == IAM_PRINCIPAL_SESSION)
 		bw_snprintf(out->session, sizeof(out->session), "%s", p.credential_id);
+	else
+		bw_snprintf(out->scopes, sizeof(out->scopes), "%s", p.scopes);
 	return 0;
 }
 
