@@ -187,7 +187,7 @@ enum siem_src {
 };
 
 struct siem_rec {
-	struct siem_event ev;
+	struct siem_event ev; /* first: siem_ingest_line clears what follows */
 	uint32_t *matched; /* arena: detection rules matched (generation's) */
 	uint16_t nmatched;
 	uint8_t src;
