@@ -1604,7 +1604,14 @@ static void ep_callback(struct iam_fed *f, const struct iam_fed_provider *p,
 		}
 		goto out;
 	}
-	if (t.policy.mfa_required && !id.mfa) {
+	/* The same MFA policies as a local sign-in: tenant, group, role. */
+	int need = id.mfa ? 0 : iam_mfa_required_for(f->iam, p->tenant, u.id, &err);
+	if (need < 0) {
+		log_warnx("iam federation %s/%s: %s", p->tenant, p->name, err.msg);
+		fed_error(rs, 503, "temporarily_unavailable", "try again later");
+		goto out;
+	}
+	if (need) {
 		event(p->tenant, u.name, rq->peer_ip, false, "mfa_required");
 		fed_error(rs, 403, "access_denied",
 			  "this tenant requires a second factor the upstream did "
