@@ -21,6 +21,11 @@ struct akey {
 	char *key; /* malloc'd; NULL = empty slot */
 	int64_t alert_id;
 	int64_t until_or_last; /* suppression: until; dedup: last alert time */
+	/* dedup: the batch and row that last wrote this alert, so further
+	 * folds in the same batch add to that row instead of one UPDATE each
+	 * (checked against the row's id before use: batches are reused) */
+	const struct siem_batch *batch;
+	size_t row;
 };
 
 struct siem_alert_state {
@@ -163,10 +168,20 @@ int siem_alert_raise(struct siem_service *svc, struct siem_batch *b,
 	struct akey *dk = tab_find(s->dedup, key);
 	if (window > 0 && dk->key && t - dk->until_or_last <= window &&
 	    t >= dk->until_or_last - window) {
-		struct siem_alert_row row = { .id = dk->alert_id, .update = true, .count = 1,
-					      .last_ts = t };
 		dk->until_or_last = t > dk->until_or_last ? t : dk->until_or_last;
 		atomic_fetch_add(&svc->c.alerts_deduped, 1);
+		if (dk->batch == b && dk->row < b->nalerts &&
+		    b->alerts[dk->row].id == dk->alert_id) {
+			struct siem_alert_row *r = &b->alerts[dk->row];
+			r->count++;
+			if (t > r->last_ts)
+				r->last_ts = t;
+			return 0;
+		}
+		struct siem_alert_row row = { .id = dk->alert_id, .update = true, .count = 1,
+					      .last_ts = t };
+		dk->batch = b;
+		dk->row = b->nalerts;
 		return add_row(b, &row) < 0 ? -1 : 0;
 	}
 	struct siem_alert_row row = {
@@ -202,6 +217,8 @@ int siem_alert_raise(struct siem_service *svc, struct siem_batch *b,
 		}
 		dk->alert_id = row.id;
 		dk->until_or_last = t;
+		dk->batch = b;
+		dk->row = b->nalerts - 1;
 	}
 	if (sc) {
 		if (s->nsupp > ALERT_TABLE_SIZE * 7 / 10) {
