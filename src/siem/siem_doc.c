@@ -13,9 +13,15 @@
  *   { field-id value }* 0xFF          every other present field, ascending
  *   nlabels { klen key value }*       labels in order
  *
- *   value := (len << 1 | 1) off       bytes [off, off+len) of the original
- *          | (len << 1)     bytes     a literal
+ *   value := (len << 2 | 1) off       bytes [off, off+len) of the original
+ *          | (idx << 2 | 2)           word idx of the dictionary below
+ *          | (len << 2)     bytes     a literal
+ *   key   := (idx << 1 | 1) | (len << 1) bytes    a label key: word or literal
  *
+ * The dictionary holds the words bulwark's parsers set themselves (event
+ * categories, actions, datasets...) and the RFC 5424 registered structured
+ * data parameters as label keys: a value that is none of the line's bytes
+ * is usually one of them. It is part of the format: append only.
  * The writer references the original whenever a value's bytes are the
  * original's bytes at the same offset (a value inside the original, or
  * inside the parser's working copy where nothing was unescaped before it),
@@ -27,6 +33,7 @@
  * has exactly ev's timestamp, fields (present/absent, bytes) and labels in
  * order, so its ECS JSON is byte-identical to ev's.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "siem/siem_int.h"
@@ -50,6 +57,72 @@ static inline uint8_t *put_var(uint8_t *o, uint64_t v)
 	return o;
 }
 
+static const char *const dict[] = {
+	/* 0 */ "event", "authentication", "session", "network", "web", "process", "iam",
+	"configuration", "host", "file", "intrusion_detection", "malware", "package",
+	/* 13 */ "start", "end", "info", "denied", "allowed", "connection", "change",
+	"creation", "deletion", "user", "group", "access", "error", "admin",
+	/* 27 */ "success", "failure", "unknown",
+	/* 30 */ "sshd", "sshd-session", "sshd-auth", "sudo", "pam", "auth", "syslog",
+	"web.access", "netfilter", "cef", "leef", "bulwark", "ndjson", "raw", "su",
+	"login", "kernel", "cron", "crond", "systemd-logind", "nginx", "httpd", "apache2",
+	"useradd", "userdel", "usermod", "groupadd", "groupdel", "passwd", "gpasswd",
+	"chage",
+	/* 61 */ "ssh_login", "ssh_disconnect", "ssh_connection_closed", "ssh_invalid_user",
+	"ssh_no_identification", "ssh_max_auth_exceeded", "ssh_user_not_allowed",
+	"ssh_negotiation_failed", "ssh_listening", "ssh_connection", "ssh_bad_banner",
+	"ssh_auth_timeout", "session_opened", "session_closed", "password_changed",
+	"pam_authentication_failure", "user_created", "user_deleted", "group_created",
+	"group_deleted", "user_added_to_group", "sudo_denied", "sudo_auth_failure",
+	/* 84 */ "tcp", "udp", "icmp", "ipv6-icmp", "password", "publickey",
+	"keyboard-interactive", "root", "platform", "GET", "POST", "HEAD", "PUT", "DELETE",
+	"1.1", "2",
+	/* 100: label keys */ "ssh.method", "session.id", "tty", "pam.type", "pam.service",
+	"pam.module", "netfilter.mac", "sd.origin.software", "sd.origin.swVersion",
+	"sd.origin.ip", "sd.origin.enterpriseId", "sd.meta.sequenceId", "sd.meta.sysUpTime",
+	"sd.meta.language", "sd.timeQuality.tzKnown", "sd.timeQuality.isSynced",
+	"sd.timeQuality.syncAccuracy", "source.geo.country_iso_code", "source.geo.city_name",
+	"source.geo.location.lat", "source.geo.location.lon", "threat.indicator",
+	"threat.feed", "threat.type",
+};
+
+#define DICT_SLOTS 512 /* a power of two, over twice the words */
+static int16_t dict_tab[DICT_SLOTS]; /* index + 1, 0 = empty */
+static uint8_t dict_len[BW_ARRAY_LEN(dict)];
+static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
+
+static uint32_t dict_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+static void dict_init(void)
+{
+	for (size_t i = 0; i < BW_ARRAY_LEN(dict); i++) {
+		dict_len[i] = (uint8_t)strlen(dict[i]);
+		uint32_t h = dict_hash(dict[i], dict_len[i]) & (DICT_SLOTS - 1);
+		while (dict_tab[h])
+			h = (h + 1) & (DICT_SLOTS - 1);
+		dict_tab[h] = (int16_t)(i + 1);
+	}
+}
+
+/* The dictionary index of v, or -1. */
+static int dict_find(struct bw_str v)
+{
+	if (v.len == 0 || v.len > 32)
+		return -1;
+	uint32_t h = dict_hash(v.p, v.len) & (DICT_SLOTS - 1);
+	for (int16_t e; (e = dict_tab[h]) != 0; h = (h + 1) & (DICT_SLOTS - 1)) {
+		if (dict_len[e - 1] == v.len && memcmp(dict[e - 1], v.p, v.len) == 0)
+			return e - 1;
+	}
+	return -1;
+}
+
 static inline uint8_t *put_value(uint8_t *o, struct bw_str v, struct bw_str orig,
 				 const char *work)
 {
@@ -61,9 +134,12 @@ static inline uint8_t *put_value(uint8_t *o, struct bw_str v, struct bw_str orig
 			 memcmp(orig.p + (v.p - work), v.p, v.len) == 0)
 			off = (size_t)(v.p - work);
 		if (off != SIZE_MAX)
-			return put_var(put_var(o, (uint64_t)v.len << 1 | 1), off);
+			return put_var(put_var(o, (uint64_t)v.len << 2 | 1), off);
 	}
-	o = put_var(o, (uint64_t)v.len << 1);
+	int w = dict_find(v);
+	if (w >= 0)
+		return put_var(o, (uint64_t)w << 2 | 2);
+	o = put_var(o, (uint64_t)v.len << 2);
 	if (v.len)
 		memcpy(o, v.p, v.len);
 	return o + v.len;
@@ -71,6 +147,7 @@ static inline uint8_t *put_value(uint8_t *o, struct bw_str v, struct bw_str orig
 
 int siem_event_write_bin(const struct siem_event *ev, struct bw_buf *out)
 {
+	pthread_once(&dict_once, dict_init);
 	struct bw_str orig = ev->f[SIEM_F_EVENT_ORIGINAL];
 	/* an upper bound of what is written: every value as a literal */
 	size_t need = 2 + 4 * VAR_MAX + orig.len + 1;
@@ -103,10 +180,15 @@ int siem_event_write_bin(const struct siem_event *ev, struct bw_buf *out)
 	o = put_var(o, ev->nlabels);
 	for (unsigned i = 0; i < ev->nlabels; i++) {
 		const struct siem_label *l = &ev->labels[i];
-		o = put_var(o, l->key.len);
-		if (l->key.len)
-			memcpy(o, l->key.p, l->key.len);
-		o += l->key.len;
+		int w = dict_find(l->key);
+		if (w >= 0) {
+			o = put_var(o, (uint64_t)w << 1 | 1);
+		} else {
+			o = put_var(o, (uint64_t)l->key.len << 1);
+			if (l->key.len)
+				memcpy(o, l->key.p, l->key.len);
+			o += l->key.len;
+		}
 		o = put_value(o, l->value, orig, ev->work);
 	}
 	out->len += (size_t)(o - o0);
@@ -152,17 +234,44 @@ static int get_value(struct rd *r, struct bw_str orig, struct bw_str *out)
 	const char *p;
 	if (get_var(r, &tag) < 0)
 		return -1;
-	uint64_t len = tag >> 1;
-	if (tag & 1) {
+	uint64_t len = tag >> 2;
+	switch (tag & 3) {
+	case 1:
 		if (!orig.p || get_var(r, &off) < 0 || off > orig.len ||
 		    len > orig.len - off)
 			return -1;
 		*out = bw_str_make(orig.p + off, (size_t)len);
 		return 0;
-	}
-	if (get_bytes(r, len, &p) < 0)
+	case 2:
+		if (len >= BW_ARRAY_LEN(dict))
+			return -1;
+		*out = bw_str_make(dict[len], strlen(dict[len]));
+		return 0;
+	case 0:
+		if (get_bytes(r, len, &p) < 0)
+			return -1;
+		*out = bw_str_make(p, (size_t)len);
+		return 0;
+	default:
 		return -1;
-	*out = bw_str_make(p, (size_t)len);
+	}
+}
+
+static int get_key(struct rd *r, struct bw_str *out)
+{
+	uint64_t tag;
+	const char *p;
+	if (get_var(r, &tag) < 0)
+		return -1;
+	if (tag & 1) {
+		if ((tag >> 1) >= BW_ARRAY_LEN(dict))
+			return -1;
+		*out = bw_str_make(dict[tag >> 1], strlen(dict[tag >> 1]));
+		return 0;
+	}
+	if (get_bytes(r, tag >> 1, &p) < 0)
+		return -1;
+	*out = bw_str_make(p, (size_t)(tag >> 1));
 	return 0;
 }
 
@@ -196,7 +305,7 @@ int siem_event_from_bin(const void *p, size_t len, struct bw_arena *a,
 		return SIEM_ERR(err, 500, "memory", "event arena exhausted");
 	memcpy(copy, p, len);
 	struct rd r = { copy, len, 2 };
-	uint64_t zz, dropped, olen, id, nl, kl;
+	uint64_t zz, dropped, olen, id, nl;
 	struct bw_str orig = bw_str_make(NULL, 0);
 	const char *s;
 	if (get_var(&r, &zz) < 0 || get_var(&r, &dropped) < 0 || dropped > UINT16_MAX ||
@@ -230,10 +339,8 @@ int siem_event_from_bin(const void *p, size_t len, struct bw_arena *a,
 	}
 	for (uint64_t i = 0; i < nl; i++) {
 		struct siem_label *l = &ev->labels[i];
-		if (get_var(&r, &kl) < 0 || get_bytes(&r, kl, &s) < 0 ||
-		    get_value(&r, orig, &l->value) < 0)
+		if (get_key(&r, &l->key) < 0 || get_value(&r, orig, &l->value) < 0)
 			goto bad;
-		l->key = bw_str_make(s, (size_t)kl);
 		ev->nlabels++;
 	}
 	if (r.i != r.n)

@@ -262,10 +262,10 @@ static void hostile_documents_are_refused(void **state)
 
 	/* hand-made: a reference past the original (olen 3: 2 bytes) */
 	static const unsigned char ref_past[] = { 0xEC, 1, 0, 0, 3, 'a', 'b',
-						  SIEM_F_MESSAGE, (2 << 1) | 1, 1, 0xFF, 0 };
+						  SIEM_F_MESSAGE, (2 << 2) | 1, 1, 0xFF, 0 };
 	expect_bad(ref_past, sizeof(ref_past), 400);
 	static const unsigned char ref_ok[] = { 0xEC, 1, 0, 0, 3, 'a', 'b',
-						SIEM_F_MESSAGE, (1 << 1) | 1, 1, 0xFF, 0 };
+						SIEM_F_MESSAGE, (1 << 2) | 1, 1, 0xFF, 0 };
 	struct siem_event ev;
 	struct bw_err err;
 	assert_int_equal(siem_event_from_bin(ref_ok, sizeof(ref_ok), A, &ev, &err), 0);
@@ -285,9 +285,24 @@ static void hostile_documents_are_refused(void **state)
 	static const unsigned char nlab[] = { 0xEC, 1, 0, 0, 0, 0xFF, SIEM_MAX_LABELS + 1 };
 	expect_bad(nlab, sizeof(nlab), 400);
 	/* a literal longer than what is left */
-	static const unsigned char lit[] = { 0xEC, 1, 0, 0, 0, SIEM_F_MESSAGE, 0x7e, 'x',
+	static const unsigned char lit[] = { 0xEC, 1, 0, 0, 0, SIEM_F_MESSAGE, 31 << 2, 'x',
 					     0xFF, 0 };
 	expect_bad(lit, sizeof(lit), 400);
+	/* dictionary words: a known one reads, past the end does not, and
+	 * the fourth value kind does not exist */
+	static const unsigned char word[] = { 0xEC, 1, 0, 0, 0, SIEM_F_EVENT_KIND, 2, 0xFF,
+					      1, 0xC9, 0x01, 2 }; /* key: word 100 (varint) */
+	assert_int_equal(siem_event_from_bin(word, sizeof(word), A, &ev, &err), 0);
+	assert_true(bw_str_eq_lit(ev.f[SIEM_F_EVENT_KIND], "event"));
+	assert_true(bw_str_eq_lit(ev.labels[0].key, "ssh.method"));
+	assert_true(bw_str_eq_lit(ev.labels[0].value, "event"));
+	static const unsigned char word_past[] = { 0xEC, 1, 0, 0, 0, SIEM_F_EVENT_KIND,
+						   0xfe, 0x0f, 0xFF, 0 };
+	expect_bad(word_past, sizeof(word_past), 400);
+	static const unsigned char key_past[] = { 0xEC, 1, 0, 0, 0, 0xFF, 1, 0xff, 0x0f, 0 };
+	expect_bad(key_past, sizeof(key_past), 400);
+	static const unsigned char kind3[] = { 0xEC, 1, 0, 0, 0, SIEM_F_MESSAGE, 3, 0xFF, 0 };
+	expect_bad(kind3, sizeof(kind3), 400);
 	/* an overlong varint (11 continuation bytes) */
 	unsigned char ov[20] = { 0xEC, 1 };
 	memset(ov + 2, 0x80, 12);
