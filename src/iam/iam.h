@@ -673,6 +673,25 @@ int iam_oidc_authorize(struct iam *iam, const char *tenant, const char *user_id,
 		       const char *scope, const char *code_challenge,
 		       const char *method, const char *nonce,
 		       char code[IAM_TOKEN_MAX], struct bw_err *err) BW_WUR;
+/* How the user authenticated, for the ID token: auth_time (the session's
+ * last authentication: sign-in or step-up) and whether it passed a second
+ * factor (the ID token then says "amr": ["mfa"], RFC 8176). */
+struct iam_oidc_auth {
+	int64_t auth_time;
+	bool mfa;
+};
+/* iam_oidc_authorize for a known authentication (auth NULL: now, no
+ * second factor — what iam_oidc_authorize records). */
+int iam_oidc_authorize_as(struct iam *iam, const char *tenant,
+			  const char *user_id, const char *client_id,
+			  const char *redirect_uri, const char *scope,
+			  const char *code_challenge, const char *method,
+			  const char *nonce, const struct iam_oidc_auth *auth,
+			  char code[IAM_TOKEN_MAX], struct bw_err *err) BW_WUR;
+/* The authentication behind session `handle` of tenant (iam_stepup.c):
+ * 0 with *out filled, -1 with err (404 when no such live session). */
+int iam_session_auth(struct iam *iam, const char *tenant, const char *handle,
+		     struct iam_oidc_auth *out, struct bw_err *err) BW_WUR;
 /* Token endpoint, grant authorization_code. client_secret NULL for public
  * clients. The code is consumed whatever the outcome. */
 int iam_oidc_token_code(struct iam *iam, const char *tenant, const char *issuer,

@@ -599,8 +599,9 @@ static int mint_access(struct iam *iam, const char *tenant, const char *issuer,
 
 static int mint_id(struct iam *iam, const char *tenant, const char *issuer,
 		   const struct iam_user *u, const char *client_id,
-		   const char *nonce, int64_t auth_time, const char *scope,
-		   struct iam_oidc_tokens *t, struct bw_err *err)
+		   const char *nonce, const struct iam_oidc_auth *auth,
+		   const char *scope, struct iam_oidc_tokens *t,
+		   struct bw_err *err)
 {
 	struct bw_buf c;
 	struct json_writer w;
@@ -614,7 +615,14 @@ static int mint_id(struct iam *iam, const char *tenant, const char *issuer,
 	json_write_kv_string(&w, "azp", client_id);
 	json_write_kv_int(&w, "iat", now);
 	json_write_kv_int(&w, "exp", now + IAM_OIDC_ID_TTL_S);
-	json_write_kv_int(&w, "auth_time", auth_time);
+	json_write_kv_int(&w, "auth_time", auth->auth_time);
+	if (auth->mfa) {
+		/* RFC 8176: the sign-in used more than one factor. */
+		json_write_key(&w, "amr");
+		json_write_array_begin(&w);
+		json_write_string(&w, "mfa");
+		json_write_array_end(&w);
+	}
 	if (nonce && *nonce)
 		json_write_kv_string(&w, "nonce", nonce);
 	if (has_word(scope, "profile", 7)) {
@@ -681,6 +689,18 @@ int iam_oidc_authorize(struct iam *iam, const char *tenant, const char *user_id,
 		       const char *method, const char *nonce,
 		       char code[IAM_TOKEN_MAX], struct bw_err *err)
 {
+	return iam_oidc_authorize_as(iam, tenant, user_id, client_id,
+				     redirect_uri, scope, code_challenge,
+				     method, nonce, NULL, code, err);
+}
+
+int iam_oidc_authorize_as(struct iam *iam, const char *tenant,
+			  const char *user_id, const char *client_id,
+			  const char *redirect_uri, const char *scope,
+			  const char *code_challenge, const char *method,
+			  const char *nonce, const struct iam_oidc_auth *auth,
+			  char code[IAM_TOKEN_MAX], struct bw_err *err)
+{
 	struct client c;
 	struct iam_user u;
 	uint8_t h[32];
@@ -739,13 +759,16 @@ int iam_oidc_authorize(struct iam *iam, const char *tenant, const char *user_id,
 	    store_text_str(scope),
 	    store_text_str(have_pkce ? code_challenge : ""),
 	    store_text_str(nonce ? nonce : ""),
-	    store_int(now),
-	    store_int(now + IAM_OIDC_CODE_TTL_S)};
+	    store_int(auth && auth->auth_time > 0 && auth->auth_time <= now
+			  ? auth->auth_time
+			  : now),
+	    store_int(now + IAM_OIDC_CODE_TTL_S),
+	    store_bool(auth && auth->mfa)};
 	if (store_exec(
 		iam->store,
 		"INSERT INTO iam_oidc_code (hash, tenant, client_id, user_id,"
-		" redirect_uri, scope, challenge, nonce, auth_time, expires)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		" redirect_uri, scope, challenge, nonce, auth_time, expires,"
+		" mfa) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		v, BW_ARRAY_LEN(v), NULL, err) < 0) {
 		bw_wipe(code, IAM_TOKEN_MAX);
 		return -1;
@@ -763,7 +786,8 @@ struct code_row {
 	char scope[IAM_SCOPES_MAX + 1];
 	char challenge[64];
 	char nonce[257];
-	int64_t auth_time, expires;
+	int64_t expires;
+	struct iam_oidc_auth auth;
 };
 
 static int code_row_cb(void *arg, const struct store_row *row,
@@ -771,8 +795,9 @@ static int code_row_cb(void *arg, const struct store_row *row,
 {
 	struct code_row *c = arg;
 	c->found = true;
-	c->auth_time = store_row_int64(row, 6);
+	c->auth.auth_time = store_row_int64(row, 6);
 	c->expires = store_row_int64(row, 7);
+	c->auth.mfa = store_row_int64(row, 8) != 0;
 	if (iam_row_text(row, 0, c->client_id, sizeof(c->client_id), err) < 0 ||
 	    iam_row_text(row, 1, c->user_id, sizeof(c->user_id), err) < 0 ||
 	    iam_row_text(row, 2, c->redirect, sizeof(c->redirect), err) < 0 ||
@@ -792,7 +817,7 @@ static int code_take_job(struct store_tx *tx, void *arg, struct bw_err *err)
 	if (store_tx_query_one(
 		tx,
 		"SELECT client_id, user_id, redirect_uri, scope, challenge,"
-		" nonce, auth_time, expires FROM iam_oidc_code"
+		" nonce, auth_time, expires, mfa FROM iam_oidc_code"
 		" WHERE hash = ? AND tenant = ?",
 		k, 2, code_row_cb, c, err) < 0)
 		return -1;
@@ -848,7 +873,7 @@ int iam_oidc_token_code(struct iam *iam, const char *tenant, const char *issuer,
 	    0)
 		return -1;
 	if (has_word(c.scope, "openid", 6) &&
-	    mint_id(iam, tenant, issuer, &u, client_id, c.nonce, c.auth_time,
+	    mint_id(iam, tenant, issuer, &u, client_id, c.nonce, &c.auth,
 		    c.scope, t, err) < 0)
 		return -1;
 	if (has_word(cl.grants, "refresh_token", 13)) {
@@ -979,9 +1004,10 @@ int iam_oidc_token_refresh(struct iam *iam, const char *tenant,
 	    mint_refresh(iam, tenant, client_id, u.id, a.family, a.scope, t,
 			 err) < 0)
 		return -1;
+	struct iam_oidc_auth none = {0, false};
 	if (has_word(a.scope, "openid", 6) &&
-	    mint_id(iam, tenant, issuer, &u, client_id, NULL, 0, a.scope, t,
-		    err) < 0)
+	    mint_id(iam, tenant, issuer, &u, client_id, NULL, &none, a.scope,
+		    t, err) < 0)
 		return -1;
 	return 0;
 }

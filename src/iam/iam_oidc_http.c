@@ -541,12 +541,18 @@ static void ep_authorize(struct iam_oidc_http *h, const char *tenant,
 			goto out;
 		}
 	}
-	if (iam_oidc_authorize(h->iam, tenant, p.user_id,
-			       iam_form_get(f, "client_id"), redirect,
-			       iam_form_get(f, "scope"),
-			       iam_form_get(f, "code_challenge"),
-			       iam_form_get(f, "code_challenge_method"),
-			       iam_form_get(f, "nonce"), code, &err) < 0) {
+	/* The ID token tells when and how the session authenticated. */
+	struct iam_oidc_auth au;
+	if (p.kind != IAM_PRINCIPAL_SESSION ||
+	    iam_session_auth(h->iam, tenant, p.credential_id, &au, &err) < 0)
+		au = (struct iam_oidc_auth){0, false};
+	if (iam_oidc_authorize_as(h->iam, tenant, p.user_id,
+				  iam_form_get(f, "client_id"), redirect,
+				  iam_form_get(f, "scope"),
+				  iam_form_get(f, "code_challenge"),
+				  iam_form_get(f, "code_challenge_method"),
+				  iam_form_get(f, "nonce"), &au, code,
+				  &err) < 0) {
 		from_err(rs, &err);
 		goto out;
 	}

@@ -65,6 +65,20 @@ static int session_load(struct iam *iam, const char *tenant,
 			       k, 3, stepup_row_fn, s, err);
 }
 
+int iam_session_auth(struct iam *iam, const char *tenant, const char *handle,
+		     struct iam_oidc_auth *out, struct bw_err *err)
+{
+	struct stepup_row s;
+	int rc = session_load(iam, tenant, handle, &s, err);
+	if (rc <= 0)
+		return rc < 0 ? -1
+			      : bw_err_set(err, 404, "iam", "not_found",
+					   "no such session");
+	out->auth_time = s.mfa_at > s.created ? s.mfa_at : s.created;
+	out->mfa = s.mfa;
+	return 0;
+}
+
 /* A second factor the REST step-up or the account page can check. */
 static bool has_factor(const struct iam_mfa_methods *m)
 {
@@ -103,8 +117,10 @@ int iam_stepup_state(struct iam *iam, const char *tenant, const char *handle,
 	return 0;
 }
 
+/* Marks the session stepped up now; mfa: with a second factor, which the
+ * session then carries (its OIDC ID tokens say "amr": ["mfa"]). */
 static int stepup_mark_handle(struct iam *iam, const char *tenant,
-			      const char *user_id, const char *handle,
+			      const char *user_id, const char *handle, bool mfa,
 			      struct bw_err *err)
 {
 	int64_t changes = 0;
@@ -120,9 +136,14 @@ static int stepup_mark_handle(struct iam *iam, const char *tenant,
 		       " excluded.mfa_at",
 		       v, 4, &changes, err) < 0)
 		return -1;
-	return changes ? 0
-		       : bw_err_set(err, 404, "iam", "not_found",
-				    "no such session");
+	if (!changes)
+		return bw_err_set(err, 404, "iam", "not_found",
+				  "no such session");
+	return mfa ? store_exec(iam->store,
+				"UPDATE iam_session SET mfa = 1 WHERE tenant = ?"
+				" AND user_id = ? AND handle = ?",
+				v + 1, 3, NULL, err)
+		   : 0;
 }
 
 /* A security-key assertion for user_id: 0, or -1 with err (401
@@ -250,14 +271,15 @@ int iam_stepup_verify(struct iam *iam, const char *tenant, const char *user_id,
 			       err->reason);
 		return -1;
 	}
-	if (stepup_mark_handle(iam, tenant, user_id, handle, err) < 0)
+	bool factor = proof->wa_signature || (proof->code && *proof->code);
+	if (stepup_mark_handle(iam, tenant, user_id, handle, factor, err) < 0)
 		return -1;
 	iam_lockout_success(&iam->lockout, tenant, u.name, ip);
 	atomic_fetch_add(&iam->mfa_ok, 1);
 	iam_emit_login(tenant, u.name, ip, true, "step-up",
-		       proof->wa_signature	     ? "security_key"
-		       : proof->code && *proof->code ? "code"
-						     : "password");
+		       proof->wa_signature ? "security_key"
+		       : factor		   ? "code"
+					   : "password");
 	if (window_s)
 		*window_s = t.policy.step_up_s;
 	return 0;

@@ -112,6 +112,8 @@ static const char *const iam_schema[] = {
     "CREATE INDEX iam_oidc_refresh_family ON iam_oidc_refresh (tenant, family);"
     "CREATE TABLE iam_oidc_revoked (tenant TEXT NOT NULL, jti TEXT NOT NULL,"
     " expires BIGINT NOT NULL, PRIMARY KEY (tenant, jti))",
+    /* 3: whether the sign-in behind a code passed MFA (ID token "amr") */
+    "ALTER TABLE iam_oidc_code ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT 0",
 };
 
 /* -------------------------------------------------------------- helpers */

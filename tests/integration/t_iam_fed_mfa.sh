@@ -5,7 +5,9 @@
 # in until a role they hold (security-admin, through tenant-admin) is
 # marked "MFA required" in acme — then the federated sign-in is refused
 # (403 access_denied, event reason mfa_required) — and again once the
-# mark is removed. Same for a group the user is a member of.
+# mark is removed. Same for a group the user is a member of. Once zoe
+# signs in upstream with a TOTP code (oathtool), bulwark's ID token says
+# "amr": ["mfa"] and the federated sign-in passes the policy.
 . "$(dirname "$0")/lib.sh"
 bw_init || exit 1
 cp "$D/tls/ca.crt" "$D/upstream-ca.pem" && chmod 644 "$D/upstream-ca.pem"
@@ -66,5 +68,22 @@ acurl "${A[@]}" -o /dev/null -X PUT "$U/iam/tenants/acme/groups/$GID/members/$ZI
 check "a group of zoe's marked MFA required" [ "$(status_of "${A[@]}" -X PUT "$U/iam/tenants/acme/groups/$GID/mfa")" = 200 ]
 r=$(fed_login)
 check "refuses her federated sign-in too" bash -c "grep -q access_denied <<<'$r' && ! grep -q session_token <<<'$r'"
+
+# Upstream with a second factor: bulwark's own ID token says "amr":
+# ["mfa"], which satisfies acme's policy.
+now() { acurl "${A[@]}" -d '{"advance_s":0}' "$U/test/clock" | jget now_s; }
+ZUP=$(acurl "${A[@]}" "$U/iam/tenants/upstream/users" |
+  "$PY" -c 'import json,sys;print([u["id"] for u in json.load(sys.stdin)["users"] if u["name"]=="zoe"][0])')
+SEC=$(acurl "${A[@]}" -d '{}' "$U/iam/tenants/upstream/users/$ZUP/totp" | jget secret)
+acurl "${A[@]}" -o /dev/null -d "{\"code\":\"$(oathtool --totp -b -N "@$(now)" "$SEC")\"}" \
+  "$U/iam/tenants/upstream/users/$ZUP/totp/verify"
+acurl "${A[@]}" -o /dev/null -d '{"advance_s":30}' "$U/test/clock"
+ch=$(acurl -H "Content-Type: application/json" -d "{\"username\":\"zoe\",\"password\":\"$PW\"}" \
+  "$U/iam/tenants/upstream/login" | jget challenge)
+SZ=$(acurl -H "Content-Type: application/json" -d "{\"challenge\":\"$ch\",\"code\":\"$(oathtool --totp -b -N "@$(now)" "$SEC")\"}" \
+  "$U/iam/tenants/upstream/login/mfa" | jget session_token)
+check "zoe signs in upstream with password and oathtool code" [ -n "$SZ" ]
+r=$(fed_login)
+check "the upstream's amr=mfa satisfies the policy" [ -n "$(jget session_token <<<"$r")" ]
 check "clean stop" bw_stop
 finish

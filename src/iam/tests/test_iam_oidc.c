@@ -269,6 +269,32 @@ static void code_flow_with_pkce(void **state)
 	assert_string_equal(json_get_str(idt.claims, "name", ""), "Alice A");
 	assert_null(
 	    json_get(idt.claims, "email")); /* email scope not granted */
+	assert_null(json_get(idt.claims, "amr")); /* no second factor */
+	assert_int_equal(json_get_int(idt.claims, "auth_time", 0),
+			 bw_clock_now_s());
+	/* A session that passed MFA 100 s ago: auth_time and "amr". */
+	struct iam_oidc_auth au = {bw_clock_now_s() - 100, true};
+	assert_int_equal(iam_oidc_authorize_as(iam, "acme", uid, pub_id,
+					       "http://localhost:5173/cb",
+					       "openid", challenge, "S256",
+					       NULL, &au, code, &err),
+			 0);
+	struct iam_oidc_tokens t2;
+	assert_int_equal(
+	    iam_oidc_token_code(iam, "acme", ISS, pub_id, NULL, code, VERIFIER,
+				"http://localhost:5173/cb", &t2, &err),
+	    0);
+	struct jose_jwt idt2;
+	assert_int_equal(jose_jwt_verify(&v, &r, t2.id_token,
+					 strlen(t2.id_token), a, &idt2, &err),
+			 0);
+	assert_int_equal(json_get_int(idt2.claims, "auth_time", 0),
+			 au.auth_time);
+	const struct json_value *amr = json_get(idt2.claims, "amr");
+	assert_non_null(amr);
+	assert_int_equal(amr->type, JSON_ARRAY);
+	assert_int_equal(amr->u.arr.n, 1);
+	assert_string_equal(amr->u.arr.items[0]->u.str.p, "mfa");
 	/* Code reuse. */
 	assert_int_equal(
 	    iam_oidc_token_code(iam, "acme", ISS, pub_id, NULL, code, VERIFIER,

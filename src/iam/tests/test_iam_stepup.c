@@ -196,8 +196,16 @@ static void with_totp(void **state)
 	assert_int_equal(iam_hotp(sec, n, IAM_TOTP_SHA1, 6,
 				  (uint64_t)bw_clock_now_s() / 30, code),
 			 0);
+	struct iam_oidc_auth au;
+	assert_int_equal(iam_session_auth(iam, "acme", h, &au, &err), 0);
+	assert_false(au.mfa);
 	assert_int_equal(verify(h, code, PW, &err), 0);
 	assert_int_equal(state_of(h), IAM_STEPUP_FRESH);
+	/* A step-up with a code: the session has now passed MFA, and its
+	 * last authentication is the step-up (OIDC auth_time, amr). */
+	assert_int_equal(iam_session_auth(iam, "acme", h, &au, &err), 0);
+	assert_true(au.mfa);
+	assert_int_equal(au.auth_time, bw_clock_now_s());
 	assert_int_equal(state_of(hm), IAM_STEPUP_STALE); /* per session */
 	assert_int_equal(verify(hm, code, NULL, &err), -1); /* used once */
 	assert_string_equal(err.reason, "bad_code");
