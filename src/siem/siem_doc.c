@@ -91,12 +91,16 @@ static int16_t dict_tab[DICT_SLOTS]; /* index + 1, 0 = empty */
 static uint8_t dict_len[BW_ARRAY_LEN(dict)];
 static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
 
+/* Length and three bytes: cheap for every literal written, and spread
+ * enough over the words that probes stay short (the table is sparse). */
 static uint32_t dict_hash(const char *p, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 16777619u;
-	return h;
+	const uint8_t *u = (const uint8_t *)p;
+	uint32_t h = (uint32_t)n * 0x9E3779B1u;
+	h ^= (uint32_t)u[0] * 0x85EBCA77u;
+	h ^= (uint32_t)u[n / 2] * 0xC2B2AE3Du;
+	h ^= (uint32_t)u[n - 1] * 0x27D4EB2Fu;
+	return h ^ (h >> 15);
 }
 
 static void dict_init(void)
