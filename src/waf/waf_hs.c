@@ -353,9 +353,12 @@ static int prepare_tsig(struct waf_parse *p)
 	struct waf_ruleset *rs = p->rs;
 	const struct waf_rule **seen = NULL;
 	size_t nseen = 0, cap = 0;
-	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX; ph++)
-		for (size_t i = 0; i < rs->phase[ph].n; i++)
-			for (struct waf_rule *l = rs->phase[ph].rules[i]; l; l = l->chain_next) {
+	/* the phases' rules, then the group universes (pseudo-phase 0) */
+	for (int ph = WAF_PHASE_MIN - 1; ph <= WAF_PHASE_MAX; ph++)
+		for (size_t i = 0; i < (ph < WAF_PHASE_MIN ? rs->nskg : rs->phase[ph].n); i++)
+			for (struct waf_rule *l = ph < WAF_PHASE_MIN ? rs->skg[i].uni
+								      : rs->phase[ph].rules[i];
+			     l; l = l->chain_next) {
 				if (l->kind != WAF_RULE_SECRULE || l->ntargets == 0)
 					continue;
 				bool fixed = true;
@@ -461,6 +464,41 @@ static int sk_add(struct sk_build *b, const char *e, size_t len, unsigned id)
 	return 0;
 }
 
+/* The universe of group number gno: the targets of its members (el[from
+ * ..ne) with sk_group == gno), exclusions left out and duplicates once,
+ * as one pseudo-rule whose collected values hold every value a member
+ * can test. At most ntg targets. 0, or -1 (memory: no groups). */
+static int sk_universe(struct waf_ruleset *rs, struct waf_skgroup *g,
+		       struct waf_rule **el, size_t from, size_t ne, uint32_t gno,
+		       size_t ntg)
+{
+	struct waf_rule *u = bw_arena_zalloc(rs->arena, sizeof(*u));
+	struct waf_target *t = bw_arena_zalloc(rs->arena, (ntg ? ntg : 1) * sizeof(*t));
+	if (!u || !t)
+		return -1;
+	size_t n = 0;
+	for (size_t j = from; j < ne; j++) {
+		if (el[j]->sk_group != gno)
+			continue;
+		for (size_t k = 0; k < el[j]->ntargets; k++) {
+			const struct waf_target *x = &el[j]->targets[k];
+			if (x->exclude)
+				continue;
+			size_t d = 0;
+			while (d < n && !target_eq(&t[d], x))
+				d++;
+			if (d == n && n < ntg)
+				t[n++] = *x;
+		}
+	}
+	u->kind = WAF_RULE_SECRULE;
+	u->targets = t;
+	u->ntargets = n;
+	u->file = "<group prefilter>";
+	g->uni = u;
+	return 0;
+}
+
 /* Groups the eligible starters of every phase by transformation chain
  * and compiles one database per group of two or more (a group of one
  * saves nothing). Failures only mean "no skipping". */
@@ -536,13 +574,14 @@ static int prepare_skip(struct waf_parse *p)
 				rc = -1;
 				goto out;
 			}
-			g[ng] = (struct waf_skgroup){ (struct hs_database *)db, el[i], m };
+			g[ng] = (struct waf_skgroup){ (struct hs_database *)db, el[i], m, NULL };
 			ng++;
 		} else {
 			hs_free_compile_error(ce);
 			bad = true;
 		}
 		m = 0;
+		size_t ntg = 0;
 		for (size_t j = i; j < ne && m < members; j++) {
 			if (done[j] || keys[j] != keys[i])
 				continue;
@@ -550,31 +589,19 @@ static int prepare_skip(struct waf_parse *p)
 			if (!bad) {
 				el[j]->sk_group = (uint32_t)ng; /* 1 + index */
 				el[j]->sk_bit = m;
+				ntg += el[j]->ntargets;
 			}
 			m++;
 		}
+		if (!bad && sk_universe(rs, &g[ng - 1], el, i, ne, (uint32_t)ng, ntg) != 0)
+			goto out;
 	}
 	if (ng == 0)
 		goto out;
-	/* the universe: every universe variable without selector, and the XML root text */
-	struct waf_rule *u = bw_arena_zalloc(rs->arena, sizeof(*u));
-	struct waf_target *t = bw_arena_zalloc(rs->arena,
-		(BW_ARRAY_LEN(universe_vars) + 1) * sizeof(*t));
-	if (!u || !t)
-		goto out;
-	for (size_t i = 0; i < BW_ARRAY_LEN(universe_vars); i++)
-		t[i].var = universe_vars[i];
-	t[BW_ARRAY_LEN(universe_vars)] = (struct waf_target){
-		.var = WAF_VAR_XML, .sel_kind = WAF_SEL_XPATH, .sel = BW_STR("/*") };
-	u->kind = WAF_RULE_SECRULE;
-	u->targets = t;
-	u->ntargets = BW_ARRAY_LEN(universe_vars) + 1;
-	u->file = "<group prefilter>";
-	rs->sk_universe = u;
 	rs->skg = g;
 	rs->nskg = ng;
 out:
-	if (rc == 0 && !rs->sk_universe) {
+	if (rc == 0 && !rs->nskg) {
 		/* no usable groups: nobody skips */
 		for (size_t i = 0; i < ne; i++)
 			el[i]->sk_group = 0;

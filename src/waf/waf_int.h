@@ -522,19 +522,22 @@ struct waf_rule {
 
 /*
  * A group prefilter: the starters (one phase or several) whose operator is
- * a Hyperscan-prefiltered @rx or a @pm, whose transformation chain is the
- * same (tfn prefix id) and whose targets all lie in the "universe"
- * (rs->sk_universe: ARGS, names, cookies, headers, files, the XML root, request
- * line scalars). One scan of each universe value, transformed once by the
- * shared chain, against the union of the members' factors tells which
- * members can match at all; the others are skipped without collecting or
- * testing their values. Sound because a member's values are a subset of
+ * a Hyperscan-prefiltered @rx, whose transformation chain is the same
+ * (tfn prefix id) and whose targets all lie in request data that cannot
+ * change within a phase (ARGS, names, cookies, headers, files, the XML
+ * root, request line scalars). The group's universe is the union of its
+ * members' targets (exclusions left out). One scan of each universe value,
+ * transformed once by the shared chain, against the union of the members'
+ * factors tells which members can match at all (the others are skipped
+ * without collecting or testing their values) and, per value, which
+ * member may match it. Sound because a member's values are a subset of
  * the universe and no factor occurring means no match.
  */
 struct waf_skgroup {
 	struct hs_database *db;    /* pattern id = member index */
 	const struct waf_rule *rep; /* a member: its chain transforms */
 	uint32_t nmembers;
+	struct waf_rule *uni;      /* pseudo-rule with the universe targets */
 };
 
 struct waf_phase_rules {
@@ -566,10 +569,9 @@ struct waf_ruleset {
 	 * waf_ruleset_audit_log_open; NULL: none. Owned, internally locked. */
 	struct waf_auditlog *auditlog;
 	uint32_t ntsig; /* distinct fixed target lists (waf_rule.tsig) */
-	/* group prefilters (waf_hs.c); sk_universe collects their values */
+	/* group prefilters (waf_hs.c) */
 	struct waf_skgroup *skg;
 	size_t nskg;
-	struct waf_rule *sk_universe;
 };
 
 /* waf_auditlog.c: flush, stop the writer thread, close (accepts NULL). */
@@ -797,11 +799,8 @@ struct waf_tx {
 	struct waf_val **tsc_v;
 	uint32_t *tsc_n;
 	int *tsc_phase;
-	/* group prefilters: the universe values of phase uni_phase, and per
-	 * group the phase its member bits were computed for (0: not yet) */
-	struct waf_val *uni;
-	size_t nuni;
-	int uni_phase;
+	/* group prefilters: per group the phase its member bits were
+	 * computed for (0: not yet) */
 	int *sk_phase;
 	uint64_t **sk_bits;
 	/* per group and value id (vid < sk_vcap[g]): whether the value was

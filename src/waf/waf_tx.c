@@ -839,7 +839,7 @@ static int sk_vgrow(struct waf_tx *tx, size_t gi, size_t words)
 
 /* Whether starter r (a member of a group prefilter, see waf_int.h) can
  * match in this phase: 1 yes or maybe, 0 no (skip it), -1 memory. The
- * universe values are collected once per phase; each group scans each
+ * group's universe is collected once per phase; each group scans each
  * value once per transaction (by value id; values without an id once per
  * phase), transformed by the group's shared chain, and remembers per
  * value which members' factors it holds (see sk_value_may_match). */
@@ -861,25 +861,13 @@ static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
 			goto oom;
 	}
 	if (tx->sk_phase[gi] != phase) {
-		if (tx->uni_phase != phase) {
-			if (waf_var_collect(tx, rs->sk_universe) != 0)
-				return -1;
-			tx->nuni = tx->vals.n;
-			tx->uni = NULL;
-			if (tx->nuni >= WAF_VALUES_MAX) {
-				/* truncated: a member might see values the
-				 * universe lacks */
-				tx->nuni = SIZE_MAX;
-			} else if (tx->nuni) {
-				tx->uni = bw_arena_alloc(tx->arena, tx->nuni * sizeof(*tx->uni));
-				if (!tx->uni)
-					goto oom;
-				memcpy(tx->uni, tx->vals.v, tx->nuni * sizeof(*tx->uni));
-			}
-			tx->uni_phase = phase;
-		}
-		if (tx->nuni == SIZE_MAX)
-			return 1;
+		if (waf_var_collect(tx, g->uni) != 0)
+			return -1;
+		const struct waf_val *uni = tx->vals.v;
+		size_t nuni = tx->vals.n;
+		if (nuni >= WAF_VALUES_MAX)
+			return 1; /* truncated: a member might see values the
+				     universe lacks */
 		uint64_t *bits = tx->sk_bits[gi];
 		if (!bits) {
 			bits = bw_arena_alloc(tx->arena, words * sizeof(*bits));
@@ -892,12 +880,12 @@ static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
 			goto oom;
 		uint64_t *known = tx->sk_vknown[gi];
 		uint64_t one[WAF_SK_WORDS_MAX];
-		for (size_t i = 0; i < tx->nuni; i++) {
-			uint32_t vid = tx->uni[i].vid;
+		for (size_t i = 0; i < nuni; i++) {
+			uint32_t vid = uni[i].vid;
 			uint64_t *row = vid ? &tx->sk_vhit[gi][(size_t)vid * words] : one;
 			if (!vid || !((known[vid / 64] >> (vid % 64)) & 1)) {
 				struct bw_str tv;
-				if (waf_tfn_chain(tx, g->rep, &tx->uni[i], &tv) != 0)
+				if (waf_tfn_chain(tx, g->rep, &uni[i], &tv) != 0)
 					return -1;
 				memset(row, 0, words * sizeof(*row));
 				if (waf_hs_scan_group(rs, g, tv.p, tv.len, row) != 0) {
