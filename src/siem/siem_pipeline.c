@@ -184,50 +184,56 @@ static int detection_alerts(struct siem_service *svc, struct siem_batch *b,
 	return 0;
 }
 
-/* Runs of same-day records become blocks; each gets the bloom of its
- * events' tokens. Done here so the store's writer thread only writes. */
-static void make_blocks(struct siem_batch *b)
-{
-	size_t runs = 0;
-	for (size_t i = 0; i < b->n; i++)
-		if (i == 0 || b->recs[i].day != b->recs[i - 1].day)
-			runs++;
-	b->nblocks = 0;
-	if (!runs || !(b->blocks = calloc(runs, sizeof(*b->blocks)))) {
-		if (runs)
-			log_warnx("siem: no memory for a batch's blocks");
-		return;
-	}
-	struct siem_block *bl = NULL;
+/* Runs of same-day records become blocks, each with the bloom of its
+ * events' tokens, built event by event in process() while the event is
+ * still in cache (a pass over the whole batch afterwards missed it for
+ * every field). Done here so the store's writer thread only writes. */
+struct block_builder {
+	size_t cap;
 	struct siem_bloom_memo memo;
-	for (size_t i = 0; i < b->n; i++) {
-		struct siem_rec *r = &b->recs[i];
-		if (!bl || bl->day != r->day) {
-			memset(&memo, 0, sizeof(memo));
-			bl = &b->blocks[b->nblocks++];
-			bl->day = r->day;
-			bl->first = i;
-			bl->id_first = r->id;
-			bl->ts_min = INT64_MAX;
-			bl->ts_max = INT64_MIN;
+};
+
+static void block_add(struct siem_batch *b, struct block_builder *bb, size_t i)
+{
+	struct siem_rec *r = &b->recs[i];
+	struct siem_block *bl = b->nblocks ? &b->blocks[b->nblocks - 1] : NULL;
+	if (!bl || bl->day != r->day) {
+		if (b->nblocks == bb->cap) {
+			size_t cap = bb->cap ? bb->cap * 2 : 1;
+			struct siem_block *nb = realloc(b->blocks, cap * sizeof(*nb));
+			if (!nb) {
+				/* the batch then fails to store as a whole */
+				log_warnx("siem: no memory for a batch's blocks");
+				b->blocks_failed = true;
+				return;
+			}
+			b->blocks = nb;
+			bb->cap = cap;
 		}
-		siem_bloom_event_memo(bl->bloom, &r->ev, &memo);
-		uint8_t *h = (uint8_t *)b->docs.data + r->doc_off - SIEM_PACK_HDR;
-		uint32_t len = r->doc_len, delta = (uint32_t)(r->id - bl->id_first);
-		for (int k = 0; k < 4; k++) {
-			h[k] = (uint8_t)(len >> (8 * k));
-			h[4 + k] = (uint8_t)(delta >> (8 * k));
-		}
-		if (bl->n == 0)
-			bl->packed_off = r->doc_off - SIEM_PACK_HDR;
-		bl->packed_len = r->doc_off + r->doc_len - bl->packed_off;
-		bl->id_last = r->id;
-		bl->n++;
-		if (r->ev.ts_ns < bl->ts_min)
-			bl->ts_min = r->ev.ts_ns;
-		if (r->ev.ts_ns > bl->ts_max)
-			bl->ts_max = r->ev.ts_ns;
+		memset(&bb->memo, 0, sizeof(bb->memo));
+		bl = &b->blocks[b->nblocks++];
+		memset(bl, 0, sizeof(*bl));
+		bl->day = r->day;
+		bl->first = i;
+		bl->id_first = r->id;
+		bl->ts_min = INT64_MAX;
+		bl->ts_max = INT64_MIN;
+		bl->packed_off = r->doc_off - SIEM_PACK_HDR;
 	}
+	siem_bloom_event_memo(bl->bloom, &r->ev, &bb->memo);
+	uint8_t *h = (uint8_t *)b->docs.data + r->doc_off - SIEM_PACK_HDR;
+	uint32_t len = r->doc_len, delta = (uint32_t)(r->id - bl->id_first);
+	for (int k = 0; k < 4; k++) {
+		h[k] = (uint8_t)(len >> (8 * k));
+		h[4 + k] = (uint8_t)(delta >> (8 * k));
+	}
+	bl->packed_len = r->doc_off + r->doc_len - bl->packed_off;
+	bl->id_last = r->id;
+	bl->n++;
+	if (r->ev.ts_ns < bl->ts_min)
+		bl->ts_min = r->ev.ts_ns;
+	if (r->ev.ts_ns > bl->ts_max)
+		bl->ts_max = r->ev.ts_ns;
 }
 
 static void process(struct siem_service *svc, struct siem_batch *b)
@@ -256,6 +262,8 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 	if (bw_buf_reserve(&b->docs, b->n * 512) < 0 ||
 	    (want_json && bw_buf_reserve(&b->json, b->n * 1024) < 0))
 		log_warnx("siem: document buffer reservation failed");
+	struct block_builder bb = { 0 };
+	b->nblocks = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct siem_rec *r = &b->recs[i];
 		r->id = svc->next_id++;
@@ -284,6 +292,8 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 		}
 		r->doc_off = (uint32_t)off;
 		r->doc_len = (uint32_t)(b->docs.len - off);
+		if (!b->blocks_failed)
+			block_add(b, &bb, i);
 		if (want_json) {
 			off = b->json.len;
 			if (siem_event_write_json(&r->ev, &b->json) < 0) {
@@ -297,7 +307,6 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 	}
 	p->cur_rec = NULL;
 	p->cur = NULL;
-	make_blocks(b);
 }
 
 /* ---------------------------------------------------------- submission */

@@ -605,6 +605,8 @@ static int insert_sql(char *sql, size_t cap, const char *name, size_t rows)
 int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct siem_batch *b = arg;
+	if (b->blocks_failed)
+		return SIEM_SVC_ERR(err, 500, "memory", "no memory for the batch's blocks");
 	char *many = b->svc->insert_sql.many, *one = b->svc->insert_sql.one;
 	int64_t *many_day = &b->svc->insert_sql.many_day, *one_day = &b->svc->insert_sql.one_day;
 	struct store_value *v = malloc(ROWS_PER_STMT * ROW_COLS * sizeof(*v));

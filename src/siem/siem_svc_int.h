@@ -246,6 +246,7 @@ struct siem_batch {
 	size_t nalerts, alerts_cap;
 	struct siem_block *blocks;
 	size_t nblocks;
+	bool blocks_failed; /* out of memory building them: store nothing */
 	int rc; /* store result */
 	struct bw_err err;
 };
