@@ -640,6 +640,39 @@ static void test_group_prefilter(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* Group members test only the values whose scan found one of their
+ * factors, every matching value still counts (setvar per value), values
+ * scanned in phase 1 keep their bits in phase 2 while body arguments are
+ * scanned then, and each group scans only its members' targets. */
+static void test_group_prefilter_per_value(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON
+		"SecRequestBodyAccess On\n"
+		"SecRule ARGS|REQUEST_HEADERS:X-B \"@rx bar[0-9]+\" "
+		"\"id:22,phase:1,pass,t:none,t:lowercase,setvar:tx.bar1=+1\"\n"
+		"SecRule ARGS \"@rx foo[0-9]+\" \"id:20,phase:2,pass,t:none,t:lowercase,"
+		"setvar:tx.foo=+1\"\n"
+		"SecRule ARGS \"@rx bar[0-9]+\" \"id:21,phase:2,pass,t:none,t:lowercase,"
+		"setvar:tx.bar=+1\"\n");
+	assert_int_equal(rs->nskg, 1);
+	const struct waf_rule *u = rs->skg[0].uni;
+	assert_non_null(u);
+	assert_int_equal(u->ntargets, 2); /* ARGS once, and the X-B header */
+	struct treq q = { .method = "POST", .uri = "/?a=FOO1&b=bar&c=xfoo2y&d=foo",
+			  .headers = { { "X-B", "bar9" },
+				       { "X-C", "bar8" },
+				       { "Content-Type",
+					 "application/x-www-form-urlencoded" } },
+			  .body = "e=BAR5&f=foo3" };
+	struct waf_tx *tx = run_req(rs, &q, NULL);
+	assert_string_equal(waf_tx_var(tx, "TX", "bar1"), "1"); /* X-B only */
+	assert_string_equal(waf_tx_var(tx, "TX", "foo"), "3");  /* a, c, f */
+	assert_string_equal(waf_tx_var(tx, "TX", "bar"), "1");  /* e */
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
 /* Links with the same fixed target list reuse one collection per phase,
  * but never across a ctl target removal (it depends on the rule) and
  * never between lists that differ in an exclusion. */
@@ -690,6 +723,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_line_vars),
 		cmocka_unit_test(test_group_prefilter),
+		cmocka_unit_test(test_group_prefilter_per_value),
 		cmocka_unit_test(test_collect_reuse),
 		cmocka_unit_test(test_absolute_uri_and_cookies),
 		cmocka_unit_test(test_selectors_and_exclusions),
