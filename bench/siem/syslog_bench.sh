@@ -51,11 +51,12 @@ tree_ticks() {
 dport() { /usr/bin/python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]]["port"])' "$1/run/ports.json" "$2"; }
 # dstored DIR ADMIN_PORT TOKEN: syslog events the daemon's SIEM has
 # stored (its own events from the bus, such as these requests' API
-# authentications, are stored too and do not count)
+# authentications, are stored too and do not count; bus events refused
+# while the queue was full are in bus_events but never stored)
 dstored() {
   curl -s --max-time 5 --cacert "$1/tls/ca.crt" -H "Authorization: Bearer $3" \
     "https://localhost:$2/api/v1/siem/stats" |
-    /usr/bin/python3 -c 'import json,sys;d=json.load(sys.stdin);print(d["stored"]-d["bus_events"])' \
+    /usr/bin/python3 -c 'import json,sys;d=json.load(sys.stdin);print(d["stored"]-(d["bus_events"]-d["refused_bus"]))' \
     2>/dev/null || echo 0
 }
 

@@ -478,6 +478,13 @@ static void *pipe_main(void *arg)
 		}
 		int64_t mono = bw_clock_mono_ms();
 		siem_bus_steal(svc, mono);
+		/* The resume that batch_done posts can miss a sender paused
+		 * just as the last batch in flight finished (it was not yet
+		 * marked as waiting), leaving its buffered lines unread until
+		 * more traffic came: check again here, at most every 20 ms
+		 * (only loops with a paused sender are woken). */
+		if (atomic_load(&svc->queued) <= atomic_load(&svc->queue_max) / 2)
+			siem_ingest_resume_all(svc);
 		if (mono - p->last_advance_ms >= 1000) {
 			p->last_advance_ms = mono;
 			pthread_mutex_lock(&p->state_mu);
