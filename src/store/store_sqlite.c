@@ -508,6 +508,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int npages)
 static void *ckpt_main(void *arg)
 {
 	struct ckpt *k = arg;
+	(void)pthread_setname_np(pthread_self(), "store-ckpt");
 	pthread_mutex_lock(&k->mu);
 	for (;;) {
 		while (!k->want && !k->stop)

@@ -145,6 +145,8 @@ static void finish_batch(struct store *s, struct store_job *batch,
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
+	/* named for top -H / perf: which thread spends what */
+	(void)pthread_setname_np(pthread_self(), "store-writer");
 	store_guard_set_writer();
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
