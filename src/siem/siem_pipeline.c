@@ -445,6 +445,7 @@ static void *pipe_main(void *arg)
 {
 	struct siem_service *svc = arg;
 	struct siem_pipe *p = svc->pipe;
+	(void)pthread_setname_np(pthread_self(), "siem-pipeline");
 	for (;;) {
 		pthread_mutex_lock(&svc->q_mu);
 		if (!svc->q_head && !svc->stopping) {

@@ -345,6 +345,7 @@ static void tick_cb(struct loop *l, struct loop_timer *t)
 static void *svc_thread(void *arg)
 {
 	struct siem_service *svc = arg;
+	(void)pthread_setname_np(pthread_self(), "siem-service");
 	loop_timer_init(&svc->tick_timer, tick_cb, svc);
 	if (loop_timer_arm(svc->sloop, &svc->tick_timer, 1000) < 0)
 		log_warnx("siem: cannot arm the tick timer");
