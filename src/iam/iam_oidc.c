@@ -640,9 +640,12 @@ static int mint_id(struct iam *iam, const char *tenant, const char *issuer,
 	return rc;
 }
 
+/* auth: the sign-in the family descends from, carried into the ID
+ * tokens its refreshes mint. */
 static int mint_refresh(struct iam *iam, const char *tenant,
 			const char *client_id, const char *user_id,
 			const char *family, const char *scope,
+			const struct iam_oidc_auth *auth,
 			struct iam_oidc_tokens *t, struct bw_err *err)
 {
 	uint8_t h[32];
@@ -654,13 +657,15 @@ static int mint_refresh(struct iam *iam, const char *tenant,
 	    store_text_str(user_id),
 	    store_text_str(family),
 	    store_text_str(scope),
-	    store_int(bw_clock_now_s() + IAM_OIDC_REFRESH_TTL_S)};
+	    store_int(bw_clock_now_s() + IAM_OIDC_REFRESH_TTL_S),
+	    store_int(auth->auth_time),
+	    store_bool(auth->mfa)};
 	int rc =
 	    store_exec(iam->store,
 		       "INSERT INTO iam_oidc_refresh (hash, tenant, client_id,"
-		       " user_id, family, scope, expires)"
-		       " VALUES (?, ?, ?, ?, ?, ?, ?)",
-		       v, 7, NULL, err);
+		       " user_id, family, scope, expires, auth_time, mfa)"
+		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       v, 9, NULL, err);
 	if (rc < 0)
 		bw_wipe(t->refresh_token, sizeof(t->refresh_token));
 	return rc;
@@ -880,7 +885,7 @@ int iam_oidc_token_code(struct iam *iam, const char *tenant, const char *issuer,
 		char family[IAM_ID_LEN + 1];
 		iam_new_id(family);
 		if (mint_refresh(iam, tenant, client_id, u.id, family, c.scope,
-				 t, err) < 0)
+				 &c.auth, t, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -898,6 +903,7 @@ struct refresh_args {
 	char scope[IAM_SCOPES_MAX + 1];
 	bool used;
 	int64_t expires;
+	struct iam_oidc_auth auth; /* the family's sign-in */
 	bool revoke_only; /* revocation: delete the family, nothing else */
 	const char *want_client; /* refresh: the authenticated client */
 	bool wrong_client;
@@ -910,6 +916,8 @@ static int refresh_row(void *arg, const struct store_row *row,
 	a->found = true;
 	a->used = store_row_int64(row, 4) != 0;
 	a->expires = store_row_int64(row, 5);
+	a->auth.auth_time = store_row_int64(row, 6);
+	a->auth.mfa = store_row_int64(row, 7) != 0;
 	if (iam_row_text(row, 0, a->client_id, sizeof(a->client_id), err) < 0 ||
 	    iam_row_text(row, 1, a->user_id, sizeof(a->user_id), err) < 0 ||
 	    iam_row_text(row, 2, a->family, sizeof(a->family), err) < 0 ||
@@ -928,8 +936,8 @@ static int refresh_job(struct store_tx *tx, void *arg, struct bw_err *err)
 				  store_text_str(a->tenant)};
 	if (store_tx_query_one(
 		tx,
-		"SELECT client_id, user_id, family, scope, used, expires"
-		" FROM iam_oidc_refresh WHERE hash = ? AND tenant = ?",
+		"SELECT client_id, user_id, family, scope, used, expires,"
+		" auth_time, mfa FROM iam_oidc_refresh WHERE hash = ? AND tenant = ?",
 		k, 2, refresh_row, a, err) < 0)
 		return -1;
 	if (!a->found)
@@ -1001,12 +1009,11 @@ int iam_oidc_token_refresh(struct iam *iam, const char *tenant,
 				 "user no longer active");
 	if (mint_access(iam, tenant, issuer, u.id, client_id, a.scope, t, err) <
 		0 ||
-	    mint_refresh(iam, tenant, client_id, u.id, a.family, a.scope, t,
-			 err) < 0)
+	    mint_refresh(iam, tenant, client_id, u.id, a.family, a.scope,
+			 &a.auth, t, err) < 0)
 		return -1;
-	struct iam_oidc_auth none = {0, false};
 	if (has_word(a.scope, "openid", 6) &&
-	    mint_id(iam, tenant, issuer, &u, client_id, NULL, &none, a.scope,
+	    mint_id(iam, tenant, issuer, &u, client_id, NULL, &a.auth, a.scope,
 		    t, err) < 0)
 		return -1;
 	return 0;
@@ -1094,7 +1101,7 @@ int iam_oidc_introspect(struct iam *iam, const char *tenant, const char *issuer,
 		int rc =
 		    store_query_one(iam->store,
 				    "SELECT client_id, user_id, family, scope,"
-				    " used, expires FROM iam_oidc_refresh"
+				    " used, expires, auth_time, mfa FROM iam_oidc_refresh"
 				    " WHERE hash = ? AND tenant = ?",
 				    k, 2, refresh_row, &a, err);
 		if (rc < 0)

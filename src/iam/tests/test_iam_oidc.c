@@ -295,6 +295,24 @@ static void code_flow_with_pkce(void **state)
 	assert_int_equal(amr->type, JSON_ARRAY);
 	assert_int_equal(amr->u.arr.n, 1);
 	assert_string_equal(amr->u.arr.items[0]->u.str.p, "mfa");
+	/* An ID token minted by a refresh later names the same sign-in
+	 * (OIDC Core 12.2), not the refresh. */
+	bw_clock_advance(50 * 1000000000LL);
+	struct iam_oidc_tokens t3;
+	assert_true(t2.refresh_token[0]);
+	assert_int_equal(iam_oidc_token_refresh(iam, "acme", ISS, pub_id, NULL,
+						t2.refresh_token, &t3, &err),
+			 0);
+	struct jose_jwt idt3;
+	assert_int_equal(jose_jwt_verify(&v, &r, t3.id_token,
+					 strlen(t3.id_token), a, &idt3, &err),
+			 0);
+	assert_int_equal(json_get_int(idt3.claims, "auth_time", 0),
+			 au.auth_time);
+	assert_int_equal(json_get_int(idt3.claims, "iat", 0), bw_clock_now_s());
+	amr = json_get(idt3.claims, "amr");
+	assert_non_null(amr);
+	assert_string_equal(amr->u.arr.items[0]->u.str.p, "mfa");
 	/* Code reuse. */
 	assert_int_equal(
 	    iam_oidc_token_code(iam, "acme", ISS, pub_id, NULL, code, VERIFIER,
