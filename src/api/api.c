@@ -172,9 +172,7 @@ static int authenticate(struct api_ctx *ctx, struct net_exchange *x,
 	return 0;
 }
 
-/* An API key's scopes narrow what its roles allow: permission must be one
- * of them or start with one followed by '.'. No scopes: no narrowing. */
-static bool scope_allows(const char *scopes, const char *permission)
+bool api_scope_allows(const char *scopes, const char *permission)
 {
 	if (!scopes[0])
 		return true;
@@ -598,7 +596,7 @@ bool api_dispatch(struct api_ctx *ctx, struct net_exchange *x)
 		api_fail(call, 401, "unauthenticated", "a valid bearer token is required");
 		return true;
 	}
-	if (!scope_allows(call->who.scopes, route->permission)) {
+	if (!api_scope_allows(call->who.scopes, route->permission)) {
 		net_set_outcome_reason(x, "insufficient_scope");
 		char d[200];
 		if (bw_snprintf(d, sizeof(d),

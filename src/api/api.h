@@ -153,6 +153,12 @@ int api_step_up_require(const char *const *actions, size_t n) BW_WUR;
 /* True when routes with this audit action need a recent step-up. */
 bool api_step_up_needed(const char *action);
 
+/* An API key's scopes (space-separated) narrow what its roles allow:
+ * true when permission is one of them or starts with one followed by
+ * '.'. Empty scopes: no narrowing (true). Other front doors that take
+ * API keys (the PKCS#11 socket) apply the same rule. */
+bool api_scope_allows(const char *scopes, const char *permission);
+
 /* Registers n routes (borrowed: static tables). Returns -1 when the route
  * table is full or a route is malformed. Not thread-safe: start-up only. */
 int api_register(const struct api_route *routes, size_t n) BW_WUR;

@@ -29,6 +29,7 @@
  * plaintext are wiped before they are freed or reused.
  */
 #include "kms/kms_int.h"
+#include "api/api.h"
 
 #include "audit/audit.h"
 #include "authz/authz.h"
@@ -69,6 +70,7 @@ struct conn {
 	char tenant[P11_NAME_MAX + 1];
 	char subject[200];
 	char key_subject[200]; /* "apikey:ID" for an API key, or "" */
+	char scopes[IAM_SCOPES_MAX + 1]; /* an API key's scopes, or "" */
 	char actor[80];
 	enum audit_actor_kind actor_kind;
 	unsigned fails;
@@ -370,10 +372,12 @@ static bool allowed(struct conn *c, const char *perm)
 	int64_t now = mono_ms();
 	if (i < 3 && now < c->allowed_until[i])
 		return true;
-	/* The user's roles, or (as over REST) the API key's own. */
-	bool ok = authz_platform_check(c->srv->o.authz, c->tenant, c->subject, perm) ||
-		  (c->key_subject[0] &&
-		   authz_platform_check(c->srv->o.authz, c->tenant, c->key_subject, perm));
+	/* The user's roles, or (as over REST) the API key's own, narrowed by
+	 * the key's scopes as on the admin API. */
+	bool ok = api_scope_allows(c->scopes, perm) &&
+		  (authz_platform_check(c->srv->o.authz, c->tenant, c->subject, perm) ||
+		   (c->key_subject[0] &&
+		    authz_platform_check(c->srv->o.authz, c->tenant, c->key_subject, perm)));
 	if (i < 3)
 		c->allowed_until[i] = ok ? now + P11_AUTHZ_CACHE_MS : 0;
 	return ok;
@@ -463,6 +467,7 @@ static int h_login(struct conn *c, struct p11_enc *o)
 				bw_snprintf(c->actor, sizeof(c->actor), "%s", p.credential_id);
 				bw_snprintf(c->key_subject, sizeof(c->key_subject), "apikey:%s",
 					    p.credential_id);
+				bw_snprintf(c->scopes, sizeof(c->scopes), "%s", p.scopes);
 				c->actor_kind = AUDIT_ACTOR_KEY;
 			} else {
 				bw_snprintf(c->actor, sizeof(c->actor), "%s", p.user_id);
@@ -481,6 +486,7 @@ static int h_login(struct conn *c, struct p11_enc *o)
 			 unavailable ? "identity store unavailable" :
 			 ok ? "credential of another tenant" : "invalid PIN");
 		c->tenant[0] = c->subject[0] = c->key_subject[0] = c->actor[0] = '\0';
+		c->scopes[0] = '\0';
 		atomic_fetch_add(&c->srv->logins_failed, 1);
 		if (!unavailable) {
 			struct timespec ts = { 0, P11_LOGIN_DELAY_MS * 1000000L };
@@ -1029,6 +1035,7 @@ static int handle(struct conn *c, struct p11_enc *o)
 			audit_op(c, "kms.p11.logout", NULL, AUDIT_OUTCOME_SUCCESS, 0, NULL);
 		c->logged_in = false;
 		c->tenant[0] = c->subject[0] = c->key_subject[0] = c->actor[0] = '\0';
+		c->scopes[0] = '\0';
 		memset(c->allowed_until, 0, sizeof(c->allowed_until));
 		memset(c->types, 0, sizeof(c->types));
 		break;

@@ -153,6 +153,17 @@ for role in key-user key-admin; do
 done
 out=$("${P[@]}" --token-label tc --login --pin "$KC" --keygen --key-type AES:32 --label c-key 2>&1)
 check "roles granted to the API key itself let it generate keys" grep -q 'Secret Key Object; AES' <<<"$out"
+# An API key's scopes narrow its roles here as on the admin API: a key of
+# tenant A's user (key-user, key-admin) scoped to kms.key.read lists keys
+# but may not generate one.
+uid_a=$(acurl "${B[@]}" "$U/iam/tenants/ta/users" | "$PY" -c 'import json,sys
+d = json.load(sys.stdin); d = d.get("users", d) if isinstance(d, dict) else d
+print([u["id"] for u in d if u["name"] == "p11user"][0])')
+KS=$(acurl "${B[@]}" -d '{"name":"reader","scopes":"kms.key.read"}' "$U/iam/tenants/ta/users/$uid_a/apikeys" | jget token)
+out=$("${P[@]}" --token-label ta --login --pin "$KS" -O 2>&1)
+check "a key scoped to kms.key.read lists the tenant's keys" grep -q 'label: *ec1' <<<"$out"
+out=$("${P[@]}" --token-label ta --login --pin "$KS" --keygen --key-type AES:32 --label scoped 2>&1)
+check "but may not generate one (outside its scopes)" bash -c "! grep -q 'Secret Key Object' <<<'$out'"
 check "the platform's own keys are invisible" \
   bash -c "! ${P[*]} --token-label platform --login --pin '$TOKEN' -O 2>&1 | grep -q '_iam-seal\|_audit-sth'"
 
