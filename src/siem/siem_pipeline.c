@@ -219,6 +219,7 @@ static void block_add(struct siem_batch *b, struct block_builder *bb, size_t i)
 		bl->ts_min = INT64_MAX;
 		bl->ts_max = INT64_MIN;
 		bl->packed_off = r->doc_off - SIEM_PACK_HDR;
+		bl->bloom[SIEM_BLOOM_BYTES] = SIEM_BLOOM_V2;
 	}
 	siem_bloom_event_memo(bl->bloom, &r->ev, &bb->memo);
 	uint8_t *h = (uint8_t *)b->docs.data + r->doc_off - SIEM_PACK_HDR;

@@ -363,25 +363,26 @@ struct block_ctx {
 
 struct tokcheck {
 	const uint8_t *bloom;
+	int version;
 	bool ok;
 };
 
 static void tokcheck_cb(void *arg, const char *t, size_t n)
 {
 	struct tokcheck *tc = arg;
-	if (tc->ok && !siem_bloom_has_token(tc->bloom, t, n))
+	if (tc->ok && !siem_bloom_has_token(tc->bloom, tc->version, t, n))
 		tc->ok = false;
 }
 
 /* Does a block's bloom admit every positive word and key filter? */
-static bool bloom_admits(const struct siem_query *q, const uint8_t *bloom)
+static bool bloom_admits(const struct siem_query *q, const uint8_t *bloom, int version)
 {
 	for (size_t i = 0; i < q->nterms; i++) {
 		const struct siem_term *t = &q->terms[i];
 		if (t->neg || t->prefix)
 			continue;
 		if (!t->field[0]) {
-			struct tokcheck tc = { bloom, true };
+			struct tokcheck tc = { bloom, version, true };
 			siem_tokens(t->value, t->len, tokcheck_cb, &tc);
 			if (!tc.ok)
 				return false;
@@ -389,7 +390,7 @@ static bool bloom_admits(const struct siem_query *q, const uint8_t *bloom)
 			char tok[SIEM_TERM_MAX + 160];
 			int l = snprintf(tok, sizeof(tok), "%s=%s", t->field, t->value);
 			if (l > 0 && (size_t)l < sizeof(tok) &&
-			    !siem_bloom_has_token(bloom, tok, (size_t)l))
+			    !siem_bloom_has_token(bloom, version, tok, (size_t)l))
 				return false;
 		}
 	}
@@ -402,7 +403,8 @@ static int block_row(void *arg, const struct store_row *row, struct bw_err *err)
 	b->blocks++;
 	size_t bl = 0;
 	const uint8_t *bloom = store_row_blob(row, 2, &bl);
-	if (b->use_bloom && bl == SIEM_BLOOM_BYTES && !bloom_admits(b->q, bloom)) {
+	int ver = siem_bloom_version(bloom, bl);
+	if (b->use_bloom && ver && !bloom_admits(b->q, bloom, ver)) {
 		b->skipped++;
 		return STORE_ROW_NEXT;
 	}

@@ -28,6 +28,8 @@
  */
 #include "siem/siem_svc_int.h"
 
+#include <endian.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,8 +165,8 @@ void siem_tokens(const char *p, size_t n,
 	}
 }
 
-/* FNV-1a over the lowercased token, then double hashing for k = 3. */
-static uint64_t tok_hash(const char *p, size_t n)
+/* v1 (blocks stored before v2): FNV-1a over the lowercased token. */
+static uint64_t tok_hash_v1(const char *p, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL;
 	for (size_t i = 0; i < n; i++) {
@@ -174,16 +176,101 @@ static uint64_t tok_hash(const char *p, size_t n)
 	return h;
 }
 
+/*
+ * v2: per byte h = rotl(h, 5) ^ tok_tab[byte], a cyclic-polynomial
+ * ("buzhash") step whose dependency chain is two one-cycle operations
+ * where FNV-1a's is a multiply; then a 64-bit finaliser (MurmurHash3's
+ * fmix64) so the bloom's bit positions see every input bit. tok_tab maps
+ * a token byte (letters case-folded) to a fixed pseudo-random non-zero
+ * word and a separator to 0, so one lookup both classifies and hashes.
+ * The table is part of the stored format: its generator (splitmix64 from
+ * a fixed seed) must never change.
+ */
+#define TOK_SEED 0x62756c7761726b32ULL /* "bulwark2" */
+static uint64_t tok_tab[256];
+static pthread_once_t tok_tab_once = PTHREAD_ONCE_INIT;
+
+static void tok_tab_init(void)
+{
+	uint64_t s = TOK_SEED, v[256];
+	for (unsigned c = 0; c < 256; c++) {
+		uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		v[c] = (z ^ (z >> 31)) | 1u; /* never 0: 0 means separator */
+	}
+	for (unsigned c = 0; c < 256; c++)
+		tok_tab[c] = tok_char((unsigned char)c) ? v[(uint8_t)siem_lower((char)c)] : 0;
+}
+
+static inline uint64_t tok_step(uint64_t h, uint64_t t)
+{
+	return ((h << 5) | (h >> 59)) ^ t;
+}
+
+static inline uint64_t tok_fin(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
+}
+
+/* The v2 stream state before a token's first byte. */
+#define TOK_V2_INIT 0x2545f4914f6cdd1dULL
+
+static uint64_t tok_hash_v2(const char *p, size_t n)
+{
+	pthread_once(&tok_tab_once, tok_tab_init);
+	uint64_t h = TOK_V2_INIT;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t = tok_tab[(unsigned char)p[i]];
+		/* a separator byte in a token given whole (field=value tokens,
+		 * query words are never split here) still counts */
+		h = tok_step(h, t ? t : (uint64_t)(unsigned char)p[i] << 1);
+	}
+	return tok_fin(h);
+}
+
 static inline void bloom_set(uint8_t *bloom, uint64_t h);
 
 void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n)
 {
-	bloom_set(bloom, tok_hash(p, n));
+	bloom_set(bloom, tok_hash_v2(p, n));
 }
 
-bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n)
+int siem_bloom_version(const uint8_t *blob, size_t len)
 {
-	uint64_t h = tok_hash(p, n);
+	if (len == SIEM_BLOOM_BYTES)
+		return SIEM_BLOOM_V1;
+	if (len == SIEM_BLOOM_BYTES + 1 && blob && blob[SIEM_BLOOM_BYTES] == SIEM_BLOOM_V2)
+		return SIEM_BLOOM_V2;
+	return 0;
+}
+
+/* v2 bit layout, a blocked bloom: the hash picks one 64-bit word (8
+ * bytes, little-endian) and three bits in it, so adding a token is one
+ * read-modify-write where v1's three bits in three places were three
+ * (profiles showed those stores, not the hashing, as the cost). */
+static inline uint64_t bloom_mask_v2(uint64_t h, size_t *word)
+{
+	*word = (size_t)(h & (SIEM_BLOOM_BYTES / 8u - 1u));
+	return (1ULL << ((h >> 16) & 63)) | (1ULL << ((h >> 24) & 63)) |
+	       (1ULL << ((h >> 32) & 63));
+}
+
+bool siem_bloom_has_token(const uint8_t *bloom, int version, const char *p, size_t n)
+{
+	if (version != SIEM_BLOOM_V1 && version != SIEM_BLOOM_V2)
+		return true;
+	if (version == SIEM_BLOOM_V2) {
+		size_t w;
+		uint64_t m = bloom_mask_v2(tok_hash_v2(p, n), &w), v;
+		memcpy(&v, bloom + w * 8, 8);
+		return (le64toh(v) & m) == m;
+	}
+	uint64_t h = tok_hash_v1(p, n);
 	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
 	for (uint32_t k = 0; k < 3; k++) {
 		uint32_t bit = (h1 + k * h2) % (SIEM_BLOOM_BYTES * 8u);
@@ -193,24 +280,14 @@ bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n)
 	return true;
 }
 
-/* Token bytes mapped to what the hash takes (lowercased ASCII letters,
- * everything else as is); 0 for the bytes that separate tokens. */
-static uint8_t tok_map[256];
-static pthread_once_t tok_map_once = PTHREAD_ONCE_INIT;
-
-static void tok_map_init(void)
-{
-	for (unsigned c = 0; c < 256; c++)
-		tok_map[c] = tok_char((unsigned char)c) ? (uint8_t)siem_lower((char)c) : 0;
-}
-
+/* Sets a token's bits (v2: every bloom written now). */
 static inline void bloom_set(uint8_t *bloom, uint64_t h)
 {
-	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
-	for (uint32_t k = 0; k < 3; k++) {
-		uint32_t bit = (h1 + k * h2) % (SIEM_BLOOM_BYTES * 8u);
-		bloom[bit >> 3] |= (uint8_t)(1u << (bit & 7));
-	}
+	size_t w;
+	uint64_t m = bloom_mask_v2(h, &w), v;
+	memcpy(&v, bloom + w * 8, 8);
+	v = htole64(le64toh(v) | m);
+	memcpy(bloom + w * 8, &v, 8);
 }
 
 /*
@@ -221,24 +298,24 @@ static inline void bloom_set(uint8_t *bloom, uint64_t h)
  */
 void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n)
 {
-	pthread_once(&tok_map_once, tok_map_init);
+	pthread_once(&tok_tab_once, tok_tab_init);
 	const unsigned char *s = (const unsigned char *)p;
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = TOK_V2_INIT;
 	size_t tl = 0;
 	for (size_t i = 0; i < n; i++) {
-		uint8_t c = tok_map[s[i]];
-		if (c) {
-			h = (h ^ c) * 1099511628211ULL;
+		uint64_t t = tok_tab[s[i]];
+		if (t) {
+			h = tok_step(h, t);
 			tl++;
 			continue;
 		}
 		if (tl && tl <= SIEM_TOKEN_MAX)
-			bloom_set(bloom, h);
-		h = 1469598103934665603ULL;
+			bloom_set(bloom, tok_fin(h));
+		h = TOK_V2_INIT;
 		tl = 0;
 	}
 	if (tl && tl <= SIEM_TOKEN_MAX)
-		bloom_set(bloom, h);
+		bloom_set(bloom, tok_fin(h));
 }
 
 /* ---------------------------------------------------------------- open */
@@ -320,10 +397,10 @@ static void add_field_token(uint8_t *bloom, size_t k, struct bw_str v)
 		return;
 	uint64_t h = key_prefix[k];
 	for (size_t i = 0; i < v.len; i++) {
-		h ^= (uint8_t)siem_lower(v.p[i]);
-		h *= 1099511628211ULL;
+		uint64_t t = tok_tab[(unsigned char)v.p[i]];
+		h = tok_step(h, t ? t : (uint64_t)(unsigned char)v.p[i] << 1);
 	}
-	bloom_set(bloom, h);
+	bloom_set(bloom, tok_fin(h));
 }
 
 /* Key columns: indexed in SQL-visible columns and as field tokens. */
@@ -344,12 +421,15 @@ static const enum siem_field vocab_fields[SIEM_BLOOM_VOCAB] = {
 
 static void key_names_init(void)
 {
+	pthread_once(&tok_tab_once, tok_tab_init);
 	for (size_t k = 0; k < SIEM_BLOOM_KEYS; k++) {
 		const char *n = siem_field_name(key_fields[k]);
-		uint64_t h = 1469598103934665603ULL;
-		for (; *n; n++)
-			h = (h ^ (uint8_t)siem_lower(*n)) * 1099511628211ULL;
-		key_prefix[k] = (h ^ (uint8_t)'=') * 1099511628211ULL;
+		uint64_t h = TOK_V2_INIT;
+		for (; *n; n++) {
+			uint64_t t = tok_tab[(unsigned char)*n];
+			h = tok_step(h, t ? t : (uint64_t)(unsigned char)*n << 1);
+		}
+		key_prefix[k] = tok_step(h, (uint64_t)'=' << 1);
 	}
 }
 

@@ -37,6 +37,13 @@
 #include "json/json.h"
 
 #define SIEM_BLOOM_BYTES 4096u
+/* A stored bloom is SIEM_BLOOM_BYTES of bits; since v2 one version byte
+ * follows. v1 (exactly SIEM_BLOOM_BYTES, FNV-1a tokens) is what blocks
+ * stored before carry: still read, never written. v2 hashes tokens with a
+ * byte table and a rotation (half the per-byte latency of FNV-1a's
+ * multiply), finished by a 64-bit mixer. */
+#define SIEM_BLOOM_V1 1
+#define SIEM_BLOOM_V2 2
 
 #define SIEM_SVC_ERR(err, code, reason, ...)                                   \
 	bw_err_set((err), (code), "siem", (reason), __VA_ARGS__)
@@ -221,7 +228,7 @@ struct siem_block {
 	size_t first; /* index of its first record in the batch */
 	/* its packed events in batch->docs (siem_store.c: the block layout) */
 	size_t packed_off, packed_len;
-	uint8_t bloom[SIEM_BLOOM_BYTES];
+	uint8_t bloom[SIEM_BLOOM_BYTES + 1]; /* bits, then SIEM_BLOOM_V2 */
 };
 
 /* A packed event inside a stored block: u32 LE document length, u32 LE id
@@ -441,8 +448,14 @@ struct siem_bloom_memo {
 void siem_bloom_event_memo(uint8_t *bloom, const struct siem_event *ev,
 			   struct siem_bloom_memo *memo);
 void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n);
+/* Adds one token (v2 hash, as every bloom written now). */
 void siem_bloom_add_token(uint8_t *bloom, const char *p, size_t n);
-bool siem_bloom_has_token(const uint8_t *bloom, const char *p, size_t n);
+/* Whether a bloom of the given version (SIEM_BLOOM_V1 or _V2) may hold
+ * the token; false only when it certainly does not. */
+bool siem_bloom_has_token(const uint8_t *bloom, int version, const char *p, size_t n);
+/* The version of a stored bloom blob of len bytes, 0 when it is none
+ * (then it prunes nothing). */
+int siem_bloom_version(const uint8_t *blob, size_t len);
 /* Calls fn for every token of text: maximal runs of [A-Za-z0-9_] and
  * bytes >= 0x80 of at most SIEM_TOKEN_MAX bytes (the callee lowercases).
  * Only simple runs: a query word like "example.com" must find

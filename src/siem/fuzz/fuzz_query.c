@@ -35,7 +35,7 @@ struct has {
 static void has_cb(void *arg, const char *t, size_t n)
 {
 	struct has *h = arg;
-	if (!siem_bloom_has_token(h->bloom, t, n))
+	if (!siem_bloom_has_token(h->bloom, SIEM_BLOOM_V2, t, n))
 		h->all = false;
 }
 

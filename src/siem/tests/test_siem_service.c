@@ -374,6 +374,69 @@ static int each_count(void *arg, int64_t id, int64_t ts, const uint8_t *doc, siz
 	return 0;
 }
 
+/* A token in a v1 bloom (FNV-1a of the lowercased token, k = 3), written
+ * here independently of siem_store.c: what blocks stored before the v2
+ * hash carry. */
+static void v1_add(uint8_t *bloom, const char *tok)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *c = tok; *c; c++)
+		h = (h ^ (uint8_t)siem_lower(*c)) * 1099511628211ULL;
+	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
+	for (uint32_t k = 0; k < 3; k++) {
+		uint32_t bit = (h1 + k * h2) % (SIEM_BLOOM_BYTES * 8u);
+		bloom[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+	}
+}
+
+/* Blooms of both versions answer with their own hash; a blob of another
+ * size or version byte is no bloom (prunes nothing). */
+static void bloom_versions(void **state)
+{
+	static uint8_t v1[SIEM_BLOOM_BYTES], v2[SIEM_BLOOM_BYTES + 1];
+	memset(v1, 0, sizeof(v1));
+	memset(v2, 0, sizeof(v2));
+	v2[SIEM_BLOOM_BYTES] = SIEM_BLOOM_V2;
+	v1_add(v1, "zanzibar");
+	siem_bloom_add_token(v2, "zanzibar", 8);
+	assert_int_equal(siem_bloom_version(v1, sizeof(v1)), SIEM_BLOOM_V1);
+	assert_int_equal(siem_bloom_version(v2, sizeof(v2)), SIEM_BLOOM_V2);
+	assert_int_equal(siem_bloom_version(v2, 100), 0);
+	v2[SIEM_BLOOM_BYTES] = 7;
+	assert_int_equal(siem_bloom_version(v2, sizeof(v2)), 0);
+	v2[SIEM_BLOOM_BYTES] = SIEM_BLOOM_V2;
+	assert_true(siem_bloom_has_token(v1, SIEM_BLOOM_V1, "ZanZibar", 8));
+	assert_true(siem_bloom_has_token(v2, SIEM_BLOOM_V2, "ZanZibar", 8));
+	assert_true(siem_bloom_has_token(v2, 0, "anything", 8));
+	/* six bits set of 32,768: other words are (almost all) refused, by
+	 * either hash */
+	int fp1 = 0, fp2 = 0;
+	for (int i = 0; i < 1000; i++) {
+		char w[16];
+		int n = bw_snprintf(w, sizeof(w), "word%d", i);
+		fp1 += siem_bloom_has_token(v1, SIEM_BLOOM_V1, w, (size_t)n);
+		fp2 += siem_bloom_has_token(v2, SIEM_BLOOM_V2, w, (size_t)n);
+	}
+	assert_true(fp1 <= 2 && fp2 <= 2);
+	/* a v2 bloom of a text: each of 2,000 distinct words is found, and
+	 * the bits are spread (about 1 - e^(-6000/32768) = 17 % set) */
+	memset(v2, 0, SIEM_BLOOM_BYTES);
+	char text[16 * 2000];
+	size_t tl = 0;
+	for (int i = 0; i < 2000; i++)
+		tl += (size_t)bw_snprintf(text + tl, sizeof(text) - tl, "w%dx ", i * 7919);
+	siem_bloom_add_text(v2, text, tl);
+	size_t set = 0;
+	for (size_t i = 0; i < SIEM_BLOOM_BYTES; i++)
+		set += (size_t)__builtin_popcount(v2[i]);
+	assert_true(set > 5000 && set < 6100);
+	for (int i = 0; i < 2000; i++) {
+		char w[16];
+		int n = bw_snprintf(w, sizeof(w), "W%dX", i * 7919);
+		assert_true(siem_bloom_has_token(v2, SIEM_BLOOM_V2, w, (size_t)n));
+	}
+}
+
 /* A day stored before the block layout (one row per event, JSON text
  * documents, its catalog row naming siem_ev_...) keeps its layout after an
  * upgrade: it is searched, read by id, walked, written to (new events of
@@ -415,8 +478,16 @@ static void days_stored_as_rows_still_work(void **state)
 					   store_text_str(doc) };
 		assert_int_equal(store_exec(st, sql, v, 5, NULL, &err), 0);
 	}
+	/* its block's bloom is a v1 bloom (FNV-1a) of the rows' tokens:
+	 * searches below must still find the words through it */
 	static uint8_t all[SIEM_BLOOM_BYTES];
-	memset(all, 0xff, sizeof(all));
+	memset(all, 0, sizeof(all));
+	static const char *const toks[] = { "legacyword", "0", "1", "2", "olduser0",
+					    "olduser1", "olduser2", "user.name=olduser0",
+					    "user.name=olduser1", "user.name=olduser2",
+					    "tenant=platform", "platform" };
+	for (size_t i = 0; i < BW_ARRAY_LEN(toks); i++)
+		v1_add(all, toks[i]);
 	struct store_value b[] = { store_int(day), store_int(100), store_int(102),
 				   store_int(t0), store_int(t0 + 2), store_int(3),
 				   store_blob(all, sizeof(all)) };
@@ -671,7 +742,7 @@ static void bloom_text_is_its_tokens(void **state)
 		siem_bloom_add_text(a, text, run + 3);
 		siem_tokens(text, run + 3, tok_cb, b);
 		assert_memory_equal(a, b, sizeof(a));
-		assert_int_equal(siem_bloom_has_token(a, text, run), run <= 64);
+		assert_int_equal(siem_bloom_has_token(a, SIEM_BLOOM_V2, text, run), run <= 64);
 	}
 }
 
@@ -748,8 +819,8 @@ static void bloom_memo_sets_every_token(void **state)
 			bloom_reference(want, &ev);
 			assert_memory_equal(got, want, sizeof(got));
 		}
-	assert_true(siem_bloom_has_token(got, "zanzibar", 8));
-	assert_true(siem_bloom_has_token(got, "ab_cd", 5));
+	assert_true(siem_bloom_has_token(got, SIEM_BLOOM_V2, "zanzibar", 8));
+	assert_true(siem_bloom_has_token(got, SIEM_BLOOM_V2, "ab_cd", 5));
 	bw_arena_free(a);
 }
 
@@ -758,6 +829,7 @@ int main(void)
 	log_init("test", BW_LOG_ERROR, 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bloom_text_is_its_tokens),
+		cmocka_unit_test(bloom_versions),
 		cmocka_unit_test(bloom_memo_sets_every_token),
 		cmocka_unit_test(days_stored_as_rows_still_work),
 		cmocka_unit_test(config_errors_are_positioned),
