@@ -15,6 +15,7 @@
  * ratio.
  *
  * usage: waf_bench SOURCE_DIR [seconds-per-case]
+ * (WAF_BENCH_FORM / WAF_BENCH_JSON name files with other bodies)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,25 @@ int main(int argc, char **argv)
 		{ "json4k", "POST", "/api/items", "application/json",
 		  make_json(4096), 0 },
 	};
+	/* WAF_BENCH_FORM / WAF_BENCH_JSON: the bodies from files instead
+	 * (run.sh's proxy bodies, to compare the engine with the gateway) */
+	const char *bf[2] = { getenv("WAF_BENCH_FORM"), getenv("WAF_BENCH_JSON") };
+	for (int i = 0; i < 2; i++) {
+		if (!bf[i])
+			continue;
+		FILE *f = fopen(bf[i], "rb");
+		char *b = f ? malloc(65536) : NULL;
+		size_t n = b ? fread(b, 1, 65535, f) : 0;
+		if (f)
+			fclose(f);
+		if (!b || !n) {
+			fprintf(stderr, "waf_bench: cannot read %s\n", bf[i]);
+			return 2;
+		}
+		b[n] = 0;
+		free(reqs[2 + i].body);
+		reqs[2 + i].body = b;
+	}
 	reqs[2].blen = strlen(reqs[2].body);
 	reqs[3].blen = strlen(reqs[3].body);
 	printf("%-8s %12s %12s %8s   (requests per CPU-second, one thread)\n", "request",
