@@ -32,6 +32,8 @@ static inline char siem_lower(char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
+/* siem_lower over n bytes of s into o (may be s), a word at a time. */
+void siem_lower_bytes(char *o, const char *s, size_t n);
 static inline bool siem_str_startswith(const char *p, size_t len,
 				       const char *lit)
 {

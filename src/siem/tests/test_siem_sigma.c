@@ -771,9 +771,39 @@ static void index_agrees_with_brute_force(void **state)
 	bw_buf_fini(&y);
 }
 
+/* The word-at-a-time lowercasing the matcher uses equals siem_lower byte
+ * by byte: every byte value, at every offset and length around the
+ * 8-byte steps, with the neighbours that could carry into it. */
+static void lower_bytes_is_bytewise(void **state)
+{
+	(void)state;
+	char in[300], out[300];
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 256; i++)
+			in[i] = (char)(round & 1 ? 255 - i : i);
+		for (int i = 256; i < 300; i++)
+			in[i] = (char)(round < 2 ? 'Z' : 0x80 | 'A');
+		for (size_t off = 0; off < 9; off++)
+			for (size_t n = 0; n + off <= sizeof(in); n += 1 + n / 16) {
+				memset(out, 0x55, sizeof(out));
+				siem_lower_bytes(out, in + off, n);
+				for (size_t k = 0; k < n; k++)
+					assert_int_equal((unsigned char)out[k],
+							 (unsigned char)siem_lower(in[off + k]));
+				if (n < sizeof(out))
+					assert_int_equal((unsigned char)out[n], 0x55);
+			}
+	}
+	/* in place */
+	char s[] = "Failed PASSWORD for Invalid User ADMIN from 10.0.0.1 \xC3\x89T\xC9";
+	siem_lower_bytes(s, s, strlen(s));
+	assert_string_equal(s, "failed password for invalid user admin from 10.0.0.1 \xc3\x89t\xC9");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(lower_bytes_is_bytewise),
 		cmocka_unit_test_setup_teardown(plain_values_and_wildcards,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(string_modifiers, setup,
