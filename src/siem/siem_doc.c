@@ -114,6 +114,28 @@ static void dict_init(void)
 	}
 }
 
+/* a == b over n bytes (1..32): eight bytes at a time, the last word
+ * overlapping, instead of a memcmp call for every word looked up. */
+static inline bool eq_short(const char *a, const char *b, size_t n)
+{
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
+			if (a[i] != b[i])
+				return false;
+		return true;
+	}
+	uint64_t x, y;
+	for (size_t i = 0; i + 8 < n; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			return false;
+	}
+	memcpy(&x, a + n - 8, 8);
+	memcpy(&y, b + n - 8, 8);
+	return x == y;
+}
+
 /* The dictionary index of v, or -1. */
 static int dict_find(struct bw_str v)
 {
@@ -121,7 +143,7 @@ static int dict_find(struct bw_str v)
 		return -1;
 	uint32_t h = dict_hash(v.p, v.len) & (DICT_SLOTS - 1);
 	for (int16_t e; (e = dict_tab[h]) != 0; h = (h + 1) & (DICT_SLOTS - 1)) {
-		if (dict_len[e - 1] == v.len && memcmp(dict[e - 1], v.p, v.len) == 0)
+		if (dict_len[e - 1] == v.len && eq_short(dict[e - 1], v.p, v.len))
 			return e - 1;
 	}
 	return -1;

@@ -160,12 +160,14 @@ int siem_framer_feed(struct siem_framer *fr, const char *p, size_t n,
 			continue;
 		}
 		case ST_LINE: {
-			const char *end = NULL;
-			for (size_t j = i; j < n; j++)
-				if (p[j] == '\n' || p[j] == '\0') {
-					end = p + j;
-					break;
-				}
+			/* LF or NUL ends the line: two memchr passes (vectorised
+			 * by libc) instead of a byte loop testing both, which
+			 * showed in profiles of every syslog byte received */
+			const char *end = memchr(p + i, '\n', n - i);
+			const char *nul = memchr(p + i, '\0',
+						 (size_t)((end ? end : p + n) - (p + i)));
+			if (nul)
+				end = nul;
 			size_t k = end ? (size_t)(end - (p + i)) : n - i;
 			if (end && fr->buf.len == 0 && k <= fr->max_frame) {
 				deliver(fr, p + i, k, cb, arg);

@@ -293,6 +293,22 @@ static void frames_any_split(void **state)
 	}
 }
 
+/* NUL ends a line as LF does (some senders terminate frames with it),
+ * whichever comes first, across every split of the stream. */
+static void frames_nul_terminated(void **state)
+{
+	static const char in[] = "<13>a b\0<13>c\n<13>\0\0<13>long line d e f\n\0<13>g";
+	size_t len = sizeof(in) - 1;
+	for (size_t step = 1; step <= len; step++) {
+		struct frames f;
+		int rc;
+		feed_split(SIEM_FRAMING_NEWLINE, 1024, in, len, step, &f, &rc);
+		assert_int_equal(rc, 0);
+		assert_string_equal(f.buf, "<13>a b|<13>c|<13>|<13>long line d e f|<13>g|");
+		assert_int_equal(f.n, 5);
+	}
+}
+
 static void frames_truncate_oversized(void **state)
 {
 	/* newline frame longer than max: delivered cut, rest skipped */
@@ -351,6 +367,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(parses_rfc3164_variants, setup,
 						teardown),
 		cmocka_unit_test(frames_any_split),
+		cmocka_unit_test(frames_nul_terminated),
 		cmocka_unit_test(frames_truncate_oversized),
 		cmocka_unit_test(framing_errors),
 	};
