@@ -314,6 +314,17 @@ struct siem_rec *siem_ingest_line(struct siem_ictx *x, const char *p, size_t n,
 	siem_ext_enrich(x->svc, b, &r->ev);
 	if (siem_ictx_match(x, b, r) < 0)
 		r->nmatched = 0;
+	/* Its stored document and bloom tokens now, on this loop, while the
+	 * line is in cache — when the pipeline thread is behind (batches
+	 * wait for it: with several connections it is the one serial stage,
+	 * and this is most of its work), decided per batch at its first
+	 * record, and when every record before it has them too. Otherwise
+	 * the pipeline packs: with one connection the loop is the busier
+	 * thread and should not take more. */
+	if (b->npacked == b->n &&
+	    (b->n > 0 ||
+	     atomic_load(&x->svc->q_len) >= atomic_load(&x->svc->pack_on_loop)))
+		siem_batch_pack(b, b->n, bw_clock_now_ns());
 	b->n++;
 	atomic_fetch_add(&x->svc->c.received, 1);
 	return r;

@@ -151,6 +151,11 @@
  * 65,536 events is well under a second of work at the measured rates. */
 #define SIEM_QUEUE_EVENTS_DEFAULT 65536u
 #define SIEM_QUEUE_EVENTS_HARD 4194304u
+/* Batches waiting for the pipeline thread at which ingest loops start
+ * writing stored documents and bloom tokens themselves (per batch): two
+ * mean the pipeline is the slower stage, one is normal hand-off. */
+#define SIEM_PACK_ON_LOOP_QUEUED 2u
+
 /* Store jobs in flight (submitted, not yet durable). Two keep the writer
  * busy while the pipeline prepares the next; more only queue in SQLite. */
 #define SIEM_STORE_INFLIGHT_DEFAULT 4u

@@ -185,21 +185,16 @@ static int detection_alerts(struct siem_service *svc, struct siem_batch *b,
 }
 
 /* Runs of same-day records become blocks, each with the bloom of its
- * events' tokens, built event by event in process() while the event is
- * still in cache (a pass over the whole batch afterwards missed it for
- * every field). Done here so the store's writer thread only writes. */
-struct block_builder {
-	size_t cap;
-	struct siem_bloom_memo memo;
-};
-
-static void block_add(struct siem_batch *b, struct block_builder *bb, size_t i)
+ * events' tokens, built event by event while the event is still in cache
+ * (a pass over the whole batch afterwards missed it for every field).
+ * Done before the store so its writer thread only writes. */
+static void block_add(struct siem_batch *b, size_t i)
 {
 	struct siem_rec *r = &b->recs[i];
 	struct siem_block *bl = b->nblocks ? &b->blocks[b->nblocks - 1] : NULL;
 	if (!bl || bl->day != r->day) {
-		if (b->nblocks == bb->cap) {
-			size_t cap = bb->cap ? bb->cap * 2 : 1;
+		if (b->nblocks == b->blocks_cap) {
+			size_t cap = b->blocks_cap ? b->blocks_cap * 2 : 1;
 			struct siem_block *nb = realloc(b->blocks, cap * sizeof(*nb));
 			if (!nb) {
 				/* the batch then fails to store as a whole */
@@ -208,33 +203,77 @@ static void block_add(struct siem_batch *b, struct block_builder *bb, size_t i)
 				return;
 			}
 			b->blocks = nb;
-			bb->cap = cap;
+			b->blocks_cap = cap;
 		}
-		memset(&bb->memo, 0, sizeof(bb->memo));
+		memset(&b->memo, 0, sizeof(b->memo));
 		bl = &b->blocks[b->nblocks++];
 		memset(bl, 0, sizeof(*bl));
 		bl->day = r->day;
 		bl->first = i;
-		bl->id_first = r->id;
 		bl->ts_min = INT64_MAX;
 		bl->ts_max = INT64_MIN;
 		bl->packed_off = r->doc_off - SIEM_PACK_HDR;
 		bl->bloom[SIEM_BLOOM_BYTES] = SIEM_BLOOM_V2;
 	}
-	siem_bloom_event_memo(bl->bloom, &r->ev, &bb->memo);
-	uint8_t *h = (uint8_t *)b->docs.data + r->doc_off - SIEM_PACK_HDR;
-	uint32_t len = r->doc_len, delta = (uint32_t)(r->id - bl->id_first);
-	for (int k = 0; k < 4; k++) {
-		h[k] = (uint8_t)(len >> (8 * k));
-		h[4 + k] = (uint8_t)(delta >> (8 * k));
-	}
+	siem_bloom_event_memo(bl->bloom, &r->ev, &b->memo);
 	bl->packed_len = r->doc_off + r->doc_len - bl->packed_off;
-	bl->id_last = r->id;
 	bl->n++;
 	if (r->ev.ts_ns < bl->ts_min)
 		bl->ts_min = r->ev.ts_ns;
 	if (r->ev.ts_ns > bl->ts_max)
 		bl->ts_max = r->ev.ts_ns;
+}
+
+void siem_batch_pack(struct siem_batch *b, size_t i, int64_t now_ns)
+{
+	struct siem_rec *r = &b->recs[i];
+	r->day = pick_day(b->gen, r->ev.ts_ns, now_ns);
+	if (i == 0 && b->docs.cap < b->cap * 512 &&
+	    bw_buf_reserve(&b->docs, b->cap * 512) < 0)
+		log_warnx("siem: document buffer reservation failed");
+	/* the packed entry's header (length, id delta: siem_batch_ids fills
+	 * it), then the document, so a block's entries are one contiguous
+	 * run of docs that the store binds as it is */
+	static const uint8_t hdr[SIEM_PACK_HDR];
+	if (bw_buf_append(&b->docs, hdr, sizeof(hdr)) < 0)
+		log_warnx("siem: document buffer full");
+	size_t off = b->docs.len;
+	if (siem_event_write_bin(&r->ev, &b->docs) < 0) {
+		/* cannot happen below the 256 MiB ceiling; store the event
+		 * with what fits rather than lose it */
+		struct siem_event bare;
+		siem_event_init(&bare, r->ev.arena);
+		bare.ts_ns = r->ev.ts_ns;
+		if (siem_event_write_bin(&bare, &b->docs) < 0)
+			log_warnx("siem: document buffer full");
+	}
+	r->doc_off = (uint32_t)off;
+	r->doc_len = (uint32_t)(b->docs.len - off);
+	r->nlabels_doc = r->ev.nlabels;
+	r->dropped_doc = r->ev.labels_dropped;
+	if (!b->blocks_failed)
+		block_add(b, i);
+	b->npacked = i + 1;
+}
+
+/* Once the records have ids: each block's id range and each packed
+ * entry's header (document length, id minus the block's first). */
+static void batch_ids(struct siem_batch *b)
+{
+	for (size_t k = 0; k < b->nblocks; k++) {
+		struct siem_block *bl = &b->blocks[k];
+		bl->id_first = b->recs[bl->first].id;
+		bl->id_last = b->recs[bl->first + (size_t)bl->n - 1].id;
+		for (size_t i = bl->first; i < bl->first + (size_t)bl->n; i++) {
+			const struct siem_rec *r = &b->recs[i];
+			uint8_t *h = (uint8_t *)b->docs.data + r->doc_off - SIEM_PACK_HDR;
+			uint32_t len = r->doc_len, delta = (uint32_t)(r->id - bl->id_first);
+			for (int j = 0; j < 4; j++) {
+				h[j] = (uint8_t)(len >> (8 * j));
+				h[4 + j] = (uint8_t)(delta >> (8 * j));
+			}
+		}
+	}
 }
 
 static void process(struct siem_service *svc, struct siem_batch *b)
@@ -258,45 +297,38 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 	const struct siem_fwd_conf *fc = b->gen->conf.forward.v;
 	for (size_t k = 0; k < b->gen->conf.forward.n; k++)
 		want_json |= fc[k].events;
-	/* stored events average a few hundred bytes: one allocation, not
-	 * doublings */
-	if (bw_buf_reserve(&b->docs, b->n * 512) < 0 ||
-	    (want_json && bw_buf_reserve(&b->json, b->n * 1024) < 0))
+	if (want_json && bw_buf_reserve(&b->json, b->n * 1024) < 0)
 		log_warnx("siem: document buffer reservation failed");
-	struct block_builder bb = { 0 };
-	b->nblocks = 0;
+	/* Records whose document and bloom were made on the ingest loop
+	 * keep them unless an extension below adds labels to one of them
+	 * (a threat-intelligence match): then the batch's documents and
+	 * blocks are made again here, all of them, in order. */
+	size_t packed = b->npacked;
 	for (size_t i = 0; i < b->n; i++) {
 		struct siem_rec *r = &b->recs[i];
 		r->id = svc->next_id++;
-		r->day = pick_day(b->gen, r->ev.ts_ns, now);
 		p->cur_rec = r;
 		(void)detection_alerts(svc, b, r);
 		if (correlate && p->corr && r->nmatched)
 			(void)siem_corr_feed(p->corr, &r->ev, r->matched, r->nmatched,
 					     corr_alert_cb, svc);
 		siem_ext_event(svc, b, r);
-		/* the packed entry's header (length, id delta: make_blocks
-		 * fills it), then the document, so a block's entries are one
-		 * contiguous run of docs that the store binds as it is */
-		static const uint8_t hdr[SIEM_PACK_HDR];
-		if (bw_buf_append(&b->docs, hdr, sizeof(hdr)) < 0)
-			log_warnx("siem: document buffer full");
-		size_t off = b->docs.len;
-		if (siem_event_write_bin(&r->ev, &b->docs) < 0) {
-			/* cannot happen below the 256 MiB ceiling; store the
-			 * event with what fits rather than lose it */
-			struct siem_event bare;
-			siem_event_init(&bare, r->ev.arena);
-			bare.ts_ns = r->ev.ts_ns;
-			if (siem_event_write_bin(&bare, &b->docs) < 0)
-				log_warnx("siem: document buffer full");
+		if (i < packed && (r->ev.nlabels != r->nlabels_doc ||
+				   r->ev.labels_dropped != r->dropped_doc)) {
+			/* from here on made again (those before keep theirs
+			 * only if the whole batch is redone: blocks are runs) */
+			packed = 0;
+			b->npacked = 0;
+			b->nblocks = 0;
+			b->blocks_failed = false;
+			bw_buf_reset(&b->docs);
+			for (size_t k = 0; k < i; k++)
+				siem_batch_pack(b, k, now);
 		}
-		r->doc_off = (uint32_t)off;
-		r->doc_len = (uint32_t)(b->docs.len - off);
-		if (!b->blocks_failed)
-			block_add(b, &bb, i);
+		if (i >= packed)
+			siem_batch_pack(b, i, now);
 		if (want_json) {
-			off = b->json.len;
+			size_t off = b->json.len;
 			if (siem_event_write_json(&r->ev, &b->json) < 0) {
 				b->json.len = off;
 				if (bw_buf_append_str(&b->json, "{}") < 0)
@@ -306,6 +338,7 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 			r->json_len = (uint32_t)(b->json.len - off);
 		}
 	}
+	batch_ids(b);
 	p->cur_rec = NULL;
 	p->cur = NULL;
 }
@@ -405,6 +438,7 @@ void siem_pipe_enqueue(struct siem_service *svc, struct siem_batch *b)
 		svc->q_head = b;
 	svc->q_tail = b;
 	b->next = NULL;
+	atomic_fetch_add(&svc->q_len, 1);
 	pthread_cond_signal(&svc->q_cv);
 	pthread_mutex_unlock(&svc->q_mu);
 }
@@ -462,6 +496,7 @@ static void *pipe_main(void *arg)
 		struct siem_batch *b = svc->q_head;
 		if (b) {
 			svc->q_head = b->next;
+			atomic_fetch_sub(&svc->q_len, 1);
 			if (!svc->q_head)
 				svc->q_tail = NULL;
 			p->busy = true;

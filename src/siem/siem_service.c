@@ -325,6 +325,7 @@ struct siem_service *siem_service_new(const struct conf_node *section,
 	if (!(svc->gen = gen_build(svc, &c, err)))
 		goto fail;
 	atomic_store(&svc->queue_max, c.queue_events);
+	atomic_store(&svc->pack_on_loop, SIEM_PACK_ON_LOOP_QUEUED);
 	if (siem_keys_load(svc, err) < 0 || siem_ext_init(svc, err) < 0)
 		goto fail;
 	siem_svc_apply_gen(svc, svc->gen);

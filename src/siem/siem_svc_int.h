@@ -199,6 +199,10 @@ struct siem_rec {
 	uint16_t nmatched;
 	uint8_t src;
 	bool parse_failed;
+	/* labels when its document was written on the loop (siem_batch_pack):
+	 * the pipeline rewrites the batch's documents if an extension added
+	 * labels after */
+	uint16_t nlabels_doc, dropped_doc;
 	/* filled by the pipeline */
 	int64_t id;
 	int64_t day;
@@ -231,6 +235,15 @@ struct siem_block {
 	uint8_t bloom[SIEM_BLOOM_BYTES + 1]; /* bits, then SIEM_BLOOM_V2 */
 };
 
+/* Values already added to one bloom by the previous event (the batch
+ * keeps one for its last block): a repeat is skipped. Zero it for a new bloom. */
+#define SIEM_BLOOM_KEYS 8
+#define SIEM_BLOOM_VOCAB 10
+struct siem_bloom_memo {
+	struct bw_str key[SIEM_BLOOM_KEYS];
+	struct bw_str vocab[SIEM_BLOOM_VOCAB];
+};
+
 /* A packed event inside a stored block: u32 LE document length, u32 LE id
  * minus the block's id_first, then the compact document. */
 #define SIEM_PACK_HDR 8u
@@ -252,7 +265,9 @@ struct siem_batch {
 	struct siem_alert_row *alerts;
 	size_t nalerts, alerts_cap;
 	struct siem_block *blocks;
-	size_t nblocks;
+	size_t nblocks, blocks_cap;
+	struct siem_bloom_memo memo; /* of the last block (siem_batch_pack) */
+	size_t npacked; /* records [0, npacked) have their document and bloom */
 	bool blocks_failed; /* out of memory building them: store nothing */
 	int rc; /* store result */
 	struct bw_err err;
@@ -347,6 +362,10 @@ struct siem_service {
 	pthread_cond_t q_cv;	  /* work arrived or stopping */
 	pthread_cond_t inflight_cv; /* a store job finished */
 	struct siem_batch *q_head, *q_tail;
+	_Atomic unsigned q_len; /* batches queued, not yet taken by the pipeline */
+	/* q_len at which ingest loops pack their batches themselves
+	 * (SIEM_PACK_ON_LOOP_QUEUED; tests set 0: always) */
+	_Atomic unsigned pack_on_loop;
 	unsigned inflight;
 	_Atomic uint64_t queued; /* events accepted, not final */
 	_Atomic uint64_t queue_max;
@@ -437,14 +456,6 @@ int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err);
 
 /* Token bloom filters of the full-text skip index. */
 void siem_bloom_event(uint8_t *bloom, const struct siem_event *ev);
-/* Values already added to one bloom by the previous event (make_blocks
- * keeps one per block): a repeat is skipped. Zero it for a new bloom. */
-#define SIEM_BLOOM_KEYS 8
-#define SIEM_BLOOM_VOCAB 10
-struct siem_bloom_memo {
-	struct bw_str key[SIEM_BLOOM_KEYS];
-	struct bw_str vocab[SIEM_BLOOM_VOCAB];
-};
 void siem_bloom_event_memo(uint8_t *bloom, const struct siem_event *ev,
 			   struct siem_bloom_memo *memo);
 void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n);
@@ -500,6 +511,18 @@ bool siem_queue_full(struct siem_service *svc, size_t n);
 /* Called when the queue fell below its low-water mark: resumes paused
  * senders on every loop (posts to them). */
 void siem_ingest_resume_all(struct siem_service *svc);
+/*
+ * Record i of b (the next one not packed, i == b->npacked) gets its day
+ * partition, its compact document after an 8-byte pack header in
+ * b->docs, and its tokens in the bloom of its day's block (a new block
+ * when the day changes). Runs where the event is still in cache: on the
+ * ingest loop as a line is parsed (so this work spreads over the loop
+ * threads instead of the one pipeline thread), or in the pipeline for
+ * records added otherwise. Ids are not known yet: siem_batch_ids fills
+ * the headers and block ids once the pipeline numbers the records.
+ */
+void siem_batch_pack(struct siem_batch *b, size_t i, int64_t now_ns);
+
 /* Runs on the writer thread after a batch's job: counts, acks, frees. */
 void siem_batch_final(struct siem_batch *b);
 /* Matches ev with the context's matcher (rebuilding it for a new

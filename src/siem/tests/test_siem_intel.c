@@ -170,7 +170,7 @@ static void feeds_end_to_end(void **state)
 		 csv, port);
 	h_fixed_dir = dir;
 	struct harness h;
-	assert_int_equal(h_start_conf(&h, yaml, false), 0);
+	assert_int_equal(h_start_conf(&h, yaml, true), 0);
 	h_fixed_dir = NULL;
 	/* the service thread loads the file and fetches the URL */
 	for (int i = 0; i < 100 && siem_feeds_count(h.svc) < 11; i++)
@@ -219,6 +219,44 @@ static void feeds_end_to_end(void **state)
 	assert_int_equal(res.n, 1);
 	assert_non_null(strstr(res.hits[0].doc, "192.0.2.66"));
 	siem_search_result_free(&res);
+
+	/* syslog lines have their documents and blooms made on the ingest
+	 * loop; one from the C2 address gains threat labels in the pipeline,
+	 * so its batch is packed again there: every line is stored whole and
+	 * found, the labelled one by its labels too */
+	atomic_store(&h.svc->pack_on_loop, 0); /* as when the pipeline is behind */
+	int sfd = h_connect(h.tcp_port, SOCK_STREAM);
+	assert_true(sfd >= 0);
+	char lines[2048];
+	size_t ll = 0;
+	for (int i = 0; i < 6; i++)
+		ll += (size_t)bw_snprintf(lines + ll, sizeof(lines) - ll,
+					  "<38>1 2024-06-15T12:00:0%dZ web-1 sshd 42 - - Failed password"
+					  " for packuser%d from %s port 22 ssh2\n",
+					  i, i, i == 2 ? "192.0.2.66" : "198.51.100.7");
+	assert_int_equal(h_send_all(sfd, lines, ll), 0);
+	close(sfd);
+	for (int i = 0; i < 200 && h_events(&h) < 9; i++) {
+		usleep(20000);
+		siem_service_flush(h.svc);
+	}
+	assert_int_equal(h_events(&h), 9);
+	static const char *const want[][2] = {
+		{ "threat.feed:cti", "packuser2" },  { "packuser0", "packuser0" },
+		{ "packuser1", "packuser1" },	       { "packuser2", "threat.indicator" },
+		{ "packuser3", "packuser3" },	       { "user.name:packuser5", "12:00:05" },
+	};
+	for (size_t k = 0; k < BW_ARRAY_LEN(want); k++) {
+		memset(q, 0, sizeof(*q));
+		assert_int_equal(siem_query_parse(q, want[k][0], strlen(want[k][0]), &err), 0);
+		assert_int_equal(siem_search(h.svc, q, &so, 0, 10, &res, &err), 0);
+		assert_int_equal(res.n, k == 0 ? 2 : 1);
+		bool found = false;
+		for (size_t j = 0; j < res.n; j++)
+			found |= strstr(res.hits[j].doc, want[k][1]) != NULL;
+		assert_true(found);
+		siem_search_result_free(&res);
+	}
 	free(q);
 	h_stop(&h, false);
 	if (loop_post(hl, hstop, NULL) < 0)
