@@ -217,12 +217,24 @@ int waf_op_lookup(const char *name, size_t len, enum waf_op_id *out)
 	return -1;
 }
 
+static const char *op_names[WAF_OP__COUNT];
+static pthread_once_t op_names_once = PTHREAD_ONCE_INIT;
+
+static void op_names_init(void)
+{
+	/* the first entry for an id is its canonical name (aliases follow) */
+	for (size_t i = BW_ARRAY_LEN(ops); i-- > 0;)
+		op_names[ops[i].id] = ops[i].name;
+}
+
+/* Called for every match the engine records (~80 per benign GET with the
+ * CRS: paranoia-level skips and setup rules match too), so a table. */
 const char *waf_op_name(enum waf_op_id id)
 {
-	for (size_t i = 0; i < BW_ARRAY_LEN(ops); i++)
-		if (ops[i].id == id)
-			return ops[i].name;
-	return "?";
+	pthread_once(&op_names_once, op_names_init);
+	if ((unsigned)id >= WAF_OP__COUNT || !op_names[id])
+		return "?";
+	return op_names[id];
 }
 
 struct tfn_name {

@@ -679,11 +679,31 @@ static int64_t anomaly_totals(const struct waf_tx *tx)
 	return sum;
 }
 
+/* First capacity of a transaction's match list (grown by doubling up to
+ * WAF_MATCHES_MAX): one allocation for a benign request under the CRS. */
+#define MATCHES_FIRST 128
+
 static int record_match(struct waf_tx *tx, const struct waf_rule *r,
 			int phase)
 {
 	if (tx->nmatches >= WAF_MATCHES_MAX)
 		return 0;
+	if (!tx->matches) {
+		/* Sized once for what a rule set of this size records: the
+		 * CRS records ~80 matches on a benign GET (setup rules and
+		 * paranoia-level skips match too), and growing 8, 16, 32,
+		 * 64 copied 18 KB per request. */
+		size_t first = tx->rs->nrules < MATCHES_FIRST ? tx->rs->nrules
+							      : MATCHES_FIRST;
+		if (first < 8)
+			first = 8;
+		tx->matches = bw_arena_alloc(tx->arena, first * sizeof(*tx->matches));
+		if (!tx->matches) {
+			tx->oom = true;
+			return -1;
+		}
+		tx->cap_matches = first;
+	}
 	if (waf_grow(tx->arena, (void **)&tx->matches, &tx->cap_matches,
 		     tx->nmatches, sizeof(*tx->matches)) != 0) {
 		tx->oom = true;

@@ -718,6 +718,58 @@ static void test_collect_reuse(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* The match list starts at MATCHES_FIRST entries (or the rule count when
+ * smaller) and still grows: 300 matching rules are all recorded, in
+ * order, with their operators' names (waf_op_name's table). */
+static void test_match_list_growth(void **s)
+{
+	(void)s;
+	struct bw_buf b;
+	bw_buf_init(&b, 1 << 20);
+	assert_int_equal(bw_buf_append(&b, ENGINE_ON, strlen(ENGINE_ON)), 0);
+	for (int i = 1; i <= 300; i++) {
+		char line[160];
+		int n = bw_snprintf(line, sizeof(line),
+				    "SecRule REQUEST_METHOD \"@%s\" "
+				    "\"id:%d,phase:%d,pass,%s\"\n",
+				    i % 3 == 0 ? "streq GET" : i % 3 == 1 ? "rx ^G" : "within GET POST",
+				    i, 1 + i % 2, i % 5 ? "nolog" : "log");
+		assert_true(n > 0);
+		assert_int_equal(bw_buf_append(&b, line, (size_t)n), 0);
+	}
+	assert_int_equal(bw_buf_append(&b, "", 1), 0);
+	struct waf_ruleset *rs = load_rules((const char *)b.data);
+	bw_buf_fini(&b);
+	struct treq r = { .uri = "/" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_int_equal(waf_tx_match_count(tx), 300);
+	uint64_t prev_phase1 = 0, prev_phase2 = 0;
+	for (size_t i = 0; i < 300; i++) {
+		const struct waf_match *m = waf_tx_match_get(tx, i);
+		uint64_t id = m->rule_id;
+		assert_int_equal(m->phase, 1 + (int)(id % 2));
+		if (m->phase == 1) {
+			assert_true(id > prev_phase1);
+			prev_phase1 = id;
+		} else {
+			assert_true(id > prev_phase2);
+			prev_phase2 = id;
+		}
+		assert_string_equal(m->op, id % 3 == 0 ? "streq" : id % 3 == 1 ? "rx" : "within");
+		assert_int_equal(m->logged, id % 5 == 0);
+	}
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+	/* one rule: the first capacity is the floor, not 128 entries */
+	rs = load_rules(ENGINE_ON "SecRule REQUEST_METHOD \"@pm get head\" "
+			"\"id:7,phase:1,pass,log\"\n");
+	tx = run_req(rs, &r, NULL);
+	assert_int_equal(waf_tx_match_count(tx), 1);
+	assert_string_equal(waf_tx_match_get(tx, 0)->op, "pm");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -725,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_group_prefilter),
 		cmocka_unit_test(test_group_prefilter_per_value),
 		cmocka_unit_test(test_collect_reuse),
+		cmocka_unit_test(test_match_list_growth),
 		cmocka_unit_test(test_absolute_uri_and_cookies),
 		cmocka_unit_test(test_selectors_and_exclusions),
 		cmocka_unit_test(test_operators),
