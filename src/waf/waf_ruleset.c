@@ -503,6 +503,37 @@ static int begin(const struct waf_load_opts *opts, struct waf_parse *p,
 	return 0;
 }
 
+/* Packs every phase's rules into its step array (struct waf_step), after
+ * waf_engine_prepare assigned the group prefilters. 0 or -1 (memory). */
+static int finish_steps(struct waf_parse *p)
+{
+	struct waf_ruleset *rs = p->rs;
+	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX; ph++) {
+		struct waf_phase_rules *pr = &rs->phase[ph];
+		if (!pr->n)
+			continue;
+		size_t bytes;
+		if (__builtin_mul_overflow(pr->n, sizeof(*pr->steps), &bytes))
+			goto oom;
+		pr->steps = bw_arena_alloc(rs->arena, bytes);
+		if (!pr->steps)
+			goto oom;
+		for (size_t i = 0; i < pr->n; i++) {
+			const struct waf_rule *r = pr->rules[i];
+			pr->steps[i] = (struct waf_step){
+				.r = r,
+				.sk_group = r->sk_group,
+				.sk_bit = r->sk_bit,
+				.kind = (uint8_t)r->kind,
+			};
+		}
+	}
+	return 0;
+oom:
+	return waf_perr(p, 413, "out_of_memory",
+			"rule set memory limit reached");
+}
+
 static int end(struct waf_parse *p, int rc, struct waf_ruleset **out)
 {
 	free(p->ids);
@@ -511,6 +542,8 @@ static int end(struct waf_parse *p, int rc, struct waf_ruleset **out)
 		rc = waf_ruleset_finish(p);
 	if (rc == 0)
 		rc = waf_engine_prepare(p);
+	if (rc == 0)
+		rc = finish_steps(p);
 	if (rc != 0) {
 		waf_ruleset_free(p->rs);
 		*out = NULL;

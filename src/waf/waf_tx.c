@@ -863,10 +863,10 @@ static int sk_vgrow(struct waf_tx *tx, size_t gi, size_t words)
  * value once per transaction (by value id; values without an id once per
  * phase), transformed by the group's shared chain, and remembers per
  * value which members' factors it holds (see sk_value_may_match). */
-static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
+static int sk_can_match(struct waf_tx *tx, const struct waf_step *st, int phase)
 {
 	const struct waf_ruleset *rs = tx->rs;
-	size_t gi = r->sk_group - 1;
+	size_t gi = st->sk_group - 1;
 	const struct waf_skgroup *g = &rs->skg[gi];
 	size_t words = (g->nmembers + 63) / 64;
 	if (!tx->sk_phase) {
@@ -920,7 +920,7 @@ static int sk_can_match(struct waf_tx *tx, const struct waf_rule *r, int phase)
 		}
 		tx->sk_phase[gi] = phase;
 	}
-	return (int)((tx->sk_bits[gi][r->sk_bit / 64] >> (r->sk_bit % 64)) & 1);
+	return (int)((tx->sk_bits[gi][st->sk_bit / 64] >> (st->sk_bit % 64)) & 1);
 oom:
 	tx->oom = true;
 	return -1;
@@ -932,9 +932,12 @@ static int run_phase(struct waf_tx *tx, int phase)
 	tx->last_phase = phase;
 	if (!running(tx))
 		return tx->oom ? -1 : 0;
+	/* Rules are passed by through their steps (struct waf_step): the
+	 * rule itself is read only when it is evaluated. */
 	for (size_t i = 0; i < pr->n; i++) {
-		const struct waf_rule *r = pr->rules[i];
-		if (r->kind == WAF_RULE_MARKER) {
+		const struct waf_step *st = &pr->steps[i];
+		const struct waf_rule *r = st->r;
+		if (st->kind == WAF_RULE_MARKER) {
 			if (tx->skip_marker &&
 			    strcmp(tx->skip_marker, r->marker) == 0)
 				tx->skip_marker = NULL;
@@ -948,10 +951,11 @@ static int run_phase(struct waf_tx *tx, int phase)
 		}
 		if (allow_skips(tx, phase))
 			continue;
-		if (waf_rule_removed(tx, r))
+		if ((tx->n_rm_ids || tx->n_rm_tags || tx->n_rm_msgs) &&
+		    waf_rule_removed(tx, r))
 			continue;
-		if (r->sk_group) {
-			int can = sk_can_match(tx, r, phase);
+		if (st->sk_group) {
+			int can = sk_can_match(tx, st, phase);
 			if (can < 0)
 				return -1;
 			if (!can) {

@@ -620,6 +620,12 @@ static void test_group_prefilter(void **s)
 		uint64_t id = p1->rules[i]->act.id;
 		bool grouped = p1->rules[i]->sk_group != 0;
 		assert_true(grouped == (id == 1 || id == 2 || id == 3 || id == 6));
+		/* run_phase reads the packed step, not the rule */
+		const struct waf_step *st = &p1->steps[i];
+		assert_ptr_equal(st->r, p1->rules[i]);
+		assert_int_equal(st->sk_group, p1->rules[i]->sk_group);
+		assert_int_equal(st->sk_bit, p1->rules[i]->sk_bit);
+		assert_int_equal(st->kind, p1->rules[i]->kind);
 	}
 	struct treq q = { .uri = "/?a=FOO12&b=x",
 			  .headers = { { "X-A", "BAZ3" } } };
