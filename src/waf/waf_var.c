@@ -85,11 +85,19 @@ static bool writable(enum waf_var_id c)
 	       c == WAF_VAR_RESOURCE;
 }
 
+/* Keys compare caselessly in ASCII, as ModSecurity's collections do (the
+ * process never leaves the C locale, where strncasecmp is ASCII too).
+ * The hash and the comparison must agree: equal keys hash alike. */
+static inline unsigned char key_lc(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
 static uint32_t key_hash(struct bw_str k)
 {
 	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < k.len; i++) {
-		h ^= (uint32_t)tolower((unsigned char)k.p[i]);
+		h ^= key_lc((unsigned char)k.p[i]);
 		h *= 16777619u;
 	}
 	return h;
@@ -100,12 +108,21 @@ static bool key_eq(struct bw_str a, struct bw_str b)
 	return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
 }
 
+/* An entry's key hash: kept since col_push, computed for older ones. */
+static uint32_t kv_hash(const struct waf_kv *kv)
+{
+	return kv->khash ? kv->khash : key_hash(kv->key);
+}
+
 static int col_push(struct waf_tx *tx, struct waf_col *c, struct waf_kv kv)
 {
 	kv.vid = ++tx->nvid;
-	kv.khash = key_hash(kv.key);
+	if (!kv.khash)
+		kv.khash = key_hash(kv.key);
 	if (c->n == c->cap) {
-		uint32_t nc = c->cap ? c->cap * 2 : 8;
+		/* an indexed collection is TX: the CRS sets ~60 variables
+		 * per request, so it starts big enough for them */
+		uint32_t nc = c->cap ? c->cap * 2 : c->indexed ? 64 : 8;
 		struct waf_kv *nv = bw_arena_alloc(tx->arena, nc * sizeof(*nv));
 		if (!nv) {
 			tx->oom = true;
@@ -135,7 +152,7 @@ int waf_col_add(struct waf_tx *tx, enum waf_var_id col, const char *k,
 static int idx_insert(struct waf_tx *tx, struct waf_col *c, uint32_t item)
 {
 	if ((c->n + 1) * 2 > c->idx_cap) {
-		uint32_t nc = c->idx_cap ? c->idx_cap * 2 : 64;
+		uint32_t nc = c->idx_cap ? c->idx_cap * 2 : 128;
 		uint32_t *ni = bw_arena_zalloc(tx->arena, nc * sizeof(*ni));
 		if (!ni) {
 			tx->oom = true;
@@ -144,7 +161,7 @@ static int idx_insert(struct waf_tx *tx, struct waf_col *c, uint32_t item)
 		for (uint32_t i = 0; i < c->idx_cap; i++) {
 			if (!c->idx[i])
 				continue;
-			uint32_t h = key_hash(c->v[c->idx[i] - 1].key) & (nc - 1);
+			uint32_t h = kv_hash(&c->v[c->idx[i] - 1]) & (nc - 1);
 			while (ni[h])
 				h = (h + 1) & (nc - 1);
 			ni[h] = c->idx[i];
@@ -152,7 +169,7 @@ static int idx_insert(struct waf_tx *tx, struct waf_col *c, uint32_t item)
 		c->idx = ni;
 		c->idx_cap = nc;
 	}
-	uint32_t h = key_hash(c->v[item].key) & (c->idx_cap - 1);
+	uint32_t h = kv_hash(&c->v[item]) & (c->idx_cap - 1);
 	while (c->idx[h])
 		h = (h + 1) & (c->idx_cap - 1);
 	c->idx[h] = item + 1;
@@ -191,7 +208,8 @@ int waf_col_set(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
 	char *vv = waf_tx_strdup(tx, v.p, v.len);
 	if (!vv)
 		return -1;
-	struct waf_kv *kv = idx_find(c, k);
+	uint32_t h = key_hash(k); /* once: lookup, entry and index */
+	struct waf_kv *kv = c->idx_cap ? idx_find_h(c, k, h) : NULL;
 	if (kv) {
 		kv->val = bw_str_make(vv, v.len);
 		kv->vid = ++tx->nvid; /* a new value: new cache identity */
@@ -201,7 +219,8 @@ int waf_col_set(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
 	if (!kk)
 		return -1;
 	if (col_push(tx, c, (struct waf_kv){ .key = bw_str_make(kk, k.len),
-					     .val = bw_str_make(vv, v.len) }) != 0)
+					     .val = bw_str_make(vv, v.len),
+					     .khash = h }) != 0)
 		return -1;
 	return idx_insert(tx, c, c->n - 1);
 }

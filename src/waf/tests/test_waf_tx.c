@@ -776,6 +776,43 @@ static void test_match_list_growth(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* TX entries keep the key hash computed once in waf_col_set through
+ * every index growth (the index starts at 128 slots and doubles): 300
+ * keys set in one case are found in another, a second set replaces the
+ * value in place, and a missing key stays missing. */
+static void test_tx_index_growth(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(ENGINE_ON);
+	struct waf_tx *tx = waf_tx_new(rs, NULL, NULL);
+	assert_non_null(tx);
+	char k[32], v[32];
+	for (int i = 0; i < 300; i++) {
+		int kn = bw_snprintf(k, sizeof(k), "Score_Key_%d", i);
+		int vn = bw_snprintf(v, sizeof(v), "%d", i * 7);
+		assert_true(kn > 0 && vn > 0);
+		assert_int_equal(waf_col_set(tx, WAF_VAR_TX, bw_str_make(k, (size_t)kn),
+					     bw_str_make(v, (size_t)vn)), 0);
+	}
+	assert_int_equal(waf_col_set(tx, WAF_VAR_TX, BW_STR("SCORE_KEY_5"),
+				     BW_STR("replaced")), 0);
+	assert_int_equal(tx->col[WAF_VAR_TX].n, 300);
+	for (int i = 0; i < 300; i++) {
+		int kn = bw_snprintf(k, sizeof(k), "sCORE_kEY_%d", i);
+		const struct waf_kv *kv = waf_col_get(tx, WAF_VAR_TX,
+						      bw_str_make(k, (size_t)kn));
+		assert_non_null(kv);
+		if (i == 5) {
+			assert_string_equal(kv->val.p, "replaced");
+		} else {
+			assert_int_equal(waf_atoi(kv->val), i * 7);
+		}
+	}
+	assert_null(waf_col_get(tx, WAF_VAR_TX, BW_STR("score_key_300")));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -784,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_group_prefilter_per_value),
 		cmocka_unit_test(test_collect_reuse),
 		cmocka_unit_test(test_match_list_growth),
+		cmocka_unit_test(test_tx_index_growth),
 		cmocka_unit_test(test_absolute_uri_and_cookies),
 		cmocka_unit_test(test_selectors_and_exclusions),
 		cmocka_unit_test(test_operators),
