@@ -208,6 +208,14 @@ static inline uint64_t tok_step(uint64_t h, uint64_t t)
 	return ((h << 5) | (h >> 59)) ^ t;
 }
 
+/* A byte's word in a token given whole (field=value tokens and query
+ * words are not split here): separators count too, as their own value. */
+static inline uint64_t tok_word(unsigned char c)
+{
+	uint64_t t = tok_tab[c];
+	return t ? t : (uint64_t)c << 1;
+}
+
 static inline uint64_t tok_fin(uint64_t h)
 {
 	h ^= h >> 33;
@@ -224,12 +232,8 @@ static uint64_t tok_hash_v2(const char *p, size_t n)
 {
 	pthread_once(&tok_tab_once, tok_tab_init);
 	uint64_t h = TOK_V2_INIT;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t t = tok_tab[(unsigned char)p[i]];
-		/* a separator byte in a token given whole (field=value tokens,
-		 * query words are never split here) still counts */
-		h = tok_step(h, t ? t : (uint64_t)(unsigned char)p[i] << 1);
-	}
+	for (size_t i = 0; i < n; i++)
+		h = tok_step(h, tok_word((unsigned char)p[i]));
 	return tok_fin(h);
 }
 
@@ -396,10 +400,8 @@ static void add_field_token(uint8_t *bloom, size_t k, struct bw_str v)
 	if (!v.p || v.len == 0 || v.len > 200)
 		return;
 	uint64_t h = key_prefix[k];
-	for (size_t i = 0; i < v.len; i++) {
-		uint64_t t = tok_tab[(unsigned char)v.p[i]];
-		h = tok_step(h, t ? t : (uint64_t)(unsigned char)v.p[i] << 1);
-	}
+	for (size_t i = 0; i < v.len; i++)
+		h = tok_step(h, tok_word((unsigned char)v.p[i]));
 	bloom_set(bloom, tok_fin(h));
 }
 
@@ -425,11 +427,9 @@ static void key_names_init(void)
 	for (size_t k = 0; k < SIEM_BLOOM_KEYS; k++) {
 		const char *n = siem_field_name(key_fields[k]);
 		uint64_t h = TOK_V2_INIT;
-		for (; *n; n++) {
-			uint64_t t = tok_tab[(unsigned char)*n];
-			h = tok_step(h, t ? t : (uint64_t)(unsigned char)*n << 1);
-		}
-		key_prefix[k] = tok_step(h, (uint64_t)'=' << 1);
+		for (; *n; n++)
+			h = tok_step(h, tok_word((unsigned char)*n));
+		key_prefix[k] = tok_step(h, tok_word('='));
 	}
 }
 
