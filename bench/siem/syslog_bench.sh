@@ -47,6 +47,20 @@ tree_ticks() {
   for p in "$1" $(pgrep -P "$1"); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
   echo "$t"
 }
+# Per-thread scheduler times of a process: "TID NAME RUN_NS WAIT_NS" (time
+# running, and time runnable but waiting for a CPU): whether a receiver
+# is short of CPU or waiting on itself (hand-off, commits).
+thread_times() {
+  local f
+  for f in /proc/"$1"/task/*; do
+    printf '%s %s %s\n' "${f##*/}" "$(tr ' ' '_' <"$f/comm")" "$(cut -d' ' -f1,2 "$f/schedstat")"
+  done 2>/dev/null | sort
+}
+# thread_report BEFORE AFTER SECONDS: threads that ran over 1 % of a CPU
+thread_report() {
+  join <(echo "$1") <(echo "$2") | awk -v d="$3" \
+    '{r=($6-$3)/1e7/d; w=($7-$4)/1e7/d; if (r>1) printf " %s run=%.0f%% wait=%.0f%%", $2, r, w}'
+}
 # dport DIR NAME: a listener's port from the daemon's run/ports.json
 dport() { /usr/bin/python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]]["port"])' "$1/run/ports.json" "$2"; }
 # dstored DIR ADMIN_PORT TOKEN: syslog events the daemon's SIEM has
@@ -125,6 +139,7 @@ run_bulwark() { # conns durability threads
   pid=$!; PIDS="$PIDS $pid"
   for _ in $(seq 100); do [ -s "$dir/ports" ] && break; sleep 0.1; done
   eval "$(cat "$dir/ports")"
+  th0=$(thread_times "$pid")
   t0=$(now)
   sent=$("$T/sysloggen" 127.0.0.1 "$tcp" "$1" "$secs" | sed -n 's/.*msgs=\([0-9]*\).*/\1/p')
   for _ in $(seq 1200); do
@@ -133,12 +148,14 @@ run_bulwark() { # conns durability threads
     sleep 0.05
   done
   t1=$(now)
+  th=$(thread_report "$th0" "$(thread_times "$pid")" "$(awk "BEGIN{print $t1 - $t0}")")
   cpu=$(cpu_ticks "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   printf "bulwark  conns=%d durability=%s sent=%d stored=%d events_per_s=%.0f cpu_us_per_event=%.2f  (%s)\n" \
     "$1" "$2" "$sent" "$stored" "$(awk "BEGIN{print $sent / ($t1 - $t0)}")" \
     "$(awk "BEGIN{print $cpu * 1e6 / $hz / $sent}")" \
     "$(sed -n 's/siem_testd: //p' "$dir/log" | cut -c1-120)"
+  echo "  threads (running / runnable but waiting for a CPU, % of one CPU):$th load=$(cut -d' ' -f1 /proc/loadavg)"
   rm -rf "$dir"
 }
 
