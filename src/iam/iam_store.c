@@ -116,8 +116,8 @@ static const char *const iam_schema[] = {
     "ALTER TABLE iam_oidc_code ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT 0",
     /* 4: the sign-in behind a refresh token, for the ID tokens it mints
      * (OIDC Core 12.2: auth_time and amr as in the original ID token) */
-    "ALTER TABLE iam_oidc_refresh ADD COLUMN auth_time BIGINT NOT NULL DEFAULT 0;"
-    "ALTER TABLE iam_oidc_refresh ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT 0",
+    ("ALTER TABLE iam_oidc_refresh ADD COLUMN auth_time BIGINT NOT NULL DEFAULT 0;"
+     "ALTER TABLE iam_oidc_refresh ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT 0"),
 };
 
 /* -------------------------------------------------------------- helpers */
