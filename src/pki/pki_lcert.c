@@ -522,6 +522,14 @@ static int kept_put(struct store_tx *tx, void *arg, struct bw_err *err)
 			     v, BW_ARRAY_LEN(v), err);
 }
 
+static void kept_init(struct kept *k, const struct lc *lc)
+{
+	*k = (struct kept){ .listener = lc->spec.listener };
+	bw_buf_init(&k->spec, 4096);
+	bw_buf_init(&k->chain, PKI_LCERT_KEPT_MAX);
+	bw_buf_init(&k->sealed, PKI_LCERT_KEPT_MAX);
+}
+
 static void kept_fini(struct kept *k)
 {
 	bw_buf_fini(&k->spec);
@@ -535,10 +543,8 @@ static void keep(struct pki_lcert *m, struct lc *lc)
 {
 	if (!m->sealer.seal)
 		return;
-	struct kept k = { .listener = lc->spec.listener };
-	bw_buf_init(&k.spec, 4096);
-	bw_buf_init(&k.chain, PKI_LCERT_KEPT_MAX);
-	bw_buf_init(&k.sealed, PKI_LCERT_KEPT_MAX);
+	struct kept k;
+	kept_init(&k, lc);
 	char aad[96];
 	seal_aad(lc, aad, sizeof(aad));
 	struct bw_err err;
@@ -602,10 +608,8 @@ static char *dup_text(const char *p, size_t n)
  * window (then the normal check renews it). */
 static void restore(struct pki_lcert *m, struct lc *lc, int64_t now)
 {
-	struct kept k = { .listener = lc->spec.listener };
-	bw_buf_init(&k.spec, 4096);
-	bw_buf_init(&k.chain, PKI_LCERT_KEPT_MAX);
-	bw_buf_init(&k.sealed, PKI_LCERT_KEPT_MAX);
+	struct kept k;
+	kept_init(&k, lc);
 	struct bw_buf want, key;
 	bw_buf_init(&want, 4096);
 	bw_buf_init(&key, PKI_LCERT_KEPT_MAX);
