@@ -7,24 +7,11 @@
 . "$(dirname "$0")/lib.sh"
 UP=$(mktemp -d /tmp/bwup.XXXXXX)
 cat >"$UP/up.py" <<'PY'
-import http.server, json, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"path": self.path,
-                           "xff": self.headers.get("X-Forwarded-For"),
-                           "rid": self.headers.get("X-Request-Id")}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
+import sys, upstream
+upstream.serve(lambda h: (200, {"path": h.path, "xff": h.headers.get("X-Forwarded-For"),
+                                "rid": h.headers.get("X-Request-Id")}), sys.argv[1])
 PY
-"$PY" "$UP/up.py" "$UP/port" & UPID=$!
+PYTHONPATH="$HERE" "$PY" "$UP/up.py" "$UP/port" & UPID=$!
 trap 'kill $UPID 2>/dev/null; rm -rf "$UP"; bw_cleanup' EXIT
 for _ in $(seq 1 100); do [ -s "$UP/port" ] && break; sleep 0.05; done
 UPORT=$(cat "$UP/port")

@@ -13,41 +13,25 @@ head -c 48 /dev/urandom | base64 | tr -d '\n' >"$W/idkey"
 chmod 600 "$W/idkey"
 cat >"$W/up.py" <<'PY'
 # Echoes what the gateway sent, and whether the identity signature holds.
-import base64, hashlib, hmac, http.server, json, sys, time
+import base64, hashlib, hmac, json, sys, time, upstream
 KEY = open(sys.argv[2], "rb").read().strip()
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        if self.path == "/jwks.json":  # the issuer's key set, for jwks_url
-            body = open(sys.argv[3], "rb").read()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        ident = self.headers.get("X-Bulwark-Identity")
-        sig = self.headers.get("X-Bulwark-Identity-Signature")
-        valid = None
-        if ident is not None:
-            msg = b"bulwark-identity-v1\n" + self.command.encode() + b"\n" + \
-                  self.path.encode() + b"\n" + ident.encode()
-            mac = base64.urlsafe_b64encode(hmac.new(KEY, msg, hashlib.sha256).digest()).rstrip(b"=")
-            fields = dict(kv.split("=", 1) for kv in ident.split(";"))
-            valid = hmac.compare_digest(("v1=" + mac.decode()).encode(), (sig or "").encode()) \
-                and abs(time.time() - int(fields.get("ts", "0"))) < 60
-        forged = [k for k in self.headers.keys() if k.lower().startswith("x-bulwark-")
-                  and k.lower() not in ("x-bulwark-identity", "x-bulwark-identity-signature")]
-        body = json.dumps({"identity": ident, "valid": valid, "forged": forged}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
+def answer(h):
+    if h.path == "/jwks.json":  # the issuer's key set, for jwks_url
+        return 200, json.load(open(sys.argv[3]))
+    ident = h.headers.get("X-Bulwark-Identity")
+    sig = h.headers.get("X-Bulwark-Identity-Signature")
+    valid = None
+    if ident is not None:
+        msg = b"bulwark-identity-v1\n" + h.command.encode() + b"\n" + \
+              h.path.encode() + b"\n" + ident.encode()
+        mac = base64.urlsafe_b64encode(hmac.new(KEY, msg, hashlib.sha256).digest()).rstrip(b"=")
+        fields = dict(kv.split("=", 1) for kv in ident.split(";"))
+        valid = hmac.compare_digest(("v1=" + mac.decode()).encode(), (sig or "").encode()) \
+            and abs(time.time() - int(fields.get("ts", "0"))) < 60
+    forged = [k for k in h.headers.keys() if k.lower().startswith("x-bulwark-")
+              and k.lower() not in ("x-bulwark-identity", "x-bulwark-identity-signature")]
+    return 200, {"identity": ident, "valid": valid, "forged": forged}
+upstream.serve(answer, sys.argv[1], keep_alive=True)
 PY
 cat >"$W/issuer.py" <<'PY'
 # issuer.py DIR: an ES256 key, its JWKS, and tokens (good, expired, wrong
@@ -71,7 +55,7 @@ for name, t in (("good", tok(key)), ("expired", tok(key, iat=now - 900, exp=now 
     open(d + "/" + name, "w").write(t)
 PY
 "$PY" "$W/issuer.py" "$W" || fail "issuer keys (python3-jwt, python3-cryptography)"
-"$PY" "$W/up.py" "$W/port" "$W/idkey" "$W/jwks.json" & UPID=$!
+PYTHONPATH="$HERE" "$PY" "$W/up.py" "$W/port" "$W/idkey" "$W/jwks.json" & UPID=$!
 trap 'kill $UPID 2>/dev/null; rm -rf "$W"; bw_cleanup' EXIT
 wait_until 100 test -s "$W/port" || fail "upstream did not start"
 UPORT=$(cat "$W/port")

@@ -32,29 +32,18 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
   -addext subjectAltName=DNS:localhost -keyout "$X/up.key" -out "$P/up.pem" 2>/dev/null
 chmod 644 "$P/up.pem"
 cat >"$X/up.py" <<'PY'
-import http.server, json, ssl, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        cert = self.connection.getpeercert() or {}
-        uris = [v for k, v in cert.get("subjectAltName", ()) if k == "URI"]
-        body = json.dumps({"path": self.path, "client_uris": uris}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
+import ssl, sys, upstream
+def answer(h):
+    cert = h.connection.getpeercert() or {}
+    uris = [v for k, v in cert.get("subjectAltName", ()) if k == "URI"]
+    return 200, {"path": h.path, "client_uris": uris}
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[2], sys.argv[3])
 ctx.verify_mode = ssl.CERT_REQUIRED
 ctx.load_verify_locations(sys.argv[4])
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-s.socket = ctx.wrap_socket(s.socket, server_side=True)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
+upstream.serve(answer, sys.argv[1], ssl_context=ctx)
 PY
-"$PY" "$X/up.py" "$X/port" "$P/up.pem" "$X/up.key" "$X/root.pem" 2>"$X/up.err" & UPID=$!
+PYTHONPATH="$HERE" "$PY" "$X/up.py" "$X/port" "$P/up.pem" "$X/up.key" "$X/root.pem" 2>"$X/up.err" & UPID=$!
 for _ in $(seq 1 100); do [ -s "$X/port" ] && break; sleep 0.05; done
 UPORT=$(cat "$X/port")
 check "mTLS upstream started" [ -n "$UPORT" ]
