@@ -37,7 +37,7 @@ void bw_buf_reset(struct bw_buf *b)
 		b->data[0] = '\0';
 }
 
-int bw_buf_reserve(struct bw_buf *b, size_t extra)
+int bw_buf_grow(struct bw_buf *b, size_t extra)
 {
 	size_t need;
 	/* +1 keeps room for the trailing NUL. */
@@ -62,17 +62,6 @@ int bw_buf_reserve(struct bw_buf *b, size_t extra)
 		return -1;
 	b->data = nd;
 	b->cap = ncap;
-	return 0;
-}
-
-int bw_buf_append(struct bw_buf *b, const void *p, size_t n)
-{
-	if (bw_buf_reserve(b, n) < 0)
-		return -1;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
 	return 0;
 }
 

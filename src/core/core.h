@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 #define BULWARK_VERSION "0.1.0"
 
@@ -126,8 +128,18 @@ static inline struct bw_str bw_str_make(const char *p, size_t len)
 	return (struct bw_str){ p, len };
 }
 bool bw_str_eq(struct bw_str a, struct bw_str b);
-bool bw_str_eq_lit(struct bw_str a, const char *lit);
-bool bw_str_caseeq_lit(struct bw_str a, const char *lit);
+/* Inline so that a literal's strlen folds to a constant: header-name
+ * comparisons run dozens of times per proxied request. */
+static inline bool bw_str_eq_lit(struct bw_str a, const char *lit)
+{
+	size_t n = strlen(lit);
+	return a.len == n && (n == 0 || memcmp(a.p, lit, n) == 0);
+}
+static inline bool bw_str_caseeq_lit(struct bw_str a, const char *lit)
+{
+	size_t n = strlen(lit);
+	return a.len == n && (n == 0 || strncasecmp(a.p, lit, n) == 0);
+}
 /* Parse a decimal unsigned integer with no sign, spaces or overflow. */
 int bw_str_to_u64(struct bw_str s, uint64_t *out) BW_WUR;
 /* The value of one hex digit (either case), or -1. */
@@ -157,8 +169,27 @@ void bw_buf_init(struct bw_buf *b, size_t max);
 void bw_buf_fini(struct bw_buf *b);  /* frees, wipes nothing */
 void bw_buf_wipe_fini(struct bw_buf *b); /* wipes, then frees */
 void bw_buf_reset(struct bw_buf *b); /* len = 0, keeps memory */
-int bw_buf_reserve(struct bw_buf *b, size_t extra) BW_WUR;
-int bw_buf_append(struct bw_buf *b, const void *p, size_t n) BW_WUR;
+/* The slow path of bw_buf_reserve: checks the ceiling and grows. */
+int bw_buf_grow(struct bw_buf *b, size_t extra) BW_WUR;
+/* Room for extra more bytes and the NUL. Inline because appends run
+ * dozens of times per request and almost always fit: cap never passes
+ * max + 1, so fitting in cap also means within the ceiling. */
+static inline BW_WUR int bw_buf_reserve(struct bw_buf *b, size_t extra)
+{
+	if (__builtin_expect(b->cap > b->len && extra < b->cap - b->len, 1))
+		return 0;
+	return bw_buf_grow(b, extra);
+}
+static inline BW_WUR int bw_buf_append(struct bw_buf *b, const void *p, size_t n)
+{
+	if (bw_buf_reserve(b, n) < 0)
+		return -1;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
 int bw_buf_append_str(struct bw_buf *b, const char *s) BW_WUR;
 int bw_buf_append_byte(struct bw_buf *b, char c) BW_WUR;
 int bw_buf_printf(struct bw_buf *b, const char *fmt, ...) BW_WUR BW_PRINTF(2, 3);

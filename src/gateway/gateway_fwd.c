@@ -452,6 +452,12 @@ int gw_build_request(struct bw_buf *out, const struct http_request *req,
 		return bw_err_set(err, 405, "gateway", "connect_not_supported",
 				  "CONNECT is not proxied");
 	}
+	/* About the client's head plus what the gateway adds (Host,
+	 * Forwarded, X-Request-Id, identity): one allocation, not a doubling
+	 * from 64 bytes. Over the buffer's ceiling the writes below say so. */
+	if (out->cap == 0 && bw_buf_reserve(out, req->head_len + 512) < 0) {
+		/* left to the header writes' own head_too_large */
+	}
 	if (target.len && http_write_request_line(out, req->method_str, target, err) < 0)
 		return -1;
 	struct gw_hop hop;

@@ -45,13 +45,37 @@ int gw_ip_parse(const char *s, size_t len, struct gw_ip *out)
 	return -1;
 }
 
+/* Dotted quad without inet_ntop: glibc formats it with sprintf, which was
+ * the largest single cost of a proxied request's bookkeeping. */
+static void ipv4_format(const uint8_t *a, char *out, size_t cap)
+{
+	char tmp[16];
+	size_t n = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			tmp[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			tmp[n++] = (char)('0' + v / 10 % 10);
+		tmp[n++] = (char)('0' + v % 10);
+		tmp[n++] = i < 3 ? '.' : '\0';
+	}
+	if (n > cap) {
+		out[0] = '\0';
+		return;
+	}
+	memcpy(out, tmp, n);
+}
+
 void gw_ip_format(const struct gw_ip *ip, char *out, size_t cap)
 {
 	if (cap == 0)
 		return;
-	const char *r = ip->v4 ? inet_ntop(AF_INET, ip->a + 12, out, (socklen_t)cap) :
-				 inet_ntop(AF_INET6, ip->a, out, (socklen_t)cap);
-	if (!r)
+	if (ip->v4) {
+		ipv4_format(ip->a + 12, out, cap);
+		return;
+	}
+	if (!inet_ntop(AF_INET6, ip->a, out, (socklen_t)cap))
 		out[0] = '\0';
 }
 

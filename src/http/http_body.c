@@ -368,10 +368,23 @@ fail:
 	return body_fail(b, err, 400, reason);
 }
 
+/* Largest first allocation for a body of announced length. */
+#define HTTP_BODY_PRESIZE_MAX 65536
+
 enum http_rc http_body_feed_buf(struct http_body *b, const char *buf,
 				size_t len, size_t *consumed,
 				struct bw_buf *out, struct bw_err *err)
 {
+	/* A body of announced length goes into one allocation instead of
+	 * doubling from 64 bytes; the first allocation is capped so that a
+	 * large Content-Length never sent costs no memory up front. */
+	if (out->cap == 0 && b->state == B_LENGTH && b->remaining > 0) {
+		size_t want = b->remaining < HTTP_BODY_PRESIZE_MAX ?
+				      (size_t)b->remaining : HTTP_BODY_PRESIZE_MAX;
+		if (bw_buf_reserve(out, want) < 0) {
+			/* over the buffer's ceiling: the append below says 413 */
+		}
+	}
 	size_t off = 0;
 	for (;;) {
 		size_t c;

@@ -67,6 +67,18 @@ static void cidr_parsing_and_matching(void **state)
 	assert_int_equal(gw_ip_parse("2001:DB8::1", 11, &a), 0);
 	gw_ip_format(&a, txt, sizeof(txt));
 	assert_string_equal(txt, "2001:db8::1");
+	/* every digit count of an octet, and a buffer one byte short */
+	assert_int_equal(gw_ip_parse("0.9.10.99", 9, &a), 0);
+	gw_ip_format(&a, txt, sizeof(txt));
+	assert_string_equal(txt, "0.9.10.99");
+	assert_int_equal(gw_ip_parse("100.199.250.255", 15, &a), 0);
+	gw_ip_format(&a, txt, sizeof(txt));
+	assert_string_equal(txt, "100.199.250.255");
+	char small[15];
+	gw_ip_format(&a, small, sizeof(small));
+	assert_string_equal(small, "");
+	gw_ip_format(&a, txt, 16);
+	assert_string_equal(txt, "100.199.250.255");
 }
 
 static struct bw_arena *arena;
