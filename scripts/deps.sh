@@ -13,7 +13,7 @@ TEST="curl openssl python3 bsdutils nginx-light wrk nghttp2-client
   rsyslog rsyslog-relp rsyslog-openssl libmaxmind-db-writer-perl mmdb-bin certbot lego procps psmisc iproute2 libjansson-dev
   libmodsecurity-dev g++ sqlmap slowhttptest uacme opensc softhsm2 libengine-pkcs11-openssl
   chromium libnss3-tools oathtool python3-websockets python3-jwt python3-cryptography faketime
-  libnginx-mod-http-modsecurity"
+  libnginx-mod-http-modsecurity valgrind"
 
 want="$BUILD $TEST"
 # node and npm run the npm-packaged real clients (openid-client, playwright):

@@ -216,3 +216,12 @@ for k in $KINDS; do
   [ "$ERRS" = 0 ] || RATIO="n/a ($ERRS non-2xx answers)"
   echo "| $(kind_name "$k") | $N_RPS | $N_P50 / $N_P99 | $B_RPS | $B_P50 / $B_P99 | **$RATIO** | $N_CPU / $B_CPU |"
 done
+
+# The same four requests counted in instructions (callgrind), which the
+# load on a shared machine does not move.
+if command -v valgrind >/dev/null; then
+  echo
+  echo "Instructions per proxied request (bench/gateway/instructions.sh, callgrind, one keep-alive client):"
+  echo
+  bash "$HERE/instructions.sh" "$BUILD"
+fi

@@ -46,7 +46,10 @@ int bw_buf_grow(struct bw_buf *b, size_t extra)
 		return -1;
 	if (need <= b->cap)
 		return 0;
-	size_t ncap = b->cap ? b->cap : 64;
+	/* A first reservation is taken as a size hint (a body of announced
+	 * length, a head about as long as the client's): exactly that, so
+	 * the memory and the wipe at the end are no larger than needed. */
+	size_t ncap = b->cap ? b->cap : (need > 64 ? need : 64);
 	while (ncap < need) {
 		if (__builtin_mul_overflow(ncap, 2, &ncap)) {
 			ncap = need;
