@@ -28,6 +28,7 @@ bw_module(siem_svc
           src/siem/siem_api.c src/siem/siem_case.c src/siem/siem_report.c
           src/siem/siem_fmt.c src/siem/siem_fwd.c src/siem/siem_intel.c
           src/siem/siem_feeds.c src/siem/siem_geo.c src/siem/siem_anomaly.c
+          src/siem/siem_seg.c
   DEPS siem store net loop api audit event json conf PkgConfig::OPENSSL
        PkgConfig::CURL m)
 # GeoIP enrichment and impossible travel need libmaxminddb

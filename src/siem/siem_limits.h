@@ -204,6 +204,12 @@
  * they trade nothing a user would choose differently. */
 #define SIEM_STORE_PAGE_SIZE 16384u
 #define SIEM_STORE_CHECKPOINT_PAGES 1000u
+/* Segment files kept open for appending (days written at once: today,
+ * yesterday around midnight, a late source's day) and the largest block
+ * a row may name (a batch is far smaller; this bounds what a damaged row
+ * can make a reader allocate). */
+#define SIEM_SEG_OPEN 4u
+#define SIEM_SEG_BLOCK_MAX (2ull * SIEM_BATCH_BYTES_HARD)
 
 /* Finished batches kept for reuse (their record arrays, about 1 KiB a
  * record, and document buffers), and the largest document buffer kept:

@@ -508,6 +508,8 @@ struct cand {
 };
 
 struct blk_read {
+	const struct siem_service *svc;
+	int64_t day;
 	const struct siem_scan_opts *o;
 	const struct range *r;
 	size_t nr;
@@ -544,16 +546,14 @@ static int cand_add(void *arg, int64_t id, int64_t ts, const uint8_t *doc, size_
 static int blk_read_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct blk_read *br = arg;
-	size_t n = 0;
-	const void *p = store_row_blob(row, 1, &n);
 	uint8_t **c = grow(br->copies, &br->copies_cap, br->ncopies, sizeof(*c), 16);
 	if (!c)
 		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
 	br->copies = c;
-	uint8_t *copy = malloc(n ? n : 1);
-	if (!copy)
-		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
-	memcpy(copy, p, n);
+	size_t n = 0;
+	uint8_t *copy;
+	if (siem_blk_copy(br->svc, br->day, row, 1, &copy, &n, err) < 0)
+		return -1;
 	br->copies[br->ncopies++] = copy;
 	return siem_pack_walk(copy, n, store_row_int64(row, 0), cand_add, br, err) < 0 ?
 		       -1 : STORE_ROW_NEXT;
@@ -588,17 +588,17 @@ static int scan_blocks(struct scan_ctx *c, const struct siem_partition *p,
 		       struct bw_err *err)
 {
 	char name[32], sql[256];
-	siem_blk_name(p->day, name);
+	const char *cols = siem_blk_table(c->svc, p->day, name);
 	int rc = 0;
 	for (size_t g = 0; g < nr && rc == 0 && !c->truncated && !c->stopped; g += BLK_GROUP) {
 		size_t k = nr - g < BLK_GROUP ? nr - g : BLK_GROUP;
-		struct blk_read br = { .o = o, .r = r + g, .nr = k };
+		struct blk_read br = { .svc = c->svc, .day = p->day, .o = o, .r = r + g, .nr = k };
 		for (size_t i = 0; i < k && rc == 0; i++) {
 			/* a block lies in a range when its first id does: ranges
 			 * are unions of whole blocks (siem_block rows) */
 			snprintf(sql, sizeof(sql),
-				 "SELECT id_first, docs FROM %s WHERE id_first >= ? AND id_first <= ?"
-				 " AND ts_max >= ? AND ts_min <= ?", name);
+				 "SELECT id_first, %s FROM %s WHERE id_first >= ? AND id_first <= ?"
+				 " AND ts_max >= ? AND ts_min <= ?", cols, name);
 			struct store_value v[] = { store_int(r[g + i].lo), store_int(r[g + i].hi),
 						   store_int(o->from_ns), store_int(o->to_ns) };
 			rc = store_query(c->svc->st, sql, v, 4, blk_read_row, &br, err);
@@ -959,6 +959,8 @@ struct doc_ctx {
 	int64_t *ts;
 	int rc;
 	int64_t want;
+	const struct siem_service *svc;
+	int64_t day;
 };
 
 /* A stored document as ECS JSON: JSON rows as they are, compact ones
@@ -1009,10 +1011,15 @@ static int doc_entry(void *arg, int64_t id, int64_t ts, const uint8_t *doc, size
 
 static int doc_block(void *arg, const struct store_row *row, struct bw_err *err)
 {
+	struct doc_ctx *d = arg;
 	size_t n = 0;
-	const uint8_t *p = store_row_blob(row, 1, &n);
-	return siem_pack_walk(p, n, store_row_int64(row, 0), doc_entry, arg, err) < 0 ?
-		       -1 : STORE_ROW_STOP;
+	const uint8_t *p;
+	uint8_t *owned;
+	if (siem_blk_bytes(d->svc, d->day, row, 1, &p, &n, &owned, err) < 0)
+		return -1;
+	int rc = siem_pack_walk(p, n, store_row_int64(row, 0), doc_entry, arg, err);
+	free(owned);
+	return rc < 0 ? -1 : STORE_ROW_STOP;
 }
 
 int siem_event_doc(struct siem_service *svc, int64_t id, int64_t ts_hint,
@@ -1036,10 +1043,10 @@ int siem_event_doc(struct siem_service *svc, int64_t id, int64_t ts_hint,
 			days[0] = hint;
 			break;
 		}
-	struct doc_ctx d = { doc, ts, 0, id };
+	struct doc_ctx d = { doc, ts, 0, id, svc, 0 };
 	int rc = 0;
 	for (size_t i = 0; i < k && d.rc == 0 && rc == 0; i++) {
-		char name[32], sql[128];
+		char name[32], sql[256];
 		struct store_value v[] = { store_int(id) };
 		if (siem_day_rows(svc, days[i])) {
 			siem_part_name(days[i], name);
@@ -1047,10 +1054,11 @@ int siem_event_doc(struct siem_service *svc, int64_t id, int64_t ts_hint,
 			rc = store_query_one(svc->st, sql, v, 1, doc_row, &d, err);
 		} else {
 			/* the block holding it starts at or before it */
-			siem_blk_name(days[i], name);
+			const char *cols = siem_blk_table(svc, days[i], name);
+			d.day = days[i];
 			snprintf(sql, sizeof(sql),
-				 "SELECT id_first, docs FROM %s WHERE id_first <= ? AND id_last >= ?"
-				 " ORDER BY id_first DESC LIMIT 1", name);
+				 "SELECT id_first, %s FROM %s WHERE id_first <= ? AND id_last >= ?"
+				 " ORDER BY id_first DESC LIMIT 1", cols, name);
 			struct store_value v2[] = { store_int(id), store_int(id) };
 			rc = store_query_one(svc->st, sql, v2, 2, doc_block, &d, err);
 		}

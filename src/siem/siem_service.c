@@ -284,6 +284,8 @@ struct siem_service *siem_service_new(const struct conf_node *section,
 		return NULL;
 	}
 	svc->insert_sql.many_day = svc->insert_sql.one_day = INT64_MIN; /* none built yet */
+	for (size_t i = 0; i < SIEM_SEG_OPEN; i++)
+		svc->segs[i].fd = -1; /* no segment file open */
 	pthread_mutex_init(&svc->gen_mu, NULL);
 	pthread_mutex_init(&svc->q_mu, NULL);
 	pthread_cond_init(&svc->q_cv, NULL);
@@ -319,6 +321,9 @@ struct siem_service *siem_service_new(const struct conf_node *section,
 		.checkpoint_pages = SIEM_STORE_CHECKPOINT_PAGES,
 	};
 	if (!(svc->st = store_open(&so, err)))
+		goto fail;
+	svc->seg_sync = !c.durability;
+	if (siem_seg_init(svc, err) < 0)
 		goto fail;
 	if (siem_store_open(svc, err) < 0)
 		goto fail;
@@ -436,6 +441,8 @@ void siem_service_free(struct siem_service *svc)
 	siem_keys_free(svc);
 	free(svc->parts);
 	free(svc->row_days);
+	free(svc->blob_days);
+	siem_seg_fini(svc);
 	siem_batch_pool_free(svc);
 	pthread_mutex_destroy(&svc->pool_mu);
 	pthread_mutex_destroy(&svc->gen_mu);

@@ -102,12 +102,72 @@ void siem_blk_name(int64_t day, char out[32])
 	day_name("siem_evb_", day, out);
 }
 
-bool siem_day_rows(const struct siem_service *svc, int64_t day)
+void siem_seg_name(int64_t day, char out[32])
 {
-	for (size_t i = 0; i < svc->nrow_days; i++)
-		if (svc->row_days[i] == day)
+	day_name("siem_evs_", day, out);
+}
+
+static bool day_in(const int64_t *days, size_t n, int64_t day)
+{
+	for (size_t i = 0; i < n; i++)
+		if (days[i] == day)
 			return true;
 	return false;
+}
+
+bool siem_day_rows(const struct siem_service *svc, int64_t day)
+{
+	return day_in(svc->row_days, svc->nrow_days, day);
+}
+
+enum siem_layout siem_day_layout(const struct siem_service *svc, int64_t day)
+{
+	if (day_in(svc->row_days, svc->nrow_days, day))
+		return SIEM_LAYOUT_ROWS;
+	if (day_in(svc->blob_days, svc->nblob_days, day))
+		return SIEM_LAYOUT_BLOBS;
+	return SIEM_LAYOUT_SEGS;
+}
+
+const char *siem_blk_table(const struct siem_service *svc, int64_t day, char name[32])
+{
+	if (siem_day_layout(svc, day) == SIEM_LAYOUT_BLOBS) {
+		siem_blk_name(day, name);
+		return "docs";
+	}
+	siem_seg_name(day, name);
+	return "seg_off, seg_len, seg_sum";
+}
+
+int siem_blk_bytes(const struct siem_service *svc, int64_t day, const struct store_row *row,
+		   int col, const uint8_t **p, size_t *n, uint8_t **owned, struct bw_err *err)
+{
+	*owned = NULL;
+	if (siem_day_layout(svc, day) == SIEM_LAYOUT_BLOBS) {
+		*n = 0;
+		*p = store_row_blob(row, col, n);
+		return 0;
+	}
+	if (siem_seg_read(svc, day, store_row_int64(row, col), store_row_int64(row, col + 1),
+			  store_row_int64(row, col + 2), owned, err) < 0)
+		return -1;
+	*p = *owned;
+	*n = (size_t)store_row_int64(row, col + 1);
+	return 0;
+}
+
+int siem_blk_copy(const struct siem_service *svc, int64_t day, const struct store_row *row,
+		  int col, uint8_t **copy, size_t *n, struct bw_err *err)
+{
+	const uint8_t *p;
+	if (siem_blk_bytes(svc, day, row, col, &p, n, copy, err) < 0)
+		return -1;
+	if (*copy)
+		return 0;
+	if (!(*copy = malloc(*n ? *n : 1)))
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	memcpy(*copy, p, *n);
+	return 0;
 }
 
 /* ------------------------------------------------------ packed blocks */
@@ -225,6 +285,39 @@ static inline uint64_t tok_fin(uint64_t h)
 	return h ^ (h >> 33);
 }
 
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+	return x << r | x >> (64 - r);
+}
+
+static inline uint64_t rd64le(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+/* The checksum of a block in a segment file (siem_seg.c): two
+ * independent lanes of 8 bytes each per step, so the multiplies of one
+ * do not wait for the other (a block of 1,024 events, 350 KB, is summed
+ * in a few tens of microseconds), finished like a token's hash. Part of
+ * the format. */
+uint64_t siem_seg_sum(const uint8_t *p, size_t n)
+{
+	const uint64_t k1 = 0x9e3779b97f4a7c15ULL, k2 = 0xc2b2ae3d27d4eb4fULL;
+	uint64_t a = k1 ^ (uint64_t)n, b = k2;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		a = rotl64(a ^ rd64le(p + i), 31) * k1;
+		b = rotl64(b ^ rd64le(p + i + 8), 29) * k2;
+	}
+	uint64_t t = 0;
+	for (size_t s = 0; i < n; i++, s += 8)
+		t ^= (uint64_t)p[i] << (s & 63);
+	a = rotl64(a ^ t, 31) * k1;
+	return tok_fin(a ^ rotl64(b, 17));
+}
+
 /* The v2 stream state before a token's first byte. */
 #define TOK_V2_INIT 0x2545f4914f6cdd1dULL
 
@@ -324,6 +417,16 @@ void siem_bloom_add_text(uint8_t *bloom, const char *p, size_t n)
 
 /* ---------------------------------------------------------------- open */
 
+static int day_add(int64_t **days, size_t *n, int64_t day, struct bw_err *err)
+{
+	int64_t *d = realloc(*days, (*n + 1) * sizeof(*d));
+	if (!d)
+		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
+	*days = d;
+	d[(*n)++] = day;
+	return 0;
+}
+
 static int part_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct siem_service *svc = arg;
@@ -342,13 +445,12 @@ static int part_row(void *arg, const struct store_row *row, struct bw_err *err)
 	p->max_id = store_row_int64(row, 3);
 	p->stored = true;
 	struct bw_str name = store_row_text(row, 4);
-	if (name.len >= 8 && memcmp(name.p, "siem_ev_", 8) == 0) {
-		int64_t *d = realloc(svc->row_days, (svc->nrow_days + 1) * sizeof(*d));
-		if (!d)
-			return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
-		svc->row_days = d;
-		svc->row_days[svc->nrow_days++] = p->day;
-	}
+	if (name.len >= 8 && memcmp(name.p, "siem_ev_", 8) == 0 &&
+	    day_add(&svc->row_days, &svc->nrow_days, p->day, err) < 0)
+		return -1;
+	if (name.len >= 9 && memcmp(name.p, "siem_evb_", 9) == 0 &&
+	    day_add(&svc->blob_days, &svc->nblob_days, p->day, err) < 0)
+		return -1;
 	if (p->max_id >= svc->next_id)
 		svc->next_id = p->max_id + 1;
 	return STORE_ROW_NEXT;
@@ -371,6 +473,9 @@ int siem_store_open(struct siem_service *svc, struct bw_err *err)
 	free(svc->row_days);
 	svc->row_days = NULL;
 	svc->nrow_days = 0;
+	free(svc->blob_days);
+	svc->blob_days = NULL;
+	svc->nblob_days = 0;
 	/* ids: later than anything stored, and time-based so that a wiped
 	 * catalog still yields fresh ids */
 	int64_t now_us = bw_clock_now_ns() / 1000;
@@ -527,18 +632,22 @@ static struct store_value opt_text(struct bw_str s)
 	return s.p ? store_text(s.p, s.len) : store_null();
 }
 
-/* The block layout: one row per stored block of a day's events, keyed by
- * its first id (on SQLite the rowid), with its id and time bounds and the
- * packed compact documents. */
-static int ensure_blocks(struct store_tx *tx, int64_t day, bool sqlite, struct bw_err *err)
+/* The block layouts: one row per stored block of a day's events, keyed
+ * by its first id (on SQLite the rowid), with its id and time bounds and
+ * either the packed compact documents (docs, the layout before segment
+ * files) or where they lie in the day's segment file. */
+static int ensure_blocks(struct store_tx *tx, const char *name, bool segs, bool sqlite,
+			 struct bw_err *err)
 {
-	char name[32], sql[512];
-	siem_blk_name(day, name);
+	char sql[512];
 	snprintf(sql, sizeof(sql),
 		 "CREATE TABLE IF NOT EXISTS %s (id_first %s PRIMARY KEY,"
 		 " id_last BIGINT NOT NULL, ts_min BIGINT NOT NULL, ts_max BIGINT NOT NULL,"
-		 " n BIGINT NOT NULL, docs BLOB NOT NULL)",
-		 name, sqlite ? "INTEGER" : "BIGINT");
+		 " n BIGINT NOT NULL, %s)",
+		 name, sqlite ? "INTEGER" : "BIGINT",
+		 segs ? "seg_off BIGINT NOT NULL, seg_len BIGINT NOT NULL,"
+			" seg_sum BIGINT NOT NULL"
+		      : "docs BLOB NOT NULL");
 	return store_tx_exec(tx, sql, NULL, 0, err) < 0 ? -1 : 0;
 }
 
@@ -603,7 +712,7 @@ static int write_alerts(struct store_tx *tx, struct siem_batch *b,
 	return 0;
 }
 
-static int flush_block(struct store_tx *tx, const struct siem_block *bl, bool rows,
+static int flush_block(struct store_tx *tx, const struct siem_block *bl, const char *name,
 		       struct bw_err *err)
 {
 	if (bl->n == 0)
@@ -617,11 +726,6 @@ static int flush_block(struct store_tx *tx, const struct siem_block *bl, bool ro
 			  " ts_max, n, bloom) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			  v, BW_ARRAY_LEN(v), err) < 0)
 		return -1;
-	char name[32];
-	if (rows)
-		siem_part_name(bl->day, name);
-	else
-		siem_blk_name(bl->day, name);
 	struct store_value p[] = { store_int(bl->day),	  store_text_str(name),
 				   store_int(bl->ts_min),  store_int(bl->ts_max),
 				   store_int(bl->id_last), store_int(bl->n),
@@ -673,6 +777,35 @@ static int insert_sql(char *sql, size_t cap, const char *name, size_t rows)
 	return w > 0 && (size_t)w < cap ? 0 : -1;
 }
 
+/* A block of a segment-layout day: its bytes appended to the day's file
+ * first, then its row naming them (so a committed row always names
+ * bytes that are there), its bloom and the catalog. */
+static int seg_block(struct store_tx *tx, struct siem_batch *b, const struct siem_block *bl,
+		     bool sqlite, struct bw_err *err)
+{
+	char name[32], sql[192];
+	siem_seg_name(bl->day, name);
+	if (ensure_blocks(tx, name, true, sqlite, err) < 0)
+		return -1;
+	const uint8_t *p = (const uint8_t *)b->docs.data + bl->packed_off;
+	int64_t off = 0;
+	if (siem_seg_append(b->svc, tx, bl->day, p, bl->packed_len, &off, err) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO %s (id_first, id_last, ts_min, ts_max, n, seg_off, seg_len,"
+		 " seg_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", name);
+	struct store_value v[] = {
+		store_int(bl->id_first), store_int(bl->id_last),
+		store_int(bl->ts_min),	 store_int(bl->ts_max),
+		store_int(bl->n),	 store_int(off),
+		store_int((int64_t)bl->packed_len),
+		store_int((int64_t)siem_seg_sum(p, bl->packed_len)),
+	};
+	if (store_tx_exec(tx, sql, v, BW_ARRAY_LEN(v), err) < 0)
+		return -1;
+	return flush_block(tx, bl, name, err);
+}
+
 /*
  * The job stores every record of the batch (rows of one day together,
  * 64 per statement), the blocks the pipeline computed (one bloom per run
@@ -697,12 +830,18 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 	bool sqlite = strcmp(store_driver_name(b->svc->st), "sqlite") == 0;
 	for (size_t k = 0; k < b->nblocks; k++) {
 		const struct siem_block *bl = &b->blocks[k];
-		if (!siem_day_rows(b->svc, bl->day)) {
+		enum siem_layout lay = siem_day_layout(b->svc, bl->day);
+		if (lay == SIEM_LAYOUT_SEGS) {
+			if (seg_block(tx, b, bl, sqlite, err) < 0)
+				goto out;
+			continue;
+		}
+		if (lay == SIEM_LAYOUT_BLOBS) {
 			/* the block layout: one row for the whole block */
-			if (ensure_blocks(tx, bl->day, sqlite, err) < 0)
+			siem_blk_name(bl->day, name);
+			if (ensure_blocks(tx, name, false, sqlite, err) < 0)
 				goto out;
 			char bsql[160];
-			siem_blk_name(bl->day, name);
 			snprintf(bsql, sizeof(bsql),
 				 "INSERT INTO %s (id_first, id_last, ts_min, ts_max, n, docs)"
 				 " VALUES (?, ?, ?, ?, ?, ?)", name);
@@ -713,7 +852,7 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 				store_blob(b->docs.data + bl->packed_off, bl->packed_len),
 			};
 			if (store_tx_exec(tx, bsql, bv, BW_ARRAY_LEN(bv), err) < 0 ||
-			    flush_block(tx, bl, false, err) < 0)
+			    flush_block(tx, bl, name, err) < 0)
 				goto out;
 			continue;
 		}
@@ -745,7 +884,7 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err)
 				goto out;
 			i += rows;
 		}
-		if (flush_block(tx, bl, true, err) < 0)
+		if (flush_block(tx, bl, name, err) < 0)
 			goto out;
 	}
 	if (write_alerts(tx, b, err) < 0)
@@ -763,6 +902,8 @@ struct each_ctx {
 	void *arg;
 	int rc;
 	int64_t last;
+	const struct siem_service *svc;
+	int64_t day;
 };
 
 static int each_row(void *arg, const struct store_row *row, struct bw_err *err)
@@ -778,9 +919,15 @@ static int each_block(void *arg, const struct store_row *row, struct bw_err *err
 {
 	struct each_ctx *e = arg;
 	size_t n = 0;
-	const uint8_t *p = store_row_blob(row, 1, &n);
+	const uint8_t *p;
+	uint8_t *owned;
+	if (siem_blk_bytes(e->svc, e->day, row, 1, &p, &n, &owned, err) < 0) {
+		e->rc = -1;
+		return -1;
+	}
 	e->last = store_row_int64(row, 0);
 	e->rc = siem_pack_walk(p, n, e->last, e->fn, e->arg, err);
+	free(owned);
 	return e->rc == 0 ? STORE_ROW_NEXT : e->rc > 0 ? STORE_ROW_STOP : -1;
 }
 
@@ -788,14 +935,14 @@ int siem_store_each(struct siem_service *svc, int64_t day, siem_pack_fn fn, void
 		    struct bw_err *err)
 {
 	char name[32], sql[160];
-	struct each_ctx e = { fn, arg, 0, 0 };
+	struct each_ctx e = { fn, arg, 0, 0, svc, day };
 	if (siem_day_rows(svc, day)) {
 		siem_part_name(day, name);
 		snprintf(sql, sizeof(sql), "SELECT id, ts, doc FROM %s ORDER BY id", name);
 		return store_query(svc->st, sql, NULL, 0, each_row, &e, err) < 0 ? -1 : e.rc;
 	}
-	siem_blk_name(day, name);
-	snprintf(sql, sizeof(sql), "SELECT id_first, docs FROM %s ORDER BY id_first", name);
+	const char *cols = siem_blk_table(svc, day, name);
+	snprintf(sql, sizeof(sql), "SELECT id_first, %s FROM %s ORDER BY id_first", cols, name);
 	return store_query(svc->st, sql, NULL, 0, each_block, &e, err) < 0 ? -1 : e.rc;
 }
 
@@ -828,9 +975,10 @@ static uint64_t longest_keep(const struct siem_conf *c)
 }
 
 struct ret_job {
+	struct siem_service *svc;
 	int64_t day;
 	bool drop;
-	bool rows; /* the day is stored one row per event */
+	enum siem_layout layout;
 	const struct siem_conf *conf;
 	int64_t now;
 	int64_t deleted;
@@ -953,6 +1101,8 @@ struct blk_list {
 	uint8_t **docs;
 	size_t *lens;
 	size_t n;
+	const struct siem_service *svc;
+	int64_t day;
 };
 
 #define RET_BLOCKS_PER_STEP 16
@@ -961,16 +1111,35 @@ static int blk_row(void *arg, const struct store_row *row, struct bw_err *err)
 {
 	struct blk_list *l = arg;
 	size_t n = 0;
-	const void *p = store_row_blob(row, 1, &n);
-	uint8_t *copy = malloc(n ? n : 1);
-	if (!copy)
-		return SIEM_SVC_ERR(err, 500, "memory", "out of memory");
-	memcpy(copy, p, n);
+	uint8_t *copy;
+	if (siem_blk_copy(l->svc, l->day, row, 1, &copy, &n, err) < 0)
+		return -1;
 	l->ids[l->n] = store_row_int64(row, 0);
 	l->docs[l->n] = copy;
 	l->lens[l->n] = n;
 	l->n++;
 	return STORE_ROW_NEXT;
+}
+
+/* A segment-layout block keeps its row; its kept events are appended to
+ * the day's file and the row names them (the old bytes go with the
+ * file when the day is dropped). */
+static int seg_rewrite(struct store_tx *tx, struct ret_job *j, const char *name,
+		       int64_t id_first, const struct ret_block *rb, struct bw_err *err)
+{
+	const uint8_t *p = (const uint8_t *)rb->out.data;
+	int64_t off = 0;
+	if (siem_seg_append(j->svc, tx, j->day, p, rb->out.len, &off, err) < 0)
+		return -1;
+	char sql[192];
+	snprintf(sql, sizeof(sql),
+		 "UPDATE %s SET seg_off = ?, seg_len = ?, seg_sum = ?, n = ?, ts_min = ?,"
+		 " ts_max = ? WHERE id_first = ?", name);
+	struct store_value u[] = { store_int(off), store_int((int64_t)rb->out.len),
+				   store_int((int64_t)siem_seg_sum(p, rb->out.len)),
+				   store_int(rb->kept), store_int(rb->ts_min),
+				   store_int(rb->ts_max), store_int(id_first) };
+	return store_tx_exec(tx, sql, u, BW_ARRAY_LEN(u), err);
 }
 
 /*
@@ -996,7 +1165,7 @@ static int retention_blocks(struct store_tx *tx, struct ret_job *j, struct bw_er
 		if (j->now - (int64_t)p[i].keep_ms * 1000000LL > cut)
 			cut = j->now - (int64_t)p[i].keep_ms * 1000000LL;
 	char name[32], sql[256];
-	siem_blk_name(j->day, name);
+	const char *cols = siem_blk_table(j->svc, j->day, name);
 	int64_t ids[RET_BLOCKS_PER_STEP];
 	uint8_t *docs[RET_BLOCKS_PER_STEP];
 	size_t lens[RET_BLOCKS_PER_STEP];
@@ -1006,10 +1175,10 @@ static int retention_blocks(struct store_tx *tx, struct ret_job *j, struct bw_er
 	int64_t after = INT64_MIN;
 	int rc = 0;
 	for (;;) {
-		struct blk_list l = { ids, docs, lens, 0 };
+		struct blk_list l = { ids, docs, lens, 0, j->svc, j->day };
 		snprintf(sql, sizeof(sql),
-			 "SELECT id_first, docs FROM %s WHERE id_first > ? AND ts_min < ?"
-			 " ORDER BY id_first LIMIT %d", name, RET_BLOCKS_PER_STEP);
+			 "SELECT id_first, %s FROM %s WHERE id_first > ? AND ts_min < ?"
+			 " ORDER BY id_first LIMIT %d", cols, name, RET_BLOCKS_PER_STEP);
 		struct store_value v[] = { store_int(after), store_int(cut) };
 		if (store_tx_query(tx, sql, v, 2, blk_row, &l, err) < 0) {
 			rc = -1;
@@ -1031,6 +1200,8 @@ static int retention_blocks(struct store_tx *tx, struct ret_job *j, struct bw_er
 				snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id_first = ?", name);
 				struct store_value d[] = { store_int(ids[k]) };
 				rc = store_tx_exec(tx, sql, d, 1, err);
+			} else if (j->layout == SIEM_LAYOUT_SEGS) {
+				rc = seg_rewrite(tx, j, name, ids[k], &rb, err);
 			} else {
 				snprintf(sql, sizeof(sql),
 					 "UPDATE %s SET docs = ?, n = ?, ts_min = ?, ts_max = ?"
@@ -1074,17 +1245,18 @@ static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
 {
 	struct ret_job *j = arg;
 	char name[32], sql[1024];
-	if (j->rows)
+	bool rows = j->layout == SIEM_LAYOUT_ROWS;
+	if (rows)
 		siem_part_name(j->day, name);
 	else
-		siem_blk_name(j->day, name);
+		(void)siem_blk_table(j->svc, j->day, name);
 	j->deleted = 0;
 	if (j->drop) {
 		struct store_value d[] = { store_int(j->day) };
 		int64_t n = 0;
 		/* count first so the log says how much went */
 		snprintf(sql, sizeof(sql),
-			 j->rows ? "SELECT COUNT(*) FROM %s" : "SELECT COALESCE(SUM(n), 0) FROM %s",
+			 rows ? "SELECT COUNT(*) FROM %s" : "SELECT COALESCE(SUM(n), 0) FROM %s",
 			 name);
 		if (store_tx_query_one(tx, sql, NULL, 0, int_row, &n, err) < 0)
 			return -1;
@@ -1094,6 +1266,11 @@ static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
 		    store_tx_exec(tx, "DELETE FROM siem_block WHERE day = ?", d, 1, err) < 0 ||
 		    store_tx_exec(tx, "DELETE FROM siem_partition WHERE day = ?", d, 1, err) < 0)
 			return -1;
+		/* the file goes now, on the writer thread that appends to it:
+		 * should the commit fail, the rows left name expired events
+		 * whose bytes are gone, and the next run drops them again */
+		if (j->layout == SIEM_LAYOUT_SEGS)
+			siem_seg_drop(j->svc, j->day);
 		struct store_value l[] = { store_int(j->now / 1000000000LL), store_int(j->day),
 					   store_null(), store_null(), store_int(j->deleted),
 					   store_bool(true) };
@@ -1102,7 +1279,7 @@ static int retention_job(struct store_tx *tx, void *arg, struct bw_err *err)
 				     " deleted, dropped) VALUES (?, ?, ?, ?, ?, ?)",
 				     l, 6, err);
 	}
-	if (!j->rows)
+	if (!rows)
 		return retention_blocks(tx, j, err);
 	const struct siem_retention_conf *p = j->conf->retention.policies.v;
 	size_t np = j->conf->retention.policies.n;
@@ -1200,8 +1377,8 @@ int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (!snap[i].stored || snap[i].min_ts >= now - shortest)
 			continue;
-		struct ret_job j = { .day = snap[i].day, .conf = c, .now = now,
-				     .rows = siem_day_rows(svc, snap[i].day),
+		struct ret_job j = { .svc = svc, .day = snap[i].day, .conf = c, .now = now,
+				     .layout = siem_day_layout(svc, snap[i].day),
 				     .drop = snap[i].max_ts < now - longest };
 		if (store_write(svc->st, retention_job, &j, err) < 0) {
 			rc = -1;
@@ -1218,10 +1395,10 @@ int64_t siem_retention_run(struct siem_service *svc, struct bw_err *err)
 		}
 		if (j.deleted > 0 || j.drop) {
 			char name[32];
-			if (j.rows)
+			if (j.layout == SIEM_LAYOUT_ROWS)
 				siem_part_name(j.day, name);
 			else
-				siem_blk_name(j.day, name);
+				(void)siem_blk_table(svc, j.day, name);
 			char nbuf[24];
 			snprintf(nbuf, sizeof(nbuf), "%lld", (long long)j.deleted);
 			log_kv(BW_LOG_INFO, "siem retention deleted events", "partition", name,

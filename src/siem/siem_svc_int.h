@@ -340,6 +340,14 @@ struct siem_intel;
 struct siem_geo;
 struct siem_notify;
 
+/* A day's segment file open for appending (writer thread only). */
+struct siem_seg_file {
+	int64_t day;
+	int fd; /* -1: free slot */
+	int64_t end; /* where the next block goes */
+	uint64_t used;
+};
+
 struct siem_service {
 	/* The batch insert statements of the last day written, reused by the
 	 * store's writer thread (the only thread running siem_store_batch_job):
@@ -393,6 +401,15 @@ struct siem_service {
 	 * writer and readers agree on a day's layout without a lock */
 	int64_t *row_days;
 	size_t nrow_days;
+	/* days stored in blocks inside the database (siem_evb_YYYYMMDD,
+	 * before segment files): found at open like row_days; every other
+	 * day keeps its documents in segment files (siem_seg.c) */
+	int64_t *blob_days;
+	size_t nblob_days;
+	/* segment files open for appending: the store writer's only */
+	struct siem_seg_file segs[SIEM_SEG_OPEN];
+	uint64_t seg_tick;
+	bool seg_sync; /* durability full: fdatasync each append */
 	struct siem_partition *parts;
 	size_t nparts, parts_cap;
 	int64_t next_id;
@@ -432,8 +449,47 @@ int siem_store_batch_job(struct store_tx *tx, void *arg, struct bw_err *err);
  * layout before blocks) or "siem_evb_20240615" (blocks of events). */
 void siem_part_name(int64_t day, char out[32]);
 void siem_blk_name(int64_t day, char out[32]);
+/* "siem_evs_20240615": the block rows of a day whose documents are in
+ * its segment file (the layout of every day made now). */
+void siem_seg_name(int64_t day, char out[32]);
 /* Whether a day is stored one row per event (made before blocks). */
 bool siem_day_rows(const struct siem_service *svc, int64_t day);
+/* How a day's events are stored: fixed when the day is first written. */
+enum siem_layout {
+	SIEM_LAYOUT_SEGS,  /* blocks, documents in the day's segment file */
+	SIEM_LAYOUT_BLOBS, /* blocks, documents in the database row */
+	SIEM_LAYOUT_ROWS,  /* one row per event */
+};
+enum siem_layout siem_day_layout(const struct siem_service *svc, int64_t day);
+/*
+ * The block table of a day in a block layout (OUT name) and the columns
+ * to select for its documents, which siem_blk_bytes reads back from a
+ * row starting at column col: *p, *n are the packed documents, valid
+ * until the row callback returns or, when *owned is set, until the
+ * caller frees *owned (the bytes read from a segment file).
+ */
+const char *siem_blk_table(const struct siem_service *svc, int64_t day, char name[32]);
+int siem_blk_bytes(const struct siem_service *svc, int64_t day, const struct store_row *row,
+		   int col, const uint8_t **p, size_t *n, uint8_t **owned,
+		   struct bw_err *err) BW_WUR;
+/* The same bytes, always in a buffer of the caller's (*copy, malloc'd). */
+int siem_blk_copy(const struct siem_service *svc, int64_t day, const struct store_row *row,
+		  int col, uint8_t **copy, size_t *n, struct bw_err *err) BW_WUR;
+
+/* Segment files (siem_seg.c). */
+int siem_seg_init(struct siem_service *svc, struct bw_err *err) BW_WUR;
+void siem_seg_fini(struct siem_service *svc);
+void siem_seg_path(const struct siem_service *svc, int64_t day, char *out, size_t cap);
+uint64_t siem_seg_sum(const uint8_t *p, size_t n);
+/* Appends a block's bytes to its day's file (writer thread, inside a
+ * store job, before the row naming them); OUT *off where they start. */
+int siem_seg_append(struct siem_service *svc, struct store_tx *tx, int64_t day,
+		    const uint8_t *p, size_t n, int64_t *off, struct bw_err *err) BW_WUR;
+/* Closes and deletes a day's file (writer thread, its partition dropped). */
+void siem_seg_drop(struct siem_service *svc, int64_t day);
+/* Reads and checks the bytes a committed row names; *out is malloc'd. */
+int siem_seg_read(const struct siem_service *svc, int64_t day, int64_t off, int64_t len,
+		  int64_t sum, uint8_t **out, struct bw_err *err) BW_WUR;
 /*
  * Walks the packed events of a stored block (p, n): calls fn with each
  * event's id, time and compact document (borrowed, valid during the

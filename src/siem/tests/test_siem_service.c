@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <semaphore.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include "siem_harness.h"
 
@@ -90,7 +92,7 @@ static void syslog_tcp_and_udp_are_stored(void **state)
 	assert_int_equal(count_q("user.name:alice host.name:db-03"), 20);
 	/* one stored block row per stored batch, not a row per event */
 	char name[32], sql[128];
-	siem_blk_name(siem_day_of(1718452800LL * 1000000000LL), name);
+	siem_seg_name(siem_day_of(1718452800LL * 1000000000LL), name);
 	snprintf(sql, sizeof(sql), "SELECT COALESCE(SUM(n), 0) FROM %s", name);
 	assert_int_equal(h_count(&H, sql, NULL, 0), 120);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", name);
@@ -523,7 +525,7 @@ static void days_stored_as_rows_still_work(void **state)
 	siem_service_flush(H.svc);
 	assert_int_equal(count_q("user.name:newrows"), 2);
 	assert_int_equal(count_q("user.name:newblocks"), 2);
-	assert_int_equal(h_count(&H, "SELECT COUNT(*) FROM siem_partition WHERE name LIKE 'siem_evb_%'",
+	assert_int_equal(h_count(&H, "SELECT COUNT(*) FROM siem_partition WHERE name LIKE 'siem_evs_%'",
 				 NULL, 0),
 			 1);
 	int64_t n = 0;
@@ -538,6 +540,189 @@ static void days_stored_as_rows_still_work(void **state)
 	assert_int_equal(h_count(&H, "SELECT COUNT(*) FROM siem_partition", NULL, 0), 0);
 	bw_clock_set(1718452860LL * 1000000000LL);
 	bw_buf_fini(&doc);
+	h_fixed_dir = NULL;
+	h_stop(&H, true);
+}
+
+/* A block row of a segment-layout day, read back with its bytes. */
+struct seg_row {
+	int64_t v[8]; /* id_first id_last ts_min ts_max n seg_off seg_len seg_sum */
+};
+struct seg_rows {
+	struct seg_row r[16];
+	size_t n;
+};
+
+static int seg_row_cb(void *arg, const struct store_row *row, struct bw_err *err)
+{
+	struct seg_rows *s = arg;
+	if (s->n < BW_ARRAY_LEN(s->r))
+		for (int c = 0; c < 8; c++)
+			s->r[s->n].v[c] = store_row_int64(row, c);
+	s->n++;
+	return STORE_ROW_NEXT;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* Events stored by a bulwark whose blocks held their documents in the
+ * database (siem_evb_..., before segment files) stay readable after an
+ * upgrade: the day is searched, read by id, walked, goes on in database
+ * blocks for its new events, and is dropped by retention. The old day is
+ * made the way that version stored it: the same packed bytes in a docs
+ * column, its catalog row naming siem_evb_. */
+static void days_stored_in_database_blocks_still_work(void **state)
+{
+	char dir[64];
+	bw_snprintf(dir, sizeof(dir), "/tmp/bw-siem-blobs-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	h_fixed_dir = dir;
+	assert_int_equal(h_start_conf(&H, "", false), 0);
+	const int64_t day_ns = 86400LL * 1000000000LL;
+	int64_t now = bw_clock_now_ns(), day = siem_day_of(now);
+	bus_event("web", "acme", now, "blobuser0");
+	bus_event("web", "acme", now, "blobuser1");
+	bus_event("web", "acme", now, "blobuser2");
+	siem_service_flush(H.svc);
+	h_stop(&H, false);
+
+	char evs[32], evb[32], path[128], seg[256], sql[512];
+	siem_seg_name(day, evs);
+	siem_blk_name(day, evb);
+	bw_snprintf(path, sizeof(path), "%s/siem.db", dir);
+	bw_snprintf(seg, sizeof(seg), "%s/siem.db.events/%s.seg", dir, evs);
+	struct store_options so = { .path = path, .durability = STORE_DURABILITY_NORMAL };
+	struct bw_err err;
+	struct store *st = store_open(&so, &err);
+	assert_non_null(st);
+	struct seg_rows rows = { .n = 0 };
+	bw_snprintf(sql, sizeof(sql),
+		    "SELECT id_first, id_last, ts_min, ts_max, n, seg_off, seg_len, seg_sum"
+		    " FROM %s", evs);
+	assert_int_equal(store_query(st, sql, NULL, 0, seg_row_cb, &rows, &err), 0);
+	assert_true(rows.n >= 1 && rows.n <= BW_ARRAY_LEN(rows.r));
+	bw_snprintf(sql, sizeof(sql),
+		    "CREATE TABLE %s (id_first INTEGER PRIMARY KEY, id_last BIGINT NOT NULL,"
+		    " ts_min BIGINT NOT NULL, ts_max BIGINT NOT NULL, n BIGINT NOT NULL,"
+		    " docs BLOB NOT NULL)", evb);
+	assert_int_equal(store_exec(st, sql, NULL, 0, NULL, &err), 0);
+	int fd = open(seg, O_RDONLY);
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < rows.n; i++) {
+		const int64_t *v = rows.r[i].v;
+		uint8_t buf[8192];
+		assert_true(v[6] <= (int64_t)sizeof(buf));
+		assert_int_equal(pread(fd, buf, (size_t)v[6], v[5]), v[6]);
+		bw_snprintf(sql, sizeof(sql),
+			    "INSERT INTO %s (id_first, id_last, ts_min, ts_max, n, docs)"
+			    " VALUES (?, ?, ?, ?, ?, ?)", evb);
+		struct store_value b[] = { store_int(v[0]), store_int(v[1]), store_int(v[2]),
+					   store_int(v[3]), store_int(v[4]),
+					   store_blob(buf, (size_t)v[6]) };
+		assert_int_equal(store_exec(st, sql, b, 6, NULL, &err), 0);
+	}
+	close(fd);
+	int64_t first_id = rows.r[0].v[0];
+	bw_snprintf(sql, sizeof(sql), "DROP TABLE %s", evs);
+	assert_int_equal(store_exec(st, sql, NULL, 0, NULL, &err), 0);
+	struct store_value nm[] = { store_text_str(evb), store_int(day) };
+	assert_int_equal(store_exec(st, "UPDATE siem_partition SET name = ? WHERE day = ?", nm,
+				    2, NULL, &err),
+			 0);
+	store_close(st);
+	assert_int_equal(unlink(seg), 0);
+
+	assert_int_equal(h_start_conf(&H, "", false), 0);
+	assert_int_equal(siem_day_layout(H.svc, day), SIEM_LAYOUT_BLOBS);
+	assert_int_equal(siem_day_layout(H.svc, day - 1), SIEM_LAYOUT_SEGS);
+	assert_int_equal(count_q("user.name:blobuser1"), 1);
+	assert_int_equal(count_q("test-action"), 3);
+	struct bw_buf doc;
+	bw_buf_init(&doc, 1u << 20);
+	int64_t ts = 0;
+	assert_int_equal(siem_event_doc(H.svc, first_id, 0, &doc, &ts, &err), 1);
+	assert_non_null(strstr(doc.data, "blobuser0"));
+	bw_buf_fini(&doc);
+	/* new events of that day go on in database blocks, no file made */
+	bus_event("web", "acme", now, "blobuser3");
+	siem_service_flush(H.svc);
+	assert_int_equal(count_q("user.name:blobuser3"), 1);
+	bw_snprintf(sql, sizeof(sql), "SELECT COALESCE(SUM(n), 0) FROM %s", evb);
+	assert_int_equal(h_count(&H, sql, NULL, 0), 4);
+	assert_int_equal(file_size(seg), -1);
+	int64_t n = 0;
+	assert_int_equal(siem_store_each(H.svc, day, each_count, &n, &err), 0);
+	assert_int_equal(n, 4);
+	bw_clock_advance(400 * day_ns);
+	assert_int_equal(siem_retention_run(H.svc, &err), 4);
+	assert_int_equal(h_count(&H, "SELECT COUNT(*) FROM siem_partition", NULL, 0), 0);
+	bw_clock_set(1718452860LL * 1000000000LL);
+	h_fixed_dir = NULL;
+	h_stop(&H, true);
+}
+
+/* A segment file: bytes past its last committed row (a job that never
+ * committed) are cut off when it is next opened for writing, so new
+ * blocks follow the committed ones; damaged bytes read as corrupt, never
+ * as other events; dropping the day deletes the file. */
+static void segment_tail_is_cut_and_checked(void **state)
+{
+	char dir[64];
+	bw_snprintf(dir, sizeof(dir), "/tmp/bw-siem-segs-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	h_fixed_dir = dir;
+	assert_int_equal(h_start_conf(&H, "", false), 0);
+	const int64_t day_ns = 86400LL * 1000000000LL;
+	int64_t now = bw_clock_now_ns(), day = siem_day_of(now);
+	for (int i = 0; i < 3; i++)
+		bus_event("web", "acme", now, "seguser");
+	siem_service_flush(H.svc);
+	h_stop(&H, false);
+	char evs[32], seg[256], sql[256];
+	siem_seg_name(day, evs);
+	bw_snprintf(seg, sizeof(seg), "%s/siem.db.events/%s.seg", dir, evs);
+	off_t committed = file_size(seg);
+	assert_true(committed > 0);
+	/* an uncommitted tail */
+	int fd = open(seg, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	char junk[1000];
+	memset(junk, 0x5a, sizeof(junk));
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+
+	assert_int_equal(h_start_conf(&H, "", false), 0);
+	bus_event("web", "acme", now, "seguser");
+	bus_event("web", "acme", now, "seguser");
+	siem_service_flush(H.svc);
+	assert_int_equal(count_q("user.name:seguser"), 5);
+	bw_snprintf(sql, sizeof(sql), "SELECT SUM(seg_len) FROM %s", evs);
+	assert_int_equal(file_size(seg), h_count(&H, sql, NULL, 0));
+	bw_snprintf(sql, sizeof(sql), "SELECT MIN(seg_off) FROM %s WHERE seg_off > 0", evs);
+	assert_int_equal(h_count(&H, sql, NULL, 0), committed);
+	struct bw_err err;
+	int64_t n = 0;
+	assert_int_equal(siem_store_each(H.svc, day, each_count, &n, &err), 0);
+	assert_int_equal(n, 5);
+	/* one damaged byte: the block fails its checksum */
+	fd = open(seg, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t c;
+	assert_int_equal(pread(fd, &c, 1, 20), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, 20), 1);
+	close(fd);
+	n = 0;
+	assert_int_equal(siem_store_each(H.svc, day, each_count, &n, &err), -1);
+	assert_string_equal(err.reason, "corrupt");
+	bw_clock_advance(400 * day_ns);
+	assert_int_equal(siem_retention_run(H.svc, &err), 5);
+	assert_int_equal(file_size(seg), -1);
+	bw_clock_set(1718452860LL * 1000000000LL);
 	h_fixed_dir = NULL;
 	h_stop(&H, true);
 }
@@ -832,6 +1017,8 @@ int main(void)
 		cmocka_unit_test(bloom_versions),
 		cmocka_unit_test(bloom_memo_sets_every_token),
 		cmocka_unit_test(days_stored_as_rows_still_work),
+		cmocka_unit_test(days_stored_in_database_blocks_still_work),
+		cmocka_unit_test(segment_tail_is_cut_and_checked),
 		cmocka_unit_test(config_errors_are_positioned),
 		cmocka_unit_test(syslog_tcp_and_udp_are_stored),
 		cmocka_unit_test(relp_acks_only_stored_events),
