@@ -751,11 +751,26 @@ static size_t t_url_encode(const unsigned char *in, size_t n, unsigned char *o)
 	return j;
 }
 
-static size_t t_digest(const char *alg, const unsigned char *in, size_t n,
+/* OpenSSL 3 looks a digest up in its provider tables on every
+ * EVP_Digest call given a name or a legacy EVP_MD (~100 k instructions,
+ * a fifth of a CRS GET: 901318 hashes the User-Agent): fetch MD5 and
+ * SHA-1 once per process and keep them. */
+static EVP_MD *md_md5, *md_sha1;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+	md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+	md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+static size_t t_digest(bool sha1, const unsigned char *in, size_t n,
 		       unsigned char *o)
 {
+	pthread_once(&md_once, md_fetch);
+	const EVP_MD *md = sha1 ? md_sha1 : md_md5;
 	unsigned int len = 0;
-	if (EVP_Digest(in, n, o, &len, EVP_get_digestbyname(alg), NULL) != 1)
+	if (!md || EVP_Digest(in, n, o, &len, md, NULL) != 1)
 		return 0;
 	return len;
 }
@@ -884,9 +899,9 @@ size_t waf_tfn_run(enum waf_tfn t, const unsigned char *in, size_t n,
 		return (size_t)l;
 	}
 	case WAF_T_MD5:
-		return t_digest("MD5", in, n, o);
+		return t_digest(false, in, n, o);
 	case WAF_T_SHA1:
-		return t_digest("SHA1", in, n, o);
+		return t_digest(true, in, n, o);
 	case WAF_T_PARITY_EVEN_7BIT:
 		for (size_t i = 0; i < n; i++)
 			o[i] = (unsigned char)((in[i] & 0x7f) | (parity(in[i]) << 7));
