@@ -586,6 +586,12 @@ struct waf_ruleset {
 	/* group prefilters (waf_hs.c) */
 	struct waf_skgroup *skg;
 	size_t nskg;
+	/* Phase-1 snapshot (waf_tx.c, waf_ruleset_snapshot): a transaction
+	 * that ran phase 1's steps snap_first..snap_resume-1, rules whose
+	 * outcome depends on the configuration alone. NULL: none. Owned,
+	 * read-only. */
+	struct waf_tx *snap;
+	size_t snap_first, snap_resume;
 };
 
 /* waf_auditlog.c: flush, stop the writer thread, close (accepts NULL). */
@@ -830,7 +836,15 @@ struct waf_tx {
 	bool pf_hit;
 	/* collection keys given to initcol, for write-back */
 	struct bw_str initcol_key[WAF_VAR__COUNT];
+	/* building rs->snap: run_phase stops before the first step at or
+	 * after snap_limit, or that is not snapshot-safe, and says where
+	 * (snap_stop) and whether a rule there disrupted (snap_bad) */
+	bool snap_build, snap_bad;
+	size_t snap_limit, snap_stop;
 };
+
+/* Builds rs->snap once the steps exist (no snapshot is not an error). */
+void waf_ruleset_snapshot(struct waf_ruleset *rs);
 
 /* ---- collections and variables (waf_var.c) */
 int waf_col_add(struct waf_tx *tx, enum waf_var_id col, const char *k,

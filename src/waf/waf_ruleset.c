@@ -544,6 +544,8 @@ static int end(struct waf_parse *p, int rc, struct waf_ruleset **out)
 		rc = waf_engine_prepare(p);
 	if (rc == 0)
 		rc = finish_steps(p);
+	if (rc == 0)
+		waf_ruleset_snapshot(p->rs);
 	if (rc != 0) {
 		waf_ruleset_free(p->rs);
 		*out = NULL;
@@ -597,6 +599,8 @@ void waf_ruleset_free(struct waf_ruleset *rs)
 		return;
 	waf_auditlog_free(rs->auditlog);
 	rs->auditlog = NULL;
+	waf_tx_free(rs->snap);
+	rs->snap = NULL;
 	bw_arena_free(rs->arena);
 	rs->arena = NULL;
 	free(rs);

@@ -926,15 +926,255 @@ oom:
 	return -1;
 }
 
+static int run_phase(struct waf_tx *tx, int phase);
+
+/* ------------------------------------------------------ phase-1 snapshot
+ *
+ * After ModSecurity's recommended rules (which only pick a body
+ * processor), the CRS begins phase 1 with ~22 rules whose outcome
+ * depends on the configuration alone (900990, 901001, 901100-901167
+ * "&TX:x @eq 0 -> setvar default", 901200's setvars). They read only TX,
+ * RULE and MATCHED_* and write only TX, MATCHED_*, the match list and the
+ * skip state. So they run once, at load, on a scratch transaction
+ * (rs->snap): from the first such rule (snap_first) to the first rule
+ * that is not such (snap_resume; a rule that would disrupt ends it too).
+ * A transaction reaching snap_first with everything they read as the
+ * scratch had it (snap_applies: TX and MATCHED_* empty, nothing removed,
+ * no skip, no logged score, same engine mode) takes the result and goes
+ * on at snap_resume: the same engine code on the same inputs, hence the
+ * same result. The copy renumbers value ids so they stay unique in the
+ * transaction. BW_WAF_NO_SNAPSHOT=1 turns it off, for comparison.
+ */
+
+/* Variables a snapshot-safe rule may read: state that starts empty (or
+ * fixed) in every transaction and that only such rules changed so far. */
+static bool snap_var_ok(enum waf_var_id v)
+{
+	return v == WAF_VAR_TX || v == WAF_VAR_RULE ||
+	       v == WAF_VAR_MATCHED_VAR || v == WAF_VAR_MATCHED_VAR_NAME ||
+	       v == WAF_VAR_MATCHED_VARS || v == WAF_VAR_MATCHED_VARS_NAMES;
+}
+
+static bool macro_snap_safe(const struct waf_macro *m)
+{
+	if (!m || m->constant)
+		return true;
+	for (size_t i = 0; i < m->nsegs; i++)
+		if (m->segs[i].kind == WAF_SEG_VAR && !snap_var_ok(m->segs[i].var))
+			return false;
+	return true;
+}
+
+static bool link_snap_safe(const struct waf_rule *l)
+{
+	for (size_t i = 0; i < l->ntargets; i++)
+		if (l->targets[i].var != WAF_VAR_TX)
+			return false;
+	switch (l->op.id) {
+	case WAF_OP_RBL:
+	case WAF_OP_GEO_LOOKUP:
+	case WAF_OP_VALIDATE_DTD:
+	case WAF_OP_VALIDATE_SCHEMA:
+		return false;
+	default:
+		break;
+	}
+	if (!macro_snap_safe(l->op.marg))
+		return false;
+	/* only TX setvars: no ctl, persistent collections, env, expiry */
+	for (size_t i = 0; i < l->eff.nexecs; i++) {
+		const struct waf_exec *x = &l->eff.execs[i];
+		if (x->kind != WAF_EXEC_SETVAR || x->col != WAF_VAR_TX ||
+		    !macro_snap_safe(x->key) || !macro_snap_safe(x->value))
+			return false;
+	}
+	/* expanded when the match is recorded */
+	if (!macro_snap_safe(l->eff.msg) || !macro_snap_safe(l->eff.logdata))
+		return false;
+	for (size_t i = 0; i < l->eff.ntags; i++)
+		if (!macro_snap_safe(l->eff.tags[i]))
+			return false;
+	return true;
+}
+
+static bool rule_snap_safe(const struct waf_rule *r)
+{
+	if (r->kind != WAF_RULE_SECRULE && r->kind != WAF_RULE_SECACTION)
+		return false;
+	for (const struct waf_rule *l = r; l; l = l->chain_next)
+		if (!link_snap_safe(l))
+			return false;
+	return true;
+}
+
+/* A matched rule the snapshot may include: one that does not disrupt or
+ * allow, whatever the mode. */
+static bool snap_pass(const struct waf_rule *r)
+{
+	enum waf_disruptive d = r->eff.disruptive;
+	return d == WAF_DIS_PASS || d == WAF_DIS_UNSET || d == WAF_DIS_BLOCK;
+}
+
+void waf_ruleset_snapshot(struct waf_ruleset *rs)
+{
+	rs->snap = NULL;
+	rs->snap_resume = 0;
+	if (!rs->phase[1].n || rs->settings.rule_engine == WAF_ENGINE_OFF)
+		return;
+	const char *off = getenv("BW_WAF_NO_SNAPSHOT");
+	if (off && *off && *off != '0')
+		return;
+	/* The run starts at the first snapshot-safe rule: the rules before
+	 * it (ModSecurity's recommended set picks body processors there)
+	 * run per transaction, and the snapshot is taken only when they
+	 * left everything it reads as it was (snap_applies). */
+	const struct waf_phase_rules *pr = &rs->phase[1];
+	size_t a = 0;
+	while (a < pr->n && (pr->steps[a].kind == WAF_RULE_MARKER ||
+			     !rule_snap_safe(pr->steps[a].r)))
+		a++;
+	if (a == pr->n)
+		return;
+	rs->snap_first = a;
+	size_t limit = pr->n;
+	/* each retry ends the run before the rule that disrupted */
+	for (int attempt = 0; attempt < 8; attempt++) {
+		struct waf_tx_opts o = { .mode = WAF_MODE_BLOCK,
+					 .unique_id = "snapshot" };
+		struct waf_tx *tx = waf_tx_new(rs, &o, NULL);
+		if (!tx)
+			return;
+		tx->snap_build = true;
+		tx->snap_limit = limit;
+		tx->snap_stop = rs->phase[1].n;
+		if (run_phase(tx, 1) != 0 || tx->oom || tx->disrupted ||
+		    tx->allowed) {
+			waf_tx_free(tx);
+			return;
+		}
+		if (tx->snap_bad) {
+			limit = tx->snap_stop;
+			waf_tx_free(tx);
+			continue;
+		}
+		if (tx->snap_stop <= a) {
+			waf_tx_free(tx);
+			return;
+		}
+		tx->snap_build = false;
+		rs->snap = tx;
+		rs->snap_resume = tx->snap_stop;
+		return;
+	}
+}
+
+/* The transaction reached the snapshot's first rule in the state the
+ * snapshot started from: TX and MATCHED_* empty, nothing removed, no
+ * allow, no skip, no logged score yet, the same engine mode. Earlier
+ * rules' matches may be there: the snapshot's follow them. */
+static bool snap_applies(const struct waf_tx *tx)
+{
+	const struct waf_tx *s = tx->rs->snap;
+	return s && tx->engine == s->rs->settings.rule_engine &&
+	       tx->col[WAF_VAR_TX].n == 0 && tx->score_seen == 0 &&
+	       tx->col[WAF_VAR_MATCHED_VARS].n == 0 &&
+	       tx->col[WAF_VAR_MATCHED_VARS_NAMES].n == 0 &&
+	       !tx->scal_set[WAF_VAR_MATCHED_VAR] &&
+	       !tx->scal_set[WAF_VAR_MATCHED_VAR_NAME] && !tx->allowed &&
+	       !tx->disrupted && !tx->skip_next && !tx->skip_marker &&
+	       !tx->n_rm_ids && !tx->n_rm_tags && !tx->n_rm_msgs &&
+	       !tx->n_rm_tgts;
+}
+
+/* Copies collection c of the snapshot into tx (own arrays, so later
+ * writes stay in tx); strings are shared with the snapshot. */
+static int snap_copy_col(struct waf_tx *tx, const struct waf_col *from,
+			 struct waf_col *to)
+{
+	if (!from->n)
+		return 0;
+	struct waf_kv *v = bw_arena_alloc(tx->arena, from->cap * sizeof(*v));
+	if (!v)
+		return -1;
+	memcpy(v, from->v, from->n * sizeof(*v));
+	uint32_t *idx = NULL;
+	if (from->idx_cap) {
+		idx = bw_arena_alloc(tx->arena, from->idx_cap * sizeof(*idx));
+		if (!idx)
+			return -1;
+		memcpy(idx, from->idx, from->idx_cap * sizeof(*idx));
+	}
+	to->v = v;
+	to->n = from->n;
+	to->cap = from->cap;
+	to->idx = idx;
+	to->idx_cap = from->idx_cap;
+	/* value ids name one text within a transaction */
+	for (uint32_t i = 0; i < to->n; i++)
+		if (v[i].vid)
+			v[i].vid = ++tx->nvid;
+	return 0;
+}
+
+static int snap_apply(struct waf_tx *tx)
+{
+	const struct waf_tx *s = tx->rs->snap;
+	static const enum waf_var_id cols[] = { WAF_VAR_TX, WAF_VAR_MATCHED_VARS,
+						WAF_VAR_MATCHED_VARS_NAMES };
+	for (size_t i = 0; i < BW_ARRAY_LEN(cols); i++)
+		if (snap_copy_col(tx, &s->col[cols[i]], &tx->col[cols[i]]) != 0)
+			goto oom;
+	static const enum waf_var_id scal[] = { WAF_VAR_MATCHED_VAR,
+						WAF_VAR_MATCHED_VAR_NAME };
+	for (size_t i = 0; i < BW_ARRAY_LEN(scal); i++) {
+		tx->scal[scal[i]] = s->scal[scal[i]];
+		tx->scal_set[scal[i]] = s->scal_set[scal[i]];
+		tx->scal_vid[scal[i]] = 0; /* not cached (as on_value_match) */
+	}
+	if (s->nmatches) {
+		size_t n = tx->nmatches + s->nmatches;
+		size_t cap = n > s->cap_matches ? n : s->cap_matches;
+		struct waf_match_int *m = bw_arena_alloc(tx->arena, cap * sizeof(*m));
+		if (!m)
+			goto oom;
+		if (tx->nmatches)
+			memcpy(m, tx->matches, tx->nmatches * sizeof(*m));
+		memcpy(m + tx->nmatches, s->matches, s->nmatches * sizeof(*m));
+		tx->matches = m;
+		tx->nmatches = n;
+		tx->cap_matches = cap;
+		tx->last_match = s->last_match;
+		tx->last_match.vid = 0;
+		tx->last_tfn = s->last_tfn;
+	}
+	if (s->highest_severity < tx->highest_severity)
+		tx->highest_severity = s->highest_severity;
+	tx->score_seen = s->score_seen;
+	tx->cur_link = s->cur_link;
+	tx->skip_next = s->skip_next;
+	tx->skip_marker = s->skip_marker;
+	return 0;
+oom:
+	tx->oom = true;
+	return -1;
+}
+
 static int run_phase(struct waf_tx *tx, int phase)
 {
 	const struct waf_phase_rules *pr = &tx->rs->phase[phase];
 	tx->last_phase = phase;
 	if (!running(tx))
 		return tx->oom ? -1 : 0;
+	/* where phase 1's configuration-only rules start (see the snapshot
+	 * above), or where building the snapshot starts */
+	size_t snap_at = SIZE_MAX, first = 0;
+	if (phase == 1 && tx->snap_build)
+		first = tx->rs->snap_first;
+	else if (phase == 1 && tx->rs->snap)
+		snap_at = tx->rs->snap_first;
 	/* Rules are passed by through their steps (struct waf_step): the
 	 * rule itself is read only when it is evaluated. */
-	for (size_t i = 0; i < pr->n; i++) {
+	for (size_t i = first; i < pr->n; i++) {
 		const struct waf_step *st = &pr->steps[i];
 		const struct waf_rule *r = st->r;
 		if (st->kind == WAF_RULE_MARKER) {
@@ -954,6 +1194,18 @@ static int run_phase(struct waf_tx *tx, int phase)
 		if ((tx->n_rm_ids || tx->n_rm_tags || tx->n_rm_msgs) &&
 		    waf_rule_removed(tx, r))
 			continue;
+		if (i == snap_at && snap_applies(tx)) {
+			/* these rules ran at load: take their result */
+			if (snap_apply(tx) != 0)
+				return -1;
+			i = tx->rs->snap_resume - 1;
+			continue;
+		}
+		if (tx->snap_build &&
+		    (i >= tx->snap_limit || !rule_snap_safe(r))) {
+			tx->snap_stop = i;
+			return 0;
+		}
 		if (st->sk_group) {
 			int can = sk_can_match(tx, st, phase);
 			if (can < 0)
@@ -972,6 +1224,12 @@ static int run_phase(struct waf_tx *tx, int phase)
 			return -1;
 		if (!m)
 			continue;
+		if (tx->snap_build && !snap_pass(r)) {
+			/* a disruptive match ends the snapshot before r */
+			tx->snap_stop = i;
+			tx->snap_bad = true;
+			return 0;
+		}
 		tx->cur_rule = r;
 		int rc = record_match(tx, r, phase);
 		if (rc == 0)

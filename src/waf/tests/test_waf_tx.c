@@ -5,6 +5,9 @@
  * phase behaviour, the explain records and the JSON audit entry, and
  * fail-closed behaviour when a transaction runs out of memory.
  */
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include "waf_test_util.h"
 #include "json/json.h"
 
@@ -813,6 +816,215 @@ static void test_tx_index_growth(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* Loads text with the phase-1 snapshot off (BW_WAF_NO_SNAPSHOT). */
+static struct waf_ruleset *load_rules_nosnap(const char *text)
+{
+	assert_int_equal(setenv("BW_WAF_NO_SNAPSHOT", "1", 1), 0);
+	struct waf_ruleset *rs = load_rules(text);
+	assert_int_equal(unsetenv("BW_WAF_NO_SNAPSHOT"), 0);
+	assert_null(rs->snap);
+	return rs;
+}
+
+static const char *nz(const char *s)
+{
+	return s ? s : "";
+}
+
+/* Two transactions of the same request agree on everything rules and
+ * callers can see: verdict, every match (order and fields), TX. */
+static void assert_same_tx(const struct waf_tx *a, const struct waf_tx *b)
+{
+	struct waf_decision da, db;
+	waf_tx_decision(a, &da);
+	waf_tx_decision(b, &db);
+	assert_int_equal(da.verdict, db.verdict);
+	assert_int_equal(da.status, db.status);
+	assert_int_equal(da.rule_id, db.rule_id);
+	assert_int_equal(waf_tx_match_count(a), waf_tx_match_count(b));
+	for (size_t i = 0; i < waf_tx_match_count(a); i++) {
+		const struct waf_match *x = waf_tx_match_get(a, i);
+		const struct waf_match *y = waf_tx_match_get(b, i);
+		assert_int_equal(x->rule_id, y->rule_id);
+		assert_int_equal(x->phase, y->phase);
+		assert_string_equal(nz(x->msg), nz(y->msg));
+		assert_string_equal(nz(x->logdata), nz(y->logdata));
+		assert_string_equal(nz(x->var_name), nz(y->var_name));
+		assert_string_equal(nz(x->var_value), nz(y->var_value));
+		assert_string_equal(nz(x->tfns), nz(y->tfns));
+		assert_int_equal(x->logged, y->logged);
+		assert_int_equal(x->disruptive, y->disruptive);
+		assert_int_equal(x->score, y->score);
+		assert_int_equal(x->severity, y->severity);
+		assert_int_equal(x->ntags, y->ntags);
+	}
+	const struct waf_col *ca = &a->col[WAF_VAR_TX], *cb = &b->col[WAF_VAR_TX];
+	size_t live_a = 0, live_b = 0;
+	for (uint32_t i = 0; i < ca->n; i++) {
+		if (!ca->v[i].val.p)
+			continue;
+		live_a++;
+		const struct waf_kv *kv = waf_col_get(b, WAF_VAR_TX, ca->v[i].key);
+		assert_non_null(kv);
+		assert_int_equal(kv->val.len, ca->v[i].val.len);
+		assert_memory_equal(kv->val.p, ca->v[i].val.p, kv->val.len);
+	}
+	for (uint32_t i = 0; i < cb->n; i++)
+		live_b += cb->v[i].val.p != NULL;
+	assert_int_equal(live_a, live_b);
+	assert_int_equal(a->highest_severity, b->highest_severity);
+}
+
+/* Each request through both rule sets gives the same transaction. */
+static void assert_same_runs(const struct waf_ruleset *rs,
+			     const struct waf_ruleset *plain,
+			     const struct treq *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct waf_tx *a = run_req(rs, &reqs[i], NULL);
+		struct waf_tx *b = run_req(plain, &reqs[i], NULL);
+		assert_same_tx(a, b);
+		assert_true(waf_tx_match_count(a) > 0);
+		waf_tx_free(a);
+		waf_tx_free(b);
+	}
+}
+
+/* Phase 1's configuration-only rules run once at load (rs->snap) and a
+ * transaction takes their result: it must be exactly what running them
+ * gives, and it must not be taken when an earlier rule changed what
+ * they read. */
+static void test_phase1_snapshot(void **s)
+{
+	(void)s;
+	const char *text =
+		ENGINE_ON
+		"SecRule REQUEST_HEADERS:Content-Type \"@rx ^application/json\" "
+		"\"id:1,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON\"\n"
+		"SecAction \"id:10,phase:1,pass,nolog,setvar:tx.level=2,setvar:tx.score=0\"\n"
+		"SecRule &TX:limit \"@eq 0\" \"id:11,phase:1,pass,nolog,setvar:tx.limit=5\"\n"
+		"SecRule TX:level \"@lt 2\" \"id:12,phase:1,pass,nolog,skipAfter:END-L2\"\n"
+		"SecRule TX:level \"@ge 2\" \"id:13,phase:1,pass,log,severity:4,"
+		"msg:'level %{tx.level}',setvar:tx.seen=%{MATCHED_VAR_NAME}\"\n"
+		"SecRule TX:level \"@lt 3\" \"id:16,phase:1,pass,nolog,skipAfter:END-L2\"\n"
+		"SecRule TX:level \"@eq 2\" \"id:17,phase:1,pass,nolog,setvar:tx.skipped=1\"\n"
+		"SecMarker END-L2\n"
+		"SecRule TX:limit \"@eq 99\" \"id:14,phase:1,deny,status:403\"\n"
+		"SecRule TX:level \"@rx ^(\\d)$\" \"id:15,phase:1,pass,nolog,capture,"
+		"setvar:tx.cap=%{tx.1}\"\n"
+		"SecRule REQUEST_URI \"@contains attack\" \"id:20,phase:1,pass,log,"
+		"setvar:tx.score=+%{tx.limit}\"\n"
+		"SecRule TX:level \"@eq 2\" \"id:21,phase:1,pass,nolog,setvar:tx.after=1\"\n"
+		"SecRule TX:score \"@ge 5\" \"id:30,phase:2,deny,status:403,log,"
+		"msg:'score %{tx.score}'\"\n";
+	struct waf_ruleset *rs = load_rules(text);
+	struct waf_ruleset *plain = load_rules_nosnap(text);
+	/* the snapshot covers 10..15 (14 does not match): from step 1 to
+	 * rule 20, the first that reads request data */
+	assert_non_null(rs->snap);
+	assert_int_equal(rs->snap_first, 1);
+	assert_int_equal(rs->phase[1].steps[rs->snap_resume].r->act.id, 20);
+	struct treq reqs[] = {
+		{ .uri = "/" },
+		{ .uri = "/attack" },
+		{ .method = "POST", .uri = "/attack",
+		  .headers = { { "Content-Type", "application/json" } },
+		  .body = "{\"a\":1}" },
+		{ .uri = "/", .mode = WAF_MODE_DETECT },
+	};
+	assert_same_runs(rs, plain, reqs, BW_ARRAY_LEN(reqs));
+	for (size_t i = 0; i < BW_ARRAY_LEN(reqs); i++) {
+		struct waf_tx *a = run_req(rs, &reqs[i], NULL);
+		assert_string_equal(txvar(a, "TX", "cap"), "2");
+		assert_string_equal(txvar(a, "TX", "seen"), "TX:level");
+		assert_string_equal(txvar(a, "TX", "after"), "1");
+		assert_string_equal(txvar(a, "TX", "skipped"), "(unset)");
+		assert_true(matched(a, 13) && !matched(a, 17));
+		waf_tx_free(a);
+	}
+	/* attack: 20 adds the limit the snapshot set, 30 denies */
+	struct waf_decision d;
+	struct waf_tx *tx = run_req(rs, &reqs[1], &d);
+	assert_int_equal(d.verdict, WAF_DENY);
+	assert_int_equal(d.rule_id, 30);
+	assert_string_equal(match_of(tx, 30)->msg, "score 5");
+	waf_tx_free(tx);
+	/* rule 1 matched first (MATCHED_VAR set): the rules ran instead,
+	 * with the same outcome (compared above); its match comes first */
+	tx = run_req(rs, &reqs[2], &d);
+	assert_int_equal(waf_tx_match_get(tx, 0)->rule_id, 1);
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+	waf_ruleset_free(plain);
+
+	/* a configuration-only rule that denies ends the snapshot before
+	 * it; one at the start leaves no snapshot */
+	rs = load_rules(ENGINE_ON
+			"SecAction \"id:1,phase:1,pass,nolog,setvar:tx.a=1\"\n"
+			"SecRule &TX:b \"@eq 0\" \"id:2,phase:1,deny,status:403\"\n"
+			"SecAction \"id:3,phase:1,pass,nolog,setvar:tx.c=1\"\n");
+	assert_non_null(rs->snap);
+	assert_int_equal(rs->snap_first, 0);
+	assert_int_equal(rs->snap_resume, 1);
+	tx = run_req(rs, &reqs[0], &d);
+	assert_int_equal(d.verdict, WAF_DENY);
+	assert_int_equal(d.rule_id, 2);
+	assert_string_equal(txvar(tx, "TX", "a"), "1");
+	assert_string_equal(txvar(tx, "TX", "c"), "(unset)");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+	rs = load_rules(ENGINE_ON
+			"SecRule &TX:b \"@eq 0\" \"id:2,phase:1,deny,status:403\"\n");
+	assert_null(rs->snap);
+	waf_ruleset_free(rs);
+}
+
+/* The same, on the CRS behind ModSecurity's recommended rules (which
+ * pick body processors first), for benign and attack requests. */
+static void test_phase1_snapshot_crs(void **s)
+{
+	(void)s;
+	struct stat st;
+	if (stat("/etc/modsecurity/crs/crs-setup.conf", &st) != 0) {
+		skip();
+		return;
+	}
+	const char *text =
+		ENGINE_ON
+		"SecRule REQUEST_HEADERS:Content-Type \"^(?:application(?:/soap\\+|/)|text/)xml\" "
+		"\"id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML\"\n"
+		"SecRule REQUEST_HEADERS:Content-Type \"^application/json\" "
+		"\"id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON\"\n"
+		"Include /etc/modsecurity/crs/crs-setup.conf\n"
+		"Include /usr/share/modsecurity-crs/rules/*.conf\n";
+	struct waf_ruleset *rs = load_rules(text);
+	struct waf_ruleset *plain = load_rules_nosnap(text);
+	assert_non_null(rs->snap);
+	assert_int_equal(rs->snap_first, 2);
+	assert_true(rs->snap_resume > 20);
+	struct treq reqs[] = {
+		{ .uri = "/index.html?q=hello",
+		  .headers = { { "Host", "example.com" }, { "User-Agent", "curl/8.0" },
+			       { "Accept", "*/*" } } },
+		{ .uri = "/?id=1%27%20or%20%271%27=%271",
+		  .headers = { { "Host", "example.com" }, { "User-Agent", "curl/8.0" } } },
+		{ .uri = "/?q=<script>alert(1)</script>", .mode = WAF_MODE_DETECT,
+		  .headers = { { "Host", "example.com" }, { "User-Agent", "sqlmap/1.7" } } },
+		{ .method = "POST", .uri = "/api",
+		  .headers = { { "Host", "example.com" }, { "User-Agent", "curl/8.0" },
+			       { "Content-Type", "application/json" } },
+		  .body = "{\"name\":\"x\",\"q\":\"../../etc/passwd\"}" },
+		{ .method = "POST", .uri = "/form",
+		  .headers = { { "Host", "example.com" }, { "User-Agent", "curl/8.0" },
+			       { "Content-Type", "application/x-www-form-urlencoded" } },
+		  .body = "a=1&b=hello+world&c=%3Bcat+/etc/passwd" },
+		{ .uri = "/" },
+	};
+	assert_same_runs(rs, plain, reqs, BW_ARRAY_LEN(reqs));
+	waf_ruleset_free(rs);
+	waf_ruleset_free(plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -822,6 +1034,8 @@ int main(void)
 		cmocka_unit_test(test_collect_reuse),
 		cmocka_unit_test(test_match_list_growth),
 		cmocka_unit_test(test_tx_index_growth),
+		cmocka_unit_test(test_phase1_snapshot),
+		cmocka_unit_test(test_phase1_snapshot_crs),
 		cmocka_unit_test(test_absolute_uri_and_cookies),
 		cmocka_unit_test(test_selectors_and_exclusions),
 		cmocka_unit_test(test_operators),
