@@ -551,6 +551,10 @@ struct waf_step {
 	uint32_t sk_group; /* r->sk_group: 1 + group index, 0 none */
 	uint32_t sk_bit;   /* r->sk_bit */
 	uint8_t kind;      /* enum waf_rule_kind */
+	/* r cannot match in a transaction that took rs->snap: it reads only
+	 * TX keys no rule before it writes, and the snapshot's values do not
+	 * match (waf_tx.c, snap_fold) */
+	bool no_match_after_snap;
 };
 
 struct waf_phase_rules {
@@ -840,6 +844,7 @@ struct waf_tx {
 	 * after snap_limit, or that is not snapshot-safe, and says where
 	 * (snap_stop) and whether a rule there disrupted (snap_bad) */
 	bool snap_build, snap_bad;
+	bool snap_used; /* this transaction took rs->snap */
 	size_t snap_limit, snap_stop;
 };
 

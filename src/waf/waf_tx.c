@@ -1015,6 +1015,150 @@ static bool snap_pass(const struct waf_rule *r)
 	return d == WAF_DIS_PASS || d == WAF_DIS_UNSET || d == WAF_DIS_BLOCK;
 }
 
+/* ----------------------------------------- rules decided by the snapshot
+ *
+ * After the snapshot, the CRS keeps testing configuration values: the
+ * paranoia-level gates of every file (9xx011-9xx014 "TX:EXECUTING_
+ * PARANOIA_LEVEL @lt N"), the exclusion packages (9001000-9006000),
+ * sampling (901400, 901500). Such a rule reads only TX keys by name. When
+ * no rule that can run before it (any phase up to its own, the
+ * snapshot's rules excepted) may write one of those keys — by setvar or
+ * expirevar with that key, with a key macro whose literal start could
+ * spell it, or by capture (TX:0-9) — a transaction that took the
+ * snapshot still has the snapshot's values there, so the rule's outcome
+ * is the one it has on the snapshot. The ones that do not match are
+ * marked (waf_step.no_match_after_snap) and pass by as a non-matching
+ * rule does; removed targets (ctl:ruleRemoveTarget*) turn this off.
+ */
+
+/* Whether a TX write with key macro m can write key k (case-insensitive). */
+static bool key_may_write(const struct waf_macro *m, struct bw_str k)
+{
+	if (!m)
+		return true;
+	if (m->constant)
+		return m->raw.len == k.len && strncasecmp(m->raw.p, k.p, k.len) == 0;
+	size_t off = 0;
+	for (size_t i = 0; i < m->nsegs; i++) {
+		const struct waf_macro_seg *g = &m->segs[i];
+		if (g->kind != WAF_SEG_LITERAL)
+			return true; /* the rest is known at run time only */
+		if (off + g->text.len > k.len ||
+		    strncasecmp(k.p + off, g->text.p, g->text.len) != 0)
+			return false;
+		off += g->text.len;
+	}
+	return off == k.len;
+}
+
+/* Whether link l may write TX key k when it runs. */
+static bool link_may_write(const struct waf_rule *l, struct bw_str k)
+{
+	if (l->act.capture && k.len == 1 && k.p[0] >= '0' && k.p[0] <= '9')
+		return true;
+	for (size_t i = 0; i < l->eff.nexecs; i++) {
+		const struct waf_exec *x = &l->eff.execs[i];
+		if ((x->kind == WAF_EXEC_SETVAR || x->kind == WAF_EXEC_EXPIREVAR) &&
+		    x->col == WAF_VAR_TX && key_may_write(x->key, k))
+			return true;
+	}
+	return false;
+}
+
+/* Whether a rule that may run before step k of phase ph (the snapshot's
+ * own rules excepted) may write TX key key. */
+static bool written_before(const struct waf_ruleset *rs, int ph, size_t k,
+			   struct bw_str key)
+{
+	for (int p = 1; p <= ph; p++) {
+		const struct waf_phase_rules *pr = &rs->phase[p];
+		size_t end = p == ph ? k : pr->n;
+		for (size_t i = 0; i < end; i++) {
+			if (p == 1 && i >= rs->snap_first && i < rs->snap_resume)
+				continue;
+			if (pr->steps[i].kind == WAF_RULE_MARKER)
+				continue;
+			for (const struct waf_rule *l = pr->steps[i].r; l; l = l->chain_next)
+				if (link_may_write(l, key))
+					return true;
+		}
+	}
+	return false;
+}
+
+/* A rule whose outcome the snapshot's TX decides: one link, TX keys by
+ * name only (also as &TX:key), an operator without regex (no match limit
+ * to trip) whose parameter reads TX keys or RULE only, nothing written
+ * before it to those keys. */
+static bool snap_decides(const struct waf_ruleset *rs, int ph, size_t k,
+			 const struct waf_rule *r)
+{
+	if (r->kind != WAF_RULE_SECRULE || r->chain_next || r->act.capture ||
+	    r->act.multi_match || !rule_snap_safe(r))
+		return false;
+	switch (r->op.id) {
+	case WAF_OP_EQ: case WAF_OP_GE: case WAF_OP_GT: case WAF_OP_LE:
+	case WAF_OP_LT: case WAF_OP_STREQ: case WAF_OP_WITHIN:
+	case WAF_OP_CONTAINS: case WAF_OP_BEGINS_WITH: case WAF_OP_ENDS_WITH:
+		break;
+	default:
+		return false;
+	}
+	for (size_t i = 0; i < r->ntargets; i++) {
+		const struct waf_target *t = &r->targets[i];
+		if (t->exclude || t->sel_kind != WAF_SEL_NAME ||
+		    written_before(rs, ph, k, t->sel))
+			return false;
+	}
+	const struct waf_macro *m = r->op.marg;
+	for (size_t i = 0; m && !m->constant && i < m->nsegs; i++) {
+		const struct waf_macro_seg *g = &m->segs[i];
+		if (g->kind != WAF_SEG_VAR)
+			continue;
+		if (g->var == WAF_VAR_RULE)
+			continue;
+		if (g->var != WAF_VAR_TX || !g->key.len ||
+		    written_before(rs, ph, k, g->key))
+			return false;
+	}
+	return true;
+}
+
+/* Whether rule r matches on the snapshot's state (tested there without
+ * running its actions). 1, 0 or -1. */
+static int snap_matches(struct waf_tx *s, const struct waf_rule *r)
+{
+	s->last_phase = r->phase;
+	if (waf_var_collect(s, r) != 0)
+		return -1;
+	for (size_t i = 0; i < s->vals.n; i++) {
+		struct bw_str tv;
+		if (waf_tfn_chain(s, r, &s->vals.v[i], &tv) != 0)
+			return -1;
+		int m = waf_op_eval(s, r, tv);
+		if (m != 0)
+			return m;
+	}
+	return 0;
+}
+
+static void snap_fold(struct waf_ruleset *rs)
+{
+	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX; ph++) {
+		struct waf_phase_rules *pr = &rs->phase[ph];
+		for (size_t i = 0; i < pr->n; i++) {
+			struct waf_step *st = &pr->steps[i];
+			if (ph == 1 && i < rs->snap_resume)
+				continue;
+			if (st->kind == WAF_RULE_MARKER ||
+			    !snap_decides(rs, ph, i, st->r))
+				continue;
+			st->no_match_after_snap = snap_matches(rs->snap, st->r) == 0;
+		}
+	}
+	rs->snap->last_phase = 1;
+}
+
 void waf_ruleset_snapshot(struct waf_ruleset *rs)
 {
 	rs->snap = NULL;
@@ -1064,6 +1208,7 @@ void waf_ruleset_snapshot(struct waf_ruleset *rs)
 		tx->snap_build = false;
 		rs->snap = tx;
 		rs->snap_resume = tx->snap_stop;
+		snap_fold(rs);
 		return;
 	}
 }
@@ -1151,6 +1296,7 @@ static int snap_apply(struct waf_tx *tx)
 		tx->highest_severity = s->highest_severity;
 	tx->score_seen = s->score_seen;
 	tx->cur_link = s->cur_link;
+	tx->snap_used = true;
 	tx->skip_next = s->skip_next;
 	tx->skip_marker = s->skip_marker;
 	return 0;
@@ -1199,6 +1345,12 @@ static int run_phase(struct waf_tx *tx, int phase)
 			if (snap_apply(tx) != 0)
 				return -1;
 			i = tx->rs->snap_resume - 1;
+			continue;
+		}
+		if (st->no_match_after_snap && tx->snap_used && !tx->n_rm_tgts) {
+			/* what eval_link does when nothing matched */
+			tx->cur_link = r;
+			clear_matched(tx);
 			continue;
 		}
 		if (tx->snap_build &&

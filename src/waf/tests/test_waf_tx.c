@@ -979,6 +979,65 @@ static void test_phase1_snapshot(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* The step of rule id in phase ph. */
+static const struct waf_step *step_of(const struct waf_ruleset *rs, int ph,
+				      uint64_t id)
+{
+	for (size_t i = 0; i < rs->phase[ph].n; i++)
+		if (rs->phase[ph].steps[i].kind != WAF_RULE_MARKER &&
+		    rs->phase[ph].steps[i].r->act.id == id)
+			return &rs->phase[ph].steps[i];
+	fail();
+	return NULL;
+}
+
+/* Rules after the snapshot that read only TX keys nothing before them
+ * writes are decided by the snapshot's values; a key some rule may write
+ * (by name, by a key macro's literal start, by capture) keeps its rule
+ * running. */
+static void test_snapshot_decided_rules(void **s)
+{
+	(void)s;
+	const char *text =
+		ENGINE_ON
+		"SecAction \"id:10,phase:1,pass,nolog,setvar:tx.level=2,"
+		"setvar:tx.score=0,setvar:tx.dynamo=1\"\n"
+		"SecRule REQUEST_URI \"@rx ^/(\\w)\" \"id:20,phase:1,pass,nolog,capture,"
+		"setvar:tx.score=+1,setvar:'tx.dyn_%{tx.1}=1'\"\n"
+		"SecRule TX:level \"@lt 1\" \"id:40,phase:2,pass,log,msg:'never'\"\n"
+		"SecRule TX:level \"@lt 3\" \"id:41,phase:2,pass,log,msg:'always'\"\n"
+		"SecRule TX:score \"@lt 0\" \"id:42,phase:2,pass,log\"\n"
+		"SecRule TX:dyn_x \"@eq 1\" \"id:43,phase:2,pass,log\"\n"
+		"SecRule TX:dynamo \"@eq 0\" \"id:44,phase:2,pass,log\"\n"
+		"SecRule TX:1 \"@streq x\" \"id:45,phase:2,pass,log\"\n"
+		"SecRule &TX:absent \"@eq 1\" \"id:46,phase:3,pass,log\"\n"
+		"SecRule TX:level \"@gt %{tx.score}\" \"id:47,phase:2,pass,log\"\n";
+	struct waf_ruleset *rs = load_rules(text);
+	struct waf_ruleset *plain = load_rules_nosnap(text);
+	assert_non_null(rs->snap);
+	assert_true(step_of(rs, 2, 40)->no_match_after_snap);
+	assert_false(step_of(rs, 2, 41)->no_match_after_snap); /* matches */
+	assert_false(step_of(rs, 2, 42)->no_match_after_snap); /* 20 writes */
+	assert_false(step_of(rs, 2, 43)->no_match_after_snap); /* dyn_%{..} */
+	assert_true(step_of(rs, 2, 44)->no_match_after_snap);
+	assert_false(step_of(rs, 2, 45)->no_match_after_snap); /* capture */
+	assert_true(step_of(rs, 3, 46)->no_match_after_snap);
+	assert_false(step_of(rs, 2, 47)->no_match_after_snap); /* reads score */
+	struct treq reqs[] = {
+		{ .uri = "/x" },
+		{ .uri = "/y", .mode = WAF_MODE_DETECT },
+		{ .uri = "/-" },
+	};
+	assert_same_runs(rs, plain, reqs, BW_ARRAY_LEN(reqs));
+	struct waf_tx *tx = run_req(rs, &reqs[0], NULL);
+	assert_true(matched(tx, 41) && matched(tx, 43) && matched(tx, 45) &&
+		    matched(tx, 47));
+	assert_false(matched(tx, 40) || matched(tx, 44) || matched(tx, 46));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+	waf_ruleset_free(plain);
+}
+
 /* The same, on the CRS behind ModSecurity's recommended rules (which
  * pick body processors first), for benign and attack requests. */
 static void test_phase1_snapshot_crs(void **s)
@@ -1035,6 +1094,7 @@ int main(void)
 		cmocka_unit_test(test_match_list_growth),
 		cmocka_unit_test(test_tx_index_growth),
 		cmocka_unit_test(test_phase1_snapshot),
+		cmocka_unit_test(test_snapshot_decided_rules),
 		cmocka_unit_test(test_phase1_snapshot_crs),
 		cmocka_unit_test(test_absolute_uri_and_cookies),
 		cmocka_unit_test(test_selectors_and_exclusions),
