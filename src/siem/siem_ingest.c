@@ -285,7 +285,11 @@ struct siem_rec *siem_ingest_line(struct siem_ictx *x, const char *p, size_t n,
 	/* everything but the event, which the parser initialises itself */
 	memset((char *)r + sizeof(r->ev), 0, sizeof(*r) - sizeof(r->ev));
 	r->src = (uint8_t)src;
+	/* one clock read per line: the receive time the parser stands in
+	 * for a missing timestamp is the one the day is picked against */
+	int64_t now = bw_clock_now_ns();
 	struct siem_parse_opts o = {
+		.now_ns = now,
 		.tz_offset_s = c->tz_offset_min * 60,
 		.observer = peer,
 		.tenant = tenant ? tenant : c->tenant,
@@ -324,7 +328,7 @@ struct siem_rec *siem_ingest_line(struct siem_ictx *x, const char *p, size_t n,
 	if (b->npacked == b->n &&
 	    (b->n > 0 ||
 	     atomic_load(&x->svc->q_len) >= atomic_load(&x->svc->pack_on_loop)))
-		siem_batch_pack(b, b->n, bw_clock_now_ns());
+		siem_batch_pack(b, b->n, now);
 	b->n++;
 	atomic_fetch_add(&x->svc->c.received, 1);
 	return r;

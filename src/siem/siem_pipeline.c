@@ -345,14 +345,19 @@ static void process(struct siem_service *svc, struct siem_batch *b)
 
 /* ---------------------------------------------------------- submission */
 
+/* The catalog learns a stored batch's days from its blocks (a block's
+ * id and time ranges are its records'), not record by record: a batch's
+ * records are a megabyte of memory the pipeline is done with. */
 static void update_catalog(struct siem_service *svc, struct siem_batch *b)
 {
 	pthread_mutex_lock(&svc->part_mu);
-	for (size_t i = 0; i < b->n; i++) {
-		struct siem_rec *r = &b->recs[i];
+	for (size_t i = 0; i < b->nblocks; i++) {
+		const struct siem_block *bl = &b->blocks[i];
+		if (bl->n == 0)
+			continue;
 		struct siem_partition *pt = NULL;
 		for (size_t k = svc->nparts; k-- > 0;)
-			if (svc->parts[k].day == r->day) {
+			if (svc->parts[k].day == bl->day) {
 				pt = &svc->parts[k];
 				break;
 			}
@@ -366,15 +371,15 @@ static void update_catalog(struct siem_service *svc, struct siem_batch *b)
 				svc->parts_cap = cap;
 			}
 			pt = &svc->parts[svc->nparts++];
-			*pt = (struct siem_partition){ .day = r->day, .min_ts = INT64_MAX,
+			*pt = (struct siem_partition){ .day = bl->day, .min_ts = INT64_MAX,
 						       .max_ts = INT64_MIN, .stored = true };
 		}
-		if (r->ev.ts_ns < pt->min_ts)
-			pt->min_ts = r->ev.ts_ns;
-		if (r->ev.ts_ns > pt->max_ts)
-			pt->max_ts = r->ev.ts_ns;
-		if (r->id > pt->max_id)
-			pt->max_id = r->id;
+		if (bl->ts_min < pt->min_ts)
+			pt->min_ts = bl->ts_min;
+		if (bl->ts_max > pt->max_ts)
+			pt->max_ts = bl->ts_max;
+		if (bl->id_last > pt->max_id)
+			pt->max_id = bl->id_last;
 	}
 	pthread_mutex_unlock(&svc->part_mu);
 }
