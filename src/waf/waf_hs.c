@@ -128,6 +128,16 @@ static int keep_db(struct waf_parse *p, hs_database_t *db)
 	return 0;
 }
 
+/* The length of the shortest of n literals (0 when there are none). */
+static size_t shortest(const size_t *lens, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || lens[i] < m)
+			m = lens[i];
+	return m;
+}
+
 static int compile_pm(struct waf_parse *p, struct waf_rule *r)
 {
 	struct waf_operator *op = &r->op;
@@ -171,6 +181,7 @@ static int compile_pm(struct waf_parse *p, struct waf_rule *r)
 		goto out;
 	}
 	op->hs = (struct hs_database *)db;
+	op->hs_minlen = shortest(lens, k);
 	rc = keep_db(p, db);
 out:
 	free(exprs);
@@ -223,6 +234,7 @@ static int compile_rx_prefilter(struct waf_parse *p, struct waf_rule *r)
 	}
 	op->hs = (struct hs_database *)db;
 	op->nfactors = nf;
+	op->hs_minlen = shortest(lens, nf);
 	rc = keep_db(p, db);
 out:
 	free(exprs);
@@ -574,7 +586,8 @@ static int prepare_skip(struct waf_parse *p)
 				rc = -1;
 				goto out;
 			}
-			g[ng] = (struct waf_skgroup){ (struct hs_database *)db, el[i], m, NULL };
+			g[ng] = (struct waf_skgroup){ (struct hs_database *)db, el[i], m,
+						      NULL, shortest(b.lens, b.n) };
 			ng++;
 		} else {
 			hs_free_compile_error(ce);
@@ -747,6 +760,8 @@ static int on_match(unsigned int id, unsigned long long from,
 int waf_hs_scan(const struct waf_ruleset *rs, const struct waf_operator *op,
 		const char *p, size_t n, size_t *mfrom, size_t *mto)
 {
+	if (n < op->hs_minlen)
+		return 0; /* no literal of the database fits in the value */
 	hs_scratch_t *s = thread_scratch(rs);
 	if (!s || n > UINT32_MAX)
 		return -1;
@@ -786,6 +801,8 @@ static int on_group_match(unsigned int id, unsigned long long from,
 int waf_hs_scan_group(const struct waf_ruleset *rs, const struct waf_skgroup *g,
 		      const char *p, size_t n, uint64_t *bits)
 {
+	if (n < g->minlen)
+		return 0; /* no member's literal fits: no bit set */
 	hs_scratch_t *s = thread_scratch(rs);
 	if (!s || n > UINT32_MAX)
 		return -1;

@@ -268,6 +268,9 @@ struct waf_operator {
 	 * absence proves the regex cannot match (NULL: no prefilter). */
 	struct hs_database *hs;
 	size_t nfactors; /* rx: literal factors in hs (0: no prefilter) */
+	/* the shortest literal in hs: a shorter value holds none, so it is
+	 * not scanned (short JSON numbers, flags, ids) */
+	size_t hs_minlen;
 	/* rx without literal factors: what PCRE2's own study says every
 	 * match needs (waf_hs.c) — a first byte from rx_start (when
 	 * rx_has_start), the byte rx_req (either case; 0: none) and at
@@ -538,6 +541,7 @@ struct waf_skgroup {
 	const struct waf_rule *rep; /* a member: its chain transforms */
 	uint32_t nmembers;
 	struct waf_rule *uni;      /* pseudo-rule with the universe targets */
+	size_t minlen;             /* the shortest literal in db */
 };
 
 /* What run_phase needs of a phase's i-th rule to pass it by, packed in

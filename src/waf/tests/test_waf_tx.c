@@ -816,6 +816,34 @@ static void test_tx_index_growth(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* Values shorter than every literal of a Hyperscan database are not
+ * scanned (hs_minlen, group minlen): a value of exactly that length still
+ * matches, a shorter one cannot. */
+static void test_scan_min_length(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(
+		ENGINE_ON
+		"SecRule ARGS \"@pm abcd xyzzy\" \"id:1,phase:2,pass,log\"\n"
+		"SecRule ARGS \"@rx wxyz\\d\" \"id:2,phase:2,pass,log\"\n"
+		"SecRule ARGS \"@rx qrst\\d\" \"id:3,phase:2,pass,log,t:lowercase\"\n"
+		"SecRule ARGS \"@rx mnop\\d\" \"id:4,phase:2,pass,log,t:lowercase\"\n");
+	assert_int_equal(rs->phase[2].rules[0]->op.hs_minlen, 4);
+	assert_int_equal(rs->phase[2].rules[1]->op.hs_minlen, 4);
+	assert_true(rs->nskg >= 1);
+	assert_int_equal(rs->skg[0].minlen, 4);
+	struct treq r = { .uri = "/?a=abc&b=wxy9&c=QRS&d=MNO" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_int_equal(waf_tx_match_count(tx), 0);
+	waf_tx_free(tx);
+	r.uri = "/?a=ABCD&b=wxyz9&c=QRST1&d=MNOP2";
+	tx = run_req(rs, &r, NULL);
+	assert_true(matched(tx, 1) && matched(tx, 2) && matched(tx, 3) &&
+		    matched(tx, 4));
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
 /* Loads text with the phase-1 snapshot off (BW_WAF_NO_SNAPSHOT). */
 static struct waf_ruleset *load_rules_nosnap(const char *text)
 {
@@ -1093,6 +1121,7 @@ int main(void)
 		cmocka_unit_test(test_collect_reuse),
 		cmocka_unit_test(test_match_list_growth),
 		cmocka_unit_test(test_tx_index_growth),
+		cmocka_unit_test(test_scan_min_length),
 		cmocka_unit_test(test_phase1_snapshot),
 		cmocka_unit_test(test_snapshot_decided_rules),
 		cmocka_unit_test(test_phase1_snapshot_crs),
