@@ -535,6 +535,21 @@ static bool sel_match_kv(const struct waf_target *t, struct waf_kv *kv)
 	return m;
 }
 
+void waf_col_memo_selectors(const struct waf_ruleset *rs, struct waf_col *c)
+{
+	for (int ph = WAF_PHASE_MIN; ph <= WAF_PHASE_MAX; ph++)
+		for (size_t i = 0; i < rs->phase[ph].n; i++)
+			for (const struct waf_rule *l = rs->phase[ph].rules[i];
+			     l && l->kind == WAF_RULE_SECRULE; l = l->chain_next)
+				for (size_t t = 0; t < l->ntargets; t++) {
+					const struct waf_target *tg = &l->targets[t];
+					if (tg->sel_kind != WAF_SEL_REGEX || !tg->sel_id)
+						continue;
+					for (uint32_t k = 0; k < c->n; k++)
+						(void)sel_match_kv(tg, &c->v[k]);
+				}
+}
+
 /* Is (var, key) removed by one of the rule's "!" targets? Name
  * exclusions compare collection and key; regex exclusions, as in
  * ModSecurity v3, test only the key, whatever its collection. */
@@ -603,21 +618,30 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 			return 0;
 		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key, kv))
 			return 0;
-		if (apply_excl && waf_target_removed(tx, r, t->var, kv->key))
+		if (apply_excl && tx->n_rm_tgts &&
+		    waf_target_removed(tx, r, t->var, kv->key))
 			return 0;
 		return waf_vals_push(tx, (struct waf_val){ t->var, false, kv->key,
 						   kv->val, kv->vid });
 	}
+	/* The walk every rule makes over ARGS, headers and cookies: the
+	 * checks that cannot apply are decided once per target. */
+	bool excl = apply_excl && r->has_excl;
+	bool removals = apply_excl && tx->n_rm_tgts;
+	bool all = t->sel_kind == WAF_SEL_NONE;
 	for (uint32_t i = 0; i < c->n; i++) {
 		struct waf_kv *kv = &c->v[i];
-		if (!kv->val.p || !sel_match_kv(t, kv))
+		if (!kv->val.p || (!all && !sel_match_kv(t, kv)))
 			continue;
-		if (apply_excl && r->has_excl && excluded(r, t->var, kv->key, kv))
+		if (excl && excluded(r, t->var, kv->key, kv))
 			continue;
-		if (apply_excl && waf_target_removed(tx, r, t->var, kv->key))
+		if (removals && waf_target_removed(tx, r, t->var, kv->key))
 			continue;
-		if (waf_vals_push(tx, (struct waf_val){ t->var, false, kv->key,
-						kv->val, kv->vid }) != 0)
+		struct waf_vals *vs = &tx->vals;
+		struct waf_val v = { t->var, false, kv->key, kv->val, kv->vid };
+		if (vs->n < vs->cap)
+			vs->v[vs->n++] = v; /* waf_vals_push without a call */
+		else if (waf_vals_push(tx, v) != 0)
 			return -1;
 	}
 	return 0;
@@ -687,7 +711,7 @@ int waf_var_collect(struct waf_tx *tx, const struct waf_rule *r)
 		if (t->exclude)
 			continue;
 		/* ctl:ruleRemoveTargetById=ID;ARGS removes a whole variable */
-		if (t->sel_kind == WAF_SEL_NONE && !t->count &&
+		if (t->sel_kind == WAF_SEL_NONE && !t->count && tx->n_rm_tgts &&
 		    waf_target_removed(tx, r, t->var, bw_str_make(NULL, 0)))
 			continue;
 		if (is_collection(t->var)) {
