@@ -868,6 +868,9 @@ int waf_scal_set(struct waf_tx *tx, enum waf_var_id v, const char *p,
 		 size_t len) BW_WUR;
 int waf_scal_setf(struct waf_tx *tx, enum waf_var_id v, const char *fmt,
 		  ...) BW_PRINTF(3, 4) BW_WUR;
+/* Fills the per-key memo of every regex selector of the rule set on c's
+ * keys (the phase-1 snapshot's TX, copied into every transaction). */
+void waf_col_memo_selectors(const struct waf_ruleset *rs, struct waf_col *c);
 /* Append one value to tx->vals (bounded by WAF_VALUES_MAX). */
 int waf_vals_push(struct waf_tx *tx, struct waf_val v) BW_WUR;
 /* Collect the values of one rule's targets into tx->vals. */

@@ -1208,6 +1208,7 @@ void waf_ruleset_snapshot(struct waf_ruleset *rs)
 		tx->snap_build = false;
 		rs->snap = tx;
 		rs->snap_resume = tx->snap_stop;
+		waf_col_memo_selectors(rs, &tx->col[WAF_VAR_TX]);
 		snap_fold(rs);
 		return;
 	}

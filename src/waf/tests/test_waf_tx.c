@@ -1039,7 +1039,8 @@ static void test_snapshot_decided_rules(void **s)
 		"SecRule TX:dynamo \"@eq 0\" \"id:44,phase:2,pass,log\"\n"
 		"SecRule TX:1 \"@streq x\" \"id:45,phase:2,pass,log\"\n"
 		"SecRule &TX:absent \"@eq 1\" \"id:46,phase:3,pass,log\"\n"
-		"SecRule TX:level \"@gt %{tx.score}\" \"id:47,phase:2,pass,log\"\n";
+		"SecRule TX:level \"@gt %{tx.score}\" \"id:47,phase:2,pass,log\"\n"
+		"SecRule TX:/^DYN/ \"@eq 1\" \"id:48,phase:2,pass,log\"\n";
 	struct waf_ruleset *rs = load_rules(text);
 	struct waf_ruleset *plain = load_rules_nosnap(text);
 	assert_non_null(rs->snap);
@@ -1051,6 +1052,13 @@ static void test_snapshot_decided_rules(void **s)
 	assert_false(step_of(rs, 2, 45)->no_match_after_snap); /* capture */
 	assert_true(step_of(rs, 3, 46)->no_match_after_snap);
 	assert_false(step_of(rs, 2, 47)->no_match_after_snap); /* reads score */
+	/* regex selectors are already decided on the snapshot's keys */
+	const struct waf_kv *dynamo = waf_col_get(rs->snap, WAF_VAR_TX, BW_STR("dynamo"));
+	const struct waf_kv *level = waf_col_get(rs->snap, WAF_VAR_TX, BW_STR("level"));
+	assert_non_null(dynamo);
+	assert_non_null(level);
+	assert_true(dynamo->sel_known && dynamo->sel_hit == dynamo->sel_known);
+	assert_true(level->sel_known && !level->sel_hit);
 	struct treq reqs[] = {
 		{ .uri = "/x" },
 		{ .uri = "/y", .mode = WAF_MODE_DETECT },
@@ -1060,7 +1068,11 @@ static void test_snapshot_decided_rules(void **s)
 	struct waf_tx *tx = run_req(rs, &reqs[0], NULL);
 	assert_true(matched(tx, 41) && matched(tx, 43) && matched(tx, 45) &&
 		    matched(tx, 47));
+	assert_string_equal(match_of(tx, 48)->var_name, "TX:dyn_x"); /* the last */
 	assert_false(matched(tx, 40) || matched(tx, 44) || matched(tx, 46));
+	waf_tx_free(tx);
+	tx = run_req(rs, &reqs[2], NULL); /* no TX:dyn_x */
+	assert_string_equal(match_of(tx, 48)->var_name, "TX:dynamo");
 	waf_tx_free(tx);
 	waf_ruleset_free(rs);
 	waf_ruleset_free(plain);
