@@ -571,6 +571,20 @@ static bool excluded(const struct waf_rule *r, enum waf_var_id var,
 	return false;
 }
 
+/* A count as a string: the common small counts are constants, larger
+ * ones an arena copy ({NULL, 0} when memory ran out: tx->oom). */
+static struct bw_str count_str(struct waf_tx *tx, size_t n)
+{
+	static const char small[10][2] = { "0", "1", "2", "3", "4",
+					   "5", "6", "7", "8", "9" };
+	if (n < 10)
+		return bw_str_make(small[n], 1);
+	char num[24];
+	size_t nl = waf_i64_str((int64_t)n, num);
+	char *d = waf_tx_strdup(tx, num, nl);
+	return d ? bw_str_make(d, nl) : bw_str_make(NULL, 0);
+}
+
 /* Values of one collection entry list for target t. */
 static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 		       const struct waf_target *t, bool apply_excl)
@@ -591,13 +605,11 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 				if (c->v[i].val.p && sel_match_kv(t, &c->v[i]))
 					n++;
 		}
-		char num[24];
-		size_t nl = waf_i64_str((int64_t)n, num);
-		char *d = waf_tx_strdup(tx, num, nl);
-		if (!d)
+		struct bw_str cs = count_str(tx, n);
+		if (!cs.p)
 			return -1;
-		struct bw_str s = bw_str_make(d, nl);
-		return waf_vals_push(tx, (struct waf_val){ t->var, true, BW_STR(""), s, 0 });
+		return waf_vals_push(tx, (struct waf_val){ t->var, true, BW_STR(""),
+						   cs, 0 });
 	}
 	if (t->var == WAF_VAR_XML)
 		return waf_xml_xpath(tx, t->sel_kind == WAF_SEL_NONE
@@ -629,9 +641,15 @@ static int collect_col(struct waf_tx *tx, const struct waf_rule *r,
 	bool excl = apply_excl && r->has_excl;
 	bool removals = apply_excl && tx->n_rm_tgts;
 	bool all = t->sel_kind == WAF_SEL_NONE;
+	uint32_t name_hash = t->sel_kind == WAF_SEL_NAME ? t->sel_hash : 0;
 	for (uint32_t i = 0; i < c->n; i++) {
 		struct waf_kv *kv = &c->v[i];
-		if (!kv->val.p || (!all && !sel_match_kv(t, kv)))
+		if (!kv->val.p)
+			continue;
+		/* REQUEST_HEADERS:User-Agent: other keys differ in hash */
+		if (name_hash && kv->khash && kv->khash != name_hash)
+			continue;
+		if (!all && !sel_match_kv(t, kv))
 			continue;
 		if (excl && excluded(r, t->var, kv->key, kv))
 			continue;
