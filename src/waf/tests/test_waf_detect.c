@@ -289,6 +289,46 @@ static void test_rx_factors_sound_on_crs(void **s)
  * inputs built from SQL and HTML fragments, whenever waf_sqli_possible /
  * waf_xss_possible say no, the full detectors say no too; and every
  * attack of the lists above passes the reject. */
+/* waf_sqli_detect remembers the last verdicts per thread: repeated and
+ * interleaved values (more than its slots, some longer than a slot) get
+ * the full detector's verdict and fingerprint every time. */
+static void test_sqli_memo(void **s)
+{
+	(void)s;
+	static const char *const vals[] = {
+		"Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0",
+		"1' or '1'='1", "1 UNION SELECT password FROM users", "admin'--",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+		"rock and roll (live; 1969)", "1;drop table x", "(select 1)",
+		"x' AND SLEEP(5)#", "@@version", "a (b; c) d", "1 or 1=1",
+		"it's (not) an attack; really",
+	};
+	char big[600];
+	memset(big, 'a', sizeof(big));
+	memcpy(big + 300, "' or 1=1 --", 11);
+	for (int round = 0; round < 4; round++)
+		for (size_t i = 0; i <= BW_ARRAY_LEN(vals); i++) {
+			const char *v = i < BW_ARRAY_LEN(vals) ? vals[i] : big;
+			size_t n = i < BW_ARRAY_LEN(vals) ? strlen(v) : sizeof(big);
+			char fa[8], fb[8];
+			bool a = waf_sqli_detect(v, n, fa);
+			bool b = waf_sqli_possible(v, n) && waf_sqli_detect_full(v, n, fb);
+			if (!waf_sqli_possible(v, n))
+				fb[0] = 0;
+			assert_int_equal(a, b);
+			assert_string_equal(fa, fb);
+		}
+	/* the same text at another address is the same value */
+	char copy[128];
+	strcpy(copy, vals[1]);
+	char fp[8];
+	assert_true(waf_sqli_detect(copy, strlen(copy), fp));
+	copy[0] = '2'; /* a changed text is not taken from the memo */
+	char fp2[8];
+	assert_int_equal(waf_sqli_detect(copy, strlen(copy), fp2),
+			 waf_sqli_detect_full(copy, strlen(copy), fp));
+}
+
 static void test_detector_fast_reject(void **s)
 {
 	(void)s;
@@ -350,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_rx_factors_units),
 		cmocka_unit_test(test_rx_factors_sound_on_crs),
 		cmocka_unit_test(test_detector_fast_reject),
+		cmocka_unit_test(test_sqli_memo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
