@@ -320,7 +320,7 @@ static void test_sqli_memo(void **s)
 		}
 	/* the same text at another address is the same value */
 	char copy[128];
-	strcpy(copy, vals[1]);
+	(void)bw_snprintf(copy, sizeof(copy), "%s", vals[1]);
 	char fp[8];
 	assert_true(waf_sqli_detect(copy, strlen(copy), fp));
 	copy[0] = '2'; /* a changed text is not taken from the memo */
