@@ -128,6 +128,67 @@ static int keep_db(struct waf_parse *p, hs_database_t *db)
 	return 0;
 }
 
+struct sk_build {
+	const char **exprs;
+	size_t *lens;
+	unsigned *flags, *ids;
+	size_t n, cap;
+};
+
+static int sk_add(struct sk_build *b, const char *e, size_t len, unsigned id)
+{
+	if (len == 0)
+		return 0;
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 256;
+		const char **ne = realloc(b->exprs, nc * sizeof(*ne));
+		if (ne)
+			b->exprs = ne;
+		size_t *nl = realloc(b->lens, nc * sizeof(*nl));
+		if (nl)
+			b->lens = nl;
+		unsigned *nf = realloc(b->flags, nc * sizeof(*nf));
+		if (nf)
+			b->flags = nf;
+		unsigned *ni = realloc(b->ids, nc * sizeof(*ni));
+		if (ni)
+			b->ids = ni;
+		if (!ne || !nl || !nf || !ni)
+			return -1;
+		b->cap = nc;
+	}
+	b->exprs[b->n] = e;
+	b->lens[b->n] = len;
+	b->flags[b->n] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+	b->ids[b->n] = id;
+	b->n++;
+	return 0;
+}
+
+static void sk_free(struct sk_build *b)
+{
+	free(b->exprs);
+	free(b->lens);
+	free(b->flags);
+	free(b->ids);
+	*b = (struct sk_build){ 0 };
+}
+
+/* One caseless literal database of b's literals; NULL when Hyperscan
+ * refuses them (why in *why, for a warning). */
+static hs_database_t *sk_compile(const struct sk_build *b, char *why, size_t whylen)
+{
+	hs_database_t *db = NULL;
+	hs_compile_error_t *ce = NULL;
+	if (hs_compile_lit_multi(b->exprs, b->flags, b->ids, b->lens, (unsigned)b->n,
+				 HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
+		(void)bw_snprintf(why, whylen, "%s", ce ? ce->message : "?");
+		hs_free_compile_error(ce);
+		return NULL;
+	}
+	return db;
+}
+
 /* The length of the shortest of n literals (0 when there are none). */
 static size_t shortest(const size_t *lens, size_t n)
 {
@@ -141,59 +202,74 @@ static size_t shortest(const size_t *lens, size_t n)
 static int compile_pm(struct waf_parse *p, struct waf_rule *r)
 {
 	struct waf_operator *op = &r->op;
-	if (op->nphrases == 0)
-		return 0;
-	size_t n = op->nphrases;
-	const char **exprs = calloc(n, sizeof(*exprs));
-	size_t *lens = calloc(n, sizeof(*lens));
-	unsigned *flags = calloc(n, sizeof(*flags));
-	unsigned *ids = calloc(n, sizeof(*ids));
-	int rc = -1;
-	if (!exprs || !lens || !flags || !ids) {
-		waf_perr(p, 500, "out_of_memory", "out of memory");
+	struct sk_build b = { 0 };
+	int rc = 0;
+	for (size_t i = 0; i < op->nphrases && rc == 0; i++)
+		if (sk_add(&b, op->phrases[i].p, op->phrases[i].len, (unsigned)i) != 0)
+			rc = waf_perr(p, 500, "out_of_memory", "out of memory");
+	if (rc != 0 || b.n == 0)
 		goto out;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (op->phrases[i].len == 0)
-			continue;
-		exprs[k] = op->phrases[i].p;
-		lens[k] = op->phrases[i].len;
-		flags[k] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
-		ids[k] = (unsigned)i;
-		k++;
-	}
-	if (k == 0) {
-		rc = 0;
-		goto out;
-	}
-	hs_database_t *db = NULL;
-	hs_compile_error_t *ce = NULL;
-	if (hs_compile_lit_multi(exprs, flags, ids, lens, (unsigned)k,
-				 HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
+	char why[128];
+	hs_database_t *db = sk_compile(&b, why, sizeof(why));
+	if (!db) {
 		/* Not fatal: the engine falls back to a plain search. */
 		log_warnx("%s:%u: rule %llu: Hyperscan rejected the phrase "
 			  "list (%s); using the slow path", r->file, r->line,
-			  (unsigned long long)r->chain_start->act.id,
-			  ce ? ce->message : "?");
-		hs_free_compile_error(ce);
-		rc = 0;
+			  (unsigned long long)r->chain_start->act.id, why);
 		goto out;
 	}
 	op->hs = (struct hs_database *)db;
-	op->hs_minlen = shortest(lens, k);
+	op->hs_minlen = shortest(b.lens, b.n);
 	rc = keep_db(p, db);
 out:
-	free(exprs);
-	free(lens);
-	free(flags);
-	free(ids);
+	sk_free(&b);
+	return rc;
+}
+
+static void bitmap_set_both_cases(uint8_t bm[32], unsigned c);
+
+/* Factors with single bytes among them (a quote, '!', '<', ';'...): a
+ * Hyperscan scan of one-byte literals costs more than it saves, so the
+ * bytes go into a bitmap tested first and only the longer factors into a
+ * literal database (no group: op->hs stays NULL). */
+static int compile_rx_byte_factors(struct waf_parse *p, struct waf_operator *op,
+				   const struct bw_str *f, size_t nf)
+{
+	uint8_t bytes[32] = { 0 };
+	struct sk_build b = { 0 };
+	int rc = 0;
+	for (size_t i = 0; i < nf; i++) {
+		if (f[i].len == 0)
+			goto out; /* the empty string: every value holds it */
+		if (f[i].len == 1)
+			bitmap_set_both_cases(bytes, (unsigned char)f[i].p[0]);
+		else if (sk_add(&b, f[i].p, f[i].len, (unsigned)b.n) != 0) {
+			rc = waf_perr(p, 500, "out_of_memory", "out of memory");
+			goto out;
+		}
+	}
+	hs_database_t *db = NULL;
+	if (b.n) {
+		char why[128];
+		db = sk_compile(&b, why, sizeof(why));
+		if (!db)
+			goto out; /* no prefilter */
+		rc = keep_db(p, db);
+		if (rc != 0)
+			goto out;
+	}
+	memcpy(op->rx_fbytes, bytes, sizeof(bytes));
+	op->rx_has_fbytes = true;
+	op->rx_fhs = (struct hs_database *)db;
+	op->rx_fhs_minlen = shortest(b.lens, b.n);
+out:
+	sk_free(&b);
 	return rc;
 }
 
 /* Literal factors of a constant regex as a caseless literal database:
- * see waf_rxlit.c. Factors shorter than two bytes filter too little to be
- * worth a scan. */
+ * see waf_rxlit.c. A set with single-byte factors becomes a byte set and
+ * a database of the rest (compile_rx_byte_factors). */
 static int compile_rx_prefilter(struct waf_parse *p, struct waf_rule *r)
 {
 	struct waf_operator *op = &r->op;
@@ -208,39 +284,21 @@ static int compile_rx_prefilter(struct waf_parse *p, struct waf_rule *r)
 		return 0;
 	for (size_t i = 0; i < nf; i++)
 		if (f[i].len < 2)
-			return 0;
-	const char **exprs = calloc(nf, sizeof(*exprs));
-	size_t *lens = calloc(nf, sizeof(*lens));
-	unsigned *flags = calloc(nf, sizeof(*flags));
-	unsigned *ids = calloc(nf, sizeof(*ids));
-	int rc = -1;
-	if (!exprs || !lens || !flags || !ids) {
-		waf_perr(p, 500, "out_of_memory", "out of memory");
-		goto out;
+			return compile_rx_byte_factors(p, op, f, nf);
+	struct sk_build b = { 0 };
+	int rc = 0;
+	for (size_t i = 0; i < nf && rc == 0; i++)
+		if (sk_add(&b, f[i].p, f[i].len, (unsigned)i) != 0)
+			rc = waf_perr(p, 500, "out_of_memory", "out of memory");
+	char why[128];
+	hs_database_t *db = rc == 0 ? sk_compile(&b, why, sizeof(why)) : NULL;
+	if (db) { /* else no prefilter: PCRE2 runs on every value */
+		op->hs = (struct hs_database *)db;
+		op->nfactors = nf;
+		op->hs_minlen = shortest(b.lens, b.n);
+		rc = keep_db(p, db);
 	}
-	for (size_t i = 0; i < nf; i++) {
-		exprs[i] = f[i].p;
-		lens[i] = f[i].len;
-		flags[i] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
-		ids[i] = (unsigned)i;
-	}
-	hs_database_t *db = NULL;
-	hs_compile_error_t *ce = NULL;
-	if (hs_compile_lit_multi(exprs, flags, ids, lens, (unsigned)nf,
-				 HS_MODE_BLOCK, NULL, &db, &ce) != HS_SUCCESS) {
-		hs_free_compile_error(ce);
-		rc = 0; /* no prefilter: PCRE2 runs on every value */
-		goto out;
-	}
-	op->hs = (struct hs_database *)db;
-	op->nfactors = nf;
-	op->hs_minlen = shortest(lens, nf);
-	rc = keep_db(p, db);
-out:
-	free(exprs);
-	free(lens);
-	free(flags);
-	free(ids);
+	sk_free(&b);
 	return rc;
 }
 
@@ -439,43 +497,6 @@ static uint32_t chain_key(const struct waf_rule *r)
 	return r->eff.ntfns ? r->tfn_ids[r->eff.ntfns - 1] : 0;
 }
 
-struct sk_build {
-	const char **exprs;
-	size_t *lens;
-	unsigned *flags, *ids;
-	size_t n, cap;
-};
-
-static int sk_add(struct sk_build *b, const char *e, size_t len, unsigned id)
-{
-	if (len == 0)
-		return 0;
-	if (b->n == b->cap) {
-		size_t nc = b->cap ? b->cap * 2 : 256;
-		const char **ne = realloc(b->exprs, nc * sizeof(*ne));
-		if (ne)
-			b->exprs = ne;
-		size_t *nl = realloc(b->lens, nc * sizeof(*nl));
-		if (nl)
-			b->lens = nl;
-		unsigned *nf = realloc(b->flags, nc * sizeof(*nf));
-		if (nf)
-			b->flags = nf;
-		unsigned *ni = realloc(b->ids, nc * sizeof(*ni));
-		if (ni)
-			b->ids = ni;
-		if (!ne || !nl || !nf || !ni)
-			return -1;
-		b->cap = nc;
-	}
-	b->exprs[b->n] = e;
-	b->lens[b->n] = len;
-	b->flags[b->n] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
-	b->ids[b->n] = id;
-	b->n++;
-	return 0;
-}
-
 /* The universe of group number gno: the targets of its members (el[from
  * ..ne) with sk_group == gno), exclusions left out and duplicates once,
  * as one pseudo-rule whose collected values hold every value a member
@@ -623,10 +644,7 @@ out:
 	free(el);
 	free(keys);
 	free(done);
-	free(b.exprs);
-	free(b.lens);
-	free(b.flags);
-	free(b.ids);
+	sk_free(&b);
 	return rc;
 }
 
@@ -796,6 +814,26 @@ static int on_group_match(unsigned int id, unsigned long long from,
 	struct group_ctx *c = ctx;
 	c->bits[id / 64] |= (uint64_t)1 << (id % 64);
 	return 0; /* every member that can match */
+}
+
+bool waf_rx_factors_possible(const struct waf_ruleset *rs,
+			     const struct waf_operator *op, struct bw_str v)
+{
+	const unsigned char *s = (const unsigned char *)v.p;
+	for (size_t i = 0; i < v.len; i++)
+		if (op->rx_fbytes[s[i] / 8] & (1u << (s[i] % 8)))
+			return true;
+	if (!op->rx_fhs || v.len < op->rx_fhs_minlen)
+		return false;
+	hs_scratch_t *sc = thread_scratch(rs);
+	if (!sc || v.len > UINT32_MAX)
+		return true; /* cannot tell: let PCRE2 decide */
+	struct scan_ctx c = { 0 };
+	hs_error_t e = hs_scan((const hs_database_t *)op->rx_fhs, v.p,
+			       (unsigned)v.len, 0, sc, on_match, &c);
+	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
+		return true;
+	return c.hit;
 }
 
 int waf_hs_scan_group(const struct waf_ruleset *rs, const struct waf_skgroup *g,

@@ -280,6 +280,14 @@ struct waf_operator {
 	uint8_t rx_start[32];
 	int rx_req;
 	uint32_t rx_minlen;
+	/* rx whose literal factors include single bytes (too short for a
+	 * Hyperscan prefilter, so hs is NULL): the bytes (both cases) in
+	 * rx_fbytes, the longer factors in rx_fhs (NULL: none). A value
+	 * holding none of either cannot match (waf_rx_factors_possible). */
+	bool rx_has_fbytes;
+	uint8_t rx_fbytes[32];
+	struct hs_database *rx_fhs;
+	size_t rx_fhs_minlen;
 };
 
 /* ------------------------------------------------------ transformations */
@@ -1003,6 +1011,10 @@ pcre2_match_data *waf_match_data(void);
 /* Scan (p, n) with a group database; sets bit i of bits for every member
  * i with a factor in the value. 0, or -1 (no scratch: caller must not
  * skip). */
+/* For an rx with single-byte factors (rx_has_fbytes): false when the
+ * value holds none of its factors, so it cannot match. */
+bool waf_rx_factors_possible(const struct waf_ruleset *rs,
+			     const struct waf_operator *op, struct bw_str v);
 int waf_hs_scan_group(const struct waf_ruleset *rs, const struct waf_skgroup *g,
 		      const char *p, size_t n, uint64_t *bits);
 pcre2_match_context *waf_match_context(const struct waf_ruleset *rs);

@@ -400,7 +400,9 @@ static int eval_raw(struct waf_tx *tx, const struct waf_rule *r,
 			int h = waf_hs_scan(tx->rs, op, v.p, v.len, NULL, NULL);
 			if (h == 0)
 				return 0; /* the prefilter proves no match */
-		} else if (!op->hs && !waf_rx_possible(op, v)) {
+		} else if (!op->hs && (!waf_rx_possible(op, v) ||
+				       (op->rx_has_fbytes &&
+					!waf_rx_factors_possible(tx->rs, op, v)))) {
 			return 0;
 		}
 		if (op->id == WAF_OP_VERIFY_CC) {

@@ -184,6 +184,14 @@ static void test_rx_factors_units(void **s)
 }
 
 /* Every CRS regex with factors: any sample it matches contains one. */
+static void unsound_reject(const struct waf_rule *l, const char *x, size_t xl,
+			   const char *what)
+{
+	print_error("rule %llu matches '%.*s' but its %s rejects it\n",
+		    (unsigned long long)l->chain_start->act.id, (int)xl, x, what);
+	fail();
+}
+
 static void test_rx_factors_sound_on_crs(void **s)
 {
 	(void)s;
@@ -245,7 +253,7 @@ static void test_rx_factors_sound_on_crs(void **s)
 	assert_true(with_factors * 2 > checked);
 	/* the PCRE2-study reject of regexes without factors: every sample
 	 * (as written, upper- and lowercased) a regex matches passes it */
-	size_t studied = 0, matched = 0;
+	size_t studied = 0, matched = 0, byte_factored = 0;
 	pcre2_match_data *md = pcre2_match_data_create(4, NULL);
 	for (int ph = 1; ph <= 5; ph++)
 		for (size_t i = 0; i < rs->phase[ph].n; i++)
@@ -267,14 +275,12 @@ static void test_rx_factors_sound_on_crs(void **s)
 							     md, NULL);
 					if (rc >= 0)
 						matched++;
-					if (rc >= 0 && !waf_rx_possible(op, bw_str_make(x, xl))) {
-						print_error("rule %llu matches '%.*s' but its "
-							    "study rejects it\n",
-							    (unsigned long long)
-								    l->chain_start->act.id,
-							    (int)xl, x);
-						fail();
-					}
+					if (rc >= 0 && !waf_rx_possible(op, bw_str_make(x, xl)))
+						unsound_reject(l, x, xl, "study");
+					if (rc >= 0 && op->rx_has_fbytes &&
+					    !waf_rx_factors_possible(rs, op, bw_str_make(x, xl)))
+						unsound_reject(l, x, xl, "byte factors");
+					byte_factored += rc >= 0 && op->rx_has_fbytes;
 				}
 			}
 	pcre2_match_data_free(md);
@@ -282,6 +288,20 @@ static void test_rx_factors_sound_on_crs(void **s)
 		      "filter: %zu, sample matches: %zu\n", studied, matched);
 	assert_true(studied > 10);
 	assert_true(matched > 10);
+	/* single-byte factors (942190's '!', 941170's '@' and '-', ...) */
+	print_message("sample matches of regexes with byte factors: %zu\n",
+		      byte_factored);
+	assert_true(byte_factored > 5);
+	const struct waf_operator *op942190 = NULL;
+	for (size_t i = 0; i < rs->phase[2].n; i++)
+		if (rs->phase[2].rules[i]->kind != WAF_RULE_MARKER &&
+		    rs->phase[2].rules[i]->act.id == 942190)
+			op942190 = &rs->phase[2].rules[i]->op;
+	assert_non_null(op942190);
+	assert_true(op942190->rx_has_fbytes && op942190->rx_fhs);
+	assert_false(waf_rx_factors_possible(rs, op942190, BW_STR("item 12")));
+	assert_true(waf_rx_factors_possible(rs, op942190, BW_STR("x!")));
+	assert_true(waf_rx_factors_possible(rs, op942190, BW_STR("UNION")));
 	waf_ruleset_free(rs);
 }
 

@@ -827,12 +827,16 @@ static void test_scan_min_length(void **s)
 		"SecRule ARGS \"@pm abcd xyzzy\" \"id:1,phase:2,pass,log\"\n"
 		"SecRule ARGS \"@rx wxyz\\d\" \"id:2,phase:2,pass,log\"\n"
 		"SecRule ARGS \"@rx qrst\\d\" \"id:3,phase:2,pass,log,t:lowercase\"\n"
-		"SecRule ARGS \"@rx mnop\\d\" \"id:4,phase:2,pass,log,t:lowercase\"\n");
+		"SecRule ARGS \"@rx mnop\\d\" \"id:4,phase:2,pass,log,t:lowercase\"\n"
+		"SecRule ARGS \"@rx (?:!|<|ab)\\d\" \"id:5,phase:2,pass,log\"\n");
+	/* single-byte factors: a byte set plus the longer ones */
+	const struct waf_operator *o5 = &rs->phase[2].rules[4]->op;
+	assert_true(o5->rx_has_fbytes && o5->rx_fhs && !o5->hs);
 	assert_int_equal(rs->phase[2].rules[0]->op.hs_minlen, 4);
 	assert_int_equal(rs->phase[2].rules[1]->op.hs_minlen, 4);
 	assert_true(rs->nskg >= 1);
 	assert_int_equal(rs->skg[0].minlen, 4);
-	struct treq r = { .uri = "/?a=abc&b=wxy9&c=QRS&d=MNO" };
+	struct treq r = { .uri = "/?a=abc&b=wxy9&c=QRS&d=MNO&e=z%3F1&f=a1" };
 	struct waf_tx *tx = run_req(rs, &r, NULL);
 	assert_int_equal(waf_tx_match_count(tx), 0);
 	waf_tx_free(tx);
@@ -841,6 +845,13 @@ static void test_scan_min_length(void **s)
 	assert_true(matched(tx, 1) && matched(tx, 2) && matched(tx, 3) &&
 		    matched(tx, 4));
 	waf_tx_free(tx);
+	static const char *const hits[] = { "/?e=x!1", "/?e=%3C2", "/?e=ab3" };
+	for (size_t i = 0; i < BW_ARRAY_LEN(hits); i++) {
+		r.uri = hits[i];
+		tx = run_req(rs, &r, NULL);
+		assert_true(matched(tx, 5));
+		waf_tx_free(tx);
+	}
 	waf_ruleset_free(rs);
 }
 
