@@ -567,6 +567,17 @@ struct waf_step {
 	 * TX keys no rule before it writes, and the snapshot's values do not
 	 * match (waf_tx.c, snap_fold) */
 	bool no_match_after_snap;
+	/* or it surely matches there, with these values (a rule without
+	 * actions to run per value: paranoia-level gates and the like) */
+	const struct waf_replay *match_after_snap;
+};
+
+/* The values a rule decided by the snapshot matches, as its own
+ * evaluation would find them (waf_tx.c, snap_fold). */
+struct waf_replay {
+	struct waf_val *vals;
+	struct bw_str *tvs; /* the values after the rule's transformations */
+	size_t n;
 };
 
 struct waf_phase_rules {

@@ -1028,7 +1028,10 @@ static bool snap_pass(const struct waf_rule *r)
  * snapshot still has the snapshot's values there, so the rule's outcome
  * is the one it has on the snapshot. The ones that do not match are
  * marked (waf_step.no_match_after_snap) and pass by as a non-matching
- * rule does; removed targets (ctl:ruleRemoveTarget*) turn this off.
+ * rule does; the ones that match and run no actions (the gates: nolog,
+ * skipAfter) keep their matching values (match_after_snap), so the
+ * transaction records the match without collecting and testing again.
+ * Removed targets (ctl:ruleRemoveTarget*) turn both off.
  */
 
 /* Whether a TX write with key macro m can write key k (case-insensitive). */
@@ -1124,22 +1127,45 @@ static bool snap_decides(const struct waf_ruleset *rs, int ph, size_t k,
 	return true;
 }
 
-/* Whether rule r matches on the snapshot's state (tested there without
- * running its actions). 1, 0 or -1. */
-static int snap_matches(struct waf_tx *s, const struct waf_rule *r)
+/* Which values of rule r match on the snapshot's state (tested there
+ * without running its actions): into *out (rs arena). 0 or -1. */
+static int snap_matches(struct waf_ruleset *rs, const struct waf_rule *r,
+			struct waf_replay *out)
 {
+	struct waf_tx *s = rs->snap;
 	s->last_phase = r->phase;
 	if (waf_var_collect(s, r) != 0)
 		return -1;
-	for (size_t i = 0; i < s->vals.n; i++) {
+	size_t n = s->vals.n;
+	*out = (struct waf_replay){ 0 };
+	if (!n)
+		return 0;
+	out->vals = bw_arena_alloc(rs->arena, n * sizeof(*out->vals));
+	out->tvs = bw_arena_alloc(rs->arena, n * sizeof(*out->tvs));
+	if (!out->vals || !out->tvs)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
 		struct bw_str tv;
 		if (waf_tfn_chain(s, r, &s->vals.v[i], &tv) != 0)
 			return -1;
 		int m = waf_op_eval(s, r, tv);
-		if (m != 0)
-			return m;
+		if (m < 0)
+			return -1;
+		if (m) {
+			out->vals[out->n] = s->vals.v[i];
+			out->tvs[out->n] = tv;
+			out->n++;
+		}
 	}
 	return 0;
+}
+
+/* A decided rule that matches can be replayed from its values when a
+ * match runs nothing per value or after it (no setvar, ctl...), logs
+ * nothing (no score to compute) and does not disrupt. */
+static bool snap_replayable(const struct waf_rule *r)
+{
+	return r->eff.nexecs == 0 && !r->eff.logged && snap_pass(r);
 }
 
 static void snap_fold(struct waf_ruleset *rs)
@@ -1153,10 +1179,35 @@ static void snap_fold(struct waf_ruleset *rs)
 			if (st->kind == WAF_RULE_MARKER ||
 			    !snap_decides(rs, ph, i, st->r))
 				continue;
-			st->no_match_after_snap = snap_matches(rs->snap, st->r) == 0;
+			struct waf_replay rep;
+			if (snap_matches(rs, st->r, &rep) != 0)
+				continue;
+			if (rep.n == 0) {
+				st->no_match_after_snap = true;
+			} else if (snap_replayable(st->r)) {
+				struct waf_replay *keep =
+					bw_arena_alloc(rs->arena, sizeof(*keep));
+				if (keep) {
+					*keep = rep;
+					st->match_after_snap = keep;
+				}
+			}
 		}
 	}
 	rs->snap->last_phase = 1;
+}
+
+/* What eval_link does for a rule whose matching values the snapshot
+ * decided (waf_step.match_after_snap): the per-value match bookkeeping,
+ * then the after-match actions. 1 or -1. */
+static int snap_replay(struct waf_tx *tx, const struct waf_rule *r,
+		       const struct waf_replay *rep)
+{
+	tx->cur_link = r;
+	for (size_t i = 0; i < rep->n; i++)
+		if (on_value_match(tx, r, &rep->vals[i], rep->tvs[i]) != 0)
+			return -1;
+	return waf_act_after_match(tx, r) == 0 ? 1 : -1;
 }
 
 void waf_ruleset_snapshot(struct waf_ruleset *rs)
@@ -1359,7 +1410,8 @@ static int run_phase(struct waf_tx *tx, int phase)
 			tx->snap_stop = i;
 			return 0;
 		}
-		if (st->sk_group) {
+		bool replay = st->match_after_snap && tx->snap_used && !tx->n_rm_tgts;
+		if (st->sk_group && !replay) {
 			int can = sk_can_match(tx, st, phase);
 			if (can < 0)
 				return -1;
@@ -1371,7 +1423,8 @@ static int run_phase(struct waf_tx *tx, int phase)
 			}
 		}
 		tx->cur_rule = r;
-		int m = eval_link(tx, r);
+		int m = replay ? snap_replay(tx, r, st->match_after_snap)
+			       : eval_link(tx, r);
 		tx->cur_rule = NULL;
 		if (m < 0 || tx->oom)
 			return -1;

@@ -1051,7 +1051,13 @@ static void test_snapshot_decided_rules(void **s)
 		"SecRule TX:1 \"@streq x\" \"id:45,phase:2,pass,log\"\n"
 		"SecRule &TX:absent \"@eq 1\" \"id:46,phase:3,pass,log\"\n"
 		"SecRule TX:level \"@gt %{tx.score}\" \"id:47,phase:2,pass,log\"\n"
-		"SecRule TX:/^DYN/ \"@eq 1\" \"id:48,phase:2,pass,log\"\n";
+		"SecRule TX:/^DYN/ \"@eq 1\" \"id:48,phase:2,pass,log\"\n"
+		"SecRule TX:level|&TX:level \"@lt 3\" \"id:49,phase:2,pass,nolog,"
+		"msg:'gate %{MATCHED_VAR_NAME}',skipAfter:END-49\"\n"
+		"SecRule TX:level \"@eq 2\" \"id:50,phase:2,pass,log\"\n"
+		"SecMarker END-49\n"
+		"SecRule TX:level \"@eq 2\" \"id:51,phase:2,pass,nolog,setvar:tx.seen51=1\"\n"
+		"SecRule &TX:seen51 \"@eq 1\" \"id:52,phase:2,pass,log,msg:'%{MATCHED_VAR}'\"\n";
 	struct waf_ruleset *rs = load_rules(text);
 	struct waf_ruleset *plain = load_rules_nosnap(text);
 	assert_non_null(rs->snap);
@@ -1063,6 +1069,13 @@ static void test_snapshot_decided_rules(void **s)
 	assert_false(step_of(rs, 2, 45)->no_match_after_snap); /* capture */
 	assert_true(step_of(rs, 3, 46)->no_match_after_snap);
 	assert_false(step_of(rs, 2, 47)->no_match_after_snap); /* reads score */
+	/* decided matches: replayed when they run no actions, log nothing */
+	const struct waf_replay *rep = step_of(rs, 2, 49)->match_after_snap;
+	assert_non_null(rep);
+	assert_int_equal(rep->n, 2); /* TX:level "2" and &TX:level "1" */
+	assert_null(step_of(rs, 2, 41)->match_after_snap); /* logs */
+	assert_null(step_of(rs, 2, 51)->match_after_snap); /* setvar */
+	assert_null(step_of(rs, 2, 52)->match_after_snap); /* 51 writes */
 	/* regex selectors are already decided on the snapshot's keys */
 	const struct waf_kv *dynamo = waf_col_get(rs->snap, WAF_VAR_TX, BW_STR("dynamo"));
 	const struct waf_kv *level = waf_col_get(rs->snap, WAF_VAR_TX, BW_STR("level"));
@@ -1080,6 +1093,12 @@ static void test_snapshot_decided_rules(void **s)
 	assert_true(matched(tx, 41) && matched(tx, 43) && matched(tx, 45) &&
 		    matched(tx, 47));
 	assert_string_equal(match_of(tx, 48)->var_name, "TX:dyn_x"); /* the last */
+	/* the last matching value names the match: the count */
+	assert_string_equal(match_of(tx, 49)->msg, "gate TX");
+	assert_string_equal(match_of(tx, 49)->var_name, "TX");
+	assert_string_equal(match_of(tx, 49)->var_value, "1");
+	assert_false(matched(tx, 50));
+	assert_string_equal(match_of(tx, 52)->msg, "1");
 	assert_false(matched(tx, 40) || matched(tx, 44) || matched(tx, 46));
 	waf_tx_free(tx);
 	tx = run_req(rs, &reqs[2], NULL); /* no TX:dyn_x */
