@@ -41,6 +41,10 @@ static int do_setvar(struct waf_tx *tx, const struct waf_exec *x)
 		return -1;
 	if (key.len == 0)
 		return 0;
+	/* a constant key (the CRS's are) was hashed at load */
+	uint32_t h = x->key && x->key->constant && x->key->raw_hash
+			     ? x->key->raw_hash
+			     : waf_key_hash(key);
 	switch (x->op) {
 	case WAF_SETVAR_DELETE:
 		waf_col_del(tx, x->col, key);
@@ -58,7 +62,7 @@ static int do_setvar(struct waf_tx *tx, const struct waf_exec *x)
 	case WAF_SETVAR_SUB: {
 		if (waf_macro_expand(tx, x->value, &val) != 0)
 			return -1;
-		const struct waf_kv *cur = waf_col_get(tx, x->col, key);
+		const struct waf_kv *cur = waf_col_get_h(tx, x->col, key, h);
 		int64_t a = cur ? waf_atoi(cur->val) : 0, b = waf_atoi(val), r;
 		if (x->op == WAF_SETVAR_ADD ? __builtin_add_overflow(a, b, &r)
 					    : __builtin_sub_overflow(a, b, &r))
@@ -69,7 +73,7 @@ static int do_setvar(struct waf_tx *tx, const struct waf_exec *x)
 	default:
 		return 0;
 	}
-	if (waf_col_set(tx, x->col, key, val) != 0)
+	if (waf_col_set_h(tx, x->col, key, h, val) != 0)
 		return -1;
 	if (persistent(x->col))
 		waf_persist_set(tx, x->col, key, &val, 0);

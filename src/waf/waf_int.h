@@ -188,9 +188,11 @@ struct waf_macro_seg {
 	struct bw_str text;    /* literal text, or the reference as written */
 	enum waf_var_id var;   /* WAF_SEG_VAR: the variable or collection */
 	struct bw_str key;     /* WAF_SEG_VAR: key after the dot, may be empty */
+	uint32_t key_hash;     /* waf_key_hash(key), so lookups skip hashing */
 };
 struct waf_macro {
 	struct bw_str raw;
+	uint32_t raw_hash; /* waf_key_hash(raw): a constant setvar key */
 	bool constant;
 	size_t nsegs;
 	struct waf_macro_seg *segs;
@@ -900,6 +902,14 @@ int waf_macro_expand(struct waf_tx *tx, const struct waf_macro *m,
 /* The first value of a variable (for macros and TX lookups). */
 bool waf_var_first(struct waf_tx *tx, enum waf_var_id var, struct bw_str key,
 		   struct bw_str *out);
+/* The same with the key's waf_key_hash known (0: compute it). */
+bool waf_var_first_h(struct waf_tx *tx, enum waf_var_id var, struct bw_str key,
+		     uint32_t hash, struct bw_str *out);
+/* waf_col_get / waf_col_set with the key's waf_key_hash known. */
+const struct waf_kv *waf_col_get_h(const struct waf_tx *tx, enum waf_var_id col,
+				   struct bw_str k, uint32_t hash);
+int waf_col_set_h(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
+		  uint32_t hash, struct bw_str v) BW_WUR;
 char *waf_tx_strdup(struct waf_tx *tx, const char *p, size_t n);
 /* Decimal form of v into out (NUL-terminated); returns the length. */
 size_t waf_i64_str(int64_t v, char out[24]);

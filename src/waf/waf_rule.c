@@ -115,10 +115,12 @@ struct waf_macro *waf_parse_macro(struct waf_parse *p, struct bw_str s)
 		seg->var = vi->id;
 		seg->key = dot ? bw_str_make(dot + 1, inlen - nlen - 1)
 			       : bw_str_make("", 0);
+		seg->key_hash = waf_key_hash(seg->key);
 		m->constant = false;
 		i = (size_t)(close - t) + 1;
 		lit = i;
 	}
+	m->raw_hash = waf_key_hash(m->raw);
 	return m;
 toomany:
 	waf_perr(p, 400, "macro_too_long",

@@ -204,11 +204,17 @@ uint32_t waf_key_hash(struct bw_str k)
 int waf_col_set(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
 		struct bw_str v)
 {
+	return waf_col_set_h(tx, col, k, key_hash(k), v);
+}
+
+int waf_col_set_h(struct waf_tx *tx, enum waf_var_id col, struct bw_str k,
+		  uint32_t h, struct bw_str v)
+{
 	struct waf_col *c = &tx->col[col];
 	char *vv = waf_tx_strdup(tx, v.p, v.len);
 	if (!vv)
 		return -1;
-	uint32_t h = key_hash(k); /* once: lookup, entry and index */
+	/* h: once for the lookup, the entry and the index */
 	struct waf_kv *kv = c->idx_cap ? idx_find_h(c, k, h) : NULL;
 	if (kv) {
 		kv->val = bw_str_make(vv, v.len);
@@ -235,9 +241,16 @@ void waf_col_del(struct waf_tx *tx, enum waf_var_id col, struct bw_str k)
 const struct waf_kv *waf_col_get(const struct waf_tx *tx, enum waf_var_id col,
 				 struct bw_str k)
 {
+	return waf_col_get_h(tx, col, k, 0);
+}
+
+const struct waf_kv *waf_col_get_h(const struct waf_tx *tx, enum waf_var_id col,
+				   struct bw_str k, uint32_t hash)
+{
 	const struct waf_col *c = &tx->col[col];
 	if (writable(col)) {
-		const struct waf_kv *kv = idx_find(c, k);
+		const struct waf_kv *kv =
+			c->idx_cap ? idx_find_h(c, k, hash ? hash : key_hash(k)) : NULL;
 		return kv && kv->val.p ? kv : NULL;
 	}
 	for (uint32_t i = 0; i < c->n; i++)
@@ -798,6 +811,12 @@ int waf_val_name(struct waf_tx *tx, const struct waf_val *v,
 bool waf_var_first(struct waf_tx *tx, enum waf_var_id var, struct bw_str key,
 		   struct bw_str *out)
 {
+	return waf_var_first_h(tx, var, key, 0, out);
+}
+
+bool waf_var_first_h(struct waf_tx *tx, enum waf_var_id var, struct bw_str key,
+		     uint32_t hash, struct bw_str *out)
+{
 	if (!is_collection(var))
 		return scalar_get(tx, var, out);
 	if (var == WAF_VAR_RULE)
@@ -813,7 +832,7 @@ bool waf_var_first(struct waf_tx *tx, enum waf_var_id var, struct bw_str key,
 			}
 		return false;
 	}
-	const struct waf_kv *kv = waf_col_get(tx, var, key);
+	const struct waf_kv *kv = waf_col_get_h(tx, var, key, hash);
 	if (!kv)
 		return false;
 	*out = kv->val;
@@ -840,7 +859,8 @@ int waf_macro_expand(struct waf_tx *tx, const struct waf_macro *m,
 		const struct waf_macro_seg *s = &m->segs[i];
 		if (s->kind == WAF_SEG_LITERAL) {
 			parts[i] = s->text;
-		} else if (!waf_var_first(tx, s->var, s->key, &parts[i])) {
+		} else if (!waf_var_first_h(tx, s->var, s->key, s->key_hash,
+					    &parts[i])) {
 			parts[i] = BW_STR("");
 		}
 		total += parts[i].len;

@@ -855,6 +855,29 @@ static void test_scan_min_length(void **s)
 	waf_ruleset_free(rs);
 }
 
+/* Constant setvar keys and macro references are hashed at load; the
+ * lookups they make stay case-insensitive and agree with keys written
+ * by other means (macro-built keys, capture). */
+static void test_hashed_keys(void **s)
+{
+	(void)s;
+	struct waf_ruleset *rs = load_rules(
+		ENGINE_ON
+		"SecAction \"id:1,phase:1,pass,nolog,setvar:tx.MixedKey=5\"\n"
+		"SecAction \"id:2,phase:1,pass,nolog,setvar:tx.mixedKEY=+1,"
+		"setvar:'tx.built_%{tx.mixedkey}=x'\"\n"
+		"SecRule ARGS:a \"@rx ^(\\w+)$\" \"id:3,phase:1,pass,nolog,capture,"
+		"setvar:tx.got=%{TX.1}\"\n"
+		"SecRule TX:MIXEDKEY \"@eq 6\" \"id:4,phase:1,pass,log,"
+		"msg:'%{tx.MIXEDkey} %{tx.BUILT_6} %{tx.got}'\"\n");
+	struct treq r = { .uri = "/?a=word" };
+	struct waf_tx *tx = run_req(rs, &r, NULL);
+	assert_string_equal(match_of(tx, 4)->msg, "6 x word");
+	assert_string_equal(txvar(tx, "TX", "mixedkey"), "6");
+	waf_tx_free(tx);
+	waf_ruleset_free(rs);
+}
+
 /* Loads text with the phase-1 snapshot off (BW_WAF_NO_SNAPSHOT). */
 static struct waf_ruleset *load_rules_nosnap(const char *text)
 {
@@ -1164,6 +1187,7 @@ int main(void)
 		cmocka_unit_test(test_match_list_growth),
 		cmocka_unit_test(test_tx_index_growth),
 		cmocka_unit_test(test_scan_min_length),
+		cmocka_unit_test(test_hashed_keys),
 		cmocka_unit_test(test_phase1_snapshot),
 		cmocka_unit_test(test_snapshot_decided_rules),
 		cmocka_unit_test(test_phase1_snapshot_crs),
