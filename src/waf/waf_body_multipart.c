@@ -482,8 +482,8 @@ static int add_part(struct mp *m, size_t ds, size_t de)
 	    waf_col_add(tx, WAF_VAR_FILES_SIZES, pn, pnl, sz, (size_t)l) ||
 	    waf_col_add(tx, WAF_VAR_FILES_TMP_CONTENT, fn, fl, m->b + ds,
 			de - ds) ||
-	    waf_scal_setf(tx, WAF_VAR_FILES_COMBINED_SIZE, "%llu",
-			  (unsigned long long)m->files_size))
+	    waf_scal_set_num(tx, WAF_VAR_FILES_COMBINED_SIZE,
+			     (int64_t)m->files_size))
 		return -1;
 	return 0;
 }

@@ -887,8 +887,8 @@ const struct waf_kv *waf_col_get(const struct waf_tx *tx,
 				 enum waf_var_id col, struct bw_str k);
 int waf_scal_set(struct waf_tx *tx, enum waf_var_id v, const char *p,
 		 size_t len) BW_WUR;
-int waf_scal_setf(struct waf_tx *tx, enum waf_var_id v, const char *fmt,
-		  ...) BW_PRINTF(3, 4) BW_WUR;
+/* A scalar holding a number in decimal (no printf per request). */
+int waf_scal_set_num(struct waf_tx *tx, enum waf_var_id v, int64_t n) BW_WUR;
 /* Fills the per-key memo of every regex selector of the rule set on c's
  * keys (the phase-1 snapshot's TX, copied into every transaction). */
 void waf_col_memo_selectors(const struct waf_ruleset *rs, struct waf_col *c);

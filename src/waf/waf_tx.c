@@ -76,16 +76,14 @@ struct waf_tx *waf_tx_new(const struct waf_ruleset *rs,
 		(void)bw_snprintf(tx->id, sizeof(tx->id), "%lld.%s",
 				  (long long)(tx->start_ns / 1000), hex);
 	}
-	char port[16];
 	const char *cip = opts->client_ip ? opts->client_ip : "";
 	const char *sip = opts->server_ip ? opts->server_ip : "";
 	tx_set(tx, WAF_VAR_REMOTE_ADDR, cip);
 	tx_set(tx, WAF_VAR_REMOTE_HOST, cip);
 	tx_set(tx, WAF_VAR_SERVER_ADDR, sip);
-	(void)bw_snprintf(port, sizeof(port), "%u", opts->client_port);
-	tx_set(tx, WAF_VAR_REMOTE_PORT, port);
-	(void)bw_snprintf(port, sizeof(port), "%u", opts->server_port);
-	tx_set(tx, WAF_VAR_SERVER_PORT, port);
+	if (waf_scal_set_num(tx, WAF_VAR_REMOTE_PORT, opts->client_port) ||
+	    waf_scal_set_num(tx, WAF_VAR_SERVER_PORT, opts->server_port))
+		tx->oom = true;
 	tx_set(tx, WAF_VAR_UNIQUE_ID, tx->id);
 	tx_set(tx, WAF_VAR_URLENCODED_ERROR, "0");
 	if (rs->settings.web_app_id)
@@ -415,8 +413,8 @@ int waf_tx_response_status(struct waf_tx *tx, int status, const char *proto,
 	if (tx->oom)
 		return -1;
 	tx->status = status;
-	if (waf_scal_setf(tx, WAF_VAR_RESPONSE_STATUS, "%d", status) ||
-	    waf_scal_setf(tx, WAF_VAR_STATUS, "%d", status) ||
+	if (waf_scal_set_num(tx, WAF_VAR_RESPONSE_STATUS, status) ||
+	    waf_scal_set_num(tx, WAF_VAR_STATUS, status) ||
 	    waf_scal_set(tx, WAF_VAR_RESPONSE_PROTOCOL, proto, plen))
 		return -1;
 	return 0;
@@ -1557,8 +1555,8 @@ int waf_tx_process_request_body(struct waf_tx *tx, struct waf_decision *d)
 	if (tx->reqbody.len) {
 		if (waf_scal_set(tx, WAF_VAR_REQUEST_BODY, tx->reqbody.data,
 				 tx->reqbody.len) ||
-		    waf_scal_setf(tx, WAF_VAR_REQUEST_BODY_LENGTH, "%zu",
-				  tx->reqbody.len))
+		    waf_scal_set_num(tx, WAF_VAR_REQUEST_BODY_LENGTH,
+				     (int64_t)tx->reqbody.len))
 			return -1;
 	}
 	int rc = run_phase(tx, 2);
@@ -1604,8 +1602,8 @@ int waf_tx_process_response_body(struct waf_tx *tx, struct waf_decision *d)
 	if (waf_scal_set(tx, WAF_VAR_RESPONSE_BODY,
 			 tx->resbody.data ? tx->resbody.data : "",
 			 tx->resbody.len) ||
-	    waf_scal_setf(tx, WAF_VAR_RESPONSE_CONTENT_LENGTH, "%zu",
-			  tx->resbody.len))
+	    waf_scal_set_num(tx, WAF_VAR_RESPONSE_CONTENT_LENGTH,
+			     (int64_t)tx->resbody.len))
 		return -1;
 	int rc = run_phase(tx, 4);
 	decision_out(tx, d);

@@ -271,16 +271,10 @@ int waf_scal_set(struct waf_tx *tx, enum waf_var_id v, const char *p,
 	return 0;
 }
 
-int waf_scal_setf(struct waf_tx *tx, enum waf_var_id v, const char *fmt, ...)
+int waf_scal_set_num(struct waf_tx *tx, enum waf_var_id v, int64_t n)
 {
-	char tmp[64];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -1;
-	return waf_scal_set(tx, v, tmp, (size_t)n);
+	char tmp[24];
+	return waf_scal_set(tx, v, tmp, waf_i64_str(n, tmp));
 }
 
 /* --------------------------------------------------------- value lists */

@@ -24,6 +24,7 @@ static void test_request_line_vars(void **s)
 		"setvar:tx.proto=%{REQUEST_PROTOCOL},setvar:tx.m=%{REQUEST_METHOD},"
 		"setvar:tx.a=%{ARGS.a},setvar:tx.b=%{ARGS_GET.B},"
 		"setvar:tx.addr=%{REMOTE_ADDR},setvar:tx.port=%{SERVER_PORT},"
+		"setvar:tx.rport=%{REMOTE_PORT},"
 		"setvar:tx.host=%{SERVER_NAME},setvar:tx.id=%{UNIQUE_ID}\"\n");
 	struct treq r = { .uri = "/dir/my%20file.php?a=1+2&b=%3Cx%3E&c",
 			  .headers = { { "Host", "example.com:8443" } } };
@@ -41,6 +42,7 @@ static void test_request_line_vars(void **s)
 	assert_string_equal(txvar(tx, "TX", "b"), "<x>");      /* names: any case */
 	assert_string_equal(txvar(tx, "TX", "addr"), "10.1.2.3");
 	assert_string_equal(txvar(tx, "TX", "port"), "443");
+	assert_string_equal(txvar(tx, "TX", "rport"), "5555");
 	assert_string_equal(txvar(tx, "TX", "host"), "example.com");
 	assert_string_equal(txvar(tx, "TX", "id"), "test-1");
 	assert_string_equal(txvar(tx, "ARGS", "c"), "");        /* no '=' */
